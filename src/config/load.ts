@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema';
+
+/** The repository (or installed package) root: src/config and dist/config are both two levels down. */
+export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'config', 'default.yaml');
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the file the config came from; relative paths inside it are resolved against its folder. */
+  file: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function resolveConfigFile(explicit: string | undefined, env: Env = process.env): string {
+  return path.resolve(explicit ?? env.SEALGATE_CONFIG ?? DEFAULT_CONFIG_FILE);
+}
+
+export function loadConfig(explicitFile?: string, env: Env = process.env): LoadedConfig {
+  const file = resolveConfigFile(explicitFile, env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  return { config: parseConfig(raw, env, path.dirname(file), file), file };
+}
+
+/** Validates a config object (already read from YAML), applies env overrides and resolves relative paths. */
+export function parseConfig(raw: unknown, env: Env, baseDir: string, source = 'config'): Config {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${source}: expected a mapping of keys at the top level`);
+  }
+  const withEnv = applyEnvOverrides(structuredClone(raw) as Record<string, unknown>, env);
+  const result = configSchema.safeParse(withEnv);
+  if (!result.success) throw new ConfigError(`${source} is invalid:\n${formatIssues(result.error.issues)}`);
+  return resolvePaths(result.data, baseDir);
+}
+
+function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) => {
+      const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+      if (issue.code === 'unrecognized_keys') {
+        const prefix = issue.path.length > 0 ? `${key}.` : '';
+        return `  - ${issue.keys.map((k) => prefix + k).join(', ')}: unknown key (check the spelling against docs/configuration.md)`;
+      }
+      return `  - ${key}: ${issue.message}`;
+    })
+    .join('\n');
+}
+
+function section(target: Record<string, unknown>, key: string): Record<string, unknown> {
+  const existing = target[key];
+  if (typeof existing === 'object' && existing !== null && !Array.isArray(existing)) return existing as Record<string, unknown>;
+  const created: Record<string, unknown> = {};
+  target[key] = created;
+  return created;
+}
+
+function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Record<string, unknown> {
+  if (env.SEALGATE_REDIS_URL) {
+    const queue = section(raw, 'queue');
+    queue.backend = 'redis';
+    section(queue, 'redis').url = env.SEALGATE_REDIS_URL;
+  }
+  if (env.SEALGATE_DNS_SERVERS) {
+    section(raw, 'dns').servers = env.SEALGATE_DNS_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  if (env.SEALGATE_LOG_LEVEL) section(raw, 'log').level = env.SEALGATE_LOG_LEVEL;
+  return raw;
+}
+
+function resolvePaths(config: Config, baseDir: string): Config {
+  const abs = (p: string) => path.resolve(baseDir, p);
+  config.queue.path = abs(config.queue.path);
+  config.auth.usersFile = abs(config.auth.usersFile);
+  if (config.tls.cert) config.tls.cert = abs(config.tls.cert);
+  if (config.tls.key) config.tls.key = abs(config.tls.key);
+  return config;
+}

@@ -1,0 +1,169 @@
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import { duration, size } from './units';
+
+/** `ip[:port]`, `[v6]:port` or a bare IPv6 address, as accepted by dns.Resolver#setServers. */
+const dnsServer = z.string().refine((value) => parseHostPort(value, 53) !== undefined, {
+  message: 'expected "ip" or "ip:port" (IPv6 as "[ip]:port")',
+});
+
+const cidr = z.string().refine((value) => parseCidr(value) !== undefined, {
+  message: 'expected a CIDR such as "127.0.0.0/8" or "::1/128", or a single IP address',
+});
+
+const listener = z
+  .object({
+    name: z.string().min(1),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535),
+    /** `implicit`: TLS from the first byte (port 465 style); `starttls`: plaintext greeting, upgrade on STARTTLS. */
+    tls: z.enum(['starttls', 'implicit']),
+    /** `required`: every client must AUTH before MAIL; `optional`: AUTH or a trusted network may relay. */
+    auth: z.enum(['required', 'optional']),
+    trustedNetworks: z.array(cidr).default([]),
+    /** Refuse MAIL before STARTTLS. Turning this off is for a trusted-network-only listener on an isolated host. */
+    requireTls: z.boolean().default(true),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** Name used in the SMTP banner, EHLO, Received headers and DSNs. */
+    hostname: z.string().min(1).default('sealgate.localhost'),
+    queue: z
+      .object({
+        backend: z.enum(['file', 'redis']).default('file'),
+        path: z.string().min(1).default('../queue'),
+        /** How long a delivery lease lasts before another worker may take the job. */
+        leaseTime: duration.default(120_000),
+        /** How long finished messages' metadata and evidence stay for audit after their body is gone. */
+        keepFinished: duration.default(7 * 86_400_000),
+        redis: z
+          .object({
+            url: z.string().min(1).default('redis://127.0.0.1:6379'),
+            prefix: z.string().min(1).default('sealgate'),
+            /** What to do when Redis persistence cannot keep an acknowledged message: warn or refuse to start. */
+            onWeakDurability: z.enum(['warn', 'refuse']).default('warn'),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    tls: z
+      .object({
+        /** PEM certificate chain and key for inbound TLS; both unset means a generated development certificate. */
+        cert: z.string().min(1).nullable().default(null),
+        key: z.string().min(1).nullable().default(null),
+      })
+      .strict()
+      .refine((tls) => (tls.cert === null) === (tls.key === null), { message: 'set both tls.cert and tls.key, or neither' })
+      .prefault({}),
+    tlsProfile: z
+      .object({
+        /** Also allow the static-RSA (TLS_RSA_*) suites that SP 800-52r2 lists but that give no forward secrecy. */
+        allowStaticRsa: z.boolean().default(false),
+        /** Override the suite list (OpenSSL names, TLS 1.3 names included); must stay within the profile unless allowNonCompliantProfile. */
+        ciphers: z.array(z.string().min(1)).optional(),
+        /** Override the key-exchange groups (OpenSSL names, e.g. P-256, ffdhe2048). */
+        groups: z.array(z.string().min(1)).optional(),
+        minVersion: z.enum(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+        minRsaBits: z.number().int().positive().default(2048),
+        minDhBits: z.number().int().positive().default(2048),
+        /** Must be true for any setting above that goes below NIST SP 800-52r2; logged as a warning at every start. */
+        allowNonCompliantProfile: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    listeners: z.array(listener).min(1),
+    auth: z
+      .object({
+        usersFile: z.string().min(1).default('users.json'),
+        /** Failed AUTH attempts on one connection before it is closed with 421. */
+        maxFailures: z.number().int().positive().default(3),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        maxMessageSize: size.default(50 * 1024 * 1024),
+        maxRecipients: z.number().int().positive().default(100),
+        maxRecipientDomains: z.number().int().positive().default(50),
+        maxConnections: z.number().int().positive().default(200),
+        maxConnectionsPerIp: z.number().int().positive().default(20),
+        /** Idle time allowed between client commands or data chunks. */
+        socketTimeout: duration.default(60_000),
+        /** Whole-session cap, so a client trickling bytes cannot hold a connection forever. */
+        sessionDeadline: duration.default(30 * 60_000),
+        /** Time allowed for one message's DATA phase before the minimum rate applies. */
+        dataGrace: duration.default(30_000),
+        /** Slowest accepted DATA rate after the grace time, in bytes per second. */
+        minDataRate: z.number().int().nonnegative().default(1024),
+        maxHeaderSize: size.default(256 * 1024),
+        maxLineLength: z.number().int().min(1000).default(10_000),
+        /** Unknown or invalid commands on one connection before it is closed with 421. */
+        maxBadCommands: z.number().int().positive().default(10),
+        /** Refuse new mail with 452 4.3.1 when the spool's disk has less free space than this. */
+        minFreeDisk: size.default(256 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    dns: z
+      .object({
+        /** Resolvers as "ip[:port]"; empty means the system's resolvers. */
+        servers: z.array(dnsServer).default([]),
+        timeout: duration.default(5_000),
+        tries: z.number().int().positive().default(2),
+        cacheSize: z.number().int().positive().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ListenerConfig = Config['listeners'][number];
+
+export function parseHostPort(value: string, defaultPort: number): { host: string; port: number } | undefined {
+  let host = value;
+  let port = defaultPort;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
+  if (bracketed) {
+    host = bracketed[1]!;
+    if (bracketed[2]) port = Number(bracketed[2]);
+  } else if (isIP(value) !== 6) {
+    const colon = value.lastIndexOf(':');
+    if (colon > 0) {
+      host = value.slice(0, colon);
+      port = Number(value.slice(colon + 1));
+    }
+  }
+  if (isIP(host) === 0 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host, port };
+}
+
+export function parseCidr(value: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
+  const [address = '', prefixText] = value.split('/');
+  const version = isIP(address);
+  if (version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : Number(prefixText);
+  if (!/^\d+$/.test(prefixText ?? String(max)) || prefix > max) return undefined;
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/** Builds a BlockList that answers "is this client address in one of these networks?". */
+export function networkList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of cidrs) {
+    const parsed = parseCidr(entry);
+    if (parsed) list.addSubnet(parsed.address, parsed.prefix, parsed.family);
+  }
+  return list;
+}
