@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const SEALGATE_BIN = path.join(REPO_ROOT, 'bin', 'sealgate');
+
+export interface RelayFixture {
+  dir: string;
+  configFile: string;
+  queuePath: string;
+  usersFile: string;
+  remove(): void;
+}
+
+/** A temp folder with a config file whose listeners bind port 0 (the relay logs the ports it got). */
+export function relayFixture(overrides: Record<string, unknown> = {}): RelayFixture {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-relay-'));
+  const config = {
+    hostname: 'relay.test',
+    queue: { path: 'queue' },
+    auth: { usersFile: 'users.json' },
+    listeners: [
+      { name: 'submission', host: '127.0.0.1', port: 0, tls: 'starttls', auth: 'required' },
+      { name: 'submissions', host: '127.0.0.1', port: 0, tls: 'implicit', auth: 'required' },
+      { name: 'smarthost', host: '127.0.0.1', port: 0, tls: 'starttls', auth: 'optional', trustedNetworks: ['127.0.0.0/8'] },
+    ],
+    limits: { minFreeDisk: 0 },
+    ...overrides,
+  };
+  const configFile = path.join(dir, 'sealgate.yaml');
+  writeFileSync(configFile, stringify(config));
+  return {
+    dir,
+    configFile,
+    queuePath: path.join(dir, 'queue'),
+    usersFile: path.join(dir, 'users.json'),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface RelayProcess {
+  child: ChildProcess;
+  ports: Record<string, number>;
+  /** Every JSON log line seen so far. */
+  logs: Array<Record<string, unknown>>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs `sealgate --config FILE start` as a child process and waits until it reports its listeners. */
+export async function startRelayProcess(configFile: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<RelayProcess> {
+  const child = spawn(process.execPath, [SEALGATE_BIN, '--config', configFile, 'start'], {
+    env: { ...process.env, SEALGATE_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const ports = await new Promise<Record<string, number>>((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`relay did not start within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        logs.push(entry);
+        if (entry.event === 'relay-started') {
+          clearTimeout(timer);
+          const listeners = entry.listeners as Array<{ name: string; port: number }>;
+          resolve(Object.fromEntries(listeners.map((l) => [l.name, l.port])));
+        }
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`relay exited with ${code} before starting; stderr: ${stderr}`));
+    });
+  });
+
+  return {
+    child,
+    ports,
+    logs,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs one CLI command to completion (bounded) and returns its output and exit code. */
+export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}) {
+  const child = spawn(process.execPath, [SEALGATE_BIN, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(options.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
