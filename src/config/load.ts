@@ -91,5 +91,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
   config.auth.usersFile = abs(config.auth.usersFile);
   if (config.tls.cert) config.tls.cert = abs(config.tls.cert);
   if (config.tls.key) config.tls.key = abs(config.tls.key);
+  if (config.outbound.extraCaFile) config.outbound.extraCaFile = abs(config.outbound.extraCaFile);
+  if (config.mtaSts.extraCaFile) config.mtaSts.extraCaFile = abs(config.mtaSts.extraCaFile);
   return config;
 }

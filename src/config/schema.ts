@@ -26,6 +26,9 @@ const listener = z
   })
   .strict();
 
+/** Outbound TLS levels, weakest first (see outbound.defaultLevel). */
+const tlsLevel = z.enum(['encrypt', 'verify', 'portal']);
+
 export const configSchema = z
   .object({
     /** Name used in the SMTP banner, EHLO, Received headers and DSNs. */
@@ -124,6 +127,65 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Outbound delivery: how MX hosts are reached and how strict TLS must be by default. */
+    outbound: z
+      .object({
+        /** SMTP port used for MX hosts (25 on the Internet; tests use an unprivileged port). */
+        port: z.number().int().min(1).max(65535).default(25),
+        /** TLS level for domains without a rule: `encrypt` (TLS 1.2+ with profile suites, certificate recorded), `verify` (certificate must validate and match the MX), `portal` (always divert). */
+        defaultLevel: tlsLevel.default('encrypt'),
+        /** Most MX hosts considered per domain, in preference order. */
+        maxMxHosts: z.number().int().positive().default(5),
+        /** Most IP addresses tried per domain, across all its MX hosts. */
+        maxAddresses: z.number().int().positive().default(10),
+        /** Also try IPv6 addresses (AAAA) of MX hosts. */
+        ipv6: z.boolean().default(true),
+        /** Time to open the TCP connection to one MX address. */
+        connectTimeout: duration.default(30_000),
+        /** Time for the SMTP greeting and for the STARTTLS handshake each. */
+        greetingTimeout: duration.default(60_000),
+        /** Idle time allowed on an MX connection. */
+        socketTimeout: duration.default(300_000),
+        /** PEM file of extra CAs trusted for MX certificates, on top of Node's roots and NODE_EXTRA_CA_CERTS. */
+        extraCaFile: z.string().min(1).nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
+    /** Per-domain rules, keyed by recipient domain (lower case, no trailing dot). */
+    domains: z
+      .record(
+        z.string().min(1),
+        z
+          .object({
+            /** TLS level for this domain; overrides outbound.defaultLevel. */
+            level: tlsLevel.optional(),
+            /** Next hop `host[:port]` (name or IP; IPv6 as `[ip]:port`) used instead of the domain's MX; MTA-STS is not consulted. */
+            route: z
+              .string()
+              .refine((value) => parseRoute(value) !== undefined, { message: 'expected "host" or "host:port" (IPv6 as "[ip]:port")' })
+              .optional(),
+          })
+          .strict(),
+      )
+      .default({}),
+    /** MTA-STS (RFC 8461) discovery and policy fetching. */
+    mtaSts: z
+      .object({
+        /** Look up and apply MTA-STS policies. */
+        enabled: z.boolean().default(true),
+        /** PEM file of extra CAs trusted for `mta-sts.<domain>` HTTPS servers, on top of Node's roots and NODE_EXTRA_CA_CERTS. */
+        extraCaFile: z.string().min(1).nullable().default(null),
+        /** Time to open the HTTPS connection for a policy fetch. */
+        connectTimeout: duration.default(10_000),
+        /** Whole-fetch limit (RFC 8461 suggests at most 60 s). */
+        fetchTimeout: duration.default(60_000),
+        /** HTTPS port of `mta-sts.<domain>`: 443 per RFC 8461; other values are for test setups. */
+        port: z.number().int().min(1).max(65535).default(443),
+        /** Largest policy body accepted (RFC 8461 suggests 64 KiB). */
+        maxPolicySize: size.default(64 * 1024),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -146,6 +208,17 @@ export function parseHostPort(value: string, defaultPort: number): { host: strin
   }
   if (isIP(host) === 0 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   return { host, port };
+}
+
+/** `host[:port]` where host is a DNS name, an IPv4 address or a bracketed IPv6 address. */
+export function parseRoute(value: string, defaultPort = 25): { host: string; port: number } | undefined {
+  const asIp = parseHostPort(value, defaultPort);
+  if (asIp) return asIp;
+  const match = /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)\.?(?::(\d{1,5}))?$/.exec(value);
+  if (!match) return undefined;
+  const port = match[2] === undefined ? defaultPort : Number(match[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: match[1]!.toLowerCase(), port };
 }
 
 export function parseCidr(value: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {

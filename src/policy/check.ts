@@ -1,0 +1,180 @@
+import type { PolicyRuntime } from './index';
+import type { Candidate, DeliveryPlan, PlannedHost, WouldFail } from './plan';
+import { closeMxSession, diagnoseHandshake, judgeSession, MxSessionError, openMxSession, type AttemptClass, type CertificateFacts, type MxTarget } from './probe';
+import type { NegotiatedTls } from './tls-profile';
+
+/**
+ * The domain check behind `sealgate check`: the delivery plan, then one probe per MX host (connect,
+ * EHLO, STARTTLS, judge; no mail sent), and the verdict the relay would reach with the same rules
+ * the delivery engine applies: the first compliant candidate delivers; all candidates
+ * non-compliant diverts; any transient failure defers.
+ */
+
+export type Verdict = 'deliver' | 'divert' | 'defer' | 'bounce';
+
+/** Stable JSON names (scripts depend on them); add fields freely, never rename. */
+export interface CheckReport {
+  domain: string;
+  verdict: Verdict;
+  reason: string;
+  /** Short machine-readable reason. */
+  code: string;
+  /** MX host mail would go to (deliver only). */
+  via: string | null;
+  policy: DeliveryPlan['policy'];
+  mtaSts: {
+    record: { id: string } | null;
+    policy: { mode: string; mx: string[]; maxAge: number } | null;
+    source: 'fetched' | 'cache' | null;
+    error: string | null;
+  };
+  mx: MxReport[];
+  /** Failures MTA-STS testing mode would have caused under enforce. */
+  wouldFail: WouldFail[];
+}
+
+export interface MxReport {
+  host: string;
+  preference: number;
+  addresses: string[];
+  /** The address the facts below come from. */
+  address: string | null;
+  port: number;
+  starttls: boolean | null;
+  tls: { protocol: string | null; cipher: string | null; group: string | null } | null;
+  certificate: Pick<CertificateFacts, 'subject' | 'issuer' | 'validTo' | 'trusted' | 'nameMatch'> & { error: string | null } | null;
+  stsMatch: boolean | null;
+  /** May carry mail under the domain's policy. */
+  compliant: boolean;
+  /** non-compliant | transient | permanent | null (compliant or not probed). */
+  classification: AttemptClass | null;
+  code: string;
+  reason: string;
+  /** For a non-compliant handshake: what the server negotiates with a permissive client (evidence only). */
+  offered: { protocol: string | null; cipher: string | null; group: string | null } | null;
+}
+
+export const VERDICT_EXIT_CODES: Record<Verdict, number> = { deliver: 0, divert: 3, defer: 4, bounce: 5 };
+
+export async function checkDomain(domain: string, runtime: PolicyRuntime, options: { diagnose?: boolean } = {}): Promise<CheckReport> {
+  const plan = await runtime.planner.planDelivery(domain);
+  const candidates = plan.kind === 'deliver' ? plan.candidates : [];
+  const mx: MxReport[] = [];
+  const probeWouldFail: WouldFail[] = [];
+  for (const host of plan.hosts) {
+    const candidate = candidates.find((c) => c.host === host.host);
+    const probed = await probeHost(host, candidate, runtime, options.diagnose ?? true);
+    mx.push(probed.report);
+    probeWouldFail.push(...probed.wouldFail);
+    if (candidate?.stsTesting && probed.report.classification === 'non-compliant') {
+      probeWouldFail.push({ host: host.host, reason: probed.report.code, detail: probed.report.reason });
+    }
+  }
+
+  const report: CheckReport = {
+    domain: plan.domain,
+    verdict: 'defer',
+    reason: '',
+    code: '',
+    via: null,
+    policy: plan.policy,
+    mtaSts: {
+      record: plan.mtaSts?.record ?? null,
+      policy: plan.mtaSts?.policy ? { mode: plan.mtaSts.policy.mode, mx: plan.mtaSts.policy.mx, maxAge: plan.mtaSts.policy.maxAge } : null,
+      source: plan.mtaSts?.source ?? null,
+      error: plan.mtaSts?.error ?? null,
+    },
+    mx,
+    wouldFail: plan.kind === 'deliver' ? [...plan.wouldFail, ...probeWouldFail] : [],
+  };
+
+  if (plan.kind !== 'deliver') return { ...report, verdict: plan.kind, code: plan.code, reason: plan.reason };
+
+  const tried = mx.filter((entry) => candidates.some((c) => c.host === entry.host));
+  const winner = tried.find((entry) => entry.compliant);
+  if (winner) return { ...report, verdict: 'deliver', code: 'compliant-mx', via: winner.host, reason: `deliver via ${winner.host} (${winner.reason})` };
+  if (tried.some((entry) => entry.classification === 'transient')) {
+    return { ...report, verdict: 'defer', code: 'mx-transient', reason: `no MX accepted a compliant session; transient failures: ${summarise(tried, 'transient')}` };
+  }
+  return { ...report, verdict: 'divert', code: 'no-compliant-mx', reason: `every MX is non-compliant: ${summarise(tried, 'non-compliant')}` };
+}
+
+function summarise(entries: readonly MxReport[], classification: AttemptClass): string {
+  return entries
+    .filter((entry) => entry.classification === classification)
+    .map((entry) => `${entry.host}: ${entry.reason}`)
+    .join('; ');
+}
+
+function blankReport(host: PlannedHost): MxReport {
+  return {
+    host: host.host,
+    preference: host.preference,
+    addresses: host.addresses,
+    address: null,
+    port: host.port,
+    starttls: null,
+    tls: null,
+    certificate: null,
+    stsMatch: host.stsMatch,
+    compliant: false,
+    classification: null,
+    code: host.excluded ?? 'not-probed',
+    reason: host.error?.message ?? host.excluded ?? 'not probed',
+    offered: null,
+  };
+}
+
+function tlsSummary(negotiated: NegotiatedTls): MxReport['tls'] {
+  return { protocol: negotiated.protocol, cipher: negotiated.cipher, group: negotiated.group };
+}
+
+/**
+ * Probes one MX host: its addresses in order until one gives an answer that is not transient.
+ * A host left out of the plan (e.g. not in an enforce policy) is still probed, for the evidence,
+ * and judged as a verify-level host, but it is never compliant.
+ */
+async function probeHost(host: PlannedHost, candidate: Candidate | undefined, runtime: PolicyRuntime, diagnose: boolean): Promise<{ report: MxReport; wouldFail: WouldFail[] }> {
+  let report = blankReport(host);
+  if (host.addresses.length === 0) return { report, wouldFail: [] };
+  const requirements = candidate ?? { requireValidCert: true, stsTesting: false };
+  for (const address of host.addresses) {
+    const target: MxTarget = { host: host.host, address, port: host.port, servername: candidate ? candidate.servername : host.host };
+    report = { ...blankReport(host), address };
+    try {
+      const session = await openMxSession(target, runtime.sessionOptions);
+      await closeMxSession(session);
+      const judgement = judgeSession(session, requirements);
+      const excluded = candidate ? null : host.excluded;
+      report = {
+        ...report,
+        starttls: true,
+        tls: tlsSummary(session.negotiated),
+        certificate: pickCertificate(session.certificate),
+        compliant: judgement.compliant && !excluded,
+        classification: excluded ? 'non-compliant' : judgement.classification,
+        code: excluded ?? judgement.code,
+        reason: excluded ? `${excludedReason(excluded)}; the session itself: ${judgement.reason}` : judgement.reason,
+      };
+      return { report, wouldFail: candidate ? judgement.wouldFail : [] };
+    } catch (err) {
+      if (!(err instanceof MxSessionError)) throw err;
+      report = { ...report, starttls: err.starttlsAdvertised, classification: err.classification, code: err.code, reason: err.message };
+      if (err.code === 'tls-handshake-failed' && diagnose) {
+        const offered = await diagnoseHandshake(target, runtime.sessionOptions);
+        if (offered) report = { ...report, offered: tlsSummary(offered), reason: `${report.reason}; the server negotiates ${offered.protocol} ${offered.cipher}${offered.group ? ` (${offered.group})` : ''} with a permissive client` };
+      }
+      if (err.classification !== 'transient') return { report, wouldFail: [] };
+    }
+  }
+  return { report, wouldFail: [] };
+}
+
+function excludedReason(code: string): string {
+  return code === 'mx-not-in-policy' ? 'not allowed by the MTA-STS enforce policy' : code;
+}
+
+function pickCertificate(certificate: CertificateFacts): MxReport['certificate'] {
+  const { subject, issuer, validTo, trusted, nameMatch, error } = certificate;
+  return { subject, issuer, validTo, trusted, nameMatch, error };
+}

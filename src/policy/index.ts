@@ -1,0 +1,63 @@
+import type { Config } from '../config/schema';
+import { createMtaSts, createPolicyFetcher, memoryPolicyCache, type MtaSts, type PolicyCache } from './mta-sts';
+import { createPlanner, type Planner } from './plan';
+import type { MxSessionOptions } from './probe';
+import { createResolver, type DnsResolver } from './resolver';
+import { buildTlsProfile, type TlsProfile } from './tls-profile';
+import { buildTrustStore } from './trust';
+
+export type { Candidate, DeliveryPlan, PlanPolicy, PlannedHost, Planner, TlsLevel, WouldFail } from './plan';
+export type { AttemptClass, CertificateFacts, MxSession, MxSessionOptions, MxTarget, SessionJudgement } from './probe';
+export { MxSessionError, closeMxSession, judgeSession, openMxSession } from './probe';
+export { storePolicyCache, memoryPolicyCache, type PolicyCache } from './mta-sts';
+export { DnsError, type DnsResolver } from './resolver';
+
+/** Everything outbound needs from the policy module, built once at startup from the config. */
+export interface PolicyRuntime {
+  resolver: DnsResolver;
+  profile: TlsProfile;
+  mtaSts: MtaSts | null;
+  planner: Planner;
+  /** Options for openMxSession: the profile, the MX trust store, our EHLO name and the timeouts. */
+  sessionOptions: MxSessionOptions;
+}
+
+export interface PolicyRuntimeOptions {
+  /** Where MTA-STS policies are cached: storePolicyCache(store) in the relay (shared by instances). */
+  cache?: PolicyCache;
+  /** Already built profile (the relay builds it once and shares it with inbound). */
+  profile?: TlsProfile;
+  resolver?: DnsResolver;
+  now?: () => number;
+  random?: () => number;
+}
+
+export function createPolicyRuntime(config: Config, options: PolicyRuntimeOptions = {}): PolicyRuntime {
+  const resolver = options.resolver ?? createResolver(config.dns, options.now ? { now: options.now } : {});
+  const profile = options.profile ?? buildTlsProfile(config.tlsProfile);
+  const mtaSts = config.mtaSts.enabled
+    ? createMtaSts({
+        resolver,
+        cache: options.cache ?? memoryPolicyCache(options.now),
+        fetcher: createPolicyFetcher({
+          lookup: resolver.lookup,
+          ca: buildTrustStore(config.mtaSts.extraCaFile),
+          connectTimeout: config.mtaSts.connectTimeout,
+          totalTimeout: config.mtaSts.fetchTimeout,
+          maxBytes: config.mtaSts.maxPolicySize,
+          port: config.mtaSts.port,
+        }),
+        ...(options.now ? { now: options.now } : {}),
+      })
+    : null;
+  const planner = createPlanner({ config, resolver, mtaSts, ...(options.random ? { random: options.random } : {}) });
+  const sessionOptions: MxSessionOptions = {
+    profile,
+    ca: buildTrustStore(config.outbound.extraCaFile),
+    ehloName: config.hostname,
+    connectTimeout: config.outbound.connectTimeout,
+    greetingTimeout: config.outbound.greetingTimeout,
+    socketTimeout: config.outbound.socketTimeout,
+  };
+  return { resolver, profile, mtaSts, planner, sessionOptions };
+}
