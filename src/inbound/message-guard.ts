@@ -1,0 +1,147 @@
+import { Transform, type TransformCallback } from 'node:stream';
+
+/**
+ * Checks a DATA stream byte by byte as it passes to the store, without buffering the message:
+ * size, bare CR / bare LF (SMTP smuggling, CVE-2023-51764 family), line length and header size.
+ * On the first violation the stream errors with a GuardError, so the store keeps nothing.
+ * It also keeps a copy of the header block (bounded by maxHeaderSize) for mailparser and emits
+ * 'header' once that block is complete, before anything downstream has to read: its readable side
+ * holds up to maxHeaderSize plus one chunk, so the header can be parsed before the store is called.
+ */
+
+export type GuardProblem = 'too-big' | 'bare-newline' | 'line-too-long' | 'header-too-big';
+
+export class GuardError extends Error {
+  override name = 'GuardError';
+  constructor(
+    readonly problem: GuardProblem,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface GuardLimits {
+  maxMessageSize: number;
+  maxLineLength: number;
+  maxHeaderSize: number;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+export class MessageGuard extends Transform {
+  /** Client bytes seen so far (the prefix is not counted). */
+  bytes = 0;
+  private lineLength = 0;
+  private previousWasCr = false;
+  /** True until the empty line that ends the header section has been seen. */
+  private inHeader = true;
+  private readonly headerChunks: Buffer[] = [];
+  private headerBytes = 0;
+  private failed: GuardError | undefined;
+  private headerDone = false;
+
+  constructor(
+    private readonly limits: GuardLimits,
+    prefix?: Buffer,
+  ) {
+    super({ readableHighWaterMark: limits.maxHeaderSize + (prefix?.length ?? 0) + 128 * 1024 });
+    if (prefix && prefix.length > 0) this.push(prefix);
+  }
+
+  get problem(): GuardError | undefined {
+    return this.failed;
+  }
+
+  /** Resolves with the header block once it is complete (or the message ended); rejects if the guard fails first. */
+  headerReady(): Promise<Buffer> {
+    if (this.headerDone) return Promise.resolve(this.headerBlock());
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      const onHeader = (): void => {
+        this.off('error', onError);
+        resolve(this.headerBlock());
+      };
+      const onError = (err: Error): void => {
+        this.off('header', onHeader);
+        reject(err);
+      };
+      this.once('header', onHeader);
+      this.once('error', onError);
+    });
+  }
+
+  /** The header section as received (up to and including the blank line), for header-fact extraction. */
+  headerBlock(): Buffer {
+    return Buffer.concat(this.headerChunks, this.headerBytes);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const problem = this.inspect(chunk);
+    if (problem) {
+      this.failed = problem;
+      callback(problem);
+      return;
+    }
+    callback(null, chunk);
+    if (!this.inHeader) this.markHeaderDone();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    // A message that ends in a lone CR has a bare CR.
+    if (this.previousWasCr) {
+      this.failed = new GuardError('bare-newline', 'Message contains a bare CR');
+      callback(this.failed);
+      return;
+    }
+    this.markHeaderDone();
+    callback();
+  }
+
+  private markHeaderDone(): void {
+    if (this.headerDone) return;
+    this.headerDone = true;
+    this.emit('header', this.headerBlock());
+  }
+
+  private inspect(chunk: Buffer): GuardError | undefined {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limits.maxMessageSize) {
+      return new GuardError('too-big', `Message exceeds the maximum size of ${this.limits.maxMessageSize} bytes`);
+    }
+    let headerEnd = -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (this.previousWasCr) {
+        if (byte !== LF) return new GuardError('bare-newline', 'Message contains a bare CR');
+        this.previousWasCr = false;
+        // End of a line: a zero-length line ends the header section.
+        if (this.inHeader && this.lineLength === 0) {
+          this.inHeader = false;
+          headerEnd = i + 1;
+        }
+        this.lineLength = 0;
+        continue;
+      }
+      if (byte === CR) {
+        this.previousWasCr = true;
+        continue;
+      }
+      if (byte === LF) return new GuardError('bare-newline', 'Message contains a bare LF');
+      this.lineLength++;
+      if (this.lineLength > this.limits.maxLineLength) {
+        return new GuardError('line-too-long', `Message has a line longer than ${this.limits.maxLineLength} bytes`);
+      }
+    }
+    if (this.inHeader || headerEnd >= 0) {
+      const part = headerEnd >= 0 ? chunk.subarray(0, headerEnd) : chunk;
+      this.headerBytes += part.length;
+      if (this.headerBytes > this.limits.maxHeaderSize) {
+        return new GuardError('header-too-big', `Message header exceeds ${this.limits.maxHeaderSize} bytes`);
+      }
+      this.headerChunks.push(Buffer.from(part));
+    }
+    return undefined;
+  }
+}
