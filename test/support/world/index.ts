@@ -8,9 +8,13 @@
  *   await world.mx('mx1.tls13.test').waitFor((m) => m.rcptTo.includes('a@tls13.test'));
  *   await world.stop();
  */
-import type { DnsFailure, DnsServer } from './dns-server';
-import type { MtaStsResponse, MtaStsServer } from './mta-sts-server';
-import type { MxReplyBehaviour, MxServer, MxTlsBehaviour, ReceivedMessage } from './mx-server';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { testCa } from './ca';
+import { startDnsServer, type DnsFailure, type DnsServer } from './dns-server';
+import { startMtaStsServer, type MtaStsResponse, type MtaStsServer } from './mta-sts-server';
+import { startMxServer, type MxBehaviour, type MxReplyBehaviour, type MxServer, type MxTlsBehaviour, type ReceivedMessage } from './mx-server';
 
 export type { DnsServer, DnsFailure, DnsRecordType, DnsRecordDataMap, DnsQueryLogEntry } from './dns-server';
 export type { MxServer, MxBehaviour, MxReplyBehaviour, MxTlsBehaviour, MxTlsFacts, ReceivedMessage, MxEvent } from './mx-server';
@@ -56,6 +60,13 @@ export interface DomainSpec {
 /** Domain name → what exists for it. */
 export type WorldSpec = Record<string, DomainSpec>;
 
+/** Raw config fragment (see src/config/schema.ts) aiming the relay at the world. */
+export interface WorldRelayConfig {
+  dns: { servers: string[] };
+  outbound: { port: number; extraCaFile: string };
+  mtaSts: { port: number; extraCaFile: string };
+}
+
 export interface World {
   /** 'ip:port' of the DNS server (relay `dns.servers`, or `Resolver.setServers([world.dnsServer])`). */
   dnsServer: string;
@@ -77,13 +88,164 @@ export interface World {
   addressOf(host: string): string;
   /** Every message received by any MX, oldest first. */
   received(): ReceivedMessage[];
+  /** The relay config keys that point it at this world (merge into a raw config before parseConfig). */
+  relayConfig(): WorldRelayConfig;
   /** Close every server and remove temp files. Safe to call twice. */
   stop(): Promise<void>;
 }
 
+/** Fixed loopback addresses; MX hosts get 127.0.0.10 onwards. */
+const DNS_ADDRESS = '127.0.0.2';
+const MTA_STS_ADDRESS = '127.0.0.3';
+const FIRST_MX_OCTET = 10;
+/** Attempts at finding one port free on every MX address. */
+const SHARED_PORT_ATTEMPTS = 10;
+
+interface PlannedMx {
+  host: string;
+  address: string;
+  behaviour: MxBehaviour;
+}
+
 export async function startWorld(spec: WorldSpec): Promise<World> {
-  void spec;
-  throw new Error('not implemented yet');
+  const caPem = (await testCa()).caPem;
+  const tempDir = await mkdtemp(path.join(os.tmpdir(), 'sealgate-world-'));
+  const caFile = path.join(tempDir, 'test-ca.pem');
+  await writeFile(caFile, caPem);
+
+  const cleanup: (() => Promise<void>)[] = [() => rm(tempDir, { recursive: true, force: true })];
+  const stopAll = async (): Promise<void> => {
+    await Promise.allSettled(cleanup.splice(0).reverse().map((step) => step()));
+  };
+
+  try {
+    const planned = planMxHosts(spec);
+    const [dns, mtaSts, mxServers] = await Promise.all([
+      startDnsServer({ host: DNS_ADDRESS }),
+      startMtaStsServer({ host: MTA_STS_ADDRESS }),
+      startMxServersOnSharedPort(planned),
+    ]);
+    cleanup.push(() => dns.close(), () => mtaSts.close(), ...mxServers.map((server) => () => server.close()));
+
+    const addresses = new Map<string, string>(planned.map((mx) => [mx.host, mx.address]));
+    writeRecords(spec, dns, mtaSts, addresses);
+
+    const byHost = new Map(mxServers.map((server) => [server.name, server]));
+    const smtpPort = mxServers[0]?.port ?? 0;
+    let stopped: Promise<void> | undefined;
+    return {
+      dnsServer: dns.address,
+      dns,
+      smtpPort,
+      mtaStsPort: mtaSts.port,
+      mtaSts,
+      caPem,
+      caFile,
+      domains: Object.keys(spec).map(normalize),
+      mxServers,
+      mx(host) {
+        const server = byHost.get(normalize(host));
+        if (!server) throw new Error(`test world has no MX host ${host} (known: ${[...byHost.keys()].join(', ')})`);
+        return server;
+      },
+      addressOf(host) {
+        const address = addresses.get(normalize(host));
+        if (address) return address;
+        if (normalize(host).startsWith('mta-sts.')) return MTA_STS_ADDRESS;
+        throw new Error(`test world has no address for ${host}`);
+      },
+      received: () => mxServers.flatMap((server) => server.received).sort((a, b) => a.at.getTime() - b.at.getTime()),
+      relayConfig: () => ({
+        dns: { servers: [dns.address] },
+        outbound: { port: smtpPort, extraCaFile: caFile },
+        mtaSts: { port: mtaSts.port, extraCaFile: caFile },
+      }),
+      stop() {
+        stopped ??= stopAll();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function normalize(name: string): string {
+  return name.toLowerCase().replace(/\.+$/, '');
+}
+
+/** One SMTP server per distinct MX host (an implicit MX's host is the domain), each on its own address. */
+function planMxHosts(spec: WorldSpec): PlannedMx[] {
+  const planned = new Map<string, PlannedMx>();
+  const add = (host: string, behaviour: MxBehaviour): void => {
+    const key = normalize(host);
+    if (planned.has(key)) return; // an MX shared by several domains keeps its first behaviour
+    const index = planned.size;
+    if (index >= 240 * 256) throw new Error('test world: too many MX hosts');
+    const address = `127.0.${Math.floor(index / 240)}.${FIRST_MX_OCTET + (index % 240)}`;
+    planned.set(key, { host: key, address, behaviour });
+  };
+  for (const [domain, domainSpec] of Object.entries(spec)) {
+    for (const { host, preference: _preference, ...behaviour } of domainSpec.mx ?? []) add(host, behaviour);
+    if (domainSpec.implicitMx) add(domain, domainSpec.implicitMx);
+  }
+  return [...planned.values()];
+}
+
+/**
+ * Start every MX server on one port number (the relay's outbound port is a single setting):
+ * the first server picks a free port on its address, the others bind the same port on theirs;
+ * if one of those is taken, everything is closed and retried with a new port.
+ */
+async function startMxServersOnSharedPort(planned: PlannedMx[]): Promise<MxServer[]> {
+  const [first, ...rest] = planned;
+  if (!first) return [];
+  for (let attempt = 1; ; attempt++) {
+    const started: MxServer[] = [];
+    try {
+      const head = await startMxServer({ name: first.host, host: first.address, port: 0, ...first.behaviour });
+      started.push(head);
+      const others = await Promise.allSettled(
+        rest.map((mx) => startMxServer({ name: mx.host, host: mx.address, port: head.port, ...mx.behaviour })),
+      );
+      for (const result of others) if (result.status === 'fulfilled') started.push(result.value);
+      const failure = others.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      if (failure) throw failure.reason;
+      return started;
+    } catch (error) {
+      await Promise.all(started.map((server) => server.close()));
+      const inUse = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      if (!inUse || attempt >= SHARED_PORT_ATTEMPTS) throw error;
+    }
+  }
+}
+
+function writeRecords(spec: WorldSpec, dns: DnsServer, mtaSts: MtaStsServer, addresses: Map<string, string>): void {
+  const tld = (name: string): string => normalize(name).split('.').pop() ?? '';
+  // Authoritative for the whole TLD of every name, so unknown names answer NXDOMAIN, never leak out.
+  for (const name of [...Object.keys(spec), ...addresses.keys()]) dns.addZone(tld(name));
+  for (const [host, address] of addresses) dns.set(host, 'A', [address]);
+
+  for (const [rawDomain, domainSpec] of Object.entries(spec)) {
+    const domain = normalize(rawDomain);
+    if (domainSpec.nullMx) dns.set(domain, 'MX', [{ preference: 0, exchange: '.' }]);
+    const mxList = domainSpec.mx ?? [];
+    if (mxList.length > 0) {
+      dns.set(
+        domain,
+        'MX',
+        mxList.map((mx, index) => ({ preference: mx.preference ?? 10 * (index + 1), exchange: normalize(mx.host) })),
+      );
+    }
+    if (domainSpec.mtaSts) {
+      const { mode, mx, maxAge = 86_400, id = '20261127T000000', txt, response } = domainSpec.mtaSts;
+      dns.set(`_mta-sts.${domain}`, 'TXT', txt ?? [`v=STSv1; id=${id};`]);
+      dns.set(`mta-sts.${domain}`, 'A', [MTA_STS_ADDRESS]);
+      mtaSts.set(domain, { ...response, policy: { mode, mx, maxAge } });
+    }
+    if (domainSpec.dnsFailure) dns.fail(domain, domainSpec.dnsFailure);
+  }
 }
 
 /** Recipient that the rcpt550.test MX refuses with 550; any other recipient there is accepted. */

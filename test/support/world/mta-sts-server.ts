@@ -1,3 +1,8 @@
+import https from 'node:https';
+import type http from 'node:http';
+import tls from 'node:tls';
+import { testCa } from './ca';
+
 /**
  * HTTPS server for `https://mta-sts.<domain>/.well-known/mta-sts.txt` (RFC 8461) in the test world,
  * one listener for all domains, certificates picked by SNI, responses changeable at runtime.
@@ -20,7 +25,7 @@ export interface MtaStsResponse {
   redirect?: string;
   /** Content-Type header (default 'text/plain'). */
   contentType?: string;
-  /** Send this many bytes of padding after the policy (oversized body). */
+  /** Append about this many bytes of `x-padding:` lines (unknown keys, so only a size limit rejects it). */
   oversizeBytes?: number;
   /** Delay before sending headers (timeouts). */
   delayMs?: number;
@@ -63,6 +68,119 @@ export function renderPolicy(policy: MtaStsPolicy): string {
 }
 
 export async function startMtaStsServer(options: MtaStsServerOptions = {}): Promise<MtaStsServer> {
-  void options;
-  throw new Error('not implemented yet');
+  const host = options.host ?? '127.0.0.1';
+  const ca = await testCa();
+  const responses = new Map<string, MtaStsResponse>();
+  const requests: MtaStsRequest[] = [];
+  const contexts = new Map<string, Promise<tls.SecureContext>>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  const contextFor = (servername: string): Promise<tls.SecureContext> => {
+    const kind = responses.get(policyDomainOf(servername))?.certificate ?? 'valid';
+    const cacheKey = `${kind}|${servername}`;
+    let pending = contexts.get(cacheKey);
+    if (!pending) {
+      pending = ca.leaf(kind, servername).then(({ key, cert }) => tls.createSecureContext({ key, cert }));
+      contexts.set(cacheKey, pending);
+    }
+    return pending;
+  };
+
+  const handle = (request: http.IncomingMessage, response: http.ServerResponse): void => {
+    const servername = (request.socket as tls.TLSSocket).servername;
+    const hostHeader = request.headers.host ?? null;
+    const domain = policyDomainOf(typeof servername === 'string' && servername ? servername : (hostHeader ?? '').replace(/:\d+$/, ''));
+    const path = request.url ?? '';
+    requests.push({ domain, servername: typeof servername === 'string' ? servername : null, host: hostHeader, path, at: new Date() });
+
+    const configured = responses.get(domain);
+    if (!configured || path !== '/.well-known/mta-sts.txt') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    const send = (): void => {
+      if (configured.redirect) {
+        response.writeHead(configured.status ?? 301, { location: configured.redirect }).end();
+        return;
+      }
+      const body = bodyOf(configured);
+      response.writeHead(configured.status ?? 200, {
+        'content-type': configured.contentType ?? 'text/plain',
+        'content-length': body.length,
+      });
+      response.end(body);
+    };
+    const delay = configured.delayMs ?? 0;
+    if (delay <= 0) return send();
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      send();
+    }, delay);
+    timers.add(timer);
+  };
+
+  const server = https.createServer(
+    {
+      SNICallback: (servername, callback) => {
+        contextFor(servername.toLowerCase()).then(
+          (context) => callback(null, context),
+          (error: Error) => callback(error),
+        );
+      },
+    },
+    handle,
+  );
+  server.on('tlsClientError', () => undefined); // rejected handshakes are expected in tests
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port,
+    requests,
+    set(domain, response) {
+      responses.set(normalize(domain), { ...response });
+    },
+    remove(domain) {
+      responses.delete(normalize(domain));
+    },
+    requestsFor: (domain) => requests.filter((request) => request.domain === normalize(domain)),
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+function normalize(name: string): string {
+  return name.toLowerCase().replace(/\.+$/, '');
+}
+
+/** `mta-sts.example.test` → `example.test`. */
+function policyDomainOf(name: string): string {
+  return normalize(name).replace(/^mta-sts\./, '');
+}
+
+function bodyOf(response: MtaStsResponse): Buffer {
+  let text = response.body !== undefined ? Buffer.from(response.body) : Buffer.from(response.policy ? renderPolicy(response.policy) : '');
+  const padding = response.oversizeBytes ?? 0;
+  if (padding > 0) {
+    const line = `x-padding: ${'x'.repeat(1000)}\r\n`;
+    text = Buffer.concat([text, Buffer.from(line.repeat(Math.ceil(padding / line.length)))]);
+  }
+  return text;
 }

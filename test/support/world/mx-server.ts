@@ -1,3 +1,8 @@
+import { createHash } from 'node:crypto';
+import type tls from 'node:tls';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { testCa, type LeafKind } from './ca';
+
 /**
  * SMTP servers standing for MX hosts in the test world, each with a chosen TLS behaviour and
  * reply behaviour. Every accepted message is recorded with its envelope, raw bytes and TLS facts.
@@ -18,13 +23,13 @@ export type MxTlsBehaviour =
 
 /** Reply behaviour (all optional; default: accept everything). */
 export interface MxReplyBehaviour {
-  /** Recipients (case-insensitive addresses) answered `450 4.2.1` at RCPT. */
+  /** Recipients (case-insensitive addresses; '*' = all) answered `450 4.2.1` at RCPT. */
   rcpt4xx?: string[];
-  /** Recipients answered `550 5.1.1` at RCPT. */
+  /** Recipients (case-insensitive; '*' = all) answered `550 5.1.1` at RCPT. */
   rcpt5xx?: string[];
   /** The first delivery attempt of each message (by Message-ID, else body hash) gets `451 4.3.0` after DATA; later attempts are accepted. */
   tempFailOnce?: boolean;
-  /** Wait this long before the final reply to DATA (crash tests). */
+  /** Wait this long before the final reply to DATA (crash tests). A client that hangs up meanwhile gets nothing recorded in `received` (event 'data-aborted'). */
   dataDelayMs?: number;
 }
 
@@ -56,7 +61,7 @@ export interface ReceivedMessage {
 
 /** Something that happened on a connection that did not end in an accepted message. */
 export interface MxEvent {
-  kind: 'connect' | 'tls' | 'tls-error' | 'rcpt-rejected' | 'data-tempfail';
+  kind: 'connect' | 'tls' | 'tls-error' | 'rcpt-rejected' | 'data-tempfail' | 'data-aborted';
   detail: string;
   at: Date;
 }
@@ -87,6 +92,227 @@ export interface MxServer {
 }
 
 export async function startMxServer(options: MxServerOptions): Promise<MxServer> {
-  void options;
-  throw new Error('not implemented yet');
+  const { name, host } = options;
+  let replies: MxReplyBehaviour = pickReplies(options);
+  const received: ReceivedMessage[] = [];
+  const events: MxEvent[] = [];
+  const tlsBySession = new Map<string, MxTlsFacts>();
+  const closedSessions = new Set<string>();
+  const tempFailed = new Set<string>();
+  const timers = new Set<NodeJS.Timeout>();
+  const waiters = new Set<{ predicate: (m: ReceivedMessage) => boolean; resolve: (m: ReceivedMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const note = (kind: MxEvent['kind'], detail: string): void => void events.push({ kind, detail, at: new Date() });
+
+  const record = (message: ReceivedMessage): void => {
+    received.push(message);
+    for (const waiter of waiters) {
+      if (waiter.predicate(message)) {
+        clearTimeout(waiter.timer);
+        waiters.delete(waiter);
+        waiter.resolve(message);
+      }
+    }
+  };
+
+  const serverOptions: SMTPServerOptions = {
+    ...(await tlsOptionsFor(options.tls, name)),
+    name,
+    banner: `${name} test MX`,
+    logger: false,
+    authOptional: true,
+    disabledCommands: ['AUTH'],
+    closeTimeout: 100,
+    disableReverseLookup: true, // no lookups outside the test world's DNS (and no delay)
+    onConnect(session, callback) {
+      note('connect', session.remoteAddress);
+      callback();
+    },
+    onSecure(socket, session, callback) {
+      const tlsSocket = socket as tls.TLSSocket;
+      const cipher = tlsSocket.getCipher();
+      const facts: MxTlsFacts = {
+        protocol: tlsSocket.getProtocol(),
+        cipher: cipher.standardName,
+        cipherOpenssl: cipher.name,
+        servername: typeof tlsSocket.servername === 'string' ? tlsSocket.servername : null,
+      };
+      tlsBySession.set(session.id, facts);
+      note('tls', `${facts.protocol ?? '?'} ${facts.cipher} sni=${facts.servername ?? '-'}`);
+      callback();
+    },
+    onClose(session) {
+      closedSessions.add(session.id);
+    },
+    onRcptTo(address, _session, callback) {
+      const recipient = address.address.toLowerCase();
+      if (listed(replies.rcpt5xx, recipient)) {
+        note('rcpt-rejected', `550 ${recipient}`);
+        return callback(smtpError(550, '5.1.1 Recipient rejected by test MX'));
+      }
+      if (listed(replies.rcpt4xx, recipient)) {
+        note('rcpt-rejected', `450 ${recipient}`);
+        return callback(smtpError(450, '4.2.1 Recipient deferred by test MX'));
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const messageKey = messageKeyOf(raw);
+        if (replies.tempFailOnce && !tempFailed.has(messageKey)) {
+          tempFailed.add(messageKey);
+          note('data-tempfail', messageKey);
+          return callback(smtpError(451, '4.3.0 Temporary failure, try again (test MX)'));
+        }
+        const message: ReceivedMessage = {
+          mx: name,
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+          raw,
+          tls: tlsBySession.get(session.id) ?? null,
+          remoteAddress: session.remoteAddress,
+          at: new Date(),
+        };
+        const accept = (): void => {
+          if (closedSessions.has(session.id)) {
+            note('data-aborted', messageKey);
+            return;
+          }
+          record(message);
+          callback(null, `2.0.0 Ok: queued by ${name}`);
+        };
+        const delay = replies.dataDelayMs ?? 0;
+        if (delay <= 0) return accept();
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          accept();
+        }, delay);
+        timers.add(timer);
+      });
+    },
+  };
+
+  const server = new SMTPServer(serverOptions);
+  // Handshake failures and resets arrive here; without a listener they would crash the test process.
+  server.on('error', (error: Error & { code?: string }) => note('tls-error', `${error.code ?? ''} ${error.message}`.trim()));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => reject(error);
+    server.server.once('error', onError);
+    server.listen(options.port, host, () => {
+      server.server.off('error', onError);
+      resolve();
+    });
+  });
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+
+  let closing: Promise<void> | undefined;
+  return {
+    name,
+    host,
+    port,
+    get behaviour() {
+      return { tls: options.tls, ...replies };
+    },
+    received,
+    events,
+    waitFor(predicate = () => true, timeoutMs = 10_000) {
+      const found = received.find(predicate);
+      if (found) return Promise.resolve(found);
+      return new Promise<ReceivedMessage>((resolve, reject) => {
+        const waiter = {
+          predicate,
+          resolve,
+          reject,
+          timer: setTimeout(() => {
+            waiters.delete(waiter);
+            reject(new Error(`${name}: no matching message within ${timeoutMs} ms (received ${received.length})`));
+          }, timeoutMs),
+        };
+        waiters.add(waiter);
+      });
+    },
+    setReplies(next) {
+      replies = pickReplies(next);
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        for (const waiter of waiters) {
+          clearTimeout(waiter.timer);
+          waiter.reject(new Error(`${name}: server closed`));
+        }
+        waiters.clear();
+        server.close(() => resolve());
+      });
+      return closing;
+    },
+  };
+}
+
+function pickReplies(source: MxReplyBehaviour): MxReplyBehaviour {
+  const { rcpt4xx, rcpt5xx, tempFailOnce, dataDelayMs } = source;
+  return {
+    ...(rcpt4xx ? { rcpt4xx: rcpt4xx.map((a) => a.toLowerCase()) } : {}),
+    ...(rcpt5xx ? { rcpt5xx: rcpt5xx.map((a) => a.toLowerCase()) } : {}),
+    ...(tempFailOnce ? { tempFailOnce } : {}),
+    ...(dataDelayMs ? { dataDelayMs } : {}),
+  };
+}
+
+function listed(list: string[] | undefined, recipient: string): boolean {
+  return list !== undefined && (list.includes('*') || list.includes(recipient));
+}
+
+function smtpError(responseCode: number, text: string): Error & { responseCode: number } {
+  return Object.assign(new Error(text), { responseCode });
+}
+
+/** Identity of a message across delivery attempts: its Message-ID, else a hash of the bytes. */
+function messageKeyOf(raw: Buffer): string {
+  const headerEnd = raw.indexOf('\r\n\r\n');
+  const headers = raw.subarray(0, headerEnd < 0 ? raw.length : headerEnd).toString('latin1');
+  const match = /^message-id:\s*(.+(?:\r\n[ \t].*)*)/im.exec(headers);
+  return match?.[1] ? match[1].replace(/\s+/g, '') : createHash('sha256').update(raw).digest('hex');
+}
+
+/** Protocol versions, suites and certificate for each TLS behaviour. */
+async function tlsOptionsFor(behaviour: MxTlsBehaviour, name: string): Promise<Partial<SMTPServerOptions>> {
+  const ca = await testCa();
+  const leafKind: Record<MxTlsBehaviour, LeafKind> = {
+    tls13: 'valid',
+    'tls12-gcm': 'valid',
+    tls11: 'valid',
+    none: 'valid',
+    chacha20: 'valid',
+    'self-signed': 'self-signed',
+    'wrong-name': 'wrong-name',
+    expired: 'expired',
+    'weak-rsa': 'weak-rsa',
+    'tls12-13': 'valid',
+  };
+  const { key, cert } = await ca.leaf(leafKind[behaviour], name);
+  const base = { key, cert, minVersion: 'TLSv1.2' as const, maxVersion: 'TLSv1.3' as const };
+  switch (behaviour) {
+    case 'tls13':
+      return { ...base, minVersion: 'TLSv1.3' };
+    case 'tls12-gcm':
+      return { ...base, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384' };
+    case 'tls11':
+      // OpenSSL 3 refuses TLS 1.1 at the default security level.
+      return { ...base, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0' };
+    case 'none':
+      return { ...base, hideSTARTTLS: true };
+    case 'chacha20':
+      // TLS 1.3 names in `ciphers` restrict the TLS 1.3 suites; the rest restricts TLS 1.2.
+      return { ...base, ciphers: 'TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-CHACHA20-POLY1305' };
+    case 'weak-rsa':
+      return { ...base, ciphers: 'DEFAULT:@SECLEVEL=0' };
+    default:
+      return base;
+  }
 }
