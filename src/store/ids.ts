@@ -1,0 +1,56 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+// Crockford base32: sortable as text in the same order as the numbers, and safe in file names and SMTP replies.
+const BASE32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+function encodeTime(ms: number): string {
+  let out = '';
+  let rest = ms;
+  for (let i = 0; i < 10; i++) {
+    out = BASE32[rest % 32]! + out;
+    rest = Math.floor(rest / 32);
+  }
+  return out;
+}
+
+/** A ULID-style id: 10 characters of millisecond time then 12 random ones, so ids sort by arrival time. */
+export function newMessageId(now = Date.now()): string {
+  const random = randomBytes(12);
+  let suffix = '';
+  for (const byte of random) suffix += BASE32[byte % 32]!;
+  return encodeTime(now) + suffix;
+}
+
+export function isMessageId(value: string): boolean {
+  return /^[0-9A-HJKMNP-TV-Z]{22}$/.test(value);
+}
+
+export function jobIdOf(messageId: string, domain: string): string {
+  return `${messageId}/${domain}`;
+}
+
+/** Splits `<messageId>/<domain>`; undefined when the text is not a job id. */
+export function parseJobId(jobId: string): { messageId: string; domain: string } | undefined {
+  const slash = jobId.indexOf('/');
+  if (slash <= 0 || slash === jobId.length - 1) return undefined;
+  return { messageId: jobId.slice(0, slash), domain: jobId.slice(slash + 1) };
+}
+
+/**
+ * A fallback item's id is derived from what it records, so replaying the same attempt after a crash
+ * (before the job's new state was saved) rewrites the same item instead of adding a duplicate.
+ */
+export function fallbackIdOf(messageId: string, domain: string, recipient: string, attempt: number): string {
+  const digest = createHash('sha256').update(`${domain}\0${recipient}\0${attempt}`).digest('hex').slice(0, 16);
+  return `${messageId}.${digest}`;
+}
+
+export function messageIdOfFallback(fallbackId: string): string {
+  return fallbackId.split('.')[0] ?? '';
+}
+
+/** Lower-cased part after the last @ (the null sender and bare names have no domain). */
+export function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  return (at < 0 ? address : address.slice(at + 1)).toLowerCase();
+}

@@ -1,0 +1,23 @@
+import type { Config } from '../config/schema';
+import type { Logger } from '../log/logger';
+import { FileStore } from './file/file-store';
+import { RedisStore } from './redis/redis-store';
+import type { Store } from './types';
+
+export { acquireSpoolLock } from './file/locks';
+export * from './types';
+
+/** The configured queue backend; call open() before use. */
+export function createStore(config: Config, logger: Logger): Store {
+  const queue = config.queue;
+  if (queue.backend === 'redis') {
+    return new RedisStore({
+      url: queue.redis.url,
+      prefix: queue.redis.prefix,
+      keepFinished: queue.keepFinished,
+      onWeakDurability: queue.redis.onWeakDurability,
+      logger,
+    });
+  }
+  return new FileStore({ path: queue.path, keepFinished: queue.keepFinished, logger });
+}

@@ -1,0 +1,189 @@
+import { domainOf, fallbackIdOf, jobIdOf } from './ids';
+import {
+  FINAL_JOB_STATES,
+  JOB_STATES,
+  type FallbackItem,
+  type FallbackState,
+  type HeaderFacts,
+  type JobRecord,
+  type JobResult,
+  type JobState,
+  type MessageFilter,
+  type MessageRecord,
+  type NewMessage,
+  type RecipientRecord,
+  type RecipientState,
+  type StoreCounts,
+} from './types';
+
+/*
+ * Record logic shared by both backends, so the two apply exactly the same rules. Stored jobs are
+ * never in state 'leased': a lease is kept beside the job and shown as state 'leased' while the
+ * stored state is queued or deferred (see withLease). That way an admin hold during a delivery
+ * attempt is kept, and an expired lease simply leaves the job in its stored state.
+ */
+
+export function newMessageRecord(id: string, message: NewMessage, headers: HeaderFacts, size: number): MessageRecord {
+  const byDomain = new Map<string, RecipientRecord[]>();
+  for (const recipient of message.recipients) {
+    const domain = domainOf(recipient.address);
+    const list = byDomain.get(domain) ?? [];
+    list.push({ ...recipient, state: 'pending', history: [] });
+    byDomain.set(domain, list);
+  }
+  const at = message.receivedAt;
+  const jobs: JobRecord[] = [...byDomain].map(([domain, recipients]) => ({
+    id: jobIdOf(id, domain),
+    messageId: id,
+    domain,
+    state: 'queued',
+    recipients,
+    dueAt: at,
+    attempts: 0,
+    createdAt: at,
+    updatedAt: at,
+  }));
+  return { id, from: message.from, size, receivedAt: at, params: message.params, client: message.client, headers, jobs };
+}
+
+export function isFinal(state: JobState): boolean {
+  return FINAL_JOB_STATES.has(state);
+}
+
+/** True when a stored job may be leased: waiting (queued or deferred), not held, not final. */
+export function isClaimable(job: JobRecord): boolean {
+  return job.state === 'queued' || job.state === 'deferred';
+}
+
+/**
+ * A job whose recipients all ended differently takes the most significant state:
+ * diverted > bounced > delivered. Diverted first because a portal item still needs the message;
+ * bounced next because a sender must be told something failed.
+ */
+export function finalStateOf(states: readonly RecipientState[]): 'delivered' | 'diverted' | 'bounced' {
+  if (states.includes('diverted')) return 'diverted';
+  if (states.includes('bounced')) return 'bounced';
+  return 'delivered';
+}
+
+/** The job as callers see it: 'leased' with the lease while the stored job waits and a lease is held. */
+export function withLease(job: JobRecord, lease: { owner: string; expiresAt: number } | undefined): JobRecord {
+  const { lease: _ignored, ...rest } = job;
+  if (!lease || !isClaimable(job)) return rest;
+  return { ...rest, state: 'leased', lease: { ...lease } };
+}
+
+/**
+ * Applies one attempt's per-recipient results to a stored job. Deferred (and unmentioned) recipients stay
+ * pending and the job waits until `retryAt` (now when absent). A job an admin held during the attempt
+ * keeps its hold. Diverted recipients produce fallback items.
+ */
+export function applyJobResult(
+  stored: JobRecord,
+  message: Pick<MessageRecord, 'from' | 'headers'>,
+  result: JobResult,
+  now: number,
+): { job: JobRecord; fallback: FallbackItem[] } {
+  const recipients = stored.recipients.map((r) => ({ ...r, history: [...r.history] }));
+  const byAddress = new Map(recipients.map((r) => [r.address, r]));
+  for (const entry of result.recipients) {
+    if (!byAddress.has(entry.address)) throw new Error(`recipient ${entry.address} is not part of job ${stored.id}`);
+  }
+  const attempt = stored.attempts + 1;
+  const fallback: FallbackItem[] = [];
+  for (const entry of result.recipients) {
+    const recipient = byAddress.get(entry.address)!;
+    if (recipient.state !== 'pending') continue;
+    recipient.history.push({ ...entry.evidence, outcome: entry.outcome });
+    if (entry.outcome === 'deferred') continue;
+    recipient.state = entry.outcome;
+    if (entry.outcome === 'diverted') {
+      fallback.push({
+        id: fallbackIdOf(stored.messageId, stored.domain, recipient.address, attempt),
+        queueId: stored.messageId,
+        jobId: stored.id,
+        ...(message.headers.messageId !== undefined ? { messageId: message.headers.messageId } : {}),
+        from: message.from,
+        recipient: recipient.address,
+        reason: entry.divertReason ?? entry.evidence.reason,
+        evidence: recipient.history.map((e) => ({ ...e })),
+        divertedAt: now,
+        state: 'ready',
+      });
+    }
+  }
+  const pending = recipients.some((r) => r.state === 'pending');
+  const { lease: _lease, heldFrom: _heldFrom, ...base } = stored;
+  const job: JobRecord = { ...base, recipients, attempts: attempt, updatedAt: now };
+  const reasonFor = (outcome: string) => result.recipients.find((r) => r.outcome === outcome)?.evidence.reason;
+  if (pending) {
+    job.dueAt = result.retryAt ?? now;
+    if (stored.state === 'held') {
+      job.state = 'held';
+      job.heldFrom = 'deferred';
+    } else {
+      job.state = 'deferred';
+    }
+    const reason = reasonFor('deferred') ?? result.recipients.at(-1)?.evidence.reason;
+    if (reason !== undefined) job.lastReason = reason;
+  } else {
+    job.state = finalStateOf(recipients.map((r) => r.state));
+    const reason = reasonFor(job.state) ?? result.recipients.at(-1)?.evidence.reason;
+    if (reason !== undefined) job.lastReason = reason;
+  }
+  return { job, fallback };
+}
+
+/** Admin hold: a waiting job stops being due; final and already held jobs are unchanged (returns undefined). */
+export function holdJob(job: JobRecord, now: number): JobRecord | undefined {
+  if (!isClaimable(job)) return undefined;
+  return { ...job, state: 'held', heldFrom: job.state === 'deferred' ? 'deferred' : 'queued', updatedAt: now };
+}
+
+export function releaseJob(job: JobRecord, now: number): JobRecord | undefined {
+  if (job.state !== 'held') return undefined;
+  const { heldFrom, ...rest } = job;
+  return { ...rest, state: heldFrom ?? 'queued', updatedAt: now };
+}
+
+/** Makes a non-final job due now; a held job stays held but will be due at once when released. */
+export function retryJobNow(job: JobRecord, now: number): JobRecord | undefined {
+  if (isFinal(job.state)) return undefined;
+  return { ...job, dueAt: now, updatedAt: now };
+}
+
+/** Puts a diverted recipient back to pending; the job waits again (queued, due now) unless held. */
+export function reopenRecipient(job: JobRecord, address: string, now: number): JobRecord {
+  const recipients = job.recipients.map((r) => (r.address === address && r.state === 'diverted' ? { ...r, state: 'pending' as const } : r));
+  const next: JobRecord = { ...job, recipients, dueAt: now, updatedAt: now };
+  if (job.state !== 'held') next.state = 'queued';
+  return next;
+}
+
+export function allJobsFinal(record: MessageRecord): boolean {
+  return record.jobs.every((j) => isFinal(j.state));
+}
+
+/** When the last job became final (epoch ms); retention counts from here. */
+export function finishedAt(record: MessageRecord): number {
+  return Math.max(record.receivedAt, ...record.jobs.map((j) => j.updatedAt));
+}
+
+export function matchesFilter(record: MessageRecord, filter: MessageFilter, now: number): boolean {
+  if (filter.state !== undefined && !record.jobs.some((j) => j.state === filter.state)) return false;
+  if (filter.domain !== undefined && !record.jobs.some((j) => j.domain === filter.domain!.toLowerCase())) return false;
+  if (filter.sender !== undefined && record.from.toLowerCase() !== filter.sender.toLowerCase()) return false;
+  if (filter.olderThan !== undefined && now - record.receivedAt < filter.olderThan) return false;
+  return true;
+}
+
+export function page<T>(items: T[], filter: { limit?: number; offset?: number }): T[] {
+  const offset = filter.offset ?? 0;
+  return filter.limit === undefined ? items.slice(offset) : items.slice(offset, offset + filter.limit);
+}
+
+export function emptyCounts(): StoreCounts {
+  const jobs = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+  const fallback: Record<FallbackState, number> = { ready: 0, claimed: 0, acked: 0 };
+  return { jobs, fallback, messages: 0 };
+}

@@ -1,0 +1,34 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../log/logger';
+
+/** Settings under which Redis may lose or evict a message it already acknowledged. */
+export async function durabilityProblems(redis: Redis): Promise<string[] | undefined> {
+  const read = async (name: string): Promise<string | undefined> => {
+    const reply = (await redis.config('GET', name)) as unknown as string[];
+    return reply[1];
+  };
+  let settings: { appendonly?: string; appendfsync?: string; policy?: string };
+  try {
+    settings = { appendonly: await read('appendonly'), appendfsync: await read('appendfsync'), policy: await read('maxmemory-policy') };
+  } catch {
+    return undefined; // CONFIG disabled or renamed (managed Redis): cannot tell.
+  }
+  const problems: string[] = [];
+  if (settings.appendonly !== 'yes') problems.push(`appendonly is "${settings.appendonly}" (needs "yes")`);
+  else if (settings.appendfsync !== 'always') problems.push(`appendfsync is "${settings.appendfsync}" (needs "always": otherwise acknowledged writes can be lost)`);
+  if (settings.policy !== 'noeviction') problems.push(`maxmemory-policy is "${settings.policy}" (needs "noeviction": otherwise queued mail can be evicted)`);
+  return problems;
+}
+
+/** Warns about, or refuses, a Redis that could lose acknowledged mail (hardening.md, Durability). */
+export async function checkDurability(redis: Redis, mode: 'warn' | 'refuse', logger: Logger): Promise<void> {
+  const problems = await durabilityProblems(redis);
+  if (problems === undefined) {
+    logger.warn('could not read Redis persistence settings (CONFIG GET refused); durability of the queue is not verified');
+    return;
+  }
+  if (problems.length === 0) return;
+  const text = `Redis may lose acknowledged mail: ${problems.join('; ')}`;
+  if (mode === 'refuse') throw new Error(`${text}. Fix the Redis configuration or set queue.redis.onWeakDurability: warn`);
+  logger.warn({ problems }, 'Redis may lose acknowledged mail; set appendonly yes, appendfsync always, maxmemory-policy noeviction');
+}

@@ -1,0 +1,79 @@
+/**
+ * Every Redis key the store uses, built in one place under the configured prefix (like BullMQ's QueueKeys).
+ * Ids never make two keys collide: message ids are base32 and job ids are `<messageId>/<domain>`.
+ */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+
+  private key(...parts: string[]): string {
+    return [this.prefix, ...parts].join(':');
+  }
+
+  /** Message record without its jobs, plus the job ids (JSON string). */
+  message(id: string): string {
+    return this.key('msg', id);
+  }
+  body(id: string): string {
+    return this.key('body', id);
+  }
+  /** Body being streamed in; renamed to body() in the enqueue commit, expires if the writer dies. */
+  bodyUpload(id: string): string {
+    return this.key('upload', id);
+  }
+  /** Job record as stored (never in state 'leased'), JSON string. */
+  job(jobId: string): string {
+    return this.key('job', jobId);
+  }
+  /** Sorted set: message id by receivedAt. */
+  messages(): string {
+    return this.key('messages');
+  }
+  /** Hash: job id -> stored state, so scripts can check a state without decoding JSON. */
+  jobStates(): string {
+    return this.key('jobstates');
+  }
+  /** Sorted set: waiting (queued/deferred, unleased) job id by dueAt. */
+  due(): string {
+    return this.key('due');
+  }
+  /** Sorted set: leased job id by lease expiry. */
+  leases(): string {
+    return this.key('leases');
+  }
+  /** Hash: job id -> lease owner. */
+  leaseOwners(): string {
+    return this.key('leaseowners');
+  }
+  /** Fallback item without its claim state, JSON string. */
+  fallback(id: string): string {
+    return this.key('fb', id);
+  }
+  /** Hash: fallback item id -> "state\towner\texpiresAt\tackedAt" (the part that changes; see scripts.ts). */
+  fallbackStates(): string {
+    return this.key('fbstates');
+  }
+  /** Sorted set: every fallback item id by divertedAt. */
+  fallbackAll(): string {
+    return this.key('fball');
+  }
+  /** Sorted set: ready fallback item id by divertedAt. */
+  fallbackReady(): string {
+    return this.key('fbready');
+  }
+  /** Sorted set: claimed fallback item id by claim expiry. */
+  fallbackClaims(): string {
+    return this.key('fbclaims');
+  }
+  /** Set: fallback item ids of one message. */
+  messageFallback(messageId: string): string {
+    return this.key('msgfb', messageId);
+  }
+  cache(namespace: string, key: string): string {
+    // Length-prefixed so ("a:b", "c") and ("a", "b:c") never share a key.
+    return this.key('cache', String(namespace.length), namespace, key);
+  }
+  /** Pattern matching every key of this store (tests, cleanup). */
+  all(): string {
+    return `${this.prefix}:*`;
+  }
+}

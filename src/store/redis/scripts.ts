@@ -1,0 +1,202 @@
+import type { Redis } from 'ioredis';
+
+/*
+ * Lua scripts for every multi-key change of the Redis store. Each runs atomically in Redis.
+ * Scripts never decode JSON (cjson turns empty arrays into objects); states they must check are kept
+ * in small side structures (jobstates hash, fbstates hash) instead.
+ * Fallback state strings: "state\towner\texpiresAt\tackedAt" (empty fields where not applicable).
+ */
+
+const ENQUEUE = `
+-- Commits a streamed message: body upload -> body, message record, jobs, schedule.
+-- KEYS[1] body upload, KEYS[2] body, KEYS[3] message, KEYS[4] messages zset, KEYS[5] jobstates hash,
+-- KEYS[6] due zset, KEYS[7..] one job key per job.
+-- ARGV[1] message JSON, ARGV[2] message id, ARGV[3] receivedAt, ARGV[4] body size,
+-- then per job: job id, job JSON, dueAt.
+-- Returns 1, or an error when the uploaded body is missing or incomplete (it expired).
+local size = tonumber(ARGV[4])
+if size > 0 then
+  if redis.call('STRLEN', KEYS[1]) ~= size then return redis.error_reply('body upload incomplete') end
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('PERSIST', KEYS[2])
+else
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], '')
+end
+redis.call('SET', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+for i = 7, #KEYS do
+  local a = 5 + (i - 7) * 3
+  redis.call('SET', KEYS[i], ARGV[a + 1])
+  redis.call('HSET', KEYS[5], ARGV[a], 'queued')
+  redis.call('ZADD', KEYS[6], ARGV[a + 2], ARGV[a])
+end
+return 1
+`;
+
+const CLAIM = `
+-- Leases up to ARGV[2] jobs: due waiting jobs first, then jobs whose lease expired (if still waiting).
+-- KEYS[1] due zset, KEYS[2] leases zset, KEYS[3] lease owners hash, KEYS[4] jobstates hash.
+-- ARGV[1] now, ARGV[2] limit, ARGV[3] lease expiry, ARGV[4] owner.
+-- Returns the leased job ids.
+local out = {}
+local limit = tonumber(ARGV[2])
+local function lease(id)
+  redis.call('ZADD', KEYS[2], ARGV[3], id)
+  redis.call('HSET', KEYS[3], id, ARGV[4])
+  out[#out + 1] = id
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, limit)) do
+  redis.call('ZREM', KEYS[1], id)
+  lease(id)
+end
+if #out < limit then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, limit - #out)) do
+    local state = redis.call('HGET', KEYS[4], id)
+    if state == 'queued' or state == 'deferred' then
+      lease(id)
+    else
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('HDEL', KEYS[3], id)
+    end
+  end
+end
+return out
+`;
+
+const RENEW_LEASE = `
+-- KEYS[1] leases zset, KEYS[2] lease owners hash. ARGV[1] job id, ARGV[2] owner, ARGV[3] new expiry.
+-- Returns 1, or 0 when the caller no longer holds the lease.
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+`;
+
+const RELEASE_LEASE = `
+-- Hands a lease back; a still-waiting job is due at once.
+-- KEYS[1] leases zset, KEYS[2] lease owners hash, KEYS[3] jobstates hash, KEYS[4] due zset.
+-- ARGV[1] job id, ARGV[2] owner, ARGV[3] now. Returns 1, or 0 when the caller does not hold the lease.
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+local state = redis.call('HGET', KEYS[3], ARGV[1])
+if state == 'queued' or state == 'deferred' then redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1]) end
+return 1
+`;
+
+const UPDATE_JOB = `
+-- Compare-and-set of one job record, with its schedule, lease and fallback items in the same step.
+-- KEYS[1] job, KEYS[2] jobstates hash, KEYS[3] due zset, KEYS[4] leases zset, KEYS[5] lease owners hash,
+-- KEYS[6] fallback-all zset, KEYS[7] fallback-ready zset, KEYS[8] fallback-claims zset,
+-- KEYS[9] fbstates hash, KEYS[10] message's fallback set, KEYS[11] key of the fallback item to remove
+-- (any key when none), KEYS[12..] one key per new fallback item.
+-- ARGV[1] job id, ARGV[2] expected current job JSON, ARGV[3] new job JSON, ARGV[4] new stored state,
+-- ARGV[5] dueAt when the job waits ('' when it does not), ARGV[6] lease owner required ('' for none),
+-- ARGV[7] '1' to drop the lease, ARGV[8] fallback item id to remove ('' for none),
+-- then per new item: id, JSON, divertedAt.
+-- Returns 1 done, 0 job changed or gone (re-read and retry), -1 lease lost, -2 item gone, -3 item acked.
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[5], ARGV[1]) ~= ARGV[6] then return -1 end
+if ARGV[8] ~= '' then
+  local st = redis.call('HGET', KEYS[9], ARGV[8])
+  if not st then return -2 end
+  if string.sub(st, 1, 5) == 'acked' then return -3 end
+  redis.call('DEL', KEYS[11])
+  redis.call('HDEL', KEYS[9], ARGV[8])
+  redis.call('ZREM', KEYS[6], ARGV[8])
+  redis.call('ZREM', KEYS[7], ARGV[8])
+  redis.call('ZREM', KEYS[8], ARGV[8])
+  redis.call('SREM', KEYS[10], ARGV[8])
+end
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+if ARGV[7] == '1' then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('HDEL', KEYS[5], ARGV[1])
+end
+if ARGV[5] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+else
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+for i = 12, #KEYS do
+  local a = 9 + (i - 12) * 3
+  redis.call('SET', KEYS[i], ARGV[a + 1])
+  redis.call('HSET', KEYS[9], ARGV[a], 'ready\\t\\t\\t')
+  redis.call('ZADD', KEYS[6], ARGV[a + 2], ARGV[a])
+  redis.call('ZADD', KEYS[7], ARGV[a + 2], ARGV[a])
+  redis.call('ZREM', KEYS[8], ARGV[a])
+  redis.call('SADD', KEYS[10], ARGV[a])
+end
+return 1
+`;
+
+const CLAIM_FALLBACK = `
+-- Claims up to ARGV[2] fallback items: ready ones first (oldest first), then claims that expired.
+-- KEYS[1] fallback-ready zset, KEYS[2] fallback-claims zset, KEYS[3] fbstates hash.
+-- ARGV[1] now, ARGV[2] limit, ARGV[3] claim expiry, ARGV[4] owner. Returns the claimed ids.
+local out = {}
+local limit = tonumber(ARGV[2])
+local function claim(id)
+  redis.call('ZADD', KEYS[2], ARGV[3], id)
+  redis.call('HSET', KEYS[3], id, 'claimed\\t' .. ARGV[4] .. '\\t' .. ARGV[3] .. '\\t')
+  out[#out + 1] = id
+end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, limit - 1)) do
+  redis.call('ZREM', KEYS[1], id)
+  claim(id)
+end
+if #out < limit then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, limit - #out)) do
+    claim(id)
+  end
+end
+return out
+`;
+
+const ACK_FALLBACK = `
+-- KEYS[1] fallback-claims zset, KEYS[2] fbstates hash. ARGV[1] item id, ARGV[2] owner, ARGV[3] now.
+-- Returns 1 acked (or already acked), -1 not claimed by this owner, -2 no such item.
+local st = redis.call('HGET', KEYS[2], ARGV[1])
+if not st then return -2 end
+local state, owner = string.match(st, '^(%a+)\\t([^\\t]*)')
+if state == 'acked' then return 1 end
+if state ~= 'claimed' or owner ~= ARGV[2] then return -1 end
+redis.call('HSET', KEYS[2], ARGV[1], 'acked\\t\\t\\t' .. ARGV[3])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+`;
+
+export interface StoreScripts {
+  sgEnqueue(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  sgClaim(...args: (string | number)[]): Promise<string[]>;
+  sgRenewLease(...args: (string | number)[]): Promise<number>;
+  sgReleaseLease(...args: (string | number)[]): Promise<number>;
+  sgUpdateJob(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  sgClaimFallback(...args: (string | number)[]): Promise<string[]>;
+  sgAckFallback(...args: (string | number)[]): Promise<number>;
+}
+
+export type ScriptedRedis = Redis & StoreScripts;
+
+export function defineScripts(redis: Redis): ScriptedRedis {
+  redis.defineCommand('sgEnqueue', { lua: ENQUEUE });
+  redis.defineCommand('sgClaim', { lua: CLAIM, numberOfKeys: 4 });
+  redis.defineCommand('sgRenewLease', { lua: RENEW_LEASE, numberOfKeys: 2 });
+  redis.defineCommand('sgReleaseLease', { lua: RELEASE_LEASE, numberOfKeys: 4 });
+  redis.defineCommand('sgUpdateJob', { lua: UPDATE_JOB });
+  redis.defineCommand('sgClaimFallback', { lua: CLAIM_FALLBACK, numberOfKeys: 3 });
+  redis.defineCommand('sgAckFallback', { lua: ACK_FALLBACK, numberOfKeys: 2 });
+  return redis as ScriptedRedis;
+}
+
+/** Parses an fbstates value ("state\towner\texpiresAt\tackedAt"). */
+export function parseFallbackState(value: string): { state: 'ready' | 'claimed' | 'acked'; owner?: string; expiresAt?: number; ackedAt?: number } {
+  const [state = 'ready', owner = '', expiresAt = '', ackedAt = ''] = value.split('\t');
+  return {
+    state: state === 'claimed' || state === 'acked' ? state : 'ready',
+    ...(owner ? { owner } : {}),
+    ...(expiresAt ? { expiresAt: Number(expiresAt) } : {}),
+    ...(ackedAt ? { ackedAt: Number(ackedAt) } : {}),
+  };
+}

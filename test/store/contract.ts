@@ -1,0 +1,431 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  EnqueueAbortedError,
+  LeaseLostError,
+  NotFoundError,
+  type Evidence,
+  type NewMessage,
+  type RecipientOutcome,
+  type Store,
+} from '../../src/store/types';
+
+/**
+ * The behaviour every Store backend must share. A backend's test file calls storeContract with a factory
+ * that opens a fresh, empty store (and optionally a second client on the same data, for backends that
+ * support several relay processes).
+ */
+export interface ContractBackend {
+  open(options?: { keepFinished?: number }): Promise<Store>;
+  /** A second store on the same data, as another relay process would have; undefined when not supported. */
+  peer?(store: Store): Promise<Store>;
+  dispose(): Promise<void>;
+}
+
+export function newMessage(addresses: string[], overrides: Partial<NewMessage> = {}): NewMessage {
+  return {
+    from: 'sender@clinic.test',
+    recipients: addresses.map((address) => ({ address })),
+    params: { bodyType: '8BITMIME' },
+    client: { ip: '127.0.0.1', helo: 'client.test', user: 'alice', listener: 'submission', tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' } },
+    receivedAt: Date.now(),
+    ...overrides,
+  };
+}
+
+/** A readable that hands `data` over in `chunkSize` pieces, as smtp-server would. */
+export function chunked(data: Buffer, chunkSize = 64 * 1024): Readable {
+  let offset = 0;
+  return new Readable({
+    read() {
+      if (offset >= data.length) {
+        this.push(null);
+        return;
+      }
+      this.push(data.subarray(offset, offset + chunkSize));
+      offset += chunkSize;
+    },
+  });
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+  return Buffer.concat(parts);
+}
+
+export function evidence(outcome: RecipientOutcome, reason: string, at = Date.now()): Evidence {
+  return { at, outcome, reason, mx: 'mx.dest.test', ip: '127.0.0.9', reply: '250 ok', tls: { version: 'TLSv1.3' } };
+}
+
+/** Every byte value, in an order that is not plain ASCII text, with CRLF lines mixed in. */
+function binaryBody(size: number): Buffer {
+  const body = randomBytes(size);
+  for (let i = 0; i < 256; i++) body[i] = i;
+  body.write('\r\n.\r\nline after a dot\r\n', 300, 'latin1');
+  return body;
+}
+
+export function storeContract(name: string, backend: () => ContractBackend): void {
+  describe(`${name} store contract`, () => {
+    let harness: ContractBackend;
+    let store: Store;
+
+    beforeEach(async () => {
+      harness = backend();
+      store = await harness.open();
+    });
+
+    afterEach(async () => {
+      await harness.dispose();
+    });
+
+    async function enqueue(addresses: string[], body: Buffer = Buffer.from('Subject: hi\r\n\r\nhello\r\n'), overrides: Partial<NewMessage> = {}) {
+      return store.enqueue(newMessage(addresses, overrides), chunked(body), { messageId: '<m1@clinic.test>', from: 'Clinic <sender@clinic.test>' });
+    }
+
+    test('stores a multi-megabyte 8-bit body byte for byte and returns the record', async () => {
+      const body = binaryBody(3 * 1024 * 1024 + 17);
+      const record = await enqueue(['a@one.test', 'b@two.test'], body);
+      expect(record.id).toMatch(/^[0-9A-Z]{22}$/);
+      expect(record.size).toBe(body.length);
+      const fetched = await store.getMessage(record.id);
+      expect(fetched).toMatchObject({ id: record.id, from: 'sender@clinic.test', size: body.length, headers: { messageId: '<m1@clinic.test>' } });
+      expect(fetched!.client.tls?.protocol).toBe('TLSv1.3');
+      expect((await readAll(await store.openBody(record.id))).equals(body)).toBe(true);
+    });
+
+    test('stores an empty body', async () => {
+      const record = await enqueue(['a@one.test'], Buffer.alloc(0));
+      expect(record.size).toBe(0);
+      expect((await readAll(await store.openBody(record.id))).length).toBe(0);
+    });
+
+    test('ids are unique and sort by arrival', async () => {
+      const first = await enqueue(['a@one.test']);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const second = await enqueue(['a@one.test']);
+      expect(first.id < second.id).toBe(true);
+    });
+
+    test('splits recipients into one queued job per domain', async () => {
+      const record = await enqueue(['a@one.test', 'b@two.test', 'c@one.test', 'd@Sub.Two.test']);
+      expect(record.jobs.map((j) => j.domain)).toEqual(['one.test', 'two.test', 'sub.two.test']);
+      const one = record.jobs[0]!;
+      expect(one).toMatchObject({ id: `${record.id}/one.test`, messageId: record.id, state: 'queued', attempts: 0, dueAt: record.receivedAt });
+      expect(one.recipients.map((r) => [r.address, r.state, r.history.length])).toEqual([
+        ['a@one.test', 'pending', 0],
+        ['c@one.test', 'pending', 0],
+      ]);
+    });
+
+    test('a body stream that fails stores nothing', async () => {
+      const body = new Readable({ read() {} });
+      const pending = store.enqueue(newMessage(['a@one.test']), body);
+      body.push(Buffer.alloc(200_000, 'x'));
+      setImmediate(() => body.destroy(new Error('client went away')));
+      await expect(pending).rejects.toBeInstanceOf(EnqueueAbortedError);
+      expect(await store.listMessages()).toEqual([]);
+      expect((await store.counts()).messages).toBe(0);
+    });
+
+    test('lists messages with filters, limit and offset', async () => {
+      const old = await enqueue(['a@one.test'], undefined, { receivedAt: Date.now() - 3_600_000, from: 'old@clinic.test' });
+      const mid = await enqueue(['b@two.test']);
+      const last = await enqueue(['c@one.test', 'd@three.test'], undefined, { from: 'Other@Clinic.test' });
+      await store.hold(mid.id);
+      const ids = async (filter: Parameters<Store['listMessages']>[0]) => (await store.listMessages(filter)).map((m) => m.id);
+      expect(await ids({})).toEqual([old.id, mid.id, last.id]);
+      expect(await ids({ state: 'held' })).toEqual([mid.id]);
+      expect(await ids({ domain: 'one.test' })).toEqual([old.id, last.id]);
+      expect(await ids({ sender: 'other@clinic.test' })).toEqual([last.id]);
+      expect(await ids({ olderThan: 60_000 })).toEqual([old.id]);
+      expect(await ids({ limit: 2 })).toEqual([old.id, mid.id]);
+      expect(await ids({ offset: 1, limit: 1 })).toEqual([mid.id]);
+    });
+
+    test('claims only due jobs and leases them', async () => {
+      const now = Date.now();
+      const due = await enqueue(['a@one.test']);
+      await enqueue(['b@two.test'], undefined, { receivedAt: now + 600_000 });
+      const claimed = await store.claimDue('w1', 10, 30_000, now + 1_000);
+      expect(claimed.map((c) => c.job.id)).toEqual([`${due.id}/one.test`]);
+      expect(claimed[0]!.job).toMatchObject({ state: 'leased', lease: { owner: 'w1', expiresAt: now + 31_000 } });
+      expect(claimed[0]!.message).toMatchObject({ id: due.id, from: 'sender@clinic.test', size: due.size });
+      expect((await store.getMessage(due.id))!.jobs[0]!.state).toBe('leased');
+      expect(await store.claimDue('w2', 10, 30_000, now + 1_000)).toEqual([]);
+    });
+
+    test('two concurrent claimers never get the same job', async () => {
+      for (let i = 0; i < 20; i++) await enqueue([`r${i}@d${i % 4}.test`]);
+      const other = harness.peer ? await harness.peer(store) : store;
+      const results = await Promise.all([store.claimDue('w1', 15, 30_000), other.claimDue('w2', 15, 30_000), store.claimDue('w3', 15, 30_000)]);
+      const ids = results.flat().map((c) => c.job.id);
+      expect(ids).toHaveLength(20);
+      expect(new Set(ids).size).toBe(20);
+    });
+
+    test('an expired lease makes the job claimable again and the first holder loses it', async () => {
+      const now = Date.now();
+      const record = await enqueue(['a@one.test']);
+      const jobId = record.jobs[0]!.id;
+      expect(await store.claimDue('w1', 1, 1_000, now)).toHaveLength(1);
+      expect(await store.claimDue('w2', 1, 1_000, now + 500)).toHaveLength(0);
+      const again = await store.claimDue('w2', 1, 60_000, now + 2_000);
+      expect(again.map((c) => c.job.lease?.owner)).toEqual(['w2']);
+      await expect(store.renewLease(jobId, 'w1', 1_000)).rejects.toBeInstanceOf(LeaseLostError);
+      await expect(store.completeJob(jobId, 'w1', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] })).rejects.toBeInstanceOf(LeaseLostError);
+      expect((await store.getMessage(record.id))!.jobs[0]).toMatchObject({ state: 'leased', lease: { owner: 'w2' } });
+    });
+
+    test('renewLease extends only the holder’s lease; releaseLease makes the job due again', async () => {
+      const now = Date.now();
+      const record = await enqueue(['a@one.test']);
+      const jobId = record.jobs[0]!.id;
+      await store.claimDue('w1', 1, 1_000, now);
+      await store.renewLease(jobId, 'w1', 600_000);
+      expect((await store.getMessage(record.id))!.jobs[0]!.lease!.expiresAt).toBeGreaterThan(now + 60_000);
+      await expect(store.renewLease(jobId, 'w2', 1_000)).rejects.toBeInstanceOf(LeaseLostError);
+      await expect(store.releaseLease(jobId, 'w2')).rejects.toBeInstanceOf(LeaseLostError);
+      await store.releaseLease(jobId, 'w1');
+      const job = (await store.getMessage(record.id))!.jobs[0]!;
+      expect(job.state).toBe('queued');
+      expect(job.lease).toBeUndefined();
+      expect((await store.claimDue('w2', 1, 1_000)).map((c) => c.job.id)).toEqual([jobId]);
+    });
+
+    test('completeJob with mixed outcomes: deferred keeps only pending recipients, then settles with diverted > bounced > delivered', async () => {
+      const record = await enqueue(['ok@one.test', 'gone@one.test', 'weak@one.test', 'later@one.test']);
+      const jobId = record.jobs[0]!.id;
+      const start = Date.now();
+      await store.claimDue('w1', 1, 60_000, start);
+      const retryAt = start + 600_000;
+      const first = await store.completeJob(jobId, 'w1', {
+        recipients: [
+          { address: 'ok@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') },
+          { address: 'gone@one.test', outcome: 'bounced', evidence: evidence('bounced', 'rcpt-550') },
+          { address: 'weak@one.test', outcome: 'diverted', evidence: evidence('diverted', 'tls-below-profile'), divertReason: 'no compliant MX' },
+          { address: 'later@one.test', outcome: 'deferred', evidence: evidence('deferred', 'rcpt-451') },
+        ],
+        retryAt,
+      });
+      expect(first).toMatchObject({ state: 'deferred', dueAt: retryAt, attempts: 1, lastReason: 'rcpt-451' });
+      expect(first.lease).toBeUndefined();
+      expect(first.recipients.map((r) => [r.address, r.state, r.history.length])).toEqual([
+        ['ok@one.test', 'delivered', 1],
+        ['gone@one.test', 'bounced', 1],
+        ['weak@one.test', 'diverted', 1],
+        ['later@one.test', 'pending', 1],
+      ]);
+      expect((await store.getMessage(record.id))!.jobs[0]).toMatchObject({ state: 'deferred', dueAt: retryAt });
+      expect(await store.claimDue('w1', 5, 60_000, retryAt - 1)).toEqual([]);
+
+      const [item] = await store.listFallback();
+      expect(item).toMatchObject({
+        queueId: record.id,
+        jobId,
+        messageId: '<m1@clinic.test>',
+        from: 'sender@clinic.test',
+        recipient: 'weak@one.test',
+        reason: 'no compliant MX',
+        state: 'ready',
+      });
+      expect(item!.evidence.map((e) => e.reason)).toEqual(['tls-below-profile']);
+      expect(item!.divertedAt).toBeGreaterThanOrEqual(start);
+
+      const again = await store.claimDue('w2', 5, 60_000, retryAt + 1);
+      expect(again.map((c) => c.job.recipients.filter((r) => r.state === 'pending').map((r) => r.address))).toEqual([['later@one.test']]);
+      const last = await store.completeJob(jobId, 'w2', {
+        recipients: [{ address: 'later@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }],
+      });
+      expect(last).toMatchObject({ state: 'diverted', attempts: 2 });
+      expect(last.recipients.find((r) => r.address === 'later@one.test')!.history.map((e) => e.outcome)).toEqual(['deferred', 'delivered']);
+      await expect(store.completeJob(jobId, 'w2', { recipients: [] })).rejects.toBeInstanceOf(LeaseLostError);
+    });
+
+    test('final state precedence: bounced beats delivered; all delivered is delivered', async () => {
+      const record = await enqueue(['a@one.test', 'b@one.test', 'c@two.test']);
+      await store.claimDue('w1', 5, 60_000);
+      const one = await store.completeJob(`${record.id}/one.test`, 'w1', {
+        recipients: [
+          { address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') },
+          { address: 'b@one.test', outcome: 'bounced', evidence: evidence('bounced', 'rcpt-550') },
+        ],
+      });
+      const two = await store.completeJob(`${record.id}/two.test`, 'w1', {
+        recipients: [{ address: 'c@two.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }],
+      });
+      expect([one.state, two.state]).toEqual(['bounced', 'delivered']);
+      expect(await store.listFallback()).toEqual([]);
+    });
+
+    async function divertOne(address = 'weak@one.test') {
+      // Received long ago, so it is the first due job whatever else the test queued.
+      const record = await enqueue([address], undefined, { receivedAt: Date.now() - 10 * 86_400_000 });
+      const jobId = record.jobs[0]!.id;
+      await store.claimDue('w1', 1, 60_000);
+      await store.completeJob(jobId, 'w1', {
+        recipients: [{ address, outcome: 'diverted', evidence: evidence('diverted', 'starttls-not-offered') }],
+      });
+      const items = await store.listFallback();
+      return { record, jobId, item: items.find((i) => i.queueId === record.id)! };
+    }
+
+    test('fallback claims: unacked claims come back after their lease, only the holder can ack', async () => {
+      const { item } = await divertOne();
+      expect(item.reason).toBe('starttls-not-offered');
+      const now = Date.now();
+      const [claimed] = await store.claimFallback('p1', 5, 1_000, now);
+      expect(claimed).toMatchObject({ id: item.id, state: 'claimed', claim: { owner: 'p1', expiresAt: now + 1_000 } });
+      expect(await store.claimFallback('p2', 5, 1_000, now + 500)).toEqual([]);
+      const [reclaimed] = await store.claimFallback('p2', 5, 60_000, now + 2_000);
+      expect(reclaimed).toMatchObject({ id: item.id, claim: { owner: 'p2' } });
+      await expect(store.ackFallback(item.id, 'p1')).rejects.toBeInstanceOf(LeaseLostError);
+      await store.ackFallback(item.id, 'p2');
+      const acked = await store.getFallback(item.id);
+      expect(acked).toMatchObject({ state: 'acked' });
+      expect(acked!.ackedAt).toBeGreaterThanOrEqual(now);
+      expect(await store.claimFallback('p3', 5, 1_000, now + 600_000)).toEqual([]);
+      expect(await store.listFallback({ state: 'acked' })).toHaveLength(1);
+      expect(await store.listFallback({ state: 'ready' })).toHaveLength(0);
+      await expect(store.ackFallback('01ARZ3NDEKTSV4RRFFQ69G5FAV.0123456789abcdef', 'p2')).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    test('releaseFallback puts the recipient back into delivery, due now, and drops the item', async () => {
+      const { record, jobId, item } = await divertOne();
+      await store.releaseFallback(item.id);
+      expect(await store.getFallback(item.id)).toBeUndefined();
+      const job = (await store.getMessage(record.id))!.jobs[0]!;
+      expect(job.state).toBe('queued');
+      expect(job.recipients[0]!.state).toBe('pending');
+      const claimed = await store.claimDue('w2', 5, 60_000);
+      expect(claimed.map((c) => c.job.id)).toEqual([jobId]);
+      await expect(store.releaseFallback(item.id)).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    test('deleteFallback removes an item', async () => {
+      const { item } = await divertOne();
+      await store.deleteFallback(item.id);
+      expect(await store.getFallback(item.id)).toBeUndefined();
+      await expect(store.deleteFallback(item.id)).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    test('hold, release, retryNow and deleteMessage', async () => {
+      const record = await enqueue(['a@one.test', 'b@two.test']);
+      const held = await store.hold(record.id);
+      expect(held.jobs.map((j) => j.state)).toEqual(['held', 'held']);
+      expect(await store.claimDue('w1', 5, 60_000, Date.now() + 3_600_000)).toEqual([]);
+      const released = await store.release(record.id);
+      expect(released.jobs.map((j) => j.state)).toEqual(['queued', 'queued']);
+
+      // Deferred, then held and released: back to deferred, still waiting for its retry time.
+      await store.claimDue('w1', 1, 60_000);
+      const later = Date.now() + 3_600_000;
+      await store.completeJob(`${record.id}/one.test`, 'w1', {
+        recipients: [{ address: 'a@one.test', outcome: 'deferred', evidence: evidence('deferred', 'connect-timeout') }],
+        retryAt: later,
+      });
+      await store.hold(record.id);
+      const back = await store.release(record.id);
+      expect(back.jobs.map((j) => j.state).sort()).toEqual(['deferred', 'queued']);
+      expect(back.jobs.find((j) => j.domain === 'one.test')!.dueAt).toBe(later);
+      const now = Date.now();
+      await store.claimDue('w1', 5, 60_000, now); // takes the queued one
+      expect(await store.claimDue('w1', 5, 60_000, now)).toEqual([]);
+      const retried = await store.retryNow(record.id);
+      expect(retried.jobs.find((j) => j.domain === 'one.test')!.dueAt).toBeLessThanOrEqual(Date.now());
+      expect((await store.claimDue('w2', 5, 60_000)).map((c) => c.job.domain)).toEqual(['one.test']);
+
+      await store.deleteMessage(record.id);
+      expect(await store.getMessage(record.id)).toBeUndefined();
+      await expect(store.openBody(record.id)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.deleteMessage(record.id)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.hold(record.id)).rejects.toBeInstanceOf(NotFoundError);
+      expect(await store.claimDue('w3', 5, 60_000, Date.now() + 86_400_000)).toEqual([]);
+      expect((await store.counts()).messages).toBe(0);
+    });
+
+    test('a hold placed during a delivery attempt survives the attempt', async () => {
+      const record = await enqueue(['a@one.test', 'b@one.test']);
+      const jobId = record.jobs[0]!.id;
+      await store.claimDue('w1', 1, 60_000);
+      await store.hold(record.id);
+      const job = await store.completeJob(jobId, 'w1', {
+        recipients: [
+          { address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') },
+          { address: 'b@one.test', outcome: 'deferred', evidence: evidence('deferred', 'rcpt-451') },
+        ],
+        retryAt: Date.now(),
+      });
+      expect(job).toMatchObject({ state: 'held', heldFrom: 'deferred' });
+      expect(await store.claimDue('w1', 5, 60_000, Date.now() + 86_400_000)).toEqual([]);
+      expect((await store.release(record.id)).jobs[0]!.state).toBe('deferred');
+    });
+
+    test('counts jobs, fallback items and messages by state', async () => {
+      await enqueue(['a@one.test', 'b@two.test']);
+      const heldMessage = await enqueue(['c@three.test']);
+      await store.hold(heldMessage.id);
+      await divertOne('x@four.test');
+      const claimed = await store.claimDue('w1', 1, 60_000);
+      expect(claimed).toHaveLength(1);
+      const counts = await store.counts();
+      expect(counts.messages).toBe(3);
+      expect(counts.jobs).toEqual({ queued: 1, deferred: 0, held: 1, leased: 1, delivered: 0, diverted: 1, bounced: 0 });
+      expect(counts.fallback).toEqual({ ready: 1, claimed: 0, acked: 0 });
+    });
+
+    test('cache values expire and can be deleted', async () => {
+      await store.cacheSet('mta-sts', 'one.test', 'policy-1', 60_000);
+      await store.cacheSet('mta-sts', 'short.test', 'policy-2', 30);
+      await store.cacheSet('other', 'one.test', 'different namespace', 60_000);
+      expect(await store.cacheGet('mta-sts', 'one.test')).toBe('policy-1');
+      expect(await store.cacheGet('other', 'one.test')).toBe('different namespace');
+      expect(await store.cacheGet('mta-sts', 'missing.test')).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await store.cacheGet('mta-sts', 'short.test')).toBeUndefined();
+      await store.cacheSet('mta-sts', 'one.test', 'policy-3', 60_000);
+      expect(await store.cacheGet('mta-sts', 'one.test')).toBe('policy-3');
+      await store.cacheDelete('mta-sts', 'one.test');
+      expect(await store.cacheGet('mta-sts', 'one.test')).toBeUndefined();
+    });
+
+    test('sweep drops bodies once nothing needs them and records after keepFinished, never a message in progress', async () => {
+      await harness.dispose();
+      harness = backend();
+      store = await harness.open({ keepFinished: 60_000 });
+      const done = await enqueue(['a@one.test']);
+      const waiting = await enqueue(['b@two.test'], undefined, { receivedAt: Date.now() - 86_400_000 });
+      const { record: diverted, item } = await divertOne('weak@three.test');
+      const claimed = await store.claimDue('w1', 5, 60_000);
+      const doneJob = claimed.find((c) => c.message.id === done.id)!;
+      await store.completeJob(doneJob.job.id, 'w1', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] });
+      const waitingJob = claimed.find((c) => c.message.id === waiting.id)!;
+      await store.completeJob(waitingJob.job.id, 'w1', {
+        recipients: [{ address: 'b@two.test', outcome: 'deferred', evidence: evidence('deferred', 'connect-timeout') }],
+        retryAt: Date.now() + 86_400_000 * 30,
+      });
+
+      const now = Date.now();
+      expect(await store.sweep(now)).toBe(0);
+      expect((await store.getMessage(done.id))!.bodyRemoved).toBe(true);
+      await expect(store.openBody(done.id)).rejects.toBeInstanceOf(NotFoundError);
+      expect((await store.getMessage(diverted.id))!.bodyRemoved).toBeFalsy();
+      expect((await readAll(await store.openBody(diverted.id))).length).toBeGreaterThan(0);
+
+      const later = now + 120_000;
+      expect(await store.sweep(later)).toBe(1);
+      expect(await store.getMessage(done.id)).toBeUndefined();
+      expect(await store.getMessage(diverted.id)).toBeDefined();
+      expect(await store.getMessage(waiting.id)).toBeDefined();
+
+      await store.claimFallback('p1', 1, 60_000);
+      await store.ackFallback(item.id, 'p1');
+      expect(await store.sweep(later)).toBe(1);
+      expect(await store.getMessage(diverted.id)).toBeUndefined();
+      expect(await store.getFallback(item.id)).toBeUndefined();
+      expect(await store.sweep(now + 86_400_000 * 365)).toBe(0);
+      expect(await readAll(await store.openBody(waiting.id))).toBeDefined();
+    });
+  });
+}

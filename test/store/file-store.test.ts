@@ -1,0 +1,122 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '../../src/log/logger';
+import { FileStore } from '../../src/store/file/file-store';
+import { acquireSpoolLock } from '../../src/store/file/locks';
+import type { Store } from '../../src/store/types';
+import { chunked, evidence, newMessage, readAll, storeContract, type ContractBackend } from './contract';
+
+function fileBackend(): ContractBackend & { dir: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-spool-'));
+  const opened: Store[] = [];
+  return {
+    dir,
+    async open(options = {}) {
+      const store = new FileStore({ path: dir, keepFinished: options.keepFinished ?? 7 * 86_400_000, logger: silentLogger() });
+      await store.open();
+      opened.push(store);
+      return store;
+    },
+    async dispose() {
+      for (const store of opened) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+storeContract('file', fileBackend);
+
+describe('file store on disk', () => {
+  let backend: ReturnType<typeof fileBackend>;
+
+  beforeEach(() => {
+    backend = fileBackend();
+  });
+
+  afterEach(async () => {
+    await backend.dispose();
+  });
+
+  test('a message survives a fresh store instance byte for byte', async () => {
+    const body = Buffer.concat([Buffer.from('Subject: x\r\n\r\n'), Buffer.from([0, 1, 0xc3, 0xa9, 0xff, 0x0d, 0x0a]), Buffer.alloc(1024 * 1024, 0xe2)]);
+    const first = await backend.open();
+    const record = await first.enqueue(newMessage(['a@one.test', 'b@two.test']), chunked(body), { messageId: '<keep@clinic.test>' });
+    await first.close();
+    const second = await backend.open();
+    expect(await second.getMessage(record.id)).toEqual(record);
+    expect((await readAll(await second.openBody(record.id))).equals(body)).toBe(true);
+    expect((await second.claimDue('w1', 10, 60_000)).map((c) => c.job.id).sort()).toEqual(record.jobs.map((j) => j.id).sort());
+  });
+
+  test('damaged entries are quarantined at open and the rest still loads', async () => {
+    const store = await backend.open();
+    const good = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from('hello\r\n')));
+    const lonely = await store.enqueue(newMessage(['b@one.test']), chunked(Buffer.from('no body soon\r\n')));
+    await store.close();
+    await fs.writeFile(path.join(backend.dir, 'meta', '01ARZ3NDEKTSV4RRFFQ69G5FAV.json'), '{"id": "01ARZ3NDEK');
+    await fs.rm(path.join(backend.dir, 'bodies', lonely.id));
+    await fs.writeFile(path.join(backend.dir, 'bodies', '01ARZ3NDEKTSV4RRFFQ69G5FAW'), 'orphan body');
+    await fs.writeFile(path.join(backend.dir, 'tmp', 'half-written.tmp'), 'partial');
+
+    const reopened = await backend.open();
+    expect((await reopened.listMessages()).map((m) => m.id)).toEqual([good.id]);
+    const quarantined = await fs.readdir(path.join(backend.dir, 'quarantine'));
+    expect(quarantined).toHaveLength(4);
+    expect(await fs.readdir(path.join(backend.dir, 'tmp'))).toEqual([]);
+    // A second open finds nothing left to quarantine.
+    await reopened.close();
+    await backend.open();
+    expect(await fs.readdir(path.join(backend.dir, 'quarantine'))).toHaveLength(4);
+  });
+
+  test('an admin process sharing the spool: its hold is kept and a held job is never claimed', async () => {
+    const relay = await backend.open();
+    const cli = await backend.open();
+    const record = await relay.enqueue(newMessage(['a@one.test', 'b@one.test']), chunked(Buffer.from('x\r\n')));
+    const other = await relay.enqueue(newMessage(['c@two.test']), chunked(Buffer.from('y\r\n')));
+    await cli.hold(other.id);
+    expect((await relay.claimDue('w1', 10, 60_000)).map((c) => c.message.id)).toEqual([record.id]);
+
+    // Hold while the relay delivers; the relay's result is recorded and the hold stays.
+    await cli.hold(record.id);
+    const job = await relay.completeJob(record.jobs[0]!.id, 'w1', {
+      recipients: [
+        { address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') },
+        { address: 'b@one.test', outcome: 'deferred', evidence: evidence('deferred', 'rcpt-451') },
+      ],
+      retryAt: Date.now(),
+    });
+    expect(job.state).toBe('held');
+    expect((await cli.getMessage(record.id))!.jobs[0]!.recipients.map((r) => r.state)).toEqual(['delivered', 'pending']);
+    expect(await relay.claimDue('w1', 10, 60_000, Date.now() + 86_400_000)).toEqual([]);
+
+    await cli.release(other.id);
+    await cli.deleteMessage(record.id);
+    // The relay learns of another process's changes from file-system events: allow them a moment to arrive.
+    let claimed: Awaited<ReturnType<Store['claimDue']>> = [];
+    for (let attempt = 0; attempt < 100 && claimed.length === 0; attempt++) {
+      claimed = await relay.claimDue('w1', 10, 60_000, Date.now() + 86_400_000);
+      if (claimed.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(claimed.map((c) => c.message.id)).toEqual([other.id]);
+  });
+
+  test('the spool lock admits one relay and names the other PID', async () => {
+    const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    try {
+      await fs.writeFile(path.join(backend.dir, 'relay.pid'), String(sleeper.pid));
+      await expect(acquireSpoolLock(backend.dir)).rejects.toThrow(`PID ${sleeper.pid}`);
+    } finally {
+      const exited = new Promise((resolve) => sleeper.once('exit', resolve));
+      process.kill(sleeper.pid!, 'SIGKILL');
+      await exited;
+    }
+    // The holder is gone: its lock is stale and taken over.
+    const release = await acquireSpoolLock(backend.dir);
+    expect(await fs.readFile(path.join(backend.dir, 'relay.pid'), 'utf8')).toBe(String(process.pid));
+    await release();
+    await expect(fs.access(path.join(backend.dir, 'relay.pid'))).rejects.toThrow();
+  });
+});

@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+
+export interface RedisHandle {
+  url: string;
+  /** A key prefix unique to this handle; stop() removes its keys on a shared server. */
+  prefix: string;
+  /** True when SEALGATE_TEST_REDIS_URL points at a server these helpers did not start. */
+  external: boolean;
+  /** Stops the server (same port and data folder kept); only for a server started here. */
+  pause(): Promise<void>;
+  /** Starts it again after pause(), on the same port with the same data. */
+  resume(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const REDIS_BINARY = process.env.SEALGATE_TEST_REDIS_SERVER ?? 'redis-server';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function pingOnce(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (data) => {
+      reply += data.toString('latin1');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
+
+async function waitForPing(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+    if (await pingOnce(port)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+}
+
+function spawnRedis(port: number, dir: string): ChildProcess {
+  // Persistence as production needs it, so the store's durability check passes.
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--daemonize', 'no'];
+  return spawn(REDIS_BINARY, args, { stdio: 'ignore' });
+}
+
+async function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  process.kill(child.pid!, 'SIGTERM');
+  const timer = setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+  }, 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    let cursor = '0';
+    for (let rounds = 0; rounds < 100_000; rounds++) {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await client.del(...keys);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A Redis for one test file: SEALGATE_TEST_REDIS_URL when set, else a private redis-server on a free loopback port. */
+export async function startRedis(options: { prefix?: string } = {}): Promise<RedisHandle> {
+  const prefix = options.prefix ?? `sgtest-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const externalUrl = process.env.SEALGATE_TEST_REDIS_URL;
+  if (externalUrl) {
+    const unsupported = async () => {
+      throw new Error('pause/resume need a redis-server started by the tests (unset SEALGATE_TEST_REDIS_URL)');
+    };
+    return { url: externalUrl, prefix, external: true, pause: unsupported, resume: unsupported, stop: () => deleteKeys(externalUrl, prefix) };
+  }
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-redis-'));
+  let port = 0;
+  let child: ChildProcess | undefined;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3 && !child; attempt++) {
+    port = await freePort();
+    const candidate = spawnRedis(port, dir);
+    try {
+      await waitForPing(port, candidate);
+      child = candidate;
+    } catch (error) {
+      lastError = error;
+      await killAndWait(candidate).catch(() => undefined);
+    }
+  }
+  if (!child) {
+    rmSync(dir, { recursive: true, force: true });
+    throw lastError instanceof Error ? lastError : new Error('could not start redis-server');
+  }
+  let running: ChildProcess | undefined = child;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    prefix,
+    external: false,
+    async pause() {
+      if (running) await killAndWait(running);
+      running = undefined;
+    },
+    async resume() {
+      if (running) return;
+      const next = spawnRedis(port, dir);
+      await waitForPing(port, next);
+      running = next;
+    },
+    async stop() {
+      if (running) await killAndWait(running);
+      running = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
