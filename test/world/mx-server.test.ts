@@ -94,9 +94,13 @@ describe('test world MX servers', () => {
     expect(server.events.some((event) => event.kind === 'tls-error')).toBe(true);
   });
 
-  it('none: does not advertise STARTTLS', async () => {
+  it('none: does not advertise STARTTLS, refuses the command, and nodemailer with requireTLS cannot send', async () => {
     const server = await start({ name: 'mx1.nostarttls.test', tls: 'none' });
     expect((await probe(server, { ca: caPem })).starttls).toBe(false);
+    const transport = nodemailer.createTransport({ host: server.host, port: server.port, requireTLS: true, tls: { ca: caPem, servername: server.name } });
+    await expect(transport.sendMail({ envelope: { from: 'a@sender.test', to: ['b@nostarttls.test'] }, raw: 'x: y\r\n\r\nz\r\n' })).rejects.toBeDefined();
+    transport.close();
+    expect(server.received).toHaveLength(0);
   });
 
   it('chacha20: a default client negotiates ChaCha20-Poly1305; an AES-GCM-only client fails', async () => {

@@ -120,7 +120,9 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
     banner: `${name} test MX`,
     logger: false,
     authOptional: true,
-    disabledCommands: ['AUTH'],
+    // Hiding STARTTLS is not enough: smtp-server still honours the command, and nodemailer with
+    // requireTLS sends it even when not advertised. Disabling it makes `none` really plaintext-only.
+    disabledCommands: options.tls === 'none' ? ['AUTH', 'STARTTLS'] : ['AUTH'],
     closeTimeout: 100,
     disableReverseLookup: true, // no lookups outside the test world's DNS (and no delay)
     onConnect(session, callback) {
