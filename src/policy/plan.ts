@@ -165,7 +165,7 @@ export function createPlanner(deps: PlannerDeps): Planner {
     let addresses: string[] = [];
     let error: ResolvedHost['error'];
     try {
-      addresses = (await deps.resolver.resolveAddresses(route.host, { ipv6: outbound.ipv6 })).slice(0, outbound.maxAddresses);
+      addresses = literal ? [route.host] : (await deps.resolver.resolveAddresses(route.host, { ipv6: outbound.ipv6 })).slice(0, outbound.maxAddresses);
     } catch (err) {
       if (!(err instanceof DnsError)) throw err;
       error = { temporary: err.temporary, message: err.message };

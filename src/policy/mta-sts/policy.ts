@@ -27,7 +27,7 @@ export function parseStsPolicy(text: string): StsPolicyResult {
   for (const [index, line] of text.split(/\r?\n/).entries()) {
     // Blank lines are outside the grammar but common (a trailing empty line); they carry nothing.
     if (/^[ \t]*$/.test(line)) continue;
-    const match = /^([A-Za-z0-9_.-]{1,32}):[ \t]*(.*?)[ \t]*$/.exec(line);
+    const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,31}):[ \t]*(.*?)[ \t]*$/.exec(line);
     if (!match) return { ok: false, reason: `line ${index + 1} is not "key: value"` };
     const [, key, value] = match as unknown as [string, string, string];
     if (/[\x00-\x1f\x7f]/.test(value)) return { ok: false, reason: `line ${index + 1} has a control character in its value` };

@@ -49,10 +49,10 @@ export function parseStsRecord(text: string): StsRecordResult {
 
 /**
  * Picks the policy record from every TXT record at `_mta-sts.<domain>`: records not starting with
- * `v=STSv1` are ignored; anything but exactly one valid record means no policy record.
+ * `v=STSv1;` are ignored; anything but exactly one valid record means no policy record.
  */
 export function selectStsRecord(records: readonly string[]): StsRecordResult {
-  const candidates = records.filter((record) => record.startsWith('v=STSv1'));
+  const candidates = records.filter((record) => /^v=STSv1(?:[ \t]*;|$)/.test(record));
   if (candidates.length === 0) return { ok: false, reason: 'no TXT record starting with "v=STSv1"' };
   if (candidates.length > 1) return { ok: false, reason: `${candidates.length} TXT records start with "v=STSv1" (exactly one is allowed)` };
   return parseStsRecord(candidates[0]!);
