@@ -16,10 +16,22 @@ export async function extractHeaderFacts(headerBlock: Buffer): Promise<HeaderFac
   });
   const facts: HeaderFacts = {};
   if (parsed.messageId) facts.messageId = parsed.messageId;
-  if (parsed.from?.text) facts.from = parsed.from.text;
+  const from = rawValue(parsed.headerLines, 'from') ?? parsed.from?.text;
+  if (from) facts.from = from;
   const date = parsed.headers.get('date');
   if (date instanceof Date && !Number.isNaN(date.getTime())) facts.date = date.toISOString();
   const tlsRequired = parsed.headers.get('tls-required');
   if (typeof tlsRequired === 'string') facts.tlsRequired = tlsRequired.trim();
   return facts;
+}
+
+/** The header's value as sent (unfolded), so stored facts match what the client wrote. */
+function rawValue(headerLines: ReadonlyArray<{ key: string; line: string }>, key: string): string | undefined {
+  const entry = headerLines.find((h) => h.key === key);
+  if (!entry) return undefined;
+  const colon = entry.line.indexOf(':');
+  return entry.line
+    .slice(colon + 1)
+    .replace(/\r?\n[ \t]+/g, ' ')
+    .trim();
 }
