@@ -72,6 +72,7 @@ describe('test world (standard scenarios)', () => {
     expect(await resolver.resolve4('implicitmx.test')).toEqual([world.addressOf('implicitmx.test')]);
     expect(world.mx('implicitmx.test').host).toBe(world.addressOf('implicitmx.test'));
     await expect(resolver.resolveMx('servfail.test')).rejects.toMatchObject({ code: 'ESERVFAIL' });
+    await expect(resolver.resolveMx('dnstimeout.test')).rejects.toMatchObject({ code: 'ETIMEOUT' });
     await expect(resolver.resolveMx('no-such-domain.test')).rejects.toMatchObject({ code: 'ENOTFOUND' });
   });
 
@@ -89,6 +90,7 @@ describe('test world (standard scenarios)', () => {
     expect(enforce.body).toBe('version: STSv1\r\nmode: enforce\r\nmx: *.sts-enforce.test\r\nmax_age: 86400\r\n');
     expect((await fetchPolicy(world, 'sts-mismatch.test')).body).toContain('mx: mx.elsewhere.test\r\n');
     expect((await fetchPolicy(world, 'sts-testing.test')).body).toContain('mode: testing\r\n');
+    expect((await fetchPolicy(world, 'sts-fetchfail.test')).status).toBe(404);
     expect(world.mtaSts.requestsFor('sts-enforce.test')[0]).toMatchObject({
       servername: 'mta-sts.sts-enforce.test',
       path: '/.well-known/mta-sts.txt',
@@ -134,6 +136,21 @@ describe('test world (standard scenarios)', () => {
     expect(message.raw.toString()).toBe(raw);
     expect(message.tls).toMatchObject({ protocol: 'TLSv1.2', cipher: expect.stringMatching(/_GCM_/), servername: 'mx1.tls12.test' });
     expect(world.received()).toContain(message);
+  });
+
+  it('offers the sender mailbox and clears recordings between tests', async () => {
+    const mailbox = world.mailbox('sender.test');
+    expect(mailbox.name).toBe('mx1.sender.test');
+    expect(world.mailbox('implicitmx.test').name).toBe('implicitmx.test');
+    expect(() => world.mailbox('nullmx.test')).toThrow(/no MX/);
+    const transport = nodemailer.createTransport({ host: mailbox.host, port: world.smtpPort, tls: { ca: world.caPem, servername: mailbox.name } });
+    await transport.sendMail({ envelope: { from: '', to: ['postmaster@sender.test'] }, raw: 'Subject: dsn\r\n\r\nx\r\n' });
+    transport.close();
+    expect((await mailbox.waitFor((m) => m.mailFrom === '')).rcptTo).toEqual(['postmaster@sender.test']);
+    world.clearRecords();
+    expect(mailbox.received).toHaveLength(0);
+    expect(world.dns.queries).toHaveLength(0);
+    expect(world.mtaSts.requests).toHaveLength(0);
   });
 
   it('the rcpt550 MX refuses its rejected recipient', async () => {

@@ -86,8 +86,12 @@ export interface World {
   mxServers: MxServer[];
   /** The loopback address assigned to a host name (MX host, mta-sts.<domain>, implicit-MX domain). */
   addressOf(host: string): string;
+  /** The MX server of a domain's first MX (or its implicit MX): e.g. the sender's mailbox where DSNs arrive. */
+  mailbox(domain: string): MxServer;
   /** Every message received by any MX, oldest first. */
   received(): ReceivedMessage[];
+  /** Clear every recording (MX messages and events, DNS query log, MTA-STS request log) between tests. */
+  clearRecords(): void;
   /** The relay config keys that point it at this world (merge into a raw config before parseConfig). */
   relayConfig(): WorldRelayConfig;
   /** Close every server and remove temp files. Safe to call twice. */
@@ -132,6 +136,11 @@ export async function startWorld(spec: WorldSpec): Promise<World> {
 
     const byHost = new Map(mxServers.map((server) => [server.name, server]));
     const smtpPort = mxServers[0]?.port ?? 0;
+    const mxOf = (host: string): MxServer => {
+      const server = byHost.get(normalize(host));
+      if (!server) throw new Error(`test world has no MX host ${host} (known: ${[...byHost.keys()].join(', ')})`);
+      return server;
+    };
     let stopped: Promise<void> | undefined;
     return {
       dnsServer: dns.address,
@@ -143,16 +152,23 @@ export async function startWorld(spec: WorldSpec): Promise<World> {
       caFile,
       domains: Object.keys(spec).map(normalize),
       mxServers,
-      mx(host) {
-        const server = byHost.get(normalize(host));
-        if (!server) throw new Error(`test world has no MX host ${host} (known: ${[...byHost.keys()].join(', ')})`);
-        return server;
-      },
+      mx: mxOf,
       addressOf(host) {
         const address = addresses.get(normalize(host));
         if (address) return address;
         if (normalize(host).startsWith('mta-sts.')) return MTA_STS_ADDRESS;
         throw new Error(`test world has no address for ${host}`);
+      },
+      mailbox(domain) {
+        const domainSpec = Object.entries(spec).find(([name]) => normalize(name) === normalize(domain))?.[1];
+        const host = domainSpec?.mx?.[0]?.host ?? (domainSpec?.implicitMx ? domain : undefined);
+        if (!host) throw new Error(`test world has no MX for domain ${domain}`);
+        return mxOf(host);
+      },
+      clearRecords() {
+        for (const server of mxServers) server.clear();
+        dns.clearLog();
+        mtaSts.clearLog();
       },
       received: () => mxServers.flatMap((server) => server.received).sort((a, b) => a.at.getTime() - b.at.getTime()),
       relayConfig: () => ({
@@ -287,6 +303,11 @@ export function standardScenarios(): WorldSpec {
       mx: [{ host: 'mx1.sts-testing.test', tls: 'self-signed' }],
       mtaSts: { mode: 'testing', mx: ['mx.elsewhere.test'] },
     },
+    // TXT published but the policy fetch fails (404): without a cached policy, no policy applies
+    'sts-fetchfail.test': {
+      mx: [{ host: 'mx1.sts-fetchfail.test', tls: 'self-signed' }],
+      mtaSts: { mode: 'enforce', mx: ['mx1.sts-fetchfail.test'], response: { status: 404 } },
+    },
     'sts-none.test': {
       mx: [{ host: 'mx1.sts-none.test', tls: 'tls13' }],
       mtaSts: { mode: 'none', mx: ['mx1.sts-none.test'] },
@@ -301,6 +322,7 @@ export function standardScenarios(): WorldSpec {
     'nullmx.test': { nullMx: true },
     'implicitmx.test': { implicitMx: { tls: 'tls13' } },
     'servfail.test': { mx: [{ host: 'mx1.servfail.test', tls: 'tls13' }], dnsFailure: 'servfail' },
+    'dnstimeout.test': { mx: [{ host: 'mx1.dnstimeout.test', tls: 'tls13' }], dnsFailure: 'timeout' },
     // replies
     'tempfail.test': { mx: [{ host: 'mx1.tempfail.test', tls: 'tls13', tempFailOnce: true }] },
     'rcpt550.test': { mx: [{ host: 'mx1.rcpt550.test', tls: 'tls13', rcpt5xx: [REJECTED_RECIPIENT] }] },

@@ -58,6 +58,7 @@ export interface MtaStsServer {
   /** Stop serving `domain` (404). */
   remove(domain: string): void;
   requestsFor(domain: string): MtaStsRequest[];
+  clearLog(): void;
   close(): Promise<void>;
 }
 
@@ -154,6 +155,7 @@ export async function startMtaStsServer(options: MtaStsServerOptions = {}): Prom
       responses.delete(normalize(domain));
     },
     requestsFor: (domain) => requests.filter((request) => request.domain === normalize(domain)),
+    clearLog: () => void requests.splice(0, requests.length),
     close() {
       closing ??= new Promise<void>((resolve) => {
         for (const timer of timers) clearTimeout(timer);

@@ -88,6 +88,8 @@ export interface MxServer {
   waitFor(predicate?: (message: ReceivedMessage) => boolean, timeoutMs?: number): Promise<ReceivedMessage>;
   /** Change reply behaviour at runtime (TLS behaviour is fixed at start). */
   setReplies(replies: MxReplyBehaviour): void;
+  /** Forget received messages, events and which messages were already temp-failed once. */
+  clear(): void;
   close(): Promise<void>;
 }
 
@@ -239,6 +241,11 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
     },
     setReplies(next) {
       replies = pickReplies(next);
+    },
+    clear() {
+      received.splice(0, received.length);
+      events.splice(0, events.length);
+      tempFailed.clear();
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
