@@ -69,6 +69,11 @@ export interface JobRecord {
   id: string;
   messageId: string;
   domain: string;
+  /**
+   * 'leased' is never stored: it is shown while a lease is held on a queued or deferred job (a hold placed
+   * during an attempt shows 'held' and is kept when the attempt completes). When a job's recipients end
+   * differently its final state is the most significant one: diverted > bounced > delivered.
+   */
   state: JobState;
   recipients: RecipientRecord[];
   /** When a queued or deferred job becomes due (epoch ms). */
@@ -195,7 +200,11 @@ export interface Store {
   releaseLease(jobId: string, owner: string): Promise<void>;
   /**
    * Records one attempt's per-recipient results, creates fallback items for diverted recipients and
-   * settles the job: final when no recipient is left pending, else deferred until `retryAt`.
+   * settles the job: final when no recipient is left pending, else deferred until `retryAt` (now when absent).
+   * Recipients the result does not mention stay pending; results for recipients no longer pending are ignored;
+   * an address that is not in the job throws. Throws LeaseLostError when the lease was taken by another (a
+   * lease that expired but was not taken is still honoured); after the message was deleted it throws
+   * LeaseLostError or NotFoundError: either way the result is no longer wanted.
    */
   completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord>;
 

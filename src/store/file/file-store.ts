@@ -37,7 +37,7 @@ import {
   type StoreCounts,
 } from '../types';
 import { fsyncDir, readJson, removeFile, tempName, writeFileAtomic } from './durable';
-import { KeyedMutex, spoolLockHolder, withFileLock } from './locks';
+import { KeyedMutex, pidAlive, spoolLockHolder, withFileLock } from './locks';
 import { Schedule } from './schedule';
 
 export interface FileStoreOptions {
@@ -49,6 +49,11 @@ export interface FileStoreOptions {
 type Lease = { owner: string; expiresAt: number };
 
 const RESCAN_INTERVAL_MS = 60_000;
+/** Debris younger than this may still be in use by a writer when no relay holds the spool. */
+const DEBRIS_AGE_MS = 10 * 60_000;
+
+/** Which debris open() may set aside: files last modified before `olderThan` (epoch ms; Infinity: all). */
+type Recovery = { olderThan: number };
 
 /**
  * The embedded spool. Layout under `path`:
@@ -95,16 +100,22 @@ export class FileStore implements Store {
   async open(): Promise<void> {
     for (const dir of Object.values(this.dirs)) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const holder = await spoolLockHolder(this.dirs.root);
-    // Only the spool's owner (or anyone when no relay runs) may treat temp files and bodies without
-    // metadata as debris: while a relay runs they may be a message being written right now.
-    const recover = holder === undefined || holder === process.pid;
-    if (recover) await this.quarantineDebris();
-    await this.rescan(recover);
-    this.watcher = watch(this.dirs.meta, (_event, name) => {
-      if (typeof name === 'string' && name.endsWith('.json')) this.dirty.add(name.slice(0, -5));
-    });
-    this.watcher.on('error', (error) => this.options.logger.warn({ err: error }, 'queue spool watch failed; relying on periodic rescans'));
-    this.watcher.unref();
+    // Temp files and bodies without metadata may be a message being written right now, so only the relay
+    // holding the spool lock treats them all as debris; with no relay running, only old ones; while another
+    // relay runs, none.
+    const recovery: Recovery | undefined =
+      holder === process.pid ? { olderThan: Infinity } : holder === undefined ? { olderThan: Date.now() - DEBRIS_AGE_MS } : undefined;
+    if (recovery) await this.quarantineDebris(recovery);
+    await this.rescan(recovery);
+    try {
+      this.watcher = watch(this.dirs.meta, (_event, name) => {
+        if (typeof name === 'string' && name.endsWith('.json')) this.dirty.add(name.slice(0, -5));
+      });
+      this.watcher.on('error', (error) => this.options.logger.warn({ err: error.message }, 'queue spool watch failed; relying on periodic rescans'));
+      this.watcher.unref();
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message }, 'cannot watch the queue spool; relying on periodic rescans');
+    }
   }
 
   async close(): Promise<void> {
@@ -122,10 +133,14 @@ export class FileStore implements Store {
     const id = newMessageId();
     const temp = tempName(this.dirs.tmp, `${id}.body`);
     const out = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true });
+    // A failing disk is a store failure, not an aborted body: keep the two apart for the inbound reply.
+    let writeError: unknown;
+    out.once('error', (error) => (writeError ??= error));
     try {
       await pipeline(body, out);
     } catch (error) {
       await fs.rm(temp, { force: true });
+      if (writeError !== undefined) throw writeError;
       throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
     }
     const record = newMessageRecord(id, message, headers, out.bytesWritten);
@@ -523,7 +538,7 @@ export class FileStore implements Store {
   /** Picks up changes other processes made (fs.watch events, plus a periodic rescan where watching is unreliable). */
   private async refresh(): Promise<void> {
     if (Date.now() - this.lastRescan > RESCAN_INTERVAL_MS) {
-      await this.rescan(false);
+      await this.rescan();
       return;
     }
     if (this.dirty.size === 0) return;
@@ -546,7 +561,7 @@ export class FileStore implements Store {
   }
 
   /** Rebuilds the schedule from disk; at open, also sets damaged entries aside. */
-  private async rescan(recover: boolean): Promise<void> {
+  private async rescan(recovery?: Recovery): Promise<void> {
     this.lastRescan = Date.now();
     this.dirty.clear();
     const names = (await fs.readdir(this.dirs.meta)).filter((n) => n.endsWith('.json'));
@@ -566,21 +581,37 @@ export class FileStore implements Store {
         this.index(record);
         continue;
       }
-      if (recover) {
+      if (recovery) {
+        // Metadata is only ever replaced by rename, so a damaged or body-less record is never work in progress.
         await this.quarantine(path.join(this.dirs.meta, name), problem!);
         if (bodies.has(id)) await this.quarantine(path.join(this.dirs.bodies, id), problem!);
+      } else {
+        this.options.logger.warn({ queueId: id, reason: problem }, 'damaged queue entry skipped (the relay sets it aside at its next start)');
       }
     }
-    if (recover) {
+    if (recovery) {
       const metaIds = new Set(names.map((n) => n.slice(0, -5)));
       for (const id of bodies) {
-        if (!metaIds.has(id)) await this.quarantine(path.join(this.dirs.bodies, id), 'body without metadata');
+        const file = path.join(this.dirs.bodies, id);
+        if (!metaIds.has(id) && (await this.isDebris(file, recovery))) await this.quarantine(file, 'body without metadata');
       }
     }
   }
 
-  private async quarantineDebris(): Promise<void> {
-    for (const name of await fs.readdir(this.dirs.tmp)) await this.quarantine(path.join(this.dirs.tmp, name), 'unfinished temporary file');
+  private async quarantineDebris(recovery: Recovery): Promise<void> {
+    for (const name of await fs.readdir(this.dirs.tmp)) {
+      const file = path.join(this.dirs.tmp, name);
+      // Temp names carry the writer's PID: leave a live process's files alone (the admin CLI writes here too).
+      const writer = Number(name.split('.').at(-3));
+      if (writer !== process.pid && Number.isInteger(writer) && pidAlive(writer)) continue;
+      if (await this.isDebris(file, recovery)) await this.quarantine(file, 'unfinished temporary file');
+    }
+  }
+
+  private async isDebris(file: string, recovery: Recovery): Promise<boolean> {
+    if (recovery.olderThan === Infinity) return true;
+    const stat = await fs.stat(file).catch(() => undefined);
+    return stat !== undefined && stat.mtimeMs < recovery.olderThan;
   }
 
   private async quarantine(file: string, reason: string): Promise<void> {
