@@ -1,0 +1,99 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { GuardError, MessageGuard, type GuardLimits } from '../../src/inbound/message-guard';
+
+const limits: GuardLimits = { maxMessageSize: 1000, maxLineLength: 50, maxHeaderSize: 200 };
+
+/** Runs chunks through a guard; returns the output or the guard's problem. */
+async function run(chunks: string[], opts: { limits?: GuardLimits; prefix?: string } = {}): Promise<{ output: string; problem?: string; header: string }> {
+  const guard = new MessageGuard(opts.limits ?? limits, opts.prefix ? Buffer.from(opts.prefix) : undefined);
+  const out: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      out.push(chunk);
+      cb();
+    },
+  });
+  try {
+    await pipeline(Readable.from(chunks.map((c) => Buffer.from(c, 'latin1'))), guard, sink);
+    return { output: Buffer.concat(out).toString('latin1'), header: guard.headerBlock().toString('latin1') };
+  } catch (err) {
+    expect(err).toBeInstanceOf(GuardError);
+    return { output: Buffer.concat(out).toString('latin1'), problem: (err as GuardError).problem, header: guard.headerBlock().toString('latin1') };
+  }
+}
+
+describe('MessageGuard', () => {
+  test('passes a clean message through unchanged, after the prefix', async () => {
+    const message = 'Subject: hi\r\nFrom: a@b.example\r\n\r\nbody line\r\n';
+    const result = await run([message.slice(0, 7), message.slice(7, 30), message.slice(30)], { prefix: 'Received: x\r\n' });
+    expect(result.problem).toBeUndefined();
+    expect(result.output).toBe(`Received: x\r\n${message}`);
+    expect(result.header).toBe('Subject: hi\r\nFrom: a@b.example\r\n\r\n');
+  });
+
+  test.each([
+    ['bare LF in the body', ['Subject: x\r\n\r\nline\nmore\r\n']],
+    ['bare LF in the header', ['Subject: x\n\r\nbody\r\n']],
+    ['bare CR', ['Subject: x\r\n\r\nline\rmore\r\n']],
+    ['CR at the end of one chunk and no LF at the start of the next', ['Subject: x\r\n\r\nline\r', 'more\r\n']],
+    ['a message ending in a lone CR', ['Subject: x\r\n\r\nline\r']],
+    ['the LF.LF smuggling sequence', ['Subject: x\r\n\r\nhello\n.\nMAIL FROM:<x@y.example>\r\n']],
+  ])('refuses %s', async (_label, chunks) => {
+    expect((await run(chunks)).problem).toBe('bare-newline');
+  });
+
+  test('accepts CRLF split across chunks', async () => {
+    expect((await run(['Subject: x\r', '\n\r', '\nbody\r', '\n'])).problem).toBeUndefined();
+  });
+
+  test('refuses a message over maxMessageSize at the first byte over, not counting the prefix', async () => {
+    const line = `${'a'.repeat(48)}\r\n`;
+    const exact = `Subject: x\r\n\r\n${line.repeat(19)}${'b'.repeat(34)}\r\n`;
+    expect(exact.length).toBe(1000);
+    expect((await run([exact], { prefix: 'Received: x\r\n'.repeat(10) })).problem).toBeUndefined();
+    const over = `${exact}c`;
+    const result = await run([over.slice(0, 900), over.slice(900)]);
+    expect(result.problem).toBe('too-big');
+    // Nothing of the chunk that crossed the limit was passed on.
+    expect(result.output.length).toBe(900);
+  });
+
+  test('refuses a line longer than maxLineLength', async () => {
+    expect((await run([`Subject: x\r\n\r\n${'a'.repeat(50)}\r\n`])).problem).toBeUndefined();
+    expect((await run([`Subject: x\r\n\r\n${'a'.repeat(51)}\r\n`])).problem).toBe('line-too-long');
+  });
+
+  test('refuses a header section over maxHeaderSize, even without a blank line', async () => {
+    const header = Array.from({ length: 6 }, (_, i) => `X-H${i}: ${'v'.repeat(30)}\r\n`).join('');
+    expect(header.length).toBeGreaterThan(200);
+    expect((await run([`${header}\r\nbody\r\n`])).problem).toBe('header-too-big');
+    expect((await run([header])).problem).toBe('header-too-big');
+  });
+
+  test('headerReady resolves once the blank line has passed', async () => {
+    const guard = new MessageGuard(limits);
+    const ready = guard.headerReady();
+    guard.write(Buffer.from('Subject: x\r\n'));
+    guard.write(Buffer.from('\r\nbody'));
+    await expect(ready).resolves.toEqual(Buffer.from('Subject: x\r\n\r\n'));
+    guard.destroy();
+  });
+
+  test('headerReady resolves at the end for a message without a body', async () => {
+    const guard = new MessageGuard(limits);
+    guard.resume();
+    const ready = guard.headerReady();
+    guard.end(Buffer.from('Subject: x\r\n'));
+    await expect(ready).resolves.toEqual(Buffer.from('Subject: x\r\n'));
+  });
+
+  test('headerReady rejects when the guard fails first', async () => {
+    const guard = new MessageGuard(limits);
+    guard.on('error', () => undefined);
+    const ready = guard.headerReady();
+    guard.write(Buffer.from('Subject: x\n'));
+    await expect(ready).rejects.toMatchObject({ problem: 'bare-newline' });
+  });
+});
