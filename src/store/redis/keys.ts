@@ -32,6 +32,10 @@ export class RedisKeys {
   jobStates(): string {
     return this.key('jobstates');
   }
+  /** Sorted set: id of each message whose jobs are all final, by when that happened (sweep's work list). */
+  finished(): string {
+    return this.key('finished');
+  }
   /** Sorted set: waiting (queued/deferred, unleased) job id by dueAt. */
   due(): string {
     return this.key('due');

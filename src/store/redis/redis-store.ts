@@ -119,7 +119,7 @@ export class RedisStore implements Store {
     try {
       const size = await this.upload(upload, body);
       const record = newMessageRecord(id, message, headers, size);
-      const keys = [upload, this.keys.body(id), this.keys.message(id), this.keys.messages(), this.keys.jobStates(), this.keys.due()];
+      const keys = [upload, this.keys.body(id), this.keys.message(id), this.keys.messages(), this.keys.jobStates(), this.keys.due(), this.keys.finished()];
       const args: (string | number)[] = [JSON.stringify(this.stored(record)), id, record.receivedAt, size];
       for (const job of record.jobs) {
         keys.push(this.keys.job(job.id));
@@ -247,7 +247,7 @@ export class RedisStore implements Store {
     const job = await this.updateJob(jobId, (current) => {
       const { job: next, fallback } = applyJobResult(current, stored, result, Date.now());
       return { job: next, fallback, requireOwner: owner, dropLease: true };
-    });
+    }, stored);
     return job;
   }
 
@@ -361,12 +361,15 @@ export class RedisStore implements Store {
   // ---- retention -------------------------------------------------------------------------------
 
   async sweep(now = Date.now()): Promise<number> {
-    const ids = await this.redis.zrange(this.keys.messages(), '0', '-1');
+    const ids = await this.redis.zrange(this.keys.finished(), '0', '-1');
     let removed = 0;
     for (let i = 0; i < ids.length; i += BATCH) {
       const raws = await this.redis.mget(ids.slice(i, i + BATCH).map((id) => this.keys.message(id)));
-      for (const raw of raws) {
-        if (!raw) continue;
+      for (const [j, raw] of raws.entries()) {
+        if (!raw) {
+          await this.redis.zrem(this.keys.finished(), ids[i + j]!);
+          continue;
+        }
         const stored = JSON.parse(raw) as StoredMessage;
         if (await this.sweepOne(stored, now)) removed++;
       }
@@ -377,7 +380,10 @@ export class RedisStore implements Store {
   private async sweepOne(stored: StoredMessage, now: number): Promise<boolean> {
     if (stored.jobIds.length > 0) {
       const states = await this.redis.hmget(this.keys.jobStates(), ...stored.jobIds);
-      if (states.some((s) => !s || !isFinal(s as JobState))) return false;
+      if (states.some((s) => !s || !isFinal(s as JobState))) {
+        await this.redis.zrem(this.keys.finished(), stored.id);
+        return false;
+      }
     }
     const itemIds = await this.redis.smembers(this.keys.messageFallback(stored.id));
     if (itemIds.length > 0) {
@@ -460,10 +466,14 @@ export class RedisStore implements Store {
     const stored = isMessageId(messageId) ? await this.readStored(messageId) : undefined;
     if (!stored) throw new NotFoundError(`message ${messageId} not found`);
     for (const jobId of stored.jobIds) {
-      await this.updateJob(jobId, (job) => {
-        const next = change(job, Date.now());
-        return next && { job: next };
-      });
+      await this.updateJob(
+        jobId,
+        (job) => {
+          const next = change(job, Date.now());
+          return next && { job: next };
+        },
+        stored,
+      );
     }
     const record = await this.getMessage(messageId);
     if (!record) throw new NotFoundError(`message ${messageId} not found`);
@@ -471,8 +481,10 @@ export class RedisStore implements Store {
   }
 
   /** Read, change, compare-and-set one job; retried when someone else changed it in between. */
-  private async updateJob(jobId: string, plan: (job: JobRecord) => JobPlan | undefined): Promise<JobRecord> {
+  private async updateJob(jobId: string, plan: (job: JobRecord) => JobPlan | undefined, stored?: StoredMessage): Promise<JobRecord> {
     const messageId = parseJobId(jobId)?.messageId ?? '';
+    const siblings = stored ?? (await this.readStored(messageId));
+    if (!siblings) throw new NotFoundError(`job ${jobId} not found`);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const raw = await this.redis.get(this.keys.job(jobId));
       if (!raw) throw new NotFoundError(`job ${jobId} not found`);
@@ -492,6 +504,7 @@ export class RedisStore implements Store {
         this.keys.fallbackStates(),
         this.keys.messageFallback(messageId),
         change.removeItem ? this.keys.fallback(change.removeItem) : this.keys.job(jobId),
+        this.keys.finished(),
       ];
       const args: (string | number)[] = [
         jobId,
@@ -502,6 +515,9 @@ export class RedisStore implements Store {
         change.requireOwner ?? '',
         change.dropLease ? '1' : '0',
         change.removeItem ?? '',
+        messageId,
+        siblings.jobIds.join('\n'),
+        Date.now(),
       ];
       for (const item of fallback) {
         keys.push(this.keys.fallback(item.id));
@@ -523,7 +539,8 @@ export class RedisStore implements Store {
     const tx = this.redis
       .multi()
       .del(this.keys.message(id), this.keys.body(id), this.keys.bodyUpload(id), this.keys.messageFallback(id))
-      .zrem(this.keys.messages(), id);
+      .zrem(this.keys.messages(), id)
+      .zrem(this.keys.finished(), id);
     if (stored.jobIds.length > 0) {
       tx.del(...stored.jobIds.map((j) => this.keys.job(j)))
         .hdel(this.keys.jobStates(), ...stored.jobIds)

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 const ENQUEUE = `
 -- Commits a streamed message: body upload -> body, message record, jobs, schedule.
 -- KEYS[1] body upload, KEYS[2] body, KEYS[3] message, KEYS[4] messages zset, KEYS[5] jobstates hash,
--- KEYS[6] due zset, KEYS[7..] one job key per job.
+-- KEYS[6] due zset, KEYS[7] finished zset, KEYS[8..] one job key per job.
 -- ARGV[1] message JSON, ARGV[2] message id, ARGV[3] receivedAt, ARGV[4] body size,
 -- then per job: job id, job JSON, dueAt.
 -- Returns 1, or an error when the uploaded body is missing or incomplete (it expired).
@@ -25,8 +25,9 @@ else
 end
 redis.call('SET', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-for i = 7, #KEYS do
-  local a = 5 + (i - 7) * 3
+if #KEYS == 7 then redis.call('ZADD', KEYS[7], ARGV[3], ARGV[2]) end
+for i = 8, #KEYS do
+  local a = 5 + (i - 8) * 3
   redis.call('SET', KEYS[i], ARGV[a + 1])
   redis.call('HSET', KEYS[5], ARGV[a], 'queued')
   redis.call('ZADD', KEYS[6], ARGV[a + 2], ARGV[a])
@@ -89,11 +90,13 @@ const UPDATE_JOB = `
 -- KEYS[1] job, KEYS[2] jobstates hash, KEYS[3] due zset, KEYS[4] leases zset, KEYS[5] lease owners hash,
 -- KEYS[6] fallback-all zset, KEYS[7] fallback-ready zset, KEYS[8] fallback-claims zset,
 -- KEYS[9] fbstates hash, KEYS[10] message's fallback set, KEYS[11] key of the fallback item to remove
--- (any key when none), KEYS[12..] one key per new fallback item.
+-- (any key when none), KEYS[12] finished zset, KEYS[13..] one key per new fallback item.
 -- ARGV[1] job id, ARGV[2] expected current job JSON, ARGV[3] new job JSON, ARGV[4] new stored state,
 -- ARGV[5] dueAt when the job waits ('' when it does not), ARGV[6] lease owner required ('' for none),
--- ARGV[7] '1' to drop the lease, ARGV[8] fallback item id to remove ('' for none),
+-- ARGV[7] '1' to drop the lease, ARGV[8] fallback item id to remove ('' for none), ARGV[9] message id,
+-- ARGV[10] all job ids of the message, newline-separated, ARGV[11] now,
 -- then per new item: id, JSON, divertedAt.
+-- The finished zset (message id by time) lists messages whose jobs are all final, for sweep.
 -- Returns 1 done, 0 job changed or gone (re-read and retry), -1 lease lost, -2 item gone, -3 item acked.
 if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
 if ARGV[6] ~= '' and redis.call('HGET', KEYS[5], ARGV[1]) ~= ARGV[6] then return -1 end
@@ -119,8 +122,19 @@ if ARGV[5] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
 else
   redis.call('ZREM', KEYS[3], ARGV[1])
 end
-for i = 12, #KEYS do
-  local a = 9 + (i - 12) * 3
+local final = { delivered = true, diverted = true, bounced = true }
+if final[ARGV[4]] then
+  local all = true
+  for id in string.gmatch(ARGV[10], '[^\\n]+') do
+    local state = redis.call('HGET', KEYS[2], id)
+    if not state or not final[state] then all = false break end
+  end
+  if all then redis.call('ZADD', KEYS[12], ARGV[11], ARGV[9]) end
+else
+  redis.call('ZREM', KEYS[12], ARGV[9])
+end
+for i = 13, #KEYS do
+  local a = 12 + (i - 13) * 3
   redis.call('SET', KEYS[i], ARGV[a + 1])
   redis.call('HSET', KEYS[9], ARGV[a], 'ready\\t\\t\\t')
   redis.call('ZADD', KEYS[6], ARGV[a + 2], ARGV[a])
