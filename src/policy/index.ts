@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema';
+import type { Logger } from '../log/logger';
 import { createMtaSts, createPolicyFetcher, memoryPolicyCache, type MtaSts, type PolicyCache } from './mta-sts';
 import { createPlanner, type Planner } from './plan';
 import type { MxSessionOptions } from './probe';
@@ -30,6 +31,8 @@ export interface PolicyRuntimeOptions {
   resolver?: DnsResolver;
   now?: () => number;
   random?: () => number;
+  /** Warned about failed MTA-STS fetches (RFC 8461 §10.3 asks that they be logged). */
+  logger?: Logger;
 }
 
 export function createPolicyRuntime(config: Config, options: PolicyRuntimeOptions = {}): PolicyRuntime {
@@ -48,6 +51,7 @@ export function createPolicyRuntime(config: Config, options: PolicyRuntimeOption
           port: config.mtaSts.port,
         }),
         ...(options.now ? { now: options.now } : {}),
+        onFetchFailure: (event) => options.logger?.warn({ mtaSts: event }, 'MTA-STS policy fetch failed'),
       })
     : null;
   const planner = createPlanner({ config, resolver, mtaSts, ...(options.random ? { random: options.random } : {}) });

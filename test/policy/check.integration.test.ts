@@ -101,6 +101,12 @@ describe('checkDomain against the test world', () => {
     expect(only(verify)).toMatchObject({ code: 'certificate-name-mismatch' });
   });
 
+  it('expired certificate: deliver at level encrypt with the expiry recorded', async () => {
+    const report = await check('expired.test');
+    expect(report.verdict).toBe('deliver');
+    expect(only(report).certificate).toMatchObject({ trusted: false, nameMatch: true, error: 'CERT_HAS_EXPIRED' });
+  });
+
   it('RSA 1024 certificate: divert (outside the profile at any level)', async () => {
     const report = await check('weakrsa.test');
     expect(report.verdict).toBe('divert');

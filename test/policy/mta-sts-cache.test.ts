@@ -83,6 +83,15 @@ describe('MTA-STS discovery, fetch and cache (RFC 8461 §3, §5.1)', () => {
     expect(result.error).toMatch(/connection refused/);
   });
 
+  it('reports failed fetches to the caller (for the log)', async () => {
+    const t = setup();
+    const events: unknown[] = [];
+    const sts = createMtaSts({ resolver: t.dns, fetcher: async () => { throw new PolicyFetchError('HTTP 503'); }, cache: t.cache, onFetchFailure: (e) => events.push(e) });
+    t.record('7');
+    await sts.lookup('example.com');
+    expect(events).toEqual([{ domain: 'example.com', id: '7', error: expect.stringMatching(/HTTP 503/), cachedMode: null }]);
+  });
+
   it('keeps the cached policy when a refetched policy is invalid', async () => {
     const t = setup();
     t.record('1');

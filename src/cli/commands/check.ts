@@ -17,6 +17,7 @@ export function registerCheckCommand(program: Command): void {
         throw new CliError(`"${domain}" is not a domain name (use A-labels for international names)`, 2);
       }
       const report = await withStore(command, async (store, loaded) => {
+        // No logger: the report itself carries every fetch and lookup error.
         const runtime = createPolicyRuntime(loaded.config, { cache: storePolicyCache(store) });
         return checkDomain(name, runtime);
       });

@@ -39,6 +39,8 @@ export interface MtaStsDeps {
   fetcher: PolicyFetcher;
   cache: PolicyCache;
   now?: () => number;
+  /** Told about failed fetches (domain, id and error only). */
+  onFetchFailure?: (event: { domain: string; id: string; error: string; cachedMode: StsPolicy['mode'] | null }) => void;
 }
 
 const policyKey = (domain: string) => `policy:${domain}`;
@@ -104,6 +106,7 @@ export function createMtaSts(deps: MtaStsDeps): MtaSts {
     }
 
     if (!outcome.ok) {
+      deps.onFetchFailure?.({ domain, id: record.id, error: outcome.error, cachedMode: cached?.policy.mode ?? null });
       await deps.cache.set(failureKey(domain), JSON.stringify({ id: record.id, at: now(), error: outcome.error }), FETCH_RETRY_BACKOFF);
       return fromCache(cached, { record, error: outcome.error, errorType: outcome.errorType });
     }
