@@ -12,7 +12,7 @@ import {
 import type { AuthenticatedUser, UserDirectory } from '../auth/users';
 import { networkList, type Config, type ListenerConfig } from '../config/schema';
 import type { Logger } from '../log/logger';
-import { tlsContextOptions, type TlsProfile } from '../policy/tls-profile';
+import { checkNegotiated, tlsContextOptions, type TlsProfile } from '../policy/tls-profile';
 import type { HeaderFacts, NewMessage, RecipientInput, Store } from '../store/types';
 import { hasSourceRoute, MAIL_PARAMETERS, normalizeAddress, RCPT_PARAMETERS, unknownParameter } from './address';
 import { ConnectionTracker } from './connection-tracker';
@@ -162,7 +162,8 @@ class Inbound {
       name: config.hostname,
       banner: 'Sealgate',
       size: config.limits.maxMessageSize,
-      rejectOversized: true,
+      // The DATA guard answers 552 itself; smtp-server still refuses MAIL with a SIZE over the limit.
+      rejectOversized: false,
       authMethods: ['PLAIN', 'LOGIN'],
       // AUTH required is enforced at MAIL (after the STARTTLS check, so the client hears about TLS first).
       authOptional: true,
@@ -186,6 +187,7 @@ class Inbound {
       onRcptTo: (address, session, callback) => this.onRcptTo(trusted, address, session, callback),
       onData: (stream, session, callback) => this.trackInFlight(this.onData(stream, session, callback)),
       onClose: (session) => this.onClose(session),
+      sealgateOnProtocolError: (code, text, session) => this.onProtocolError(code, text, session),
       sealgateInspectCommand: (command, line, session) => {
         if (!hasSourceRoute(line)) return undefined;
         const state = this.sessions.get(session.id);
@@ -233,6 +235,13 @@ class Inbound {
     const cipher = tlsSocket.getCipher?.() as { standardName?: string; name?: string } | undefined;
     const facts = { protocol: tlsSocket.getProtocol?.() ?? 'unknown', cipher: cipher?.standardName ?? cipher?.name ?? 'unknown' };
     if (state) state.tls = facts;
+    // The secure context already limits what can be negotiated; this is the second line of defence.
+    const check = checkNegotiated(tlsSocket, this.opts.profile);
+    if (!check.compliant) {
+      this.log.warn({ event: 'tls-noncompliant', ip: session.remoteAddress, problems: check.problems, ...facts }, 'inbound TLS session outside the profile: closing');
+      callback(reply(421, '4.7.0 TLS session does not meet the security policy'));
+      return;
+    }
     this.log.debug({ event: 'tls', ip: session.remoteAddress, session: session.id, ...facts }, 'TLS established');
     callback();
   }
@@ -267,11 +276,28 @@ class Inbound {
     }
   }
 
+  /** Counts one refused command; true once the session has used up limits.maxBadCommands. */
+  private countBadCommand(state: SessionState): boolean {
+    state.badCommands++;
+    return state.badCommands >= this.opts.config.limits.maxBadCommands;
+  }
+
+  /** An error reply smtp-server made up itself (syntax, sequence, unknown command): logged and counted. */
+  private onProtocolError(code: number, text: string, session: SMTPServerSession): boolean {
+    const state = this.sessions.get(session.id);
+    if (!state) return false;
+    const closing = this.countBadCommand(state);
+    const user = (session.user as AuthenticatedUser | undefined)?.name;
+    this.log.info(
+      { event: 'command-rejected', reason: 'protocol', code, detail: text.slice(0, 120), closing, ip: state.ip, listener: state.listener.name, user },
+      'SMTP command rejected',
+    );
+    return closing;
+  }
+
   /** Logs a refused command and counts it; too many turn into `421` (smtp-server then closes). */
   private refuse(state: SessionState, command: string, reason: string, code: number, text: string, user?: string): SmtpReplyError {
-    state.badCommands++;
-    const limit = this.opts.config.limits.maxBadCommands;
-    const closing = state.badCommands >= limit;
+    const closing = this.countBadCommand(state);
     this.log.info(
       { event: 'command-rejected', command, reason, code: closing ? 421 : code, ip: state.ip, listener: state.listener.name, user, tls: state.tls?.protocol },
       'SMTP command rejected',
@@ -405,6 +431,10 @@ class Inbound {
       outcome = { queueId: record.id };
     } catch (err) {
       outcome = this.dataFailure(guard, err as Error, clientAborted);
+      // The store may have stopped reading mid-message: drain the rest so the reply can follow the final dot.
+      stream.unpipe(guard);
+      guard.destroy();
+      stream.resume();
     } finally {
       clearInterval(rateTimer);
     }

@@ -7,7 +7,9 @@ import type { SMTPServerSession } from 'smtp-server';
  *
  * 1. A reply text that starts with its own enhanced status code ("5.3.4 ...") is sent with that
  *    code instead of the one smtp-server derives from the reply number (it maps 552 to 5.2.2,
- *    452 to 4.2.2 and so on).
+ *    452 to 4.2.2 and so on). Error replies smtp-server makes up itself (syntax errors, bad
+ *    sequence, unknown commands) are reported to a server-level hook, so they are logged and
+ *    counted against limits.maxBadCommands like Sealgate's own refusals.
  * 2. AUTH is neither advertised nor accepted before TLS: EHLO leaves it out and AUTH before TLS gets
  *    `530 5.7.0 Must issue a STARTTLS command first` (RFC 3207) instead of smtp-server's 538.
  * 3. MAIL and RCPT pass the raw command line to a server-level inspector first, because
@@ -18,9 +20,13 @@ import type { SMTPServerSession } from 'smtp-server';
 
 export type RawCommandInspector = (command: 'MAIL' | 'RCPT', line: string, session: SMTPServerSession) => { code: number; message: string } | undefined;
 
-/** Per-server hook, set on the SMTPServer's options object as `sealgateInspectCommand`. */
+/** Told about an error reply smtp-server sent on its own; returns true to close the session with 421. */
+export type ProtocolErrorHook = (code: number, text: string, session: SMTPServerSession) => boolean;
+
+/** Per-server hooks, set on the SMTPServer's options object. */
 export interface AdaptedServerOptions {
   sealgateInspectCommand?: RawCommandInspector;
+  sealgateOnProtocolError?: ProtocolErrorHook;
 }
 
 const ENHANCED_CODE_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
@@ -45,6 +51,12 @@ export function applySmtpServerAdaptations(): void {
       return;
     }
     send.call(this, code, data, context);
+    if (code < 400 || code === 421) return;
+    const hook = (this as unknown as ConnectionInternals)._server.options.sealgateOnProtocolError;
+    const text = Array.isArray(data) ? data.join(' ') : String(data ?? '');
+    if (hook && this.session?.id && hook(code, text, this.session)) {
+      send.call(this, 421, '4.7.0 Too many errors, closing connection', false);
+    }
   };
 
   const ehlo: Handler = proto.handler_EHLO;

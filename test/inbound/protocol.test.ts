@@ -99,6 +99,7 @@ describe('inbound protocol', () => {
     const client = track(await connectPlain(t, 'submission'));
     await expect(client.startTls(legacy)).rejects.toThrow(/protocol version|unsupported protocol|handshake failure/i);
     await expect(RawSmtpClient.connect(t.port('submissions'), { tls: legacy })).rejects.toThrow(/protocol version|unsupported protocol|handshake failure/i);
+    await eventually(() => t.logs.some((l) => l.event === 'connection-error' && l.ip === '127.0.0.1'));
     // The server survives failed handshakes and keeps serving.
     const ok = track(await connectTls(t, 'submission', { auth: USER }));
     expect(ok.tlsSocket?.getProtocol()).toMatch(/^TLSv1\.[23]$/);
@@ -238,6 +239,15 @@ describe('inbound protocol', () => {
     await client.waitClosed();
   });
 
+  test('junk commands smtp-server refuses itself are logged and count towards maxBadCommands', async () => {
+    const client = track(await connectTls(t, 'submission', { auth: USER }));
+    for (let i = 0; i < 4; i++) expect((await client.command('FOO bar')).code).toBe(500);
+    expect((await client.command('FOO bar')).code).toBe(500);
+    expect((await client.readReply()).lines[0]).toBe('421 4.7.0 Too many errors, closing connection');
+    await client.waitClosed();
+    expect(t.logs.some((l) => l.event === 'command-rejected' && l.reason === 'protocol' && l.code === 500)).toBe(true);
+  });
+
   test('too many refused commands close the connection with 421', async () => {
     const client = track(await connectTls(t, 'submission', { auth: USER }));
     const codes: number[] = [];
@@ -248,6 +258,22 @@ describe('inbound protocol', () => {
 });
 
 describe('inbound limits', () => {
+  test('close() stops accepting, tells idle sessions 421 and resolves', async () => {
+    const t = await startTestInbound();
+    const port = t.port('submission');
+    const client = await RawSmtpClient.connect(port);
+    try {
+      expect(client.greeting.code).toBe(220);
+      await t.inbound.close();
+      expect((await client.readReply()).code).toBe(421);
+      await client.waitClosed();
+      await expect(RawSmtpClient.connect(port)).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      client.close();
+      await t.close();
+    }
+  });
+
   test('per-IP connection cap answers 421 4.7.0 at connect, and frees the slot on close', async () => {
     const t = await startTestInbound({ limits: { maxConnectionsPerIp: 2 } });
     const clients: RawSmtpClient[] = [];
@@ -308,7 +334,8 @@ describe('inbound limits', () => {
       // Break the spool under the store: its temp folder becomes a plain file.
       rmSync(tmp, { recursive: true, force: true });
       writeFileSync(tmp, 'not a directory');
-      const reply = await sendData(client, 'Subject: x\r\n\r\nbody\r\n');
+      // Large enough that the store fails while the client is still sending: the rest must be drained.
+      const reply = await sendData(client, `Subject: x\r\n\r\n${`${'x'.repeat(998)}\r\n`.repeat(2000)}`);
       expect(reply.code).toBe(451);
       expect(reply.text).toMatch(/^4\.3\.0 /);
       expect((await t.store.counts()).messages).toBe(0);
