@@ -1,6 +1,6 @@
 import type { PolicyRuntime } from './index';
 import type { Candidate, DeliveryPlan, PlannedHost, WouldFail } from './plan';
-import { closeMxSession, diagnoseHandshake, judgeSession, MxSessionError, openMxSession, type AttemptClass, type CertificateFacts, type MxTarget } from './probe';
+import { closeMxSession, connectCandidate, diagnoseHandshake, type AttemptClass, type CertificateFacts } from './probe';
 import type { NegotiatedTls } from './tls-profile';
 
 /**
@@ -130,44 +130,42 @@ function tlsSummary(negotiated: NegotiatedTls): MxReport['tls'] {
 }
 
 /**
- * Probes one MX host: its addresses in order until one gives an answer that is not transient.
- * A host left out of the plan (e.g. not in an enforce policy) is still probed, for the evidence,
- * and judged as a verify-level host, but it is never compliant.
+ * Probes one MX host the way the delivery engine connects (connectCandidate), then quits. A host
+ * left out of the plan (e.g. not in an enforce policy) is still probed for the evidence, judged as
+ * a verify-level host, and never counted as compliant.
  */
 async function probeHost(host: PlannedHost, candidate: Candidate | undefined, runtime: PolicyRuntime, diagnose: boolean): Promise<{ report: MxReport; wouldFail: WouldFail[] }> {
-  let report = blankReport(host);
+  const report = blankReport(host);
   if (host.addresses.length === 0) return { report, wouldFail: [] };
-  const requirements = candidate ?? { requireValidCert: true, stsTesting: false };
-  for (const address of host.addresses) {
-    const target: MxTarget = { host: host.host, address, port: host.port, servername: candidate ? candidate.servername : host.host };
-    report = { ...blankReport(host), address };
-    try {
-      const session = await openMxSession(target, runtime.sessionOptions);
-      await closeMxSession(session);
-      const judgement = judgeSession(session, requirements);
-      const excluded = candidate ? null : host.excluded;
-      report = {
-        ...report,
-        starttls: true,
-        tls: tlsSummary(session.negotiated),
-        certificate: pickCertificate(session.certificate),
-        compliant: judgement.compliant && !excluded,
-        classification: excluded ? 'non-compliant' : judgement.classification,
-        code: excluded ?? judgement.code,
-        reason: excluded ? `${excludedReason(excluded)}; the session itself: ${judgement.reason}` : judgement.reason,
-      };
-      return { report, wouldFail: candidate ? judgement.wouldFail : [] };
-    } catch (err) {
-      if (!(err instanceof MxSessionError)) throw err;
-      report = { ...report, starttls: err.starttlsAdvertised, classification: err.classification, code: err.code, reason: err.message };
-      if (err.code === 'tls-handshake-failed' && diagnose) {
-        const offered = await diagnoseHandshake(target, runtime.sessionOptions);
-        if (offered) report = { ...report, offered: tlsSummary(offered), reason: `${report.reason}; the server negotiates ${offered.protocol} ${offered.cipher}${offered.group ? ` (${offered.group})` : ''} with a permissive client` };
-      }
-      if (err.classification !== 'transient') return { report, wouldFail: [] };
+  const target = candidate ?? { host: host.host, addresses: host.addresses, port: host.port, servername: host.host, requireValidCert: true, stsTesting: false };
+  const result = await connectCandidate(target, runtime.sessionOptions);
+  const session = result.session;
+  if (result.ok) await closeMxSession(result.session);
+  const lastAttempt = result.attempts.at(-1);
+  const facts: MxReport = {
+    ...report,
+    address: lastAttempt?.address ?? null,
+    starttls: session ? true : result.ok ? true : result.starttlsAdvertised,
+    tls: session ? tlsSummary(session.negotiated) : null,
+    certificate: session ? pickCertificate(session.certificate) : null,
+  };
+  const excluded = candidate ? null : host.excluded;
+  if (excluded) {
+    const seen = result.ok ? result.judgement.reason : result.reason;
+    return { report: { ...facts, compliant: false, classification: 'non-compliant', code: excluded, reason: `${excludedReason(excluded)}; the session itself: ${seen}` }, wouldFail: [] };
+  }
+  if (result.ok) {
+    return { report: { ...facts, compliant: true, classification: null, code: result.judgement.code, reason: result.judgement.reason }, wouldFail: result.judgement.wouldFail };
+  }
+  let failed: MxReport = { ...facts, compliant: false, classification: result.classification, code: result.code, reason: result.reason };
+  const wouldFail = result.attempts.flatMap((attempt) => attempt.judgement?.wouldFail ?? []);
+  if (result.code === 'tls-handshake-failed' && diagnose && failed.address) {
+    const offered = await diagnoseHandshake({ host: host.host, address: failed.address, port: host.port, servername: target.servername }, runtime.sessionOptions);
+    if (offered) {
+      failed = { ...failed, offered: tlsSummary(offered), reason: `${failed.reason}; the server negotiates ${offered.protocol} ${offered.cipher}${offered.group ? ` (${offered.group})` : ''} with a permissive client` };
     }
   }
-  return { report, wouldFail: [] };
+  return { report: failed, wouldFail };
 }
 
 function excludedReason(code: string): string {

@@ -8,8 +8,8 @@ import { buildTlsProfile, type TlsProfile } from './tls-profile';
 import { buildTrustStore } from './trust';
 
 export type { Candidate, DeliveryPlan, PlanPolicy, PlannedHost, Planner, TlsLevel, WouldFail } from './plan';
-export type { AttemptClass, CertificateFacts, MxSession, MxSessionOptions, MxTarget, SessionJudgement } from './probe';
-export { MxSessionError, closeMxSession, judgeSession, openMxSession } from './probe';
+export type { AddressAttempt, AttemptClass, CandidateConnection, CertificateFacts, MxSession, MxSessionOptions, MxTarget, SessionJudgement } from './probe';
+export { MxSessionError, closeMxSession, connectCandidate, judgeSession, openMxSession } from './probe';
 export { storePolicyCache, memoryPolicyCache, type PolicyCache } from './mta-sts';
 export { DnsError, type DnsResolver } from './resolver';
 
