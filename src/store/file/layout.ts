@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+
+/**
+ * Where everything lives in the embedded spool:
+ *   bodies/<id>          message body, byte for byte
+ *   meta/<id>.json       MessageRecord with its jobs (the truth for state)
+ *   fallback/<id>.json   FallbackItem (ids start with the message id)
+ *   cache/<hash>.json    cache entries (disposable)
+ *   locks/<id>.lock      per-message lock shared by the relay and the admin CLI
+ *   tmp/                 files being written; renamed into place when complete
+ *   quarantine/          damaged entries set aside at open
+ *   relay.pid            the spool lock of the one relay using it
+ */
+export class SpoolLayout {
+  readonly bodies: string;
+  readonly meta: string;
+  readonly fallback: string;
+  readonly cache: string;
+  readonly locks: string;
+  readonly tmp: string;
+  readonly quarantine: string;
+
+  constructor(readonly root: string) {
+    this.bodies = path.join(root, 'bodies');
+    this.meta = path.join(root, 'meta');
+    this.fallback = path.join(root, 'fallback');
+    this.cache = path.join(root, 'cache');
+    this.locks = path.join(root, 'locks');
+    this.tmp = path.join(root, 'tmp');
+    this.quarantine = path.join(root, 'quarantine');
+  }
+
+  folders(): string[] {
+    return [this.bodies, this.meta, this.fallback, this.cache, this.locks, this.tmp, this.quarantine];
+  }
+
+  bodyFile(id: string): string {
+    return path.join(this.bodies, id);
+  }
+
+  metaFile(id: string): string {
+    return path.join(this.meta, `${id}.json`);
+  }
+
+  fallbackFile(id: string): string {
+    return path.join(this.fallback, `${id}.json`);
+  }
+
+  lockFile(messageId: string): string {
+    return path.join(this.locks, `${messageId}.lock`);
+  }
+
+  cacheFile(namespace: string, key: string): string {
+    return path.join(this.cache, `${createHash('sha256').update(`${namespace}\0${key}`).digest('hex')}.json`);
+  }
+}
+
+/** `<id>.json` -> `<id>`; undefined for other names (temp files, editors' leftovers). */
+export function idOfJsonName(name: string): string | undefined {
+  return name.endsWith('.json') ? name.slice(0, -5) : undefined;
+}
