@@ -100,6 +100,7 @@ export function createResolver(config: Config['dns'], options: ResolverOptions =
   // Bounded by entry count; expiry is kept in each entry so tests can drive the clock.
   const cache = new LRUCache<string, CacheEntry>({ max: config.cacheSize });
   const now = options.now ?? Date.now;
+  const inflight = new Map<string, Promise<unknown>>();
 
   function fromCache(key: string): CacheEntry | undefined {
     const entry = cache.get(key);
@@ -124,15 +125,24 @@ export function createResolver(config: Config['dns'], options: ResolverOptions =
       if (hit.ok) return hit.value as T;
       throw new DnsError(hit.kind, `${type} ${normalized}`, hit.code);
     }
-    try {
-      const { value, ttlMs } = await query();
-      remember(key, { ok: true, value, expiresAt: 0 }, ttlMs);
-      return value;
-    } catch (err) {
-      const { kind, code } = classifyDnsError(err);
-      if (kind !== 'temporary') remember(key, { ok: false, kind, code, expiresAt: 0 }, negativeTtl);
-      throw new DnsError(kind, `${type} ${normalized}`, code);
-    }
+    // Concurrent deliveries to one domain share a single query.
+    const pending = inflight.get(key);
+    if (pending) return pending as Promise<T>;
+    const asked = (async () => {
+      try {
+        const { value, ttlMs } = await query();
+        remember(key, { ok: true, value, expiresAt: 0 }, ttlMs);
+        return value;
+      } catch (err) {
+        const { kind, code } = classifyDnsError(err);
+        if (kind !== 'temporary') remember(key, { ok: false, kind, code, expiresAt: 0 }, negativeTtl);
+        throw new DnsError(kind, `${type} ${normalized}`, code);
+      } finally {
+        inflight.delete(key);
+      }
+    })();
+    inflight.set(key, asked);
+    return asked;
   }
 
   const resolveMx = (name: string) =>

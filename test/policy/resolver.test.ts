@@ -65,6 +65,11 @@ describe('DNS resolver (real DNS server on loopback)', () => {
     expect(server.queriesFor('mx.resolver.test', 'MX')).toHaveLength(2);
   });
 
+  it('sends one query for concurrent lookups of the same name', async () => {
+    await Promise.all([resolver.resolveMx('mx.resolver.test'), resolver.resolveMx('MX.resolver.test.'), resolver.resolveMx('mx.resolver.test')]);
+    expect(server.queriesFor('mx.resolver.test', 'MX')).toHaveLength(1);
+  });
+
   it('caches negative answers briefly', async () => {
     await expect(resolver.resolveMx('gone.resolver.test')).rejects.toMatchObject({ kind: 'nxdomain' });
     server.set('gone.resolver.test', 'MX', [{ preference: 1, exchange: 'mail.resolver.test' }]);
