@@ -268,7 +268,7 @@ class Inbound {
   private dropSession(sessionId: string, text: string): void {
     for (const server of this.servers) {
       for (const connection of server.connections) {
-        if (connection.session?.id === sessionId || connection.id === sessionId) {
+        if (connection.id === sessionId) {
           connection.send(421, text);
           return;
         }
@@ -464,6 +464,9 @@ class Inbound {
       callback(outcome.error);
     }
     state.storing = false;
+    state.sender = undefined;
+    state.recipients = new Map();
+    state.domains = new Set();
     if (state.expired) setImmediate(() => this.dropSession(session.id, '4.4.2 Session time limit exceeded, closing connection'));
   }
 

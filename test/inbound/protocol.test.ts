@@ -47,7 +47,7 @@ describe('inbound protocol', () => {
         { name: 'submissions', host: '127.0.0.1', port: 0, tls: 'implicit', auth: 'required' },
         { name: 'smarthost', host: '127.0.0.1', port: 0, tls: 'starttls', auth: 'optional', trustedNetworks: ['127.0.0.1/32'] },
       ],
-      limits: { maxMessageSize: 64 * 1024, maxLineLength: 1000, maxRecipientDomains: 3, maxBadCommands: 5 },
+      limits: { maxMessageSize: 64 * 1024, maxLineLength: 1000, maxRecipients: 5, maxRecipientDomains: 3, maxBadCommands: 5 },
       auth: { maxFailures: 2 },
     });
   });
@@ -228,6 +228,21 @@ describe('inbound protocol', () => {
     expect((await t.store.counts()).messages).toBe(before);
     const next = track(await connectTls(t, 'submission', { auth: USER }));
     expect((await next.command('NOOP')).code).toBe(250);
+  });
+
+  test('AUTH LOGIN works after STARTTLS', async () => {
+    const client = track(await connectTls(t, 'submission'));
+    expect((await client.command('AUTH LOGIN')).code).toBe(334);
+    expect((await client.command(Buffer.from(USER).toString('base64'))).code).toBe(334);
+    expect((await client.command(Buffer.from(PASSWORD).toString('base64'))).lines[0]).toMatch(/^235 /);
+    expect((await client.command('MAIL FROM:<a@sender.example>')).code).toBe(250);
+  });
+
+  test('more than maxRecipients recipients get 452', async () => {
+    const client = track(await connectTls(t, 'submission', { auth: USER }));
+    expect((await client.command('MAIL FROM:<a@sender.example>')).code).toBe(250);
+    for (let i = 0; i < 5; i++) expect((await client.command(`RCPT TO:<r${i}@dest.example>`)).code).toBe(250);
+    expect((await client.command('RCPT TO:<r5@dest.example>')).lines[0]).toMatch(/^452 4\.5\.3 /);
   });
 
   test('repeated failed AUTH closes the connection with 421', async () => {
