@@ -175,6 +175,11 @@ export class EnqueueAbortedError extends Error {
   override name = 'EnqueueAbortedError';
 }
 
+/** Thrown while the store's backend cannot be reached (Redis down); the operation may succeed later. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
 export interface Store {
   readonly kind: 'file' | 'redis';
   /** Opens connections, creates folders, recovers or quarantines damaged entries. */

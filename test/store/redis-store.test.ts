@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { silentLogger } from '../../src/log/logger';
 import { RedisStore } from '../../src/store/redis/redis-store';
-import type { Store } from '../../src/store/types';
+import { StoreUnavailableError, type Store } from '../../src/store/types';
 import { startRedis, type RedisHandle } from '../support/redis-server';
 import { chunked, newMessage, readAll, storeContract, type ContractBackend } from './contract';
 
@@ -65,6 +65,12 @@ describe('redis store against a real server', () => {
     }
   });
 
+  test('reports an unreachable Redis clearly at open', async () => {
+    const nowhere = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: 'none', keepFinished: 1, onWeakDurability: 'refuse', logger: silentLogger() });
+    await expect(nowhere.open()).rejects.toThrow('Redis queue at 127.0.0.1:1 is unreachable');
+    await nowhere.close();
+  });
+
   test('keeps its keys under the prefix', async () => {
     const prefix = `${redis.prefix}:keys`;
     const store = openStore(prefix);
@@ -90,8 +96,8 @@ describe('redis store against a real server', () => {
       const body = randomBytes(600_000);
       const before = await store.enqueue(newMessage(['a@one.test']), chunked(body));
       await redis.pause();
-      await expect(store.enqueue(newMessage(['b@one.test']), chunked(Buffer.from('down\r\n')))).rejects.toThrow();
-      await expect(store.ping()).rejects.toThrow();
+      await expect(store.enqueue(newMessage(['b@one.test']), chunked(Buffer.from('down\r\n')))).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(store.ping()).rejects.toThrow(/is unreachable/);
       await redis.resume();
       let after: Awaited<ReturnType<Store['enqueue']>> | undefined;
       for (let attempt = 0; attempt < 50 && !after; attempt++) {

@@ -21,6 +21,7 @@ import {
   EnqueueAbortedError,
   LeaseLostError,
   NotFoundError,
+  StoreUnavailableError,
   type ClaimedJob,
   type FallbackFilter,
   type FallbackItem,
@@ -58,6 +59,15 @@ const BODY_CHUNK = 256 * 1024;
 /** An upload whose writer died disappears after this long. */
 const UPLOAD_TTL_MS = 3_600_000;
 const MAX_CAS_ATTEMPTS = 50;
+
+/** Store operations whose connection failures are reported as StoreUnavailableError. */
+const GUARDED = [
+  'open', 'ping', 'enqueue', 'getMessage', 'listMessages', 'openBody', 'claimDue', 'renewLease', 'releaseLease', 'completeJob',
+  'hold', 'release', 'retryNow', 'deleteMessage', 'counts', 'listFallback', 'getFallback', 'claimFallback', 'ackFallback',
+  'releaseFallback', 'deleteFallback', 'cacheGet', 'cacheSet', 'cacheDelete', 'sweep',
+] as const satisfies readonly (keyof Store)[];
+
+const CONNECTION_FAILURE = /max retries per request|connection is closed|command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|isn't writeable/i;
 const BATCH = 500;
 
 /**
@@ -92,6 +102,17 @@ export class RedisStore implements Store {
       options.logger.info('Redis queue reachable again');
     });
     this.redis = defineScripts(client);
+    const where = redisAddress(options.url);
+    for (const name of GUARDED) {
+      const method = this[name] as (...args: unknown[]) => Promise<unknown>;
+      (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) =>
+        method.apply(this, args).catch((error: unknown) => {
+          if (error instanceof Error && !(error instanceof StoreUnavailableError) && CONNECTION_FAILURE.test(error.message)) {
+            throw new StoreUnavailableError(`Redis queue at ${where} is unreachable (${error.message})`, { cause: error });
+          }
+          throw error;
+        });
+    }
   }
 
   async open(): Promise<void> {
@@ -563,5 +584,15 @@ export class RedisStore implements Store {
     if (!replies) throw new Error('Redis transaction aborted');
     const failed = replies.find(([error]) => error);
     if (failed) throw failed[0];
+  }
+}
+
+/** host:port of a Redis URL, without credentials, for error messages. */
+function redisAddress(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '6379'}`;
+  } catch {
+    return 'the configured address';
   }
 }
