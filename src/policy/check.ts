@@ -90,7 +90,8 @@ export async function checkDomain(domain: string, runtime: PolicyRuntime, option
 
   if (plan.kind !== 'deliver') return { ...report, verdict: plan.kind, code: plan.code, reason: plan.reason };
 
-  const tried = mx.filter((entry) => candidates.some((c) => c.host === entry.host));
+  // A host whose address lookup failed temporarily might have been the compliant one: it counts as transient.
+  const tried = mx.filter((entry) => candidates.some((c) => c.host === entry.host) || entry.code === 'address-lookup-temporary');
   const winner = tried.find((entry) => entry.compliant);
   if (winner) return { ...report, verdict: 'deliver', code: 'compliant-mx', via: winner.host, reason: `deliver via ${winner.host} (${winner.reason})` };
   if (tried.some((entry) => entry.classification === 'transient')) {
@@ -118,7 +119,7 @@ function blankReport(host: PlannedHost): MxReport {
     certificate: null,
     stsMatch: host.stsMatch,
     compliant: false,
-    classification: null,
+    classification: host.excluded === 'address-lookup-temporary' ? 'transient' : null,
     code: host.excluded ?? 'not-probed',
     reason: host.error?.message ?? host.excluded ?? 'not probed',
     offered: null,

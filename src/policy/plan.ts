@@ -46,7 +46,10 @@ export interface WouldFail {
 export interface PlannedHost extends ResolvedHost {
   port: number;
   stsMatch: boolean | null;
-  /** Why this host is not a candidate (null: it is one). */
+  /**
+   * Why this host is not a candidate (null: it is one). `address-lookup-temporary` hosts count as
+   * transient: when every candidate is non-compliant but such a host exists, defer rather than divert.
+   */
   excluded: string | null;
 }
 

@@ -186,6 +186,20 @@ describe('checkDomain against the test world', () => {
     ]);
   });
 
+  it('a non-compliant MX and another whose address lookup fails temporarily: defer, not divert', async () => {
+    world.dns.fail('mx2.secondmx.test', 'servfail');
+    try {
+      const report = await check('secondmx.test');
+      expect(report).toMatchObject({ verdict: 'defer', code: 'mx-transient' });
+      expect(report.mx.map((m) => [m.host, m.classification, m.code])).toEqual([
+        ['mx1.secondmx.test', 'non-compliant', 'starttls-not-offered'],
+        ['mx2.secondmx.test', 'transient', 'address-lookup-temporary'],
+      ]);
+    } finally {
+      world.dns.fail('mx2.secondmx.test', null);
+    }
+  });
+
   it('null MX: bounce with 5.1.10 and no connection', async () => {
     const report = await check('nullmx.test');
     expect(report).toMatchObject({ verdict: 'bounce', code: 'null-mx', mx: [] });
