@@ -36,3 +36,15 @@ export function buildReceivedHeader(facts: ReceivedFacts): Buffer {
   lines.push(`\t${rfc5322Date(facts.at)}`);
   return Buffer.from(`${lines.join('\r\n')}\r\n`, 'ascii');
 }
+
+/**
+ * Splits the Received header Sealgate prepended from the bytes the client sent (for byte-identity
+ * checks and anything that needs the message exactly as submitted). Undefined when the body does
+ * not start with a Received header.
+ */
+export function splitReceivedHeader(body: Buffer): { received: string; submitted: Buffer } | undefined {
+  const head = body.subarray(0, 4096).toString('latin1');
+  const match = /^Received: [^\r\n]*\r\n(?:\t[^\r\n]*\r\n)*/.exec(head);
+  if (!match) return undefined;
+  return { received: match[0], submitted: body.subarray(match[0].length) };
+}

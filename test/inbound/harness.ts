@@ -7,6 +7,7 @@ import { addUser, UserDirectory } from '../../src/auth/users';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { loadOrCreateInboundCertificate } from '../../src/inbound/dev-certificate';
+import { splitReceivedHeader } from '../../src/inbound/received-header';
 import { startInbound, type InboundHandle } from '../../src/inbound/server';
 import { defaultTlsProfile } from '../../src/policy/tls-profile';
 import { createStore } from '../../src/store';
@@ -101,10 +102,9 @@ export async function startTestInbound(raw: { listeners?: unknown[]; limits?: Re
 
 /** Splits the Received header Sealgate prepends from the bytes the client sent. */
 export function splitReceived(body: Buffer): { received: string; rest: Buffer } {
-  const text = body.toString('latin1');
-  const match = /^Received: [^\r\n]*\r\n(?:\t[^\r\n]*\r\n)*/.exec(text);
-  if (!match) throw new Error('stored body does not start with a Received header');
-  return { received: match[0], rest: body.subarray(Buffer.byteLength(match[0], 'latin1')) };
+  const split = splitReceivedHeader(body);
+  if (!split) throw new Error('stored body does not start with a Received header');
+  return { received: split.received, rest: split.submitted };
 }
 
 export async function readBody(store: Store, id: string): Promise<Buffer> {

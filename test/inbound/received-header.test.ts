@@ -1,4 +1,4 @@
-import { buildReceivedHeader, rfc5322Date } from '../../src/inbound/received-header';
+import { buildReceivedHeader, rfc5322Date, splitReceivedHeader } from '../../src/inbound/received-header';
 
 describe('Received header', () => {
   const at = new Date(Date.UTC(2026, 10, 27, 9, 5, 3));
@@ -28,5 +28,14 @@ describe('Received header', () => {
     const header = buildReceivedHeader({ helo: 'evil\r\nBcc: x@y.example', ip: '192.0.2.7', hostname: 'relay.example', protocol: 'ESMTP', at }).toString('ascii');
     expect(header.split('\r\n').filter((l) => l !== '' && !l.startsWith('\t'))).toHaveLength(1);
     expect(header).toContain('from evil??Bcc:?x?y.example ([192.0.2.7])');
+  });
+
+  test('splitReceivedHeader gives back exactly the submitted bytes', () => {
+    const submitted = Buffer.from('Received: from other\r\n\tby x; date\r\nSubject: hi\r\n\r\nbody\r\n');
+    const header = buildReceivedHeader({ ip: '192.0.2.7', hostname: 'relay.example', protocol: 'ESMTP', at });
+    const split = splitReceivedHeader(Buffer.concat([header, submitted]));
+    expect(split?.received).toBe(header.toString('ascii'));
+    expect(split?.submitted.equals(submitted)).toBe(true);
+    expect(splitReceivedHeader(Buffer.from('Subject: x\r\n\r\n'))).toBeUndefined();
   });
 });
