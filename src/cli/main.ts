@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerCheckCommand } from './commands/check';
 import { registerQueueCommands } from './commands/queue';
 import { registerStartCommand } from './commands/start';
 import { registerUserCommands } from './commands/user';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerStartCommand(program);
   registerUserCommands(program);
   registerQueueCommands(program);
+  registerCheckCommand(program);
   return program;
 }
 
