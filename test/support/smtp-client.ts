@@ -42,12 +42,20 @@ export class RawSmtpClient {
   static async connect(port: number, opts: RawConnectOptions = {}): Promise<RawSmtpClient> {
     const host = opts.host ?? '127.0.0.1';
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = opts.tls
-        ? tls.connect({ host, port, localAddress: opts.localAddress, ...opts.tls }, () => resolve(s))
-        : net.connect({ host, port, localAddress: opts.localAddress }, () => resolve(s));
+    const plain = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host, port, localAddress: opts.localAddress }, () => resolve(s));
       s.once('error', reject);
     });
+    const tlsOptions = opts.tls;
+    const socket = !tlsOptions
+      ? plain
+      : await new Promise<net.Socket>((resolve, reject) => {
+          const s = tls.connect({ ...tlsOptions, socket: plain }, () => resolve(s));
+          s.once('error', (err) => {
+            plain.destroy();
+            reject(err);
+          });
+        });
     const client = new RawSmtpClient(socket, timeoutMs);
     client.greeting = await client.readReply();
     return client;
