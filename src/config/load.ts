@@ -92,6 +92,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
   if (config.tls.cert) config.tls.cert = abs(config.tls.cert);
   if (config.tls.key) config.tls.key = abs(config.tls.key);
   if (config.outbound.extraCaFile) config.outbound.extraCaFile = abs(config.outbound.extraCaFile);
+  if (config.audit.file) config.audit.file = abs(config.audit.file);
   if (config.mtaSts.extraCaFile) config.mtaSts.extraCaFile = abs(config.mtaSts.extraCaFile);
   return config;
 }

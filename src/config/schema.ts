@@ -168,6 +168,52 @@ export const configSchema = z
           .strict(),
       )
       .default({}),
+    /** The delivery workers: how many, how often, how long a message may wait. */
+    delivery: z
+      .object({
+        /** Run delivery workers in this process (false: accept and queue only, e.g. a submission-only node). */
+        enabled: z.boolean().default(true),
+        /** Jobs (one message, one recipient domain) delivered at once by this process. */
+        concurrency: z.number().int().positive().default(20),
+        /** Jobs delivered at once to one recipient domain by this process. */
+        perDestination: z.number().int().positive().default(5),
+        /** How often idle workers look for due jobs (a new message wakes them at once). */
+        pollInterval: duration.default(1_000),
+        /** Waits between attempts of a deferred job; the last step repeats. */
+        retrySchedule: z.array(duration).min(1).default([60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000]),
+        /** How long a message may wait for delivery before `onExpiry` applies. */
+        maxQueueTime: duration.default(86_400_000),
+        /** At `maxQueueTime`: divert the recipients still pending to the secure portal, or bounce them with a DSN. */
+        onExpiry: z.enum(['divert', 'bounce']).default('divert'),
+        /** Messages sent over one MX connection before it is closed. */
+        maxMessagesPerConnection: z.number().int().positive().default(100),
+        /** How long an unused MX connection stays open for the next message to the same MX. */
+        connectionIdleTimeout: duration.default(5_000),
+        /** Let an RFC 8689 `TLS-Required: No` header lower the policy to plain opportunistic TLS. Off: regulated mail ignores it. */
+        honorTlsRequiredNo: z.boolean().default(false),
+        /** On shutdown, how long in-flight deliveries may finish before their leases are handed back. */
+        shutdownGrace: duration.default(30_000),
+      })
+      .strict()
+      .prefault({}),
+    /** The secure-portal fallback queue. */
+    fallback: z
+      .object({
+        /** How long a portal's claim on an item lasts before the item is offered again. */
+        claimLease: duration.default(300_000),
+        /** Longest a diverted message's body is kept for the portal, even if an item was never acknowledged. */
+        bodyRetention: duration.default(30 * 86_400_000),
+      })
+      .strict()
+      .prefault({}),
+    /** The audit log: one JSON line per recipient outcome, with its evidence. */
+    audit: z
+      .object({
+        /** File to append audit lines to; null writes them to the main log (stdout) with event "audit". */
+        file: z.string().min(1).nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
     /** MTA-STS (RFC 8461) discovery and policy fetching. */
     mtaSts: z
       .object({

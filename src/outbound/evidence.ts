@@ -1,0 +1,94 @@
+import type { Evidence, RecipientOutcome } from '../store/types';
+
+/** TLS facts of one session, as negotiated (not as asked for). */
+export interface TlsEvidence {
+  protocol: string | null;
+  cipher: string | null;
+  group: string | null;
+}
+
+export interface CertificateEvidence {
+  subject: string | null;
+  issuer: string | null;
+  validFrom: string | null;
+  validTo: string | null;
+  /** Chains to a trusted root and is within its validity period. */
+  trusted: boolean;
+  /** Names the MX host (RFC 6125 rules). */
+  nameMatch: boolean;
+  error?: string | null;
+}
+
+export interface PolicyEvidence {
+  /** What set the requirements: an MTA-STS policy, a per-domain rule, or the global default. */
+  source: 'mta-sts' | 'domain-rule' | 'default';
+  /** MTA-STS mode when a policy applied. */
+  mode: string | null;
+  /** MTA-STS policy id when a policy applied. */
+  id: string | null;
+  /** The level that was enforced: encrypt, verify or portal. */
+  level: string;
+}
+
+/** What one MX offered, kept for every candidate tried, so a diversion shows why each MX failed. */
+export interface MxAttemptEvidence {
+  mx: string;
+  ip: string | null;
+  at: number;
+  class: 'ok' | 'non-compliant' | 'transient' | 'permanent';
+  reason: string;
+  starttls: boolean | null;
+  tls: TlsEvidence | null;
+  certificate: CertificateEvidence | null;
+  reply: string | null;
+}
+
+/** Evidence for one recipient outcome, as stored in the recipient's history and written to the audit log. */
+export interface DeliveryEvidence extends Evidence {
+  outcome: RecipientOutcome;
+  mx: string | null;
+  ip: string | null;
+  tls: TlsEvidence | null;
+  certificate: CertificateEvidence | null;
+  policy: PolicyEvidence | null;
+  reply: string | null;
+  /** Every MX tried in this attempt, in order. */
+  mxAttempts: MxAttemptEvidence[];
+  startedAt: number;
+}
+
+/** The stable audit record shape (`sealgate audit --json`): scripts depend on these names. */
+export interface AuditEntry {
+  queueId: string;
+  messageId: string | null;
+  recipient: string;
+  outcome: RecipientOutcome;
+  reason: string;
+  mx: string | null;
+  ip: string | null;
+  tls: TlsEvidence | null;
+  certificate: CertificateEvidence | null;
+  policy: PolicyEvidence | null;
+  reply: string | null;
+  at: string;
+  mxAttempts: MxAttemptEvidence[];
+}
+
+export function toAuditEntry(queueId: string, messageId: string | undefined, recipient: string, evidence: Evidence): AuditEntry {
+  const e = evidence as Partial<DeliveryEvidence> & Evidence;
+  return {
+    queueId,
+    messageId: messageId ?? null,
+    recipient,
+    outcome: e.outcome,
+    reason: e.reason,
+    mx: e.mx ?? null,
+    ip: e.ip ?? null,
+    tls: e.tls ?? null,
+    certificate: e.certificate ?? null,
+    policy: e.policy ?? null,
+    reply: e.reply ?? null,
+    at: new Date(e.at).toISOString(),
+    mxAttempts: e.mxAttempts ?? [],
+  };
+}

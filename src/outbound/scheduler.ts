@@ -1,0 +1,161 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../log/logger';
+import { LeaseLostError, type ClaimedJob, type JobResult, type Store } from '../store/types';
+
+export interface SchedulerOptions {
+  store: Store;
+  logger: Logger;
+  /** Lease owner token: unique per relay process. */
+  owner: string;
+  /** Jobs in flight at once in this process. */
+  concurrency: number;
+  /** Jobs in flight at once per recipient domain. */
+  perDestination: number;
+  leaseMs: number;
+  /** How long to wait between claims when nothing is due (an enqueue kicks it sooner). */
+  idlePollMs: number;
+  /** Delivers one job; must not throw for delivery failures (those are results). */
+  deliver: (claimed: ClaimedJob, signal: AbortSignal) => Promise<JobResult>;
+  /** Result for a job whose delivery threw unexpectedly: everything pending deferred. */
+  onCrash: (claimed: ClaimedJob, error: Error) => JobResult;
+}
+
+/**
+ * Claims due jobs under a lease, runs them within global and per-destination limits, keeps their
+ * leases alive while they run, and settles each with the store. Several processes can run one
+ * each against a shared store: the store's lease is what keeps them from taking the same job.
+ */
+export class Scheduler {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly active = new Map<string, Promise<void>>();
+  private readonly perDomain = new Map<string, number>();
+  private readonly waiting: ClaimedJob[] = [];
+  private wake: (() => void) | undefined;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly options: SchedulerOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Something became due (a new message, an admin retry): claim without waiting for the poll. */
+  kick(): void {
+    this.wake?.();
+  }
+
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Stops claiming, lets running deliveries finish up to `graceMs`, then aborts the rest and hands
+   * back every lease still held (so another process, or the next start, picks the jobs up at once).
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.kick();
+    await this.loop;
+    const waitingJobs = this.waiting.splice(0);
+    await Promise.all(waitingJobs.map((c) => this.handBack(c)));
+    const finished = Promise.all(this.active.values());
+    const timer = sleep(graceMs, undefined, { ref: false }).then(() => 'timeout' as const);
+    if ((await Promise.race([finished, timer])) === 'timeout') {
+      this.options.logger.warn({ event: 'shutdown-abort', inFlight: this.active.size }, 'aborting deliveries still running at shutdown');
+      this.abort.abort();
+      await finished;
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { store, logger, owner, concurrency, leaseMs, idlePollMs } = this.options;
+    while (this.running) {
+      this.startWaiting();
+      const free = concurrency - this.active.size - this.waiting.length;
+      let claimed: ClaimedJob[] = [];
+      if (free > 0) {
+        try {
+          claimed = await store.claimDue(owner, free, leaseMs);
+        } catch (err) {
+          logger.error({ event: 'claim-failed', err: (err as Error).message }, 'could not claim jobs from the store');
+        }
+      }
+      for (const job of claimed) this.waiting.push(job);
+      this.startWaiting();
+      if (claimed.length === 0 || free <= claimed.length) await this.idle(claimed.length === 0 ? idlePollMs : 50);
+    }
+  }
+
+  private async idle(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
+
+  private startWaiting(): void {
+    for (let i = 0; i < this.waiting.length; ) {
+      const claimed = this.waiting[i]!;
+      const busy = this.perDomain.get(claimed.job.domain) ?? 0;
+      if (busy >= this.options.perDestination || this.active.size >= this.options.concurrency) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      this.perDomain.set(claimed.job.domain, busy + 1);
+      const task = this.execute(claimed).finally(() => {
+        this.active.delete(claimed.job.id);
+        const left = (this.perDomain.get(claimed.job.domain) ?? 1) - 1;
+        if (left <= 0) this.perDomain.delete(claimed.job.domain);
+        else this.perDomain.set(claimed.job.domain, left);
+        this.kick();
+      });
+      this.active.set(claimed.job.id, task);
+    }
+  }
+
+  private async execute(claimed: ClaimedJob): Promise<void> {
+    const { store, logger, owner, leaseMs } = this.options;
+    const jobId = claimed.job.id;
+    let leaseLost = false;
+    const renew = setInterval(() => {
+      store.renewLease(jobId, owner, leaseMs).catch((err: Error) => {
+        if (err instanceof LeaseLostError) leaseLost = true;
+        logger.warn({ event: 'lease-renew-failed', jobId, err: err.message }, 'could not renew a delivery lease');
+      });
+    }, Math.max(1000, Math.floor(leaseMs / 3)));
+    renew.unref();
+    try {
+      let result: JobResult;
+      try {
+        result = await this.options.deliver(claimed, this.abort.signal);
+      } catch (err) {
+        logger.error({ event: 'delivery-crashed', jobId, err: (err as Error).message }, 'delivery failed unexpectedly; deferring');
+        result = this.options.onCrash(claimed, err as Error);
+      }
+      clearInterval(renew);
+      if (leaseLost) logger.warn({ event: 'possible-duplicate', jobId }, 'the lease was lost during delivery; another worker may deliver this job again');
+      await store.completeJob(jobId, owner, result);
+    } catch (err) {
+      if (err instanceof LeaseLostError) {
+        logger.warn({ event: 'possible-duplicate', jobId }, 'the lease expired before the result was recorded; the job may be delivered again');
+      } else {
+        logger.error({ event: 'complete-failed', jobId, err: (err as Error).message }, 'could not record a delivery result; the lease will expire and the job will be retried');
+      }
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  private async handBack(claimed: ClaimedJob): Promise<void> {
+    await this.options.store.releaseLease(claimed.job.id, this.options.owner).catch(() => undefined);
+  }
+}
