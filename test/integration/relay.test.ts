@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load';
+import { splitReceivedHeader } from '../../src/inbound/received-header';
 import { silentLogger } from '../../src/log/logger';
 import { createStore } from '../../src/store';
 import type { Store } from '../../src/store/types';
@@ -100,12 +101,14 @@ describe.each(['file', 'redis'] as const)('relay with the %s store', (backend) =
       id: viaStarttls,
       messageId: `<starttls-${backend}@sender.test>`,
       from: 'clinic@sender.test',
-      size: rawMessage(`starttls-${backend}`).length,
+      // The stored message is the submission plus the one Received header the relay prepends.
+      size: expect.any(Number),
       recipients: expect.arrayContaining([
         { address: 'patient@tls13.test', domain: 'tls13.test', state: 'queued' },
         { address: 'lab@partner.test', domain: 'partner.test', state: 'queued' },
       ]),
     });
+    expect(entry!.size).toBeGreaterThan(rawMessage(`starttls-${backend}`).length);
     expect(Number.isNaN(Date.parse(String(entry!.receivedAt)))).toBe(false);
     expect(entries.map((e) => e.id)).toContain(viaImplicit);
 
@@ -131,7 +134,10 @@ describe.each(['file', 'redis'] as const)('relay with the %s store', (backend) =
     try {
       const message = await store.getMessage(id);
       expect(message?.jobs.map((j) => j.domain).sort()).toEqual(['partner.test', 'tls13.test']);
-      expect((await readBody(store, id)).equals(raw)).toBe(true);
+      const stored = splitReceivedHeader(await readBody(store, id));
+      expect(stored?.received).toMatch(/^Received: from [\s\S]*\sby relay\.test \(Sealgate\)/);
+      expect(stored?.submitted.equals(raw)).toBe(true);
+      expect(message?.size).toBe(stored!.received.length + raw.length);
     } finally {
       await store.close();
     }
