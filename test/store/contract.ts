@@ -166,9 +166,9 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
     });
 
     test('an expired lease makes the job claimable again and the first holder loses it', async () => {
-      const now = Date.now();
       const record = await enqueue(['a@one.test']);
       const jobId = record.jobs[0]!.id;
+      const now = Date.now();
       expect(await store.claimDue('w1', 1, 1_000, now)).toHaveLength(1);
       expect(await store.claimDue('w2', 1, 1_000, now + 500)).toHaveLength(0);
       const again = await store.claimDue('w2', 1, 60_000, now + 2_000);
@@ -179,9 +179,9 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
     });
 
     test('renewLease extends only the holder’s lease; releaseLease makes the job due again', async () => {
-      const now = Date.now();
       const record = await enqueue(['a@one.test']);
       const jobId = record.jobs[0]!.id;
+      const now = Date.now();
       await store.claimDue('w1', 1, 1_000, now);
       await store.renewLease(jobId, 'w1', 600_000);
       expect((await store.getMessage(record.id))!.jobs[0]!.lease!.expiresAt).toBeGreaterThan(now + 60_000);

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { silentLogger } from '../../src/log/logger';
 import { FileStore } from '../../src/store/file/file-store';
 import { acquireSpoolLock } from '../../src/store/file/locks';
-import type { Store } from '../../src/store/types';
+import { Readable } from 'node:stream';
+import { EnqueueAbortedError, type Store } from '../../src/store/types';
 import { chunked, evidence, newMessage, readAll, storeContract, type ContractBackend } from './contract';
 
 function fileBackend(): ContractBackend & { dir: string } {
@@ -48,6 +49,28 @@ describe('file store on disk', () => {
     expect(await second.getMessage(record.id)).toEqual(record);
     expect((await readAll(await second.openBody(record.id))).equals(body)).toBe(true);
     expect((await second.claimDue('w1', 10, 60_000)).map((c) => c.job.id).sort()).toEqual(record.jobs.map((j) => j.id).sort());
+  });
+
+  test('an aborted body leaves no temp file and no body behind', async () => {
+    const store = await backend.open();
+    const body = new Readable({ read() {} });
+    const pending = store.enqueue(newMessage(['a@one.test']), body);
+    body.push(Buffer.alloc(100_000, 'x'));
+    setImmediate(() => body.destroy(new Error('client went away')));
+    await expect(pending).rejects.toBeInstanceOf(EnqueueAbortedError);
+    expect(await fs.readdir(path.join(backend.dir, 'tmp'))).toEqual([]);
+    expect(await fs.readdir(path.join(backend.dir, 'bodies'))).toEqual([]);
+    expect(await fs.readdir(path.join(backend.dir, 'meta'))).toEqual([]);
+  });
+
+  test('a failing disk is reported as a store failure, not as an aborted body', async () => {
+    const store = await backend.open();
+    await fs.rm(path.join(backend.dir, 'tmp'), { recursive: true });
+    await fs.writeFile(path.join(backend.dir, 'tmp'), 'not a folder');
+    const failure = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from('x\r\n'))).catch((error: unknown) => error);
+    expect(failure).not.toBeInstanceOf(EnqueueAbortedError);
+    expect((failure as NodeJS.ErrnoException).code).toBe('ENOTDIR');
+    expect(await fs.readdir(path.join(backend.dir, 'meta'))).toEqual([]);
   });
 
   test('damaged entries are quarantined at open and the rest still loads', async () => {

@@ -102,13 +102,17 @@ export class FileStore implements Store {
     const temp = tempName(this.layout.tmp, `${id}.body`);
     const out = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true });
     // A failing disk is a store failure, not an aborted body: keep the two apart for the inbound reply.
-    let writeError: unknown;
-    out.once('error', (error) => (writeError ??= error));
+    // Whichever side fails first is the cause; pipeline then destroys the other with the same error.
+    let firstFailure: 'body' | 'disk' | undefined;
+    body.once('error', () => (firstFailure ??= 'body'));
+    out.once('error', () => (firstFailure ??= 'disk'));
     try {
       await pipeline(body, out);
     } catch (error) {
+      // The file may still be being opened: remove it only once the stream is closed, or it would reappear.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
       await fs.rm(temp, { force: true });
-      if (writeError !== undefined) throw writeError;
+      if (firstFailure === 'disk') throw error;
       throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
     }
     const record = newMessageRecord(id, message, headers, out.bytesWritten);
