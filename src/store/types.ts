@@ -104,6 +104,12 @@ export interface MessageRecord {
 export interface ClaimedJob {
   job: JobRecord;
   message: Omit<MessageRecord, 'jobs'>;
+  /**
+   * True when the job was taken over from an expired lease: the previous worker may have delivered before
+   * it stopped, so log a possible duplicate. (The file store keeps leases in memory, so after a relay crash
+   * it cannot tell; this is only set for leases that expired while the process ran.)
+   */
+  resumed?: boolean;
 }
 
 /** Per-recipient result of one delivery attempt of a job. */

@@ -152,6 +152,7 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       expect(claimed.map((c) => c.job.id)).toEqual([`${due.id}/one.test`]);
       expect(claimed[0]!.job).toMatchObject({ state: 'leased', lease: { owner: 'w1', expiresAt: now + 31_000 } });
       expect(claimed[0]!.message).toMatchObject({ id: due.id, from: 'sender@clinic.test', size: due.size });
+      expect(claimed[0]!.resumed).toBeUndefined();
       expect((await store.getMessage(due.id))!.jobs[0]!.state).toBe('leased');
       expect(await store.claimDue('w2', 10, 30_000, now + 1_000)).toEqual([]);
     });
@@ -172,7 +173,7 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       expect(await store.claimDue('w1', 1, 1_000, now)).toHaveLength(1);
       expect(await store.claimDue('w2', 1, 1_000, now + 500)).toHaveLength(0);
       const again = await store.claimDue('w2', 1, 60_000, now + 2_000);
-      expect(again.map((c) => c.job.lease?.owner)).toEqual(['w2']);
+      expect(again.map((c) => [c.job.lease?.owner, c.resumed])).toEqual([['w2', true]]);
       await expect(store.renewLease(jobId, 'w1', 1_000)).rejects.toBeInstanceOf(LeaseLostError);
       await expect(store.completeJob(jobId, 'w1', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] })).rejects.toBeInstanceOf(LeaseLostError);
       expect((await store.getMessage(record.id))!.jobs[0]).toMatchObject({ state: 'leased', lease: { owner: 'w2' } });

@@ -164,13 +164,16 @@ export class FileStore implements Store {
     await this.refresh();
     const leases = this.index.leases;
     const picked = this.index.schedule.takeDue(now, limit, (jobId) => leases.has(jobId));
+    const resumed = new Set<string>();
     for (const [jobId, lease] of leases) {
       if (picked.length >= limit) break;
-      if (lease.expiresAt <= now) picked.push(jobId);
+      if (lease.expiresAt > now) continue;
+      picked.push(jobId);
+      resumed.add(jobId);
     }
     // Leased synchronously, before any await, so concurrent claimers in this process never share a job.
     for (const jobId of picked) leases.set(jobId, { owner, expiresAt: now + leaseMs });
-    const claimed = await Promise.all(picked.map((jobId) => this.verifyClaim(jobId, owner)));
+    const claimed = await Promise.all(picked.map((jobId) => this.verifyClaim(jobId, owner, resumed.has(jobId))));
     return claimed.filter((c): c is ClaimedJob => c !== undefined);
   }
 
@@ -487,7 +490,7 @@ export class FileStore implements Store {
     this.index.remove(id);
   }
 
-  private async verifyClaim(jobId: string, owner: string): Promise<ClaimedJob | undefined> {
+  private async verifyClaim(jobId: string, owner: string, resumed: boolean): Promise<ClaimedJob | undefined> {
     const messageId = parseJobId(jobId)?.messageId ?? '';
     const record = await this.readMeta(messageId);
     const job = record?.jobs.find((j) => j.id === jobId);
@@ -499,7 +502,7 @@ export class FileStore implements Store {
       return undefined;
     }
     const { jobs: _jobs, ...message } = record;
-    return { job: withLease(job, lease), message };
+    return { job: withLease(job, lease), message, ...(resumed ? { resumed } : {}) };
   }
 
   /** Picks up changes other processes made (fs.watch events, plus a periodic full rescan). */

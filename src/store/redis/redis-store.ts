@@ -228,8 +228,10 @@ export class RedisStore implements Store {
 
   async claimDue(owner: string, limit: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[]> {
     const expiresAt = now + leaseMs;
-    const ids = await this.redis.sgClaim(this.keys.due(), this.keys.leases(), this.keys.leaseOwners(), this.keys.jobStates(), now, limit, expiresAt, owner);
-    if (ids.length === 0) return [];
+    const marked = await this.redis.sgClaim(this.keys.due(), this.keys.leases(), this.keys.leaseOwners(), this.keys.jobStates(), now, limit, expiresAt, owner);
+    if (marked.length === 0) return [];
+    const resumed = new Set(marked.filter((id) => id.startsWith('!')).map((id) => id.slice(1)));
+    const ids = marked.map((id) => (id.startsWith('!') ? id.slice(1) : id));
     const jobs = await this.redis.mget(ids.map((id) => this.keys.job(id)));
     const messageIds = [...new Set(ids.map((id) => parseJobId(id)?.messageId ?? ''))];
     const messages = new Map<string, StoredMessage>();
@@ -245,7 +247,7 @@ export class RedisStore implements Store {
         continue;
       }
       const { jobIds: _jobIds, ...message } = stored;
-      claimed.push({ job: withLease(JSON.parse(raw) as JobRecord, { owner, expiresAt }), message });
+      claimed.push({ job: withLease(JSON.parse(raw) as JobRecord, { owner, expiresAt }), message, ...(resumed.has(jobId) ? { resumed: true } : {}) });
     }
     return claimed;
   }

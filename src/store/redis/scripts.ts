@@ -39,23 +39,23 @@ const CLAIM = `
 -- Leases up to ARGV[2] jobs: due waiting jobs first, then jobs whose lease expired (if still waiting).
 -- KEYS[1] due zset, KEYS[2] leases zset, KEYS[3] lease owners hash, KEYS[4] jobstates hash.
 -- ARGV[1] now, ARGV[2] limit, ARGV[3] lease expiry, ARGV[4] owner.
--- Returns the leased job ids.
+-- Returns the leased job ids, those taken over from an expired lease prefixed with '!'.
 local out = {}
 local limit = tonumber(ARGV[2])
-local function lease(id)
+local function lease(id, mark)
   redis.call('ZADD', KEYS[2], ARGV[3], id)
   redis.call('HSET', KEYS[3], id, ARGV[4])
-  out[#out + 1] = id
+  out[#out + 1] = mark .. id
 end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, limit)) do
   redis.call('ZREM', KEYS[1], id)
-  lease(id)
+  lease(id, '')
 end
 if #out < limit then
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, limit - #out)) do
     local state = redis.call('HGET', KEYS[4], id)
     if state == 'queued' or state == 'deferred' then
-      lease(id)
+      lease(id, '!')
     else
       redis.call('ZREM', KEYS[2], id)
       redis.call('HDEL', KEYS[3], id)
