@@ -219,7 +219,12 @@ export interface Store {
    */
   completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord>;
 
-  /** Admin actions on every non-final job of a message. */
+  /**
+   * Admin actions on every non-final job of a message. hold: queued/deferred -> held (an attempt already
+   * under way completes and its results are kept, its pending recipients stay held). release: held -> the
+   * state it had, keeping its dueAt. retryNow: dueAt = now (held jobs stay held, due at once when released).
+   * deleteMessage: the message, its body, jobs and fallback items.
+   */
   hold(messageId: string): Promise<MessageRecord>;
   release(messageId: string): Promise<MessageRecord>;
   retryNow(messageId: string): Promise<MessageRecord>;
@@ -230,7 +235,10 @@ export interface Store {
   getFallback(id: string): Promise<FallbackItem | undefined>;
   claimFallback(owner: string, limit: number, leaseMs: number, now?: number): Promise<FallbackItem[]>;
   ackFallback(id: string, owner: string): Promise<void>;
-  /** Puts the recipient back into delivery (its job becomes queued and due now) and drops the item. */
+  /**
+   * Puts the recipient back into delivery (its job becomes queued and due now, or stays held) and drops the
+   * item. Refused (Error) once the item was acked: the portal already handed the message over.
+   */
   releaseFallback(id: string): Promise<void>;
   deleteFallback(id: string): Promise<void>;
 
@@ -239,6 +247,10 @@ export interface Store {
   cacheSet(namespace: string, key: string, value: string, ttlMs: number): Promise<void>;
   cacheDelete(namespace: string, key: string): Promise<void>;
 
-  /** Removes bodies no longer needed and finished records past retention. Returns how many messages it removed. */
+  /**
+   * Removes bodies no longer needed (every job final, every fallback item acked) and, once keepFinished has
+   * passed since the last job became final, the record with its acked fallback items. Never touches a message
+   * with a non-final job. Returns how many message records it removed.
+   */
   sweep(now?: number): Promise<number>;
 }
