@@ -38,13 +38,23 @@ async function readPid(file: string): Promise<number | undefined> {
   }
 }
 
-const STALE_LOCK_MS = 30_000;
+/** A lock without a readable PID (its writer died between create and write) is stale after this. */
+const STALE_UNOWNED_MS = 30_000;
+/** A lock of a live PID older than this is stale too: the PID was reused after the writer died. */
+const STALE_OWNED_MS = 5 * 60_000;
 const LOCK_WAIT_MS = 10_000;
 
+function isStale(ageMs: number, pid: number | undefined): boolean {
+  if (pid === undefined) return ageMs > STALE_UNOWNED_MS;
+  if (pid !== process.pid && !pidAlive(pid)) return true;
+  return ageMs > STALE_OWNED_MS;
+}
+
 /**
- * Cross-process lock on one file (O_EXCL create holding our PID). A lock whose owner process is gone,
- * or that is older than any real critical section, is stale and removed. The relay and the admin CLI
- * both take it around every read-modify-write of one message, so neither loses the other's change.
+ * Cross-process lock on one file (O_EXCL create holding our PID). A lock whose owner process is gone is
+ * stale and removed. The relay and the admin CLI both take it around every read-modify-write of one
+ * message, so neither loses the other's change. (Two processes removing the same stale lock at once could
+ * both win; stale locks only follow a crash, so this needs a crash and a race together.)
  */
 export async function withFileLock<T>(lockFile: string, task: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + LOCK_WAIT_MS;
@@ -59,8 +69,7 @@ export async function withFileLock<T>(lockFile: string, task: () => Promise<T>):
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const stat = await fs.stat(lockFile).catch(() => undefined);
       const pid = await readPid(lockFile);
-      const stale = stat !== undefined && (Date.now() - stat.mtimeMs > STALE_LOCK_MS || (pid !== undefined && pid !== process.pid && !pidAlive(pid)));
-      if (stale) {
+      if (stat !== undefined && isStale(Date.now() - stat.mtimeMs, pid)) {
         await fs.rm(lockFile, { force: true });
         continue;
       }
