@@ -1,8 +1,14 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { LoadedConfig } from './config/load';
 import { UserDirectory } from './auth/users';
 import { loadOrCreateInboundCertificate } from './inbound/dev-certificate';
 import { startInbound, type InboundHandle } from './inbound/server';
 import type { Logger } from './log/logger';
+import { createAuditLog } from './outbound/audit-log';
+import { DeliveryEngine } from './outbound/engine';
+import { Scheduler } from './outbound/scheduler';
+import { createPolicyRuntime, storePolicyCache } from './policy';
 import { buildTlsProfile } from './policy/tls-profile';
 import { acquireSpoolLock, createStore } from './store';
 import type { Store } from './store/types';
@@ -10,6 +16,7 @@ import type { Store } from './store/types';
 export interface Relay {
   store: Store;
   inbound: InboundHandle;
+  scheduler: Scheduler;
   close(): Promise<void>;
 }
 
@@ -28,9 +35,30 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
   try {
     await store.open();
     cleanups.push(() => store.close());
+
+    const policy = createPolicyRuntime(config, { cache: storePolicyCache(store), profile, logger });
+    const audit = createAuditLog(config.audit.file, logger);
+    cleanups.push(() => audit.close());
+    const engine = new DeliveryEngine({ config, store, policy, logger, audit });
+    cleanups.push(() => engine.close());
+    const scheduler = new Scheduler({
+      store,
+      logger,
+      owner: `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+      concurrency: config.delivery.concurrency,
+      perDestination: config.delivery.perDestination,
+      leaseMs: config.queue.leaseTime,
+      idlePollMs: config.delivery.pollInterval,
+      deliver: (claimed, signal) => engine.deliverJob(claimed, signal),
+      onCrash: (claimed, error) => engine.onCrash(claimed, error),
+      onSettled: (claimed, result) => engine.recordAudit(claimed, result),
+    });
+    if (config.delivery.enabled) scheduler.start();
+    cleanups.push(() => scheduler.stop(config.delivery.shutdownGrace));
+
     const tls = await loadOrCreateInboundCertificate(config, logger);
     const users = new UserDirectory(config.auth.usersFile);
-    const inbound = await startInbound({ config, store, logger, profile, users, tls });
+    const inbound = await startInbound({ config, store, logger, profile, users, tls, onQueued: () => scheduler.kick() });
     cleanups.push(() => inbound.close());
 
     const sweeper = setInterval(() => {
@@ -39,11 +67,12 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
     sweeper.unref();
     cleanups.push(async () => clearInterval(sweeper));
 
-    logger.info({ event: 'relay-started', backend: store.kind, listeners: inbound.listeners }, 'Sealgate is accepting mail');
+    logger.info({ event: 'relay-started', backend: store.kind, listeners: inbound.listeners, delivery: config.delivery.enabled }, 'Sealgate is accepting mail');
     let closing: Promise<void> | undefined;
     return {
       store,
       inbound,
+      scheduler,
       close: () => (closing ??= runCleanups(cleanups, releaseSpool)),
     };
   } catch (err) {
@@ -52,6 +81,7 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
   }
 }
 
+/** Stops in reverse order of start: inbound first (no new mail), then delivery, then the store. */
 async function runCleanups(cleanups: Array<() => Promise<void>>, releaseSpool: (() => Promise<void>) | undefined): Promise<void> {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   await releaseSpool?.();

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { registerAuditCommand } from './commands/audit';
 import { registerCheckCommand } from './commands/check';
+import { registerFallbackCommands } from './commands/fallback';
 import { registerQueueCommands } from './commands/queue';
 import { registerStartCommand } from './commands/start';
 import { registerUserCommands } from './commands/user';
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   registerUserCommands(program);
   registerQueueCommands(program);
   registerCheckCommand(program);
+  registerFallbackCommands(program);
+  registerAuditCommand(program);
   return program;
 }
 

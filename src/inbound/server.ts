@@ -36,6 +36,8 @@ export interface InboundOptions {
   profile: TlsProfile;
   users: UserDirectory;
   tls: { key: string | Buffer; cert: string | Buffer };
+  /** Called after a message is durably queued (the delivery scheduler uses it to start at once). */
+  onQueued?: (queueId: string) => void;
 }
 
 export interface BoundListener {
@@ -456,6 +458,7 @@ class Inbound {
         'message accepted',
       );
       callback(null, `2.0.0 Ok: queued as ${outcome.queueId}`);
+      this.opts.onQueued?.(outcome.queueId);
     } else {
       this.log.info(
         { event: 'command-rejected', command: 'DATA', reason: outcome.reason, code: outcome.error.responseCode, ip: state.ip, listener: state.listener.name, user: user?.name, size: guard.bytes },

@@ -18,6 +18,8 @@ export interface SchedulerOptions {
   deliver: (claimed: ClaimedJob, signal: AbortSignal) => Promise<JobResult>;
   /** Result for a job whose delivery threw unexpectedly: everything pending deferred. */
   onCrash: (claimed: ClaimedJob, error: Error) => JobResult;
+  /** Called once the store has recorded a result (audit lines, metrics). */
+  onSettled?: (claimed: ClaimedJob, result: JobResult) => void;
 }
 
 /**
@@ -144,6 +146,7 @@ export class Scheduler {
       clearInterval(renew);
       if (leaseLost) logger.warn({ event: 'possible-duplicate', jobId }, 'the lease was lost during delivery; another worker may deliver this job again');
       await store.completeJob(jobId, owner, result);
+      this.options.onSettled?.(claimed, result);
     } catch (err) {
       if (err instanceof LeaseLostError) {
         logger.warn({ event: 'possible-duplicate', jobId }, 'the lease expired before the result was recorded; the job may be delivered again');

@@ -1,0 +1,150 @@
+import nodemailer from 'nodemailer';
+import { loadConfig } from '../../src/config/load';
+import { silentLogger } from '../../src/log/logger';
+import type { AuditEntry } from '../../src/outbound/evidence';
+import { createStore } from '../../src/store';
+import type { MessageRecord, Store } from '../../src/store/types';
+import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
+import { REJECTED_RECIPIENT, standardScenarios, startWorld, type World } from '../support/world';
+
+/**
+ * One message to recipients in many scenario domains, through the real relay process, into the
+ * test world: each recipient must end with the outcome the policy demands, with evidence.
+ */
+
+const EXPECTED: Record<string, 'delivered' | 'diverted' | 'bounced'> = {
+  'patient@tls13.test': 'delivered',
+  'patient@tls12.test': 'delivered',
+  'patient@tls11.test': 'diverted',
+  'patient@nostarttls.test': 'diverted',
+  'patient@chacha.test': 'diverted',
+  'patient@sts-badcert.test': 'diverted',
+  'patient@sts-mismatch.test': 'diverted',
+  'patient@sts-enforce.test': 'delivered',
+  'patient@secondmx.test': 'delivered',
+  'patient@tempfail.test': 'delivered',
+  'patient@selfsigned.test': 'delivered',
+  'patient@implicitmx.test': 'delivered',
+  [REJECTED_RECIPIENT]: 'bounced',
+  'patient@nullmx.test': 'bounced',
+};
+
+function raw(tag: string): Buffer {
+  return Buffer.from(
+    `From: Clinic <clinic@sender.test>\r\nTo: undisclosed-recipients:;\r\nSubject: private ${tag}\r\nMessage-ID: <${tag}@sender.test>\r\nMIME-Version: 1.0\r\n` +
+      `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nResults for caf\u00e9 \u2713\r\n${'x'.repeat(5000)}\r\n`,
+  );
+}
+
+async function submit(port: number, recipients: string[], body: Buffer): Promise<string> {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false } });
+  try {
+    const info = await transport.sendMail({ envelope: { from: 'clinic@sender.test', to: recipients }, raw: body });
+    return /queued as (\S+)/.exec(info.response)![1]!;
+  } finally {
+    transport.close();
+  }
+}
+
+async function waitForFinal(store: Store, id: string, timeoutMs: number): Promise<MessageRecord> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const message = await store.getMessage(id);
+    if (message && message.jobs.every((j) => ['delivered', 'diverted', 'bounced'].includes(j.state))) return message;
+    if (Date.now() > deadline) throw new Error(`not final in time: ${JSON.stringify(message?.jobs.map((j) => [j.domain, j.state]))}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('delivery end to end', () => {
+  let world: World;
+  let fixture: RelayFixture;
+  let relay: RelayProcess;
+  let store: Store;
+
+  beforeAll(async () => {
+    world = await startWorld(standardScenarios());
+    fixture = relayFixture({
+      ...world.relayConfig(),
+      delivery: { retrySchedule: ['1s'], pollInterval: '200ms' },
+      audit: { file: 'audit.log' },
+    });
+    relay = await startRelayProcess(fixture.configFile);
+    const { config } = loadConfig(fixture.configFile, {});
+    store = createStore(config, silentLogger());
+    await store.open();
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await relay?.stop();
+    await world?.stop();
+    fixture?.remove();
+  });
+
+  test('every recipient ends with the outcome its domain demands, with evidence', async () => {
+    const body = raw('scenarios');
+    const id = await submit(relay.ports.smarthost!, Object.keys(EXPECTED), body);
+    const message = await waitForFinal(store, id, 45_000);
+
+    const outcomes = Object.fromEntries(message.jobs.flatMap((j) => j.recipients.map((r) => [r.address, r.state])));
+    expect(outcomes).toEqual(EXPECTED);
+
+    // What arrived is exactly what was stored (the relay's Received header included), over the TLS we expect.
+    const stored = Buffer.concat(await (async () => { const c: Buffer[] = []; for await (const x of await store.openBody(id)) c.push(x as Buffer); return c; })());
+    const tls13 = world.mx('mx1.tls13.test').received.find((m) => m.rcptTo.includes('patient@tls13.test'))!;
+    expect(tls13.raw.equals(stored)).toBe(true);
+    expect(tls13.tls).toMatchObject({ protocol: 'TLSv1.3', servername: 'mx1.tls13.test' });
+    const tls12 = world.mx('mx1.tls12.test').received.find((m) => m.rcptTo.includes('patient@tls12.test'))!;
+    expect(tls12.raw.equals(stored)).toBe(true);
+    expect(tls12.tls).toMatchObject({ protocol: 'TLSv1.2', cipher: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256' });
+    expect(world.mx('mx2.secondmx.test').received).toHaveLength(1);
+    expect(world.mx('mx1.secondmx.test').received).toHaveLength(0);
+    // Nothing ever reached a non-compliant MX.
+    for (const host of ['mx1.tls11.test', 'mx1.nostarttls.test', 'mx1.chacha.test', 'mx1.sts-badcert.test', 'mx1.sts-mismatch.test']) {
+      expect(world.mx(host).received).toHaveLength(0);
+    }
+
+    // 451 once: deferred first, delivered on the retry.
+    const tempfail = message.jobs.find((j) => j.domain === 'tempfail.test')!.recipients[0]!;
+    expect(tempfail.history.map((h) => h.outcome)).toEqual(['deferred', 'delivered']);
+
+    // Bounces produce DSNs that reach the sender's mailbox (550 and null MX), with headers only.
+    const dsns = await world.mailbox('sender.test').waitFor((m) => m.mailFrom === '' && m.raw.includes('5.1.10'), 20_000);
+    expect(dsns.raw.toString()).toMatch(/multipart\/report/);
+    const dsn550 = await world.mailbox('sender.test').waitFor((m) => m.mailFrom === '' && m.raw.includes(REJECTED_RECIPIENT), 20_000);
+    expect(dsn550.raw.toString()).toMatch(/Status: 5\.\d\.\d/);
+    for (const dsn of [dsns, dsn550]) expect(dsn.raw.toString()).not.toContain('x'.repeat(100));
+
+    // Fallback items exist for the diverted recipients.
+    const fallback = await runCli(['--config', fixture.configFile, 'fallback', 'list', '--json']);
+    expect(fallback.code).toBe(0);
+    const items = JSON.parse(fallback.stdout) as Array<Record<string, unknown>>;
+    const diverted = Object.entries(EXPECTED).filter(([, o]) => o === 'diverted').map(([a]) => a);
+    expect(items.map((i) => i.recipient).sort()).toEqual(diverted.sort());
+    for (const item of items) {
+      expect(item).toMatchObject({ queueId: id, messageId: '<scenarios@sender.test>', from: 'clinic@sender.test' });
+      expect(typeof item.reason).toBe('string');
+      expect(Number.isNaN(Date.parse(String(item.divertedAt)))).toBe(false);
+    }
+
+    // Audit evidence, by Message-ID.
+    const audit = await runCli(['--config', fixture.configFile, 'audit', '<scenarios@sender.test>', '--json']);
+    expect(audit.code).toBe(0);
+    const entries = JSON.parse(audit.stdout) as AuditEntry[];
+    const delivered13 = entries.find((e) => e.recipient === 'patient@tls13.test' && e.outcome === 'delivered')!;
+    expect(delivered13).toMatchObject({ mx: 'mx1.tls13.test', tls: { protocol: 'TLSv1.3', group: 'P-256' }, policy: { source: 'default', level: 'encrypt' } });
+    expect(delivered13.certificate).toMatchObject({ trusted: true, nameMatch: true });
+    expect(delivered13.reply).toMatch(/^250/);
+    const enforced = entries.find((e) => e.recipient === 'patient@sts-enforce.test')!;
+    expect(enforced.policy).toMatchObject({ source: 'mta-sts', mode: 'enforce' });
+    const nostarttls = entries.find((e) => e.recipient === 'patient@nostarttls.test')!;
+    expect(nostarttls.outcome).toBe('diverted');
+    expect(nostarttls.mxAttempts[0]).toMatchObject({ mx: 'mx1.nostarttls.test', class: 'non-compliant' });
+    const text = await runCli(['--config', fixture.configFile, 'audit', id]);
+    expect(text.stdout).toMatch(/patient@tls13\.test\s+DELIVERED/);
+
+    // No subject or body in the relay's logs.
+    expect(JSON.stringify(relay.logs)).not.toContain('private scenarios');
+  }, 90_000);
+});
