@@ -127,6 +127,9 @@ export class Scheduler {
   private async execute(claimed: ClaimedJob): Promise<void> {
     const { store, logger, owner, leaseMs } = this.options;
     const jobId = claimed.job.id;
+    if (claimed.resumed) {
+      logger.warn({ event: 'possible-duplicate', jobId }, 'taking over a job whose lease expired mid-attempt; the earlier attempt may already have delivered it');
+    }
     let leaseLost = false;
     const renew = setInterval(() => {
       store.renewLease(jobId, owner, leaseMs).catch((err: Error) => {

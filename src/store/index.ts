@@ -15,9 +15,10 @@ export function createStore(config: Config, logger: Logger): Store {
       url: queue.redis.url,
       prefix: queue.redis.prefix,
       keepFinished: queue.keepFinished,
+      fallbackRetention: config.fallback.bodyRetention,
       onWeakDurability: queue.redis.onWeakDurability,
       logger,
     });
   }
-  return new FileStore({ path: queue.path, keepFinished: queue.keepFinished, logger });
+  return new FileStore({ path: queue.path, keepFinished: queue.keepFinished, fallbackRetention: config.fallback.bodyRetention, logger });
 }

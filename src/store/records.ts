@@ -164,6 +164,14 @@ export function allJobsFinal(record: MessageRecord): boolean {
   return record.jobs.every((j) => isFinal(j.state));
 }
 
+/**
+ * Whether the portal may still need a finished message's body: some fallback item is not yet
+ * acknowledged and the body has not outlived its retention (counted from when the message finished).
+ */
+export function bodyNeededByFallback(itemStates: ReadonlyArray<string | undefined>, finished: number, now: number, retention: number): boolean {
+  return itemStates.some((state) => state !== undefined && state !== 'acked') && now - finished < retention;
+}
+
 /** When the last job became final (epoch ms); retention counts from here. */
 export function finishedAt(record: MessageRecord): number {
   return Math.max(record.receivedAt, ...record.jobs.map((j) => j.updatedAt));

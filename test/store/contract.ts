@@ -16,7 +16,7 @@ import {
  * support several relay processes).
  */
 export interface ContractBackend {
-  open(options?: { keepFinished?: number }): Promise<Store>;
+  open(options?: { keepFinished?: number; fallbackRetention?: number }): Promise<Store>;
   /** A second store on the same data, as another relay process would have; undefined when not supported. */
   peer?(store: Store): Promise<Store>;
   dispose(): Promise<void>;
@@ -427,6 +427,21 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       expect(await store.getFallback(item.id)).toBeUndefined();
       expect(await store.sweep(now + 86_400_000 * 365)).toBe(0);
       expect(await readAll(await store.openBody(waiting.id))).toBeDefined();
+    });
+
+    test('a diverted body nobody acknowledged is kept only until the fallback retention runs out', async () => {
+      await harness.dispose();
+      harness = backend();
+      store = await harness.open({ keepFinished: 60_000, fallbackRetention: 3_600_000 });
+      const { record, item } = await divertOne('weak@three.test');
+      const now = Date.now();
+      expect(await store.sweep(now + 120_000)).toBe(0);
+      expect((await readAll(await store.openBody(record.id))).length).toBeGreaterThan(0);
+      expect((await store.getFallback(item.id))?.state).toBe('ready');
+
+      expect(await store.sweep(now + 3_600_000 + 1_000)).toBe(1);
+      expect(await store.getMessage(record.id)).toBeUndefined();
+      await expect(store.openBody(record.id)).rejects.toBeInstanceOf(NotFoundError);
     });
   });
 }

@@ -15,7 +15,7 @@ function fileBackend(): ContractBackend & { dir: string } {
   return {
     dir,
     async open(options = {}) {
-      const store = new FileStore({ path: dir, keepFinished: options.keepFinished ?? 7 * 86_400_000, logger: silentLogger() });
+      const store = new FileStore({ path: dir, keepFinished: options.keepFinished ?? 7 * 86_400_000, fallbackRetention: options.fallbackRetention, logger: silentLogger() });
       await store.open();
       opened.push(store);
       return store;

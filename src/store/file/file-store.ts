@@ -6,6 +6,7 @@ import { isMessageId, messageIdOfFallback, newMessageId, parseJobId } from '../i
 import {
   allJobsFinal,
   applyJobResult,
+  bodyNeededByFallback,
   finishedAt,
   holdJob,
   isClaimable,
@@ -42,8 +43,12 @@ import { SpoolIndex, type Lease } from './spool-index';
 export interface FileStoreOptions {
   path: string;
   keepFinished: number;
+  /** Longest a finished message's body is kept for unacknowledged fallback items (default 30 days). */
+  fallbackRetention?: number;
   logger: Logger;
 }
+
+const DEFAULT_FALLBACK_RETENTION = 30 * 86_400_000;
 
 /** Full re-read of the spool, for changes fs.watch missed (network file systems, overflowed events). */
 const RESCAN_INTERVAL_MS = 60_000;
@@ -353,7 +358,8 @@ export class FileStore implements Store {
         }
         // The hint says which messages have items; their states are read from disk.
         const items = await Promise.all((itemsByMessage.get(id) ?? []).map((i) => this.readFallback(i.id)));
-        if (items.some((i) => i !== undefined && i.state !== 'acked')) return false;
+        const states = items.map((i) => i?.state);
+        if (bodyNeededByFallback(states, finishedAt(record), now, this.options.fallbackRetention ?? DEFAULT_FALLBACK_RETENTION)) return false;
         if (!record.bodyRemoved) {
           await removeFile(this.layout.bodyFile(id));
           record.bodyRemoved = true;

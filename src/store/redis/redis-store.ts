@@ -5,6 +5,7 @@ import { isMessageId, messageIdOfFallback, newMessageId, parseJobId } from '../i
 import {
   applyJobResult,
   emptyCounts,
+  bodyNeededByFallback,
   finishedAt,
   holdJob,
   isClaimable,
@@ -39,10 +40,14 @@ import { checkDurability } from './durability';
 import { RedisKeys } from './keys';
 import { defineScripts, parseFallbackState, type ScriptedRedis } from './scripts';
 
+const DEFAULT_FALLBACK_RETENTION = 30 * 86_400_000;
+
 export interface RedisStoreOptions {
   url: string;
   prefix: string;
   keepFinished: number;
+  /** Longest a finished message's body is kept for unacknowledged fallback items (default 30 days). */
+  fallbackRetention?: number;
   onWeakDurability: 'warn' | 'refuse';
   logger: Logger;
   /** Upper bound for one command, including time spent waiting for a reconnect. */
@@ -408,17 +413,17 @@ export class RedisStore implements Store {
         return false;
       }
     }
+    const jobs = await this.redis.mget(stored.jobIds.map((id) => this.keys.job(id)));
+    const record = { ...stored, jobs: jobs.filter((j): j is string => j !== null).map((j) => JSON.parse(j) as JobRecord) };
     const itemIds = await this.redis.smembers(this.keys.messageFallback(stored.id));
     if (itemIds.length > 0) {
-      const states = await this.redis.hmget(this.keys.fallbackStates(), ...itemIds);
-      if (states.some((s) => !s || parseFallbackState(s).state !== 'acked')) return false;
+      const states = (await this.redis.hmget(this.keys.fallbackStates(), ...itemIds)).map((s) => (s ? parseFallbackState(s).state : 'ready'));
+      if (bodyNeededByFallback(states, finishedAt(record), now, this.options.fallbackRetention ?? DEFAULT_FALLBACK_RETENTION)) return false;
     }
     if (!stored.bodyRemoved) {
       stored.bodyRemoved = true;
       await this.checked(this.redis.multi().del(this.keys.body(stored.id)).set(this.keys.message(stored.id), JSON.stringify(stored)));
     }
-    const jobs = await this.redis.mget(stored.jobIds.map((id) => this.keys.job(id)));
-    const record = { ...stored, jobs: jobs.filter((j): j is string => j !== null).map((j) => JSON.parse(j) as JobRecord) };
     if (now - finishedAt(record) < this.options.keepFinished) return false;
     await this.removeMessage(stored);
     return true;
