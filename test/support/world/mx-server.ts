@@ -61,7 +61,7 @@ export interface ReceivedMessage {
 
 /** Something that happened on a connection that did not end in an accepted message. */
 export interface MxEvent {
-  kind: 'connect' | 'tls' | 'tls-error' | 'rcpt-rejected' | 'data-tempfail' | 'data-aborted';
+  kind: 'connect' | 'tls' | 'tls-error' | 'rcpt-rejected' | 'data-tempfail' | 'data-delayed' | 'data-aborted';
   detail: string;
   at: Date;
 }
@@ -189,6 +189,8 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
         };
         const delay = replies.dataDelayMs ?? 0;
         if (delay <= 0) return accept();
+        // The whole message is here and the client waits for our reply: the window a crash test aims at.
+        note('data-delayed', messageKey);
         const timer = setTimeout(() => {
           timers.delete(timer);
           accept();

@@ -1,0 +1,97 @@
+import nodemailer from 'nodemailer';
+import { loadConfig } from '../../src/config/load';
+import { silentLogger } from '../../src/log/logger';
+import { createStore } from '../../src/store';
+import type { MessageRecord, Store } from '../../src/store/types';
+import { startRedis, type RedisHandle } from '../support/redis-server';
+import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
+import { standardScenarios, startWorld, type World } from '../support/world';
+
+/**
+ * Crash safety: SIGKILL the relay while an MX is holding the final reply to DATA, restart, and every
+ * recipient still ends with exactly one outcome. (The MX never answered, so it kept nothing: this
+ * is the no-duplicate side of the window. The duplicate side — killed after the MX said 250 but
+ * before our record of it — is described in docs/delivery.md.)
+ */
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function finalMessage(store: Store, id: string) {
+  return async (): Promise<MessageRecord | undefined> => {
+    const message = await store.getMessage(id);
+    return message && message.jobs.every((j) => ['delivered', 'diverted', 'bounced'].includes(j.state)) ? message : undefined;
+  };
+}
+
+describe.each(['file', 'redis'] as const)('crash during delivery (%s store)', (backend) => {
+  let world: World;
+  let redis: RedisHandle | undefined;
+  let fixture: RelayFixture;
+  let env: NodeJS.ProcessEnv;
+  let relay: RelayProcess | undefined;
+  let store: Store;
+
+  beforeAll(async () => {
+    world = await startWorld(standardScenarios());
+    redis = backend === 'redis' ? await startRedis() : undefined;
+    env = redis ? { SEALGATE_REDIS_URL: redis.url } : {};
+    fixture = relayFixture({
+      ...world.relayConfig(),
+      queue: { path: 'queue', leaseTime: '3s', redis: { prefix: `crash-${process.pid}` } },
+      delivery: { retrySchedule: ['1s'], pollInterval: '200ms' },
+    });
+    const { config } = loadConfig(fixture.configFile, { ...process.env, ...env });
+    store = createStore(config, silentLogger());
+    await store.open();
+  });
+
+  afterAll(async () => {
+    await relay?.stop('SIGKILL');
+    await store?.close();
+    await redis?.stop();
+    await world?.stop();
+    fixture?.remove();
+  });
+
+  test('SIGKILL while the MX holds its reply to DATA: after restart each recipient ends once', async () => {
+    const slow = world.mx('mx1.slow.test');
+    slow.setReplies({ dataDelayMs: 3_000 });
+    relay = await startRelayProcess(fixture.configFile, env);
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: relay.ports.smarthost!, requireTLS: true, tls: { rejectUnauthorized: false } });
+    const info = await transport.sendMail({
+      envelope: { from: 'clinic@sender.test', to: ['patient@slow.test', 'patient@tls13.test'] },
+      raw: `From: clinic@sender.test\r\nTo: patient@slow.test\r\nMessage-ID: <crash-${backend}@sender.test>\r\nSubject: crash\r\n\r\nbody\r\n`,
+    });
+    transport.close();
+    const id = /queued as (\S+)/.exec(info.response)![1]!;
+
+    await until('the slow MX to hold the message', () => slow.events.find((e) => e.kind === 'data-delayed'), 15_000);
+    relay.child.kill('SIGKILL');
+    await relay.stop();
+    relay = undefined;
+    expect(slow.received).toHaveLength(0);
+
+    slow.setReplies({ dataDelayMs: 0 });
+    relay = await startRelayProcess(fixture.configFile, env);
+    const message = await until('every recipient to be final', finalMessage(store, id), 30_000);
+
+    const states = Object.fromEntries(message.jobs.flatMap((j) => j.recipients.map((r) => [r.address, r.state])));
+    expect(states).toEqual({ 'patient@slow.test': 'delivered', 'patient@tls13.test': 'delivered' });
+    await until('the aborted first attempt to be seen by the MX', () => slow.events.find((e) => e.kind === 'data-aborted'), 15_000);
+    expect(slow.received.filter((m) => m.raw.includes(`crash-${backend}@sender.test`))).toHaveLength(1);
+    const fast = world.mx('mx1.tls13.test').received.filter((m) => m.raw.includes(`crash-${backend}@sender.test`));
+    expect(fast).toHaveLength(1);
+    // Redis keeps the dead relay's lease, so the restarted one knows it is taking over a started attempt.
+    if (backend === 'redis') expect(relay.logs.some((l) => l.event === 'possible-duplicate')).toBe(true);
+    // Each recipient has exactly one final outcome in its history.
+    for (const job of message.jobs) for (const r of job.recipients) expect(r.history.filter((h) => h.outcome !== 'deferred')).toHaveLength(1);
+  }, 90_000);
+});
