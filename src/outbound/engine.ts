@@ -193,8 +193,11 @@ export class DeliveryEngine {
       else if (transient) decisions.set(address, { outcome: 'deferred', reason: transient, reply: lastReply(mxAttempts) });
       else if (requireTls) decisions.set(address, { outcome: 'bounced', reason: 'requiretls-unavailable', reply: '550 5.7.30 REQUIRETLS support required', status: '5.7.30' });
       else {
-        const detail = mxAttempts.map((a) => `${a.mx}${a.ip ? ` [${a.ip}]` : ''}: ${a.reason}`).join('; ') || 'no MX host was a candidate';
-        decisions.set(address, { outcome: 'diverted', reason: mxAttempts.length > 0 ? 'no-compliant-mx' : 'no-mx-candidate', detail, reply: lastReply(mxAttempts) });
+        const detail = mxAttempts.map((a) => `${a.mx}${a.ip ? ` [${a.ip}]` : ''}: ${a.code}: ${a.reason}`).join('; ') || 'no MX host was a candidate';
+        // One shared cause (every MX lacks STARTTLS, say) is the most useful reason; several get a summary.
+        const codes = new Set(mxAttempts.map((a) => a.code));
+        const reason = codes.size === 1 ? [...codes][0]! : mxAttempts.length > 0 ? 'no-compliant-mx' : 'no-mx-candidate';
+        decisions.set(address, { outcome: 'diverted', reason, detail, reply: lastReply(mxAttempts) });
       }
     }
     return { decisions, mxAttempts };
@@ -211,7 +214,8 @@ export class DeliveryEngine {
         ip: attempt.address,
         at,
         class: attempt.error ? attempt.error.classification === 'permanent' ? 'permanent' : attempt.error.classification : (attempt.judgement?.classification ?? 'non-compliant'),
-        reason: attempt.error ? `${attempt.error.code}: ${attempt.error.message}` : `${attempt.judgement?.code}: ${attempt.judgement?.reason}`,
+        code: attempt.error?.code ?? attempt.judgement?.code ?? 'unknown',
+        reason: attempt.error ? attempt.error.message : (attempt.judgement?.reason ?? 'unknown'),
         starttls: attempt.error ? attempt.error.starttlsAdvertised : (session?.starttlsAdvertised ?? null),
         tls: session && session.target.address === attempt.address ? tlsOf(session) : null,
         certificate: session && session.target.address === attempt.address ? certificateOf(session) : null,
@@ -321,7 +325,8 @@ function sessionAttempt(session: MxSession, result: TransactionResult): MxAttemp
     ip: session.target.address,
     at: Date.now(),
     class: answered ? 'ok' : result.classification,
-    reason: answered ? 'transaction completed' : `${result.code}: ${result.reason}`,
+    code: answered ? 'ok' : result.code,
+    reason: answered ? 'transaction completed' : result.reason,
     starttls: session.starttlsAdvertised,
     tls: tlsOf(session),
     certificate: certificateOf(session),

@@ -36,6 +36,8 @@ export interface MxAttemptEvidence {
   ip: string | null;
   at: number;
   class: 'ok' | 'non-compliant' | 'transient' | 'permanent';
+  /** Short code: starttls-not-offered, tls-handshake-failed, certificate-untrusted, connect-failed, ... */
+  code: string;
   reason: string;
   starttls: boolean | null;
   tls: TlsEvidence | null;

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
@@ -140,9 +141,23 @@ describe('delivery end to end', () => {
     expect(enforced.policy).toMatchObject({ source: 'mta-sts', mode: 'enforce' });
     const nostarttls = entries.find((e) => e.recipient === 'patient@nostarttls.test')!;
     expect(nostarttls.outcome).toBe('diverted');
-    expect(nostarttls.mxAttempts[0]).toMatchObject({ mx: 'mx1.nostarttls.test', class: 'non-compliant' });
+    expect(nostarttls.mxAttempts[0]).toMatchObject({ mx: 'mx1.nostarttls.test', class: 'non-compliant', code: 'starttls-not-offered' });
+    expect(nostarttls.reason).toBe('starttls-not-offered');
+    expect(entries.find((e) => e.recipient === 'patient@chacha.test')!.reason).toBe('tls-handshake-failed');
+    expect(entries.find((e) => e.recipient === 'patient@sts-badcert.test')!.reason).toBe('certificate-untrusted');
     const text = await runCli(['--config', fixture.configFile, 'audit', id]);
     expect(text.stdout).toMatch(/patient@tls13\.test\s+DELIVERED/);
+
+    // SEALGATE_SCENARIO_TABLE=file writes the per-scenario outcome table (for issue notes and docs).
+    if (process.env.SEALGATE_SCENARIO_TABLE) {
+      const rows = Object.keys(EXPECTED).map((recipient) => {
+        const last = entries.filter((e) => e.recipient === recipient).at(-1)!;
+        const tls = last.tls ? `${last.tls.protocol} ${last.tls.cipher} ${last.tls.group ?? ''}`.trim() : '-';
+        const tried = last.mxAttempts.filter((a) => a.class !== 'ok').map((a) => `${a.mx}: ${a.code}: ${a.reason}`).join('; ');
+        return `| ${recipient} | ${last.outcome} | ${last.reason} | ${last.mx ?? '-'} | ${tls} | ${last.policy?.source ?? '-'}${last.policy?.mode ? ` (${last.policy.mode})` : ''} | ${(last.reply ?? tried ?? '-').replace(/\|/g, '/').slice(0, 90)} |`;
+      });
+      writeFileSync(process.env.SEALGATE_SCENARIO_TABLE, ['| recipient | outcome | reason | MX | TLS | policy | reply / why |', '|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
+    }
 
     // No subject or body in the relay's logs.
     expect(JSON.stringify(relay.logs)).not.toContain('private scenarios');

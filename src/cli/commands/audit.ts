@@ -29,7 +29,7 @@ function describe(entry: AuditEntry): string {
   }
   if (entry.policy) lines.push(`    policy ${entry.policy.source}, level ${entry.policy.level}${entry.policy.mode ? `, MTA-STS ${entry.policy.mode} id ${entry.policy.id ?? '?'}` : ''}`);
   if (entry.reply) lines.push(`    reply ${entry.reply}`);
-  for (const attempt of entry.mxAttempts.filter((a) => a.class !== 'ok')) lines.push(`    tried ${attempt.mx} [${attempt.ip ?? '?'}]: ${attempt.class}, ${attempt.reason}`);
+  for (const attempt of entry.mxAttempts.filter((a) => a.class !== 'ok')) lines.push(`    tried ${attempt.mx} [${attempt.ip ?? '?'}]: ${attempt.class}, ${attempt.code}: ${attempt.reason}`);
   return lines.join('\n');
 }
 
