@@ -1,0 +1,139 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { silentLogger } from '../../src/log/logger';
+import { Scheduler } from '../../src/outbound/scheduler';
+import { FileStore } from '../../src/store/file/file-store';
+import type { ClaimedJob, JobResult, Store } from '../../src/store/types';
+
+/** The scheduler against a real file store: limits, settling, crash handling, shutdown hand-back. */
+
+function deferredOrDelivered(claimed: ClaimedJob, outcome: 'delivered' | 'deferred'): JobResult {
+  const now = Date.now();
+  return {
+    recipients: claimed.job.recipients.map((r) => ({ address: r.address, outcome, evidence: { at: now, outcome, reason: outcome } })),
+    ...(outcome === 'deferred' ? { retryAt: now + 3_600_000 } : {}),
+  };
+}
+
+async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('Scheduler', () => {
+  let dir: string;
+  let store: Store;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-scheduler-'));
+    store = new FileStore({ path: dir, keepFinished: 60_000, logger: silentLogger() });
+    await store.open();
+  });
+
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function enqueue(domains: string[]): Promise<string> {
+    const record = await store.enqueue(
+      { from: 'a@sender.test', recipients: domains.map((d) => ({ address: `x@${d}` })), params: {}, client: { ip: '127.0.0.1', listener: 'test' }, receivedAt: Date.now() },
+      Readable.from([Buffer.from('Subject: t\r\n\r\nbody\r\n')]),
+    );
+    return record.id;
+  }
+
+  test('keeps within the global and per-destination limits and settles every job', async () => {
+    for (let i = 0; i < 6; i++) await enqueue(['one.test', 'two.test']);
+    let running = 0;
+    let maxRunning = 0;
+    const perDomain = new Map<string, number>();
+    let maxPerDomain = 0;
+    const settled: string[] = [];
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 3,
+      perDestination: 2,
+      leaseMs: 60_000,
+      idlePollMs: 20,
+      deliver: async (claimed) => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        const d = (perDomain.get(claimed.job.domain) ?? 0) + 1;
+        perDomain.set(claimed.job.domain, d);
+        maxPerDomain = Math.max(maxPerDomain, d);
+        await new Promise((r) => setTimeout(r, 30));
+        perDomain.set(claimed.job.domain, perDomain.get(claimed.job.domain)! - 1);
+        running--;
+        return deferredOrDelivered(claimed, 'delivered');
+      },
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+      onSettled: (claimed) => settled.push(claimed.job.id),
+    });
+    scheduler.start();
+    await waitUntil(() => settled.length === 12);
+    await scheduler.stop(1_000);
+    expect(maxRunning).toBeLessThanOrEqual(3);
+    expect(maxPerDomain).toBeLessThanOrEqual(2);
+    expect(new Set(settled).size).toBe(12);
+    expect((await store.counts()).jobs.delivered).toBe(12);
+  });
+
+  test('a delivery that throws is settled with the crash result, not lost', async () => {
+    const id = await enqueue(['one.test']);
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 1,
+      perDestination: 1,
+      leaseMs: 60_000,
+      idlePollMs: 20,
+      deliver: async () => {
+        throw new Error('boom');
+      },
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+    });
+    scheduler.start();
+    await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'deferred');
+    await scheduler.stop(1_000);
+    expect((await store.getMessage(id))!.jobs[0]!.recipients[0]!.history[0]!.reason).toBe('deferred');
+  });
+
+  test('stop() aborts deliveries that outlast the grace time and their jobs become due again', async () => {
+    const id = await enqueue(['slow.test']);
+    let started = false;
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 1,
+      perDestination: 1,
+      leaseMs: 60_000,
+      idlePollMs: 20,
+      deliver: (claimed, signal) =>
+        new Promise((resolve) => {
+          started = true;
+          signal.addEventListener('abort', () => {
+            const now = Date.now();
+            resolve({ recipients: claimed.job.recipients.map((r) => ({ address: r.address, outcome: 'deferred', evidence: { at: now, outcome: 'deferred', reason: 'shutdown' } })), retryAt: now });
+          });
+        }),
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+    });
+    scheduler.start();
+    await waitUntil(() => started);
+    await scheduler.stop(100);
+    const job = (await store.getMessage(id))!.jobs[0]!;
+    expect(job.state).toBe('deferred');
+    expect(job.dueAt).toBeLessThanOrEqual(Date.now());
+    expect((await store.claimDue('w2', 1, 60_000)).map((c) => c.job.id)).toEqual([job.id]);
+  });
+});
