@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { checkReady, type Readiness } from './admin/health';
+import { createMetrics, type Metrics } from './admin/metrics';
 import type { LoadedConfig } from './config/load';
 import { UserDirectory } from './auth/users';
 import { loadOrCreateInboundCertificate } from './inbound/dev-certificate';
@@ -17,6 +19,10 @@ export interface Relay {
   store: Store;
   inbound: InboundHandle;
   scheduler: Scheduler;
+  /** Prometheus registry and instruments (admin /metrics). */
+  metrics: Metrics;
+  /** Store reachable and listeners up (admin /readyz). */
+  readiness(): Promise<Readiness>;
   close(): Promise<void>;
 }
 
@@ -31,12 +37,14 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
 
   const releaseSpool = config.queue.backend === 'file' ? await acquireSpoolLock(config.queue.path) : undefined;
   const store = createStore(config, logger);
+  const metrics = createMetrics();
+  metrics.watchStore(store);
   const cleanups: Array<() => Promise<void>> = [];
   try {
     await store.open();
     cleanups.push(() => store.close());
 
-    const policy = createPolicyRuntime(config, { cache: storePolicyCache(store), profile, logger });
+    const policy = createPolicyRuntime(config, { cache: storePolicyCache(store), profile, logger, metrics });
     const audit = createAuditLog(config.audit.file, logger);
     cleanups.push(() => audit.close());
     const engine = new DeliveryEngine({ config, store, policy, logger, audit });
@@ -51,14 +59,17 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
       idlePollMs: config.delivery.pollInterval,
       deliver: (claimed, signal) => engine.deliverJob(claimed, signal),
       onCrash: (claimed, error) => engine.onCrash(claimed, error),
-      onSettled: (claimed, result) => engine.recordAudit(claimed, result),
+      onSettled: (claimed, result) => {
+        engine.recordAudit(claimed, result);
+        metrics.recordSettled(claimed, result);
+      },
     });
     if (config.delivery.enabled) scheduler.start();
     cleanups.push(() => scheduler.stop(config.delivery.shutdownGrace));
 
     const tls = await loadOrCreateInboundCertificate(config, logger);
     const users = new UserDirectory(config.auth.usersFile);
-    const inbound = await startInbound({ config, store, logger, profile, users, tls, onQueued: () => scheduler.kick() });
+    const inbound = await startInbound({ config, store, logger, profile, users, tls, metrics, onQueued: () => scheduler.kick() });
     cleanups.push(() => inbound.close());
 
     const sweeper = setInterval(() => {
@@ -73,6 +84,8 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
       store,
       inbound,
       scheduler,
+      metrics,
+      readiness: () => checkReady({ store, inbound }),
       close: () => (closing ??= runCleanups(cleanups, releaseSpool)),
     };
   } catch (err) {

@@ -9,6 +9,7 @@ import {
   type SMTPServerOptions,
   type SMTPServerSession,
 } from 'smtp-server';
+import type { Metrics } from '../admin/metrics';
 import type { AuthenticatedUser, UserDirectory } from '../auth/users';
 import { networkList, type Config, type ListenerConfig } from '../config/schema';
 import type { Logger } from '../log/logger';
@@ -38,6 +39,8 @@ export interface InboundOptions {
   tls: { key: string | Buffer; cert: string | Buffer };
   /** Called after a message is durably queued (the delivery scheduler uses it to start at once). */
   onQueued?: (queueId: string) => void;
+  /** Prometheus counters (admin /metrics); absent in tests that do not need them. */
+  metrics?: Pick<Metrics, 'messagesAccepted' | 'messagesRefused' | 'inboundTls'>;
 }
 
 export interface BoundListener {
@@ -49,6 +52,8 @@ export interface BoundListener {
 export interface InboundHandle {
   /** The addresses actually bound (a configured port 0 shows the port the system chose). */
   listeners: BoundListener[];
+  /** True while every listener is bound and close() has not been called (readiness). */
+  listening(): boolean;
   /** Stops accepting, lets messages being stored finish (bounded), then closes every session. */
   close(): Promise<void>;
 }
@@ -90,7 +95,7 @@ export async function startInbound(opts: InboundOptions): Promise<InboundHandle>
     await inbound.close();
     throw err;
   }
-  return { listeners: inbound.bound, close: () => inbound.close() };
+  return { listeners: inbound.bound, listening: () => inbound.listening, close: () => inbound.close() };
 }
 
 class Inbound {
@@ -126,6 +131,10 @@ class Inbound {
       this.bound.push({ name: listener.name, host: listener.host, port });
       this.log.info({ event: 'listener-started', listener: listener.name, host: listener.host, port, tls: listener.tls, auth: listener.auth }, 'SMTP listener started');
     }
+  }
+
+  get listening(): boolean {
+    return this.closing === undefined && this.servers.every((server) => server.server.listening);
   }
 
   close(): Promise<void> {
@@ -220,6 +229,7 @@ class Inbound {
     const admitted = this.tracker.admit(session.id, ip);
     if (admitted !== 'ok') {
       this.log.info({ event: 'connection-refused', listener: listener.name, ip, reason: admitted === 'total' ? 'max-connections' : 'max-connections-per-ip' }, 'connection refused');
+      this.opts.metrics?.messagesRefused.inc({ reason: admitted === 'total' ? 'max-connections' : 'max-connections-per-ip' }); // metrics
       callback(reply(421, admitted === 'total' ? '4.7.0 Too many connections, try again later' : '4.7.0 Too many connections from your address, try again later'));
       return;
     }
@@ -237,10 +247,12 @@ class Inbound {
     const cipher = tlsSocket.getCipher?.() as { standardName?: string; name?: string } | undefined;
     const facts = { protocol: tlsSocket.getProtocol?.() ?? 'unknown', cipher: cipher?.standardName ?? cipher?.name ?? 'unknown' };
     if (state) state.tls = facts;
+    this.opts.metrics?.inboundTls.inc(facts); // metrics
     // The secure context already limits what can be negotiated; this is the second line of defence.
     const check = checkNegotiated(tlsSocket, this.opts.profile);
     if (!check.compliant) {
       this.log.warn({ event: 'tls-noncompliant', ip: session.remoteAddress, problems: check.problems, ...facts }, 'inbound TLS session outside the profile: closing');
+      this.opts.metrics?.messagesRefused.inc({ reason: 'tls-noncompliant' }); // metrics
       callback(reply(421, '4.7.0 TLS session does not meet the security policy'));
       return;
     }
@@ -289,6 +301,7 @@ class Inbound {
     const state = this.sessions.get(session.id);
     if (!state) return false;
     const closing = this.countBadCommand(state);
+    this.opts.metrics?.messagesRefused.inc({ reason: 'protocol' }); // metrics
     const user = (session.user as AuthenticatedUser | undefined)?.name;
     this.log.info(
       { event: 'command-rejected', reason: 'protocol', code, detail: text.slice(0, 120), closing, ip: state.ip, listener: state.listener.name, user },
@@ -300,6 +313,7 @@ class Inbound {
   /** Logs a refused command and counts it; too many turn into `421` (smtp-server then closes). */
   private refuse(state: SessionState, command: string, reason: string, code: number, text: string, user?: string): SmtpReplyError {
     const closing = this.countBadCommand(state);
+    this.opts.metrics?.messagesRefused.inc({ reason }); // metrics
     this.log.info(
       { event: 'command-rejected', command, reason, code: closing ? 421 : code, ip: state.ip, listener: state.listener.name, user, tls: state.tls?.protocol },
       'SMTP command rejected',
@@ -330,6 +344,7 @@ class Inbound {
     }
     state.authFailures++;
     const closing = state.authFailures >= this.opts.config.auth.maxFailures;
+    this.opts.metrics?.messagesRefused.inc({ reason: 'bad-credentials' }); // metrics
     this.log.info(
       { event: 'command-rejected', command: 'AUTH', reason: 'bad-credentials', code: closing ? 421 : 535, ip: state.ip, listener: state.listener.name, user: safeForLog(name) },
       'authentication failed',
@@ -457,6 +472,7 @@ class Inbound {
         },
         'message accepted',
       );
+      this.opts.metrics?.messagesAccepted.inc({ listener: state.listener.name }); // metrics
       callback(null, `2.0.0 Ok: queued as ${outcome.queueId}`);
       this.opts.onQueued?.(outcome.queueId);
     } else {
@@ -464,6 +480,7 @@ class Inbound {
         { event: 'command-rejected', command: 'DATA', reason: outcome.reason, code: outcome.error.responseCode, ip: state.ip, listener: state.listener.name, user: user?.name, size: guard.bytes },
         'message rejected',
       );
+      this.opts.metrics?.messagesRefused.inc({ reason: outcome.reason }); // metrics
       callback(outcome.error);
     }
     state.storing = false;

@@ -1,3 +1,4 @@
+import type { Metrics } from '../admin/metrics';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { createMtaSts, createPolicyFetcher, memoryPolicyCache, type MtaSts, type PolicyCache } from './mta-sts';
@@ -33,6 +34,8 @@ export interface PolicyRuntimeOptions {
   random?: () => number;
   /** Warned about failed MTA-STS fetches (RFC 8461 §10.3 asks that they be logged). */
   logger?: Logger;
+  /** Counts MTA-STS lookup results (admin /metrics). */
+  metrics?: Pick<Metrics, 'recordMtaSts'>;
 }
 
 export function createPolicyRuntime(config: Config, options: PolicyRuntimeOptions = {}): PolicyRuntime {
@@ -52,6 +55,7 @@ export function createPolicyRuntime(config: Config, options: PolicyRuntimeOption
         }),
         ...(options.now ? { now: options.now } : {}),
         onFetchFailure: (event) => options.logger?.warn({ mtaSts: event }, 'MTA-STS policy fetch failed'),
+        ...(options.metrics ? { metrics: options.metrics } : {}),
       })
     : null;
   const planner = createPlanner({ config, resolver, mtaSts, ...(options.random ? { random: options.random } : {}) });

@@ -1,3 +1,4 @@
+import type { Metrics } from '../../admin/metrics';
 import { DnsError, normalizeName, type DnsResolver } from '../resolver';
 import { decodeCachedPolicy, decodeFetchFailure, type CachedPolicy, type PolicyCache } from './cache';
 import { PolicyFetchError, type PolicyFetcher } from './fetch';
@@ -41,6 +42,8 @@ export interface MtaStsDeps {
   now?: () => number;
   /** Told about failed fetches (domain, id and error only). */
   onFetchFailure?: (event: { domain: string; id: string; error: string; cachedMode: StsPolicy['mode'] | null }) => void;
+  /** Counts lookup results (admin /metrics). */
+  metrics?: Pick<Metrics, 'recordMtaSts'>;
 }
 
 const policyKey = (domain: string) => `policy:${domain}`;
@@ -122,5 +125,13 @@ export function createMtaSts(deps: MtaStsDeps): MtaSts {
     return { record, policy, policyId: record.id, source: 'fetched', error: null, errorType: null, temporary: false };
   }
 
-  return { lookup };
+  const metrics = deps.metrics;
+  if (!metrics) return { lookup };
+  return {
+    lookup: async (domain) => {
+      const result = await lookup(domain);
+      metrics.recordMtaSts(result);
+      return result;
+    },
+  };
 }
