@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { checkReady, type Readiness } from './admin/health';
 import { createMetrics, type Metrics } from './admin/metrics';
+import { assertAdminListenerSafe, startAdminServer } from './admin/server';
 import type { LoadedConfig } from './config/load';
 import { UserDirectory } from './auth/users';
 import { loadOrCreateInboundCertificate } from './inbound/dev-certificate';
@@ -35,6 +36,7 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
     logger.warn({ event: 'tls-profile-noncompliant', problem }, 'TLS profile goes below NIST SP 800-52r2 (allowNonCompliantProfile is set)');
   }
 
+  if (config.admin.enabled) assertAdminListenerSafe(config.admin);
   const releaseSpool = config.queue.backend === 'file' ? await acquireSpoolLock(config.queue.path) : undefined;
   const store = createStore(config, logger);
   const metrics = createMetrics();
@@ -77,6 +79,12 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
     }, SWEEP_INTERVAL_MS);
     sweeper.unref();
     cleanups.push(async () => clearInterval(sweeper));
+
+    // Last to start, first to stop (cleanups run in reverse).
+    if (config.admin.enabled) {
+      const admin = await startAdminServer({ config, store, policy, logger, audit, metrics, readiness: () => checkReady({ store, inbound }) });
+      cleanups.push(() => admin.close());
+    }
 
     logger.info({ event: 'relay-started', backend: store.kind, listeners: inbound.listeners, delivery: config.delivery.enabled }, 'Sealgate is accepting mail');
     let closing: Promise<void> | undefined;

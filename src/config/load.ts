@@ -82,6 +82,11 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Record<strin
     section(raw, 'dns').servers = env.SEALGATE_DNS_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
   }
   if (env.SEALGATE_LOG_LEVEL) section(raw, 'log').level = env.SEALGATE_LOG_LEVEL;
+  if (env.SEALGATE_ADMIN_TOKEN) {
+    const admin = section(raw, 'admin');
+    const tokens = Array.isArray(admin.tokens) ? admin.tokens : [];
+    admin.tokens = [...tokens, { name: 'env', token: env.SEALGATE_ADMIN_TOKEN }];
+  }
   return raw;
 }
 

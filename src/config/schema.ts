@@ -214,6 +214,22 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The admin HTTP API (queue, fallback, portal, audit, check, metrics, health). */
+    admin: z
+      .object({
+        /** Run the admin HTTP listener in this process. */
+        enabled: z.boolean().default(true),
+        /** Address to listen on; anything but loopback requires at least one token. */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** Port to listen on (0: any free port, logged in the `admin-started` line). */
+        port: z.number().int().min(0).max(65535).default(8025),
+        /** Bearer tokens; each request is attributed to its token's name in the audit log. */
+        tokens: z
+          .array(z.object({ name: z.string().min(1).max(64), token: z.string().min(16, 'admin tokens must be at least 16 characters') }).strict())
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
     /** MTA-STS (RFC 8461) discovery and policy fetching. */
     mtaSts: z
       .object({

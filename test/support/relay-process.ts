@@ -28,6 +28,8 @@ export function relayFixture(overrides: Record<string, unknown> = {}): RelayFixt
       { name: 'smarthost', host: '127.0.0.1', port: 0, tls: 'starttls', auth: 'optional', trustedNetworks: ['127.0.0.0/8'] },
     ],
     limits: { minFreeDisk: 0 },
+    // The admin API defaults to port 8025: a free port keeps parallel relays from clashing.
+    admin: { port: 0 },
     ...overrides,
   };
   const configFile = path.join(dir, 'sealgate.yaml');

@@ -1,0 +1,51 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config/schema';
+import type { Logger } from '../log/logger';
+import type { AdminActionEntry, AuditLog } from '../outbound/audit-log';
+import type { PolicyRuntime } from '../policy';
+import type { Store } from '../store/types';
+
+/** What the route modules need; built once by the server. */
+export interface AdminContext {
+  config: Config;
+  store: Store;
+  policy: PolicyRuntime;
+  logger: Logger;
+  /** Records a state-changing action with who did it (the token's name). */
+  recordAction(request: FastifyRequest, entry: Omit<AdminActionEntry, 'actor'>): void;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Name of the token the request authenticated with ('' before auth). */
+    actor: string;
+  }
+}
+
+export function actionRecorder(audit: AuditLog | undefined, logger: Logger): AdminContext['recordAction'] {
+  return (request, entry) => {
+    const full = { actor: request.actor, ...entry } as AdminActionEntry;
+    if (audit) audit.action(full);
+    else logger.info({ event: 'admin-action', admin: full }, 'admin action');
+  };
+}
+
+export type Reply = FastifyReply;
+
+/** Shared JSON-schema pieces for route definitions. */
+export const idParams = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: { type: 'string', minLength: 1, maxLength: 300 } },
+} as const;
+
+export const paging = {
+  limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'page size' },
+  offset: { type: 'integer', minimum: 0, default: 0, description: 'entries to skip' },
+} as const;
+
+export const errorResponse = {
+  type: 'object',
+  properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+} as const;

@@ -1,0 +1,150 @@
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/schema';
+import type { Logger } from '../log/logger';
+import type { AuditLog } from '../outbound/audit-log';
+import type { PolicyRuntime } from '../policy';
+import { LeaseLostError, NotFoundError, StoreUnavailableError, type Store } from '../store/types';
+import { InvalidStateError } from './actions';
+import { isLoopbackHost, tokenMatcher } from './auth';
+import { actionRecorder, type AdminContext } from './context';
+import { checkLive, type Readiness } from './health';
+import type { Metrics } from './metrics';
+import { registerFallbackRoutes } from './routes/fallback';
+import { registerOpsRoutes } from './routes/ops';
+import { registerQueueRoutes } from './routes/queue';
+
+export interface AdminServerOptions {
+  config: Config;
+  store: Store;
+  policy: PolicyRuntime;
+  logger: Logger;
+  audit?: AuditLog;
+  metrics?: Pick<Metrics, 'render'>;
+  /** /readyz; without it, readiness is "the store answers a ping". */
+  readiness?: () => Promise<Readiness>;
+}
+
+export interface AdminServer {
+  app: FastifyInstance;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export const API_PREFIX = '/api/v1';
+const PUBLIC_PATHS = new Set(['/healthz']);
+const MAX_BODY_BYTES = 64 * 1024;
+
+/** Thrown when the admin listener's settings are unsafe (e.g. reachable from the network without a token). */
+export class AdminConfigError extends Error {
+  override name = 'AdminConfigError';
+}
+
+/** Refuses an admin listener reachable from the network without any token. */
+export function assertAdminListenerSafe({ host, tokens }: Pick<Config['admin'], 'host' | 'tokens'>): void {
+  if (!isLoopbackHost(host) && tokens.length === 0) {
+    throw new AdminConfigError(
+      `admin.host is ${host}, which is not a loopback address, and no admin token is configured: set admin.tokens or SEALGATE_ADMIN_TOKEN, or bind admin.host to 127.0.0.1`,
+    );
+  }
+}
+
+/** Starts the admin HTTP listener (config.admin); refuses a non-loopback address without any token. */
+export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const { host, port, tokens } = options.config.admin;
+  assertAdminListenerSafe(options.config.admin);
+  const app = await buildAdminApp(options);
+  await app.listen({ host, port });
+  const address = app.server.address() as AddressInfo;
+  options.logger.info({ event: 'admin-started', host: address.address, port: address.port, tokens: tokens.map((t) => t.name) }, 'admin API listening');
+  return { app, host: address.address, port: address.port, close: () => app.close() };
+}
+
+/** The Fastify app without a listener (tests use app.inject()). */
+export async function buildAdminApp(options: AdminServerOptions): Promise<FastifyInstance> {
+  const { config, store, logger } = options;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: MAX_BODY_BYTES,
+    // Unknown properties are refused (400), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+  });
+  const authenticate = tokenMatcher(config.admin.tokens);
+
+  app.decorateRequest('actor', '');
+  app.addHook('onRequest', async (request, reply) => {
+    if (PUBLIC_PATHS.has(request.url.split('?')[0] ?? '')) return;
+    const actor = authenticate(request.headers.authorization);
+    if (actor === undefined) {
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="sealgate-admin"')
+        .send({ error: 'unauthorized', message: 'a valid admin token is required (Authorization: Bearer <token>)' });
+    }
+    request.actor = actor;
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      const first = error.validation[0];
+      const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
+      const field = missing ?? first?.instancePath.replace(/^\//, '').replace(/\//g, '.') ?? '';
+      return reply.code(400).send({ error: 'bad-request', message: `${error.validationContext ?? 'request'}: ${error.message}`, field });
+    }
+    if (error instanceof NotFoundError) return reply.code(404).send({ error: 'not-found', message: error.message });
+    if (error instanceof InvalidStateError) return reply.code(409).send({ error: 'conflict', message: error.message });
+    if (error instanceof LeaseLostError) return reply.code(409).send({ error: 'conflict', message: error.message });
+    if (error instanceof StoreUnavailableError) return reply.code(503).send({ error: 'unavailable', message: error.message });
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ error: 'bad-request', message: error.message });
+    }
+    logger.error({ event: 'admin-error', method: request.method, route: request.routeOptions.url, err: error.message }, 'admin request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error (see the relay log)' });
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Sealgate admin API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  const ctx: AdminContext = { config, store, policy: options.policy, logger, recordAction: actionRecorder(options.audit, logger) };
+  await app.register(
+    async (api) => {
+      registerQueueRoutes(api, ctx);
+      registerFallbackRoutes(api, ctx);
+      registerOpsRoutes(api, ctx);
+    },
+    { prefix: API_PREFIX },
+  );
+
+  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is up (no token needed)', security: [] } }, async () => ({ status: 'ok', ...checkLive() }));
+  app.get('/readyz', { schema: { tags: ['health'], summary: 'The store answers and the SMTP listeners are up' } }, async (_request, reply) => {
+    const readiness = options.readiness ? await options.readiness() : await pingOnly(store);
+    return reply.code(readiness.ready ? 200 : 503).send(readiness);
+  });
+  if (options.metrics) {
+    const metrics = options.metrics;
+    app.get('/metrics', { schema: { tags: ['metrics'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
+      const { contentType, body } = await metrics.render();
+      return reply.type(contentType).send(body);
+    });
+  }
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+async function pingOnly(store: Store): Promise<Readiness> {
+  try {
+    await store.ping();
+    return { ready: true, checks: { store: { ok: true } } };
+  } catch (err) {
+    return { ready: false, checks: { store: { ok: false, detail: (err as Error).message } } };
+  }
+}
