@@ -175,7 +175,7 @@ describe('metrics of a running relay (in process, test world)', () => {
 
   beforeAll(async () => {
     world = await startWorld(standardScenarios());
-    fixture = relayFixture({ ...world.relayConfig(), delivery: { retrySchedule: ['1s'], pollInterval: '200ms' } });
+    fixture = relayFixture({ ...world.relayConfig(), admin: { enabled: false }, delivery: { retrySchedule: ['1s'], pollInterval: '200ms' } });
     relay = await startRelay(loadConfig(fixture.configFile, {}), silentLogger());
   });
 

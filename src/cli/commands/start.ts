@@ -4,7 +4,11 @@ import { startRelay } from '../../relay';
 import { loadCliConfig } from '../context';
 import { CliError } from '../errors';
 
-const SHUTDOWN_TIMEOUT_MS = 30_000;
+/**
+ * Beyond delivery.shutdownGrace: inbound's wait for messages being stored (15 s) and its close (5 s), then
+ * aborting deliveries, handing leases back and closing the store. Only a hung shutdown reaches this.
+ */
+const SHUTDOWN_MARGIN_MS = 30_000;
 
 export function registerStartCommand(program: Command): void {
   program
@@ -28,7 +32,7 @@ export function registerStartCommand(program: Command): void {
           const force = setTimeout(() => {
             logger.error({ event: 'shutdown-timeout' }, 'shutdown took too long; exiting');
             process.exit(1);
-          }, SHUTDOWN_TIMEOUT_MS);
+          }, loaded.config.delivery.shutdownGrace + SHUTDOWN_MARGIN_MS);
           force.unref();
           void relay.close().finally(() => {
             logger.info({ event: 'stopped' }, 'Sealgate stopped');
