@@ -62,7 +62,9 @@ describe.each(['file', 'redis'] as const)('relay with the %s store', (backend) =
   let relay: RelayProcess | undefined;
 
   beforeAll(async () => {
-    fixture = relayFixture(backend === 'redis' ? { queue: { path: 'queue', redis: { prefix: `relay-test-${process.pid}` } } } : {});
+    // Delivery off: these tests are about acceptance and the queue, so messages must stay queued.
+    const delivery = { enabled: false };
+    fixture = relayFixture(backend === 'redis' ? { delivery, queue: { path: 'queue', redis: { prefix: `relay-test-${process.pid}` } } } : { delivery });
     redis = backend === 'redis' ? await startRedis() : undefined;
     env = redis ? { SEALGATE_REDIS_URL: redis.url } : {};
     const added = await runCli(['--config', fixture.configFile, 'user', 'add', 'alice'], { input: `${PASSWORD}\n`, env });
