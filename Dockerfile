@@ -20,7 +20,12 @@ COPY config ./config
 RUN mkdir -p /app/queue && chown -R node:node /app/queue
 USER node
 VOLUME ["/app/queue"]
-EXPOSE 2587 2465 2525
+# SMTP listeners, then the admin API (/metrics, /healthz, /readyz).
+EXPOSE 2587 2465 2525 8025
 ENV SEALGATE_CONFIG=/app/config/docker.yaml
+# /healthz needs no token. Stop with a grace period above delivery.shutdownGrace (docker stop -t 60).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8025/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "/app/bin/sealgate"]
 CMD ["start"]
