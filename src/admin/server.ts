@@ -89,9 +89,11 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.validation) {
       const first = error.validation[0];
-      const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
-      const field = missing ?? first?.instancePath.replace(/^\//, '').replace(/\//g, '.') ?? '';
-      return reply.code(400).send({ error: 'bad-request', message: `${error.validationContext ?? 'request'}: ${error.message}`, field });
+      const params = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined;
+      const path = first?.instancePath.replace(/^\//, '').replace(/\//g, '.') ?? '';
+      const field = params?.missingProperty ?? params?.additionalProperty ?? path;
+      const message = params?.additionalProperty ? `${error.validationContext ?? 'request'}: unknown field ${field}` : error.message;
+      return reply.code(400).send({ error: 'bad-request', message, field });
     }
     if (error instanceof NotFoundError) return reply.code(404).send({ error: 'not-found', message: error.message });
     if (error instanceof InvalidStateError) return reply.code(409).send({ error: 'conflict', message: error.message });

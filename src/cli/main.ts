@@ -4,6 +4,7 @@ import { registerCheckCommand } from './commands/check';
 import { registerFallbackCommands } from './commands/fallback';
 import { registerQueueCommands } from './commands/queue';
 import { registerStartCommand } from './commands/start';
+import { registerStatsCommand } from './commands/stats';
 import { registerUserCommands } from './commands/user';
 import { CliError } from './errors';
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerCheckCommand(program);
   registerFallbackCommands(program);
   registerAuditCommand(program);
+  registerStatsCommand(program);
   return program;
 }
 

@@ -1,23 +1,11 @@
 import type { Command } from 'commander';
-import { toAuditEntry, type AuditEntry } from '../../outbound/evidence';
-import type { MessageRecord, Store } from '../../store/types';
+import { auditTrail, findMessages } from '../../admin/views';
+import type { AuditEntry } from '../../outbound/evidence';
 import { withStore } from '../context';
 import { CliError } from '../errors';
 
-/** A queue id, or a Message-ID with or without its angle brackets. */
-async function findMessages(store: Store, id: string): Promise<MessageRecord[]> {
-  const byQueueId = await store.getMessage(id);
-  if (byQueueId) return [byQueueId];
-  const wanted = id.startsWith('<') ? id : `<${id}>`;
-  const all = await store.listMessages();
-  return all.filter((m) => m.headers.messageId === wanted || m.headers.messageId === id);
-}
-
-export function auditEntries(message: MessageRecord): AuditEntry[] {
-  return message.jobs.flatMap((job) =>
-    job.recipients.flatMap((rcpt) => rcpt.history.map((evidence) => toAuditEntry(message.id, message.headers.messageId, rcpt.address, evidence))),
-  );
-}
+// Shared with the HTTP API (src/admin/views.ts).
+export { auditEntries } from '../../admin/views';
 
 function describe(entry: AuditEntry): string {
   const lines = [`${entry.at}  ${entry.recipient}  ${entry.outcome.toUpperCase()}  (${entry.reason})`];
@@ -41,7 +29,7 @@ export function registerAuditCommand(program: Command): void {
     .action(async (id: string, opts: { json?: boolean }, command: Command) => {
       const messages = await withStore(command, (store) => findMessages(store, id));
       if (messages.length === 0) throw new CliError(`no message with queue id or Message-ID ${id}`, 6);
-      const entries = messages.flatMap(auditEntries).sort((a, b) => a.at.localeCompare(b.at));
+      const entries = auditTrail(messages);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
         return;

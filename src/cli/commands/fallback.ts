@@ -1,42 +1,29 @@
 import type { Command } from 'commander';
-import type { FallbackItem } from '../../store/types';
+import { toFallbackDetail, toFallbackEntry } from '../../admin/views';
+import type { FallbackState } from '../../store/types';
+import { runFallbackAction } from '../admin-actions';
 import { withStore } from '../context';
+import { CliError } from '../errors';
 import { formatAge, formatTable } from '../format';
 
-/** The stable JSON shape of one fallback item (scripts depend on these names). */
-export interface FallbackListEntry {
-  id: string;
-  queueId: string;
-  messageId: string | null;
-  from: string;
-  recipient: string;
-  reason: string;
-  divertedAt: string;
-  state: string;
-}
+// The stable JSON shapes live in src/admin/views.ts (shared with the HTTP API).
+export { toFallbackEntry, type FallbackListEntry } from '../../admin/views';
 
-export function toFallbackEntry(item: FallbackItem): FallbackListEntry {
-  return {
-    id: item.id,
-    queueId: item.queueId,
-    messageId: item.messageId ?? null,
-    from: item.from,
-    recipient: item.recipient,
-    reason: item.reason,
-    divertedAt: new Date(item.divertedAt).toISOString(),
-    state: item.state,
-  };
-}
+const FALLBACK_STATES: readonly FallbackState[] = ['ready', 'claimed', 'acked'];
 
 export function registerFallbackCommands(program: Command): void {
-  const fallback = program.command('fallback').description('inspect the secure-portal fallback queue');
+  const fallback = program.command('fallback').description('inspect and act on the secure-portal fallback queue');
 
   fallback
     .command('list')
     .description('list recipients diverted to the secure portal')
     .option('--json', 'print a JSON array for scripts')
-    .action(async (opts: { json?: boolean }, command: Command) => {
-      const items = await withStore(command, (store) => store.listFallback());
+    .option('--state <state>', `only items in this state (${FALLBACK_STATES.join('|')})`)
+    .action(async (opts: { json?: boolean; state?: string }, command: Command) => {
+      if (opts.state !== undefined && !(FALLBACK_STATES as readonly string[]).includes(opts.state)) {
+        throw new CliError(`--state must be one of ${FALLBACK_STATES.join(', ')}`, 2);
+      }
+      const items = await withStore(command, (store) => store.listFallback({ state: opts.state as FallbackState | undefined }));
       const entries = items.map(toFallbackEntry);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
@@ -51,4 +38,45 @@ export function registerFallbackCommands(program: Command): void {
       process.stdout.write(`${formatTable(['ID', 'QUEUE ID', 'RECIPIENT', 'REASON', 'STATE', 'AGE'], rows)}\n`);
       process.stdout.write(`${entries.length} item${entries.length === 1 ? '' : 's'}\n`);
     });
+
+  fallback
+    .command('show <id>')
+    .description('show one fallback item with its claim and evidence')
+    .option('--json', 'print JSON for scripts')
+    .action(async (id: string, opts: { json?: boolean }, command: Command) => {
+      const item = await withStore(command, (store) => store.getFallback(id));
+      if (!item) throw new CliError(`no fallback item ${id}`, 6);
+      const detail = toFallbackDetail(item);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(detail, null, 2)}\n`);
+        return;
+      }
+      const lines = [
+        `Item:        ${detail.id}`,
+        `Queue id:    ${detail.queueId}`,
+        `Message-ID:  ${detail.messageId ?? '-'}`,
+        `From:        ${detail.from || '<>'}`,
+        `Recipient:   ${detail.recipient}`,
+        `Reason:      ${detail.reason}`,
+        `Diverted:    ${detail.divertedAt}`,
+        `State:       ${detail.state}${detail.claim ? ` (claimed by ${detail.claim.owner} until ${detail.claim.expiresAt})` : ''}${detail.ackedAt ? ` (acknowledged ${detail.ackedAt})` : ''}`,
+        ...detail.evidence.map((e) => `  ${e.at}  ${e.outcome}  ${e.reason}${e.mx ? ` via ${e.mx}` : ''}`),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  const actions = [
+    ['release', 'put the recipient back into delivery (not once the portal acknowledged it)', 'released to delivery'],
+    ['delete', 'delete a fallback item', 'deleted'],
+  ] as const;
+  for (const [action, description, done] of actions) {
+    fallback
+      .command(`${action} <id>`)
+      .description(description)
+      .option('--json', 'print JSON for scripts')
+      .action(async (id: string, opts: { json?: boolean }, command: Command) => {
+        const item = await runFallbackAction(command, action, id);
+        process.stdout.write(opts.json ? `${JSON.stringify({ id, action, queueId: item.queueId }, null, 2)}\n` : `${id}: ${done}\n`);
+      });
+  }
 }

@@ -1,0 +1,56 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import { applyFallbackAction, applyMessageAction, InvalidStateError, type FallbackAction, type MessageAction } from '../admin/actions';
+import type { LoadedConfig } from '../config/load';
+import { createLogger } from '../log/logger';
+import { createAuditLog, type AdminActionEntry } from '../outbound/audit-log';
+import { NotFoundError, type FallbackItem, type MessageRecord, type Store } from '../store/types';
+import { withStore } from './context';
+import { CliError } from './errors';
+
+/** Who runs the CLI, for the audit log: "cli:<login name>" (uid when the account has no name). */
+function cliActor(): string {
+  try {
+    return `cli:${os.userInfo().username}`;
+  } catch {
+    return `cli:uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
+/** Writes one admin action to the audit file (or, without one, as a JSON line on stderr). */
+async function recordAction(loaded: LoadedConfig, entry: Omit<AdminActionEntry, 'actor'>): Promise<void> {
+  const audit = createAuditLog(loaded.config.audit.file, createLogger('info', 2));
+  audit.action({ actor: cliActor(), ...entry } as AdminActionEntry);
+  await audit.close();
+}
+
+/** Store errors as exit codes: unknown id 6, impossible in this state 1. */
+function asCliError(err: unknown): unknown {
+  if (err instanceof NotFoundError) return new CliError(err.message, 6);
+  if (err instanceof InvalidStateError) return new CliError(err.message, 1);
+  return err;
+}
+
+export async function runMessageAction(command: Command, action: MessageAction, id: string): Promise<MessageRecord | undefined> {
+  return withStore(command, async (store: Store, loaded) => {
+    try {
+      const message = await applyMessageAction(store, action, id);
+      await recordAction(loaded, { action: `queue-${action}`, id });
+      return message;
+    } catch (err) {
+      throw asCliError(err);
+    }
+  });
+}
+
+export async function runFallbackAction(command: Command, action: FallbackAction, id: string): Promise<FallbackItem> {
+  return withStore(command, async (store: Store, loaded) => {
+    try {
+      const item = await applyFallbackAction(store, action, id);
+      await recordAction(loaded, { action: `fallback-${action}`, id, queueId: item.queueId });
+      return item;
+    } catch (err) {
+      throw asCliError(err);
+    }
+  });
+}
