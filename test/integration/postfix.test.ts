@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { parse } from 'yaml';
-import { postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix';
+import { equivalentRelayConfig, postfixUnavailableReason, startPostfix, type PostfixInstance } from '../support/postfix';
 import { REPO_ROOT, relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { leafCertificate, standardScenarios, startWorld, type World } from '../support/world';
 
@@ -156,6 +156,42 @@ describe('deployment docs against a running relay', () => {
       await postfix.waitForLog(/status=sent \(250 /);
       expect(postfix.log()).toMatch(/Verified TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+/);
       expect(relay.logs).toContainEqual(expect.objectContaining({ event: 'auth', listener: 'submission', user: 'postfix' }));
+    }, 90_000);
+  });
+
+  describePostfix('Postfix as the equivalent TLS-enforcing relay (the benchmark baseline of issue 6)', () => {
+    test('delivers over NIST TLS straight to the sinks and keeps non-compliant destinations deferred', async () => {
+      const domains = ['tls13.test', 'tls12.test', 'chacha.test', 'nostarttls.test'];
+      const transports = Object.fromEntries(domains.map((d) => [d, `${world.addressOf(`mx1.${d}`)}:${world.smtpPort}`]));
+      const cert = await leafCertificate('valid', 'postfix.sealgate.test');
+      const postfix = await startPostfix(equivalentRelayConfig({ transports, ...cert }));
+      instances.push(postfix);
+
+      const transport = nodemailer.createTransport({
+        host: postfix.host,
+        port: postfix.port,
+        secure: false,
+        requireTLS: true,
+        tls: { servername: 'postfix.sealgate.test', ca: world.caPem, minVersion: 'TLSv1.2' },
+      });
+      try {
+        const raw = `From: clinic@sender.test\r\nSubject: equivalent\r\nMessage-ID: <pf-equivalent@sender.test>\r\n\r\nbody\r\n`;
+        await transport.sendMail({ envelope: { from: 'clinic@sender.test', to: domains.map((d) => `patient@${d}`) }, raw });
+      } finally {
+        transport.close();
+      }
+
+      const tls13 = await world.mx('mx1.tls13.test').waitFor((m) => m.raw.includes('<pf-equivalent@sender.test>'), 30_000);
+      expect(tls13.tls).toMatchObject({ protocol: 'TLSv1.3' });
+      expect(['TLS_AES_256_GCM_SHA384', 'TLS_AES_128_GCM_SHA256']).toContain(tls13.tls!.cipher);
+      const tls12 = await world.mx('mx1.tls12.test').waitFor((m) => m.raw.includes('<pf-equivalent@sender.test>'), 30_000);
+      expect(tls12.tls).toMatchObject({ protocol: 'TLSv1.2', cipher: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256' });
+
+      // ChaCha20-only and STARTTLS-less sinks: Postfix defers instead of delivering.
+      await postfix.waitForLog(/to=<patient@chacha\.test>.*status=deferred/);
+      await postfix.waitForLog(/to=<patient@nostarttls\.test>.*status=deferred/);
+      expect(world.mx('mx1.chacha.test').received).toHaveLength(0);
+      expect(world.mx('mx1.nostarttls.test').received).toHaveLength(0);
     }, 90_000);
   });
 

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { GROUPS, TLS12_SUITES, TLS13_SUITES } from '../../src/policy/nist';
 
 /**
  * Debian's Postfix as a separate, throw-away instance: its own config_directory, queue_directory
@@ -18,6 +19,11 @@ import { promisify } from 'node:util';
  */
 
 const run = promisify(execFile);
+
+const NIST_TLS12_SUITES = TLS12_SUITES.map(([openssl]) => openssl);
+const NIST_TLS13_SUITES = TLS13_SUITES;
+// OpenSSL group names for the config file (P-256 etc. are accepted aliases there).
+const NIST_GROUPS = GROUPS;
 
 export const POSTFIX_BIN = '/usr/sbin/postfix';
 
@@ -100,7 +106,10 @@ function prepare(options: PostfixOptions, host: string, port: number): PostfixIn
 
   writeFileSync(path.join(configDir, 'main.cf'), baseMainCf({ dir, queueDir, dataDir, logFile, myhostname: options.myhostname }) + (options.mainCf ?? '') + '\n');
   writeFileSync(path.join(configDir, 'master.cf'), baseMasterCf(host, port, options.smtpdOverrides ?? {}) + (options.masterCf ?? '') + '\n');
-  for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(path.join(configDir, name), content, { mode: 0o600 });
+  // Secrets readable by root only (Postfix opens them before dropping privileges); the rest may be read later.
+  for (const [name, content] of Object.entries(options.files ?? {})) {
+    writeFileSync(path.join(configDir, name), content, { mode: /key|passwd/.test(name) ? 0o600 : 0o644 });
+  }
 
   let stopped = false;
   const instance: PostfixInstance = {
@@ -274,4 +283,64 @@ function freePort(host: string): Promise<number> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+export interface EquivalentRelayOptions {
+  /** Recipient domain -> next hop `ip:port` (e.g. a world MX address and `world.smtpPort`). */
+  transports: Record<string, string>;
+  /** PEM certificate chain and key smtpd offers with STARTTLS to submitting clients. */
+  cert: string;
+  key: string;
+}
+
+/**
+ * Postfix configured as the relay admins would otherwise pick, enforcing Sealgate's default TLS
+ * policy: STARTTLS required on submission; to every next hop TLS 1.2+ with the NIST SP 800-52r2
+ * suites and groups (`encrypt`: mandatory TLS, certificate not verified), else the mail stays
+ * deferred. Pass the result to startPostfix (its mainCf/files may be extended by the caller).
+ *
+ * TLS 1.3 suites cannot be set in Postfix 3.7's main.cf (ChaCha20 would stay enabled), so the
+ * Postfix daemons get an OpenSSL config through OPENSSL_CONF (import_environment) that sets
+ * Ciphersuites and Groups for every SSL context.
+ */
+export function equivalentRelayConfig(options: EquivalentRelayOptions): Pick<PostfixOptions, 'mainCf' | 'files'> {
+  const tls12 = NIST_TLS12_SUITES.join(':');
+  const mainCf = [
+    'relayhost =',
+    'transport_maps = texthash:$config_directory/transport',
+    'smtpd_tls_cert_file = $config_directory/smtpd-cert.pem',
+    'smtpd_tls_key_file = $config_directory/smtpd-key.pem',
+    'smtpd_tls_security_level = encrypt',
+    'smtpd_tls_protocols = >=TLSv1.2',
+    'smtpd_tls_mandatory_protocols = >=TLSv1.2',
+    'smtpd_tls_mandatory_ciphers = high',
+    'smtp_tls_security_level = encrypt',
+    'smtp_tls_protocols = >=TLSv1.2',
+    'smtp_tls_mandatory_protocols = >=TLSv1.2',
+    'smtp_tls_mandatory_ciphers = high',
+    `tls_high_cipherlist = ${tls12}`,
+    'tls_eecdh_auto_curves = prime256v1 secp384r1 secp521r1',
+    'import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME OPENSSL_CONF=$config_directory/openssl.cnf',
+    '',
+  ].join('\n');
+  const openssl = [
+    'openssl_conf = postfix_equivalent',
+    '[postfix_equivalent]',
+    'ssl_conf = ssl_section',
+    '[ssl_section]',
+    'system_default = nist_sp800_52r2',
+    '[nist_sp800_52r2]',
+    'MinProtocol = TLSv1.2',
+    `CipherString = ${tls12}`,
+    `Ciphersuites = ${NIST_TLS13_SUITES.join(':')}`,
+    `Groups = ${NIST_GROUPS.join(':')}`,
+    '',
+  ].join('\n');
+  const transport = Object.entries(options.transports)
+    .map(([domain, hop]) => `${domain} smtp:[${hop.slice(0, hop.lastIndexOf(':'))}]:${hop.slice(hop.lastIndexOf(':') + 1)}`)
+    .join('\n');
+  return {
+    mainCf,
+    files: { transport: `${transport}\n`, 'smtpd-cert.pem': options.cert, 'smtpd-key.pem': options.key, 'openssl.cnf': openssl },
+  };
 }
