@@ -56,6 +56,7 @@ export class DeliveryEngine {
     const { job, message } = claimed;
     const pending = job.recipients.filter((r) => r.state === 'pending');
     if (pending.length === 0) return { recipients: [] };
+    if (signal.aborted) return this.handBack(pending);
     const startedAt = this.now();
     const plan = this.applyTlsRequiredHeader(claimed, await this.deps.policy.planner.planDelivery(job.domain));
 
@@ -85,6 +86,12 @@ export class DeliveryEngine {
     const retryAt = signal.aborted ? now : nextRetryAt(job.attempts + 1, this.deps.config.delivery.retrySchedule, now);
     this.logOutcome(claimed, recipients);
     return deferred ? { recipients, retryAt } : { recipients };
+  }
+
+  /** Shutting down before the attempt began: nothing happened, so the recipients are simply due again. */
+  private handBack(pending: RecipientRecord[]): JobResult {
+    const now = this.now();
+    return { recipients: pending.map((r) => ({ address: r.address, outcome: 'deferred', evidence: { at: now, outcome: 'deferred', reason: 'shutdown' } })), retryAt: now };
   }
 
   /** The result for a job whose delivery threw: every pending recipient deferred, due again per the schedule. */

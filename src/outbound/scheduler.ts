@@ -2,6 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log/logger';
 import { LeaseLostError, type ClaimedJob, type JobResult, type Store } from '../store/types';
 
+/** After aborting, how long deliveries get to record their result before their leases are handed back. */
+const ABORT_SETTLE_MS = 3_000;
+
 export interface SchedulerOptions {
   store: Store;
   logger: Logger;
@@ -69,7 +72,14 @@ export class Scheduler {
     if ((await Promise.race([finished, timer])) === 'timeout') {
       this.options.logger.warn({ event: 'shutdown-abort', inFlight: this.active.size }, 'aborting deliveries still running at shutdown');
       this.abort.abort();
-      await finished;
+      // An aborted delivery still busy in a DNS lookup or a connect does not notice at once: after a
+      // short wait, hand its lease back so another process (or the next start) takes the job now.
+      const settled = sleep(ABORT_SETTLE_MS, undefined, { ref: false }).then(() => 'timeout' as const);
+      if ((await Promise.race([finished, settled])) === 'timeout') {
+        const stragglers = [...this.active.keys()];
+        this.options.logger.warn({ event: 'shutdown-hand-back', jobs: stragglers }, 'handing back the leases of deliveries that did not stop in time');
+        await Promise.all(stragglers.map((jobId) => this.options.store.releaseLease(jobId, this.options.owner).catch(() => undefined)));
+      }
     }
   }
 

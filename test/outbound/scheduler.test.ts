@@ -136,4 +136,32 @@ describe('Scheduler', () => {
     expect(job.dueAt).toBeLessThanOrEqual(Date.now());
     expect((await store.claimDue('w2', 1, 60_000)).map((c) => c.job.id)).toEqual([job.id]);
   });
+
+  test('stop() hands back the lease of a delivery that ignores the abort', async () => {
+    const id = await enqueue(['stuck.test']);
+    let started = false;
+    let release: (() => void) | undefined;
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 1,
+      perDestination: 1,
+      leaseMs: 60_000,
+      idlePollMs: 20,
+      // Stands for a delivery stuck in a DNS lookup or connect that does not watch the signal.
+      deliver: (claimed) =>
+        new Promise((resolve) => {
+          started = true;
+          release = () => resolve(deferredOrDelivered(claimed, 'deferred'));
+        }),
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+    });
+    scheduler.start();
+    await waitUntil(() => started);
+    await scheduler.stop(50);
+    const jobId = (await store.getMessage(id))!.jobs[0]!.id;
+    expect((await store.claimDue('w2', 1, 60_000)).map((c) => c.job.id)).toEqual([jobId]);
+    release?.();
+  });
 });
