@@ -1,0 +1,77 @@
+import { cpus, totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { RunFigures } from './measure';
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+
+export interface Machine {
+  nproc: number;
+  memoryGiB: number;
+  cpuModel: string;
+  node: string;
+  postfix: string;
+  redis: string;
+}
+
+export function machine(): Machine {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const version = (command: string, args: string[]): string => {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0] ?? '';
+    } catch {
+      return 'unknown';
+    }
+  };
+  return {
+    nproc: cpus().length,
+    memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? 'unknown',
+    node: process.version,
+    postfix: version('/usr/sbin/postconf', ['-d', '-h', 'mail_version']),
+    redis: version('redis-server', ['--version']),
+  };
+}
+
+const fixed = (value: number, digits: number): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const mb = (bytes: number): string => fixed(bytes / 1024 ** 2, 1);
+
+interface Row {
+  name: string;
+  value: (f: RunFigures) => number;
+  format: (n: number) => string;
+}
+
+const ROWS: Row[] = [
+  { name: 'submissions/s', value: (f) => f.submissionsPerSecond, format: (n) => fixed(n, 1) },
+  { name: 'end-to-end msg/s', value: (f) => f.endToEndPerSecond, format: (n) => fixed(n, 1) },
+  { name: 'latency p50 (ms)', value: (f) => f.latencyP50, format: (n) => fixed(n, 0) },
+  { name: 'latency p95 (ms)', value: (f) => f.latencyP95, format: (n) => fixed(n, 0) },
+  { name: 'latency p99 (ms)', value: (f) => f.latencyP99, format: (n) => fixed(n, 0) },
+  { name: 'CPU s / 1,000 msgs', value: (f) => f.cpuPer1000, format: (n) => fixed(n, 2) },
+  { name: 'peak RSS (MB)', value: (f) => f.peakRss, format: mb },
+  { name: 'arrived / accepted', value: (f) => f.arrived, format: (n) => String(n) },
+];
+
+/** Rows are figures, columns are relays, then the ratio of each Sealgate column to Postfix. */
+export function comparisonTable(runs: RunFigures[], baseline?: RunFigures): string {
+  const others = runs.filter((run) => run !== baseline);
+  const header = ['figure', ...runs.map((run) => run.relay), ...(baseline ? others.map((run) => `${run.relay} / Postfix`) : [])];
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const row of ROWS) {
+    const cells = runs.map((run) => (row.name.startsWith('arrived') ? `${run.arrived} / ${run.accepted}` : row.format(row.value(run))));
+    const ratios = baseline && !row.name.startsWith('arrived') ? others.map((run) => fixed(row.value(run) / row.value(baseline), 2)) : others.map(() => '');
+    lines.push(`| ${[row.name, ...cells, ...(baseline ? ratios : [])].join(' | ')} |`);
+  }
+  const pss = runs.find((run) => run.peakPss !== undefined);
+  if (pss) lines.push('', `Postfix peak summed PSS (shared pages split): ${mb(pss.peakPss!)} MB.`);
+  return lines.join('\n');
+}
+
+export function targetTable(checks: TargetCheck[]): string {
+  return ['| target | measured | result |', '|---|---|---|', ...checks.map((c) => `| ${c.target} | ${c.measured} | ${c.pass ? 'PASS' : 'FAIL'} |`)].join('\n');
+}

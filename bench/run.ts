@@ -1,0 +1,292 @@
+/**
+ * `npm run bench`: Sealgate (file store, then Redis store) beside Debian's Postfix configured as the
+ * equivalent TLS-enforcing relay, under the same load, into the same loopback sink world.
+ * See docs/performance.md for the method and the latest figures; `npm run bench -- --help` for options.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { postfixUnavailableReason } from '../test/support/postfix';
+import type { MxTlsBehaviour } from '../test/support/world';
+import { measure, type RunFigures } from './measure';
+import { Cleanup, MODES, runId, sealgateFor, type BenchOptions, type Context, type Mode } from './context';
+import { buildSealgate, startPostfixRelay, type RelayUnderTest } from './relays';
+import { comparisonTable, machine, targetTable, type TargetCheck } from './report';
+import { startSinkWorld, type SinkWorld } from './sink-world';
+
+const WARMUP_MESSAGES = 40;
+import { checkDurability, runLargeMessage, runQueuedWhileSinksDown } from './targets';
+
+
+const HELP = `Usage: npm run bench -- [options]
+
+  --mode MODE          compare (default) | latency | queued | large | durability | all
+  --short              quick check: a few hundred messages, smaller targets' loads
+  --messages M         messages per run (default 2000; --short 300)
+  --size S             message size, e.g. 10KB, 100KB (default 10KB)
+  --connections C      concurrent submission connections (default 8)
+  --domains N          destination domains (default 4)
+  --mix LIST           TLS behaviours of the sinks, cycled over the domains (default tls13,tls12-gcm)
+  --backends LIST      Sealgate stores to run: file,redis (default both)
+  --no-postfix         skip the Postfix run (no ratios)
+  --from build|source  run Sealgate compiled (default, as in production) or from src/ through tsx
+  --profile DIR        write a V8 CPU profile of each Sealgate run to DIR (--cpu-prof)
+  --out FILE           JSON results (default bench/results/latest.json)
+  --time-limit SEC     stop everything after this long (default 1800)
+`;
+
+function parseSizeArg(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m)?$/i.exec(value.trim());
+  if (!match) throw new Error(`--size: expected e.g. 10KB, got ${value}`);
+  const unit = { b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2 }[(match[2] ?? 'b').toLowerCase() as 'b'];
+  return Math.round(Number(match[1]) * unit);
+}
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number <= 0) throw new Error(`--${name}: expected a positive integer, got ${value}`);
+  return number;
+}
+
+export function parseOptions(argv: string[]): BenchOptions | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      mode: { type: 'string', default: 'compare' },
+      short: { type: 'boolean', default: false },
+      messages: { type: 'string' },
+      size: { type: 'string', default: '10KB' },
+      connections: { type: 'string' },
+      domains: { type: 'string' },
+      mix: { type: 'string', default: 'tls13,tls12-gcm' },
+      backends: { type: 'string', default: 'file,redis' },
+      'no-postfix': { type: 'boolean', default: false },
+      from: { type: 'string', default: 'build' },
+      profile: { type: 'string' },
+      out: { type: 'string', default: path.join(__dirname, 'results', 'latest.json') },
+      'time-limit': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return undefined;
+  if (!MODES.includes(values.mode as Mode)) throw new Error(`--mode: one of ${MODES.join(', ')}`);
+  const backends = values.backends.split(',').map((b) => b.trim());
+  if (backends.some((b) => b !== 'file' && b !== 'redis')) throw new Error('--backends: file, redis or file,redis');
+  if (values.from !== 'build' && values.from !== 'source') throw new Error('--from: build or source');
+  return {
+    mode: values.mode as Mode,
+    short: values.short,
+    messages: positive('messages', values.messages, values.short ? 300 : 2000),
+    size: parseSizeArg(values.size),
+    connections: positive('connections', values.connections, 8),
+    domains: positive('domains', values.domains, 4),
+    mix: values.mix.split(',').map((m) => m.trim() as MxTlsBehaviour),
+    backends: backends as Array<'file' | 'redis'>,
+    postfix: !values['no-postfix'],
+    from: values.from,
+    ...(values.profile ? { profileDir: path.resolve(values.profile) } : {}),
+    out: path.resolve(values.out),
+    timeLimitSeconds: positive('time-limit', values['time-limit'], 1800),
+  };
+}
+
+/** A short unmeasured load first, so both relays start the measured run warm (connections, JIT, caches). */
+async function warmUp(relay: RelayUnderTest, sinks: SinkWorld, context: Context): Promise<void> {
+  await measure(relay, sinks, {
+    runId: `w${runId()}`,
+    messages: WARMUP_MESSAGES,
+    size: context.options.size,
+    connections: context.options.connections,
+    domains: sinks.domains,
+    timeoutMs: 60_000,
+    arrivalTimeoutMs: 30_000,
+  });
+}
+
+export async function loadThrough(relay: RelayUnderTest, sinks: SinkWorld, context: Context, rate?: number): Promise<RunFigures> {
+  const { options } = context;
+  await warmUp(relay, sinks, context);
+  context.log(`  ${relay.label}: ${options.messages} messages of ${options.size} bytes over ${options.connections} connections${rate ? ` at ${rate.toFixed(1)} msg/s` : ''}`);
+  const figures = await measure(relay, sinks, {
+    runId: runId(),
+    messages: options.messages,
+    size: options.size,
+    connections: options.connections,
+    domains: sinks.domains,
+    ...(rate ? { rate } : {}),
+    timeoutMs: 600_000,
+    arrivalTimeoutMs: 300_000,
+  });
+  context.log(
+    `  ${relay.label}: ${figures.endToEndPerSecond.toFixed(1)} msg/s end to end, p99 ${figures.latencyP99.toFixed(0)} ms, ${figures.arrived}/${figures.accepted} arrived` +
+      (figures.submitFailures ? `, ${figures.submitFailures} submissions failed (${figures.firstError})` : ''),
+  );
+  return figures;
+}
+
+interface CompareResult {
+  runs: RunFigures[];
+  checks: TargetCheck[];
+  table: string;
+}
+
+async function compare(context: Context, sinks: SinkWorld): Promise<CompareResult> {
+  const runs: RunFigures[] = [];
+  for (const backend of context.options.backends) {
+    const { relay, stop } = await sealgateFor(context, sinks, backend);
+    try {
+      runs.push(await loadThrough(relay, sinks, context));
+    } finally {
+      await stop();
+    }
+  }
+  let postfix: RunFigures | undefined;
+  if (context.options.postfix) {
+    const relay = await startPostfixRelay(sinks.world, sinks.nextHops);
+    const stop = context.cleanup.add('postfix', () => relay.stop());
+    try {
+      postfix = await loadThrough(relay, sinks, context);
+      runs.push(postfix);
+    } finally {
+      await stop();
+    }
+  }
+  const checks: TargetCheck[] = [];
+  for (const run of runs) {
+    if (run.arrived < run.accepted || run.submitFailures > 0) {
+      checks.push({ target: `${run.relay}: every message accepted and delivered`, measured: `${run.arrived}/${run.messages}`, pass: false });
+    }
+  }
+  if (postfix && context.options.size === 10 * 1024) {
+    const goal = { file: 2, redis: 1.5 } as const;
+    for (const run of runs.filter((r) => r !== postfix)) {
+      const backend = run.relay.includes('redis') ? 'redis' : 'file';
+      const ratio = run.endToEndPerSecond / postfix.endToEndPerSecond;
+      checks.push({ target: `end-to-end throughput ${run.relay} ≥ ${goal[backend]}× Postfix`, measured: `${ratio.toFixed(2)}×`, pass: ratio >= goal[backend] });
+    }
+  }
+  return { runs, checks, table: comparisonTable(runs, postfix) };
+}
+
+async function latencyAtHalfRate(context: Context, sinks: SinkWorld): Promise<{ max: RunFigures; paced: RunFigures; check: TargetCheck }> {
+  const backend = context.options.backends[0] ?? 'file';
+  const { relay, stop } = await sealgateFor(context, sinks, backend);
+  try {
+    context.log(`  maximum rate (${relay.label})`);
+    const max = await loadThrough(relay, sinks, context);
+    const rate = max.endToEndPerSecond / 2;
+    context.log(`  paced at half: ${rate.toFixed(1)} msg/s`);
+    const paced = await loadThrough(relay, sinks, context, rate);
+    const check = { target: `p99 submission-to-arrival < 250 ms at half max rate (${relay.label})`, measured: `${paced.latencyP99.toFixed(0)} ms at ${rate.toFixed(1)} msg/s`, pass: paced.latencyP99 < 250 && paced.arrived === paced.accepted };
+    return { max, paced, check };
+  } finally {
+    await stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  if (!options) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const cleanup = new Cleanup();
+  const context: Context = { options, cleanup, log: (line) => process.stderr.write(`${line}\n`) };
+  const abort = (why: string): void => {
+    process.stderr.write(`bench: ${why}; stopping everything it started\n`);
+    void cleanup.all().finally(() => process.exit(2));
+  };
+  process.once('SIGINT', () => abort('interrupted'));
+  process.once('SIGTERM', () => abort('terminated'));
+  const limit = setTimeout(() => abort(`time limit of ${options.timeLimitSeconds} s reached`), options.timeLimitSeconds * 1000);
+  limit.unref();
+
+  if (options.postfix) {
+    const reason = postfixUnavailableReason();
+    if (reason) throw new Error(`Postfix comparison impossible: ${reason} (or pass --no-postfix)`);
+  }
+  const started = new Date();
+  const results: Record<string, unknown> = { date: started.toISOString(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: machine(), options };
+  const checks: TargetCheck[] = [];
+  const sections: string[] = [];
+  try {
+    if (options.from === 'build') {
+      context.log('building Sealgate (tsc -> .bench/dist)');
+      await buildSealgate();
+    }
+    const wants = (mode: Mode): boolean => options.mode === mode || options.mode === 'all';
+    if (wants('compare')) {
+      const sinks = await startSinkWorld(options.domains, options.mix);
+      const stopWorld = cleanup.add('world', () => sinks.world.stop());
+      try {
+        context.log('compare: Sealgate and Postfix, same load');
+        const result = await compare(context, sinks);
+        results.compare = result.runs;
+        checks.push(...result.checks);
+        sections.push(`### Throughput, latency, CPU, memory (M=${options.messages}, S=${options.size} B, C=${options.connections}, ${options.domains} domains)\n\n${result.table}`);
+      } finally {
+        await stopWorld();
+      }
+    }
+    if (wants('latency')) {
+      const sinks = await startSinkWorld(options.domains, options.mix);
+      const stopWorld = cleanup.add('world', () => sinks.world.stop());
+      try {
+        context.log('latency: maximum rate, then paced at half');
+        const result = await latencyAtHalfRate(context, sinks);
+        results.latency = { max: result.max, paced: result.paced };
+        checks.push(result.check);
+        sections.push(`### Latency at half of the maximum rate\n\n${comparisonTable([result.max, { ...result.paced, relay: `${result.paced.relay} paced` }])}`);
+      } finally {
+        await stopWorld();
+      }
+    }
+    if (wants('queued')) {
+      context.log('queued: messages held while the sinks are down');
+      const result = await runQueuedWhileSinksDown(context);
+      results.queued = result.figures;
+      checks.push(result.check);
+    }
+    if (wants('large')) {
+      context.log('large: one big message end to end');
+      const result = await runLargeMessage(context);
+      results.large = result.figures;
+      checks.push(result.check);
+    }
+    if (wants('durability')) {
+      context.log('durability: 250 only after fsync / confirmed write');
+      const result = await checkDurability(context);
+      results.durability = result.figures;
+      checks.push(...result.checks);
+    }
+  } finally {
+    clearTimeout(limit);
+    await cleanup.all();
+  }
+
+  results.targets = checks;
+  const m = results.machine as ReturnType<typeof machine>;
+  const out = [
+    `## Sealgate benchmark, ${started.toISOString()}`,
+    '',
+    `Command: \`${results.command as string}\``,
+    `Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, Postfix ${m.postfix}, ${m.redis}`,
+    '',
+    ...sections.flatMap((section) => [section, '']),
+    ...(checks.length ? ['### Targets', '', targetTable(checks), ''] : []),
+  ].join('\n');
+  process.stdout.write(`${out}\n`);
+  mkdirSync(path.dirname(options.out), { recursive: true });
+  writeFileSync(options.out, `${JSON.stringify(results, null, 2)}\n`);
+  context.log(`results written to ${options.out}`);
+  if (checks.some((check) => !check.pass)) process.exitCode = 1;
+}
+
+if (require.main === module) {
+  main().catch((error: Error) => {
+    process.stderr.write(`bench failed: ${error.stack ?? error.message}\n`);
+    process.exit(2);
+  });
+}
