@@ -21,10 +21,16 @@ export interface RunFigures {
   latencyMax: number;
   /** CPU seconds of the relay's process tree per 1,000 messages over the run. */
   cpuPer1000: number;
+  /** Kernel-mode part of cpuPer1000. */
+  systemCpuPer1000: number;
+  /** CPU seconds per 1,000 messages of this bench process (load generator and sinks share the machine). */
+  harnessCpuPer1000: number;
   /** Peak RSS in bytes: sampled every 200 ms (summed over processes for Postfix); VmHWM when the relay is one process. */
   peakRss: number;
   /** Peak of summed PSS (shared pages split), for multi-process relays. */
   peakPss?: number;
+  /** TCP connections the sinks accepted during the run (how well the relay reuses MX connections). */
+  sinkConnections: number;
   elapsedSeconds: number;
   /** First submission error, if any (for diagnosis). */
   firstError?: string;
@@ -50,13 +56,17 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
   sample();
   const sampler = setInterval(sample, SAMPLE_MS);
   const cpuBefore = relay.cpuSeconds();
+  const harnessBefore = process.cpuUsage();
   try {
     const load = await runLoad({ ...options, host: relay.host, port: relay.port });
     const expected = load.submissions.length;
     const deadline = Date.now() + options.arrivalTimeoutMs;
     while (sinks.arrivals() < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     // Postfix may still be finishing bookkeeping; the window ends at the last arrival either way.
-    const cpu = relay.cpuSeconds() - cpuBefore;
+    const cpuAfter = relay.cpuSeconds();
+    const cpu = cpuAfter.total - cpuBefore.total;
+    const systemCpu = cpuAfter.system - cpuBefore.system;
+    const harness = process.cpuUsage(harnessBefore);
     sample();
 
     const accepted = new Map(load.submissions.map((s) => [s.index, s]));
@@ -93,8 +103,11 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
       latencyP99: percentile(latencies, 0.99),
       latencyMax: latencies[latencies.length - 1] ?? NaN,
       cpuPer1000: (cpu / Math.max(1, expected)) * 1000,
+      systemCpuPer1000: (systemCpu / Math.max(1, expected)) * 1000,
+      harnessCpuPer1000: ((harness.user + harness.system) / 1e6 / Math.max(1, expected)) * 1000,
       peakRss: kernelPeak ?? peakRss,
       ...(relay.memory().pss !== undefined ? { peakPss } : {}),
+      sinkConnections: sinks.world.mxServers.reduce((sum, server) => sum + server.events.filter((event) => event.kind === 'connect').length, 0),
       elapsedSeconds: (now() - load.firstStart) / 1000,
       ...(load.failures[0] ? { firstError: load.failures[0].error } : {}),
     };

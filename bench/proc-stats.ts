@@ -18,6 +18,8 @@ export interface ProcStat {
   ownCpu: number;
   /** cutime + cstime (reaped children), seconds. */
   childCpu: number;
+  /** Kernel-mode part of the two above (stime + cstime), seconds. */
+  systemCpu: number;
 }
 
 export function readStat(pid: number): ProcStat | undefined {
@@ -36,6 +38,7 @@ export function readStat(pid: number): ProcStat | undefined {
     ppid: num(1),
     ownCpu: (num(11) + num(12)) / CLOCK_TICKS_PER_SECOND,
     childCpu: (num(13) + num(14)) / CLOCK_TICKS_PER_SECOND,
+    systemCpu: (num(12) + num(14)) / CLOCK_TICKS_PER_SECOND,
   };
 }
 
@@ -84,14 +87,23 @@ export function processTree(rootPid: number): ProcStat[] {
   return all.filter((stat) => inTree.has(stat.pid));
 }
 
+export interface CpuSeconds {
+  total: number;
+  /** Kernel-mode share of total (system calls: file system, fsync, sockets). */
+  system: number;
+}
+
 /** CPU seconds used so far by a process tree: root's own and reaped children, plus live descendants' own. */
-export function treeCpuSeconds(rootPid: number): number {
+export function treeCpuSeconds(rootPid: number): CpuSeconds {
   const tree = processTree(rootPid);
-  const root = tree.find((stat) => stat.pid === rootPid);
-  if (!root) return 0;
-  let total = root.ownCpu + root.childCpu;
-  for (const stat of tree) if (stat.pid !== rootPid) total += stat.ownCpu + stat.childCpu;
-  return total;
+  if (!tree.some((stat) => stat.pid === rootPid)) return { total: 0, system: 0 };
+  let total = 0;
+  let system = 0;
+  for (const stat of tree) {
+    total += stat.ownCpu + stat.childCpu;
+    system += stat.systemCpu;
+  }
+  return { total, system };
 }
 
 /** Sum of RSS and of PSS over a process tree, bytes. */

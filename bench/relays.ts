@@ -7,15 +7,15 @@ import { stringify } from 'yaml';
 import { equivalentRelayConfig, startPostfix, type PostfixInstance } from '../test/support/postfix';
 import { testCa } from '../test/support/world';
 import type { World } from '../test/support/world';
-import { processTree, readMemory, treeCpuSeconds, treeMemory } from './proc-stats';
+import { processTree, readMemory, treeCpuSeconds, treeMemory, type CpuSeconds } from './proc-stats';
 
 /** A relay under test, seen from outside: where to submit, and its CPU and memory. */
 export interface RelayUnderTest {
   label: string;
   host: string;
   port: number;
-  /** CPU seconds used so far (the relay's process tree). */
-  cpuSeconds(): number;
+  /** CPU seconds used so far (the relay's process tree), and the kernel-mode part. */
+  cpuSeconds(): CpuSeconds;
   /** Current memory in bytes: RSS (summed over processes for Postfix) and PSS for process trees. */
   memory(): { rss: number; pss?: number };
   /** Peak RSS in bytes as the kernel counts it (VmHWM), when the relay is one process. */

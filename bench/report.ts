@@ -53,7 +53,10 @@ const ROWS: Row[] = [
   { name: 'latency p95 (ms)', value: (f) => f.latencyP95, format: (n) => fixed(n, 0) },
   { name: 'latency p99 (ms)', value: (f) => f.latencyP99, format: (n) => fixed(n, 0) },
   { name: 'CPU s / 1,000 msgs', value: (f) => f.cpuPer1000, format: (n) => fixed(n, 2) },
+  { name: '… of which kernel', value: (f) => f.systemCpuPer1000, format: (n) => fixed(n, 2) },
+  { name: 'bench harness CPU s / 1,000', value: (f) => f.harnessCpuPer1000, format: (n) => fixed(n, 2) },
   { name: 'peak RSS (MB)', value: (f) => f.peakRss, format: mb },
+  { name: 'connections to sinks', value: (f) => f.sinkConnections, format: (n) => String(n) },
   { name: 'arrived / accepted', value: (f) => f.arrived, format: (n) => String(n) },
 ];
 

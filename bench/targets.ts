@@ -25,10 +25,10 @@ async function withSinks<T>(context: Context, domains: number, body: (sinks: Sin
 /** Waits (bounded) until the relay's CPU use per second falls below `idleCpu`: its queue work has settled. */
 async function waitUntilIdle(relay: RelayUnderTest, limitMs: number, idleCpu = 0.05): Promise<void> {
   const deadline = Date.now() + limitMs;
-  let previous = relay.cpuSeconds();
+  let previous = relay.cpuSeconds().total;
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const current = relay.cpuSeconds();
+    const current = relay.cpuSeconds().total;
     if (current - previous < idleCpu) return;
     previous = current;
   }
