@@ -140,7 +140,8 @@ export async function startRig(backend: Backend, world: World, extra: Record<str
     },
     async stop() {
       await store.close().catch(() => undefined);
-      await relay.stop();
+      await rig.relay.stop(); // a test may have restarted it
+
       await redis?.stop();
       fixture.remove();
     },
