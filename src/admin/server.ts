@@ -75,7 +75,8 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
 
   app.decorateRequest('actor', '');
   app.addHook('onRequest', async (request, reply) => {
-    if (PUBLIC_PATHS.has(request.url.split('?')[0] ?? '')) return;
+    // The matched route, not the raw URL: encoded or odd spellings of a public path still need a token.
+    if (PUBLIC_PATHS.has(request.routeOptions.url ?? '')) return;
     const actor = authenticate(request.headers.authorization);
     if (actor === undefined) {
       return reply
