@@ -1,4 +1,4 @@
-import { checkServerIdentity, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Candidate, WouldFail } from './plan';
 import { checkNegotiated, describeNegotiated, tlsContextOptions, type NegotiatedTls, type TlsCheck, type TlsProfile } from './tls-profile';
@@ -87,12 +87,26 @@ interface ConnectionInternals {
   upgrading?: boolean;
 }
 
+/**
+ * One SecureContext per (profile, trust store): building one parses every root CA (~10 ms), which
+ * tls.connect would otherwise repeat for each MX connection. Settings are those of the profile.
+ */
+const secureContexts = new WeakMap<TlsProfile, Map<string[] | undefined, SecureContext>>();
+
+function outboundSecureContext(profile: TlsProfile, ca: string[] | undefined): SecureContext {
+  let byCa = secureContexts.get(profile);
+  if (!byCa) secureContexts.set(profile, (byCa = new Map()));
+  let context = byCa.get(ca);
+  if (!context) byCa.set(ca, (context = createSecureContext({ ...tlsContextOptions(profile), ...(ca ? { ca } : {}) })));
+  return context;
+}
+
 /** TLS options for an outbound session from the profile: SNI, trust store, no rejection during the handshake. */
 export function sessionTlsOptions(profile: TlsProfile, servername: string | null, ca: string[] | undefined): ConnectionOptions {
   return {
     ...tlsContextOptions(profile),
+    secureContext: outboundSecureContext(profile, ca),
     ...(servername ? { servername } : {}),
-    ...(ca ? { ca } : {}),
     rejectUnauthorized: false,
     // `authorized` then reflects the chain only; the name is judged separately (nameMatch).
     checkServerIdentity: () => undefined,
