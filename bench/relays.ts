@@ -88,7 +88,9 @@ export async function startSealgate(options: SealgateOptions): Promise<RelayUnde
   const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
   const entry = options.from === 'build' ? LAUNCHER : path.join(REPO_ROOT, 'bin', 'sealgate');
   if (options.cpuProfileDir) mkdirSync(options.cpuProfileDir, { recursive: true });
-  const command = [...(options.wrapper ?? []), process.execPath, ...nodeArgs, entry, '--config', configFile, 'start'];
+  // BENCH_RELAY_WRAPPER (e.g. "strace -c -f -o /tmp/syscalls.txt") wraps every Sealgate run, for diagnosis.
+  const wrapper = options.wrapper ?? process.env.BENCH_RELAY_WRAPPER?.split(' ').filter(Boolean);
+  const command = [...(wrapper ?? []), process.execPath, ...nodeArgs, entry, '--config', configFile, 'start'];
   const child: ChildProcess = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, SEALGATE_LOG_LEVEL: 'info' },
     stdio: ['ignore', logFd, logFd],
@@ -99,7 +101,7 @@ export async function startSealgate(options: SealgateOptions): Promise<RelayUnde
   const pid = child.pid!;
 
   // Under a wrapper the relay is the wrapper's child: signal it, and the wrapper follows it out.
-  const relayPid = (): number => (options.wrapper ? (processTree(pid).find((stat) => stat.ppid === pid)?.pid ?? pid) : pid);
+  const relayPid = (): number => (wrapper ? (processTree(pid).find((stat) => stat.ppid === pid)?.pid ?? pid) : pid);
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       process.kill(relayPid(), 'SIGTERM');
