@@ -4,6 +4,7 @@ import type { BoundListener } from '../../src/inbound/server';
 import { startRedis, type RedisHandle } from '../support/redis-server';
 import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { standardScenarios, startWorld, type World } from '../support/world';
+import { until } from '../support/wait';
 
 const LISTENERS: BoundListener[] = [{ name: 'smarthost', host: '127.0.0.1', port: 2525 }];
 
@@ -39,16 +40,6 @@ describe('readiness and liveness checks', () => {
 const TOKEN = 'health-test-token-0123456789';
 /** A shared server from SEALGATE_TEST_REDIS_URL is not ours to stop. */
 const externalRedis = Boolean(process.env.SEALGATE_TEST_REDIS_URL);
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function sample(text: string, name: string, labels: Record<string, string>): number {
   let sum = 0;

@@ -2,10 +2,11 @@ import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { createStore } from '../../src/store';
-import type { MessageRecord, Store } from '../../src/store/types';
+import type { Store } from '../../src/store/types';
 import { startRedis, type RedisHandle } from '../support/redis-server';
 import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { standardScenarios, startWorld, type World } from '../support/world';
+import { until, finalMessage } from '../support/wait';
 
 /**
  * Crash safety: SIGKILL the relay while an MX is holding the final reply to DATA, restart, and every
@@ -13,23 +14,6 @@ import { standardScenarios, startWorld, type World } from '../support/world';
  * is the no-duplicate side of the window. The duplicate side — killed after the MX said 250 but
  * before our record of it — is described in docs/delivery.md.)
  */
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function finalMessage(store: Store, id: string) {
-  return async (): Promise<MessageRecord | undefined> => {
-    const message = await store.getMessage(id);
-    return message && message.jobs.every((j) => ['delivered', 'diverted', 'bounced'].includes(j.state)) ? message : undefined;
-  };
-}
 
 describe.each(['file', 'redis'] as const)('crash during delivery (%s store)', (backend) => {
   let world: World;

@@ -3,10 +3,11 @@ import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { createStore } from '../../src/store';
-import type { MessageRecord, Store } from '../../src/store/types';
+import type { Store } from '../../src/store/types';
 import { startRedis, type RedisHandle } from '../support/redis-server';
 import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { standardScenarios, startWorld, type World } from '../support/world';
+import { until, finalMessage } from '../support/wait';
 
 /**
  * Graceful shutdown (SIGTERM) of the real relay process: it stops accepting at once, lets a delivery
@@ -17,16 +18,6 @@ import { standardScenarios, startWorld, type World } from '../support/world';
 const SHUTDOWN_GRACE_MS = 5_000;
 /** Fast enough to finish within the grace, slow enough to be in flight when SIGTERM arrives. */
 const FAST_DATA_DELAY_MS = 1_000;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function submit(port: number, to: string, tag: string): Promise<string> {
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port, requireTLS: true, tls: { rejectUnauthorized: false } });
@@ -57,13 +48,6 @@ function exitWithin(relay: RelayProcess, ms: number): Promise<number | null | 's
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), ms)));
   return Promise.race([relay.stop('SIGTERM'), timeout]).finally(() => clearTimeout(timer));
-}
-
-function finalMessage(store: Store, id: string) {
-  return async (): Promise<MessageRecord | undefined> => {
-    const message = await store.getMessage(id);
-    return message && message.jobs.every((j) => ['delivered', 'diverted', 'bounced'].includes(j.state)) ? message : undefined;
-  };
 }
 
 describe.each(['file', 'redis'] as const)('graceful shutdown (%s store)', (backend) => {
