@@ -22,6 +22,8 @@ export interface BenchOptions {
   postfix: boolean;
   from: 'build' | 'source';
   profileDir?: string;
+  /** Extra node flags for every Sealgate process. */
+  relayNodeFlags: string[];
   out: string;
   timeLimitSeconds: number;
 }
@@ -72,6 +74,7 @@ export async function sealgateFor(
     world: sinks.world,
     backend,
     from: context.options.from,
+    nodeFlags: context.options.relayNodeFlags,
     ...(redis ? { redisUrl: redis.url } : {}),
     ...(context.options.profileDir ? { cpuProfileDir: path.join(context.options.profileDir, backend) } : {}),
     ...extra,

@@ -50,6 +50,8 @@ export interface SealgateOptions {
   overrides?: Record<string, unknown>;
   /** Write a V8 CPU profile of the relay to this folder when it exits. */
   cpuProfileDir?: string;
+  /** Extra node flags for the relay process (e.g. --max-semi-space-size=2). */
+  nodeFlags?: string[];
   /** Command prefix the relay runs under (e.g. strace); the relay's node process is its child. */
   wrapper?: string[];
   timeoutMs?: number;
@@ -65,6 +67,10 @@ export async function startSealgate(options: SealgateOptions): Promise<RelayUnde
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-bench-'));
   const worldConfig = options.world.relayConfig();
   const overrides = options.overrides ?? {};
+  // A configured certificate, as in production (no generated development certificate).
+  const inbound = await (await testCa()).leaf('valid', 'relay.bench.test');
+  writeFileSync(path.join(dir, 'cert.pem'), inbound.cert);
+  writeFileSync(path.join(dir, 'key.pem'), inbound.key, { mode: 0o600 });
   const config = {
     hostname: 'relay.bench.test',
     queue: {
@@ -73,6 +79,7 @@ export async function startSealgate(options: SealgateOptions): Promise<RelayUnde
       ...(options.backend === 'redis' ? { redis: { url: options.redisUrl, prefix: `bench${process.pid}`, onWeakDurability: 'refuse' } } : {}),
     },
     auth: { usersFile: 'users.json' },
+    tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') },
     listeners: [{ name: 'smarthost', host: '127.0.0.1', port: 0, tls: 'starttls', auth: 'optional', trustedNetworks: ['127.0.0.0/8'] }],
     limits: { minFreeDisk: 0, maxMessageSize: '64MiB', maxConnectionsPerIp: 200 },
     admin: { enabled: false },
@@ -85,7 +92,7 @@ export async function startSealgate(options: SealgateOptions): Promise<RelayUnde
   writeFileSync(configFile, stringify(config));
   const logFile = path.join(dir, 'sealgate.log');
   const logFd = openSync(logFile, 'w');
-  const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
+  const nodeArgs = [...(options.nodeFlags ?? []), ...(options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [])];
   const entry = options.from === 'build' ? LAUNCHER : path.join(REPO_ROOT, 'bin', 'sealgate');
   if (options.cpuProfileDir) mkdirSync(options.cpuProfileDir, { recursive: true });
   // BENCH_RELAY_WRAPPER (e.g. "strace -c -f -o /tmp/syscalls.txt") wraps every Sealgate run, for diagnosis.

@@ -30,6 +30,7 @@ const HELP = `Usage: npm run bench -- [options]
   --backends LIST      Sealgate stores to run: file,redis (default both)
   --no-postfix         skip the Postfix run (no ratios)
   --from build|source  run Sealgate compiled (default, as in production) or from src/ through tsx
+  --relay-node-flags F node flags for Sealgate, e.g. "--max-semi-space-size=2"
   --profile DIR        write a V8 CPU profile of each Sealgate run to DIR (--cpu-prof)
   --out FILE           JSON results (default bench/results/latest.json)
   --time-limit SEC     stop everything after this long (default 1800)
@@ -64,6 +65,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'no-postfix': { type: 'boolean', default: false },
       from: { type: 'string', default: 'build' },
       profile: { type: 'string' },
+      'relay-node-flags': { type: 'string', default: '' },
       out: { type: 'string', default: path.join(__dirname, 'results', 'latest.json') },
       'time-limit': { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -87,6 +89,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     postfix: !values['no-postfix'],
     from: values.from,
     ...(values.profile ? { profileDir: path.resolve(values.profile) } : {}),
+    relayNodeFlags: values['relay-node-flags'].split(' ').filter(Boolean),
     out: path.resolve(values.out),
     timeLimitSeconds: positive('time-limit', values['time-limit'], 1800),
   };
