@@ -1,6 +1,7 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../store/file/durable';
 
 /**
  * The submission users file: JSON at config.auth.usersFile, passwords as scrypt hashes.
@@ -144,26 +145,8 @@ export async function loadUsers(file: string): Promise<UsersFile> {
 async function saveUsers(file: string, content: UsersFile): Promise<void> {
   const dir = path.dirname(file);
   await fs.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await fs.open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(content, null, 2)}\n`, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
-  const dirHandle = await fs.open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
+  // The same crash-safe replace the spool uses: temp file, fsync, rename, fsync of the folder.
+  await writeFileAtomic(dir, file, `${JSON.stringify(content, null, 2)}\n`);
 }
 
 export interface AddUserOptions {
