@@ -106,6 +106,9 @@ export const configSchema = z
         maxLineLength: z.number().int().min(1000).default(10_000),
         /** Unknown or invalid commands on one connection before it is closed with 421. */
         maxBadCommands: z.number().int().positive().default(10),
+        /** Sessions closed for failed AUTH or junk commands, per client IP within abuseWindow, before that IP is refused at connect. */
+        maxAbusePerIp: z.number().int().positive().default(5),
+        abuseWindow: duration.default(600_000),
         /** Refuse new mail with 452 4.3.1 when the spool's disk has less free space than this. */
         minFreeDisk: size.default(256 * 1024 * 1024),
       })

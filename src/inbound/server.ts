@@ -16,6 +16,7 @@ import type { Logger } from '../log/logger';
 import { checkNegotiated, tlsContextOptions, type TlsProfile } from '../policy/tls-profile';
 import type { HeaderFacts, NewMessage, RecipientInput, Store } from '../store/types';
 import { hasSourceRoute, MAIL_PARAMETERS, normalizeAddress, RCPT_PARAMETERS, unknownParameter } from './address';
+import { AbuseThrottle } from './abuse-throttle';
 import { ConnectionTracker } from './connection-tracker';
 import { DiskSpaceCheck } from './disk-space';
 import { extractHeaderFacts } from './header-facts';
@@ -103,6 +104,7 @@ class Inbound {
   private readonly servers: SMTPServer[] = [];
   private readonly sessions = new Map<string, SessionState>();
   private readonly tracker: ConnectionTracker;
+  private readonly abuse: AbuseThrottle;
   private readonly disk: DiskSpaceCheck | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
@@ -112,6 +114,7 @@ class Inbound {
     const { limits, queue } = opts.config;
     this.log = opts.logger.child({ component: 'inbound' });
     this.tracker = new ConnectionTracker(limits.maxConnections, limits.maxConnectionsPerIp);
+    this.abuse = new AbuseThrottle(limits.maxAbusePerIp, limits.abuseWindow);
     this.disk = opts.store.kind === 'file' ? new DiskSpaceCheck(queue.path, limits.minFreeDisk) : undefined;
   }
 
@@ -226,6 +229,12 @@ class Inbound {
 
   private onConnect(listener: ListenerConfig, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const ip = session.remoteAddress;
+    if (this.abuse.blocked(ip) && !networkList(listener.trustedNetworks).check(ip)) {
+      this.log.info({ event: 'connection-refused', listener: listener.name, ip, reason: 'abuse' }, 'connection refused: too many failed sessions from this address');
+      this.opts.metrics?.messagesRefused.inc({ reason: 'abuse' }); // metrics
+      callback(reply(421, '4.7.0 Too many failed attempts from your address, try again later'));
+      return;
+    }
     const admitted = this.tracker.admit(session.id, ip);
     if (admitted !== 'ok') {
       this.log.info({ event: 'connection-refused', listener: listener.name, ip, reason: admitted === 'total' ? 'max-connections' : 'max-connections-per-ip' }, 'connection refused');
@@ -293,7 +302,9 @@ class Inbound {
   /** Counts one refused command; true once the session has used up limits.maxBadCommands. */
   private countBadCommand(state: SessionState): boolean {
     state.badCommands++;
-    return state.badCommands >= this.opts.config.limits.maxBadCommands;
+    const closing = state.badCommands >= this.opts.config.limits.maxBadCommands;
+    if (closing) this.abuse.strike(state.ip);
+    return closing;
   }
 
   /** An error reply smtp-server made up itself (syntax, sequence, unknown command): logged and counted. */
@@ -349,7 +360,10 @@ class Inbound {
       { event: 'command-rejected', command: 'AUTH', reason: 'bad-credentials', code: closing ? 421 : 535, ip: state.ip, listener: state.listener.name, user: safeForLog(name) },
       'authentication failed',
     );
-    if (closing) return callback(reply(421, '4.7.0 Too many failed authentication attempts, closing connection'));
+    if (closing) {
+      this.abuse.strike(state.ip);
+      return callback(reply(421, '4.7.0 Too many failed authentication attempts, closing connection'));
+    }
     callback(null, { responseCode: 535, message: '5.7.8 Authentication credentials invalid' });
   }
 
