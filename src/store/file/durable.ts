@@ -2,48 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-/**
- * fsyncs a directory so a rename or unlink in it survives a power cut (Haraka and chasquid skip this).
- * Concurrent callers share fsyncs (group commit): a caller's rename or unlink is done before it asks,
- * so any fsync of the directory that starts after the ask covers it. While one runs, every later
- * caller waits for the next one, which starts when the running one ends; nobody returns before an
- * fsync that began after its own change has completed.
- */
-export function fsyncDir(dir: string): Promise<void> {
-  let sync = directorySyncs.get(dir);
-  if (!sync) directorySyncs.set(dir, (sync = new DirectorySync(dir)));
-  return sync.request();
-}
-
-const directorySyncs = new Map<string, DirectorySync>();
-
-class DirectorySync {
-  private running: Promise<void> | undefined;
-  private next: Promise<void> | undefined;
-
-  constructor(private readonly dir: string) {}
-
-  request(): Promise<void> {
-    if (!this.running) return this.start();
-    this.next ??= this.running
-      .catch(() => undefined)
-      .then(() => {
-        this.next = undefined;
-        return this.start();
-      });
-    return this.next;
-  }
-
-  private start(): Promise<void> {
-    const run = fsyncDirOnce(this.dir).finally(() => {
-      if (this.running === run) this.running = undefined;
-    });
-    this.running = run;
-    return run;
-  }
-}
-
-async function fsyncDirOnce(dir: string): Promise<void> {
+/** fsyncs a directory so a rename or unlink in it survives a power cut (Haraka and chasquid skip this). */
+export async function fsyncDir(dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r');
   try {
     await handle.sync();
