@@ -1,7 +1,6 @@
 import { randomBytes, X509Certificate, createPrivateKey } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { generate } from 'selfsigned';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 
@@ -93,6 +92,8 @@ export async function generateDevelopmentCertificate(hostname: string): Promise<
     ...(hostname === 'localhost' ? [] : [{ type: 2 as const, value: 'localhost' }]),
     { type: 7 as const, ip: '127.0.0.1' },
   ];
+  // Loaded on demand: selfsigned and its crypto libraries cost ~7 MB of RSS a configured relay never needs.
+  const { generate } = require('selfsigned') as typeof import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: hostname }], {
     keyType: 'ec',
     curve: 'P-256',

@@ -1,7 +1,6 @@
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { FileStore } from './file/file-store';
-import { RedisStore } from './redis/redis-store';
 import type { Store } from './types';
 
 export { acquireSpoolLock } from './file/locks';
@@ -11,6 +10,8 @@ export * from './types';
 export function createStore(config: Config, logger: Logger): Store {
   const queue = config.queue;
   if (queue.backend === 'redis') {
+    // Loaded on demand: ioredis costs ~8 MB of RSS that a file-store relay never needs.
+    const { RedisStore } = require('./redis/redis-store') as typeof import('./redis/redis-store');
     return new RedisStore({
       url: queue.redis.url,
       prefix: queue.redis.prefix,
