@@ -16,12 +16,18 @@ export function tempName(tmpDir: string, hint: string): string {
   return path.join(tmpDir, `${hint}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/** Called just before the rename into place, and if that rename fails (e.g. to expect its fs.watch event). */
+export interface RenameHooks {
+  beforeRename(): void;
+  renameFailed(): void;
+}
+
 /**
  * Replaces `target` with `data`: temp file, fsync, rename, fsync of the target's directory.
  * With `durable: false` (disposable data such as cache entries) both fsyncs are skipped, but
  * readers still never see a half-written file because the rename is atomic.
  */
-export async function writeFileAtomic(tmpDir: string, target: string, data: string | Buffer, durable = true): Promise<void> {
+export async function writeFileAtomic(tmpDir: string, target: string, data: string | Buffer, durable = true, hooks?: RenameHooks): Promise<void> {
   const temp = tempName(tmpDir, path.basename(target));
   const handle = await fs.open(temp, 'wx', 0o600);
   try {
@@ -33,9 +39,11 @@ export async function writeFileAtomic(tmpDir: string, target: string, data: stri
     throw error;
   }
   await handle.close();
+  hooks?.beforeRename();
   try {
     await fs.rename(temp, target);
   } catch (error) {
+    hooks?.renameFailed();
     await fs.rm(temp, { force: true });
     throw error;
   }

@@ -70,6 +70,12 @@ export class FileStore implements Store {
   /** Ids changed on disk (possibly by another process) since the index last saw them. */
   private readonly dirtyMessages = new Set<string>();
   private readonly dirtyFallback = new Set<string>();
+  /**
+   * Renames into meta/ this process made whose fs.watch event has not arrived yet. Each rename
+   * raises one event; the index already holds what was written, so that echo is skipped instead
+   * of re-reading the file. Another process's change raises its own event and is still read.
+   */
+  private readonly ownMetaWrites = new Map<string, number>();
   private readonly watchers: FSWatcher[] = [];
   private lastRescan = 0;
 
@@ -88,7 +94,7 @@ export class FileStore implements Store {
       holder === process.pid ? { olderThan: Infinity } : holder === undefined ? { olderThan: Date.now() - DEBRIS_AGE_MS } : undefined;
     if (recovery) await this.quarantine.tempFiles(recovery);
     await this.rescan(recovery);
-    this.watch(this.layout.meta, this.dirtyMessages);
+    this.watch(this.layout.meta, this.dirtyMessages, this.ownMetaWrites);
     this.watch(this.layout.fallback, this.dirtyFallback);
   }
 
@@ -376,11 +382,18 @@ export class FileStore implements Store {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private watch(dir: string, dirty: Set<string>): void {
+  private watch(dir: string, dirty: Set<string>, ownWrites?: Map<string, number>): void {
     try {
       const watcher = watch(dir, (_event, name) => {
         const id = typeof name === 'string' ? idOfJsonName(name) : undefined;
-        if (id) dirty.add(id);
+        if (!id) return;
+        const pending = ownWrites?.get(id) ?? 0;
+        if (pending > 0) {
+          if (pending === 1) ownWrites!.delete(id);
+          else ownWrites!.set(id, pending - 1);
+          return;
+        }
+        dirty.add(id);
       });
       watcher.on('error', (error) => this.options.logger.warn({ err: error.message, dir }, 'queue spool watch failed; relying on periodic rescans'));
       watcher.unref();
@@ -421,7 +434,16 @@ export class FileStore implements Store {
   }
 
   private async writeMeta(record: MessageRecord): Promise<void> {
-    await writeFileAtomic(this.layout.tmp, this.layout.metaFile(record.id), JSON.stringify(record));
+    const id = record.id;
+    // Counted before the rename, so its event can never arrive before the count.
+    await writeFileAtomic(this.layout.tmp, this.layout.metaFile(id), JSON.stringify(record), true, {
+      beforeRename: () => this.ownMetaWrites.set(id, (this.ownMetaWrites.get(id) ?? 0) + 1),
+      renameFailed: () => {
+        const pending = (this.ownMetaWrites.get(id) ?? 1) - 1;
+        if (pending > 0) this.ownMetaWrites.set(id, pending);
+        else this.ownMetaWrites.delete(id);
+      },
+    });
   }
 
   private async readFallback(id: string): Promise<FallbackItem | undefined> {
@@ -539,6 +561,7 @@ export class FileStore implements Store {
   private async rescan(recovery?: Recovery): Promise<void> {
     this.lastRescan = Date.now();
     this.dirtyMessages.clear();
+    this.ownMetaWrites.clear();
     this.dirtyFallback.clear();
     // Only messages known before the listing can be judged gone: newer ones may simply postdate it.
     const known = this.index.messageIds();
