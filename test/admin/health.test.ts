@@ -5,6 +5,7 @@ import { startRedis, type RedisHandle } from '../support/redis-server';
 import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { standardScenarios, startWorld, type World } from '../support/world';
 import { until } from '../support/wait';
+import { total } from '../support/prometheus';
 
 const LISTENERS: BoundListener[] = [{ name: 'smarthost', host: '127.0.0.1', port: 2525 }];
 
@@ -40,17 +41,6 @@ describe('readiness and liveness checks', () => {
 const TOKEN = 'health-test-token-0123456789';
 /** A shared server from SEALGATE_TEST_REDIS_URL is not ours to stop. */
 const externalRedis = Boolean(process.env.SEALGATE_TEST_REDIS_URL);
-
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const match = new RegExp(`^${name}\\{(.*)\\} (\\S+)$`).exec(line);
-    if (!match) continue;
-    const found = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => found[k] === v)) sum += Number(match[2]);
-  }
-  return sum;
-}
 
 (externalRedis ? describe.skip : describe)('admin /healthz, /readyz and /metrics of a relay process (Redis store)', () => {
   let world: World;
@@ -99,14 +89,14 @@ function sample(text: string, name: string, labels: Record<string, string>): num
       async () => {
         const response = await get('/metrics', TOKEN);
         const body = await response.text();
-        return sample(body, 'sealgate_recipients_total', {}) >= 2 ? body : undefined;
+        return total(body, 'sealgate_recipients_total', {}) >= 2 ? body : undefined;
       },
       30_000,
     );
-    expect(sample(text, 'sealgate_messages_accepted_total', { listener: 'smarthost' })).toBe(1);
-    expect(sample(text, 'sealgate_messages_refused_total', { reason: 'auth-required' })).toBe(1);
-    expect(sample(text, 'sealgate_recipients_total', { outcome: 'delivered' })).toBe(1);
-    expect(sample(text, 'sealgate_recipients_total', { outcome: 'diverted' })).toBe(1);
+    expect(total(text, 'sealgate_messages_accepted_total', { listener: 'smarthost' })).toBe(1);
+    expect(total(text, 'sealgate_messages_refused_total', { reason: 'auth-required' })).toBe(1);
+    expect(total(text, 'sealgate_recipients_total', { outcome: 'delivered' })).toBe(1);
+    expect(total(text, 'sealgate_recipients_total', { outcome: 'diverted' })).toBe(1);
     expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
     expect(text).toMatch(/^sealgate_store_up 1$/m);
   });

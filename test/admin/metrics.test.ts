@@ -8,30 +8,7 @@ import type { ClaimedJob, JobResult, MessageRecord, StoreCounts } from '../../sr
 import { relayFixture, type RelayFixture } from '../support/relay-process';
 import { RawSmtpClient } from '../support/smtp-client';
 import { standardScenarios, startWorld, type World } from '../support/world';
-
-/** Reads one sample's value out of the exposition text (undefined when the series does not exist). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const match = /^[^{ ]+(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) continue;
-    const found = Object.fromEntries([...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[2]);
-  }
-  return undefined;
-}
-
-/** Sum of every series of `name` whose labels include `labels`. */
-function total(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const match = new RegExp(`^${name}\\{(.*)\\} (\\S+)$`).exec(line);
-    if (!match) continue;
-    const found = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => found[k] === v)) sum += Number(match[2]);
-  }
-  return sum;
-}
+import { sample, total } from '../support/prometheus';
 
 function counts(jobs: Partial<StoreCounts['jobs']>, fallback: Partial<StoreCounts['fallback']> = {}): StoreCounts {
   return {
