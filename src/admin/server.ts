@@ -59,6 +59,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   await app.listen({ host, port });
   const address = app.server.address() as AddressInfo;
   options.logger.info({ event: 'admin-started', host: address.address, port: address.port, tokens: tokens.map((t) => t.name) }, 'admin API listening');
+  if (tokens.length === 0) {
+    options.logger.warn({ event: 'admin-no-tokens' }, 'the admin API has no tokens: every route but /healthz answers 401 until admin.tokens or SEALGATE_ADMIN_TOKEN is set');
+  }
   return { app, host: address.address, port: address.port, close: () => app.close() };
 }
 
