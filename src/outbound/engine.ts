@@ -90,17 +90,14 @@ export class DeliveryEngine {
 
   /** Shutting down before the attempt began: nothing happened, so the recipients are simply due again. */
   private handBack(pending: RecipientRecord[]): JobResult {
-    const now = this.now();
-    return { recipients: pending.map((r) => ({ address: r.address, outcome: 'deferred', evidence: { at: now, outcome: 'deferred', reason: 'shutdown' } })), retryAt: now };
+    return deferAll(pending, 'shutdown', this.now(), this.now());
   }
 
   /** The result for a job whose delivery threw: every pending recipient deferred, due again per the schedule. */
   onCrash(claimed: ClaimedJob, error: Error): JobResult {
     const now = this.now();
-    const recipients = claimed.job.recipients
-      .filter((r) => r.state === 'pending')
-      .map((r) => ({ address: r.address, outcome: 'deferred' as const, evidence: { at: now, outcome: 'deferred' as const, reason: 'internal-error', detail: error.message } }));
-    return { recipients, retryAt: nextRetryAt(claimed.job.attempts + 1, this.deps.config.delivery.retrySchedule, now) };
+    const pending = claimed.job.recipients.filter((r) => r.state === 'pending');
+    return deferAll(pending, 'internal-error', now, nextRetryAt(claimed.job.attempts + 1, this.deps.config.delivery.retrySchedule, now), error.message);
   }
 
   /** Writes the audit lines for a result the store has recorded. */
@@ -160,7 +157,7 @@ export class DeliveryEngine {
         result = await this.send(claimed, pooled.session, [...remaining], signal);
       }
       const session = pooled.session;
-      const attempt = sessionAttempt(session, result);
+      const attempt = sessionAttempt(session, result, this.now());
       mxAttempts.push(attempt);
 
       if (result.kind === 'answered') {
@@ -309,6 +306,13 @@ export class DeliveryEngine {
   }
 }
 
+function deferAll(pending: RecipientRecord[], reason: string, at: number, retryAt: number, detail?: string): JobResult {
+  return {
+    recipients: pending.map((r) => ({ address: r.address, outcome: 'deferred' as const, evidence: { at, outcome: 'deferred' as const, reason, ...(detail ? { detail } : {}) } })),
+    retryAt,
+  };
+}
+
 function sameNotify(records: RecipientRecord[]): Array<'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY'> | undefined {
   const first = records[0]?.notify;
   if (!first || records.some((r) => (r.notify ?? []).join() !== first.join())) return undefined;
@@ -324,13 +328,13 @@ function certificateOf(session: MxSession): CertificateEvidence {
   return { subject: c.subject, issuer: c.issuer, validFrom: c.validFrom, validTo: c.validTo, trusted: c.trusted, nameMatch: c.nameMatch, error: c.error };
 }
 
-function sessionAttempt(session: MxSession, result: TransactionResult): MxAttemptEvidence {
+function sessionAttempt(session: MxSession, result: TransactionResult, at: number): MxAttemptEvidence {
   const answered = result.kind === 'answered';
   const replies = answered ? [...result.recipients.values()].map((r) => r.reply) : [];
   return {
     mx: session.target.host,
     ip: session.target.address,
-    at: Date.now(),
+    at,
     class: answered ? 'ok' : result.classification,
     code: answered ? 'ok' : result.code,
     reason: answered ? 'transaction completed' : result.reason,

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
@@ -161,5 +162,64 @@ describe('delivery end to end', () => {
 
     // No subject or body in the relay's logs.
     expect(JSON.stringify(relay.logs)).not.toContain('private scenarios');
+
+    // The audit file holds one line per recipient outcome, with its evidence.
+    const auditLines = readFileSync(path.join(fixture.dir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; audit: AuditEntry });
+    const forThis = auditLines.filter((l) => l.event === 'audit' && l.audit.queueId === id);
+    expect(forThis.find((l) => l.audit.recipient === 'patient@tls13.test')?.audit).toMatchObject({ outcome: 'delivered', tls: { protocol: 'TLSv1.3' } });
+    expect(readFileSync(path.join(fixture.dir, 'audit.log'), 'utf8')).not.toContain('private scenarios');
   }, 90_000);
+
+  test('a TLS-Required: No header does not lower the policy', async () => {
+    const body = Buffer.from(
+      'From: clinic@sender.test\r\nTo: patient@sts-badcert.test\r\nSubject: private tlsno\r\nMessage-ID: <tlsno@sender.test>\r\nTLS-Required: No\r\n\r\nbody\r\n',
+    );
+    const id = await submit(relay.ports.smarthost!, ['patient@sts-badcert.test', 'patient@nostarttls.test'], body);
+    const message = await waitForFinal(store, id, 30_000);
+    expect(message.headers.tlsRequired).toBe('No');
+    const states = Object.fromEntries(message.jobs.flatMap((j) => j.recipients.map((r) => [r.address, r.state])));
+    expect(states).toEqual({ 'patient@sts-badcert.test': 'diverted', 'patient@nostarttls.test': 'diverted' });
+    expect(world.mx('mx1.sts-badcert.test').received).toHaveLength(0);
+    expect(relay.logs.some((l) => l.event === 'tls-required-no-ignored' && l.queueId === id)).toBe(true);
+  }, 60_000);
+});
+
+describe.each(['divert', 'bounce'] as const)('a message still deferred at maxQueueTime (onExpiry: %s)', (onExpiry) => {
+  let world: World;
+  let fixture: RelayFixture;
+  let relay: RelayProcess;
+  let store: Store;
+
+  beforeAll(async () => {
+    world = await startWorld(standardScenarios());
+    fixture = relayFixture({ ...world.relayConfig(), delivery: { retrySchedule: ['500ms'], pollInterval: '100ms', maxQueueTime: '2s', onExpiry } });
+    relay = await startRelayProcess(fixture.configFile);
+    const { config } = loadConfig(fixture.configFile, {});
+    store = createStore(config, silentLogger());
+    await store.open();
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await relay?.stop();
+    await world?.stop();
+    fixture?.remove();
+  });
+
+  test(`is ${onExpiry === 'divert' ? 'diverted' : 'bounced'} once it has waited too long`, async () => {
+    // servfail.test: the MX lookup fails temporarily on every attempt, so the recipient keeps deferring.
+    const id = await submit(relay.ports.smarthost!, ['patient@servfail.test'], raw(`expiry-${onExpiry}`));
+    const message = await waitForFinal(store, id, 20_000);
+    const recipient = message.jobs[0]!.recipients[0]!;
+    expect(recipient.state).toBe(onExpiry === 'divert' ? 'diverted' : 'bounced');
+    expect(recipient.history.slice(0, -1).every((h) => h.outcome === 'deferred')).toBe(true);
+    expect(recipient.history.at(-1)).toMatchObject({ reason: 'queue-time-expired' });
+    if (onExpiry === 'bounce') {
+      const dsn = await world.mailbox('sender.test').waitFor((m) => m.mailFrom === '' && m.raw.includes(`expiry-bounce@sender.test`), 15_000);
+      expect(dsn.raw.toString()).toMatch(/Status: 4\.4\.7/);
+    } else {
+      const items = await store.listFallback();
+      expect(items.find((i) => i.queueId === id)).toMatchObject({ recipient: 'patient@servfail.test', reason: 'queue-time-expired' });
+    }
+  }, 40_000);
 });
