@@ -46,7 +46,7 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
     await store.open();
     cleanups.push(() => store.close());
 
-    const policy = createPolicyRuntime(config, { cache: storePolicyCache(store), profile, logger, metrics });
+    const policy = createPolicyRuntime(config, { cache: storePolicyCache(store), profile, logger, mtaStsObserver: { lookedUp: (result) => metrics.recordMtaSts(result) } });
     const audit = createAuditLog(config.audit.file, logger);
     cleanups.push(() => audit.close());
     const engine = new DeliveryEngine({ config, store, policy, logger, audit });

@@ -1,4 +1,4 @@
-import { closeMxSession, type MxSession, type SessionJudgement } from '../policy';
+import { closeMxSession, type MxSession, type SessionJudgement } from '../smtp-client';
 
 interface IdleSession {
   session: MxSession;
@@ -26,6 +26,8 @@ export class ConnectionPool {
   constructor(
     private readonly maxMessagesPerConnection: number,
     private readonly idleTimeoutMs: number,
+    /** How a session is closed (QUIT, bounded); the SMTP client's by default. */
+    private readonly closeSession: (session: MxSession, waitMs: number) => Promise<void> = closeMxSession,
   ) {}
 
   static key(host: string, port: number, requireValidCert: boolean, servername: string | null): string {
@@ -50,7 +52,7 @@ export class ConnectionPool {
   /** Keeps a session after a successful RSET, or closes it when it has carried enough. */
   give(key: string, pooled: PooledSession): void {
     if (this.closed || pooled.sent >= this.maxMessagesPerConnection || pooled.session.connection.destroyed) {
-      void closeMxSession(pooled.session, 2_000);
+      void this.closeSession(pooled.session, 2_000);
       return;
     }
     const entry: IdleSession = {
@@ -60,7 +62,7 @@ export class ConnectionPool {
         const index = list?.indexOf(entry) ?? -1;
         if (list && index >= 0) list.splice(index, 1);
         if (list && list.length === 0) this.idle.delete(key);
-        void closeMxSession(entry.session, 2_000);
+        void this.closeSession(entry.session, 2_000);
       }, this.idleTimeoutMs),
     };
     entry.timer.unref();
@@ -82,7 +84,7 @@ export class ConnectionPool {
     await Promise.all(
       all.map((entry) => {
         clearTimeout(entry.timer);
-        return closeMxSession(entry.session, 2_000);
+        return this.closeSession(entry.session, 2_000);
       }),
     );
   }

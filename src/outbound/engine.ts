@@ -1,13 +1,14 @@
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
-import { closeMxSession, connectCandidate, type Candidate, type DeliveryPlan, type MxSession, type PolicyRuntime } from '../policy';
+import { decideOutcomes, endsAttempts, REASON, type AttemptClass, type CandidateAttempt, type Decision, type TransactionResult } from '../outcome';
+import type { Candidate, DeliveryPlan, PolicyRuntime } from '../policy';
+import { smtpConnector, type MxConnector, type MxSession } from '../smtp-client';
 import type { ClaimedJob, JobResult, RecipientOutcome, RecipientRecord, RecipientResult, Store } from '../store/types';
 import type { AuditLog } from './audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
 import { queueFailureDsn } from './bounces';
 import { ConnectionPool, type PooledSession } from './connection-pool';
 import { toAuditEntry, type CertificateEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from './evidence';
-import { resetSession, sendTransaction, type TransactionResult } from './transaction';
 
 export interface DeliveryEngineDeps {
   config: Config;
@@ -16,26 +17,15 @@ export interface DeliveryEngineDeps {
   logger: Logger;
   audit: AuditLog;
   now?: () => number;
-}
-
-/** How one recipient ended in one attempt, before it becomes stored evidence. */
-interface Decision {
-  outcome: RecipientOutcome;
-  reason: string;
-  reply: string | null;
-  /** Human-readable explanation, when the code alone is terse. */
-  detail?: string;
-  /** RFC 3463 status for bounces. */
-  status?: string;
-  session?: MxSession;
+  /** The wire: connect, send, reset, close. The real SMTP client unless a test brings a fake. */
+  connector?: MxConnector;
 }
 
 interface CandidateRun {
-  decisions: Map<string, Decision>;
+  attempts: CandidateAttempt<MxSession>[];
+  /** Every MX address tried, in order (evidence). */
   mxAttempts: MxAttemptEvidence[];
 }
-
-const ENHANCED_STATUS = /\b([245]\.\d{1,3}\.\d{1,3})\b/;
 
 /**
  * Delivers one job (one message, one recipient domain): asks the policy module for a plan, tries
@@ -46,9 +36,11 @@ const ENHANCED_STATUS = /\b([245]\.\d{1,3}\.\d{1,3})\b/;
 export class DeliveryEngine {
   private readonly pool: ConnectionPool;
   private readonly now: () => number;
+  private readonly connector: MxConnector;
 
   constructor(private readonly deps: DeliveryEngineDeps) {
-    this.pool = new ConnectionPool(deps.config.delivery.maxMessagesPerConnection, deps.config.delivery.connectionIdleTimeout);
+    this.connector = deps.connector ?? smtpConnector;
+    this.pool = new ConnectionPool(deps.config.delivery.maxMessagesPerConnection, deps.config.delivery.connectionIdleTimeout, (session, waitMs) => this.connector.close(session, waitMs));
     this.now = deps.now ?? Date.now;
   }
 
@@ -60,28 +52,30 @@ export class DeliveryEngine {
     const startedAt = this.now();
     const plan = this.applyTlsRequiredHeader(claimed, await this.deps.policy.planner.planDelivery(job.domain));
 
-    let run: CandidateRun;
-    if (plan.kind === 'deliver') {
-      run = await this.tryCandidates(claimed, plan, pending, signal);
-    } else {
-      const decision: Decision =
-        plan.kind === 'bounce'
-          ? { outcome: 'bounced', reason: plan.code, detail: plan.reason, reply: plan.reply, status: plan.status }
-          : { outcome: plan.kind === 'divert' ? 'diverted' : 'deferred', reason: plan.code, detail: plan.reason, reply: null };
-      run = { decisions: new Map(pending.map((r) => [r.address, { ...decision }])), mxAttempts: [] };
-      this.deps.logger.debug({ event: 'plan', queueId: message.id, domain: job.domain, kind: plan.kind, code: plan.code, reason: plan.reason }, 'delivery plan');
-    }
+    let run: CandidateRun = { attempts: [], mxAttempts: [] };
+    if (plan.kind === 'deliver') run = await this.tryCandidates(claimed, plan, pending, signal);
+    else this.deps.logger.debug({ event: 'plan', queueId: message.id, domain: job.domain, kind: plan.kind, code: plan.code, reason: plan.reason }, 'delivery plan');
 
-    this.applyExpiry(claimed, run, signal);
+    // A shutdown hand-back never expires a job.
+    const { maxQueueTime, onExpiry } = this.deps.config.delivery;
+    const expired = !signal.aborted && hasExpired(message.receivedAt, maxQueueTime, this.now());
+    const decisions = decideOutcomes({
+      plan,
+      recipients: pending.map((r) => r.address),
+      attempts: run.attempts,
+      requireTls: message.params.requireTls === true,
+      aborted: signal.aborted,
+      expired: expired ? onExpiry : null,
+    });
     const now = this.now();
     const policy: PolicyEvidence = { ...plan.policy };
     const recipients: RecipientResult[] = pending.map((rcpt) => {
-      const decision = run.decisions.get(rcpt.address) ?? { outcome: 'deferred', reason: 'not-attempted', reply: null };
+      const decision = decisions.get(rcpt.address) ?? { outcome: 'deferred', reason: REASON.notAttempted, reply: null };
       const evidence = buildEvidence(decision, policy, run.mxAttempts, startedAt, now, plan.kind === 'deliver' ? plan.wouldFail : []);
       return { address: rcpt.address, outcome: decision.outcome, evidence, ...(decision.outcome === 'diverted' ? { divertReason: decision.reason } : {}) };
     });
 
-    await this.bounce(claimed, pending, recipients, run);
+    await this.bounce(claimed, pending, recipients, decisions);
     const deferred = recipients.some((r) => r.outcome === 'deferred');
     const retryAt = signal.aborted ? now : nextRetryAt(job.attempts + 1, this.deps.config.delivery.retrySchedule, now);
     this.logOutcome(claimed, recipients);
@@ -90,14 +84,14 @@ export class DeliveryEngine {
 
   /** Shutting down before the attempt began: nothing happened, so the recipients are simply due again. */
   private handBack(pending: RecipientRecord[]): JobResult {
-    return deferAll(pending, 'shutdown', this.now(), this.now());
+    return deferAll(pending, REASON.shutdown, this.now(), this.now());
   }
 
   /** The result for a job whose delivery threw: every pending recipient deferred, due again per the schedule. */
   onCrash(claimed: ClaimedJob, error: Error): JobResult {
     const now = this.now();
     const pending = claimed.job.recipients.filter((r) => r.state === 'pending');
-    return deferAll(pending, 'internal-error', now, nextRetryAt(claimed.job.attempts + 1, this.deps.config.delivery.retrySchedule, now), error.message);
+    return deferAll(pending, REASON.internalError, now, nextRetryAt(claimed.job.attempts + 1, this.deps.config.delivery.retrySchedule, now), error.message);
   }
 
   /** Writes the audit lines for a result the store has recorded. */
@@ -122,102 +116,79 @@ export class DeliveryEngine {
     return { ...plan, candidates: plan.candidates.map((c) => ({ ...c, requireValidCert: false })) };
   }
 
+  /**
+   * Tries the candidates in order until one attempt decides every recipient (see endsAttempts);
+   * what each attempt means for the recipients is the outcome rule's business, not this loop's.
+   */
   private async tryCandidates(claimed: ClaimedJob, plan: Extract<DeliveryPlan, { kind: 'deliver' }>, pending: RecipientRecord[], signal: AbortSignal): Promise<CandidateRun> {
-    const decisions = new Map<string, Decision>();
-    const mxAttempts: MxAttemptEvidence[] = [];
-    const remaining = new Set(pending.map((r) => r.address));
-    let transient: string | null = plan.hosts.some((h) => h.excluded === 'address-lookup-temporary') ? 'mx-address-lookup-temporary' : null;
+    const run: CandidateRun = { attempts: [], mxAttempts: [] };
+    const recipients = pending.map((r) => r.address);
     const requireTls = claimed.message.params.requireTls === true;
 
     for (const planned of plan.candidates) {
-      if (remaining.size === 0 || signal.aborted) break;
+      if (signal.aborted) break;
       // REQUIRETLS (RFC 8689) needs an authenticated MX, so it raises the level to verify.
       const candidate: Candidate = requireTls ? { ...planned, requireValidCert: true } : planned;
       const key = ConnectionPool.key(candidate.host, candidate.port, candidate.requireValidCert, candidate.servername);
       let pooled = this.pool.take(key);
       const reused = pooled !== undefined;
+      let tried: MxAttemptEvidence[] = [];
       if (!pooled) {
-        const connected = await this.connect(candidate, mxAttempts);
+        const connected = await this.connect(candidate, tried);
         if (!connected.ok) {
-          if (connected.classification === 'transient') transient = connected.code;
+          this.addAttempt(run, { kind: 'no-session', classification: connected.classification, code: connected.code, tried });
           continue;
         }
         pooled = connected.pooled;
       }
-      let result = await this.send(claimed, pooled.session, [...remaining], signal);
+      let result = await this.send(claimed, pooled.session, recipients, signal);
       if (reused && result.kind === 'failed' && result.code === 'connection-lost' && !result.bodySent) {
         // The idle connection died while pooled; that says nothing about the MX. Dial again once.
-        void closeMxSession(pooled.session, 1_000);
-        const connected = await this.connect(candidate, mxAttempts);
+        void this.connector.close(pooled.session, 1_000);
+        tried = [];
+        const connected = await this.connect(candidate, tried);
         if (!connected.ok) {
-          if (connected.classification === 'transient') transient = connected.code;
+          this.addAttempt(run, { kind: 'no-session', classification: connected.classification, code: connected.code, tried });
           continue;
         }
         pooled = connected.pooled;
-        result = await this.send(claimed, pooled.session, [...remaining], signal);
+        result = await this.send(claimed, pooled.session, recipients, signal);
       }
       const session = pooled.session;
-      const attempt = sessionAttempt(session, result, this.now());
-      mxAttempts.push(attempt);
+      tried.push(sessionAttempt(session, result, this.now()));
+      const attempt: CandidateAttempt<MxSession> = { kind: 'transaction', session, result, tried };
+      this.addAttempt(run, attempt);
 
       if (result.kind === 'answered') {
-        for (const address of [...remaining]) {
-          const reply = result.recipients.get(address);
-          const outcome = reply?.outcome ?? 'deferred';
-          const text = reply?.reply ?? null;
-          decisions.set(address, {
-            outcome,
-            reason: outcome === 'delivered' ? 'delivered' : `rcpt-${text?.slice(0, 3) ?? 'no-reply'}`,
-            reply: text,
-            ...(outcome === 'bounced' ? { status: ENHANCED_STATUS.exec(text ?? '')?.[1] ?? '5.0.0' } : {}),
-            session,
-          });
-          remaining.delete(address);
-        }
         await this.recycle(key, { ...pooled, sent: pooled.sent + 1 });
-        continue;
+      } else {
+        void this.connector.close(session, 2_000);
+        if (result.classification === 'transient' && result.bodySent) {
+          this.deps.logger.warn({ event: 'possible-duplicate', queueId: claimed.message.id, mx: session.target.host }, 'connection lost after the message was sent; deferring (it may be delivered twice)');
+        }
       }
-
-      void closeMxSession(session, 2_000);
-      if (result.classification === 'permanent') {
-        for (const address of remaining) decisions.set(address, { outcome: 'bounced', reason: result.code, reply: result.reply, status: ENHANCED_STATUS.exec(result.reply ?? '')?.[1] ?? '5.0.0', session });
-        remaining.clear();
-      } else if (result.classification === 'transient' && result.bodySent) {
-        // The MX may have the message already: retrying elsewhere now could deliver it twice.
-        this.deps.logger.warn({ event: 'possible-duplicate', queueId: claimed.message.id, mx: session.target.host }, 'connection lost after the message was sent; deferring (it may be delivered twice)');
-        for (const address of remaining) decisions.set(address, { outcome: 'deferred', reason: result.code, reply: result.reply, session });
-        remaining.clear();
-      } else if (result.classification === 'transient') {
-        transient = result.code;
-      }
+      if (endsAttempts(attempt)) break;
     }
-
-    for (const address of remaining) {
-      if (signal.aborted) decisions.set(address, { outcome: 'deferred', reason: 'shutdown', reply: null });
-      else if (transient) decisions.set(address, { outcome: 'deferred', reason: transient, reply: lastReply(mxAttempts) });
-      else if (requireTls) decisions.set(address, { outcome: 'bounced', reason: 'requiretls-unavailable', reply: '550 5.7.30 REQUIRETLS support required', status: '5.7.30' });
-      else {
-        const detail = mxAttempts.map((a) => `${a.mx}${a.ip ? ` [${a.ip}]` : ''}: ${a.code}: ${a.reason}`).join('; ') || 'no MX host was a candidate';
-        // One shared cause (every MX lacks STARTTLS, say) is the most useful reason; several get a summary.
-        const codes = new Set(mxAttempts.map((a) => a.code));
-        const reason = codes.size === 1 ? [...codes][0]! : mxAttempts.length > 0 ? 'no-compliant-mx' : 'no-mx-candidate';
-        decisions.set(address, { outcome: 'diverted', reason, detail, reply: lastReply(mxAttempts) });
-      }
-    }
-    return { decisions, mxAttempts };
+    return run;
   }
 
-  private async connect(candidate: Candidate, mxAttempts: MxAttemptEvidence[]): Promise<{ ok: true; pooled: PooledSession } | { ok: false; classification: string; code: string }> {
-    const result = await connectCandidate(candidate, this.deps.policy.sessionOptions);
+  private addAttempt(run: CandidateRun, attempt: CandidateAttempt<MxSession>): void {
+    run.attempts.push(attempt);
+    run.mxAttempts.push(...(attempt.tried as MxAttemptEvidence[]));
+  }
+
+  /** Connects to a candidate; records every address that did not give a compliant session in `tried`. */
+  private async connect(candidate: Candidate, tried: MxAttemptEvidence[]): Promise<{ ok: true; pooled: PooledSession } | { ok: false; classification: AttemptClass; code: string }> {
+    const result = await this.connector.connect(candidate, this.deps.policy.sessionOptions);
     const at = this.now();
     for (const attempt of result.attempts) {
       if (result.ok && attempt.error === null && attempt.judgement?.compliant) continue; // recorded after the transaction
       const session = !result.ok ? result.session : null;
-      mxAttempts.push({
+      tried.push({
         mx: candidate.host,
         ip: attempt.address,
         at,
-        class: attempt.error ? attempt.error.classification === 'permanent' ? 'permanent' : attempt.error.classification : (attempt.judgement?.classification ?? 'non-compliant'),
+        class: attempt.error ? attempt.error.classification : (attempt.judgement?.classification ?? 'non-compliant'),
         code: attempt.error?.code ?? attempt.judgement?.code ?? 'unknown',
         reason: attempt.error ? attempt.error.message : (attempt.judgement?.reason ?? 'unknown'),
         starttls: attempt.error ? attempt.error.starttlsAdvertised : (session?.starttlsAdvertised ?? null),
@@ -232,13 +203,12 @@ export class DeliveryEngine {
 
   private async send(claimed: ClaimedJob, session: MxSession, recipients: string[], signal: AbortSignal): Promise<TransactionResult> {
     const { message, job } = claimed;
-    const abort = () => session.connection.close();
-    signal.addEventListener('abort', abort, { once: true });
-    try {
-      const body = await this.deps.store.openBody(message.id);
-      const records = job.recipients.filter((r) => recipients.includes(r.address));
-      const notify = sameNotify(records);
-      return await sendTransaction(session, {
+    const body = await this.deps.store.openBody(message.id);
+    const records = job.recipients.filter((r) => recipients.includes(r.address));
+    const notify = sameNotify(records);
+    return this.connector.send(
+      session,
+      {
         from: message.from,
         recipients,
         size: message.size,
@@ -246,36 +216,21 @@ export class DeliveryEngine {
         requireTls: message.params.requireTls === true,
         ...(message.params.dsn || notify ? { dsn: { ...(message.params.dsn?.ret ? { ret: message.params.dsn.ret } : {}), ...(message.params.dsn?.envid ? { envid: message.params.dsn.envid } : {}), ...(notify ? { notify } : {}) } } : {}),
         body,
-      });
-    } finally {
-      signal.removeEventListener('abort', abort);
-    }
+      },
+      signal,
+    );
   }
 
   private async recycle(key: string, pooled: PooledSession): Promise<void> {
-    if (await resetSession(pooled.session)) this.pool.give(key, pooled);
-    else void closeMxSession(pooled.session, 1_000);
+    if (await this.connector.reset(pooled.session)) this.pool.give(key, pooled);
+    else void this.connector.close(pooled.session, 1_000);
   }
 
-  /** Deferred past maxQueueTime: divert (default) or bounce. A shutdown hand-back never expires a job. */
-  private applyExpiry(claimed: ClaimedJob, run: CandidateRun, signal: AbortSignal): void {
-    const { maxQueueTime, onExpiry } = this.deps.config.delivery;
-    if (signal.aborted || !hasExpired(claimed.message.receivedAt, maxQueueTime, this.now())) return;
-    for (const decision of run.decisions.values()) {
-      if (decision.outcome !== 'deferred') continue;
-      const last = decision.reason;
-      decision.outcome = onExpiry === 'bounce' ? 'bounced' : 'diverted';
-      decision.reason = 'queue-time-expired';
-      if (onExpiry === 'bounce') decision.status = '4.4.7';
-      decision.reply ??= `last problem: ${last}`;
-    }
-  }
-
-  private async bounce(claimed: ClaimedJob, pending: RecipientRecord[], recipients: RecipientResult[], run: CandidateRun): Promise<void> {
+  private async bounce(claimed: ClaimedJob, pending: RecipientRecord[], recipients: RecipientResult[], decisions: Map<string, Decision<MxSession>>): Promise<void> {
     const bounced = recipients.filter((r) => r.outcome === 'bounced');
     if (bounced.length === 0) return;
     const failed = bounced.map((r) => {
-      const decision = run.decisions.get(r.address)!;
+      const decision = decisions.get(r.address)!;
       const record = pending.find((p) => p.address === r.address)!;
       return {
         address: r.address,
@@ -345,12 +300,7 @@ function sessionAttempt(session: MxSession, result: TransactionResult, at: numbe
   };
 }
 
-function lastReply(attempts: MxAttemptEvidence[]): string | null {
-  for (let i = attempts.length - 1; i >= 0; i--) if (attempts[i]!.reply) return attempts[i]!.reply;
-  return null;
-}
-
-function buildEvidence(decision: Decision, policy: PolicyEvidence, mxAttempts: MxAttemptEvidence[], startedAt: number, at: number, wouldFail: unknown[]): DeliveryEvidence {
+function buildEvidence(decision: Decision<MxSession>, policy: PolicyEvidence, mxAttempts: MxAttemptEvidence[], startedAt: number, at: number, wouldFail: unknown[]): DeliveryEvidence {
   const session = decision.session;
   return {
     at,

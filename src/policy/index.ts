@@ -1,17 +1,15 @@
-import type { Metrics } from '../admin/metrics';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
-import { createMtaSts, createPolicyFetcher, memoryPolicyCache, type MtaSts, type PolicyCache } from './mta-sts';
+import { createMtaSts, createPolicyFetcher, memoryPolicyCache, type MtaSts, type MtaStsObserver, type PolicyCache } from './mta-sts';
 import { createPlanner, type Planner } from './plan';
-import type { MxSessionOptions } from './probe';
 import { createResolver, type DnsResolver } from './resolver';
+import { buildSessionOptions, type MxSessionOptions } from './session-options';
 import { buildTlsProfile, type TlsProfile } from './tls-profile';
 import { buildTrustStore } from './trust';
 
 export type { Candidate, DeliveryPlan, PlanPolicy, PlannedHost, Planner, TlsLevel, WouldFail } from './plan';
-export type { AddressAttempt, AttemptClass, CandidateConnection, CertificateFacts, MxSession, MxSessionOptions, MxTarget, SessionJudgement } from './probe';
-export { MxSessionError, closeMxSession, connectCandidate, judgeSession, openMxSession } from './probe';
-export { storePolicyCache, memoryPolicyCache, type PolicyCache } from './mta-sts';
+export { storePolicyCache, memoryPolicyCache, type MtaStsObserver, type MtaStsResult, type PolicyCache } from './mta-sts';
+export { buildSessionOptions, type MxSessionOptions } from './session-options';
 export { DnsError, type DnsResolver } from './resolver';
 
 /** Everything outbound needs from the policy module, built once at startup from the config. */
@@ -20,7 +18,7 @@ export interface PolicyRuntime {
   profile: TlsProfile;
   mtaSts: MtaSts | null;
   planner: Planner;
-  /** Options for openMxSession: the profile, the MX trust store, our EHLO name and the timeouts. */
+  /** Options for every outbound MX session (src/smtp-client): the profile, the MX trust store, our EHLO name and the timeouts. */
   sessionOptions: MxSessionOptions;
 }
 
@@ -34,8 +32,8 @@ export interface PolicyRuntimeOptions {
   random?: () => number;
   /** Warned about failed MTA-STS fetches (RFC 8461 §10.3 asks that they be logged). */
   logger?: Logger;
-  /** Counts MTA-STS lookup results (admin /metrics). */
-  metrics?: Pick<Metrics, 'recordMtaSts'>;
+  /** Told about every MTA-STS lookup result (the relay counts them for /metrics). */
+  mtaStsObserver?: MtaStsObserver;
 }
 
 export function createPolicyRuntime(config: Config, options: PolicyRuntimeOptions = {}): PolicyRuntime {
@@ -55,17 +53,10 @@ export function createPolicyRuntime(config: Config, options: PolicyRuntimeOption
         }),
         ...(options.now ? { now: options.now } : {}),
         onFetchFailure: (event) => options.logger?.warn({ mtaSts: event }, 'MTA-STS policy fetch failed'),
-        ...(options.metrics ? { metrics: options.metrics } : {}),
+        ...(options.mtaStsObserver ? { observer: options.mtaStsObserver } : {}),
       })
     : null;
   const planner = createPlanner({ config, resolver, mtaSts, ...(options.random ? { random: options.random } : {}) });
-  const sessionOptions: MxSessionOptions = {
-    profile,
-    ca: buildTrustStore(config.outbound.extraCaFile),
-    ehloName: config.hostname,
-    connectTimeout: config.outbound.connectTimeout,
-    greetingTimeout: config.outbound.greetingTimeout,
-    socketTimeout: config.outbound.socketTimeout,
-  };
+  const sessionOptions = buildSessionOptions(config, profile);
   return { resolver, profile, mtaSts, planner, sessionOptions };
 }

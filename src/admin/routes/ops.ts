@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { checkDomain } from '../../policy/check';
+import { checkDomain } from '../../outbound/check';
 import { NotFoundError } from '../../store/types';
 import type { AdminContext } from '../context';
 import { auditTrail, findMessages } from '../views';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { checkDomain, VERDICT_EXIT_CODES, type CheckReport, type MxReport } from '../../policy/check';
+import { checkDomain, VERDICT_EXIT_CODES, type CheckReport, type MxReport } from '../../outbound/check';
 import { createPolicyRuntime, storePolicyCache } from '../../policy';
 import { withStore } from '../context';
 import { CliError } from '../errors';

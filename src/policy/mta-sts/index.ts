@@ -1,4 +1,3 @@
-import type { Metrics } from '../../admin/metrics';
 import { DnsError, normalizeName, type DnsResolver } from '../resolver';
 import { decodeCachedPolicy, decodeFetchFailure, type CachedPolicy, type PolicyCache } from './cache';
 import { PolicyFetchError, type PolicyFetcher } from './fetch';
@@ -35,6 +34,11 @@ export interface MtaSts {
   lookup(domain: string): Promise<MtaStsResult>;
 }
 
+/** Told about every lookup result (the relay wires it to its metrics). */
+export interface MtaStsObserver {
+  lookedUp(result: MtaStsResult): void;
+}
+
 export interface MtaStsDeps {
   resolver: Pick<DnsResolver, 'resolveTxt'>;
   fetcher: PolicyFetcher;
@@ -42,8 +46,8 @@ export interface MtaStsDeps {
   now?: () => number;
   /** Told about failed fetches (domain, id and error only). */
   onFetchFailure?: (event: { domain: string; id: string; error: string; cachedMode: StsPolicy['mode'] | null }) => void;
-  /** Counts lookup results (admin /metrics). */
-  metrics?: Pick<Metrics, 'recordMtaSts'>;
+  /** Told about every lookup result. */
+  observer?: MtaStsObserver;
 }
 
 const policyKey = (domain: string) => `policy:${domain}`;
@@ -125,12 +129,12 @@ export function createMtaSts(deps: MtaStsDeps): MtaSts {
     return { record, policy, policyId: record.id, source: 'fetched', error: null, errorType: null, temporary: false };
   }
 
-  const metrics = deps.metrics;
-  if (!metrics) return { lookup };
+  const observer = deps.observer;
+  if (!observer) return { lookup };
   return {
     lookup: async (domain) => {
       const result = await lookup(domain);
-      metrics.recordMtaSts(result);
+      observer.lookedUp(result);
       return result;
     },
   };

@@ -1,5 +1,6 @@
 import { parseConfig } from '../../src/config/load';
-import { closeMxSession, connectCandidate, createPolicyRuntime, type DeliveryPlan } from '../../src/policy';
+import { createPolicyRuntime, type DeliveryPlan } from '../../src/policy';
+import { closeMxSession, connectCandidate } from '../../src/smtp-client';
 import { startWorld, type World } from '../support/world';
 
 /** The API the delivery engine uses: plan, then connectCandidate, then send on the open session. */

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { MxSessionError, openMxSession, type MxSessionOptions } from '../../src/policy/probe';
+import { MxSessionError, openMxSession, type MxSessionOptions } from '../../src/smtp-client';
 import { defaultTlsProfile } from '../../src/policy/tls-profile';
 
 const options: MxSessionOptions = { profile: defaultTlsProfile(), ehloName: 'sealgate.test', connectTimeout: 2_000, greetingTimeout: 2_000, socketTimeout: 2_000 };

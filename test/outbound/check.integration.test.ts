@@ -1,5 +1,5 @@
 import { parseConfig } from '../../src/config/load';
-import { checkDomain, type CheckReport, type MxReport } from '../../src/policy/check';
+import { checkDomain, type CheckReport, type MxReport } from '../../src/outbound/check';
 import { createPolicyRuntime, memoryPolicyCache, type PolicyCache } from '../../src/policy';
 import { standardScenarios, startWorld, type World } from '../support/world';
 

@@ -1,30 +1,11 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { SMTPEnvelope } from 'nodemailer/lib/smtp-connection';
-import type { MxSession } from '../policy';
+import type { RecipientReply, TransactionResult } from '../outcome';
+import type { MxSession } from './session';
 
-export interface RecipientReply {
-  outcome: 'delivered' | 'bounced' | 'deferred';
-  reply: string;
-}
+export type { RecipientReply, TransactionResult } from '../outcome';
 
-export type TransactionResult =
-  | {
-      kind: 'answered';
-      /** Per recipient: accepted with the final reply, or refused at RCPT (4xx defer, 5xx bounce). */
-      recipients: Map<string, RecipientReply>;
-    }
-  | {
-      /** Nothing per recipient: the whole transaction failed. */
-      kind: 'failed';
-      classification: 'transient' | 'permanent' | 'non-compliant';
-      code: string;
-      reply: string | null;
-      reason: string;
-      /** The whole body went out before the failure: the MX may have kept the message (possible duplicate). */
-      bodySent: boolean;
-    };
-
-type SendError = Error & {
+export type SendError = Error & {
   code?: string;
   responseCode?: number;
   response?: string;
@@ -92,7 +73,8 @@ function addRejected(recipients: Map<string, RecipientReply>, rejected: { recipi
   recipients.set(rejected.recipient, { outcome: code >= 500 ? 'bounced' : 'deferred', reply: (rejected.response ?? `${code}`).trim() });
 }
 
-function classifySendError(err: SendError, bodySent: boolean): TransactionResult {
+/** How a failed transaction ended: RCPT refusals per recipient, else one class and code for the whole transaction. */
+export function classifySendError(err: SendError, bodySent: boolean): TransactionResult {
   const reply = err.response ? err.response.trim() : null;
   const code = err.responseCode ?? 0;
   if (err.code === 'EENVELOPE' && err.rejectedErrors && err.rejectedErrors.length > 0) {

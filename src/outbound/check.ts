@@ -1,13 +1,13 @@
-import type { PolicyRuntime } from './index';
-import type { Candidate, DeliveryPlan, PlannedHost, WouldFail } from './plan';
-import { closeMxSession, connectCandidate, diagnoseHandshake, type AttemptClass, type CertificateFacts } from './probe';
-import type { NegotiatedTls } from './tls-profile';
+import { decideOutcomes, type AttemptClass, type CandidateAttempt, type RecipientOutcome, type TriedAddress } from '../outcome';
+import type { Candidate, DeliveryPlan, PlannedHost, PolicyRuntime, WouldFail } from '../policy';
+import type { NegotiatedTls } from '../policy/tls-profile';
+import { closeMxSession, connectCandidate, diagnoseHandshake, type CandidateConnection, type CertificateFacts } from '../smtp-client';
 
 /**
  * The domain check behind `sealgate check`: the delivery plan, then one probe per MX host (connect,
- * EHLO, STARTTLS, judge; no mail sent), and the verdict the relay would reach with the same rules
- * the delivery engine applies: the first compliant candidate delivers; all candidates
- * non-compliant diverts; any transient failure defers.
+ * EHLO, STARTTLS, judge; no mail sent), and the verdict from the outcome rule the delivery engine
+ * uses (src/outcome): the first compliant candidate delivers; a transient failure defers; when
+ * every candidate is non-compliant it diverts, with the shared cause as its code.
  */
 
 export type Verdict = 'deliver' | 'divert' | 'defer' | 'bounce';
@@ -56,14 +56,16 @@ export interface MxReport {
 
 export const VERDICT_EXIT_CODES: Record<Verdict, number> = { deliver: 0, divert: 3, defer: 4, bounce: 5 };
 
-export async function checkDomain(domain: string, runtime: PolicyRuntime, options: { diagnose?: boolean } = {}): Promise<CheckReport> {
+export async function checkDomain(domain: string, runtime: Pick<PolicyRuntime, 'planner' | 'sessionOptions'>, options: { diagnose?: boolean } = {}): Promise<CheckReport> {
   const plan = await runtime.planner.planDelivery(domain);
   const candidates = plan.kind === 'deliver' ? plan.candidates : [];
   const mx: MxReport[] = [];
   const probeWouldFail: WouldFail[] = [];
+  const attempts = new Map<string, CandidateAttempt<string>>();
   for (const host of plan.hosts) {
     const candidate = candidates.find((c) => c.host === host.host);
     const probed = await probeHost(host, candidate, runtime, options.diagnose ?? true);
+    if (candidate && probed.attempt) attempts.set(candidate.host, probed.attempt);
     mx.push(probed.report);
     probeWouldFail.push(...probed.wouldFail);
     if (candidate?.stsTesting && probed.report.classification === 'non-compliant') {
@@ -90,15 +92,21 @@ export async function checkDomain(domain: string, runtime: PolicyRuntime, option
 
   if (plan.kind !== 'deliver') return { ...report, verdict: plan.kind, code: plan.code, reason: plan.reason };
 
+  // The same rule as delivery, over the candidates in the order delivery tries them (no REQUIRETLS: no message).
+  const decision = decideOutcomes({ plan, recipients: [domain], attempts: candidates.flatMap((c) => attempts.get(c.host) ?? []) }).get(domain)!;
+  const verdict = VERDICT_OF[decision.outcome];
   // A host whose address lookup failed temporarily might have been the compliant one: it counts as transient.
   const tried = mx.filter((entry) => candidates.some((c) => c.host === entry.host) || entry.code === 'address-lookup-temporary');
-  const winner = tried.find((entry) => entry.compliant);
-  if (winner) return { ...report, verdict: 'deliver', code: 'compliant-mx', via: winner.host, reason: `deliver via ${winner.host} (${winner.reason})` };
-  if (tried.some((entry) => entry.classification === 'transient')) {
-    return { ...report, verdict: 'defer', code: 'mx-transient', reason: `no MX accepted a compliant session; transient failures: ${summarise(tried, 'transient')}` };
+  if (verdict === 'deliver') {
+    const winner = tried.find((entry) => entry.host === decision.session)!;
+    return { ...report, verdict, code: decision.reason, via: winner.host, reason: `deliver via ${winner.host} (${winner.reason})` };
   }
-  return { ...report, verdict: 'divert', code: 'no-compliant-mx', reason: `every MX is non-compliant: ${summarise(tried, 'non-compliant')}` };
+  if (verdict === 'defer') return { ...report, verdict, code: decision.reason, reason: `no MX accepted a compliant session; transient failures: ${summarise(tried, 'transient')}` };
+  if (verdict === 'divert') return { ...report, verdict, code: decision.reason, reason: `every MX is non-compliant: ${summarise(tried, 'non-compliant') || 'no MX host was a candidate'}` };
+  return { ...report, verdict, code: decision.reason, reason: decision.detail ?? decision.reply ?? decision.reason };
 }
+
+const VERDICT_OF: Record<RecipientOutcome, Verdict> = { delivered: 'deliver', diverted: 'divert', deferred: 'defer', bounced: 'bounce' };
 
 function summarise(entries: readonly MxReport[], classification: AttemptClass): string {
   return entries
@@ -135,9 +143,15 @@ function tlsSummary(negotiated: NegotiatedTls): MxReport['tls'] {
  * left out of the plan (e.g. not in an enforce policy) is still probed for the evidence, judged as
  * a verify-level host, and never counted as compliant.
  */
-async function probeHost(host: PlannedHost, candidate: Candidate | undefined, runtime: PolicyRuntime, diagnose: boolean): Promise<{ report: MxReport; wouldFail: WouldFail[] }> {
+async function probeHost(
+  host: PlannedHost,
+  candidate: Candidate | undefined,
+  runtime: Pick<PolicyRuntime, 'sessionOptions'>,
+  diagnose: boolean,
+): Promise<{ report: MxReport; wouldFail: WouldFail[]; attempt: CandidateAttempt<string> | null }> {
   const report = blankReport(host);
-  if (host.addresses.length === 0) return { report, wouldFail: [] };
+  // A candidate without addresses still goes to connectCandidate, as in delivery (it fails at once, transient).
+  if (host.addresses.length === 0 && !candidate) return { report, wouldFail: [], attempt: null };
   const target = candidate ?? { host: host.host, addresses: host.addresses, port: host.port, servername: host.host, requireValidCert: true, stsTesting: false };
   const result = await connectCandidate(target, runtime.sessionOptions);
   const session = result.session;
@@ -153,10 +167,11 @@ async function probeHost(host: PlannedHost, candidate: Candidate | undefined, ru
   const excluded = candidate ? null : host.excluded;
   if (excluded) {
     const seen = result.ok ? result.judgement.reason : result.reason;
-    return { report: { ...facts, compliant: false, classification: 'non-compliant', code: excluded, reason: `${excludedReason(excluded)}; the session itself: ${seen}` }, wouldFail: [] };
+    return { report: { ...facts, compliant: false, classification: 'non-compliant', code: excluded, reason: `${excludedReason(excluded)}; the session itself: ${seen}` }, wouldFail: [], attempt: null };
   }
+  const attempt = probeAttempt(host.host, result);
   if (result.ok) {
-    return { report: { ...facts, compliant: true, classification: null, code: result.judgement.code, reason: result.judgement.reason }, wouldFail: result.judgement.wouldFail };
+    return { report: { ...facts, compliant: true, classification: null, code: result.judgement.code, reason: result.judgement.reason }, wouldFail: result.judgement.wouldFail, attempt };
   }
   let failed: MxReport = { ...facts, compliant: false, classification: result.classification, code: result.code, reason: result.reason };
   const wouldFail = result.attempts.flatMap((attempt) => attempt.judgement?.wouldFail ?? []);
@@ -166,7 +181,22 @@ async function probeHost(host: PlannedHost, candidate: Candidate | undefined, ru
       failed = { ...failed, offered: tlsSummary(offered), reason: `${failed.reason}; the server negotiates ${offered.protocol} ${offered.cipher}${offered.group ? ` (${offered.group})` : ''} with a permissive client` };
     }
   }
-  return { report: failed, wouldFail };
+  return { report: failed, wouldFail, attempt };
+}
+
+/** A probe as the outcome rule sees an attempt; the session handle is the host name. */
+function probeAttempt(host: string, result: CandidateConnection): CandidateAttempt<string> {
+  // The same evidence delivery records: every address that did not give a compliant session.
+  const tried: TriedAddress[] = result.attempts
+    .filter((attempt) => !(result.ok && attempt.error === null && attempt.judgement?.compliant))
+    .map((attempt) => ({
+      mx: host,
+      ip: attempt.address,
+      code: attempt.error?.code ?? attempt.judgement?.code ?? 'unknown',
+      reason: attempt.error ? attempt.error.message : (attempt.judgement?.reason ?? 'unknown'),
+      reply: attempt.error?.reply ?? null,
+    }));
+  return result.ok ? { kind: 'probed', session: host, tried } : { kind: 'no-session', classification: result.classification, code: result.code, tried };
 }
 
 function excludedReason(code: string): string {

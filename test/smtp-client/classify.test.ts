@@ -1,4 +1,4 @@
-import { classifySessionError, judgeSession, type CertificateFacts } from '../../src/policy/probe';
+import { classifySessionError, judgeSession, type CertificateFacts } from '../../src/smtp-client';
 import type { TlsCheck } from '../../src/policy/tls-profile';
 
 const error = (message: string, fields: Record<string, unknown>) => Object.assign(new Error(message), fields);

@@ -1,0 +1,161 @@
+import { createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { MxSessionOptions } from '../policy/session-options';
+import { checkNegotiated, describeNegotiated, tlsContextOptions, type NegotiatedTls, type TlsCheck, type TlsProfile } from '../policy/tls-profile';
+import { describeCertificate, type CertificateFacts } from './certificate';
+import { classifySessionError, MxSessionError, type NodemailerError } from './classify';
+
+export type { MxSessionOptions } from '../policy/session-options';
+
+/**
+ * One MX connection up to the point where mail could be sent: TCP connect, greeting, EHLO,
+ * STARTTLS with the profile, EHLO again. The certificate is never rejected during the handshake
+ * (rejectUnauthorized: false) so it can be judged and recorded; `judgeSession` then decides, per
+ * the candidate's requirements, whether the session may carry mail. The delivery engine opens a
+ * session, judges it and sends on `session.connection`; `sealgate check` probes and quits.
+ */
+
+export interface MxTarget {
+  /** MX host name (or the route's host). */
+  host: string;
+  address: string;
+  port: number;
+  /** SNI and the name the certificate must match; null for an IP-literal next hop. */
+  servername: string | null;
+}
+
+export interface MxSession {
+  target: MxTarget;
+  connection: SMTPConnection;
+  socket: TLSSocket;
+  /** Whether the plaintext EHLO advertised STARTTLS (a server may accept it unadvertised). */
+  starttlsAdvertised: boolean;
+  /** EHLO keywords after TLS. */
+  ehlo: string[];
+  negotiated: NegotiatedTls;
+  profileCheck: TlsCheck;
+  certificate: CertificateFacts;
+}
+
+/**
+ * Internals of nodemailer's SMTPConnection used here; none has a public accessor.
+ * test/smtp-client/nodemailer-internals.test.ts pins them to the installed nodemailer version.
+ */
+export interface ConnectionInternals {
+  _socket: unknown;
+  _ehloLines?: string[];
+  _actionEHLO: (str: string) => void;
+  upgrading?: boolean;
+}
+
+/**
+ * One SecureContext per (profile, trust store): building one parses every root CA (~10 ms), which
+ * tls.connect would otherwise repeat for each MX connection. Settings are those of the profile.
+ */
+const secureContexts = new WeakMap<TlsProfile, Map<string[] | undefined, SecureContext>>();
+
+function outboundSecureContext(profile: TlsProfile, ca: string[] | undefined): SecureContext {
+  let byCa = secureContexts.get(profile);
+  if (!byCa) secureContexts.set(profile, (byCa = new Map()));
+  let context = byCa.get(ca);
+  if (!context) byCa.set(ca, (context = createSecureContext({ ...tlsContextOptions(profile), ...(ca ? { ca } : {}) })));
+  return context;
+}
+
+/** TLS options for an outbound session from the profile: SNI, trust store, no rejection during the handshake. */
+export function sessionTlsOptions(profile: TlsProfile, servername: string | null, ca: string[] | undefined): ConnectionOptions {
+  return {
+    ...tlsContextOptions(profile),
+    secureContext: outboundSecureContext(profile, ca),
+    ...(servername ? { servername } : {}),
+    rejectUnauthorized: false,
+    // `authorized` then reflects the chain only; the name is judged separately (nameMatch).
+    checkServerIdentity: () => undefined,
+  };
+}
+
+export function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOverride?: ConnectionOptions): Promise<MxSession> {
+  return new Promise((resolve, reject) => {
+    const connection = new SMTPConnection({
+      host: target.address,
+      port: target.port,
+      name: options.ehloName,
+      requireTLS: true,
+      ...(target.servername ? { servername: target.servername } : {}),
+      tls: tlsOverride ?? sessionTlsOptions(options.profile, target.servername, options.ca),
+      connectionTimeout: options.connectTimeout,
+      greetingTimeout: options.greetingTimeout,
+      socketTimeout: options.socketTimeout,
+      logger: false,
+    });
+    const internals = connection as unknown as ConnectionInternals;
+    let plaintextEhlo: string | null = null;
+    const originalEhlo = internals._actionEHLO;
+    internals._actionEHLO = function (this: unknown, str: string) {
+      plaintextEhlo ??= str;
+      return originalEhlo.call(this, str);
+    };
+    const advertised = () => (plaintextEhlo === null ? null : /[ -]STARTTLS\b/im.test(plaintextEhlo));
+    let settled = false;
+
+    connection.on('error', (err: NodemailerError) => {
+      if (settled) return;
+      settled = true;
+      const { classification, code, reason } = classifySessionError(err, advertised(), internals.upgrading === true);
+      reject(new MxSessionError(reason, classification, code, advertised(), err.response ?? null));
+    });
+    connection.connect(() => {
+      if (settled) return;
+      settled = true;
+      const socket = internals._socket as TLSSocket;
+      const negotiated = describeNegotiated(socket);
+      resolve({
+        target,
+        connection,
+        socket,
+        starttlsAdvertised: advertised() ?? false,
+        ehlo: internals._ehloLines ?? [],
+        negotiated,
+        profileCheck: checkNegotiated(socket, options.profile),
+        certificate: describeCertificate(socket, target),
+      });
+    });
+  });
+}
+
+/** Sends QUIT and waits (bounded) for the connection to end. */
+export function closeMxSession(session: Pick<MxSession, 'connection'>, waitMs = 5_000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      session.connection.close();
+      resolve();
+    }, waitMs);
+    session.connection.once('end', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    session.connection.quit();
+  });
+}
+
+/**
+ * What a non-compliant server does offer: one more handshake with a permissive client (any
+ * version, any suite), for evidence only. Never used to carry mail.
+ */
+export async function diagnoseHandshake(target: MxTarget, options: MxSessionOptions): Promise<NegotiatedTls | null> {
+  const permissive: ConnectionOptions = {
+    minVersion: 'TLSv1',
+    ciphers: 'ALL:@SECLEVEL=0',
+    ...(target.servername ? { servername: target.servername } : {}),
+    rejectUnauthorized: false,
+    checkServerIdentity: () => undefined,
+  };
+  try {
+    const session = await openMxSession(target, options, permissive);
+    await closeMxSession(session);
+    return session.negotiated;
+  } catch {
+    return null;
+  }
+}
+
