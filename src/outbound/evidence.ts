@@ -1,3 +1,4 @@
+import type { EvidenceClass } from '../outcome';
 import type { Evidence, RecipientOutcome } from '../store/types';
 
 /** TLS facts of one session, as negotiated (not as asked for). */
@@ -35,7 +36,7 @@ export interface MxAttemptEvidence {
   mx: string;
   ip: string | null;
   at: number;
-  class: 'ok' | 'non-compliant' | 'transient' | 'permanent';
+  class: EvidenceClass;
   /** Short code: starttls-not-offered, tls-handshake-failed, certificate-untrusted, connect-failed, ... */
   code: string;
   reason: string;
