@@ -1,0 +1,253 @@
+import { Readable } from 'node:stream';
+import { parseConfig } from '../../src/config/load';
+import { silentLogger } from '../../src/log/logger';
+import type { AttemptClass, TransactionResult } from '../../src/outcome';
+import { DeliveryEngine, type DeliveryEngineDeps } from '../../src/outbound/engine';
+import type { DeliveryEvidence } from '../../src/outbound/evidence';
+import type { Candidate, DeliveryPlan, PolicyRuntime } from '../../src/policy';
+import { MxSessionError, type CandidateConnection, type MxConnector, type MxSession, type SessionJudgement, type TransactionInput } from '../../src/smtp-client';
+import type { ClaimedJob, JobResult, Store } from '../../src/store/types';
+
+/**
+ * The delivery engine with a fake wire (chasquid's TestCourier idea): scripted connects and
+ * transactions per MX host, no sockets. Checks that the engine drives the candidates as the
+ * outcome rule expects and records what happened.
+ */
+
+const DOMAIN = 'example.test';
+const NOW = 1_800_000_000_000;
+
+type ConnectStep = 'compliant' | { fail: AttemptClass; code: string };
+type SendStep = (input: TransactionInput) => TransactionResult;
+
+class FakeConnector implements MxConnector {
+  readonly connects: Array<{ host: string; requireValidCert: boolean }> = [];
+  readonly sends: Array<{ host: string; recipients: string[]; session: MxSession }> = [];
+  readonly closed: MxSession[] = [];
+  readonly resets: MxSession[] = [];
+
+  constructor(
+    private readonly connectScript: Record<string, ConnectStep[]>,
+    private readonly sendScript: Record<string, SendStep[]> = {},
+  ) {}
+
+  async connect(candidate: Pick<Candidate, 'host' | 'addresses' | 'requireValidCert'>): Promise<CandidateConnection> {
+    this.connects.push({ host: candidate.host, requireValidCert: candidate.requireValidCert });
+    const step = this.connectScript[candidate.host]?.shift();
+    if (!step) throw new Error(`unexpected connect to ${candidate.host}`);
+    const address = candidate.addresses[0]!;
+    if (step === 'compliant') {
+      const judgement: SessionJudgement = { compliant: true, classification: null, code: 'compliant', reason: 'TLSv1.3 TLS_AES_256_GCM_SHA384', wouldFail: [] };
+      return { ok: true, session: fakeSession(candidate.host, address), judgement, attempts: [{ address, error: null, judgement }] };
+    }
+    const error = new MxSessionError(`${step.code} at ${candidate.host}`, step.fail, step.code, step.code === 'starttls-not-offered' ? false : null, null);
+    return { ok: false, classification: step.fail, code: step.code, reason: error.message, attempts: [{ address, error, judgement: null }], session: null, starttlsAdvertised: error.starttlsAdvertised };
+  }
+
+  async send(session: MxSession, input: TransactionInput): Promise<TransactionResult> {
+    input.body.destroy();
+    this.sends.push({ host: session.target.host, recipients: input.recipients, session });
+    const step = this.sendScript[session.target.host]?.shift();
+    if (!step) throw new Error(`unexpected transaction with ${session.target.host}`);
+    return step(input);
+  }
+
+  async reset(session: MxSession): Promise<boolean> {
+    this.resets.push(session);
+    return true;
+  }
+
+  async close(session: MxSession): Promise<void> {
+    this.closed.push(session);
+    (session.connection as { destroyed: boolean }).destroyed = true;
+  }
+}
+
+function fakeSession(host: string, address: string): MxSession {
+  return {
+    target: { host, address, port: 25, servername: host },
+    connection: { destroyed: false },
+    socket: { destroyed: false },
+    starttlsAdvertised: true,
+    ehlo: ['STARTTLS', 'REQUIRETLS'],
+    negotiated: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', group: 'P-256' },
+    profileCheck: { compliant: true, problems: [] },
+    certificate: { subject: `CN=${host}`, issuer: 'CN=Test CA', validFrom: null, validTo: null, fingerprint256: null, trusted: true, nameMatch: true, error: null },
+  } as unknown as MxSession;
+}
+
+const everyone =
+  (outcome: 'delivered' | 'bounced' | 'deferred', reply: string, except: Record<string, [outcome: 'delivered' | 'bounced' | 'deferred', reply: string]> = {}): SendStep =>
+  (input) => ({
+    kind: 'answered',
+    recipients: new Map(input.recipients.map((a) => [a, except[a] ? { outcome: except[a][0], reply: except[a][1] } : { outcome, reply }])),
+  });
+const failure =
+  (classification: AttemptClass, code: string, reply: string | null, bodySent = false): SendStep =>
+  () => ({ kind: 'failed', classification, code, reply, reason: `${code}`, bodySent });
+
+function plan(hosts: string[]): DeliveryPlan {
+  const candidates: Candidate[] = hosts.map((host, i) => ({ host, preference: 10 * (i + 1), addresses: [`192.0.2.${i + 1}`], port: 25, requireValidCert: false, stsMatch: null, servername: host, stsTesting: false, implicit: false }));
+  return {
+    kind: 'deliver',
+    domain: DOMAIN,
+    policy: { source: 'default', mode: null, id: null, level: 'encrypt' },
+    mtaSts: null,
+    hosts: candidates.map((c) => ({ host: c.host, preference: c.preference, addresses: c.addresses, port: 25, stsMatch: null, excluded: null })) as unknown as Extract<DeliveryPlan, { kind: 'deliver' }>['hosts'],
+    candidates,
+    wouldFail: [],
+  };
+}
+
+function claimed(recipients: string[], params: ClaimedJob['message']['params'] = {}): ClaimedJob {
+  return {
+    job: {
+      id: `m1/${DOMAIN}`,
+      messageId: 'm1',
+      domain: DOMAIN,
+      state: 'queued',
+      recipients: recipients.map((address) => ({ address, state: 'pending' as const, history: [] })),
+      dueAt: NOW,
+      attempts: 0,
+      createdAt: NOW,
+      updatedAt: NOW,
+    },
+    message: { id: 'm1', from: 'clinic@sender.test', size: 64, receivedAt: NOW, params, client: { ip: '127.0.0.1', listener: 'submission' }, headers: {} },
+  };
+}
+
+function engineWith(connector: FakeConnector, hosts: string[]) {
+  const config = parseConfig({ hostname: 'relay.test', listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }] }, {}, '/tmp');
+  const enqueued: Array<{ from: string; recipients: Array<{ address: string }> }> = [];
+  const store = {
+    openBody: async () => Readable.from([Buffer.from('Subject: results\r\n\r\nprivate\r\n')]),
+    enqueue: async (message: { from: string; recipients: Array<{ address: string }> }, body: Readable) => {
+      body.resume();
+      enqueued.push(message);
+      return { id: `dsn${enqueued.length}` };
+    },
+  } as unknown as Store;
+  const policy = { planner: { planDelivery: async () => plan(hosts), domainRule: () => ({ level: 'encrypt', source: 'default', route: null }) }, sessionOptions: {} } as unknown as PolicyRuntime;
+  const audit = { record: () => undefined, action: () => undefined, close: async () => undefined } as unknown as DeliveryEngineDeps['audit'];
+  const engine = new DeliveryEngine({ config, store, policy, logger: silentLogger(), audit, now: () => NOW, connector });
+  return { engine, enqueued };
+}
+
+const evidence = (result: JobResult, address: string) => result.recipients.find((r) => r.address === address)!.evidence as DeliveryEvidence;
+const outcomes = (result: JobResult) => Object.fromEntries(result.recipients.map((r) => [r.address, [r.outcome, r.evidence.reason]]));
+const run = new AbortController().signal;
+
+describe('DeliveryEngine with a fake SMTP client', () => {
+  it('delivers over the first compliant MX and keeps the connection for the next message', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': ['compliant'] }, { 'mx1.example.test': [everyone('delivered', '250 2.0.0 queued')] });
+    const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test', 'b@example.test']), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'delivered'], 'b@example.test': ['delivered', 'delivered'] });
+    expect(result.retryAt).toBeUndefined();
+    expect(evidence(result, 'a@example.test')).toMatchObject({ mx: 'mx1.example.test', ip: '192.0.2.1', reply: '250 2.0.0 queued', tls: { protocol: 'TLSv1.3' }, mxAttempts: [{ mx: 'mx1.example.test', class: 'ok', code: 'ok' }] });
+    expect(connector.connects.map((c) => c.host)).toEqual(['mx1.example.test']);
+    expect(connector.resets).toHaveLength(1);
+    expect(connector.closed).toHaveLength(0);
+    await engine.close();
+    expect(connector.closed).toHaveLength(1);
+  });
+
+  it('a 5xx to one RCPT bounces that recipient only, with a DSN to the sender', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': ['compliant'] }, { 'mx1.example.test': [everyone('delivered', '250 ok', { 'b@example.test': ['bounced', '550 5.1.1 no such user'] })] });
+    const { engine, enqueued } = engineWith(connector, ['mx1.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test', 'b@example.test']), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'delivered'], 'b@example.test': ['bounced', 'rcpt-550'] });
+    expect(evidence(result, 'b@example.test')).toMatchObject({ status: '5.1.1', reply: '550 5.1.1 no such user', mx: 'mx1.example.test' });
+    expect(enqueued).toEqual([expect.objectContaining({ from: '', recipients: [{ address: 'clinic@sender.test' }] })]);
+    await engine.close();
+  });
+
+  it('every MX non-compliant with the same cause: diverted with that cause, nothing sent', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }], 'mx2.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }] });
+    const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(result.recipients[0]).toMatchObject({ outcome: 'diverted', divertReason: 'starttls-not-offered', evidence: { reason: 'starttls-not-offered', mx: null } });
+    expect(evidence(result, 'a@example.test').mxAttempts.map((a) => [a.mx, a.class, a.starttls])).toEqual([
+      ['mx1.example.test', 'non-compliant', false],
+      ['mx2.example.test', 'non-compliant', false],
+    ]);
+    expect(connector.sends).toHaveLength(0);
+  });
+
+  it('different causes: diverted no-compliant-mx', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }], 'mx2.example.test': [{ fail: 'non-compliant', code: 'tls-handshake-failed' }] });
+    const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(result.recipients[0]).toMatchObject({ outcome: 'diverted', divertReason: 'no-compliant-mx' });
+  });
+
+  it('a transient failure defers with its code and a retry time', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': [{ fail: 'transient', code: 'connect-failed' }], 'mx2.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }] });
+    const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['deferred', 'connect-failed'] });
+    expect(result.retryAt).toBeGreaterThanOrEqual(NOW + 60_000);
+    expect(result.retryAt).toBeLessThanOrEqual(NOW + 66_000);
+  });
+
+  it('still transient after delivery.maxQueueTime: diverted queue-time-expired', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': [{ fail: 'transient', code: 'connect-failed' }] });
+    const { engine } = engineWith(connector, ['mx1.example.test']);
+    const job = claimed(['a@example.test']);
+    const result = await engine.deliverJob({ ...job, message: { ...job.message, receivedAt: NOW - 86_400_000 } }, run);
+    expect(result.recipients[0]).toMatchObject({ outcome: 'diverted', divertReason: 'queue-time-expired', evidence: { reply: 'last problem: connect-failed' } });
+  });
+
+  it('connection lost after the body was sent: deferred, no other MX tried', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': ['compliant'], 'mx2.example.test': ['compliant'] }, { 'mx1.example.test': [failure('transient', 'connection-lost', null, true)] });
+    const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['deferred', 'connection-lost'] });
+    expect(evidence(result, 'a@example.test')).toMatchObject({ mx: 'mx1.example.test' });
+    expect(connector.connects.map((c) => c.host)).toEqual(['mx1.example.test']);
+    expect(connector.closed.map((s) => s.target.host)).toEqual(['mx1.example.test']);
+  });
+
+  it('a pooled connection that died while idle is dialled again once, and only the new session is evidence', async () => {
+    const connector = new FakeConnector(
+      { 'mx1.example.test': ['compliant', 'compliant'] },
+      { 'mx1.example.test': [everyone('delivered', '250 first'), failure('transient', 'connection-lost', null, false), everyone('delivered', '250 second')] },
+    );
+    const { engine } = engineWith(connector, ['mx1.example.test']);
+    await engine.deliverJob(claimed(['a@example.test']), run);
+    const second = await engine.deliverJob(claimed(['b@example.test']), run);
+    expect(outcomes(second)).toEqual({ 'b@example.test': ['delivered', 'delivered'] });
+    expect(connector.connects).toHaveLength(2);
+    expect(connector.sends).toHaveLength(3);
+    expect(connector.sends[1]!.session).toBe(connector.sends[0]!.session);
+    expect(connector.closed).toContain(connector.sends[0]!.session);
+    expect(evidence(second, 'b@example.test')).toMatchObject({ reply: '250 second', mxAttempts: [{ class: 'ok' }] });
+    await engine.close();
+  });
+
+  it('REQUIRETLS that no MX can meet: verify-level connects, then bounced requiretls-unavailable 5.7.30', async () => {
+    const connector = new FakeConnector(
+      { 'mx1.example.test': ['compliant'], 'mx2.example.test': ['compliant'] },
+      { 'mx1.example.test': [failure('non-compliant', 'requiretls-not-supported', null)], 'mx2.example.test': [failure('non-compliant', 'requiretls-not-supported', null)] },
+    );
+    const { engine, enqueued } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test'], { requireTls: true }), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['bounced', 'requiretls-unavailable'] });
+    expect(evidence(result, 'a@example.test')).toMatchObject({ status: '5.7.30', reply: '550 5.7.30 REQUIRETLS support required' });
+    expect(connector.connects).toEqual([
+      { host: 'mx1.example.test', requireValidCert: true },
+      { host: 'mx2.example.test', requireValidCert: true },
+    ]);
+    expect(enqueued).toHaveLength(1);
+  });
+
+  it('a job taken after shutdown began is handed back untouched', async () => {
+    const connector = new FakeConnector({});
+    const { engine } = engineWith(connector, ['mx1.example.test']);
+    const stop = new AbortController();
+    stop.abort();
+    const result = await engine.deliverJob(claimed(['a@example.test']), stop.signal);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['deferred', 'shutdown'] });
+    expect(connector.connects).toHaveLength(0);
+  });
+});
