@@ -115,8 +115,8 @@ describe('outcome rule: outcomes per recipient', () => {
   });
 
   it('deferred by the plan (DNS temporary failure)', () => {
-    const plan = { kind: 'defer' as const, code: 'mx-lookup-temporary', reason: 'SERVFAIL' };
-    expect(decide({ plan, attempts: [] }).get(A)).toEqual({ outcome: 'deferred', reason: 'mx-lookup-temporary', detail: 'SERVFAIL', reply: null });
+    const plan = { kind: 'defer' as const, code: 'dns-temporary', reason: 'SERVFAIL' };
+    expect(decide({ plan, attempts: [] }).get(A)).toEqual({ outcome: 'deferred', reason: 'dns-temporary', detail: 'SERVFAIL', reply: null });
   });
 
   it('RCPT 4xx defers that recipient; a recipient without a reply is deferred too', () => {
@@ -160,8 +160,8 @@ describe('outcome rule: expiry after delivery.maxQueueTime', () => {
   });
 
   it('onExpiry bounce: 4.4.7, with the last problem as the reply when there was none', () => {
-    const plan = { kind: 'defer' as const, code: 'mx-lookup-temporary', reason: 'SERVFAIL' };
-    expect(decide({ plan, expired: 'bounce', attempts: [] }).get(A)).toEqual({ outcome: 'bounced', reason: 'queue-time-expired', status: '4.4.7', detail: 'SERVFAIL', reply: 'last problem: mx-lookup-temporary' });
+    const plan = { kind: 'defer' as const, code: 'dns-temporary', reason: 'SERVFAIL' };
+    expect(decide({ plan, expired: 'bounce', attempts: [] }).get(A)).toEqual({ outcome: 'bounced', reason: 'queue-time-expired', status: '4.4.7', detail: 'SERVFAIL', reply: 'last problem: dns-temporary' });
   });
 
   it('expiry leaves final outcomes alone and never applies to a shutdown', () => {
