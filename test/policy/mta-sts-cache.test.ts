@@ -183,3 +183,17 @@ describe('MTA-STS discovery, fetch and cache (RFC 8461 §3, §5.1)', () => {
     expect(await t.sts.lookup('example.com')).toMatchObject({ source: 'fetched' });
   });
 });
+
+describe('MTA-STS observer', () => {
+  it('is told every lookup result, cached ones included', async () => {
+    const t = setup();
+    const seen: Array<string | null> = [];
+    const sts = createMtaSts({ resolver: t.dns, fetcher: async () => ENFORCE, cache: t.cache, observer: { lookedUp: (result) => seen.push(result.source) } });
+    t.record('1');
+    await sts.lookup('example.com');
+    await sts.lookup('example.com');
+    t.dns.txt.set('_mta-sts.other.com', 'nxdomain');
+    await sts.lookup('other.com');
+    expect(seen).toEqual(['fetched', 'cache', null]);
+  });
+});
