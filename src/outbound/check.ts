@@ -90,11 +90,11 @@ export async function checkDomain(domain: string, runtime: Pick<PolicyRuntime, '
     wouldFail: plan.kind === 'deliver' ? [...plan.wouldFail, ...probeWouldFail] : [],
   };
 
-  if (plan.kind !== 'deliver') return { ...report, verdict: plan.kind, code: plan.code, reason: plan.reason };
-
-  // The same rule as delivery, over the candidates in the order delivery tries them (no REQUIRETLS: no message).
+  // The same rule as delivery, over the candidates in the order delivery tries them, for one
+  // stand-in recipient (a check has no message, so no REQUIRETLS and no RCPT replies).
   const decision = decideOutcomes({ plan, recipients: [domain], attempts: candidates.flatMap((c) => attempts.get(c.host) ?? []) }).get(domain)!;
   const verdict = VERDICT_OF[decision.outcome];
+  if (plan.kind !== 'deliver') return { ...report, verdict, code: decision.reason, reason: decision.detail ?? decision.reason };
   // A host whose address lookup failed temporarily might have been the compliant one: it counts as transient.
   const tried = mx.filter((entry) => candidates.some((c) => c.host === entry.host) || entry.code === 'address-lookup-temporary');
   if (verdict === 'deliver') {
