@@ -16,7 +16,9 @@ export type StoreErrorCode =
   /** The backend cannot be reached (Redis down); the operation may succeed later. */
   | 'unavailable'
   /** A record kept changing under concurrent writers and the store gave up. */
-  | 'contention';
+  | 'contention'
+  /** The backend answered something this code does not understand (a bug, not a state). */
+  | 'internal';
 
 export class StoreError extends Error {
   override name = 'StoreError';
