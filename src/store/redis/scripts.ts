@@ -6,6 +6,8 @@ import { handedOver, LeaseLostError, NotFoundError, StoreError } from '../errors
  * Scripts never decode JSON (cjson turns empty arrays into objects); states they must check are kept
  * in small side structures (jobstates hash, fbstates hash) instead.
  * Fallback state strings: "state\towner\texpiresAt\tackedAt" (empty fields where not applicable).
+ * Scripts that change state reply with a ScriptResult (below); scriptOutcome() alone turns a reply into a
+ * result or a typed error.
  */
 
 const ENQUEUE = `
@@ -98,7 +100,7 @@ const UPDATE_JOB = `
 -- ARGV[10] all job ids of the message, newline-separated, ARGV[11] now,
 -- then per new item: id, JSON, divertedAt.
 -- The finished zset (message id by time) lists messages whose jobs are all final, for sweep.
--- Returns 1 done, 0 job changed or gone (re-read and retry), -1 lease lost, -2 item gone, -3 item acked.
+-- Returns (ScriptResult) 1 done, 0 job changed or gone (re-read and retry), -1 lease lost, -2 item gone, -3 item acked.
 if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
 if ARGV[6] ~= '' and redis.call('HGET', KEYS[5], ARGV[1]) ~= ARGV[6] then return -1 end
 if ARGV[8] ~= '' then
