@@ -1,14 +1,15 @@
-import { NotFoundError, type FallbackItem, type MessageRecord, type Store } from '../store/types';
+import { FallbackService, type FallbackBackend } from '../fallback';
+import { InvalidStateError, NotFoundError, type FallbackItem, type MessageRecord, type QueueAdmin } from '../store/types';
 
 /**
  * The admin actions that change state, shared by the HTTP API and the CLI. Each checks that the
  * action makes sense first, so "nothing to do" is an error the caller sees (409 / exit 1), not a no-op.
+ * Errors are typed store errors: NotFoundError ('not-found': 404 / exit 6), InvalidStateError
+ * ('wrong-state' or 'handed-over': 409 / exit 1).
  */
 
 /** The action is not possible in the item's current state (HTTP 409, CLI exit 1). */
-export class InvalidStateError extends Error {
-  override name = 'InvalidStateError';
-}
+export { InvalidStateError };
 
 export type { AdminActionEntry } from '../outbound/audit-log';
 
@@ -16,20 +17,14 @@ export type MessageAction = 'hold' | 'release' | 'retry' | 'delete';
 
 const WAITING = new Set(['queued', 'deferred', 'leased']);
 
-async function requireMessage(store: Store, id: string): Promise<MessageRecord> {
+async function requireMessage(store: QueueAdmin, id: string): Promise<MessageRecord> {
   const message = await store.getMessage(id);
   if (!message) throw new NotFoundError(`no message with queue id ${id}`);
   return message;
 }
 
-async function requireFallback(store: Store, id: string): Promise<FallbackItem> {
-  const item = await store.getFallback(id);
-  if (!item) throw new NotFoundError(`no fallback item ${id}`);
-  return item;
-}
-
 /** Applies one action to every non-final job of a message; returns the message afterwards (undefined once deleted). */
-export async function applyMessageAction(store: Store, action: MessageAction, id: string): Promise<MessageRecord | undefined> {
+export async function applyMessageAction(store: QueueAdmin, action: MessageAction, id: string): Promise<MessageRecord | undefined> {
   const message = await requireMessage(store, id);
   const states = message.jobs.map((j) => j.state);
   const describe = `message ${id} is ${[...new Set(states)].join(', ') || 'empty'}`;
@@ -51,20 +46,8 @@ export async function applyMessageAction(store: Store, action: MessageAction, id
 
 export type FallbackAction = 'release' | 'delete';
 
-/** Releases a fallback item back to delivery, or deletes it. An acknowledged item cannot be released. */
-export async function applyFallbackAction(store: Store, action: FallbackAction, id: string): Promise<FallbackItem> {
-  const item = await requireFallback(store, id);
-  if (action === 'delete') {
-    await store.deleteFallback(id);
-    return item;
-  }
-  if (item.state === 'acked') throw new InvalidStateError(`fallback item ${id} was already handed over to the portal; it cannot be released`);
-  try {
-    await store.releaseFallback(id);
-  } catch (err) {
-    // Acknowledged between our read and the release.
-    if (!(err instanceof NotFoundError) && /handed over/.test((err as Error).message)) throw new InvalidStateError((err as Error).message);
-    throw err;
-  }
-  return item;
+/** Releases a fallback item back to delivery, or deletes it (the fallback module decides; see FallbackService). */
+export function applyFallbackAction(store: FallbackBackend, action: FallbackAction, id: string): Promise<FallbackItem> {
+  const fallback = new FallbackService(store);
+  return action === 'release' ? fallback.release(id) : fallback.delete(id);
 }

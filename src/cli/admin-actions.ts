@@ -1,10 +1,10 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { applyFallbackAction, applyMessageAction, InvalidStateError, type FallbackAction, type MessageAction } from '../admin/actions';
+import { applyFallbackAction, applyMessageAction, type FallbackAction, type MessageAction } from '../admin/actions';
 import type { LoadedConfig } from '../config/load';
 import { createLogger } from '../log/logger';
 import { createAuditLog, type AdminActionEntry } from '../outbound/audit-log';
-import { NotFoundError, type FallbackItem, type MessageRecord, type Store } from '../store/types';
+import { isStoreError, type FallbackItem, type MessageRecord, type Store } from '../store/types';
 import { withStore } from './context';
 import { CliError } from './errors';
 
@@ -24,10 +24,10 @@ async function recordAction(loaded: LoadedConfig, entry: Omit<AdminActionEntry, 
   await audit.close();
 }
 
-/** Store errors as exit codes: unknown id 6, impossible in this state 1. */
-function asCliError(err: unknown): unknown {
-  if (err instanceof NotFoundError) return new CliError(err.message, 6);
-  if (err instanceof InvalidStateError) return new CliError(err.message, 1);
+/** Store errors as exit codes, by code: unknown id 6, impossible in this state (or handed over) 1. */
+export function asCliError(err: unknown): unknown {
+  if (isStoreError(err, 'not-found')) return new CliError(err.message, 6);
+  if (isStoreError(err, 'wrong-state', 'handed-over')) return new CliError(err.message, 1);
   return err;
 }
 

@@ -12,6 +12,7 @@ import {
   type MessageRecord,
   type NewMessage,
   type RecipientRecord,
+  type RecipientResult,
   type RecipientState,
   type StoreCounts,
 } from './types';
@@ -97,20 +98,7 @@ export function applyJobResult(
     recipient.history.push({ ...entry.evidence, outcome: entry.outcome });
     if (entry.outcome === 'deferred') continue;
     recipient.state = entry.outcome;
-    if (entry.outcome === 'diverted') {
-      fallback.push({
-        id: fallbackIdOf(stored.messageId, stored.domain, recipient.address, attempt),
-        queueId: stored.messageId,
-        jobId: stored.id,
-        ...(message.headers.messageId !== undefined ? { messageId: message.headers.messageId } : {}),
-        from: message.from,
-        recipient: recipient.address,
-        reason: entry.divertReason ?? entry.evidence.reason,
-        evidence: recipient.history.map((e) => ({ ...e })),
-        divertedAt: now,
-        state: 'ready',
-      });
-    }
+    if (entry.outcome === 'diverted') fallback.push(divertedItem(stored, message, recipient, entry, attempt, now));
   }
   const pending = recipients.some((r) => r.state === 'pending');
   const { lease: _lease, heldFrom: _heldFrom, ...base } = stored;
@@ -132,6 +120,35 @@ export function applyJobResult(
     if (reason !== undefined) job.lastReason = reason;
   }
   return { job, fallback };
+}
+
+/**
+ * The fallback item of a recipient diverted in attempt `attempt`: ready for a portal, with the reason shown to
+ * the portal and admins (the result's divertReason, else its evidence reason) and the recipient's evidence so
+ * far. Its id is derived from job, recipient and attempt, so replaying the same attempt after a crash rewrites
+ * the same item. Made here, not in src/fallback, because the store writes it in the same atomic step as the
+ * job result; src/fallback owns the item from then on.
+ */
+export function divertedItem(
+  job: Pick<JobRecord, 'id' | 'messageId' | 'domain'>,
+  message: Pick<MessageRecord, 'from' | 'headers'>,
+  recipient: RecipientRecord,
+  result: RecipientResult,
+  attempt: number,
+  now: number,
+): FallbackItem {
+  return {
+    id: fallbackIdOf(job.messageId, job.domain, recipient.address, attempt),
+    queueId: job.messageId,
+    jobId: job.id,
+    ...(message.headers.messageId !== undefined ? { messageId: message.headers.messageId } : {}),
+    from: message.from,
+    recipient: recipient.address,
+    reason: result.divertReason ?? result.evidence.reason,
+    evidence: recipient.history.map((e) => ({ ...e })),
+    divertedAt: now,
+    state: 'ready',
+  };
 }
 
 /** Admin hold: a waiting job stops being due; final and already held jobs are unchanged (returns undefined). */

@@ -1,7 +1,7 @@
-import type { Readable } from 'node:stream';
+import type { FallbackStore, JobQueue, KeyValueCache, QueueAdmin, Retention, StoreLifecycle } from './roles';
 
 /**
- * The queue's data model and the one Store interface both backends (file, redis) implement.
+ * The queue's data model, and the Store both backends (file, redis) implement as a set of roles (roles.ts).
  * One message has one job per recipient domain; each recipient in a job has its own state and
  * evidence, because a single SMTP transaction can accept some recipients and refuse others.
  */
@@ -166,91 +166,11 @@ export interface StoreCounts {
   messages: number;
 }
 
-/** Thrown for an operation on an id the store does not hold. */
-export class NotFoundError extends Error {
-  override name = 'NotFoundError';
-}
+export * from './errors';
+export type { FallbackStore, JobQueue, KeyValueCache, QueueAdmin, Retention, StoreLifecycle } from './roles';
 
-/** Thrown when a lease or claim is no longer held by the caller (expired and taken by another). */
-export class LeaseLostError extends Error {
-  override name = 'LeaseLostError';
-}
-
-/** Thrown when a body stream is aborted or too large, so nothing was stored. */
-export class EnqueueAbortedError extends Error {
-  override name = 'EnqueueAbortedError';
-}
-
-/** Thrown while the store's backend cannot be reached (Redis down); the operation may succeed later. */
-export class StoreUnavailableError extends Error {
-  override name = 'StoreUnavailableError';
-}
-
-export interface Store {
-  readonly kind: 'file' | 'redis';
-  /** Opens connections, creates folders, recovers or quarantines damaged entries. */
-  open(): Promise<void>;
-  close(): Promise<void>;
-  /** Cheap liveness check for /readyz. */
-  ping(): Promise<void>;
-
-  /**
-   * Streams a message body into the store. Resolves only once message, body and jobs are durable;
-   * rejects (storing nothing) if the body stream errors. The body is stored byte for byte.
-   */
-  enqueue(message: NewMessage, body: Readable, headers?: HeaderFacts): Promise<MessageRecord>;
-  getMessage(id: string): Promise<MessageRecord | undefined>;
-  listMessages(filter?: MessageFilter): Promise<MessageRecord[]>;
-  openBody(id: string): Promise<Readable>;
-
-  /** Leases up to `limit` due jobs (queued/deferred with dueAt <= now, or leased with an expired lease). */
-  claimDue(owner: string, limit: number, leaseMs: number, now?: number): Promise<ClaimedJob[]>;
-  /** Extends a lease the caller still holds; throws LeaseLostError otherwise. */
-  renewLease(jobId: string, owner: string, leaseMs: number): Promise<void>;
-  /** Hands a lease back without an attempt (shutdown): the job is due again at once. */
-  releaseLease(jobId: string, owner: string): Promise<void>;
-  /**
-   * Records one attempt's per-recipient results, creates fallback items for diverted recipients and
-   * settles the job: final when no recipient is left pending, else deferred until `retryAt` (now when absent).
-   * Recipients the result does not mention stay pending; results for recipients no longer pending are ignored;
-   * an address that is not in the job throws. Throws LeaseLostError when the lease was taken by another (a
-   * lease that expired but was not taken is still honoured); after the message was deleted it throws
-   * LeaseLostError or NotFoundError: either way the result is no longer wanted.
-   */
-  completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord>;
-
-  /**
-   * Admin actions on every non-final job of a message. hold: queued/deferred -> held (an attempt already
-   * under way completes and its results are kept, its pending recipients stay held). release: held -> the
-   * state it had, keeping its dueAt. retryNow: dueAt = now (held jobs stay held, due at once when released).
-   * deleteMessage: the message, its body, jobs and fallback items.
-   */
-  hold(messageId: string): Promise<MessageRecord>;
-  release(messageId: string): Promise<MessageRecord>;
-  retryNow(messageId: string): Promise<MessageRecord>;
-  deleteMessage(messageId: string): Promise<void>;
-  counts(): Promise<StoreCounts>;
-
-  listFallback(filter?: FallbackFilter): Promise<FallbackItem[]>;
-  getFallback(id: string): Promise<FallbackItem | undefined>;
-  claimFallback(owner: string, limit: number, leaseMs: number, now?: number): Promise<FallbackItem[]>;
-  ackFallback(id: string, owner: string): Promise<void>;
-  /**
-   * Puts the recipient back into delivery (its job becomes queued and due now, or stays held) and drops the
-   * item. Refused (Error) once the item was acked: the portal already handed the message over.
-   */
-  releaseFallback(id: string): Promise<void>;
-  deleteFallback(id: string): Promise<void>;
-
-  /** Small shared key/value cache (MTA-STS policies), with expiry. */
-  cacheGet(namespace: string, key: string): Promise<string | undefined>;
-  cacheSet(namespace: string, key: string, value: string, ttlMs: number): Promise<void>;
-  cacheDelete(namespace: string, key: string): Promise<void>;
-
-  /**
-   * Removes bodies no longer needed (every job final, every fallback item acked) and, once keepFinished has
-   * passed since the last job became final, the record with its acked fallback items. Never touches a message
-   * with a non-final job. Returns how many message records it removed.
-   */
-  sweep(now?: number): Promise<number>;
-}
+/**
+ * Everything a backend offers: the union of the role interfaces (roles.ts). Consumers that need only one
+ * role should ask for that role; relay.ts and the CLI hold the whole store.
+ */
+export interface Store extends StoreLifecycle, JobQueue, QueueAdmin, FallbackStore, KeyValueCache, Retention {}

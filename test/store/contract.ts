@@ -3,7 +3,9 @@ import { Readable } from 'node:stream';
 import {
   EnqueueAbortedError,
   LeaseLostError,
+  InvalidStateError,
   NotFoundError,
+  StoreError,
   type Evidence,
   type NewMessage,
   type RecipientOutcome,
@@ -442,6 +444,74 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       expect(await store.sweep(now + 3_600_000 + 1_000)).toBe(1);
       expect(await store.getMessage(record.id)).toBeUndefined();
       await expect(store.openBody(record.id)).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    /** Resolves to the StoreError a promise rejects with, or fails the test when it rejects with anything else. */
+    async function storeErrorOf(pending: Promise<unknown>): Promise<StoreError> {
+      const error = await pending.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error).toBeInstanceOf(StoreError);
+      return error as StoreError;
+    }
+
+    test('typed errors: every action on an id the store does not hold fails with code not-found', async () => {
+      const messageId = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
+      const itemId = `${messageId}.0123456789abcdef`;
+      const attempts: Array<[string, () => Promise<unknown>]> = [
+        ['hold', () => store.hold(messageId)],
+        ['release', () => store.release(messageId)],
+        ['retryNow', () => store.retryNow(messageId)],
+        ['deleteMessage', () => store.deleteMessage(messageId)],
+        ['openBody', () => store.openBody(messageId)],
+        ['releaseFallback', () => store.releaseFallback(itemId)],
+        ['deleteFallback', () => store.deleteFallback(itemId)],
+        ['ackFallback', () => store.ackFallback(itemId, 'p1')],
+        ['hold (malformed id)', () => store.hold('not an id')],
+        ['releaseFallback (malformed id)', () => store.releaseFallback('nope')],
+      ];
+      for (const [name, act] of attempts) {
+        const error = await storeErrorOf(act());
+        expect({ name, code: error.code }).toEqual({ name, code: 'not-found' });
+        expect(error).toBeInstanceOf(NotFoundError);
+      }
+    });
+
+    test('typed errors: a handed-over item cannot be released (code handed-over), and stays handed over', async () => {
+      const { record, item } = await divertOne('gone@one.test');
+      await store.claimFallback('p1', 5, 60_000);
+      await store.ackFallback(item.id, 'p1');
+      const error = await storeErrorOf(store.releaseFallback(item.id));
+      expect(error.code).toBe('handed-over');
+      expect(error).toBeInstanceOf(InvalidStateError);
+      expect(await store.getFallback(item.id)).toMatchObject({ state: 'acked' });
+      expect((await store.getMessage(record.id))!.jobs[0]!.recipients[0]!.state).toBe('diverted');
+    });
+
+    test('typed errors: leases and claims not held by the caller fail with code lease-lost', async () => {
+      const record = await enqueue(['a@one.test'], undefined, { receivedAt: Date.now() - 10 * 86_400_000 });
+      const jobId = record.jobs[0]!.id;
+      await store.claimDue('w1', 1, 60_000);
+      for (const act of [
+        () => store.renewLease(jobId, 'w2', 60_000),
+        () => store.releaseLease(jobId, 'w2'),
+        () => store.completeJob(jobId, 'w2', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] }),
+      ]) {
+        const error = await storeErrorOf(act());
+        expect(error.code).toBe('lease-lost');
+        expect(error).toBeInstanceOf(LeaseLostError);
+      }
+      const { item } = await divertOne('weak@two.test');
+      await store.claimFallback('p1', 5, 60_000);
+      expect((await storeErrorOf(store.ackFallback(item.id, 'p2'))).code).toBe('lease-lost');
+    });
+
+    test('typed errors: an aborted body is code enqueue-aborted', async () => {
+      const body = new Readable({ read() {} });
+      const pending = store.enqueue(newMessage(['a@one.test']), body);
+      setImmediate(() => body.destroy(new Error('client went away')));
+      expect((await storeErrorOf(pending)).code).toBe('enqueue-aborted');
     });
   });
 }

@@ -1,46 +1,42 @@
 import type { FastifyInstance } from 'fastify';
-import { NotFoundError, type FallbackState } from '../../store/types';
-import { applyFallbackAction } from '../actions';
+import { FALLBACK_STATES, FallbackService } from '../../fallback';
+import type { FallbackState } from '../../store/types';
 import { idParams, paging, type AdminContext } from '../context';
 import { DURATION_PATTERN, parseAdminDuration } from '../durations';
 import { toFallbackDetail, toFallbackEntry } from '../views';
 
-const FALLBACK_STATES: FallbackState[] = ['ready', 'claimed', 'acked'];
-
 const ownerSchema = { type: 'string', minLength: 1, maxLength: 200, description: 'the portal instance taking or holding the claim' } as const;
 
+/** Thin HTTP callers of the fallback module (src/fallback); errors map to 404 / 409 in the server's handler. */
 export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext): void {
+  const fallback = new FallbackService(ctx.store);
   app.get<{ Querystring: { state?: FallbackState; limit: number; offset: number } }>(
     '/fallback',
     {
       schema: {
         tags: ['fallback'],
         summary: 'List fallback (secure portal) items (the `sealgate fallback list --json` entries)',
-        querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: FALLBACK_STATES }, ...paging } },
+        querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: [...FALLBACK_STATES] }, ...paging } },
       },
     },
     async (request) => {
       const q = request.query;
-      const all = await ctx.store.listFallback({ state: q.state });
-      return { items: all.slice(q.offset, q.offset + q.limit).map(toFallbackEntry), total: all.length, limit: q.limit, offset: q.offset };
+      const { items, total } = await fallback.page({ state: q.state, limit: q.limit, offset: q.offset });
+      return { items: items.map(toFallbackEntry), total, limit: q.limit, offset: q.offset };
     },
   );
 
   app.get<{ Params: { id: string } }>(
     '/fallback/:id',
     { schema: { tags: ['fallback'], summary: 'One fallback item with its claim and evidence', params: idParams } },
-    async (request, reply) => {
-      const item = await ctx.store.getFallback(request.params.id);
-      if (!item) return reply.code(404).send({ error: 'not-found', message: `no fallback item ${request.params.id}` });
-      return toFallbackDetail(item);
-    },
+    async (request) => toFallbackDetail(await fallback.show(request.params.id)),
   );
 
   app.post<{ Params: { id: string } }>(
     '/fallback/:id/release',
     { schema: { tags: ['fallback'], summary: 'Put the recipient back into delivery (refused once the portal acknowledged it)', params: idParams } },
     async (request) => {
-      const item = await applyFallbackAction(ctx.store, 'release', request.params.id);
+      const item = await fallback.release(request.params.id);
       ctx.recordAction(request, { action: 'fallback-release', id: item.id, queueId: item.queueId });
       return { id: item.id, action: 'release', queueId: item.queueId };
     },
@@ -50,17 +46,17 @@ export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext):
     '/fallback/:id',
     { schema: { tags: ['fallback'], summary: 'Delete a fallback item', params: idParams } },
     async (request) => {
-      const item = await applyFallbackAction(ctx.store, 'delete', request.params.id);
+      const item = await fallback.delete(request.params.id);
       ctx.recordAction(request, { action: 'fallback-delete', id: item.id, queueId: item.queueId });
       return { id: item.id, action: 'delete' };
     },
   );
 
-  registerPortalRoutes(app, ctx);
+  registerPortalRoutes(app, ctx, fallback);
 }
 
 /** The secure portal's side: claim items for a while, download each body, acknowledge the handover. */
-function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext): void {
+function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext, fallback: FallbackService): void {
   app.post<{ Body: { owner: string; limit: number; lease?: string | number } }>(
     '/portal/claim',
     {
@@ -86,7 +82,7 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext): void {
       const { owner, limit, lease } = request.body;
       const leaseMs = lease === undefined ? ctx.config.fallback.claimLease : parseAdminDuration(lease);
       if (!leaseMs) return reply.code(400).send({ error: 'bad-request', message: 'body/lease must be a positive duration', field: 'lease' });
-      const items = await ctx.store.claimFallback(owner, limit, leaseMs);
+      const items = await fallback.claim(owner, limit, leaseMs);
       if (items.length > 0) ctx.recordAction(request, { action: 'portal-claim', id: items.map((i) => i.id).join(','), owner, leaseMs });
       return { items: items.map(toFallbackDetail) };
     },
@@ -103,9 +99,7 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext): void {
       },
     },
     async (request, reply) => {
-      const item = await ctx.store.getFallback(request.params.id);
-      if (!item) throw new NotFoundError(`no fallback item ${request.params.id}`);
-      const body = await ctx.store.openBody(item.queueId);
+      const { item, body } = await fallback.openBody(request.params.id);
       return reply.type('message/rfc822').header('content-disposition', `attachment; filename="${item.queueId}.eml"`).send(body);
     },
   );
@@ -121,7 +115,7 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext): void {
       },
     },
     async (request) => {
-      await ctx.store.ackFallback(request.params.id, request.body.owner);
+      await fallback.ack(request.params.id, request.body.owner);
       ctx.recordAction(request, { action: 'portal-ack', id: request.params.id, owner: request.body.owner });
       return { id: request.params.id, action: 'ack' };
     },

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { toFallbackDetail, toFallbackEntry } from '../../admin/views';
-import type { FallbackState } from '../../store/types';
+import { FALLBACK_STATES, FallbackService, isFallbackState } from '../../fallback';
 import { runFallbackAction } from '../admin-actions';
 import { withStore } from '../context';
 import { CliError } from '../errors';
@@ -9,8 +9,7 @@ import { formatAge, formatTable } from '../format';
 // The stable JSON shapes live in src/admin/views.ts (shared with the HTTP API).
 export { toFallbackEntry, type FallbackListEntry } from '../../admin/views';
 
-const FALLBACK_STATES: readonly FallbackState[] = ['ready', 'claimed', 'acked'];
-
+/** Thin CLI callers of the fallback module (src/fallback). */
 export function registerFallbackCommands(program: Command): void {
   const fallback = program.command('fallback').description('inspect and act on the secure-portal fallback queue');
 
@@ -20,10 +19,9 @@ export function registerFallbackCommands(program: Command): void {
     .option('--json', 'print a JSON array for scripts')
     .option('--state <state>', `only items in this state (${FALLBACK_STATES.join('|')})`)
     .action(async (opts: { json?: boolean; state?: string }, command: Command) => {
-      if (opts.state !== undefined && !(FALLBACK_STATES as readonly string[]).includes(opts.state)) {
-        throw new CliError(`--state must be one of ${FALLBACK_STATES.join(', ')}`, 2);
-      }
-      const items = await withStore(command, (store) => store.listFallback({ state: opts.state as FallbackState | undefined }));
+      const state = opts.state;
+      if (state !== undefined && !isFallbackState(state)) throw new CliError(`--state must be one of ${FALLBACK_STATES.join(', ')}`, 2);
+      const items = await withStore(command, (store) => new FallbackService(store).list(state === undefined ? {} : { state }));
       const entries = items.map(toFallbackEntry);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
@@ -44,7 +42,7 @@ export function registerFallbackCommands(program: Command): void {
     .description('show one fallback item with its claim and evidence')
     .option('--json', 'print JSON for scripts')
     .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-      const item = await withStore(command, (store) => store.getFallback(id));
+      const item = await withStore(command, (store) => new FallbackService(store).find(id));
       if (!item) throw new CliError(`no fallback item ${id}`, 6);
       const detail = toFallbackDetail(item);
       if (opts.json) {

@@ -1,10 +1,13 @@
 import type { Redis } from 'ioredis';
+import { handedOver, LeaseLostError, NotFoundError, StoreError } from '../errors';
 
 /*
  * Lua scripts for every multi-key change of the Redis store. Each runs atomically in Redis.
  * Scripts never decode JSON (cjson turns empty arrays into objects); states they must check are kept
  * in small side structures (jobstates hash, fbstates hash) instead.
  * Fallback state strings: "state\towner\texpiresAt\tackedAt" (empty fields where not applicable).
+ * Scripts that change state reply with a ScriptResult (below); scriptOutcome() alone turns a reply into a
+ * result or a typed error.
  */
 
 const ENQUEUE = `
@@ -67,8 +70,8 @@ return out
 
 const RENEW_LEASE = `
 -- KEYS[1] leases zset, KEYS[2] lease owners hash. ARGV[1] job id, ARGV[2] owner, ARGV[3] new expiry.
--- Returns 1, or 0 when the caller no longer holds the lease.
-if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+-- Returns 1, or -1 when the caller no longer holds the lease.
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return -1 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 `;
@@ -76,8 +79,8 @@ return 1
 const RELEASE_LEASE = `
 -- Hands a lease back; a still-waiting job is due at once.
 -- KEYS[1] leases zset, KEYS[2] lease owners hash, KEYS[3] jobstates hash, KEYS[4] due zset.
--- ARGV[1] job id, ARGV[2] owner, ARGV[3] now. Returns 1, or 0 when the caller does not hold the lease.
-if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+-- ARGV[1] job id, ARGV[2] owner, ARGV[3] now. Returns 1, or -1 when the caller does not hold the lease.
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return -1 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 local state = redis.call('HGET', KEYS[3], ARGV[1])
@@ -97,7 +100,7 @@ const UPDATE_JOB = `
 -- ARGV[10] all job ids of the message, newline-separated, ARGV[11] now,
 -- then per new item: id, JSON, divertedAt.
 -- The finished zset (message id by time) lists messages whose jobs are all final, for sweep.
--- Returns 1 done, 0 job changed or gone (re-read and retry), -1 lease lost, -2 item gone, -3 item acked.
+-- Returns (ScriptResult) 1 done, 0 job changed or gone (re-read and retry), -1 lease lost, -2 item gone, -3 item acked.
 if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
 if ARGV[6] ~= '' and redis.call('HGET', KEYS[5], ARGV[1]) ~= ARGV[6] then return -1 end
 if ARGV[8] ~= '' then
@@ -180,6 +183,57 @@ redis.call('HSET', KEYS[2], ARGV[1], 'acked\\t\\t\\t' .. ARGV[3])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 `;
+
+/**
+ * What the scripts that change state answer (RENEW_LEASE, RELEASE_LEASE, UPDATE_JOB, ACK_FALLBACK).
+ * The numbers are the scripts' return values; scriptOutcome() is the one place that gives them meaning.
+ */
+export const ScriptResult = {
+  /** The change was made. */
+  done: 1,
+  /** UPDATE_JOB only: the job changed or went since it was read; re-read and try again. */
+  changed: 0,
+  /** The caller does not hold the lease (or the fallback claim). */
+  leaseLost: -1,
+  /** The fallback item is gone. */
+  itemGone: -2,
+  /** The fallback item was acknowledged by a portal: it cannot be released. */
+  handedOver: -3,
+} as const;
+export type ScriptResult = (typeof ScriptResult)[keyof typeof ScriptResult];
+
+/** What a script acted on, for the error messages. */
+export interface ScriptSubject {
+  jobId?: string;
+  /** The fallback item the script acted on. */
+  itemId?: string;
+  /** The lease or claim owner the script required. */
+  owner?: string;
+}
+
+/**
+ * Maps a script's answer to a result or a typed error: 'done', 'changed' (compare-and-set lost: retry),
+ * LeaseLostError, NotFoundError or InvalidStateError code 'handed-over'. Any other reply is a StoreError
+ * code 'internal' (a script and this code disagree).
+ */
+export function scriptOutcome(reply: number, subject: ScriptSubject): 'done' | 'changed' {
+  switch (reply) {
+    case ScriptResult.done:
+      return 'done';
+    case ScriptResult.changed:
+      return 'changed';
+    case ScriptResult.leaseLost:
+      throw subject.jobId !== undefined
+        ? new LeaseLostError(`lease on ${subject.jobId} is not held by ${subject.owner}`)
+        : new LeaseLostError(`fallback item ${subject.itemId} is not claimed by ${subject.owner}`);
+    case ScriptResult.itemGone:
+      throw new NotFoundError(`fallback item ${subject.itemId} not found`);
+    case ScriptResult.handedOver:
+      throw handedOver(subject.itemId ?? '');
+    default:
+      throw new StoreError('internal', `unexpected Redis script reply ${String(reply)}`);
+  }
+}
 
 export interface StoreScripts {
   sgEnqueue(numKeys: number, ...args: (string | number)[]): Promise<number>;

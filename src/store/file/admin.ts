@@ -1,0 +1,71 @@
+import { isMessageId } from '../ids';
+import { holdJob, matchesFilter, page, releaseJob, retryJobNow } from '../records';
+import type { QueueAdmin } from '../roles';
+import { NotFoundError, type JobRecord, type MessageFilter, type MessageRecord, type StoreCounts } from '../types';
+import type { FileSpool } from './spool';
+
+/** Admin reads and actions over the embedded spool; every change is made under the message's lock. */
+export class FileQueueAdmin implements QueueAdmin {
+  constructor(private readonly spool: FileSpool) {}
+
+  async getMessage(id: string): Promise<MessageRecord | undefined> {
+    if (!isMessageId(id)) return undefined;
+    const record = await this.spool.readMeta(id);
+    return record && this.spool.index.view(record);
+  }
+
+  async listMessages(filter: MessageFilter = {}): Promise<MessageRecord[]> {
+    const now = Date.now();
+    const records = (await this.spool.readAllMeta()).map((r) => this.spool.index.view(r));
+    return page(
+      records.filter((r) => matchesFilter(r, filter, now)),
+      filter,
+    );
+  }
+
+  hold(messageId: string): Promise<MessageRecord> {
+    return this.updateJobs(messageId, holdJob);
+  }
+
+  release(messageId: string): Promise<MessageRecord> {
+    return this.updateJobs(messageId, releaseJob);
+  }
+
+  retryNow(messageId: string): Promise<MessageRecord> {
+    return this.updateJobs(messageId, retryJobNow);
+  }
+
+  async deleteMessage(messageId: string): Promise<void> {
+    if (!isMessageId(messageId)) throw new NotFoundError(`message ${messageId} not found`);
+    await this.spool.locked(messageId, async () => {
+      const record = await this.spool.readMeta(messageId);
+      if (!record) throw new NotFoundError(`message ${messageId} not found`);
+      await this.spool.removeMessageFiles(record.id);
+    });
+  }
+
+  /** From the in-memory index: cheap enough for metrics scrapes; another process's changes show once seen. */
+  async counts(): Promise<StoreCounts> {
+    await this.spool.refresh();
+    return this.spool.index.counts();
+  }
+
+  private async updateJobs(messageId: string, change: (job: JobRecord, now: number) => JobRecord | undefined): Promise<MessageRecord> {
+    const spool = this.spool;
+    if (!isMessageId(messageId)) throw new NotFoundError(`message ${messageId} not found`);
+    return spool.locked(messageId, async () => {
+      const record = await spool.readMeta(messageId);
+      if (!record) throw new NotFoundError(`message ${messageId} not found`);
+      const now = Date.now();
+      let changed = false;
+      record.jobs = record.jobs.map((job) => {
+        const next = change(job, now);
+        if (next) changed = true;
+        return next ?? job;
+      });
+      if (changed) await spool.writeMeta(record);
+      spool.index.add(record);
+      return spool.index.view(record);
+    });
+  }
+}

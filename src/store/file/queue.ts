@@ -1,0 +1,128 @@
+import { createWriteStream, promises as fs } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { isMessageId, newMessageId, parseJobId } from '../ids';
+import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
+import type { JobQueue } from '../roles';
+import { EnqueueAbortedError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
+import { fsyncDir, tempName } from './durable';
+import type { FileSpool } from './spool';
+
+/** The job queue over the embedded spool: durable enqueue, in-memory leases checked against disk, results. */
+export class FileJobQueue implements JobQueue {
+  constructor(private readonly spool: FileSpool) {}
+
+  async enqueue(message: NewMessage, body: Readable, headers: HeaderFacts = {}): Promise<MessageRecord> {
+    const { layout, index } = this.spool;
+    const id = newMessageId();
+    const temp = tempName(layout.tmp, `${id}.body`);
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true });
+    // A failing disk is a store failure, not an aborted body: keep the two apart for the inbound reply.
+    // Whichever side fails first is the cause; pipeline then destroys the other with the same error.
+    let firstFailure: 'body' | 'disk' | undefined;
+    body.once('error', () => (firstFailure ??= 'body'));
+    out.once('error', () => (firstFailure ??= 'disk'));
+    try {
+      await pipeline(body, out);
+    } catch (error) {
+      // The file may still be being opened: remove it only once the stream is closed, or it would reappear.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
+      await fs.rm(temp, { force: true });
+      if (firstFailure === 'disk') throw error;
+      throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
+    }
+    const record = newMessageRecord(id, message, headers, out.bytesWritten);
+    const bodyFile = layout.bodyFile(id);
+    try {
+      // Body before metadata: a crash in between leaves a body without metadata, which open() sets aside.
+      await fs.rename(temp, bodyFile);
+      await Promise.all([fsyncDir(layout.bodies), this.spool.writeMeta(record)]);
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      await fs.rm(layout.metaFile(id), { force: true });
+      await fs.rm(bodyFile, { force: true });
+      throw error;
+    }
+    index.add(record);
+    return index.view(record);
+  }
+
+  async openBody(id: string): Promise<Readable> {
+    const record = isMessageId(id) ? await this.spool.readMeta(id) : undefined;
+    if (!record) throw new NotFoundError(`message ${id} not found`);
+    if (record.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
+    try {
+      return (await fs.open(this.spool.layout.bodyFile(id), 'r')).createReadStream();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`message ${id} has no body`);
+      throw error;
+    }
+  }
+
+  async claimDue(owner: string, limit: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[]> {
+    await this.spool.refresh();
+    const leases = this.spool.index.leases;
+    const picked = this.spool.index.schedule.takeDue(now, limit, (jobId) => leases.has(jobId));
+    const resumed = new Set<string>();
+    for (const [jobId, lease] of leases) {
+      if (picked.length >= limit) break;
+      if (lease.expiresAt > now) continue;
+      picked.push(jobId);
+      resumed.add(jobId);
+    }
+    // Leased synchronously, before any await, so concurrent claimers in this process never share a job.
+    for (const jobId of picked) leases.set(jobId, { owner, expiresAt: now + leaseMs });
+    const claimed = await Promise.all(picked.map((jobId) => this.verifyClaim(jobId, owner, resumed.has(jobId))));
+    return claimed.filter((c): c is ClaimedJob => c !== undefined);
+  }
+
+  async renewLease(jobId: string, owner: string, leaseMs: number): Promise<void> {
+    this.spool.leaseOf(jobId, owner).expiresAt = Date.now() + leaseMs;
+  }
+
+  async releaseLease(jobId: string, owner: string): Promise<void> {
+    this.spool.leaseOf(jobId, owner);
+    this.spool.index.leases.delete(jobId);
+    // The stored job is unchanged (still waiting, due at or before now): just offer it again.
+    this.spool.index.schedule.set(jobId, Date.now());
+  }
+
+  async completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord> {
+    const spool = this.spool;
+    const parsed = spool.parseJob(jobId);
+    spool.leaseOf(jobId, owner);
+    return spool.locked(parsed.messageId, async () => {
+      spool.leaseOf(jobId, owner);
+      const record = await spool.readMeta(parsed.messageId);
+      const index = record?.jobs.findIndex((j) => j.id === jobId) ?? -1;
+      if (!record || index < 0) {
+        spool.index.leases.delete(jobId);
+        throw new NotFoundError(`job ${jobId} not found (deleted while it was being delivered)`);
+      }
+      const { job, fallback } = applyJobResult(record.jobs[index]!, record, result, Date.now());
+      // Items first: a crash before the job is saved replays the attempt, which rewrites the same item ids.
+      await Promise.all(fallback.map((item) => spool.writeFallback(item)));
+      record.jobs[index] = job;
+      await spool.writeMeta(record);
+      spool.index.leases.delete(jobId);
+      spool.index.add(record);
+      return withLease(job, undefined);
+    });
+  }
+
+  private async verifyClaim(jobId: string, owner: string, resumed: boolean): Promise<ClaimedJob | undefined> {
+    const index = this.spool.index;
+    const messageId = parseJobId(jobId)?.messageId ?? '';
+    const record = await this.spool.readMeta(messageId);
+    const job = record?.jobs.find((j) => j.id === jobId);
+    const lease = index.leases.get(jobId);
+    if (!record || !job || !isClaimable(job) || lease?.owner !== owner) {
+      if (lease?.owner === owner) index.leases.delete(jobId);
+      if (record) index.add(record);
+      else index.remove(messageId);
+      return undefined;
+    }
+    const { jobs: _jobs, ...message } = record;
+    return { job: withLease(job, lease), message, ...(resumed ? { resumed } : {}) };
+  }
+}

@@ -1,0 +1,259 @@
+import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import type { Logger } from '../../log/logger';
+import { isMessageId, messageIdOfFallback, parseJobId } from '../ids';
+import { LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord } from '../types';
+import { fsyncDir, readJson, removeFile, writeFileAtomic } from './durable';
+import { idOfJsonName, SpoolLayout } from './layout';
+import { KeyedMutex, spoolLockHolder, withFileLock } from './locks';
+import { inspectMeta, Quarantine, type Recovery } from './recovery';
+import { SpoolIndex, type Lease } from './spool-index';
+
+export interface FileStoreOptions {
+  path: string;
+  keepFinished: number;
+  /** Longest a finished message's body is kept for unacknowledged fallback items (default 30 days). */
+  fallbackRetention?: number;
+  logger: Logger;
+}
+
+/** Full re-read of the spool, for changes fs.watch missed (network file systems, overflowed events). */
+const RESCAN_INTERVAL_MS = 60_000;
+/** Debris younger than this may still be in use by a writer when no relay holds the spool. */
+const DEBRIS_AGE_MS = 10 * 60_000;
+
+/**
+ * The shared core of the embedded spool (layout.ts) under every role (queue.ts, admin.ts, fallback.ts,
+ * cache.ts, retention.ts): reading and writing records durably, per-message locks and the in-memory index.
+ * Every state change that matters is written to a temp file, fsynced, renamed into place and its directory
+ * fsynced. Job leases are memory-only (spool-index.ts). The relay and the admin CLI may use one spool at
+ * once: every read-modify-write of a message holds its lock, and claims are checked against the metadata on disk.
+ */
+export class FileSpool {
+  readonly layout: SpoolLayout;
+  readonly index = new SpoolIndex();
+  private readonly quarantine: Quarantine;
+  private readonly mutex = new KeyedMutex();
+  /** Ids changed on disk (possibly by another process) since the index last saw them. */
+  private readonly dirtyMessages = new Set<string>();
+  private readonly dirtyFallback = new Set<string>();
+  /**
+   * Renames into meta/ this process made whose fs.watch event has not arrived yet. Each rename
+   * raises one event; the index already holds what was written, so that echo is skipped instead
+   * of re-reading the file. Another process's change raises its own event and is still read.
+   */
+  private readonly ownMetaWrites = new Map<string, number>();
+  private readonly watchers: FSWatcher[] = [];
+  private lastRescan = 0;
+
+  constructor(readonly options: FileStoreOptions) {
+    this.layout = new SpoolLayout(options.path);
+    this.quarantine = new Quarantine(this.layout, options.logger);
+  }
+
+  async open(): Promise<void> {
+    for (const dir of this.layout.folders()) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const holder = await spoolLockHolder(this.layout.root);
+    // Temp files and bodies without metadata may be a message being written right now, so only the relay
+    // holding the spool lock treats them all as debris; with no relay running, only old ones; while another
+    // process is the relay, none.
+    const recovery: Recovery | undefined =
+      holder === process.pid ? { olderThan: Infinity } : holder === undefined ? { olderThan: Date.now() - DEBRIS_AGE_MS } : undefined;
+    if (recovery) await this.quarantine.tempFiles(recovery);
+    await this.rescan(recovery);
+    this.watch(this.layout.meta, this.dirtyMessages, this.ownMetaWrites);
+    this.watch(this.layout.fallback, this.dirtyFallback);
+  }
+
+  async close(): Promise<void> {
+    for (const watcher of this.watchers.splice(0)) watcher.close();
+  }
+
+  async ping(): Promise<void> {
+    await fs.access(this.layout.meta);
+  }
+
+  leaseOf(jobId: string, owner: string): Lease {
+    const lease = this.index.leases.get(jobId);
+    if (lease?.owner !== owner) throw new LeaseLostError(`lease on ${jobId} is not held by ${owner}`);
+    return lease;
+  }
+
+  parseJob(jobId: string): { messageId: string; domain: string } {
+    const parsed = parseJobId(jobId);
+    if (!parsed || !isMessageId(parsed.messageId)) throw new NotFoundError(`job ${jobId} not found`);
+    return parsed;
+  }
+
+  validFallbackId(id: string): boolean {
+    return /^[0-9A-Z]{22}\.[0-9a-f]{16}$/.test(id);
+  }
+
+  /** Serialises read-modify-write of one message, in this process and across processes. */
+  locked<T>(messageId: string, task: () => Promise<T>): Promise<T> {
+    return this.mutex.run(messageId, () => withFileLock(this.layout.lockFile(messageId), task));
+  }
+
+  async readMeta(id: string): Promise<MessageRecord | undefined> {
+    try {
+      return await readJson<MessageRecord>(this.layout.metaFile(id));
+    } catch (error) {
+      this.options.logger.warn({ queueId: id, err: (error as Error).message }, 'unreadable queue entry skipped');
+      return undefined;
+    }
+  }
+
+  async writeMeta(record: MessageRecord): Promise<void> {
+    const id = record.id;
+    // Counted before the rename, so its event can never arrive before the count.
+    await writeFileAtomic(this.layout.tmp, this.layout.metaFile(id), JSON.stringify(record), true, {
+      beforeRename: () => this.ownMetaWrites.set(id, (this.ownMetaWrites.get(id) ?? 0) + 1),
+      renameFailed: () => {
+        const pending = (this.ownMetaWrites.get(id) ?? 1) - 1;
+        if (pending > 0) this.ownMetaWrites.set(id, pending);
+        else this.ownMetaWrites.delete(id);
+      },
+    });
+  }
+
+  async readFallback(id: string): Promise<FallbackItem | undefined> {
+    try {
+      return await readJson<FallbackItem>(this.layout.fallbackFile(id));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async writeFallback(item: FallbackItem): Promise<void> {
+    await writeFileAtomic(this.layout.tmp, this.layout.fallbackFile(item.id), JSON.stringify(item));
+    this.index.setFallback(item);
+  }
+
+  async removeFallback(id: string): Promise<void> {
+    await removeFile(this.layout.fallbackFile(id));
+    this.index.fallback.delete(id);
+  }
+
+  /** Runs `task` on one fallback item under its message's lock; NotFoundError when there is no such item. */
+  async withFallback(id: string, task: (item: FallbackItem) => Promise<void>): Promise<void> {
+    if (!this.validFallbackId(id)) throw new NotFoundError(`fallback item ${id} not found`);
+    await this.locked(messageIdOfFallback(id), async () => {
+      const item = await this.readFallback(id);
+      if (!item) {
+        this.index.fallback.delete(id);
+        throw new NotFoundError(`fallback item ${id} not found`);
+      }
+      await task(item);
+    });
+  }
+
+  async readAllMeta(): Promise<MessageRecord[]> {
+    const ids = (await fs.readdir(this.layout.meta)).map(idOfJsonName).filter((id): id is string => id !== undefined);
+    const records = await Promise.all(ids.sort().map((id) => this.readMeta(id)));
+    return records.filter((r): r is MessageRecord => r !== undefined);
+  }
+
+  async readAllFallback(): Promise<FallbackItem[]> {
+    const ids = (await fs.readdir(this.layout.fallback)).map(idOfJsonName).filter((id): id is string => id !== undefined);
+    const items = await Promise.all(ids.map((id) => this.readFallback(id)));
+    return items.filter((i): i is FallbackItem => i !== undefined).sort(byDiversion);
+  }
+
+  async removeMessageFiles(id: string): Promise<void> {
+    // Metadata first: a crash afterwards leaves only a body without metadata, which open() sets aside.
+    await removeFile(this.layout.metaFile(id));
+    await fs.rm(this.layout.bodyFile(id), { force: true });
+    const prefix = `${id}.`;
+    const items = (await fs.readdir(this.layout.fallback)).filter((n) => n.startsWith(prefix));
+    await Promise.all(items.map((name) => fs.rm(this.layout.fallbackFile(idOfJsonName(name) ?? name), { force: true })));
+    await Promise.all([fsyncDir(this.layout.bodies), fsyncDir(this.layout.fallback)]);
+    for (const name of items) this.index.fallback.delete(idOfJsonName(name) ?? name);
+    this.index.remove(id);
+  }
+
+  /** Picks up changes other processes made (fs.watch events, plus a periodic full rescan). */
+  async refresh(): Promise<void> {
+    if (Date.now() - this.lastRescan > RESCAN_INTERVAL_MS) {
+      await this.rescan();
+      return;
+    }
+    const messages = [...this.dirtyMessages];
+    const items = [...this.dirtyFallback];
+    this.dirtyMessages.clear();
+    this.dirtyFallback.clear();
+    await Promise.all([
+      ...messages.filter(isMessageId).map(async (id) => {
+        const check = await inspectMeta(this.layout, id);
+        if ('record' in check) this.index.add(check.record);
+        else if ('gone' in check) this.index.remove(id);
+      }),
+      ...items.map(async (id) => {
+        const item = await this.readFallback(id);
+        if (item) this.index.setFallback(item);
+        else this.index.fallback.delete(id);
+      }),
+    ]);
+  }
+
+  private watch(dir: string, dirty: Set<string>, ownWrites?: Map<string, number>): void {
+    try {
+      const watcher = watch(dir, (_event, name) => {
+        const id = typeof name === 'string' ? idOfJsonName(name) : undefined;
+        if (!id) return;
+        const pending = ownWrites?.get(id) ?? 0;
+        if (pending > 0) {
+          if (pending === 1) ownWrites!.delete(id);
+          else ownWrites!.set(id, pending - 1);
+          return;
+        }
+        dirty.add(id);
+      });
+      watcher.on('error', (error) => this.options.logger.warn({ err: error.message, dir }, 'queue spool watch failed; relying on periodic rescans'));
+      watcher.unref();
+      this.watchers.push(watcher);
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message, dir }, 'cannot watch the queue spool; relying on periodic rescans');
+    }
+  }
+
+  /** Rebuilds the index from disk; at open, also sets damaged entries aside. */
+  private async rescan(recovery?: Recovery): Promise<void> {
+    this.lastRescan = Date.now();
+    this.dirtyMessages.clear();
+    this.ownMetaWrites.clear();
+    this.dirtyFallback.clear();
+    // Only messages known before the listing can be judged gone: newer ones may simply postdate it.
+    const known = this.index.messageIds();
+    const ids = (await fs.readdir(this.layout.meta)).map(idOfJsonName).filter((id): id is string => id !== undefined);
+    const present = new Set<string>();
+    for (const id of ids) {
+      const check = await inspectMeta(this.layout, id);
+      if ('record' in check) {
+        present.add(id);
+        this.index.add(check.record);
+      } else if ('problem' in check) {
+        if (recovery) {
+          // Metadata is only ever replaced by rename, so a damaged record is never work in progress.
+          await this.quarantine.move(this.layout.metaFile(id), check.problem);
+          await this.quarantine.move(this.layout.bodyFile(id), check.problem);
+        } else {
+          this.options.logger.warn({ queueId: id, reason: check.problem }, 'damaged queue entry skipped (the relay sets it aside at its next start)');
+        }
+      }
+    }
+    for (const id of known) if (!present.has(id) && !(await exists(this.layout.metaFile(id)))) this.index.remove(id);
+    if (recovery) await this.quarantine.orphanBodies(recovery, new Set(ids));
+    this.index.fallback.clear();
+    for (const item of await this.readAllFallback()) this.index.setFallback(item);
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+export function byDiversion(a: FallbackItem, b: FallbackItem): number {
+  return a.divertedAt - b.divertedAt || a.id.localeCompare(b.id);
+}

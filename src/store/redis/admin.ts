@@ -1,0 +1,117 @@
+import { isMessageId } from '../ids';
+import { emptyCounts, holdJob, matchesFilter, page, releaseJob, retryJobNow, withLease } from '../records';
+import type { QueueAdmin } from '../roles';
+import { NotFoundError, type JobRecord, type JobState, type MessageFilter, type MessageRecord, type StoreCounts } from '../types';
+import { BATCH, type Lease, type RedisCore, type StoredMessage } from './core';
+import { parseFallbackState } from './scripts';
+
+/** Admin reads and actions in Redis: records assembled from message and job keys, changes by compare-and-set. */
+export class RedisQueueAdmin implements QueueAdmin {
+  constructor(private readonly core: RedisCore) {}
+
+  async getMessage(id: string): Promise<MessageRecord | undefined> {
+    if (!isMessageId(id)) return undefined;
+    const [record] = await this.loadMessages([id], await this.leaseMap());
+    return record;
+  }
+
+  async listMessages(filter: MessageFilter = {}): Promise<MessageRecord[]> {
+    const now = Date.now();
+    const ids = await this.core.redis.zrange(this.core.keys.messages(), '0', '-1');
+    const leases = await this.leaseMap();
+    const out: MessageRecord[] = [];
+    for (let i = 0; i < ids.length; i += BATCH) {
+      for (const record of await this.loadMessages(ids.slice(i, i + BATCH), leases)) {
+        if (matchesFilter(record, filter, now)) out.push(record);
+      }
+    }
+    return page(out, filter);
+  }
+
+  hold(messageId: string): Promise<MessageRecord> {
+    return this.updateJobs(messageId, holdJob);
+  }
+
+  release(messageId: string): Promise<MessageRecord> {
+    return this.updateJobs(messageId, releaseJob);
+  }
+
+  retryNow(messageId: string): Promise<MessageRecord> {
+    return this.updateJobs(messageId, retryJobNow);
+  }
+
+  async deleteMessage(messageId: string): Promise<void> {
+    const stored = isMessageId(messageId) ? await this.core.readStored(messageId) : undefined;
+    if (!stored) throw new NotFoundError(`message ${messageId} not found`);
+    await this.core.removeMessage(stored);
+  }
+
+  async counts(): Promise<StoreCounts> {
+    const k = this.core.keys;
+    const counts = emptyCounts();
+    const replies = await this.core.redis.pipeline().hgetall(k.jobStates()).hgetall(k.leaseOwners()).hvals(k.fallbackStates()).zcard(k.messages()).exec();
+    const [states, owners, fallbackStates, messages] = (replies ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [Record<string, string>, Record<string, string>, string[], number];
+    for (const [jobId, state] of Object.entries(states)) {
+      const shown = owners[jobId] !== undefined && (state === 'queued' || state === 'deferred') ? 'leased' : (state as JobState);
+      counts.jobs[shown]++;
+    }
+    for (const value of fallbackStates) counts.fallback[parseFallbackState(value).state]++;
+    counts.messages = messages;
+    return counts;
+  }
+
+  private async updateJobs(messageId: string, change: (job: JobRecord, now: number) => JobRecord | undefined): Promise<MessageRecord> {
+    const stored = isMessageId(messageId) ? await this.core.readStored(messageId) : undefined;
+    if (!stored) throw new NotFoundError(`message ${messageId} not found`);
+    for (const jobId of stored.jobIds) {
+      await this.core.updateJob(
+        jobId,
+        (job) => {
+          const next = change(job, Date.now());
+          return next && { job: next };
+        },
+        stored,
+      );
+    }
+    const record = await this.getMessage(messageId);
+    if (!record) throw new NotFoundError(`message ${messageId} not found`);
+    return record;
+  }
+
+  private async leaseMap(): Promise<Map<string, Lease>> {
+    const k = this.core.keys;
+    const replies = await this.core.redis.pipeline().hgetall(k.leaseOwners()).zrange(k.leases(), '0', '-1', 'WITHSCORES').exec();
+    const [owners, scores] = (replies ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [Record<string, string>, string[]];
+    const expiry = new Map<string, number>();
+    for (let i = 0; i + 1 < scores.length; i += 2) expiry.set(scores[i]!, Number(scores[i + 1]));
+    const map = new Map<string, Lease>();
+    for (const [jobId, owner] of Object.entries(owners)) map.set(jobId, { owner, expiresAt: expiry.get(jobId) ?? 0 });
+    return map;
+  }
+
+  private async loadMessages(ids: string[], leases: Map<string, Lease>): Promise<MessageRecord[]> {
+    if (ids.length === 0) return [];
+    const { redis, keys: k } = this.core;
+    const raws = await redis.mget(ids.map((id) => k.message(id)));
+    const stored = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as StoredMessage);
+    const jobIds = stored.flatMap((s) => s.jobIds);
+    const jobs = new Map<string, JobRecord>();
+    if (jobIds.length > 0) {
+      const rawJobs = await redis.mget(jobIds.map((id) => k.job(id)));
+      rawJobs.forEach((raw, i) => raw && jobs.set(jobIds[i]!, JSON.parse(raw) as JobRecord));
+    }
+    return stored.map(({ jobIds: ownJobs, ...message }) => ({
+      ...message,
+      jobs: ownJobs.flatMap((id) => {
+        const job = jobs.get(id);
+        return job ? [withLease(job, leases.get(id))] : [];
+      }),
+    }));
+  }
+}

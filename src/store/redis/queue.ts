@@ -1,0 +1,144 @@
+import { Readable } from 'node:stream';
+import { isMessageId, newMessageId, parseJobId } from '../ids';
+import { applyJobResult, newMessageRecord, withLease } from '../records';
+import type { JobQueue } from '../roles';
+import { EnqueueAbortedError, LeaseLostError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
+import type { RedisCore, StoredMessage } from './core';
+import { scriptOutcome } from './scripts';
+
+/** Bodies travel in pieces of this size in both directions, so no body is ever held whole in memory. */
+const BODY_CHUNK = 256 * 1024;
+/** An upload whose writer died disappears after this long. */
+const UPLOAD_TTL_MS = 3_600_000;
+
+/** The job queue in Redis: streamed enqueue, leases in a zset + owners hash, results by compare-and-set. */
+export class RedisJobQueue implements JobQueue {
+  constructor(private readonly core: RedisCore) {}
+
+  async enqueue(message: NewMessage, body: Readable, headers: HeaderFacts = {}): Promise<MessageRecord> {
+    const { redis, keys: k } = this.core;
+    const id = newMessageId();
+    const upload = k.bodyUpload(id);
+    try {
+      const size = await this.upload(upload, body);
+      const record = newMessageRecord(id, message, headers, size);
+      const keys = [upload, k.body(id), k.message(id), k.messages(), k.jobStates(), k.due(), k.finished()];
+      const { jobs, ...rest } = record;
+      const stored: StoredMessage = { ...rest, jobIds: jobs.map((j) => j.id) };
+      const args: (string | number)[] = [JSON.stringify(stored), id, record.receivedAt, size];
+      for (const job of record.jobs) {
+        keys.push(k.job(job.id));
+        args.push(job.id, JSON.stringify(job), job.dueAt);
+      }
+      await redis.sgEnqueue(keys.length, ...keys, ...args);
+      return record;
+    } catch (error) {
+      await redis.del(upload).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Streams the body into the upload key; returns its size. Body stream errors become EnqueueAbortedError. */
+  private async upload(key: string, body: Readable): Promise<number> {
+    const redis = this.core.redis;
+    let size = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (pendingBytes === 0) return;
+      const data = Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      const replies = await redis.pipeline().append(key, data).pexpire(key, UPLOAD_TTL_MS).exec();
+      const failed = replies?.find(([error]) => error);
+      if (failed) throw failed[0];
+    };
+    const chunks = body[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await chunks.next();
+      } catch (error) {
+        throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
+      }
+      if (next.done) break;
+      const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      size += chunk.length;
+      if (pendingBytes >= BODY_CHUNK) await flush();
+    }
+    await flush();
+    return size;
+  }
+
+  async openBody(id: string): Promise<Readable> {
+    const stored = isMessageId(id) ? await this.core.readStored(id) : undefined;
+    if (!stored) throw new NotFoundError(`message ${id} not found`);
+    if (stored.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
+    const redis = this.core.redis;
+    const key = this.core.keys.body(id);
+    const size = stored.size;
+    if ((await redis.exists(key)) === 0) throw new NotFoundError(`message ${id} has no body`);
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (let offset = 0; offset < size; offset += BODY_CHUNK) {
+        const chunk = await redis.getrangeBuffer(key, offset, Math.min(offset + BODY_CHUNK, size) - 1);
+        if (chunk.length === 0) throw new Error(`body of message ${id} disappeared while being read`);
+        yield chunk;
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false });
+  }
+
+  async claimDue(owner: string, limit: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[]> {
+    const { redis, keys: k } = this.core;
+    const expiresAt = now + leaseMs;
+    const marked = await redis.sgClaim(k.due(), k.leases(), k.leaseOwners(), k.jobStates(), now, limit, expiresAt, owner);
+    if (marked.length === 0) return [];
+    const resumed = new Set(marked.filter((id) => id.startsWith('!')).map((id) => id.slice(1)));
+    const ids = marked.map((id) => (id.startsWith('!') ? id.slice(1) : id));
+    const jobs = await redis.mget(ids.map((id) => k.job(id)));
+    const messageIds = [...new Set(ids.map((id) => parseJobId(id)?.messageId ?? ''))];
+    const messages = new Map<string, StoredMessage>();
+    const rawMessages = await redis.mget(messageIds.map((id) => k.message(id)));
+    rawMessages.forEach((raw, i) => raw && messages.set(messageIds[i]!, JSON.parse(raw) as StoredMessage));
+    const claimed: ClaimedJob[] = [];
+    for (const [i, jobId] of ids.entries()) {
+      const raw = jobs[i];
+      const stored = messages.get(parseJobId(jobId)?.messageId ?? '');
+      if (!raw || !stored) {
+        // Deleted between the claim and this read.
+        await redis.sgReleaseLease(k.leases(), k.leaseOwners(), k.jobStates(), k.due(), jobId, owner, now);
+        continue;
+      }
+      const { jobIds: _jobIds, ...message } = stored;
+      claimed.push({ job: withLease(JSON.parse(raw) as JobRecord, { owner, expiresAt }), message, ...(resumed.has(jobId) ? { resumed: true } : {}) });
+    }
+    return claimed;
+  }
+
+  async renewLease(jobId: string, owner: string, leaseMs: number): Promise<void> {
+    const k = this.core.keys;
+    scriptOutcome(await this.core.redis.sgRenewLease(k.leases(), k.leaseOwners(), jobId, owner, Date.now() + leaseMs), { jobId, owner });
+  }
+
+  async releaseLease(jobId: string, owner: string): Promise<void> {
+    const k = this.core.keys;
+    scriptOutcome(await this.core.redis.sgReleaseLease(k.leases(), k.leaseOwners(), k.jobStates(), k.due(), jobId, owner, Date.now()), { jobId, owner });
+  }
+
+  async completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord> {
+    if ((await this.core.redis.hget(this.core.keys.leaseOwners(), jobId)) !== owner) throw new LeaseLostError(`lease on ${jobId} is not held by ${owner}`);
+    const messageId = parseJobId(jobId)?.messageId ?? '';
+    const stored = await this.core.readStored(messageId);
+    if (!stored) throw new NotFoundError(`job ${jobId} not found`);
+    return this.core.updateJob(
+      jobId,
+      (current) => {
+        const { job: next, fallback } = applyJobResult(current, stored, result, Date.now());
+        return { job: next, fallback, requireOwner: owner, dropLease: true };
+      },
+      stored,
+    );
+  }
+}

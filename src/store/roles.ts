@@ -1,0 +1,105 @@
+import type { Readable } from 'node:stream';
+import type {
+  ClaimedJob,
+  FallbackFilter,
+  FallbackItem,
+  HeaderFacts,
+  JobRecord,
+  JobResult,
+  MessageFilter,
+  MessageRecord,
+  NewMessage,
+  StoreCounts,
+} from './types';
+
+/*
+ * The store's roles. Each consumer asks for the role it uses: inbound and outbound the job queue, admin and
+ * CLI the queue admin, the fallback module the fallback store, MTA-STS the cache, the relay the retention
+ * sweep. Store (types.ts) is all of them; both backends implement every role over shared internals.
+ * Errors are StoreError (errors.ts) with a code: 'not-found', 'lease-lost', 'handed-over', ...
+ */
+
+export interface StoreLifecycle {
+  readonly kind: 'file' | 'redis';
+  /** Opens connections, creates folders, recovers or quarantines damaged entries. */
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** Cheap liveness check for /readyz. */
+  ping(): Promise<void>;
+}
+
+/** What inbound and delivery workers use: messages in, due jobs out with a lease, results back. */
+export interface JobQueue {
+  /**
+   * Streams a message body into the store. Resolves only once message, body and jobs are durable;
+   * rejects (storing nothing) if the body stream errors. The body is stored byte for byte.
+   */
+  enqueue(message: NewMessage, body: Readable, headers?: HeaderFacts): Promise<MessageRecord>;
+  /** The stored body; NotFoundError ('not-found') when the message or its body is gone. */
+  openBody(id: string): Promise<Readable>;
+
+  /** Leases up to `limit` due jobs (queued/deferred with dueAt <= now, or leased with an expired lease). */
+  claimDue(owner: string, limit: number, leaseMs: number, now?: number): Promise<ClaimedJob[]>;
+  /** Extends a lease the caller still holds; throws LeaseLostError ('lease-lost') otherwise. */
+  renewLease(jobId: string, owner: string, leaseMs: number): Promise<void>;
+  /** Hands a lease back without an attempt (shutdown): the job is due again at once. */
+  releaseLease(jobId: string, owner: string): Promise<void>;
+  /**
+   * Records one attempt's per-recipient results, creates fallback items for diverted recipients and
+   * settles the job: final when no recipient is left pending, else deferred until `retryAt` (now when absent).
+   * Recipients the result does not mention stay pending; results for recipients no longer pending are ignored;
+   * an address that is not in the job throws. Throws LeaseLostError when the lease was taken by another (a
+   * lease that expired but was not taken is still honoured); after the message was deleted it throws
+   * LeaseLostError or NotFoundError: either way the result is no longer wanted.
+   */
+  completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord>;
+}
+
+/** What admins see and change: messages by id or filter, holds, retries, deletion, counts. */
+export interface QueueAdmin {
+  getMessage(id: string): Promise<MessageRecord | undefined>;
+  listMessages(filter?: MessageFilter): Promise<MessageRecord[]>;
+  /**
+   * Admin actions on every non-final job of a message. hold: queued/deferred -> held (an attempt already
+   * under way completes and its results are kept, its pending recipients stay held). release: held -> the
+   * state it had, keeping its dueAt. retryNow: dueAt = now (held jobs stay held, due at once when released).
+   * deleteMessage: the message, its body, jobs and fallback items. An unknown id throws NotFoundError.
+   */
+  hold(messageId: string): Promise<MessageRecord>;
+  release(messageId: string): Promise<MessageRecord>;
+  retryNow(messageId: string): Promise<MessageRecord>;
+  deleteMessage(messageId: string): Promise<void>;
+  counts(): Promise<StoreCounts>;
+}
+
+/** Recipients diverted to the secure-portal fallback: items, portal claims, hand-over, release. */
+export interface FallbackStore {
+  listFallback(filter?: FallbackFilter): Promise<FallbackItem[]>;
+  getFallback(id: string): Promise<FallbackItem | undefined>;
+  claimFallback(owner: string, limit: number, leaseMs: number, now?: number): Promise<FallbackItem[]>;
+  /** Marks an item handed over; LeaseLostError when `owner` does not hold its claim, NotFoundError when gone. */
+  ackFallback(id: string, owner: string): Promise<void>;
+  /**
+   * Puts the recipient back into delivery (its job becomes queued and due now, or stays held) and drops the
+   * item. Refused with InvalidStateError code 'handed-over' once the item was acked: the portal already
+   * handed the message over.
+   */
+  releaseFallback(id: string): Promise<void>;
+  deleteFallback(id: string): Promise<void>;
+}
+
+/** Small shared key/value cache (MTA-STS policies), with expiry. */
+export interface KeyValueCache {
+  cacheGet(namespace: string, key: string): Promise<string | undefined>;
+  cacheSet(namespace: string, key: string, value: string, ttlMs: number): Promise<void>;
+  cacheDelete(namespace: string, key: string): Promise<void>;
+}
+
+export interface Retention {
+  /**
+   * Removes bodies no longer needed (every job final, every fallback item acked) and, once keepFinished has
+   * passed since the last job became final, the record with its acked fallback items. Never touches a message
+   * with a non-final job. Returns how many message records it removed.
+   */
+  sweep(now?: number): Promise<number>;
+}
