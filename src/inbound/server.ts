@@ -6,6 +6,7 @@ import { networkList, type Config, type ListenerConfig } from '../config/schema'
 import type { Logger } from '../log/logger';
 import { checkNegotiated, type TlsProfile } from '../policy/tls-profile';
 import type { Store } from '../store/types';
+import { authenticate } from './authentication';
 import { ConnectionGuard } from './connections';
 import { newMessage, receiveMessage } from './data-pipeline';
 import { DiskSpaceCheck } from './disk-space';
@@ -13,7 +14,7 @@ import { bind, createListener, dropSession, stopListeners, type BoundListener, t
 import { inNetworks } from './networks';
 import { noopInboundObserver, type InboundObserver } from './observer';
 import { buildReceivedHeader } from './received-header';
-import { reply, safeForLog } from './replies';
+import { reply } from './replies';
 import { checkMailFrom, checkRcptTo, DISK_LOW, sourceRouteRefusal } from './session-rules';
 import { applySmtpServerAdaptations } from './smtp-server-adaptations';
 
@@ -23,7 +24,7 @@ export type { InboundObserver } from './observer';
 /**
  * Inbound submission: one smtp-server per configured listener (listeners.ts), wired to Sealgate's
  * rules: connection caps and the penalty box (connections.ts), TLS checked against the profile,
- * AUTH, the MAIL/RCPT rules (session-rules.ts), and DATA streamed into the store with a `250` only
+ * AUTH (authentication.ts), the MAIL/RCPT rules (session-rules.ts), and DATA streamed into the store with a `250` only
  * once the store has the message durably (data-pipeline.ts).
  */
 
@@ -169,26 +170,10 @@ class Inbound {
   ): Promise<void> {
     const state = this.guard.session(session.id);
     if (!state) return callback(reply(421, '4.3.0 Session not registered'));
-    const name = auth.username ?? '';
-    let user: AuthenticatedUser | undefined;
-    try {
-      user = auth.method === 'PLAIN' || auth.method === 'LOGIN' ? await this.opts.users.verify(name, auth.password ?? '') : undefined;
-    } catch (err) {
-      this.log.warn({ event: 'auth-error', ip: state.ip, err: (err as Error).message }, 'user lookup failed');
-      return callback(reply(454, '4.7.0 Temporary authentication failure'));
-    }
-    if (user) {
-      this.log.info({ event: 'auth', ip: state.ip, listener: state.listener.name, user: user.name, method: auth.method }, 'client authenticated');
-      return callback(null, { user });
-    }
-    const closing = this.guard.countAuthFailure(state);
-    this.observer.commandRefused('bad-credentials');
-    this.log.info(
-      { event: 'command-rejected', command: 'AUTH', reason: 'bad-credentials', code: closing ? 421 : 535, ip: state.ip, listener: state.listener.name, user: safeForLog(name) },
-      'authentication failed',
-    );
-    if (closing) return callback(reply(421, '4.7.0 Too many failed authentication attempts, closing connection'));
-    callback(null, { responseCode: 535, message: '5.7.8 Authentication credentials invalid' });
+    const answer = await authenticate({ users: this.opts.users, guard: this.guard, observer: this.observer, log: this.log }, state, auth);
+    if (answer.ok) return callback(null, { user: answer.user });
+    if ('error' in answer) return callback(answer.error);
+    callback(null, answer.response);
   }
 
   private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): Promise<void> {
