@@ -24,13 +24,14 @@ export type { InboundObserver } from './observer';
 /**
  * Inbound submission: one smtp-server per configured listener (listeners.ts), wired to Sealgate's
  * rules: connection caps and the penalty box (connections.ts), TLS checked against the profile,
- * AUTH (authentication.ts), the MAIL/RCPT rules (session-rules.ts), and DATA streamed into the store with a `250` only
- * once the store has the message durably (data-pipeline.ts).
+ * AUTH (authentication.ts), the MAIL/RCPT rules (session-rules.ts), and DATA streamed into the
+ * store with a `250` only once the store has the message durably (data-pipeline.ts).
  */
 
 export interface InboundOptions {
   config: Config;
-  store: Store;
+  /** Inbound only adds messages (and checks free disk space for the file backend). */
+  store: Pick<Store, 'kind' | 'enqueue'>;
   logger: Logger;
   profile: TlsProfile;
   users: UserDirectory;
