@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { checkReady, type Readiness } from './admin/health';
+import { checkReady, listenersProbe, storeProbe, type Readiness } from './admin/health';
+import { inboundMetrics } from './admin/inbound-metrics';
 import { createMetrics, type Metrics } from './admin/metrics';
 import { assertAdminListenerSafe, startAdminServer } from './admin/server';
 import type { LoadedConfig } from './config/load';
@@ -71,7 +72,7 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
 
     const tls = await loadOrCreateInboundCertificate(config, logger);
     const users = new UserDirectory(config.auth.usersFile);
-    const inbound = await startInbound({ config, store, logger, profile, users, tls, metrics, onQueued: () => scheduler.kick() });
+    const inbound = await startInbound({ config, store, logger, profile, users, tls, observer: inboundMetrics(metrics), onQueued: () => scheduler.kick() });
     cleanups.push(() => inbound.close());
 
     const sweeper = setInterval(() => {
@@ -82,7 +83,7 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
 
     // Last to start, first to stop (cleanups run in reverse).
     if (config.admin.enabled) {
-      const admin = await startAdminServer({ config, store, policy, logger, audit, metrics, readiness: () => checkReady({ store, inbound }) });
+      const admin = await startAdminServer({ config, store, policy, logger, audit, metrics, readiness: () => checkReady({ store: storeProbe(store), listeners: listenersProbe(inbound) }) });
       cleanups.push(() => admin.close());
     }
 
@@ -93,7 +94,7 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
       inbound,
       scheduler,
       metrics,
-      readiness: () => checkReady({ store, inbound }),
+      readiness: () => checkReady({ store: storeProbe(store), listeners: listenersProbe(inbound) }),
       close: () => (closing ??= runCleanups(cleanups, releaseSpool)),
     };
   } catch (err) {

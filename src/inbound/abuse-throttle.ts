@@ -1,7 +1,7 @@
 /**
  * A per-client-IP penalty box: sessions that end for failed AUTH or junk commands are strikes, and
  * an address with too many strikes inside the window is refused at connect (421) until its strikes
- * age out. Caps per connection alone let a client reconnect and guess on (hardening.md).
+ * age out. Caps per connection alone let a client reconnect and guess on.
  */
 export class AbuseThrottle {
   private readonly strikes = new Map<string, number[]>();

@@ -3,7 +3,7 @@ import { domainToASCII } from 'node:url';
 /**
  * Envelope address normalisation. Relay and sender decisions are made on the result only, and
  * anything a relay must not route (source routes, %-hack, bang paths, address literals) is refused
- * here, because smtp-server passes most of those through (hardening.md, "Inbound abuse").
+ * here, because smtp-server passes most of those through.
  */
 
 export type AddressProblem =

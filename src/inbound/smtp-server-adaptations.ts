@@ -3,7 +3,8 @@ import type { SMTPServerSession } from 'smtp-server';
 
 /**
  * Three small wrappers around smtp-server 3.21.6 internals, for behaviour it has no option for
- * (toolchain.md: wrapping SMTPConnection handlers is the only way to change EHLO or reply codes):
+ * (wrapping SMTPConnection handlers is the only way to change EHLO or reply codes). A test pins
+ * SMTP_SERVER_VERSION and the internals in PATCHED_INTERNALS, so an upgrade fails loudly:
  *
  * 1. A reply text that starts with its own enhanced status code ("5.3.4 ...") is sent with that
  *    code instead of the one smtp-server derives from the reply number (it maps 552 to 5.2.2,
@@ -17,6 +18,12 @@ import type { SMTPServerSession } from 'smtp-server';
  *
  * Applied once per process; every SMTPServer in it gets them.
  */
+
+/** The smtp-server release these wrappers were written and checked against. */
+export const SMTP_SERVER_VERSION = '3.21.6';
+
+/** SMTPConnection.prototype methods replaced here; the wrappers also read `_server.options`, `session` and `secure`. */
+export const PATCHED_INTERNALS = ['send', 'handler_EHLO', 'handler_AUTH', 'handler_MAIL', 'handler_RCPT'] as const;
 
 export type RawCommandInspector = (command: 'MAIL' | 'RCPT', line: string, session: SMTPServerSession) => { code: number; message: string } | undefined;
 

@@ -1,36 +1,45 @@
 import nodemailer from 'nodemailer';
-import { checkLive, checkReady } from '../../src/admin/health';
-import type { BoundListener } from '../../src/inbound/server';
+import { checkLive, checkReady, listenersProbe, storeProbe, type ListenerAddress } from '../../src/admin/health';
 import { startRedis, type RedisHandle } from '../support/redis-server';
 import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { standardScenarios, startWorld, type World } from '../support/world';
 import { until } from '../support/wait';
 import { total } from '../support/prometheus';
 
-const LISTENERS: BoundListener[] = [{ name: 'smarthost', host: '127.0.0.1', port: 2525 }];
+const LISTENERS: ListenerAddress[] = [{ name: 'smarthost', host: '127.0.0.1', port: 2525 }];
 
 describe('readiness and liveness checks', () => {
+  const up = { listeners: LISTENERS, listening: () => true };
+
   test('ready when the store answers and the listeners are up', async () => {
-    const readiness = await checkReady({ store: { ping: async () => undefined }, inbound: { listeners: LISTENERS, listening: () => true } });
+    const readiness = await checkReady({ store: storeProbe({ ping: async () => undefined }), listeners: listenersProbe(up) });
     expect(readiness).toEqual({ ready: true, checks: { store: { ok: true }, listeners: { ok: true, detail: 'smarthost 127.0.0.1:2525' } } });
+    // The JSON keeps the probes' order.
+    expect(Object.keys(readiness.checks)).toEqual(['store', 'listeners']);
   });
 
   test('not ready when the store fails, hangs past the timeout, or the listeners are closed', async () => {
     const failing = await checkReady({
-      store: { ping: () => Promise.reject(new Error('Redis queue at 127.0.0.1:6379 is unreachable')) },
-      inbound: { listeners: LISTENERS, listening: () => true },
+      store: storeProbe({ ping: () => Promise.reject(new Error('Redis queue at 127.0.0.1:6379 is unreachable')) }),
+      listeners: listenersProbe(up),
     });
     expect(failing.ready).toBe(false);
     expect(failing.checks.store).toEqual({ ok: false, detail: 'Redis queue at 127.0.0.1:6379 is unreachable' });
 
-    const hanging = await checkReady({ store: { ping: () => new Promise<void>(() => undefined) }, inbound: { listeners: LISTENERS, listening: () => true }, timeoutMs: 50 });
+    const hanging = await checkReady({ store: storeProbe({ ping: () => new Promise<void>(() => undefined) }, 50), listeners: listenersProbe(up) });
     expect(hanging.ready).toBe(false);
     expect(hanging.checks.store!.detail).toMatch(/did not answer within 50 ms/);
 
-    const closed = await checkReady({ store: { ping: async () => undefined }, inbound: { listeners: LISTENERS, listening: () => false } });
+    const closed = await checkReady({ store: storeProbe({ ping: async () => undefined }), listeners: listenersProbe({ listeners: LISTENERS, listening: () => false }) });
     expect(closed.ready).toBe(false);
-    expect(closed.checks.listeners!.ok).toBe(false);
+    expect(closed.checks.listeners).toEqual({ ok: false, detail: 'SMTP listeners are not accepting connections (starting or shutting down)' });
     expect(closed.checks.store!.ok).toBe(true);
+  });
+
+  test('any named probe counts; one failing probe is enough to be not ready', async () => {
+    expect(await checkReady({})).toEqual({ ready: true, checks: {} });
+    const mixed = await checkReady({ a: () => ({ ok: true }), b: async () => ({ ok: false, detail: 'b is down' }) });
+    expect(mixed).toEqual({ ready: false, checks: { a: { ok: true }, b: { ok: false, detail: 'b is down' } } });
   });
 
   test('liveness reports this process', () => {
