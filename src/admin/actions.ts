@@ -10,7 +10,7 @@ export class InvalidStateError extends Error {
   override name = 'InvalidStateError';
 }
 
-export type { AdminActionEntry } from '../outbound/audit-log';
+export type { AdminActionEntry } from '../evidence/audit-log';
 
 export type MessageAction = 'hold' | 'release' | 'retry' | 'delete';
 

@@ -2,7 +2,7 @@ import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { closeMxSession, connectCandidate, type Candidate, type DeliveryPlan, type MxSession, type PolicyRuntime } from '../policy';
 import type { ClaimedJob, JobResult, RecipientOutcome, RecipientRecord, RecipientResult, Store } from '../store/types';
-import type { AuditLog } from './audit-log';
+import type { AuditLog } from '../evidence/audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
 import { queueFailureDsn } from './bounces';
 import { ConnectionPool, type PooledSession } from './connection-pool';
