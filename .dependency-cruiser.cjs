@@ -1,5 +1,5 @@
 /**
- * Module dependency direction (docs/architecture.md, "Modules"): run with `npm run lint:deps`, part of `npm run lint`.
+ * Module dependency direction: run with `npm run lint:deps`, part of `npm run lint`.
  *
  *   cli ─▶ relay.ts (composition root) ─▶ admin ─▶ inbound / outbound / fallback / portal
  *     ─▶ smtp-client / policy / outcome / evidence / store / auth ─▶ config      (log: a leaf anyone may use)

@@ -18,6 +18,10 @@ export default tseslint.config(
       // mail that is not stored); both are in the recommended set, listed here so they are never dropped.
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
+      // `return promise` inside try/catch skips the catch (and the finally runs too early): await it there.
+      '@typescript-eslint/return-await': ['error', 'in-try-catch'],
+      // == only for `x == null` (null or undefined); everything else compares strictly.
+      eqeqeq: ['error', 'smart'],
       // A switch over a union (job state, outcome, attempt class) must handle every member or have a default.
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       // `_name` marks a parameter kept for an interface's signature; a caught error may go unused.
