@@ -33,7 +33,7 @@ export async function buildSealgate(): Promise<void> {
   await run(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR], {
     cwd: REPO_ROOT,
     maxBuffer: 16 * 1024 * 1024,
-  }).catch((error: { stdout?: string }) => {
+  }).catch((error: Error & { stdout?: string }) => {
     // tsc emits even with type errors elsewhere in the tree; only a missing entry point is fatal.
     if (!existsSync(path.join(BUILD_DIR, 'cli', 'main.js'))) throw new Error(`build failed: ${error.stdout ?? String(error)}`);
   });

@@ -8,7 +8,7 @@ import type { RelayUnderTest } from './relays';
 import { runId, sealgateFor, type Context } from './context';
 import { startSinkWorld, type SinkWorld } from './sink-world';
 
-/** The memory and durability targets of issue 6, each measured on its own Sealgate. */
+/** The memory and durability targets (bounded RSS with mail queued or a large message, 250 only after fsync; see docs/performance.md), each measured on its own Sealgate. */
 
 const MiB = 1024 ** 2;
 

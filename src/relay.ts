@@ -9,7 +9,7 @@ import { UserDirectory } from './auth/users';
 import { loadOrCreateInboundCertificate } from './inbound/dev-certificate';
 import { startInbound, type InboundHandle } from './inbound/server';
 import type { Logger } from './log/logger';
-import { createAuditLog } from './outbound/audit-log';
+import { createAuditLog } from './evidence/audit-log';
 import { DeliveryEngine } from './outbound/engine';
 import { Scheduler } from './outbound/scheduler';
 import { createPolicyRuntime, storePolicyCache } from './policy';

@@ -11,7 +11,7 @@ import { InvalidStateError, NotFoundError, type FallbackItem, type MessageRecord
 /** The action is not possible in the item's current state (HTTP 409, CLI exit 1). */
 export { InvalidStateError };
 
-export type { AdminActionEntry } from '../outbound/audit-log';
+export type { AdminActionEntry } from '../evidence/audit-log';
 
 export type MessageAction = 'hold' | 'release' | 'retry' | 'delete';
 

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
-import type { AdminActionEntry, AuditLog } from '../outbound/audit-log';
+import type { AdminActionEntry, AuditLog } from '../evidence/audit-log';
 import type { PolicyRuntime } from '../policy';
 import type { Store } from '../store/types';
 

@@ -3,7 +3,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
-import type { AuditLog } from '../outbound/audit-log';
+import type { AuditLog } from '../evidence/audit-log';
 import type { PolicyRuntime } from '../policy';
 import { LeaseLostError, NotFoundError, StoreUnavailableError, type Store } from '../store/types';
 import { InvalidStateError } from './actions';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { applyFallbackAction, applyMessageAction, type FallbackAction, type MessageAction } from '../admin/actions';
 import type { LoadedConfig } from '../config/load';
 import { createLogger } from '../log/logger';
-import { createAuditLog, type AdminActionEntry } from '../outbound/audit-log';
+import { createAuditLog, type AdminActionEntry } from '../evidence/audit-log';
 import { isStoreError, type FallbackItem, type MessageRecord, type Store } from '../store/types';
 import { withStore } from './context';
 import { CliError } from './errors';

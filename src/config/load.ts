@@ -84,7 +84,7 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Record<strin
   if (env.SEALGATE_LOG_LEVEL) section(raw, 'log').level = env.SEALGATE_LOG_LEVEL;
   if (env.SEALGATE_ADMIN_TOKEN) {
     const admin = section(raw, 'admin');
-    const tokens = Array.isArray(admin.tokens) ? admin.tokens : [];
+    const tokens: unknown[] = Array.isArray(admin.tokens) ? admin.tokens : [];
     admin.tokens = [...tokens, { name: 'env', token: env.SEALGATE_ADMIN_TOKEN }];
   }
   return raw;

@@ -4,7 +4,7 @@ import { decideOutcomes, endsAttempts, REASON, type AttemptClass, type Candidate
 import type { Candidate, DeliveryPlan, PolicyRuntime } from '../policy';
 import { smtpConnector, type MxConnector, type MxSession } from '../smtp-client';
 import type { ClaimedJob, JobResult, RecipientOutcome, RecipientRecord, RecipientResult, Store } from '../store/types';
-import type { AuditLog } from './audit-log';
+import type { AuditLog } from '../evidence/audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
 import { queueFailureDsn } from './bounces';
 import { ConnectionPool, type PooledSession } from './connection-pool';

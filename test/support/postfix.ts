@@ -211,7 +211,7 @@ async function launch(instance: PostfixInstance, timeoutMs: number): Promise<voi
   try {
     await run(POSTFIX_BIN, ['-c', instance.configDir, 'start'], { timeout: timeoutMs });
   } catch (error) {
-    throw new Error(`postfix -c ${instance.configDir} start failed: ${(error as Error).message}\n${instance.log()}`);
+    throw new Error(`postfix -c ${instance.configDir} start failed: ${(error as Error).message}\n${instance.log()}`, { cause: error });
   }
   // The master binds smtpd's socket itself; accepting a connection means the instance is up.
   const deadline = Date.now() + timeoutMs;

@@ -62,7 +62,7 @@ export async function startRelayProcess(configFile: string, env: NodeJS.ProcessE
   });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -73,7 +73,7 @@ export async function startRelayProcess(configFile: string, env: NodeJS.ProcessE
       child.kill('SIGKILL');
       reject(new Error(`relay did not start within ${timeoutMs} ms; stderr: ${stderr}`));
     }, timeoutMs);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       let newline: number;
       while ((newline = buffered.indexOf('\n')) >= 0) {

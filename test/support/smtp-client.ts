@@ -51,7 +51,7 @@ export class RawSmtpClient {
       ? plain
       : await new Promise<net.Socket>((resolve, reject) => {
           const s = tls.connect({ ...tlsOptions, socket: plain }, () => resolve(s));
-          s.once('error', (err) => {
+          s.once('error', (err: Error) => {
             plain.destroy();
             reject(err);
           });

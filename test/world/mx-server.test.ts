@@ -8,7 +8,7 @@ import { startMxServer, type MxServer, type MxServerOptions } from '../support/w
 async function probe(
   server: MxServer,
   tlsOptions: tls.ConnectionOptions,
-): Promise<{ starttls: boolean; socket?: tls.TLSSocket; error?: Error }> {
+): Promise<{ starttls: boolean; socket?: tls.TLSSocket; error?: NodeJS.ErrnoException }> {
   const socket = net.connect(server.port, server.host);
   let buffer = '';
   const readReply = (): Promise<string> =>
@@ -122,7 +122,7 @@ describe('test world MX servers', () => {
   ] as const)('%s: the certificate fails verification (%s)', async (behaviour, code) => {
     const server = await start({ name: `mx1.${behaviour}.test`, tls: behaviour });
     const { error } = await probe(server, { ca: caPem });
-    expect((error as NodeJS.ErrnoException | undefined)?.code).toBe(code);
+    expect(error?.code).toBe(code);
     const lenient = await probe(server, { ca: caPem, rejectUnauthorized: false });
     expect(lenient.socket?.authorized).toBe(false);
     lenient.socket?.destroy();

@@ -25,7 +25,7 @@ describe('test world MX behaviours seen by a NIST-profile client', () => {
       requireTLS: true,
       name: 'relay.test',
       tls: { ...tlsContextOptions(profile), ca: world.caPem, servername: server.name, rejectUnauthorized: false },
-    } as ConstructorParameters<typeof SMTPConnection>[0]);
+    });
     return new Promise((resolve) => {
       connection.once('error', (error: Error & { code?: string }) => resolve({ outcome: `error ${error.code ?? ''} ${error.message}`, connection }));
       connection.connect(() => {

@@ -1,6 +1,5 @@
 import pino from 'pino';
 import type { Logger } from '../log/logger';
-import type { AuditEntry } from './evidence';
 
 /** A state-changing admin action (API or CLI): who (token name or CLI user), what, on which id. */
 export interface AdminActionEntry {
@@ -10,8 +9,13 @@ export interface AdminActionEntry {
   [detail: string]: unknown;
 }
 
-export interface AuditLog {
-  record(entry: AuditEntry): void;
+/**
+ * The audit file writer. `Entry` is the recipient outcome record; its shape belongs to the
+ * caller (delivery passes its stable audit record), this module writes it as it is.
+ */
+export interface AuditLog<Entry extends object = object> {
+  /** Logs one recipient outcome as event "audit". */
+  record(entry: Entry): void;
   /** Logs an admin action as event "admin-action". */
   action(entry: AdminActionEntry): void;
   close(): Promise<void>;
@@ -21,7 +25,7 @@ export interface AuditLog {
  * One JSON line per recipient outcome with its evidence: to its own append-only file when
  * `audit.file` is set, else into the main log as event "audit". Never message content.
  */
-export function createAuditLog(file: string | null, logger: Logger): AuditLog {
+export function createAuditLog<Entry extends object = object>(file: string | null, logger: Logger): AuditLog<Entry> {
   if (!file) {
     const audit = logger.child({ event: 'audit' });
     const admin = logger.child({ event: 'admin-action' });
