@@ -1,5 +1,5 @@
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
-import type { MxTarget } from './session';
+import type { MxTarget } from './target';
 
 /** What the MX's certificate is, and whether it is trusted and names the host: recorded for every session. */
 export interface CertificateFacts {

@@ -3,6 +3,9 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { MxSessionOptions } from '../policy/session-options';
 import { checkNegotiated, describeNegotiated, tlsContextOptions, type NegotiatedTls, type TlsCheck, type TlsProfile } from '../policy/tls-profile';
 import { describeCertificate, type CertificateFacts } from './certificate';
+import type { MxTarget } from './target';
+
+export type { MxTarget } from './target';
 import { classifySessionError, MxSessionError, type NodemailerError } from './classify';
 
 export type { MxSessionOptions } from '../policy/session-options';
@@ -14,15 +17,6 @@ export type { MxSessionOptions } from '../policy/session-options';
  * the candidate's requirements, whether the session may carry mail. The delivery engine opens a
  * session, judges it and sends on `session.connection`; `sealgate check` probes and quits.
  */
-
-export interface MxTarget {
-  /** MX host name (or the route's host). */
-  host: string;
-  address: string;
-  port: number;
-  /** SNI and the name the certificate must match; null for an IP-literal next hop. */
-  servername: string | null;
-}
 
 export interface MxSession {
   target: MxTarget;
@@ -56,7 +50,7 @@ const secureContexts = new WeakMap<TlsProfile, Map<string[] | undefined, SecureC
 
 function outboundSecureContext(profile: TlsProfile, ca: string[] | undefined): SecureContext {
   let byCa = secureContexts.get(profile);
-  if (!byCa) secureContexts.set(profile, (byCa = new Map()));
+  if (!byCa) secureContexts.set(profile, (byCa = new Map<string[] | undefined, SecureContext>()));
   let context = byCa.get(ca);
   if (!context) byCa.set(ca, (context = createSecureContext({ ...tlsContextOptions(profile), ...(ca ? { ca } : {}) })));
   return context;

@@ -10,7 +10,7 @@ import type {
   MessageRecord,
   NewMessage,
   StoreCounts,
-} from './types';
+} from './model';
 
 /*
  * The store's roles. Each consumer asks for the role it uses: inbound and outbound the job queue, admin and

@@ -75,7 +75,8 @@ describe('dependency direction rules', () => {
       'src/store/queue.ts': "import { probe } from '../policy/probe';\nexport const put = () => probe();\n",
       'src/fallback/items.ts': "import { deliver } from '../outbound/engine';\nexport const divert = () => deliver();\n",
       'src/outbound/engine.ts': 'export const deliver = () => 1;\n',
-      'src/outcome/rule.ts': "import { probe } from '../policy/probe';\nimport { put } from '../store/queue';\nexport const decide = () => [probe(), put()];\n",
+      'src/outcome/rule.ts': "import { probe } from '../policy/probe';\nimport type { Limits } from '../config/limits';\nexport const decide = (l?: Limits) => [probe(), l];\n",
+      'src/config/limits.ts': 'export interface Limits { n: number }\n',
       'src/admin/server.ts': "import { start } from '../relay';\nexport const serve = () => start();\n",
       'src/relay.ts': 'export const start = () => 1;\n',
     });
@@ -89,7 +90,7 @@ describe('dependency direction rules', () => {
         'store-imports-only-config-and-log: src/store/queue.ts -> src/policy/probe.ts',
         'fallback-imports-admin-cli-or-outbound: src/fallback/items.ts -> src/outbound/engine.ts',
         'outcome-imports-only-types: src/outcome/rule.ts -> src/policy/probe.ts',
-        'outcome-is-pure: src/outcome/rule.ts -> src/store/queue.ts',
+        'outcome-is-pure: src/outcome/rule.ts -> src/config/limits.ts',
         'relay-imported-outside-cli: src/admin/server.ts -> src/relay.ts',
       ].sort(),
     );

@@ -1,0 +1,166 @@
+/**
+ * The queue's data model: messages, per-domain jobs, recipients, fallback items. The Store both backends
+ * (file, redis) implement is a set of roles (roles.ts); types.ts is the one import for both.
+ * One message has one job per recipient domain; each recipient in a job has its own state and
+ * evidence, because a single SMTP transaction can accept some recipients and refuse others.
+ */
+
+export type JobState = 'queued' | 'deferred' | 'held' | 'leased' | 'delivered' | 'diverted' | 'bounced';
+export type RecipientState = 'pending' | 'delivered' | 'diverted' | 'bounced';
+export type RecipientOutcome = 'delivered' | 'diverted' | 'bounced' | 'deferred';
+
+export const FINAL_JOB_STATES: ReadonlySet<JobState> = new Set(['delivered', 'diverted', 'bounced']);
+export const JOB_STATES: readonly JobState[] = ['queued', 'deferred', 'held', 'leased', 'delivered', 'diverted', 'bounced'];
+
+export interface DsnEnvelope {
+  ret?: 'FULL' | 'HDRS';
+  envid?: string;
+}
+
+export interface RecipientInput {
+  /** Normalised address (lower-cased domain, source route removed). */
+  address: string;
+  /** RFC 3461 per-recipient parameters, when the client gave them. */
+  notify?: string[];
+  orcpt?: string;
+}
+
+/** What the inbound side knows about a message when it starts streaming it into the store. */
+export interface NewMessage {
+  /** Envelope sender; '' for the null sender `<>`. */
+  from: string;
+  recipients: RecipientInput[];
+  /** MAIL parameters that change handling downstream. */
+  params: { bodyType?: '7BIT' | '8BITMIME'; smtpUtf8?: boolean; requireTls?: boolean; dsn?: DsnEnvelope };
+  client: { ip: string; hostname?: string; helo?: string; user?: string; listener: string; tls?: { protocol: string; cipher: string } };
+  receivedAt: number;
+}
+
+/** Header facts extracted by mailparser; stored as metadata, never logged. */
+export interface HeaderFacts {
+  messageId?: string;
+  from?: string;
+  date?: string;
+  /** Value of the RFC 8689 TLS-Required header, as sent (e.g. "No"). */
+  tlsRequired?: string;
+}
+
+/** Evidence of one delivery attempt or decision for one recipient: free-form facts plus a few fixed names. */
+export interface Evidence {
+  at: number;
+  outcome: RecipientOutcome;
+  /** Short machine-readable reason code, e.g. "starttls-not-offered", "rcpt-550", "delivered". */
+  reason: string;
+  mx?: string | null;
+  ip?: string | null;
+  reply?: string | null;
+  [fact: string]: unknown;
+}
+
+export interface RecipientRecord extends RecipientInput {
+  state: RecipientState;
+  /** Attempts and decisions, oldest first. */
+  history: Evidence[];
+}
+
+export interface JobRecord {
+  /** `<messageId>/<domain>`: unique in the store. */
+  id: string;
+  messageId: string;
+  domain: string;
+  /**
+   * 'leased' is never stored: it is shown while a lease is held on a queued or deferred job (a hold placed
+   * during an attempt shows 'held' and is kept when the attempt completes). When a job's recipients end
+   * differently its final state is the most significant one: diverted > bounced > delivered.
+   */
+  state: JobState;
+  recipients: RecipientRecord[];
+  /** When a queued or deferred job becomes due (epoch ms). */
+  dueAt: number;
+  attempts: number;
+  createdAt: number;
+  updatedAt: number;
+  lease?: { owner: string; expiresAt: number };
+  /** Set while held: the state to return to on release. */
+  heldFrom?: 'queued' | 'deferred';
+  lastReason?: string;
+}
+
+export interface MessageRecord {
+  id: string;
+  from: string;
+  size: number;
+  receivedAt: number;
+  params: NewMessage['params'];
+  client: NewMessage['client'];
+  headers: HeaderFacts;
+  jobs: JobRecord[];
+  /** True once the body is gone (all jobs final, no fallback item needs it). */
+  bodyRemoved?: boolean;
+}
+
+/** A leased job handed to a delivery worker, with what it needs from its message. */
+export interface ClaimedJob {
+  job: JobRecord;
+  message: Omit<MessageRecord, 'jobs'>;
+  /**
+   * True when the job was taken over from an expired lease: the previous worker may have delivered before
+   * it stopped, so log a possible duplicate. (The file store keeps leases in memory, so after a relay crash
+   * it cannot tell; this is only set for leases that expired while the process ran.)
+   */
+  resumed?: boolean;
+}
+
+/** Per-recipient result of one delivery attempt of a job. */
+export interface RecipientResult {
+  address: string;
+  outcome: RecipientOutcome;
+  evidence: Evidence;
+  /** For diverted recipients: the reason code shown to the portal and admins. */
+  divertReason?: string;
+}
+
+export interface JobResult {
+  recipients: RecipientResult[];
+  /** When deferred recipients become due again (required if any outcome is `deferred`). */
+  retryAt?: number;
+}
+
+export type FallbackState = 'ready' | 'claimed' | 'acked';
+
+export interface FallbackItem {
+  id: string;
+  queueId: string;
+  jobId: string;
+  messageId?: string;
+  from: string;
+  recipient: string;
+  reason: string;
+  evidence: Evidence[];
+  divertedAt: number;
+  state: FallbackState;
+  claim?: { owner: string; expiresAt: number };
+  ackedAt?: number;
+}
+
+export interface MessageFilter {
+  state?: JobState;
+  domain?: string;
+  sender?: string;
+  /** Only messages received at least this long ago (ms). */
+  olderThan?: number;
+  limit?: number;
+  offset?: number;
+}
+
+export interface FallbackFilter {
+  state?: FallbackState;
+  limit?: number;
+  offset?: number;
+}
+
+export interface StoreCounts {
+  jobs: Record<JobState, number>;
+  fallback: Record<FallbackState, number>;
+  messages: number;
+}
