@@ -50,6 +50,8 @@ export function applySmtpServerAdaptations(): void {
   if (proto[APPLIED]) return;
   proto[APPLIED] = true;
 
+  // The library's own methods are kept and always called with .call(this), so `this` stays bound.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const send = proto.send;
   proto.send = function (this: SMTPConnection, code: number, data?: string | string[] | null, context?: string | false): void {
     if (typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data)) {
@@ -66,6 +68,7 @@ export function applySmtpServerAdaptations(): void {
     }
   };
 
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(this) below
   const ehlo: Handler = proto.handler_EHLO;
   proto.handler_EHLO = function (this: SMTPConnection, command: Buffer, callback: () => void): void {
     const options = (this as unknown as ConnectionInternals)._server.options;
@@ -83,6 +86,7 @@ export function applySmtpServerAdaptations(): void {
     }
   };
 
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(this) below
   const auth: Handler = proto.handler_AUTH;
   proto.handler_AUTH = function (this: SMTPConnection, command: Buffer, callback: () => void): void {
     if (!this.secure) {

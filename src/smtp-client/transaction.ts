@@ -45,7 +45,7 @@ export function sendTransaction(session: MxSession, input: TransactionInput): Pr
     let settled = false;
     // nodemailer reports a connection that dies mid-transaction as 'error'/'end' events, not always
     // through the send callback: listen for both so a transaction can never hang.
-    const onGone = (err?: Error) => finish(Object.assign(err ?? new Error('connection closed'), { code: 'ECONNECTION' }) as SendError);
+    const onGone = (err?: Error) => finish(Object.assign(err ?? new Error('connection closed'), { code: 'ECONNECTION' }));
     session.connection.once('end', onGone);
     session.connection.once('error', onGone);
     const finish = (err: SendError | null, info?: Parameters<Parameters<typeof session.connection.send>[2]>[1]) => {
@@ -57,13 +57,13 @@ export function sendTransaction(session: MxSession, input: TransactionInput): Pr
       if (!err && info) {
         const recipients = new Map<string, RecipientReply>();
         for (const address of info.accepted) recipients.set(address, { outcome: 'delivered', reply: info.response });
-        for (const rejected of info.rejectedErrors ?? []) addRejected(recipients, rejected as SendError & { recipient?: string });
+        for (const rejected of info.rejectedErrors ?? []) addRejected(recipients, rejected);
         resolve({ kind: 'answered', recipients });
         return;
       }
       resolve(classifySendError(err as SendError, bodySent));
     };
-    session.connection.send(envelope, counted, (err, info) => finish(err as SendError | null, info));
+    session.connection.send(envelope, counted, (err, info) => finish(err, info));
   });
 }
 

@@ -1,6 +1,6 @@
 import { relayFixture, startRelayProcess } from '../support/relay-process';
 import type { World } from '../support/world';
-import { BACKENDS, TOKEN, TOKEN_NAME, fixDomain, fixTheDomain, readAll, sleep, startRig, startRigWorld, stateOf, type Rig } from './rig';
+import { BACKENDS, TOKEN, TOKEN_NAME, fixDomain, fixTheDomain, readAll, sleep, startRig, startRigWorld, type Rig } from './rig';
 
 /** The admin HTTP API over real HTTP against a running relay process, on both store backends. */
 

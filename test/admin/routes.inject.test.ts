@@ -17,7 +17,7 @@ function stubStore(overrides: Partial<Store>): Store {
 async function app(store: Store, logLines: string[] = []) {
   const config = parseConfig({ listeners: [{ name: 'smtp', port: 0, tls: 'starttls', auth: 'required' }], admin: { tokens: [{ name: 'ops', token: TOKEN }] } }, {}, '/tmp');
   const sink = new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) });
-  return buildAdminApp({ config, store, policy: {} as PolicyRuntime, logger: createLogger('info', sink as unknown as number) });
+  return buildAdminApp({ config, store, policy: {} as PolicyRuntime, logger: createLogger('info', sink) });
 }
 
 test('store outages answer 503; unexpected failures 500 without internals; non-JSON bodies 415', async () => {

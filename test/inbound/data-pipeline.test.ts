@@ -1,6 +1,5 @@
 import { PassThrough, type Readable } from 'node:stream';
 import pino from 'pino';
-import type { SMTPServerDataStream } from 'smtp-server';
 import { dataFailure, newMessage, receiveMessage, type DataOutcome, type DataTransfer } from '../../src/inbound/data-pipeline';
 import { GuardError } from '../../src/inbound/message-guard';
 import type { HeaderFacts, NewMessage } from '../../src/store/types';
@@ -30,7 +29,7 @@ function fakeStore(fail?: Error) {
 }
 
 function transfer(store: DataTransfer['store'], over: Partial<DataTransfer> = {}) {
-  const stream = Object.assign(new PassThrough(), { byteLength: 0, sizeExceeded: false }) as unknown as SMTPServerDataStream & PassThrough;
+  const stream = Object.assign(new PassThrough(), { byteLength: 0, sizeExceeded: false });
   let complete = false;
   const logs: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });

@@ -48,7 +48,7 @@ describe('compiled build (the Docker start command)', () => {
       const adminPort = await new Promise<number>((resolve, reject) => {
         let buffered = '';
         let port: number | undefined;
-        child.stdout!.on('data', (chunk: Buffer) => {
+        child.stdout.on('data', (chunk: Buffer) => {
           buffered += chunk.toString();
           for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
             const line = buffered.slice(0, newline);

@@ -16,7 +16,7 @@ describe('classifying a failed MX session', () => {
     ['421 greeting', error('Server terminates connection', { code: 'ECONNECTION', response: '421 busy', responseCode: 421 }), null, false, 'transient', 'smtp-refused'],
     ['EHLO 5xx', error('EHLO failed', { code: 'ECONNECTION', command: 'EHLO', response: '550 no', responseCode: 550 }), null, false, 'non-compliant', 'ehlo-refused'],
   ])('%s', (_name, err, advertised, duringHandshake, classification, code) => {
-    expect(classifySessionError(err, advertised as boolean | null, duringHandshake as boolean)).toMatchObject({ classification, code });
+    expect(classifySessionError(err, advertised, duringHandshake)).toMatchObject({ classification, code });
   });
 });
 

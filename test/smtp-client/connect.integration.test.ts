@@ -36,7 +36,7 @@ describe('planDelivery + connectCandidate (delivery engine API)', () => {
     expect(result.judgement).toMatchObject({ compliant: true });
     expect(result.session.negotiated.protocol).toBe('TLSv1.3');
     const info = await new Promise<{ accepted: unknown[] }>((resolve, reject) =>
-      result.session.connection.send({ from: 'a@sender.test', to: ['b@tls13.test'] }, 'Subject: probe\r\n\r\nhello\r\n', (err, sent) => (err ? reject(err) : resolve(sent as { accepted: unknown[] }))),
+      result.session.connection.send({ from: 'a@sender.test', to: ['b@tls13.test'] }, 'Subject: probe\r\n\r\nhello\r\n', (err, sent) => (err ? reject(err) : resolve(sent))),
     );
     await closeMxSession(result.session);
     expect(info.accepted).toEqual(['b@tls13.test']);

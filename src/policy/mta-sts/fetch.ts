@@ -62,7 +62,7 @@ export function createPolicyFetcher(options: PolicyFetchOptions): PolicyFetcher 
         path: '/.well-known/mta-sts.txt',
         method: 'GET',
         headers: { accept: 'text/plain', 'user-agent': 'sealgate-mta-sts' },
-        lookup: options.lookup as never,
+        lookup: options.lookup,
         ...(options.ca ? { ca: options.ca } : {}),
         minVersion: 'TLSv1.2',
         rejectUnauthorized: true,

@@ -30,6 +30,7 @@ export function parseStsPolicy(text: string): StsPolicyResult {
     const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,31}):[ \t]*(.*?)[ \t]*$/.exec(line);
     if (!match) return { ok: false, reason: `line ${index + 1} is not "key: value"` };
     const [, key, value] = match as unknown as [string, string, string];
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
     if (/[\x00-\x1f\x7f]/.test(value)) return { ok: false, reason: `line ${index + 1} has a control character in its value` };
     if (key === 'mx') mx.push(value);
     else if (!fields.has(key)) fields.set(key, value);

@@ -73,7 +73,7 @@ export async function withFileLock<T>(lockFile: string, task: () => Promise<T>):
         await fs.rm(lockFile, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path.basename(lockFile)} (held by PID ${pid ?? 'unknown'})`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path.basename(lockFile)} (held by PID ${pid ?? 'unknown'})`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 50);
     }
@@ -113,7 +113,7 @@ export async function acquireSpoolLock(spoolPath: string): Promise<() => Promise
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = await readPid(file);
       if (pid !== undefined && pid !== process.pid && pidAlive(pid)) {
-        throw new Error(`queue spool ${spoolPath} is already used by another Sealgate relay (PID ${pid}); stop it first`);
+        throw new Error(`queue spool ${spoolPath} is already used by another Sealgate relay (PID ${pid}); stop it first`, { cause: error });
       }
       // Left behind by a relay that died (or by this very process): take it over.
       await fs.rm(file, { force: true });

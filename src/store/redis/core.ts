@@ -181,8 +181,8 @@ export class RedisCore {
   async checked(tx: { exec(): Promise<[Error | null, unknown][] | null> }): Promise<void> {
     const replies = await tx.exec();
     if (!replies) throw new Error('Redis transaction aborted');
-    const failed = replies.find(([error]) => error);
-    if (failed) throw failed[0];
+    const failed = replies.find(([error]) => error)?.[0];
+    if (failed) throw failed;
   }
 }
 

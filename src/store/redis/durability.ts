@@ -4,7 +4,7 @@ import type { Logger } from '../../log/logger';
 /** Settings under which Redis may lose or evict a message it already acknowledged. */
 export async function durabilityProblems(redis: Redis): Promise<string[] | undefined> {
   const read = async (name: string): Promise<string | undefined> => {
-    const reply = (await redis.config('GET', name)) as unknown as string[];
+    const reply = await redis.config('GET', name);
     return reply[1];
   };
   let settings: { appendonly?: string; appendfsync?: string; policy?: string };

@@ -50,8 +50,8 @@ export class RedisJobQueue implements JobQueue {
       pending = [];
       pendingBytes = 0;
       const replies = await redis.pipeline().append(key, data).pexpire(key, UPLOAD_TTL_MS).exec();
-      const failed = replies?.find(([error]) => error);
-      if (failed) throw failed[0];
+      const failed = replies?.find(([error]) => error)?.[0];
+      if (failed) throw failed;
     };
     const chunks = body[Symbol.asyncIterator]();
     for (;;) {
