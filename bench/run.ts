@@ -17,7 +17,6 @@ import { startSinkWorld, type SinkWorld } from './sink-world';
 const WARMUP_MESSAGES = 40;
 import { checkDurability, runLargeMessage, runQueuedWhileSinksDown } from './targets';
 
-
 const HELP = `Usage: npm run bench -- [options]
 
   --mode MODE          compare (default) | latency | queued | large | durability | all
@@ -182,7 +181,11 @@ async function latencyAtHalfRate(context: Context, sinks: SinkWorld): Promise<{ 
     const rate = max.endToEndPerSecond / 2;
     context.log(`  paced at half: ${rate.toFixed(1)} msg/s`);
     const paced = await loadThrough(relay, sinks, context, rate);
-    const check = { target: `p99 submission-to-arrival < 250 ms at half max rate (${relay.label})`, measured: `${paced.latencyP99.toFixed(0)} ms at ${rate.toFixed(1)} msg/s`, pass: paced.latencyP99 < 250 && paced.arrived === paced.accepted };
+    const check = {
+      target: `p99 submission-to-arrival < 250 ms at half max rate (${relay.label})`,
+      measured: `${paced.latencyP99.toFixed(0)} ms at ${rate.toFixed(1)} msg/s`,
+      pass: paced.latencyP99 < 250 && paced.arrived === paced.accepted,
+    };
     return { max, paced, check };
   } finally {
     await stop();

@@ -67,7 +67,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; now?: () => n
     labelNames: ['protocol', 'cipher'] as const,
     registers,
   });
-  const inboundTls = new Counter({ name: 'sealgate_inbound_tls_sessions_total', help: 'Inbound TLS sessions by negotiated TLS version and cipher suite', labelNames: ['protocol', 'cipher'] as const, registers });
+  const inboundTls = new Counter({
+    name: 'sealgate_inbound_tls_sessions_total',
+    help: 'Inbound TLS sessions by negotiated TLS version and cipher suite',
+    labelNames: ['protocol', 'cipher'] as const,
+    registers,
+  });
   const mtaStsLookups = new Counter({
     name: 'sealgate_mta_sts_lookups_total',
     help: 'MTA-STS policy lookups: fetched, served from the cache, failed (fetch, parse or DNS problem), or none published',

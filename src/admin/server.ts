@@ -45,9 +45,7 @@ export class AdminConfigError extends Error {
 /** Refuses an admin listener reachable from the network without any token. */
 export function assertAdminListenerSafe({ host, tokens }: Pick<Config['admin'], 'host' | 'tokens'>): void {
   if (!isLoopbackHost(host) && tokens.length === 0) {
-    throw new AdminConfigError(
-      `admin.host is ${host}, which is not a loopback address, and no admin token is configured: set admin.tokens or SEALGATE_ADMIN_TOKEN, or bind admin.host to 127.0.0.1`,
-    );
+    throw new AdminConfigError(`admin.host is ${host}, which is not a loopback address, and no admin token is configured: set admin.tokens or SEALGATE_ADMIN_TOKEN, or bind admin.host to 127.0.0.1`);
   }
 }
 
@@ -82,10 +80,7 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
     if (PUBLIC_PATHS.has(request.routeOptions.url ?? '')) return;
     const actor = authenticate(request.headers.authorization);
     if (actor === undefined) {
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Bearer realm="sealgate-admin"')
-        .send({ error: 'unauthorized', message: 'a valid admin token is required (Authorization: Bearer <token>)' });
+      return reply.code(401).header('www-authenticate', 'Bearer realm="sealgate-admin"').send({ error: 'unauthorized', message: 'a valid admin token is required (Authorization: Bearer <token>)' });
     }
     request.actor = actor;
   });

@@ -131,9 +131,7 @@ export async function findMessages(store: Store, id: string): Promise<MessageRec
 
 /** The audit entries (`sealgate audit --json`) of one message, per recipient, oldest first per recipient. */
 export function auditEntries(message: MessageRecord): AuditEntry[] {
-  return message.jobs.flatMap((job) =>
-    job.recipients.flatMap((rcpt) => rcpt.history.map((evidence) => toAuditEntry(message.id, message.headers.messageId, rcpt.address, evidence))),
-  );
+  return message.jobs.flatMap((job) => job.recipients.flatMap((rcpt) => rcpt.history.map((evidence) => toAuditEntry(message.id, message.headers.messageId, rcpt.address, evidence))));
 }
 
 /** Audit entries of every message matching a queue id or Message-ID, in time order. */

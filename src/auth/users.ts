@@ -106,7 +106,7 @@ function validateFile(raw: unknown, file: string): UsersFile {
   };
   if (typeof raw !== 'object' || raw === null || !Array.isArray((raw as { users?: unknown }).users)) fail('expected {"users": [...]}');
   const users: User[] = [];
-  for (const [i, entry] of ((raw as { users: unknown[] }).users).entries()) {
+  for (const [i, entry] of (raw as { users: unknown[] }).users.entries()) {
     const u = entry as Partial<User>;
     if (typeof u !== 'object' || u === null || typeof u.name !== 'string' || typeof u.hash !== 'string') fail(`users[${i}]: expected name and hash strings`);
     const nameProblem = validateUserName(u.name!);

@@ -79,7 +79,9 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Record<strin
     section(queue, 'redis').url = env.SEALGATE_REDIS_URL;
   }
   if (env.SEALGATE_DNS_SERVERS) {
-    section(raw, 'dns').servers = env.SEALGATE_DNS_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
+    section(raw, 'dns').servers = env.SEALGATE_DNS_SERVERS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
   if (env.SEALGATE_LOG_LEVEL) section(raw, 'log').level = env.SEALGATE_LOG_LEVEL;
   if (env.SEALGATE_ADMIN_TOKEN) {

@@ -227,9 +227,7 @@ export const configSchema = z
         /** Port to listen on (0: any free port, logged in the `admin-started` line). */
         port: z.number().int().min(0).max(65535).default(8025),
         /** Bearer tokens; each request is attributed to its token's name in the audit log. */
-        tokens: z
-          .array(z.object({ name: z.string().min(1).max(64), token: z.string().min(16, 'admin tokens must be at least 16 characters') }).strict())
-          .default([]),
+        tokens: z.array(z.object({ name: z.string().min(1).max(64), token: z.string().min(16, 'admin tokens must be at least 16 characters') }).strict()).default([]),
       })
       .strict()
       .prefault({}),

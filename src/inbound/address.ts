@@ -6,20 +6,9 @@ import { domainToASCII } from 'node:url';
  * here, because smtp-server passes most of those through.
  */
 
-export type AddressProblem =
-  | 'empty'
-  | 'source-route'
-  | 'percent-hack'
-  | 'bang-path'
-  | 'address-literal'
-  | 'missing-domain'
-  | 'bad-local-part'
-  | 'bad-domain'
-  | 'too-long';
+export type AddressProblem = 'empty' | 'source-route' | 'percent-hack' | 'bang-path' | 'address-literal' | 'missing-domain' | 'bad-local-part' | 'bad-domain' | 'too-long';
 
-export type NormalizedAddress =
-  | { ok: true; address: string; local: string; domain: string }
-  | { ok: false; problem: AddressProblem; message: string };
+export type NormalizedAddress = { ok: true; address: string; local: string; domain: string } | { ok: false; problem: AddressProblem; message: string };
 
 const MAX_LOCAL = 64;
 const MAX_DOMAIN = 253;

@@ -39,10 +39,7 @@ export async function loadOrCreateInboundCertificate(config: Config, logger: Log
     await writeAtomically(certFile, pair.cert, 0o644);
     logger.info({ event: 'dev-certificate-created', cert: certFile }, 'generated a self-signed development certificate');
   }
-  logger.warn(
-    { event: 'dev-certificate', cert: certFile, hostname: config.hostname },
-    'inbound TLS uses a self-signed DEVELOPMENT certificate: set tls.cert and tls.key for production',
-  );
+  logger.warn({ event: 'dev-certificate', cert: certFile, hostname: config.hostname }, 'inbound TLS uses a self-signed DEVELOPMENT certificate: set tls.cert and tls.key for production');
   return { ...pair, source: 'development' };
 }
 
@@ -87,11 +84,7 @@ async function readReusable(certFile: string, keyFile: string, hostname: string)
 export async function generateDevelopmentCertificate(hostname: string): Promise<{ key: string; cert: string }> {
   const notBeforeDate = new Date(Date.now() - 60_000);
   const notAfterDate = new Date(notBeforeDate.getTime() + VALID_DAYS * 86_400_000);
-  const altNames = [
-    { type: 2 as const, value: hostname },
-    ...(hostname === 'localhost' ? [] : [{ type: 2 as const, value: 'localhost' }]),
-    { type: 7 as const, ip: '127.0.0.1' },
-  ];
+  const altNames = [{ type: 2 as const, value: hostname }, ...(hostname === 'localhost' ? [] : [{ type: 2 as const, value: 'localhost' }]), { type: 7 as const, ip: '127.0.0.1' }];
   // Loaded on demand: selfsigned and its crypto libraries cost ~7 MB of RSS a configured relay never needs.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps the module unloaded until needed
   const { generate } = require('selfsigned') as typeof import('selfsigned');

@@ -29,8 +29,7 @@ export interface InboundHandle {
 export const SHUTDOWN_GRACE_MS = 15_000;
 
 /** The session callbacks of one listener (Sealgate's rules); everything else comes from the config. */
-export type SessionHandlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'onSecure' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData' | 'onClose'>> &
-  Required<AdaptedServerOptions>;
+export type SessionHandlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'onSecure' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData' | 'onClose'>> & Required<AdaptedServerOptions>;
 
 export interface ListenerSetup {
   config: Pick<Config, 'hostname' | 'limits'>;

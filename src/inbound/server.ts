@@ -164,11 +164,7 @@ class Inbound {
 
   // ---- commands ----
 
-  private async onAuth(
-    auth: SMTPServerAuthentication,
-    session: SMTPServerSession,
-    callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
-  ): Promise<void> {
+  private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
     const state = this.guard.session(session.id);
     if (!state) return callback(reply(421, '4.3.0 Session not registered'));
     const answer = await authenticate({ users: this.opts.users, guard: this.guard, observer: this.observer, log: this.log }, state, auth);

@@ -42,7 +42,7 @@ export interface MxReport {
   port: number;
   starttls: boolean | null;
   tls: { protocol: string | null; cipher: string | null; group: string | null } | null;
-  certificate: Pick<CertificateFacts, 'subject' | 'issuer' | 'validTo' | 'trusted' | 'nameMatch'> & { error: string | null } | null;
+  certificate: (Pick<CertificateFacts, 'subject' | 'issuer' | 'validTo' | 'trusted' | 'nameMatch'> & { error: string | null }) | null;
   stsMatch: boolean | null;
   /** May carry mail under the domain's policy. */
   compliant: boolean;
@@ -167,7 +167,11 @@ async function probeHost(
   const excluded = candidate ? null : host.excluded;
   if (excluded) {
     const seen = result.ok ? result.judgement.reason : result.reason;
-    return { report: { ...facts, compliant: false, classification: 'non-compliant', code: excluded, reason: `${excludedReason(excluded)}; the session itself: ${seen}` }, wouldFail: [], attempt: null };
+    return {
+      report: { ...facts, compliant: false, classification: 'non-compliant', code: excluded, reason: `${excludedReason(excluded)}; the session itself: ${seen}` },
+      wouldFail: [],
+      attempt: null,
+    };
   }
   const attempt = probeAttempt(host.host, result);
   if (result.ok) {
@@ -178,7 +182,11 @@ async function probeHost(
   if (result.code === 'tls-handshake-failed' && diagnose && failed.address) {
     const offered = await diagnoseHandshake({ host: host.host, address: failed.address, port: host.port, servername: target.servername }, runtime.sessionOptions);
     if (offered) {
-      failed = { ...failed, offered: tlsSummary(offered), reason: `${failed.reason}; the server negotiates ${offered.protocol} ${offered.cipher}${offered.group ? ` (${offered.group})` : ''} with a permissive client` };
+      failed = {
+        ...failed,
+        offered: tlsSummary(offered),
+        reason: `${failed.reason}; the server negotiates ${offered.protocol} ${offered.cipher}${offered.group ? ` (${offered.group})` : ''} with a permissive client`,
+      };
     }
   }
   return { report: failed, wouldFail, attempt };

@@ -164,7 +164,10 @@ export class DeliveryEngine {
       } else {
         void this.connector.close(session, 2_000);
         if (result.classification === 'transient' && result.bodySent) {
-          this.deps.logger.warn({ event: 'possible-duplicate', queueId: claimed.message.id, mx: session.target.host }, 'connection lost after the message was sent; deferring (it may be delivered twice)');
+          this.deps.logger.warn(
+            { event: 'possible-duplicate', queueId: claimed.message.id, mx: session.target.host },
+            'connection lost after the message was sent; deferring (it may be delivered twice)',
+          );
         }
       }
       if (endsAttempts(attempt)) break;
@@ -214,7 +217,9 @@ export class DeliveryEngine {
         size: message.size,
         eightBit: message.params.bodyType === '8BITMIME',
         requireTls: message.params.requireTls === true,
-        ...(message.params.dsn || notify ? { dsn: { ...(message.params.dsn?.ret ? { ret: message.params.dsn.ret } : {}), ...(message.params.dsn?.envid ? { envid: message.params.dsn.envid } : {}), ...(notify ? { notify } : {}) } } : {}),
+        ...(message.params.dsn || notify
+          ? { dsn: { ...(message.params.dsn?.ret ? { ret: message.params.dsn.ret } : {}), ...(message.params.dsn?.envid ? { envid: message.params.dsn.envid } : {}), ...(notify ? { notify } : {}) } }
+          : {}),
         body,
       },
       signal,

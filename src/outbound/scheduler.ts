@@ -114,7 +114,7 @@ export class Scheduler {
   }
 
   private startWaiting(): void {
-    for (let i = 0; i < this.waiting.length; ) {
+    for (let i = 0; i < this.waiting.length;) {
       const claimed = this.waiting[i]!;
       const busy = this.perDomain.get(claimed.job.domain) ?? 0;
       if (busy >= this.options.perDestination || this.active.size >= this.options.concurrency) {
@@ -141,12 +141,15 @@ export class Scheduler {
       logger.warn({ event: 'possible-duplicate', jobId }, 'taking over a job whose lease expired mid-attempt; the earlier attempt may already have delivered it');
     }
     let leaseLost = false;
-    const renew = setInterval(() => {
-      store.renewLease(jobId, owner, leaseMs).catch((err: Error) => {
-        if (err instanceof LeaseLostError) leaseLost = true;
-        logger.warn({ event: 'lease-renew-failed', jobId, err: err.message }, 'could not renew a delivery lease');
-      });
-    }, Math.max(1000, Math.floor(leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        store.renewLease(jobId, owner, leaseMs).catch((err: Error) => {
+          if (err instanceof LeaseLostError) leaseLost = true;
+          logger.warn({ event: 'lease-renew-failed', jobId, err: err.message }, 'could not renew a delivery lease');
+        });
+      },
+      Math.max(1000, Math.floor(leaseMs / 3)),
+    );
     renew.unref();
     try {
       let result: JobResult;

@@ -116,7 +116,13 @@ function decideAll<S>(attempt: CandidateAttempt<S>, recipients: readonly string[
       const reply = result.recipients.get(address);
       const outcome = reply?.outcome ?? 'deferred';
       const text = reply?.reply ?? null;
-      decisions.set(address, { outcome, reason: outcome === 'delivered' ? REASON.delivered : rcptReason(text), reply: text, ...(outcome === 'bounced' ? { status: bounceStatus(text) } : {}), session });
+      decisions.set(address, {
+        outcome,
+        reason: outcome === 'delivered' ? REASON.delivered : rcptReason(text),
+        reply: text,
+        ...(outcome === 'bounced' ? { status: bounceStatus(text) } : {}),
+        session,
+      });
     } else if (result.classification === 'permanent') {
       decisions.set(address, { outcome: 'bounced', reason: result.code, reply: result.reply, status: bounceStatus(result.reply), session });
     } else {

@@ -51,12 +51,7 @@ export const TLS12_STATIC_RSA_SUITES: ReadonlyArray<readonly [openssl: string, i
 ];
 
 /** TLS 1.3 suites: OpenSSL and IANA use the same names. ChaCha20-Poly1305 is deliberately absent. */
-export const TLS13_SUITES: readonly string[] = [
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_128_CCM_SHA256',
-  'TLS_AES_128_CCM_8_SHA256',
-];
+export const TLS13_SUITES: readonly string[] = ['TLS_AES_256_GCM_SHA384', 'TLS_AES_128_GCM_SHA256', 'TLS_AES_128_CCM_SHA256', 'TLS_AES_128_CCM_8_SHA256'];
 
 /** Key-exchange groups in preference order. X25519/X448 are not on the r2 list. */
 export const GROUPS: readonly string[] = ['P-256', 'P-384', 'P-521', 'ffdhe2048', 'ffdhe3072', 'ffdhe4096', 'ffdhe6144', 'ffdhe8192'];

@@ -173,7 +173,14 @@ export function createPlanner(deps: PlannerDeps): Planner {
       if (!(err instanceof DnsError)) throw err;
       error = { temporary: err.temporary, message: err.message };
     }
-    const planned: PlannedHost = { ...host, addresses, port: route.port, stsMatch: null, excluded: error ? (error.temporary ? 'address-lookup-temporary' : 'no-address') : null, ...(error ? { error } : {}) };
+    const planned: PlannedHost = {
+      ...host,
+      addresses,
+      port: route.port,
+      stsMatch: null,
+      excluded: error ? (error.temporary ? 'address-lookup-temporary' : 'no-address') : null,
+      ...(error ? { error } : {}),
+    };
     const base = { domain, policy, mtaSts: null, hosts: [planned] };
     if (error) return { ...base, kind: 'defer', code: error.temporary ? 'dns-temporary' : 'route-no-address', reason: `route ${route.host}: ${error.message}` };
     const candidate: Candidate = {

@@ -147,12 +147,9 @@ export function createResolver(config: Config['dns'], options: ResolverOptions =
 
   const resolveMx = (name: string) =>
     cached('MX', name, async () => ({ value: (await resolver.resolveMx(normalizeName(name))).map((r) => ({ exchange: r.exchange, priority: r.priority })), ttlMs: recordTtl }));
-  const resolveTxt = (name: string) =>
-    cached('TXT', name, async () => ({ value: (await resolver.resolveTxt(normalizeName(name))).map((chunks) => chunks.join('')), ttlMs: recordTtl }));
-  const resolve4 = (name: string) =>
-    cached('A', name, async () => addressesWithTtl(await resolver.resolve4(normalizeName(name), { ttl: true })));
-  const resolve6 = (name: string) =>
-    cached('AAAA', name, async () => addressesWithTtl(await resolver.resolve6(normalizeName(name), { ttl: true })));
+  const resolveTxt = (name: string) => cached('TXT', name, async () => ({ value: (await resolver.resolveTxt(normalizeName(name))).map((chunks) => chunks.join('')), ttlMs: recordTtl }));
+  const resolve4 = (name: string) => cached('A', name, async () => addressesWithTtl(await resolver.resolve4(normalizeName(name), { ttl: true })));
+  const resolve6 = (name: string) => cached('AAAA', name, async () => addressesWithTtl(await resolver.resolve6(normalizeName(name), { ttl: true })));
 
   async function resolveAddresses(name: string, opts: { ipv6?: boolean } = {}): Promise<string[]> {
     if (isIP(name)) return [name];

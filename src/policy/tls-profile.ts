@@ -28,11 +28,7 @@ export class TlsProfileError extends Error {
 
 type ProfileConfig = Config['tlsProfile'];
 
-const IANA_BY_OPENSSL = new Map<string, string>([
-  ...TLS12_SUITES,
-  ...TLS12_STATIC_RSA_SUITES,
-  ...TLS13_SUITES.map((name) => [name, name] as const),
-]);
+const IANA_BY_OPENSSL = new Map<string, string>([...TLS12_SUITES, ...TLS12_STATIC_RSA_SUITES, ...TLS13_SUITES.map((name) => [name, name] as const)]);
 
 /** Builds the profile, refusing any loosening below NIST unless `allowNonCompliantProfile` is set. */
 export function buildTlsProfile(config: ProfileConfig): TlsProfile {
@@ -56,9 +52,7 @@ export function buildTlsProfile(config: ProfileConfig): TlsProfile {
     throw new TlsProfileError('tlsProfile: minVersion TLSv1.3 needs at least one TLS 1.3 suite in tlsProfile.ciphers');
   }
   if (nonCompliance.length > 0 && !config.allowNonCompliantProfile) {
-    throw new TlsProfileError(
-      `the TLS profile goes below NIST SP 800-52r2 (set tlsProfile.allowNonCompliantProfile: true to accept this):\n  - ${nonCompliance.join('\n  - ')}`,
-    );
+    throw new TlsProfileError(`the TLS profile goes below NIST SP 800-52r2 (set tlsProfile.allowNonCompliantProfile: true to accept this):\n  - ${nonCompliance.join('\n  - ')}`);
   }
 
   const allowedSuites = new Set<string>();

@@ -152,4 +152,3 @@ export async function diagnoseHandshake(target: MxTarget, options: MxSessionOpti
     return null;
   }
 }
-

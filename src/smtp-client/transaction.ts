@@ -86,10 +86,24 @@ export function classifySendError(err: SendError, bodySent: boolean): Transactio
     return { kind: 'failed', classification: 'non-compliant', code: 'requiretls-not-supported', reply, reason: 'the MX does not offer REQUIRETLS, which the message requires', bodySent: false };
   }
   if (code >= 500) {
-    return { kind: 'failed', classification: 'permanent', code: `${(err.command ?? 'smtp').toLowerCase().replace(/\s+/g, '-')}-${code}`, reply, reason: `${err.command ?? 'SMTP'} refused: ${reply ?? code}`, bodySent };
+    return {
+      kind: 'failed',
+      classification: 'permanent',
+      code: `${(err.command ?? 'smtp').toLowerCase().replace(/\s+/g, '-')}-${code}`,
+      reply,
+      reason: `${err.command ?? 'SMTP'} refused: ${reply ?? code}`,
+      bodySent,
+    };
   }
   if (code >= 400) {
-    return { kind: 'failed', classification: 'transient', code: `${(err.command ?? 'smtp').toLowerCase().replace(/\s+/g, '-')}-${code}`, reply, reason: `${err.command ?? 'SMTP'} deferred: ${reply ?? code}`, bodySent };
+    return {
+      kind: 'failed',
+      classification: 'transient',
+      code: `${(err.command ?? 'smtp').toLowerCase().replace(/\s+/g, '-')}-${code}`,
+      reply,
+      reason: `${err.command ?? 'SMTP'} deferred: ${reply ?? code}`,
+      bodySent,
+    };
   }
   return { kind: 'failed', classification: 'transient', code: 'connection-lost', reply, reason: `connection failed during the transaction: ${err.message}`, bodySent };
 }

@@ -79,12 +79,7 @@ export function withLease(job: JobRecord, lease: { owner: string; expiresAt: num
  * pending and the job waits until `retryAt` (now when absent). A job an admin held during the attempt
  * keeps its hold. Diverted recipients produce fallback items.
  */
-export function applyJobResult(
-  stored: JobRecord,
-  message: Pick<MessageRecord, 'from' | 'headers'>,
-  result: JobResult,
-  now: number,
-): { job: JobRecord; fallback: FallbackItem[] } {
+export function applyJobResult(stored: JobRecord, message: Pick<MessageRecord, 'from' | 'headers'>, result: JobResult, now: number): { job: JobRecord; fallback: FallbackItem[] } {
   const recipients = stored.recipients.map((r) => ({ ...r, history: [...r.history] }));
   const byAddress = new Map(recipients.map((r) => [r.address, r]));
   for (const entry of result.recipients) {

@@ -1,16 +1,5 @@
 import type { Readable } from 'node:stream';
-import type {
-  ClaimedJob,
-  FallbackFilter,
-  FallbackItem,
-  HeaderFacts,
-  JobRecord,
-  JobResult,
-  MessageFilter,
-  MessageRecord,
-  NewMessage,
-  StoreCounts,
-} from './model';
+import type { ClaimedJob, FallbackFilter, FallbackItem, HeaderFacts, JobRecord, JobResult, MessageFilter, MessageRecord, NewMessage, StoreCounts } from './model';
 
 /*
  * The store's roles. Each consumer asks for the role it uses: inbound and outbound the job queue, admin and

@@ -234,7 +234,10 @@ describe.each(BACKENDS)('admin API with the %s store', (backend) => {
   });
 
   test('every state-changing action is in the audit log with the token name, without subjects', async () => {
-    const actions = rig.auditLines().filter((l) => l.event === 'admin-action').map((l) => l.admin);
+    const actions = rig
+      .auditLines()
+      .filter((l) => l.event === 'admin-action')
+      .map((l) => l.admin);
     const kinds = new Set(actions.map((a: any) => a.action));
     for (const kind of ['queue-hold', 'queue-release', 'queue-retry', 'queue-delete', 'fallback-release', 'fallback-delete', 'portal-claim', 'portal-ack']) {
       expect(kinds).toContain(kind);

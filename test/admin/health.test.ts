@@ -119,10 +119,14 @@ const externalRedis = Boolean(process.env.SEALGATE_TEST_REDIS_URL);
 
     await redis.pause();
     try {
-      const down = await until('/readyz to fail', async () => {
-        const response = await get('/readyz', TOKEN);
-        return response.status === 503 ? ((await response.json()) as { ready: boolean; checks: Record<string, { ok: boolean; detail?: string }> }) : undefined;
-      }, 15_000);
+      const down = await until(
+        '/readyz to fail',
+        async () => {
+          const response = await get('/readyz', TOKEN);
+          return response.status === 503 ? ((await response.json()) as { ready: boolean; checks: Record<string, { ok: boolean; detail?: string }> }) : undefined;
+        },
+        15_000,
+      );
       expect(down.ready).toBe(false);
       expect(down.checks.store!.ok).toBe(false);
       expect(down.checks.listeners!.ok).toBe(true);

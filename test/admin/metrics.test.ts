@@ -37,7 +37,14 @@ describe('metrics module', () => {
     expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThanOrEqual(0);
     expect(sample(text, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
     expect(sample(text, 'sealgate_messages_accepted_total', { listener: 'submission' })).toBe(1);
-    for (const name of ['sealgate_messages_refused_total', 'sealgate_recipients_total', 'sealgate_delivery_latency_seconds', 'sealgate_outbound_tls_sessions_total', 'sealgate_inbound_tls_sessions_total', 'sealgate_mta_sts_lookups_total']) {
+    for (const name of [
+      'sealgate_messages_refused_total',
+      'sealgate_recipients_total',
+      'sealgate_delivery_latency_seconds',
+      'sealgate_outbound_tls_sessions_total',
+      'sealgate_inbound_tls_sessions_total',
+      'sealgate_mta_sts_lookups_total',
+    ]) {
       expect(text).toContain(`# TYPE ${name} `);
     }
     expect(sample((await b.render()).body, 'sealgate_messages_accepted_total', { listener: 'submission' })).toBeUndefined();
@@ -50,7 +57,17 @@ describe('metrics module', () => {
     clock += 90_000;
     const tls = { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', group: 'x25519' };
     const mxAttempts = [
-      { mx: 'mx1.x.test', ip: '127.0.0.10', at: clock, class: 'non-compliant', reason: 'tls', starttls: true, tls: { protocol: 'TLSv1.1', cipher: 'ECDHE-RSA-AES128-SHA', group: null }, certificate: null, reply: null },
+      {
+        mx: 'mx1.x.test',
+        ip: '127.0.0.10',
+        at: clock,
+        class: 'non-compliant',
+        reason: 'tls',
+        starttls: true,
+        tls: { protocol: 'TLSv1.1', cipher: 'ECDHE-RSA-AES128-SHA', group: null },
+        certificate: null,
+        reply: null,
+      },
       { mx: 'mx2.x.test', ip: '127.0.0.11', at: clock, class: 'ok', reason: 'ok', starttls: true, tls, certificate: null, reply: null },
     ];
     const result: JobResult = {

@@ -47,7 +47,13 @@ test('store outages answer 503; unexpected failures 500 without internals; non-J
 });
 
 test('/healthz is public, other spellings of it are not; readiness without a helper pings the store', async () => {
-  const admin = await app(stubStore({ ping: async () => { throw new Error('down'); } }));
+  const admin = await app(
+    stubStore({
+      ping: async () => {
+        throw new Error('down');
+      },
+    }),
+  );
   expect((await admin.inject({ method: 'GET', url: '/healthz?probe=1' })).statusCode).toBe(200);
   expect((await admin.inject({ method: 'GET', url: '/healthz/../api/v1/stats' })).statusCode).toBe(401);
   expect((await admin.inject({ method: 'GET', url: '/api/v1/stats?x=/healthz' })).statusCode).toBe(401);

@@ -128,12 +128,31 @@ describe.each(BACKENDS)('admin CLI with the %s store', (backend) => {
 
   test('usage errors exit 2, unknown ids 6', async () => {
     // Usage errors come before the store is opened: one backend is enough.
-    const usage = backend === 'file' ? [['queue', 'list', '--state', 'lost'], ['queue', 'list', '--limit', 'lots'], ['queue', 'list', '--older-than', 'yesterday'], ['fallback', 'list', '--state', 'gone'], ['queue', 'hold']] : [];
+    const usage =
+      backend === 'file'
+        ? [
+            ['queue', 'list', '--state', 'lost'],
+            ['queue', 'list', '--limit', 'lots'],
+            ['queue', 'list', '--older-than', 'yesterday'],
+            ['fallback', 'list', '--state', 'gone'],
+            ['queue', 'hold'],
+          ]
+        : [];
     for (const args of usage) {
       const result = await rig.cli(...args);
       expect({ args, code: result.code }).toEqual({ args, code: 2 });
     }
-    for (const args of [['queue', 'show'], ['queue', 'hold'], ['queue', 'retry'], ['queue', 'release'], ['queue', 'delete'], ['fallback', 'show'], ['fallback', 'release'], ['fallback', 'delete'], ['audit']]) {
+    for (const args of [
+      ['queue', 'show'],
+      ['queue', 'hold'],
+      ['queue', 'retry'],
+      ['queue', 'release'],
+      ['queue', 'delete'],
+      ['fallback', 'show'],
+      ['fallback', 'release'],
+      ['fallback', 'delete'],
+      ['audit'],
+    ]) {
       const result = await rig.cli(...args, 'nosuchid');
       expect({ args, code: result.code }).toEqual({ args, code: 6 });
     }
@@ -157,7 +176,10 @@ describe.each(BACKENDS)('admin CLI with the %s store', (backend) => {
     expect((await rig.cli('queue', 'delete', id)).code).toBe(0);
     expect(await json('queue', 'list')).not.toContainEqual(expect.objectContaining({ id }));
 
-    const actions = rig.auditLines().filter((l) => l.event === 'admin-action').map((l) => l.admin);
+    const actions = rig
+      .auditLines()
+      .filter((l) => l.event === 'admin-action')
+      .map((l) => l.admin);
     expect(actions).toContainEqual(expect.objectContaining({ action: 'queue-hold', id, actor: expect.stringMatching(/^cli:/) }));
     expect(actions).toContainEqual(expect.objectContaining({ action: 'queue-delete', id }));
     expect(actions.map((a: any) => a.action)).toEqual(expect.arrayContaining(['fallback-release', 'fallback-delete', 'queue-retry']));

@@ -51,9 +51,7 @@ describe('config loading', () => {
   });
 
   test('a bad value names the key and what was expected', () => {
-    const message = errorOf(() =>
-      parseConfig({ listeners: [{ name: 'x', port: 99999, tls: 'sometimes', auth: 'required', trustedNetworks: ['10.0.0.0/33'] }] }, {}, dir),
-    );
+    const message = errorOf(() => parseConfig({ listeners: [{ name: 'x', port: 99999, tls: 'sometimes', auth: 'required', trustedNetworks: ['10.0.0.0/33'] }] }, {}, dir));
     expect(message).toMatch(/listeners\.0\.port: .*65535/);
     expect(message).toMatch(/listeners\.0\.tls: .*"starttls"\|"implicit"/);
     expect(message).toMatch(/listeners\.0\.trustedNetworks\.0: expected a CIDR/);
@@ -76,11 +74,15 @@ describe('config loading', () => {
   });
 
   test('environment overrides select Redis, DNS servers and the log level', () => {
-    const config = parseConfig(minimal, {
-      SEALGATE_REDIS_URL: 'redis://127.0.0.1:6390/2',
-      SEALGATE_DNS_SERVERS: '127.0.0.53:5353, 127.0.0.1',
-      SEALGATE_LOG_LEVEL: 'debug',
-    }, dir);
+    const config = parseConfig(
+      minimal,
+      {
+        SEALGATE_REDIS_URL: 'redis://127.0.0.1:6390/2',
+        SEALGATE_DNS_SERVERS: '127.0.0.53:5353, 127.0.0.1',
+        SEALGATE_LOG_LEVEL: 'debug',
+      },
+      dir,
+    );
     expect(config.queue.backend).toBe('redis');
     expect(config.queue.redis.url).toBe('redis://127.0.0.1:6390/2');
     expect(config.dns.servers).toEqual(['127.0.0.53:5353', '127.0.0.1']);

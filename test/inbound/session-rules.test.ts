@@ -53,7 +53,7 @@ describe('MAIL FROM rules', () => {
     expect(checkMailFrom(AUTHED, { address, args: false })).toEqual({ ok: false, refusal: { reason: `sender-${problem}`, code: 553, text: `5.1.7 ${message}` } });
   });
 
-  test("a user limited to sender domains: 553 5.7.1 outside them, accepted inside (after normalisation)", () => {
+  test('a user limited to sender domains: 553 5.7.1 outside them, accepted inside (after normalisation)', () => {
     const facts: MailFacts = { ...AUTHED, user: { allowedSenderDomains: ['allowed.example'] } };
     expect(checkMailFrom(facts, { address: 'a@other.example', args: false })).toEqual({
       ok: false,
@@ -74,7 +74,9 @@ describe('RCPT TO rules', () => {
 
   test('accepts an authenticated client, normalising the address and keeping DSN parameters', () => {
     expect(checkRcptTo(facts(), { address: 'Patient@Dest.EXAMPLE', args: false })).toEqual({ ok: true, recipient: { address: 'Patient@dest.example' }, domain: 'dest.example' });
-    expect(checkRcptTo(facts(), { address: 'p@dest.example', args: { NOTIFY: 'FAILURE,DELAY', ORCPT: 'rfc822;p@dest.example' }, dsn: { notify: ['FAILURE', 'DELAY'], orcpt: 'rfc822;p@dest.example' } })).toEqual({
+    expect(
+      checkRcptTo(facts(), { address: 'p@dest.example', args: { NOTIFY: 'FAILURE,DELAY', ORCPT: 'rfc822;p@dest.example' }, dsn: { notify: ['FAILURE', 'DELAY'], orcpt: 'rfc822;p@dest.example' } }),
+    ).toEqual({
       ok: true,
       recipient: { address: 'p@dest.example', notify: ['FAILURE', 'DELAY'], orcpt: 'rfc822;p@dest.example' },
       domain: 'dest.example',

@@ -92,9 +92,10 @@ describe('inbound submission with nodemailer', () => {
 
   test('an untrusted client without AUTH is refused at RCPT (no open relay) and nothing is stored', async () => {
     const before = await t.store.counts();
-    await expect(
-      transport(t, 'untrusted', { auth: false }).sendMail({ envelope: { from: 'app@sender.example', to: ['x@dest.example'] }, raw: rawMessage('relay') }),
-    ).rejects.toMatchObject({ responseCode: 554, response: expect.stringContaining('5.7.1 Relay access denied') });
+    await expect(transport(t, 'untrusted', { auth: false }).sendMail({ envelope: { from: 'app@sender.example', to: ['x@dest.example'] }, raw: rawMessage('relay') })).rejects.toMatchObject({
+      responseCode: 554,
+      response: expect.stringContaining('5.7.1 Relay access denied'),
+    });
     expect((await t.store.counts()).messages).toBe(before.messages);
     expect(t.logs.some((l) => l.event === 'command-rejected' && l.command === 'RCPT' && l.reason === 'relay-denied-untrusted-unauthenticated')).toBe(true);
   });
@@ -105,9 +106,10 @@ describe('inbound submission with nodemailer', () => {
   });
 
   test('an AUTH-required listener refuses MAIL without AUTH with 530', async () => {
-    await expect(
-      transport(t, 'submission', { auth: false }).sendMail({ envelope: { from: 'a@sender.example', to: ['x@dest.example'] }, raw: rawMessage('noauth') }),
-    ).rejects.toMatchObject({ responseCode: 530, response: '530 5.7.0 Authentication required' });
+    await expect(transport(t, 'submission', { auth: false }).sendMail({ envelope: { from: 'a@sender.example', to: ['x@dest.example'] }, raw: rawMessage('noauth') })).rejects.toMatchObject({
+      responseCode: 530,
+      response: '530 5.7.0 Authentication required',
+    });
   });
 
   test('wrong password gets 535', async () => {

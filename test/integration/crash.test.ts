@@ -60,10 +60,14 @@ describe.each(['file', 'redis'] as const)('crash during delivery (%s store)', (b
     await until('the slow MX to hold the message', () => slow.events.find((e) => e.kind === 'data-delayed'), 15_000);
     // The fast domain's outcome must be on record before the kill: a kill between its MX's 250 and
     // that record is the documented duplicate window (docs/delivery.md), not what this test is about.
-    await until('the fast recipient to be recorded as delivered', async () => {
-      const job = (await store.getMessage(id))?.jobs.find((j) => j.domain === 'tls13.test');
-      return job?.state === 'delivered' ? job : undefined;
-    }, 15_000);
+    await until(
+      'the fast recipient to be recorded as delivered',
+      async () => {
+        const job = (await store.getMessage(id))?.jobs.find((j) => j.domain === 'tls13.test');
+        return job?.state === 'delivered' ? job : undefined;
+      },
+      15_000,
+    );
     relay.child.kill('SIGKILL');
     await relay.stop();
     relay = undefined;

@@ -93,7 +93,13 @@ describe('delivery end to end', () => {
     expect(outcomes).toEqual(EXPECTED);
 
     // What arrived is exactly what was stored (the relay's Received header included), over the TLS we expect.
-    const stored = Buffer.concat(await (async () => { const c: Buffer[] = []; for await (const x of await store.openBody(id)) c.push(x as Buffer); return c; })());
+    const stored = Buffer.concat(
+      await (async () => {
+        const c: Buffer[] = [];
+        for await (const x of await store.openBody(id)) c.push(x as Buffer);
+        return c;
+      })(),
+    );
     const tls13 = world.mx('mx1.tls13.test').received.find((m) => m.rcptTo.includes('patient@tls13.test'))!;
     expect(tls13.raw.equals(stored)).toBe(true);
     expect(tls13.tls).toMatchObject({ protocol: 'TLSv1.3', servername: 'mx1.tls13.test' });
@@ -122,7 +128,9 @@ describe('delivery end to end', () => {
     const fallback = await runCli(['--config', fixture.configFile, 'fallback', 'list', '--json']);
     expect(fallback.code).toBe(0);
     const items = JSON.parse(fallback.stdout) as Array<Record<string, unknown>>;
-    const diverted = Object.entries(EXPECTED).filter(([, o]) => o === 'diverted').map(([a]) => a);
+    const diverted = Object.entries(EXPECTED)
+      .filter(([, o]) => o === 'diverted')
+      .map(([a]) => a);
     expect(items.map((i) => i.recipient).sort()).toEqual(diverted.sort());
     for (const item of items) {
       expect(item).toMatchObject({ queueId: id, messageId: '<scenarios@sender.test>', from: 'clinic@sender.test' });
@@ -154,7 +162,10 @@ describe('delivery end to end', () => {
       const rows = Object.keys(EXPECTED).map((recipient) => {
         const last = entries.filter((e) => e.recipient === recipient).at(-1)!;
         const tls = last.tls ? `${last.tls.protocol} ${last.tls.cipher} ${last.tls.group ?? ''}`.trim() : '-';
-        const tried = last.mxAttempts.filter((a) => a.class !== 'ok').map((a) => `${a.mx}: ${a.code}: ${a.reason}`).join('; ');
+        const tried = last.mxAttempts
+          .filter((a) => a.class !== 'ok')
+          .map((a) => `${a.mx}: ${a.code}: ${a.reason}`)
+          .join('; ');
         return `| ${recipient} | ${last.outcome} | ${last.reason} | ${last.mx ?? '-'} | ${tls} | ${last.policy?.source ?? '-'}${last.policy?.mode ? ` (${last.policy.mode})` : ''} | ${(last.reply ?? tried ?? '-').replace(/\|/g, '/').slice(0, 90)} |`;
       });
       writeFileSync(process.env.SEALGATE_SCENARIO_TABLE, ['| recipient | outcome | reason | MX | TLS | policy | reply / why |', '|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
@@ -164,16 +175,17 @@ describe('delivery end to end', () => {
     expect(JSON.stringify(relay.logs)).not.toContain('private scenarios');
 
     // The audit file holds one line per recipient outcome, with its evidence.
-    const auditLines = readFileSync(path.join(fixture.dir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; audit: AuditEntry });
+    const auditLines = readFileSync(path.join(fixture.dir, 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; audit: AuditEntry });
     const forThis = auditLines.filter((l) => l.event === 'audit' && l.audit.queueId === id);
     expect(forThis.find((l) => l.audit.recipient === 'patient@tls13.test')?.audit).toMatchObject({ outcome: 'delivered', tls: { protocol: 'TLSv1.3' } });
     expect(readFileSync(path.join(fixture.dir, 'audit.log'), 'utf8')).not.toContain('private scenarios');
   }, 90_000);
 
   test('a TLS-Required: No header does not lower the policy', async () => {
-    const body = Buffer.from(
-      'From: clinic@sender.test\r\nTo: patient@sts-badcert.test\r\nSubject: private tlsno\r\nMessage-ID: <tlsno@sender.test>\r\nTLS-Required: No\r\n\r\nbody\r\n',
-    );
+    const body = Buffer.from('From: clinic@sender.test\r\nTo: patient@sts-badcert.test\r\nSubject: private tlsno\r\nMessage-ID: <tlsno@sender.test>\r\nTLS-Required: No\r\n\r\nbody\r\n');
     const id = await submit(relay.ports.smarthost!, ['patient@sts-badcert.test', 'patient@nostarttls.test'], body);
     const message = await waitForFinal(store, id, 30_000);
     expect(message.headers.tlsRequired).toBe('No');

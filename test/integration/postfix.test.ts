@@ -95,7 +95,10 @@ describe('deployment docs against a running relay', () => {
     writeFileSync(path.join(fixture.dir, 'tls-cert.pem'), cert.cert);
     writeFileSync(path.join(fixture.dir, 'tls-key.pem'), cert.key, { mode: 0o600 });
     relay = await startRelayProcess(fixture.configFile);
-    for (const [user, password] of [['postfix', SASL_PASSWORD], ['billing-app', APP_PASSWORD]] as const) {
+    for (const [user, password] of [
+      ['postfix', SASL_PASSWORD],
+      ['billing-app', APP_PASSWORD],
+    ] as const) {
       const added = await runCli(['--config', fixture.configFile, 'user', 'add', user], { input: `${password}\n` });
       expect(added.code).toBe(0);
     }
@@ -220,13 +223,17 @@ describe('deployment docs against a running relay', () => {
     test.each([
       ['starttls', 'submission'],
       ['implicit', 'submissions'],
-    ] as const)('%s on the %s listener: accepted, authenticated, delivered over TLS 1.3', async (tls, listener) => {
-      const subject = `app-${tls}`;
-      const { stdout } = await runScript(tls, relay.ports[listener]!, subject);
-      expect(stdout).toMatch(/^accepted: 250 .*queued as \S+/m);
-      const arrived = await world.mx('mx1.tls13.test').waitFor((m) => m.raw.includes(`Subject: ${subject}`), 30_000);
-      expect(arrived.tls).toMatchObject({ protocol: 'TLSv1.3' });
-      expect(relay.logs).toContainEqual(expect.objectContaining({ event: 'auth', listener, user: 'billing-app' }));
-    }, 60_000);
+    ] as const)(
+      '%s on the %s listener: accepted, authenticated, delivered over TLS 1.3',
+      async (tls, listener) => {
+        const subject = `app-${tls}`;
+        const { stdout } = await runScript(tls, relay.ports[listener]!, subject);
+        expect(stdout).toMatch(/^accepted: 250 .*queued as \S+/m);
+        const arrived = await world.mx('mx1.tls13.test').waitFor((m) => m.raw.includes(`Subject: ${subject}`), 30_000);
+        expect(arrived.tls).toMatchObject({ protocol: 'TLSv1.3' });
+        expect(relay.logs).toContainEqual(expect.objectContaining({ event: 'auth', listener, user: 'billing-app' }));
+      },
+      60_000,
+    );
   });
 });

@@ -178,7 +178,10 @@ describe('start-up errors', () => {
       await first.stop();
       expect(first.logs.some((l) => l.level === 'warn' && /development/i.test(String(l.msg)))).toBe(true);
       const certDir = path.join(fixture.queuePath, 'dev-tls');
-      const snapshot = () => readdirSync(certDir).sort().map((name) => readFileSync(path.join(certDir, name), 'utf8'));
+      const snapshot = () =>
+        readdirSync(certDir)
+          .sort()
+          .map((name) => readFileSync(path.join(certDir, name), 'utf8'));
       const before = snapshot();
       expect(before.join()).toContain('BEGIN CERTIFICATE');
       const second = await startRelayProcess(fixture.configFile);

@@ -12,7 +12,15 @@ describe('DSN (RFC 3464)', () => {
       arrivalAt: Date.UTC(2026, 10, 27, 10),
       envid: 'ENV-1',
       recipients: [
-        { address: 'patient@bounce.test', orcpt: 'rfc822;patient@bounce.test', action: 'failed', status: '5.1.1', remoteMta: 'mx.bounce.test', diagnostic: '550 5.1.1 no such user', lastAttemptAt: Date.UTC(2026, 10, 27, 10, 1) },
+        {
+          address: 'patient@bounce.test',
+          orcpt: 'rfc822;patient@bounce.test',
+          action: 'failed',
+          status: '5.1.1',
+          remoteMta: 'mx.bounce.test',
+          diagnostic: '550 5.1.1 no such user',
+          lastAttemptAt: Date.UTC(2026, 10, 27, 10, 1),
+        },
         { address: 'x@null.test', action: 'failed', status: '5.1.10', diagnostic: '556 5.1.10 recipient domain has a null MX', lastAttemptAt: Date.UTC(2026, 10, 27, 10, 1) },
       ],
       originalHeaders,
@@ -42,8 +50,6 @@ describe('DSN (RFC 3464)', () => {
   });
 
   test('is never built for the null sender', async () => {
-    await expect(
-      buildDsn({ reportingMta: 'r', originalSender: '', queueId: 'q', arrivalAt: 0, recipients: [], originalHeaders }),
-    ).rejects.toThrow(/null sender/);
+    await expect(buildDsn({ reportingMta: 'r', originalSender: '', queueId: 'q', arrivalAt: 0, recipients: [], originalHeaders })).rejects.toThrow(/null sender/);
   });
 });

@@ -41,7 +41,15 @@ class FakeConnector implements MxConnector {
       return { ok: true, session: fakeSession(candidate.host, address), judgement, attempts: [{ address, error: null, judgement }] };
     }
     const error = new MxSessionError(`${step.code} at ${candidate.host}`, step.fail, step.code, step.code === 'starttls-not-offered' ? false : null, null);
-    return { ok: false, classification: step.fail, code: step.code, reason: error.message, attempts: [{ address, error, judgement: null }], session: null, starttlsAdvertised: error.starttlsAdvertised };
+    return {
+      ok: false,
+      classification: step.fail,
+      code: step.code,
+      reason: error.message,
+      attempts: [{ address, error, judgement: null }],
+      session: null,
+      starttlsAdvertised: error.starttlsAdvertised,
+    };
   }
 
   async send(session: MxSession, input: TransactionInput): Promise<TransactionResult> {
@@ -87,13 +95,26 @@ const failure =
   () => ({ kind: 'failed', classification, code, reply, reason: `${code}`, bodySent });
 
 function plan(hosts: string[]): DeliveryPlan {
-  const candidates: Candidate[] = hosts.map((host, i) => ({ host, preference: 10 * (i + 1), addresses: [`192.0.2.${i + 1}`], port: 25, requireValidCert: false, stsMatch: null, servername: host, stsTesting: false, implicit: false }));
+  const candidates: Candidate[] = hosts.map((host, i) => ({
+    host,
+    preference: 10 * (i + 1),
+    addresses: [`192.0.2.${i + 1}`],
+    port: 25,
+    requireValidCert: false,
+    stsMatch: null,
+    servername: host,
+    stsTesting: false,
+    implicit: false,
+  }));
   return {
     kind: 'deliver',
     domain: DOMAIN,
     policy: { source: 'default', mode: null, id: null, level: 'encrypt' },
     mtaSts: null,
-    hosts: candidates.map((c) => ({ host: c.host, preference: c.preference, addresses: c.addresses, port: 25, stsMatch: null, excluded: null })) as unknown as Extract<DeliveryPlan, { kind: 'deliver' }>['hosts'],
+    hosts: candidates.map((c) => ({ host: c.host, preference: c.preference, addresses: c.addresses, port: 25, stsMatch: null, excluded: null })) as unknown as Extract<
+      DeliveryPlan,
+      { kind: 'deliver' }
+    >['hosts'],
     candidates,
     wouldFail: [],
   };
@@ -144,7 +165,13 @@ describe('DeliveryEngine with a fake SMTP client', () => {
     const result = await engine.deliverJob(claimed(['a@example.test', 'b@example.test']), run);
     expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'delivered'], 'b@example.test': ['delivered', 'delivered'] });
     expect(result.retryAt).toBeUndefined();
-    expect(evidence(result, 'a@example.test')).toMatchObject({ mx: 'mx1.example.test', ip: '192.0.2.1', reply: '250 2.0.0 queued', tls: { protocol: 'TLSv1.3' }, mxAttempts: [{ mx: 'mx1.example.test', class: 'ok', code: 'ok' }] });
+    expect(evidence(result, 'a@example.test')).toMatchObject({
+      mx: 'mx1.example.test',
+      ip: '192.0.2.1',
+      reply: '250 2.0.0 queued',
+      tls: { protocol: 'TLSv1.3' },
+      mxAttempts: [{ mx: 'mx1.example.test', class: 'ok', code: 'ok' }],
+    });
     expect(connector.connects.map((c) => c.host)).toEqual(['mx1.example.test']);
     expect(connector.resets).toHaveLength(1);
     expect(connector.closed).toHaveLength(0);
@@ -163,7 +190,10 @@ describe('DeliveryEngine with a fake SMTP client', () => {
   });
 
   it('every MX non-compliant with the same cause: diverted with that cause, nothing sent', async () => {
-    const connector = new FakeConnector({ 'mx1.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }], 'mx2.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }] });
+    const connector = new FakeConnector({
+      'mx1.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }],
+      'mx2.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }],
+    });
     const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
     const result = await engine.deliverJob(claimed(['a@example.test']), run);
     expect(result.recipients[0]).toMatchObject({ outcome: 'diverted', divertReason: 'starttls-not-offered', evidence: { reason: 'starttls-not-offered', mx: null } });
@@ -175,7 +205,10 @@ describe('DeliveryEngine with a fake SMTP client', () => {
   });
 
   it('different causes: diverted no-compliant-mx', async () => {
-    const connector = new FakeConnector({ 'mx1.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }], 'mx2.example.test': [{ fail: 'non-compliant', code: 'tls-handshake-failed' }] });
+    const connector = new FakeConnector({
+      'mx1.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }],
+      'mx2.example.test': [{ fail: 'non-compliant', code: 'tls-handshake-failed' }],
+    });
     const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
     const result = await engine.deliverJob(claimed(['a@example.test']), run);
     expect(result.recipients[0]).toMatchObject({ outcome: 'diverted', divertReason: 'no-compliant-mx' });

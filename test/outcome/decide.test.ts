@@ -33,7 +33,10 @@ describe('outcome rule: how each MX attempt is classified', () => {
   });
 
   it('non-compliant in the transaction (REQUIRETLS not offered): next candidate', () => {
-    const d = decide({ requireTls: true, attempts: [failed('mx1', 'non-compliant', 'requiretls-not-supported', null), answered('mx2', { [A]: ['delivered', '250 ok'], [B]: ['delivered', '250 ok'] })] });
+    const d = decide({
+      requireTls: true,
+      attempts: [failed('mx1', 'non-compliant', 'requiretls-not-supported', null), answered('mx2', { [A]: ['delivered', '250 ok'], [B]: ['delivered', '250 ok'] })],
+    });
     expect(d.get(B)).toMatchObject({ outcome: 'delivered', session: 'mx2' });
   });
 
@@ -161,7 +164,13 @@ describe('outcome rule: expiry after delivery.maxQueueTime', () => {
 
   it('onExpiry bounce: 4.4.7, with the last problem as the reply when there was none', () => {
     const plan = { kind: 'defer' as const, code: 'dns-temporary', reason: 'SERVFAIL' };
-    expect(decide({ plan, expired: 'bounce', attempts: [] }).get(A)).toEqual({ outcome: 'bounced', reason: 'queue-time-expired', status: '4.4.7', detail: 'SERVFAIL', reply: 'last problem: dns-temporary' });
+    expect(decide({ plan, expired: 'bounce', attempts: [] }).get(A)).toEqual({
+      outcome: 'bounced',
+      reason: 'queue-time-expired',
+      status: '4.4.7',
+      detail: 'SERVFAIL',
+      reply: 'last problem: dns-temporary',
+    });
   });
 
   it('expiry leaves final outcomes alone and never applies to a shutdown', () => {

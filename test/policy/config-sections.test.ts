@@ -6,7 +6,17 @@ const base = { listeners: [{ name: 's', port: 0, tls: 'starttls', auth: 'require
 describe('config sections outbound, domains, mtaSts', () => {
   it('has safe defaults', () => {
     const config = parseConfig(base, {}, '/etc/sealgate');
-    expect(config.outbound).toEqual({ port: 25, defaultLevel: 'encrypt', maxMxHosts: 5, maxAddresses: 10, ipv6: true, connectTimeout: 30_000, greetingTimeout: 60_000, socketTimeout: 300_000, extraCaFile: null });
+    expect(config.outbound).toEqual({
+      port: 25,
+      defaultLevel: 'encrypt',
+      maxMxHosts: 5,
+      maxAddresses: 10,
+      ipv6: true,
+      connectTimeout: 30_000,
+      greetingTimeout: 60_000,
+      socketTimeout: 300_000,
+      extraCaFile: null,
+    });
     expect(config.domains).toEqual({});
     expect(config.mtaSts).toEqual({ enabled: true, extraCaFile: null, connectTimeout: 10_000, fetchTimeout: 60_000, port: 443, maxPolicySize: 65_536 });
   });

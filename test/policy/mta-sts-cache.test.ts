@@ -86,7 +86,14 @@ describe('MTA-STS discovery, fetch and cache (RFC 8461 §3, §5.1)', () => {
   it('reports failed fetches to the caller (for the log)', async () => {
     const t = setup();
     const events: unknown[] = [];
-    const sts = createMtaSts({ resolver: t.dns, fetcher: async () => { throw new PolicyFetchError('HTTP 503'); }, cache: t.cache, onFetchFailure: (e) => events.push(e) });
+    const sts = createMtaSts({
+      resolver: t.dns,
+      fetcher: async () => {
+        throw new PolicyFetchError('HTTP 503');
+      },
+      cache: t.cache,
+      onFetchFailure: (e) => events.push(e),
+    });
     t.record('7');
     await sts.lookup('example.com');
     expect(events).toEqual([{ domain: 'example.com', id: '7', error: expect.stringMatching(/HTTP 503/), cachedMode: null }]);

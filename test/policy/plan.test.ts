@@ -18,7 +18,10 @@ function world(): { dns: FakeDns; policies: Map<string, string> } {
   dns.addresses.set('mx2.plain.example', ['127.0.0.2', '::1']);
   dns.txt.set('_mta-sts.plain.example', 'nxdomain');
 
-  dns.mx.set('sts.example', [{ exchange: 'mx.sts.example', priority: 10 }, { exchange: 'backup.other.example', priority: 20 }]);
+  dns.mx.set('sts.example', [
+    { exchange: 'mx.sts.example', priority: 10 },
+    { exchange: 'backup.other.example', priority: 20 },
+  ]);
   dns.addresses.set('mx.sts.example', ['127.0.0.3']);
   dns.addresses.set('backup.other.example', ['127.0.0.4']);
   dns.txt.set('_mta-sts.sts.example', ['v=STSv1; id=1']);
@@ -47,7 +50,17 @@ describe('planDelivery', () => {
     expect(plan.policy).toEqual({ source: 'default', mode: null, id: null, level: 'encrypt' });
     expect(plan.candidates).toEqual([
       { host: 'mx1.plain.example', preference: 10, addresses: ['127.0.0.1'], port: 25, requireValidCert: false, stsMatch: null, servername: 'mx1.plain.example', stsTesting: false, implicit: false },
-      { host: 'mx2.plain.example', preference: 20, addresses: ['127.0.0.2', '::1'], port: 25, requireValidCert: false, stsMatch: null, servername: 'mx2.plain.example', stsTesting: false, implicit: false },
+      {
+        host: 'mx2.plain.example',
+        preference: 20,
+        addresses: ['127.0.0.2', '::1'],
+        port: 25,
+        requireValidCert: false,
+        stsMatch: null,
+        servername: 'mx2.plain.example',
+        stsTesting: false,
+        implicit: false,
+      },
     ]);
     expect(plan.wouldFail).toEqual([]);
   });

@@ -88,7 +88,10 @@ describe('DNS resolver (real DNS server on loopback)', () => {
     const one = await new Promise((resolve, reject) => resolver.lookup('mail.resolver.test', { family: 4 }, (err, address, family) => (err ? reject(err) : resolve({ address, family }))));
     expect(one).toEqual({ address: '127.0.0.10', family: 4 });
     const all = await new Promise((resolve, reject) => resolver.lookup('mail.resolver.test', { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
-    expect(all).toEqual([{ address: '127.0.0.10', family: 4 }, { address: '::1', family: 6 }]);
+    expect(all).toEqual([
+      { address: '127.0.0.10', family: 4 },
+      { address: '::1', family: 6 },
+    ]);
     const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => resolver.lookup('nope.resolver.test', {}, (e) => resolve(e)));
     expect(err?.code).toBe('ENOTFOUND');
   });

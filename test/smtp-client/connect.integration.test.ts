@@ -20,8 +20,7 @@ describe('planDelivery + connectCandidate (delivery engine API)', () => {
   }, 60_000);
   afterAll(() => world?.stop());
 
-  const runtime = () =>
-    createPolicyRuntime(parseConfig({ hostname: 'sealgate.test', listeners: [{ name: 's', port: 0, tls: 'starttls', auth: 'required' }], ...world.relayConfig() }, {}, '/tmp'));
+  const runtime = () => createPolicyRuntime(parseConfig({ hostname: 'sealgate.test', listeners: [{ name: 's', port: 0, tls: 'starttls', auth: 'required' }], ...world.relayConfig() }, {}, '/tmp'));
 
   function deliverPlan(plan: DeliveryPlan) {
     if (plan.kind !== 'deliver') throw new Error(`expected a deliver plan, got ${plan.kind}: ${plan.reason}`);

@@ -34,8 +34,13 @@ describe(`nodemailer SMTPConnection internals (pinned at ${PINNED})`, () => {
     const proto = SMTPConnection.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
     // The EHLO handler is looked up on the instance (so the wrapper sees the plaintext EHLO) and fills _ehloLines.
     pinned(/this\._responseActions\.push\(this\._actionEHLO\)/.test(String(proto._actionGreeting)), 'the greeting handler no longer queues this._actionEHLO');
-    const methods = Object.getOwnPropertyNames(proto).filter((name) => name !== 'constructor').map((name) => String(proto[name]));
-    pinned(methods.some((source) => /this\._ehloLines\s*=/.test(source)), 'no SMTPConnection method sets _ehloLines any more');
+    const methods = Object.getOwnPropertyNames(proto)
+      .filter((name) => name !== 'constructor')
+      .map((name) => String(proto[name]));
+    pinned(
+      methods.some((source) => /this\._ehloLines\s*=/.test(source)),
+      'no SMTPConnection method sets _ehloLines any more',
+    );
     // STARTTLS replaces _socket with the TLS socket and flags the handshake with `upgrading`.
     const upgrade = String(proto._upgradeConnection);
     pinned(/this\.upgrading\s*=\s*true/.test(upgrade), '_upgradeConnection no longer sets upgrading');

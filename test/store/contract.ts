@@ -1,16 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import {
-  EnqueueAbortedError,
-  LeaseLostError,
-  InvalidStateError,
-  NotFoundError,
-  StoreError,
-  type Evidence,
-  type NewMessage,
-  type RecipientOutcome,
-  type Store,
-} from '../../src/store/types';
+import { EnqueueAbortedError, LeaseLostError, InvalidStateError, NotFoundError, StoreError, type Evidence, type NewMessage, type RecipientOutcome, type Store } from '../../src/store/types';
 
 /**
  * The behaviour every Store backend must share. A backend's test file calls storeContract with a factory
@@ -177,7 +167,9 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       const again = await store.claimDue('w2', 1, 60_000, now + 2_000);
       expect(again.map((c) => [c.job.lease?.owner, c.resumed])).toEqual([['w2', true]]);
       await expect(store.renewLease(jobId, 'w1', 1_000)).rejects.toBeInstanceOf(LeaseLostError);
-      await expect(store.completeJob(jobId, 'w1', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] })).rejects.toBeInstanceOf(LeaseLostError);
+      await expect(store.completeJob(jobId, 'w1', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] })).rejects.toBeInstanceOf(
+        LeaseLostError,
+      );
       expect((await store.getMessage(record.id))!.jobs[0]).toMatchObject({ state: 'leased', lease: { owner: 'w2' } });
     });
 

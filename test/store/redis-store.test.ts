@@ -24,7 +24,8 @@ function openStore(prefix: string, options: { keepFinished?: number; fallbackRet
   return new RedisStore({
     url: redis.url,
     prefix,
-    keepFinished: options.keepFinished ?? 7 * 86_400_000, fallbackRetention: options.fallbackRetention,
+    keepFinished: options.keepFinished ?? 7 * 86_400_000,
+    fallbackRetention: options.fallbackRetention,
     onWeakDurability: options.onWeakDurability ?? (external ? 'warn' : 'refuse'),
     logger: silentLogger(),
     ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),

@@ -16,7 +16,15 @@ export function selfSignedCertificate(name = 'localhost', keyType: 'ec' | 'rsa' 
       keyType,
       keySize,
       algorithm: 'sha256',
-      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: name }, { type: 7, ip: '127.0.0.1' }] }],
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: name },
+            { type: 7, ip: '127.0.0.1' },
+          ],
+        },
+      ],
     }).then((pems) => ({ key: pems.private, cert: pems.cert }));
     cache.set(cacheKey, pending);
   }

@@ -222,7 +222,9 @@ async function launch(instance: PostfixInstance, timeoutMs: number): Promise<voi
 }
 
 function postfixUser(): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postfix:'));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postfix:'));
   const fields = line?.split(':');
   if (!fields || fields.length < 4) throw new Error('no postfix user in /etc/passwd (is the postfix package installed?)');
   return { uid: Number(fields[2]), gid: Number(fields[3]) };

@@ -5,10 +5,7 @@ import { testCa } from '../support/world/ca';
 import { startMxServer, type MxServer, type MxServerOptions } from '../support/world/mx-server';
 
 /** Plain-socket SMTP client: EHLO, optional STARTTLS, then a TLS handshake with the given options. */
-async function probe(
-  server: MxServer,
-  tlsOptions: tls.ConnectionOptions,
-): Promise<{ starttls: boolean; socket?: tls.TLSSocket; error?: NodeJS.ErrnoException }> {
+async function probe(server: MxServer, tlsOptions: tls.ConnectionOptions): Promise<{ starttls: boolean; socket?: tls.TLSSocket; error?: NodeJS.ErrnoException }> {
   const socket = net.connect(server.port, server.host);
   let buffer = '';
   const readReply = (): Promise<string> =>
@@ -169,9 +166,7 @@ describe('test world MX servers', () => {
     });
     transport.close();
     expect(info.accepted).toEqual(['good@rcpt.test']);
-    const codes = Object.fromEntries(
-      (info as unknown as { rejectedErrors: { recipient: string; responseCode: number }[] }).rejectedErrors.map((e) => [e.recipient, e.responseCode]),
-    );
+    const codes = Object.fromEntries((info as unknown as { rejectedErrors: { recipient: string; responseCode: number }[] }).rejectedErrors.map((e) => [e.recipient, e.responseCode]));
     expect(codes).toEqual({ 'bad@rcpt.test': 550, 'later@rcpt.test': 450 });
     expect(server.received.map((m) => m.rcptTo)).toEqual([['good@rcpt.test']]);
   });

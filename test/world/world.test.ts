@@ -168,7 +168,12 @@ describe('startWorld', () => {
   it('starts small worlds quickly after the first, and stop() removes its temp files', async () => {
     const spec = {
       'one.test': { mx: [{ host: 'mx1.one.test', tls: 'tls13' as const }], mtaSts: { mode: 'enforce' as const, mx: ['mx1.one.test'] } },
-      'two.test': { mx: [{ host: 'mx1.two.test', tls: 'tls12-gcm' as const }, { host: 'mx1.one.test', tls: 'tls13' as const }] },
+      'two.test': {
+        mx: [
+          { host: 'mx1.two.test', tls: 'tls12-gcm' as const },
+          { host: 'mx1.one.test', tls: 'tls13' as const },
+        ],
+      },
     };
     const first = await startWorld(spec);
     const second = await startWorld(spec); // a second world at the same time gets its own ports

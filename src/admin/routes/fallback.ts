@@ -26,10 +26,8 @@ export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext):
     },
   );
 
-  app.get<{ Params: { id: string } }>(
-    '/fallback/:id',
-    { schema: { tags: ['fallback'], summary: 'One fallback item with its claim and evidence', params: idParams } },
-    async (request) => toFallbackDetail(await fallback.show(request.params.id)),
+  app.get<{ Params: { id: string } }>('/fallback/:id', { schema: { tags: ['fallback'], summary: 'One fallback item with its claim and evidence', params: idParams } }, async (request) =>
+    toFallbackDetail(await fallback.show(request.params.id)),
   );
 
   app.post<{ Params: { id: string } }>(
@@ -42,15 +40,11 @@ export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext):
     },
   );
 
-  app.delete<{ Params: { id: string } }>(
-    '/fallback/:id',
-    { schema: { tags: ['fallback'], summary: 'Delete a fallback item', params: idParams } },
-    async (request) => {
-      const item = await fallback.delete(request.params.id);
-      ctx.recordAction(request, { action: 'fallback-delete', id: item.id, queueId: item.queueId });
-      return { id: item.id, action: 'delete' };
-    },
-  );
+  app.delete<{ Params: { id: string } }>('/fallback/:id', { schema: { tags: ['fallback'], summary: 'Delete a fallback item', params: idParams } }, async (request) => {
+    const item = await fallback.delete(request.params.id);
+    ctx.recordAction(request, { action: 'fallback-delete', id: item.id, queueId: item.queueId });
+    return { id: item.id, action: 'delete' };
+  });
 
   registerPortalRoutes(app, ctx, fallback);
 }
@@ -71,7 +65,10 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext, fallback:
             owner: ownerSchema,
             limit: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
             lease: {
-              anyOf: [{ type: 'string', pattern: DURATION_PATTERN }, { type: 'number', minimum: 1 }],
+              anyOf: [
+                { type: 'string', pattern: DURATION_PATTERN },
+                { type: 'number', minimum: 1 },
+              ],
               description: 'claim duration: seconds or "30s", "5m"; default fallback.claimLease',
             },
           },

@@ -69,13 +69,9 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
     });
   }
 
-  app.delete<{ Params: { id: string } }>(
-    '/queue/:id',
-    { schema: { tags: ['queue'], summary: 'Delete a message, its body, jobs and fallback items', params: idParams } },
-    async (request) => {
-      await applyMessageAction(ctx.store, 'delete', request.params.id);
-      ctx.recordAction(request, { action: 'queue-delete', id: request.params.id });
-      return { id: request.params.id, action: 'delete' };
-    },
-  );
+  app.delete<{ Params: { id: string } }>('/queue/:id', { schema: { tags: ['queue'], summary: 'Delete a message, its body, jobs and fallback items', params: idParams } }, async (request) => {
+    await applyMessageAction(ctx.store, 'delete', request.params.id);
+    ctx.recordAction(request, { action: 'queue-delete', id: request.params.id });
+    return { id: request.params.id, action: 'delete' };
+  });
 }

@@ -35,7 +35,9 @@ export function registerAuditCommand(program: Command): void {
         return;
       }
       for (const message of messages) {
-        process.stdout.write(`Message ${message.id}${message.headers.messageId ? ` ${message.headers.messageId}` : ''} from ${message.from || '<>'}, received ${new Date(message.receivedAt).toISOString()}\n`);
+        process.stdout.write(
+          `Message ${message.id}${message.headers.messageId ? ` ${message.headers.messageId}` : ''} from ${message.from || '<>'}, received ${new Date(message.receivedAt).toISOString()}\n`,
+        );
       }
       process.stdout.write(entries.length === 0 ? 'No delivery attempts yet.\n' : `${entries.map(describe).join('\n')}\n`);
     });

@@ -34,9 +34,7 @@ export function formatReport(report: CheckReport): string {
   const p = report.policy;
   lines.push(`Policy:   level ${p.level}, source ${p.source}${p.mode ? `, MTA-STS ${p.mode} (id ${p.id ?? '-'})` : ''}`);
   const sts = report.mtaSts;
-  const stsLine = sts.policy
-    ? `${sts.policy.mode}, mx ${sts.policy.mx.join(' ') || '-'}, max_age ${sts.policy.maxAge} (${sts.source})`
-    : 'no policy';
+  const stsLine = sts.policy ? `${sts.policy.mode}, mx ${sts.policy.mx.join(' ') || '-'}, max_age ${sts.policy.maxAge} (${sts.source})` : 'no policy';
   lines.push(`MTA-STS:  record ${sts.record ? `id ${sts.record.id}` : 'none'}; ${stsLine}${sts.error ? `; error: ${sts.error}` : ''}`);
   for (const entry of report.wouldFail) lines.push(`  would fail under enforce: ${entry.host}: ${entry.reason}${entry.detail ? ` (${entry.detail})` : ''}`);
   if (report.mx.length > 0) lines.push('MX hosts:');
@@ -51,7 +49,9 @@ function formatMx(mx: MxReport): string[] {
   if (mx.tls) lines.push(`      TLS ${mx.tls.protocol ?? '?'} ${mx.tls.cipher ?? '?'} group ${mx.tls.group ?? '?'}`);
   if (mx.certificate) {
     const c = mx.certificate;
-    lines.push(`      certificate ${c.subject ?? '?'}; issuer ${c.issuer ?? '?'}; valid to ${c.validTo ?? '?'}; ${c.trusted ? 'trusted' : `NOT trusted (${c.error ?? '?'})`}; ${c.nameMatch ? 'name matches' : 'name does NOT match'}`);
+    lines.push(
+      `      certificate ${c.subject ?? '?'}; issuer ${c.issuer ?? '?'}; valid to ${c.validTo ?? '?'}; ${c.trusted ? 'trusted' : `NOT trusted (${c.error ?? '?'})`}; ${c.nameMatch ? 'name matches' : 'name does NOT match'}`,
+    );
   }
   if (mx.offered) lines.push(`      offers (permissive client): ${mx.offered.protocol ?? '?'} ${mx.offered.cipher ?? '?'}`);
   return lines;

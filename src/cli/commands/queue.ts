@@ -48,7 +48,13 @@ export function describeMessage(detail: MessageDetail): string {
   const rows = detail.jobs.flatMap((job) =>
     job.recipients.map((rcpt) => {
       const last = rcpt.evidence.at(-1);
-      return [rcpt.address, rcpt.state, String(job.attempts), job.state === 'deferred' || job.state === 'queued' ? show(job.dueAt) : '-', last ? `${last.reason}${last.mx ? ` via ${last.mx}` : ''}` : '-'];
+      return [
+        rcpt.address,
+        rcpt.state,
+        String(job.attempts),
+        job.state === 'deferred' || job.state === 'queued' ? show(job.dueAt) : '-',
+        last ? `${last.reason}${last.mx ? ` via ${last.mx}` : ''}` : '-',
+      ];
     }),
   );
   lines.push(formatTable(['RECIPIENT', 'STATE', 'ATTEMPTS', 'DUE', 'LAST'], rows));
@@ -68,37 +74,32 @@ export function registerQueueCommands(program: Command): void {
     .option('--older-than <age>', 'only messages received at least this long ago (seconds, or 30s, 5m, 2h, 1d)', parseAge)
     .option('--limit <n>', 'at most this many messages', parseCount('--limit', 1))
     .option('--offset <n>', 'skip this many messages first', parseCount('--offset', 0))
-    .action(
-      async (
-        opts: { json?: boolean; state?: string; domain?: string; sender?: string; olderThan?: number; limit?: number; offset?: number },
-        command: Command,
-      ) => {
-        const state = parseState(opts.state);
-        const messages = await withStore(command, (store) =>
-          store.listMessages({ state, domain: opts.domain?.toLowerCase(), sender: opts.sender, olderThan: opts.olderThan, limit: opts.limit, offset: opts.offset }),
-        );
-        const entries = messages.map(toListEntry);
-        if (opts.json) {
-          process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
-          return;
-        }
-        if (entries.length === 0) {
-          process.stdout.write('The queue is empty.\n');
-          return;
-        }
-        const now = Date.now();
-        const rows = entries.map((entry) => [
-          entry.id,
-          entry.from === '' ? '<>' : entry.from,
-          [...new Set(entry.recipients.map((r) => r.domain))].join(','),
-          formatSize(entry.size),
-          entry.state,
-          formatAge(now - Date.parse(entry.receivedAt)),
-        ]);
-        process.stdout.write(`${formatTable(['ID', 'SENDER', 'DOMAINS', 'SIZE', 'STATE', 'AGE'], rows)}\n`);
-        process.stdout.write(`${entries.length} message${entries.length === 1 ? '' : 's'}\n`);
-      },
-    );
+    .action(async (opts: { json?: boolean; state?: string; domain?: string; sender?: string; olderThan?: number; limit?: number; offset?: number }, command: Command) => {
+      const state = parseState(opts.state);
+      const messages = await withStore(command, (store) =>
+        store.listMessages({ state, domain: opts.domain?.toLowerCase(), sender: opts.sender, olderThan: opts.olderThan, limit: opts.limit, offset: opts.offset }),
+      );
+      const entries = messages.map(toListEntry);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+        return;
+      }
+      if (entries.length === 0) {
+        process.stdout.write('The queue is empty.\n');
+        return;
+      }
+      const now = Date.now();
+      const rows = entries.map((entry) => [
+        entry.id,
+        entry.from === '' ? '<>' : entry.from,
+        [...new Set(entry.recipients.map((r) => r.domain))].join(','),
+        formatSize(entry.size),
+        entry.state,
+        formatAge(now - Date.parse(entry.receivedAt)),
+      ]);
+      process.stdout.write(`${formatTable(['ID', 'SENDER', 'DOMAINS', 'SIZE', 'STATE', 'AGE'], rows)}\n`);
+      process.stdout.write(`${entries.length} message${entries.length === 1 ? '' : 's'}\n`);
+    });
 
   queue
     .command('show <id>')

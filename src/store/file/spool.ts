@@ -56,8 +56,7 @@ export class FileSpool {
     // Temp files and bodies without metadata may be a message being written right now, so only the relay
     // holding the spool lock treats them all as debris; with no relay running, only old ones; while another
     // process is the relay, none.
-    const recovery: Recovery | undefined =
-      holder === process.pid ? { olderThan: Infinity } : holder === undefined ? { olderThan: Date.now() - DEBRIS_AGE_MS } : undefined;
+    const recovery: Recovery | undefined = holder === process.pid ? { olderThan: Infinity } : holder === undefined ? { olderThan: Date.now() - DEBRIS_AGE_MS } : undefined;
     if (recovery) await this.quarantine.tempFiles(recovery);
     await this.rescan(recovery);
     this.watch(this.layout.meta, this.dirtyMessages, this.ownMetaWrites);

@@ -156,11 +156,7 @@ export class RedisCore {
   async removeMessage(stored: StoredMessage): Promise<void> {
     const id = stored.id;
     const itemIds = await this.redis.smembers(this.keys.messageFallback(id));
-    const tx = this.redis
-      .multi()
-      .del(this.keys.message(id), this.keys.body(id), this.keys.bodyUpload(id), this.keys.messageFallback(id))
-      .zrem(this.keys.messages(), id)
-      .zrem(this.keys.finished(), id);
+    const tx = this.redis.multi().del(this.keys.message(id), this.keys.body(id), this.keys.bodyUpload(id), this.keys.messageFallback(id)).zrem(this.keys.messages(), id).zrem(this.keys.finished(), id);
     if (stored.jobIds.length > 0) {
       tx.del(...stored.jobIds.map((j) => this.keys.job(j)))
         .hdel(this.keys.jobStates(), ...stored.jobIds)

@@ -1,17 +1,5 @@
 import type { Readable } from 'node:stream';
-import type {
-  ClaimedJob,
-  FallbackFilter,
-  FallbackItem,
-  HeaderFacts,
-  JobRecord,
-  JobResult,
-  MessageFilter,
-  MessageRecord,
-  NewMessage,
-  Store,
-  StoreCounts,
-} from '../types';
+import type { ClaimedJob, FallbackFilter, FallbackItem, HeaderFacts, JobRecord, JobResult, MessageFilter, MessageRecord, NewMessage, Store, StoreCounts } from '../types';
 import { RedisQueueAdmin } from './admin';
 import { RedisCache } from './cache';
 import { RedisCore, type RedisStoreOptions } from './core';

@@ -70,9 +70,7 @@ async function createTestCa(): Promise<TestCa> {
     const keys = kind === 'weak-rsa' ? weakKeys : isRsa ? rsaKeys : ecKeys;
     const root = isRsa ? rsaRoot : ecRoot;
     const validity =
-      kind === 'expired'
-        ? { notBeforeDate: new Date(now - 30 * DAY_MS), notAfterDate: new Date(now - DAY_MS) }
-        : { notBeforeDate: new Date(now - DAY_MS), notAfterDate: new Date(now + 30 * DAY_MS) };
+      kind === 'expired' ? { notBeforeDate: new Date(now - 30 * DAY_MS), notAfterDate: new Date(now - DAY_MS) } : { notBeforeDate: new Date(now - DAY_MS), notAfterDate: new Date(now + 30 * DAY_MS) };
     return generate([{ name: 'commonName', value: subjectNames[0] ?? 'localhost' }], {
       keyType: isRsa ? 'rsa' : 'ec',
       algorithm: 'sha256',

@@ -119,17 +119,22 @@ export async function startWorld(spec: WorldSpec): Promise<World> {
 
   const cleanup: (() => Promise<void>)[] = [() => rm(tempDir, { recursive: true, force: true })];
   const stopAll = async (): Promise<void> => {
-    await Promise.allSettled(cleanup.splice(0).reverse().map((step) => step()));
+    await Promise.allSettled(
+      cleanup
+        .splice(0)
+        .reverse()
+        .map((step) => step()),
+    );
   };
 
   try {
     const planned = planMxHosts(spec);
-    const [dns, mtaSts, mxServers] = await Promise.all([
-      startDnsServer({ host: DNS_ADDRESS }),
-      startMtaStsServer({ host: MTA_STS_ADDRESS }),
-      startMxServersOnSharedPort(planned),
-    ]);
-    cleanup.push(() => dns.close(), () => mtaSts.close(), ...mxServers.map((server) => () => server.close()));
+    const [dns, mtaSts, mxServers] = await Promise.all([startDnsServer({ host: DNS_ADDRESS }), startMtaStsServer({ host: MTA_STS_ADDRESS }), startMxServersOnSharedPort(planned)]);
+    cleanup.push(
+      () => dns.close(),
+      () => mtaSts.close(),
+      ...mxServers.map((server) => () => server.close()),
+    );
 
     const addresses = new Map<string, string>(planned.map((mx) => [mx.host, mx.address]));
     writeRecords(spec, dns, mtaSts, addresses);
@@ -222,9 +227,7 @@ async function startMxServersOnSharedPort(planned: PlannedMx[]): Promise<MxServe
     try {
       const head = await startMxServer({ name: first.host, host: first.address, port: 0, ...first.behaviour });
       started.push(head);
-      const others = await Promise.allSettled(
-        rest.map((mx) => startMxServer({ name: mx.host, host: mx.address, port: head.port, ...mx.behaviour })),
-      );
+      const others = await Promise.allSettled(rest.map((mx) => startMxServer({ name: mx.host, host: mx.address, port: head.port, ...mx.behaviour })));
       for (const result of others) if (result.status === 'fulfilled') started.push(result.value);
       const failure = others.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failure) throw failure.reason;
