@@ -157,7 +157,7 @@ describe('delivery end to end', () => {
     const text = await runCli(['--config', fixture.configFile, 'audit', id]);
     expect(text.stdout).toMatch(/patient@tls13\.test\s+DELIVERED/);
 
-    // SEALGATE_SCENARIO_TABLE=file writes the per-scenario outcome table (for issue notes and docs).
+    // SEALGATE_SCENARIO_TABLE=file writes the per-scenario outcome table (for release notes and docs).
     if (process.env.SEALGATE_SCENARIO_TABLE) {
       const rows = Object.keys(EXPECTED).map((recipient) => {
         const last = entries.filter((e) => e.recipient === recipient).at(-1)!;

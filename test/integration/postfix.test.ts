@@ -162,7 +162,7 @@ describe('deployment docs against a running relay', () => {
     }, 90_000);
   });
 
-  describePostfix('Postfix as the equivalent TLS-enforcing relay (the benchmark baseline of issue 6)', () => {
+  describePostfix('Postfix as the equivalent TLS-enforcing relay (the baseline of the benchmark)', () => {
     test('delivers over NIST TLS straight to the sinks and keeps non-compliant destinations deferred', async () => {
       const domains = ['tls13.test', 'tls12.test', 'chacha.test', 'nostarttls.test'];
       const transports = Object.fromEntries(domains.map((d) => [d, `${world.addressOf(`mx1.${d}`)}:${world.smtpPort}`]));

@@ -20,7 +20,7 @@ export async function durabilityProblems(redis: Redis): Promise<string[] | undef
   return problems;
 }
 
-/** Warns about, or refuses, a Redis that could lose acknowledged mail (hardening.md, Durability). */
+/** Warns about, or refuses, a Redis that could lose acknowledged mail. */
 export async function checkDurability(redis: Redis, mode: 'warn' | 'refuse', logger: Logger): Promise<void> {
   const problems = await durabilityProblems(redis);
   if (problems === undefined) {
