@@ -108,8 +108,8 @@ module.exports = {
     {
       name: 'outcome-used-by-delivery-and-check-only',
       severity: 'error',
-      comment: 'The outcome rule is called by delivery and `sealgate check` (outbound, cli); the SMTP client classifies failures in its vocabulary.',
-      from: { path: '^src/', pathNot: ['^src/(outcome|outbound|smtp-client|cli)/', RELAY] },
+      comment: 'The outcome rule is called by delivery and `sealgate check` (outbound, cli); the SMTP client classifies failures and the evidence records attempts in its vocabulary.',
+      from: { path: '^src/', pathNot: ['^src/(outcome|outbound|smtp-client|evidence|cli)/', RELAY] },
       to: { path: '^src/outcome/' },
     },
     {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DeliveryEvidence } from '../outbound/evidence';
+import type { DeliveryEvidence } from '../evidence/delivery';
 import type { MtaStsResult } from '../policy/mta-sts';
 import { JOB_STATES, type ClaimedJob, type FallbackState, type JobResult, type Store, type StoreCounts } from '../store/types';
 

@@ -1,4 +1,4 @@
-import { toAuditEntry, type AuditEntry } from '../outbound/evidence';
+import { toAuditEntry, type AuditEntry } from '../evidence/delivery';
 import type { FallbackItem, MessageRecord, Store } from '../store/types';
 
 /**

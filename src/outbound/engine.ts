@@ -8,7 +8,7 @@ import type { AuditLog } from '../evidence/audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
 import { queueFailureDsn } from './bounces';
 import { ConnectionPool, type PooledSession } from './connection-pool';
-import { toAuditEntry, type CertificateEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from './evidence';
+import { toAuditEntry, type CertificateEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from '../evidence/delivery';
 
 export interface DeliveryEngineDeps {
   config: Config;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
-import type { AuditEntry } from '../../src/outbound/evidence';
+import type { AuditEntry } from '../../src/evidence/delivery';
 import { createStore } from '../../src/store';
 import type { MessageRecord, Store } from '../../src/store/types';
 import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';

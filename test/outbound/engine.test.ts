@@ -3,7 +3,7 @@ import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import type { AttemptClass, TransactionResult } from '../../src/outcome';
 import { DeliveryEngine, type DeliveryEngineDeps } from '../../src/outbound/engine';
-import type { DeliveryEvidence } from '../../src/outbound/evidence';
+import type { DeliveryEvidence } from '../../src/evidence/delivery';
 import type { Candidate, DeliveryPlan, PolicyRuntime } from '../../src/policy';
 import { MxSessionError, type CandidateConnection, type MxConnector, type MxSession, type SessionJudgement, type TransactionInput } from '../../src/smtp-client';
 import type { ClaimedJob, JobResult, Store } from '../../src/store/types';

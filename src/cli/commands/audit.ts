@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { auditTrail, findMessages } from '../../admin/views';
-import type { AuditEntry } from '../../outbound/evidence';
+import type { AuditEntry } from '../../evidence/delivery';
 import { withStore } from '../context';
 import { CliError } from '../errors';
 
