@@ -101,5 +101,9 @@ function resolvePaths(config: Config, baseDir: string): Config {
   if (config.outbound.extraCaFile) config.outbound.extraCaFile = abs(config.outbound.extraCaFile);
   if (config.audit.file) config.audit.file = abs(config.audit.file);
   if (config.mtaSts.extraCaFile) config.mtaSts.extraCaFile = abs(config.mtaSts.extraCaFile);
+  config.portal.keyFile = abs(config.portal.keyFile);
+  if (config.portal.cert) config.portal.cert = abs(config.portal.cert);
+  if (config.portal.key) config.portal.key = abs(config.portal.key);
+  if (config.portal.dkim) config.portal.dkim.keyFile = abs(config.portal.dkim.keyFile);
   return config;
 }

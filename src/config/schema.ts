@@ -209,6 +209,73 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The built-in secure portal: diverted recipients are notified and pick their message up over HTTPS. */
+    portal: z
+      .object({
+        /** Run the portal: hand diverted recipients over to it, send notices, serve the HTTPS listener. */
+        enabled: z.boolean().default(true),
+        /** HTTPS listener address (the same NIST TLS profile as inbound). */
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8443),
+        /** Base URL of the links in notices, e.g. https://portal.clinic.example; null: https://<host>:<port> with a warning at start. */
+        publicUrl: z
+          .url({ protocol: /^https$/ })
+          .nullable()
+          .default(null),
+        /** Reverse proxies whose X-Forwarded-For is believed for the client address. */
+        trustedProxies: z.array(cidr).default([]),
+        /** PEM certificate chain and key for the portal; both null: the inbound certificate (tls.cert/key or the development one). */
+        cert: z.string().min(1).nullable().default(null),
+        key: z.string().min(1).nullable().default(null),
+        /** Key-encryption keys (JSON, mode 0600), kept outside the queue folder; generated with a warning when missing. */
+        keyFile: z.string().min(1).default('portal-keys.json'),
+        /** Organisation named in notices and pages. */
+        organisation: z.string().min(1).max(120).default('Sealgate'),
+        /** Envelope and From address of notices and codes; null: portal@<hostname>. */
+        noticeFrom: z.string().min(3).nullable().default(null),
+        /** Subject of notices; {org} is replaced by the organisation. Never the original subject unless includeOriginalSubject. */
+        noticeSubject: z.string().min(1).max(200).default('Secure message from {org}'),
+        /** Put the original subject in the notice (recorded in the item's audit trail whenever used). */
+        includeOriginalSubject: z.boolean().default(false),
+        /** Send the recipient a notice (off: the admin tells recipients some other way). */
+        notify: z.boolean().default(true),
+        /** How long a portal copy can be picked up (1 to 365 days). */
+        expiry: duration.default(30 * 86_400_000).refine((ms) => ms >= 86_400_000 && ms <= 365 * 86_400_000, { message: 'expected between 1d and 365d' }),
+        /** Remind an unread recipient this long before expiry; null: no reminder. */
+        remindBefore: duration.nullable().default(3 * 86_400_000),
+        /** How recipients may prove who they are: email-otp (a code sent by email) and/or secret (a passphrase from the sender). */
+        methods: z
+          .array(z.enum(['email-otp', 'secret']))
+          .min(1)
+          .default(['email-otp']),
+        /** A signed-in session ends after this much inactivity, and after `sessionMax` in any case. */
+        sessionIdle: duration.default(15 * 60_000),
+        sessionMax: duration.default(12 * 3_600_000),
+        /** DKIM signature on notices (relaxed/relaxed, rsa-sha256 or ed25519-sha256 by key type); null: unsigned. */
+        dkim: z
+          .object({ domain: z.string().min(1), selector: z.string().min(1), keyFile: z.string().min(1) })
+          .strict()
+          .nullable()
+          .default(null),
+        /** Per recipient domain or per sender address (lower case): notify, expiry and methods for their items. */
+        overrides: z
+          .record(
+            z.string().min(1),
+            z
+              .object({
+                notify: z.boolean().optional(),
+                expiry: duration.refine((ms) => ms >= 86_400_000 && ms <= 365 * 86_400_000, { message: 'expected between 1d and 365d' }).optional(),
+                methods: z
+                  .array(z.enum(['email-otp', 'secret']))
+                  .min(1)
+                  .optional(),
+              })
+              .strict(),
+          )
+          .default({}),
+      })
+      .strict()
+      .prefault({}),
     /** The audit log: one JSON line per recipient outcome, with its evidence. */
     audit: z
       .object({

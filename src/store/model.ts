@@ -164,3 +164,82 @@ export interface StoreCounts {
   fallback: Record<FallbackState, number>;
   messages: number;
 }
+
+/**
+ * A recipient's encrypted portal copy. Only ids, states, times, a keyed hash of the recipient and the wrapped
+ * data key are in clear; recipient, sender, subject and the message itself are sealed under the item's own
+ * data key, so destroying `wrappedKey` (crypto-shredding) makes everything else unreadable.
+ */
+export type PortalState = 'stored' | 'notified' | 'notify-failed' | 'opened' | 'read' | 'expired' | 'revoked' | 'released' | 'purged';
+export type PortalAuthMethod = 'email-otp' | 'secret';
+
+export interface PortalItem {
+  /** The fallback item's id: one portal copy per diverted recipient and attempt. */
+  id: string;
+  queueId: string;
+  jobId: string;
+  /** HMAC-SHA256 (hex) of the lower-cased recipient address under the keyring's lookup key. */
+  recipientHash: string;
+  /** Key-encryption key id and the data key wrapped by it (base64); both null once shredded. */
+  kid: string | null;
+  wrappedKey: string | null;
+  /** PortalSealedFacts as JSON, AES-256-GCM under the data key (base64); null once shredded. */
+  sealed: string | null;
+  /** SHA-256 (hex) of the current link token; null when no link is live. */
+  tokenHash: string | null;
+  state: PortalState;
+  /** The state a revoked item returns to on restore. */
+  revokedFrom?: PortalState;
+  /** Plaintext size of the message (bytes) and the ciphertext chunk size it was written with. */
+  size: number;
+  chunkSize: number;
+  /** How the recipient may authenticate, and the slow hash of a sender-supplied secret (scrypt, self-describing). */
+  auth: { methods: PortalAuthMethod[]; secretHash?: string };
+  createdAt: number;
+  expiresAt: number;
+  updatedAt: number;
+  notifiedAt?: number;
+  openedAt?: number;
+  readAt?: number;
+  remindedAt?: number;
+  /** Queue id of the last notice sent for this item (its delivery evidence lives with that message). */
+  noticeQueueId?: string;
+  /** Optimistic concurrency: bumped by every update. */
+  version: number;
+}
+
+/** What is sealed inside PortalItem.sealed. */
+export interface PortalSealedFacts {
+  recipient: string;
+  from: string;
+  messageId?: string;
+  subject?: string;
+  date?: string;
+}
+
+/** One entry of an item's append-only audit trail. `hash` = SHA-256(prevHash + canonical JSON of the other fields). */
+export interface PortalEvent {
+  itemId: string;
+  seq: number;
+  at: number;
+  /** portal.stored, notify.sent, notify.failed, link.prefetch, link.opened, otp.sent, otp.failed, otp.locked, auth.success, message.viewed, attachment.downloaded, expiry.warned, message.expired, admin.* ... */
+  type: string;
+  /** 'relay', 'recipient', 'admin:<token name>', 'cli:<user>'. */
+  actor: string;
+  ip?: string | null;
+  /** SHA-256 (hex, first 16 chars) of the User-Agent header. */
+  uaHash?: string | null;
+  detail?: Record<string, string | number | boolean | null>;
+  prevHash: string;
+  hash: string;
+}
+
+export type PortalEventInput = Omit<PortalEvent, 'itemId' | 'seq' | 'prevHash' | 'hash'>;
+
+export interface PortalFilter {
+  state?: PortalState;
+  /** Only items whose expiresAt is at or before this time. */
+  expiresBefore?: number;
+  limit?: number;
+  offset?: number;
+}

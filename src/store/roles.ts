@@ -1,5 +1,20 @@
 import type { Readable } from 'node:stream';
-import type { ClaimedJob, FallbackFilter, FallbackItem, HeaderFacts, JobRecord, JobResult, MessageFilter, MessageRecord, NewMessage, StoreCounts } from './model';
+import type {
+  ClaimedJob,
+  FallbackFilter,
+  FallbackItem,
+  HeaderFacts,
+  JobRecord,
+  JobResult,
+  MessageFilter,
+  MessageRecord,
+  NewMessage,
+  PortalEvent,
+  PortalEventInput,
+  PortalFilter,
+  PortalItem,
+  StoreCounts,
+} from './model';
 
 /*
  * The store's roles. Each consumer asks for the role it uses: inbound and outbound the job queue, admin and
@@ -75,6 +90,39 @@ export interface FallbackStore {
    */
   releaseFallback(id: string): Promise<void>;
   deleteFallback(id: string): Promise<void>;
+}
+
+/**
+ * The built-in portal's encrypted copies and their audit trails. The store holds only what PortalItem holds
+ * (ciphertext, wrapped keys, ids, states, times, hashes); encryption happens before it gets here.
+ */
+export interface PortalStore {
+  /**
+   * Stores a copy durably: the ciphertext stream first, then the record. Writing the same id again (a hand-over
+   * replayed after a crash) replaces both. Rejects, storing no record, when the stream errors.
+   */
+  putPortalCopy(item: PortalItem, ciphertext: Readable): Promise<void>;
+  getPortalItem(id: string): Promise<PortalItem | undefined>;
+  /** The item whose live link token hashes to `tokenHash`, if any. */
+  findPortalItemByToken(tokenHash: string): Promise<PortalItem | undefined>;
+  /** Items oldest first. */
+  listPortalItems(filter?: PortalFilter): Promise<PortalItem[]>;
+  /**
+   * Read-modify-write of one record: `mutate` gets the current record and returns the new one, stored with
+   * version + 1 (the token index follows tokenHash). Retried on a concurrent change; NotFoundError when gone.
+   */
+  updatePortalItem(id: string, mutate: (item: PortalItem) => PortalItem): Promise<PortalItem>;
+  /** The ciphertext; NotFoundError when there is none (shredded or never stored). */
+  openPortalCiphertext(id: string): Promise<Readable>;
+  /**
+   * Crypto-shreds a copy: durably clears kid, wrappedKey, sealed and tokenHash first, then removes the
+   * ciphertext. The record (state, times) and the audit trail stay. Idempotent.
+   */
+  shredPortalCopy(id: string): Promise<void>;
+  /** Appends to the item's hash chain atomically (several relays may append at once); returns the stored event. */
+  appendPortalEvent(itemId: string, event: PortalEventInput): Promise<PortalEvent>;
+  /** The item's trail, oldest first. */
+  portalEvents(itemId: string): Promise<PortalEvent[]>;
 }
 
 /** Small shared key/value cache (MTA-STS policies), with expiry. */

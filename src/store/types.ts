@@ -3,7 +3,7 @@ import type { FallbackStore, JobQueue, KeyValueCache, QueueAdmin, Retention, Sto
 
 export * from './model';
 export * from './errors';
-export type { FallbackStore, JobQueue, KeyValueCache, QueueAdmin, Retention, StoreLifecycle } from './roles';
+export type { FallbackStore, JobQueue, KeyValueCache, PortalStore, QueueAdmin, Retention, StoreLifecycle } from './roles';
 
 /**
  * Everything a backend offers: the union of the role interfaces (roles.ts). Consumers that need only one
