@@ -99,7 +99,9 @@ export interface FallbackStore {
 export interface PortalStore {
   /**
    * Stores a copy durably: the ciphertext stream first, then the record. Writing the same id again (a hand-over
-   * replayed after a crash) replaces both. Rejects, storing no record, when the stream errors.
+   * replayed after a crash) replaces both. Rejects, storing no record, when the stream errors (EnqueueAbortedError).
+   * The record is written as `item` is once the stream has ended, so a producer may fill in fields it computes
+   * while streaming (e.g. size).
    */
   putPortalCopy(item: PortalItem, ciphertext: Readable): Promise<void>;
   getPortalItem(id: string): Promise<PortalItem | undefined>;
@@ -125,11 +127,13 @@ export interface PortalStore {
   portalEvents(itemId: string): Promise<PortalEvent[]>;
 }
 
-/** Small shared key/value cache (MTA-STS policies), with expiry. */
+/** Small shared key/value cache (MTA-STS policies, the portal's pre-auth state, codes, counters, sessions), with expiry. */
 export interface KeyValueCache {
   cacheGet(namespace: string, key: string): Promise<string | undefined>;
   cacheSet(namespace: string, key: string, value: string, ttlMs: number): Promise<void>;
   cacheDelete(namespace: string, key: string): Promise<void>;
+  /** Atomic increment; a missing (or expired) entry is created at 1 expiring after `ttlMs`; an existing one keeps its expiry. */
+  cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number>;
 }
 
 export interface Retention {

@@ -7,7 +7,7 @@ import { addKeyEncryptionKey, loadOrCreateKeyring, newDataKey, PortalKeyError, r
 function recordingLogger() {
   const warnings: { obj: unknown; msg: string }[] = [];
   const logger = silentLogger();
-  logger.warn = ((obj: unknown, msg: string) => warnings.push({ obj, msg })) as typeof logger.warn;
+  logger.warn = ((obj: unknown, msg: string) => warnings.push({ obj, msg })) as unknown as typeof logger.warn;
   return { logger, warnings };
 }
 
@@ -68,7 +68,7 @@ describe('portal keyring', () => {
     const { kid, wrappedKey } = keyring.wrap(newDataKey());
     expect(() => keyring.unwrap('kek-unknown', wrappedKey)).toThrow(PortalKeyError);
     const altered = Buffer.from(wrappedKey, 'base64');
-    altered[15] ^= 0x01;
+    altered[15] = altered[15]! ^ 0x01;
     expect(() => keyring.unwrap(kid, altered.toString('base64'))).toThrow(PortalKeyError);
     expect(() => keyring.wrap(Buffer.alloc(16))).toThrow(PortalKeyError);
   });

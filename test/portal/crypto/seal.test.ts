@@ -16,7 +16,7 @@ describe('sealed facts', () => {
     expect(() => unseal(newDataKey(), 'item-1', sealed)).toThrow(PortalKeyError);
     expect(() => unseal(key, 'item-2', sealed)).toThrow(PortalKeyError);
     const altered = Buffer.from(sealed, 'base64');
-    altered[20] ^= 0x40;
+    altered[20] = altered[20]! ^ 0x40;
     expect(() => unseal(key, 'item-1', altered.toString('base64'))).toThrow(PortalKeyError);
   });
 });

@@ -69,7 +69,7 @@ describe('chunked AES-256-GCM streams', () => {
 
     test('a flipped bit in a chunk', async () => {
       const altered = Buffer.from(ciphertext);
-      altered[CHUNK_OVERHEAD + chunkSize + 14] ^= 0x01;
+      altered[CHUNK_OVERHEAD + chunkSize + 14] = altered[CHUNK_OVERHEAD + chunkSize + 14]! ^ 0x01;
       await expectFailure(altered);
     });
 
