@@ -14,10 +14,10 @@ export interface Keyring {
   unwrap(kid: string, wrappedKey: string): Buffer;
   /** HMAC-SHA256 hex of the lower-cased address under a lookup key that never rotates. */
   recipientHash(address: string): string;
-  /** Every kid this keyring can unwrap, oldest first. */
-  readonly kids: readonly string[];
-  /** Re-reads the key file (after addKeyEncryptionKey or retireKeyEncryptionKeys). */
-  reload(): Promise<void>;
+  /** Every kid this keyring can unwrap, oldest first (the file keyring has it). */
+  readonly kids?: readonly string[];
+  /** Re-reads the key file after addKeyEncryptionKey or retireKeyEncryptionKeys (the file keyring has it). */
+  reload?(): Promise<void>;
 }
 
 /*

@@ -77,7 +77,7 @@ describe('portal keyring', () => {
     const keyring = await loadOrCreateKeyring(file, silentLogger());
     const first = keyring.wrap(newDataKey());
     const second = await addKeyEncryptionKey(file);
-    await keyring.reload();
+    await keyring.reload!();
     expect(() => keyring.unwrap(second, first.wrappedKey)).toThrow(PortalKeyError);
   });
 
@@ -91,7 +91,7 @@ describe('portal keyring', () => {
     expect(newKid).not.toBe(oldKid);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(keyring.currentKid).toBe(oldKid);
-    await keyring.reload();
+    await keyring.reload!();
     expect(keyring.currentKid).toBe(newKid);
     expect(keyring.kids).toEqual([oldKid, newKid]);
     expect(keyring.unwrap(old.kid, old.wrappedKey).equals(dataKey)).toBe(true);
@@ -101,7 +101,7 @@ describe('portal keyring', () => {
     expect(await retireKeyEncryptionKeys(file, new Set([oldKid]))).toEqual([]);
     // No longer used: dropped; the current one always stays.
     expect(await retireKeyEncryptionKeys(file, new Set())).toEqual([oldKid]);
-    await keyring.reload();
+    await keyring.reload!();
     expect(keyring.kids).toEqual([newKid]);
     expect(() => keyring.unwrap(old.kid, old.wrappedKey)).toThrow(PortalKeyError);
     expect(statSync(file).mode & 0o777).toBe(0o600);
