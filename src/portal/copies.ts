@@ -1,5 +1,5 @@
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
-import { verifyPortalChain } from '../store/portal-chain';
+import { PortalTrailDamagedError, verifyPortalChain } from '../store/portal-chain';
 import { InvalidStateError, type KeyValueCache, type PortalEvent, type PortalEventInput, type PortalFilter, type PortalItem, type PortalSealedFacts, type PortalStore } from '../store/types';
 import { CHUNK_SIZE, decryptStream, encryptStream, newDataKey, newLinkToken, PortalKeyError, seal, tokenHash, unseal, type Keyring } from './crypto';
 
@@ -185,7 +185,12 @@ export class PortalCopies {
 
   /** Checks the item's hash chain; names the first broken entry. */
   async verifyTrail(id: string): Promise<{ ok: true; events: number } | { ok: false; seq: number; reason: string }> {
-    return verifyPortalChain(id, await this.store.portalEvents(id));
+    try {
+      return verifyPortalChain(id, await this.store.portalEvents(id));
+    } catch (error) {
+      if (error instanceof PortalTrailDamagedError) return { ok: false, seq: error.seq, reason: `entry ${error.seq} is not a readable event (damaged or edited)` };
+      throw error;
+    }
   }
 
   private dataKey(item: PortalItem): Buffer {

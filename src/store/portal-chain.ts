@@ -1,5 +1,28 @@
 import { createHash } from 'node:crypto';
+import { StoreError } from './errors';
 import type { PortalEvent, PortalEventInput } from './model';
+
+/** An item's stored trail has an entry that is not an event at all (not JSON): damage or tampering. */
+export class PortalTrailDamagedError extends StoreError {
+  override name = 'PortalTrailDamagedError';
+  constructor(
+    readonly itemId: string,
+    readonly seq: number,
+  ) {
+    super('internal', `portal trail of ${itemId} is damaged at entry ${seq}: not a JSON event`);
+  }
+}
+
+/** Parses one stored trail entry (the seq-th); PortalTrailDamagedError when it is not JSON. */
+export function parsePortalEvent(itemId: string, seq: number, text: string): PortalEvent {
+  try {
+    const event = JSON.parse(text) as unknown;
+    if (event !== null && typeof event === 'object' && !Array.isArray(event)) return event as PortalEvent;
+  } catch {
+    // reported below
+  }
+  throw new PortalTrailDamagedError(itemId, seq);
+}
 
 /** prevHash of an item's first event. */
 export const GENESIS_HASH = '0'.repeat(64);

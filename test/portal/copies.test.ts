@@ -199,6 +199,12 @@ describe('PortalCopies over the file store', () => {
     without.splice(1, 1);
     await fs.writeFile(file, without.join('\n'));
     expect(await copies.verifyTrail(item.id)).toMatchObject({ ok: false, seq: 2 });
+
+    // An entry edited into something that is not JSON is named too.
+    const garbled = original.split('\n');
+    garbled[3] = garbled[3]!.slice(0, 20);
+    await fs.writeFile(file, garbled.join('\n'));
+    expect(await copies.verifyTrail(item.id)).toMatchObject({ ok: false, seq: 4 });
   });
 
   test('nothing in the store files contains the plaintext (body, subject, recipient)', async () => {

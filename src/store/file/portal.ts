@@ -1,7 +1,7 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { byCreation, chainPortalEvent, matchesPortalFilter, shreddedItem, validPortalId } from '../portal-chain';
+import { byCreation, chainPortalEvent, matchesPortalFilter, parsePortalEvent, shreddedItem, validPortalId } from '../portal-chain';
 import { page } from '../records';
 import type { PortalStore } from '../roles';
 import { EnqueueAbortedError, NotFoundError, type PortalEvent, type PortalEventInput, type PortalFilter, type PortalItem } from '../types';
@@ -129,7 +129,7 @@ export class FilePortalStore implements PortalStore {
     if (!validPortalId(itemId)) throw new NotFoundError(`portal item ${itemId} not found`);
     const file = this.layout.portalEventsFile(itemId);
     return this.locked(itemId, async () => {
-      const { events, validLength, size } = await readTrail(file);
+      const { events, validLength, size } = await readTrail(file, itemId);
       // A line cut short by a crash was never acknowledged: drop it before appending.
       if (validLength < size) await fs.truncate(file, validLength);
       const event = chainPortalEvent(itemId, events.at(-1), input);
@@ -147,12 +147,12 @@ export class FilePortalStore implements PortalStore {
 
   async portalEvents(itemId: string): Promise<PortalEvent[]> {
     if (!validPortalId(itemId)) return [];
-    return (await readTrail(this.layout.portalEventsFile(itemId))).events;
+    return (await readTrail(this.layout.portalEventsFile(itemId), itemId)).events;
   }
 }
 
 /** The events of a trail file, and how many of its bytes are complete lines. */
-async function readTrail(file: string): Promise<{ events: PortalEvent[]; validLength: number; size: number }> {
+async function readTrail(file: string, itemId: string): Promise<{ events: PortalEvent[]; validLength: number; size: number }> {
   let data: Buffer;
   try {
     data = await fs.readFile(file);
@@ -166,6 +166,6 @@ async function readTrail(file: string): Promise<{ events: PortalEvent[]; validLe
     .toString('utf8')
     .split('\n')
     .filter((line) => line.length > 0)
-    .map((line) => JSON.parse(line) as PortalEvent);
+    .map((line, i) => parsePortalEvent(itemId, i + 1, line));
   return { events, validLength, size: data.length };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { byCreation, chainPortalEvent, matchesPortalFilter, shreddedItem, validPortalId } from '../portal-chain';
+import { byCreation, chainPortalEvent, matchesPortalFilter, parsePortalEvent, shreddedItem, validPortalId } from '../portal-chain';
 import { page } from '../records';
 import type { PortalStore } from '../roles';
 import { EnqueueAbortedError, NotFoundError, StoreError, type PortalEvent, type PortalEventInput, type PortalFilter, type PortalItem } from '../types';
@@ -159,7 +159,7 @@ export class RedisPortalStore implements PortalStore {
     const list = keys.portalEvents(itemId);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const [[, length], [, last]] = (await redis.pipeline().llen(list).lrange(list, -1, -1).exec()) as [[Error | null, number], [Error | null, string[]]];
-      const previous = last.length > 0 ? (JSON.parse(last[0]!) as PortalEvent) : undefined;
+      const previous = last.length > 0 ? parsePortalEvent(itemId, length, last[0]!) : undefined;
       if ((previous?.seq ?? 0) !== length) throw new StoreError('internal', `portal trail of ${itemId} has ${length} entries but its last is number ${String(previous?.seq)}`);
       const event = chainPortalEvent(itemId, previous, input);
       const reply = await redis.sgAppendPortalEvent(list, length, JSON.stringify(event));
@@ -172,6 +172,6 @@ export class RedisPortalStore implements PortalStore {
   async portalEvents(itemId: string): Promise<PortalEvent[]> {
     if (!validPortalId(itemId)) return [];
     const raws = await this.core.redis.lrange(this.core.keys.portalEvents(itemId), 0, -1);
-    return raws.map((raw) => JSON.parse(raw) as PortalEvent);
+    return raws.map((raw, i) => parsePortalEvent(itemId, i + 1, raw));
   }
 }
