@@ -67,7 +67,8 @@ export interface QueueAdmin {
    * Admin actions on every non-final job of a message. hold: queued/deferred -> held (an attempt already
    * under way completes and its results are kept, its pending recipients stay held). release: held -> the
    * state it had, keeping its dueAt. retryNow: dueAt = now (held jobs stay held, due at once when released).
-   * deleteMessage: the message, its body, jobs and fallback items. An unknown id throws NotFoundError.
+   * deleteMessage: the message, its body, jobs and fallback items (never portal copies: they have their own life
+   * cycle in PortalStore). An unknown id throws NotFoundError.
    */
   hold(messageId: string): Promise<MessageRecord>;
   release(messageId: string): Promise<MessageRecord>;
@@ -99,7 +100,9 @@ export interface FallbackStore {
 export interface PortalStore {
   /**
    * Stores a copy durably: the ciphertext stream first, then the record. Writing the same id again (a hand-over
-   * replayed after a crash) replaces both. Rejects, storing no record, when the stream errors.
+   * replayed after a crash) replaces both. Rejects, storing no record, when the stream errors (EnqueueAbortedError).
+   * The record is written as `item` is once the stream has ended, so a producer may fill in fields it computes
+   * while streaming (e.g. size).
    */
   putPortalCopy(item: PortalItem, ciphertext: Readable): Promise<void>;
   getPortalItem(id: string): Promise<PortalItem | undefined>;
@@ -121,22 +124,24 @@ export interface PortalStore {
   shredPortalCopy(id: string): Promise<void>;
   /** Appends to the item's hash chain atomically (several relays may append at once); returns the stored event. */
   appendPortalEvent(itemId: string, event: PortalEventInput): Promise<PortalEvent>;
-  /** The item's trail, oldest first. */
+  /** The item's trail, oldest first. An entry that is not an event throws PortalTrailDamagedError (portal-chain.ts). */
   portalEvents(itemId: string): Promise<PortalEvent[]>;
 }
 
-/** Small shared key/value cache (MTA-STS policies), with expiry. */
+/** Small shared key/value cache (MTA-STS policies, the portal's pre-auth state, codes, counters, sessions), with expiry. */
 export interface KeyValueCache {
   cacheGet(namespace: string, key: string): Promise<string | undefined>;
   cacheSet(namespace: string, key: string, value: string, ttlMs: number): Promise<void>;
   cacheDelete(namespace: string, key: string): Promise<void>;
+  /** Atomic increment; a missing (or expired) entry is created at 1 expiring after `ttlMs`; an existing one keeps its expiry. */
+  cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number>;
 }
 
 export interface Retention {
   /**
    * Removes bodies no longer needed (every job final, every fallback item acked) and, once keepFinished has
    * passed since the last job became final, the record with its acked fallback items. Never touches a message
-   * with a non-final job. Returns how many message records it removed.
+   * with a non-final job, and never portal copies. Returns how many message records it removed.
    */
   sweep(now?: number): Promise<number>;
 }

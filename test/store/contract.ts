@@ -1,6 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { EnqueueAbortedError, LeaseLostError, InvalidStateError, NotFoundError, StoreError, type Evidence, type NewMessage, type RecipientOutcome, type Store } from '../../src/store/types';
+import { GENESIS_HASH, verifyPortalChain } from '../../src/store/portal-chain';
+import {
+  EnqueueAbortedError,
+  LeaseLostError,
+  InvalidStateError,
+  NotFoundError,
+  StoreError,
+  type Evidence,
+  type NewMessage,
+  type PortalEventInput,
+  type PortalItem,
+  type RecipientOutcome,
+  type Store,
+} from '../../src/store/types';
 
 /**
  * The behaviour every Store backend must share. A backend's test file calls storeContract with a factory
@@ -56,6 +69,34 @@ function binaryBody(size: number): Buffer {
   for (let i = 0; i < 256; i++) body[i] = i;
   body.write('\r\n.\r\nline after a dot\r\n', 300, 'latin1');
   return body;
+}
+
+/** A portal record as the portal would store it (opaque strings stand in for wrapped keys and sealed facts). */
+export function portalItem(id: string, overrides: Partial<PortalItem> = {}): PortalItem {
+  const now = Date.now();
+  return {
+    id,
+    queueId: id.split('.')[0]!,
+    jobId: `${id.split('.')[0]!}/dest.test`,
+    recipientHash: 'a'.repeat(64),
+    kid: 'kek-1',
+    wrappedKey: randomBytes(60).toString('base64'),
+    sealed: randomBytes(80).toString('base64'),
+    tokenHash: randomBytes(32).toString('hex'),
+    state: 'stored',
+    size: 0,
+    chunkSize: 65_536,
+    auth: { methods: ['email-otp'] },
+    createdAt: now,
+    expiresAt: now + 30 * 86_400_000,
+    updatedAt: now,
+    version: 1,
+    ...overrides,
+  };
+}
+
+function portalEvent(type: string, overrides: Partial<PortalEventInput> = {}): PortalEventInput {
+  return { at: Date.now(), type, actor: 'relay', ...overrides };
 }
 
 export function storeContract(name: string, backend: () => ContractBackend): void {
@@ -504,6 +545,182 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       const pending = store.enqueue(newMessage(['a@one.test']), body);
       setImmediate(() => body.destroy(new Error('client went away')));
       expect((await storeErrorOf(pending)).code).toBe('enqueue-aborted');
+    });
+    describe('portal copies', () => {
+      let counter = 0;
+      const newId = () => `01PORTAL${String(++counter).padStart(14, '0')}.${randomBytes(8).toString('hex')}`;
+
+      async function put(item: PortalItem, data: Buffer = randomBytes(1000)) {
+        await store.putPortalCopy(item, chunked(data, 7_000));
+        return data;
+      }
+
+      test('put, get, list oldest first with filters and paging, ciphertext byte for byte', async () => {
+        const base = Date.now();
+        const a = portalItem(newId(), { createdAt: base - 3_000, expiresAt: base + 1_000 });
+        const b = portalItem(newId(), { createdAt: base - 2_000, expiresAt: base + 5_000, state: 'notified' });
+        const c = portalItem(newId(), { createdAt: base - 1_000, expiresAt: base + 9_000, state: 'notified' });
+        const big = binaryBody(700 * 1024 + 3);
+        await put(c);
+        await put(a, big);
+        await put(b, Buffer.alloc(0));
+        expect(await store.getPortalItem(a.id)).toEqual(a);
+        expect(await store.getPortalItem(newId())).toBeUndefined();
+        expect(await store.getPortalItem('../../etc/passwd')).toBeUndefined();
+        expect((await store.listPortalItems()).map((i) => i.id)).toEqual([a.id, b.id, c.id]);
+        expect((await store.listPortalItems({ state: 'notified' })).map((i) => i.id)).toEqual([b.id, c.id]);
+        expect((await store.listPortalItems({ expiresBefore: base + 5_000 })).map((i) => i.id)).toEqual([a.id, b.id]);
+        expect((await store.listPortalItems({ offset: 1, limit: 1 })).map((i) => i.id)).toEqual([b.id]);
+        expect((await readAll(await store.openPortalCiphertext(a.id))).equals(big)).toBe(true);
+        expect(await readAll(await store.openPortalCiphertext(b.id))).toHaveLength(0);
+        await expect(store.openPortalCiphertext(newId())).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      test('the record is stored as it is when the stream ends; the same id again replaces copy and token', async () => {
+        const item = portalItem(newId(), { size: 0 });
+        const source = chunked(Buffer.from('first copy'), 3);
+        source.on('end', () => (item.size = 10));
+        await store.putPortalCopy(item, source);
+        expect((await store.getPortalItem(item.id))?.size).toBe(10);
+
+        const oldToken = item.tokenHash!;
+        const replaced = portalItem(item.id, { size: 11 });
+        await put(replaced, Buffer.from('second copy'));
+        expect(await store.getPortalItem(item.id)).toEqual(replaced);
+        expect((await readAll(await store.openPortalCiphertext(item.id))).toString()).toBe('second copy');
+        expect(await store.findPortalItemByToken(oldToken)).toBeUndefined();
+        expect((await store.findPortalItemByToken(replaced.tokenHash!))?.id).toBe(item.id);
+        expect(await store.listPortalItems()).toHaveLength(1);
+      });
+
+      test('putPortalCopy with a failing stream stores no record and no ciphertext', async () => {
+        const item = portalItem(newId());
+        const source = new Readable({ read() {} });
+        source.push(randomBytes(5000));
+        const pending = store.putPortalCopy(item, source);
+        setImmediate(() => source.destroy(new Error('encryption failed')));
+        const error = await storeErrorOf(pending);
+        expect(error).toBeInstanceOf(EnqueueAbortedError);
+        expect(await store.getPortalItem(item.id)).toBeUndefined();
+        expect(await store.findPortalItemByToken(item.tokenHash!)).toBeUndefined();
+        await expect(store.openPortalCiphertext(item.id)).rejects.toBeInstanceOf(NotFoundError);
+        expect(await store.listPortalItems()).toEqual([]);
+      });
+
+      test('token lookup follows updates: the old token is no longer found', async () => {
+        const item = portalItem(newId());
+        await put(item);
+        const first = item.tokenHash!;
+        expect((await store.findPortalItemByToken(first))?.id).toBe(item.id);
+        const second = randomBytes(32).toString('hex');
+        const updated = await store.updatePortalItem(item.id, (i) => ({ ...i, tokenHash: second }));
+        expect(updated.tokenHash).toBe(second);
+        expect(await store.findPortalItemByToken(first)).toBeUndefined();
+        expect((await store.findPortalItemByToken(second))?.id).toBe(item.id);
+        // Another change that keeps the token keeps it findable.
+        await store.updatePortalItem(item.id, (i) => ({ ...i, state: 'opened' }));
+        expect(await store.findPortalItemByToken(second)).toMatchObject({ id: item.id, state: 'opened' });
+        await store.updatePortalItem(item.id, (i) => ({ ...i, tokenHash: null }));
+        expect(await store.findPortalItemByToken(second)).toBeUndefined();
+        expect(await store.findPortalItemByToken('not a hash')).toBeUndefined();
+      });
+
+      test('update bumps the version; concurrent updates all apply (no lost update), also from another process', async () => {
+        const item = portalItem(newId(), { size: 0, version: 1 });
+        await put(item);
+        const peer = harness.peer ? await harness.peer(store) : store;
+        const updates = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? store : peer).updatePortalItem(item.id, (current) => ({ ...current, size: current.size + 1 })));
+        const results = await Promise.all(updates);
+        expect(results.map((r) => r.version).sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i + 2));
+        expect(await store.getPortalItem(item.id)).toMatchObject({ size: 12, version: 13 });
+        await expect(store.updatePortalItem(newId(), (i) => i)).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      test('shred removes ciphertext, wrapped key, sealed facts and link, keeps the record and the trail', async () => {
+        const item = portalItem(newId(), { state: 'expired' });
+        await put(item);
+        await store.appendPortalEvent(item.id, portalEvent('portal.stored'));
+        await store.shredPortalCopy(item.id);
+        const shredded = await store.getPortalItem(item.id);
+        expect(shredded).toMatchObject({ id: item.id, state: 'expired', kid: null, wrappedKey: null, sealed: null, tokenHash: null, createdAt: item.createdAt, expiresAt: item.expiresAt });
+        await expect(store.openPortalCiphertext(item.id)).rejects.toBeInstanceOf(NotFoundError);
+        expect(await store.findPortalItemByToken(item.tokenHash!)).toBeUndefined();
+        expect(await store.portalEvents(item.id)).toHaveLength(1);
+        // Idempotent.
+        await store.shredPortalCopy(item.id);
+        expect((await store.getPortalItem(item.id))?.version).toBe(shredded!.version);
+      });
+
+      test('appendPortalEvent chains correctly under 20 concurrent appends from two processes', async () => {
+        const item = portalItem(newId());
+        await put(item);
+        const peer = harness.peer ? await harness.peer(store) : store;
+        const appended = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store : peer).appendPortalEvent(item.id, portalEvent('link.opened', { ip: '192.0.2.1', uaHash: 'abcd', detail: { n: i } }))),
+        );
+        expect(appended.map((e) => e.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        const events = await store.portalEvents(item.id);
+        expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        expect(events[0]!.prevHash).toBe(GENESIS_HASH);
+        expect(events.every((e) => e.itemId === item.id && /^[0-9a-f]{64}$/.test(e.hash))).toBe(true);
+        expect(verifyPortalChain(item.id, events)).toEqual({ ok: true, events: 20 });
+        expect(events.map((e) => e.detail?.n).sort((x, y) => Number(x) - Number(y))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+        expect(await store.portalEvents(newId())).toEqual([]);
+      });
+
+      test('a changed event breaks the chain at that entry', async () => {
+        const item = portalItem(newId());
+        await put(item);
+        for (const type of ['portal.stored', 'notify.sent', 'link.opened']) await store.appendPortalEvent(item.id, portalEvent(type));
+        const events = await store.portalEvents(item.id);
+        const edited = events.map((e) => (e.seq === 2 ? { ...e, actor: 'someone else' } : e));
+        expect(verifyPortalChain(item.id, edited)).toMatchObject({ ok: false, seq: 2 });
+        expect(verifyPortalChain(item.id, [events[0]!, events[2]!])).toMatchObject({ ok: false, seq: 2 });
+      });
+
+      test('deleting a message and the retention sweep leave portal copies alone', async () => {
+        await harness.dispose();
+        harness = backend();
+        store = await harness.open({ keepFinished: 60_000 });
+        const first = await divertOne('weak@one.test');
+        const copy = portalItem(first.item.id, { queueId: first.record.id, jobId: first.jobId });
+        const data = await put(copy);
+        await store.appendPortalEvent(copy.id, portalEvent('portal.stored'));
+        await store.deleteMessage(first.record.id);
+        expect(await store.getMessage(first.record.id)).toBeUndefined();
+        expect(await store.getPortalItem(copy.id)).toEqual(copy);
+        expect((await readAll(await store.openPortalCiphertext(copy.id))).equals(data)).toBe(true);
+
+        const second = await divertOne('weak@two.test');
+        const other = portalItem(second.item.id, { queueId: second.record.id, jobId: second.jobId });
+        await put(other);
+        await store.claimFallback('p1', 5, 60_000);
+        await store.ackFallback(second.item.id, 'p1');
+        expect(await store.sweep(Date.now() + 86_400_000)).toBe(1);
+        expect(await store.getMessage(second.record.id)).toBeUndefined();
+        expect(await store.getPortalItem(other.id)).toEqual(other);
+        expect(await readAll(await store.openPortalCiphertext(other.id))).toHaveLength(1000);
+        expect(await store.portalEvents(copy.id)).toHaveLength(1);
+        expect((await store.findPortalItemByToken(other.tokenHash!))?.id).toBe(other.id);
+      });
+    });
+
+    test('cacheIncrement is atomic under concurrency (also across processes) and expires', async () => {
+      const peer = harness.peer ? await harness.peer(store) : store;
+      const values = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store : peer).cacheIncrement('portal-otp', 'attempts', 60_000)));
+      expect(values.sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(await store.cacheGet('portal-otp', 'attempts')).toBe('20');
+      // Another key and namespace are separate counters.
+      expect(await store.cacheIncrement('portal-otp', 'other', 60_000)).toBe(1);
+      expect(await store.cacheIncrement('portal-x', 'attempts', 60_000)).toBe(1);
+
+      expect(await store.cacheIncrement('portal-otp', 'short', 250)).toBe(1);
+      // Incrementing keeps the first expiry: the counter is a window, not a sliding timeout.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(await store.cacheIncrement('portal-otp', 'short', 250)).toBe(2);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await store.cacheGet('portal-otp', 'short')).toBeUndefined();
+      expect(await store.cacheIncrement('portal-otp', 'short', 250)).toBe(1);
     });
   });
 }

@@ -1,5 +1,10 @@
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PortalCopies } from '../../src/portal/copies';
+import { loadOrCreateKeyring } from '../../src/portal/crypto';
 import { silentLogger } from '../../src/log/logger';
 import { RedisStore } from '../../src/store/redis/redis-store';
 import { Readable } from 'node:stream';
@@ -124,6 +129,70 @@ describe('redis store against a real server', () => {
       expect((await store.listMessages()).map((m) => m.id)).toEqual([before.id, after!.id]);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('portal copies in Redis', () => {
+  test('no key under the prefix holds the plaintext; the copy still opens from a second relay', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-redis-keys-'));
+    const prefix = `${redis.prefix}:portal-${randomBytes(3).toString('hex')}`;
+    const store = openStore(prefix);
+    const other = openStore(prefix);
+    const canary = `CANARY-${randomBytes(6).toString('hex')}`;
+    try {
+      await store.open();
+      await other.open();
+      const keyring = await loadOrCreateKeyring(path.join(dir, 'keys.json'), silentLogger());
+      const copies = new PortalCopies(store, keyring, Date.now, { chunkSize: 4096 });
+      const body = Buffer.concat([Buffer.from(`Subject: ${canary}\r\n\r\n`), randomBytes(300_000), Buffer.from(`\r\n${canary} body\r\n`)]);
+      const { item, token } = await copies.create({
+        fallbackId: '01JQREDIS0000000000000.0123456789abcdef',
+        queueId: '01JQREDIS0000000000000',
+        jobId: '01JQREDIS0000000000000/example.test',
+        facts: { recipient: `pat-${canary}@example.test`, from: 'dr@clinic.test', subject: canary },
+        body: chunked(body, 10_000),
+        expiresAt: Date.now() + 86_400_000,
+        auth: { methods: ['email-otp'] },
+      });
+      await copies.record(item.id, { at: Date.now(), type: 'notify.sent', actor: 'relay' });
+
+      const elsewhere = new PortalCopies(other, keyring);
+      const found = await elsewhere.byToken(token);
+      expect((await readAll(await elsewhere.openMessage(found!))).equals(body)).toBe(true);
+      expect(elsewhere.facts(found!).subject).toBe(canary);
+
+      const admin = new Redis(redis.url);
+      try {
+        const keys = await admin.keys(`${prefix}:*`);
+        expect(keys.length).toBeGreaterThan(3);
+        // The scan sees what is stored in clear (ids), so it would see the canary too.
+        let idsSeen = 0;
+        for (const key of keys) {
+          const type = await admin.type(key);
+          const values: (string | Buffer)[] =
+            type === 'string'
+              ? [(await admin.getBuffer(key))!]
+              : type === 'list'
+                ? await admin.lrangeBuffer(key, 0, -1)
+                : type === 'hash'
+                  ? Object.entries(await admin.hgetall(key)).flat()
+                  : type === 'zset'
+                    ? await admin.zrange(key, '0', '-1')
+                    : [];
+          for (const value of [key, ...values]) {
+            expect({ key, canary: Buffer.from(value).includes(canary) }).toEqual({ key, canary: false });
+            if (Buffer.from(value).includes('01JQREDIS0000000000000')) idsSeen++;
+          }
+        }
+        expect(idsSeen).toBeGreaterThan(2);
+      } finally {
+        admin.disconnect();
+      }
+    } finally {
+      await store.close();
+      await other.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,8 +1,25 @@
 import type { Readable } from 'node:stream';
-import type { ClaimedJob, FallbackFilter, FallbackItem, HeaderFacts, JobRecord, JobResult, MessageFilter, MessageRecord, NewMessage, Store, StoreCounts } from '../types';
+import type {
+  ClaimedJob,
+  FallbackFilter,
+  FallbackItem,
+  HeaderFacts,
+  JobRecord,
+  JobResult,
+  MessageFilter,
+  MessageRecord,
+  NewMessage,
+  PortalEvent,
+  PortalEventInput,
+  PortalFilter,
+  PortalItem,
+  Store,
+  StoreCounts,
+} from '../types';
 import { FileQueueAdmin } from './admin';
 import { FileCache } from './cache';
 import { FileFallbackStore } from './fallback';
+import { FilePortalStore } from './portal';
 import { FileJobQueue } from './queue';
 import { FileRetention } from './retention';
 import { FileSpool, type FileStoreOptions } from './spool';
@@ -10,7 +27,7 @@ import { FileSpool, type FileStoreOptions } from './spool';
 export type { FileStoreOptions } from './spool';
 
 /**
- * The embedded backend: every role (queue.ts, admin.ts, fallback.ts, cache.ts, retention.ts) over one
+ * The embedded backend: every role (queue.ts, admin.ts, fallback.ts, portal.ts, cache.ts, retention.ts) over one
  * shared spool core (spool.ts). This class only hands each call to the role that implements it.
  */
 export class FileStore implements Store {
@@ -19,6 +36,7 @@ export class FileStore implements Store {
   private readonly queue: FileJobQueue;
   private readonly admin: FileQueueAdmin;
   private readonly fallback: FileFallbackStore;
+  private readonly portal: FilePortalStore;
   private readonly cache: FileCache;
   private readonly retention: FileRetention;
 
@@ -27,6 +45,7 @@ export class FileStore implements Store {
     this.queue = new FileJobQueue(this.spool);
     this.admin = new FileQueueAdmin(this.spool);
     this.fallback = new FileFallbackStore(this.spool);
+    this.portal = new FilePortalStore(this.spool.layout);
     this.cache = new FileCache(this.spool.layout);
     this.retention = new FileRetention(this.spool);
   }
@@ -101,6 +120,34 @@ export class FileStore implements Store {
     return this.fallback.deleteFallback(id);
   }
 
+  putPortalCopy(item: PortalItem, ciphertext: Readable): Promise<void> {
+    return this.portal.putPortalCopy(item, ciphertext);
+  }
+  getPortalItem(id: string): Promise<PortalItem | undefined> {
+    return this.portal.getPortalItem(id);
+  }
+  findPortalItemByToken(tokenHash: string): Promise<PortalItem | undefined> {
+    return this.portal.findPortalItemByToken(tokenHash);
+  }
+  listPortalItems(filter?: PortalFilter): Promise<PortalItem[]> {
+    return this.portal.listPortalItems(filter);
+  }
+  updatePortalItem(id: string, mutate: (item: PortalItem) => PortalItem): Promise<PortalItem> {
+    return this.portal.updatePortalItem(id, mutate);
+  }
+  openPortalCiphertext(id: string): Promise<Readable> {
+    return this.portal.openPortalCiphertext(id);
+  }
+  shredPortalCopy(id: string): Promise<void> {
+    return this.portal.shredPortalCopy(id);
+  }
+  appendPortalEvent(itemId: string, event: PortalEventInput): Promise<PortalEvent> {
+    return this.portal.appendPortalEvent(itemId, event);
+  }
+  portalEvents(itemId: string): Promise<PortalEvent[]> {
+    return this.portal.portalEvents(itemId);
+  }
+
   cacheGet(namespace: string, key: string): Promise<string | undefined> {
     return this.cache.cacheGet(namespace, key);
   }
@@ -109,6 +156,9 @@ export class FileStore implements Store {
   }
   cacheDelete(namespace: string, key: string): Promise<void> {
     return this.cache.cacheDelete(namespace, key);
+  }
+  cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number> {
+    return this.cache.cacheIncrement(namespace, key, ttlMs);
   }
 
   sweep(now?: number): Promise<number> {

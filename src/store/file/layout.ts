@@ -7,7 +7,11 @@ import path from 'node:path';
  *   meta/<id>.json       MessageRecord with its jobs (the truth for state)
  *   fallback/<id>.json   FallbackItem (ids start with the message id)
  *   cache/<hash>.json    cache entries (disposable)
- *   locks/<id>.lock      per-message lock shared by the relay and the admin CLI
+ *   portal/items/<id>.json    PortalItem (no content in clear; see model.ts)
+ *   portal/blobs/<id>         the copy's ciphertext (chunked AES-256-GCM)
+ *   portal/tokens/<hash>      the id of the item whose live link token hashes to <hash>
+ *   portal/events/<id>.jsonl  the item's hash-chained audit trail, one event per line, append-only
+ *   locks/<id>.lock      per-message lock shared by the relay and the admin CLI (portal.<id>.lock: per portal item)
  *   tmp/                 files being written; renamed into place when complete
  *   quarantine/          damaged entries set aside at open
  *   relay.pid            the spool lock of the one relay using it
@@ -20,6 +24,11 @@ export class SpoolLayout {
   readonly locks: string;
   readonly tmp: string;
   readonly quarantine: string;
+  readonly portal: string;
+  readonly portalItems: string;
+  readonly portalBlobs: string;
+  readonly portalTokens: string;
+  readonly portalEvents: string;
 
   constructor(readonly root: string) {
     this.bodies = path.join(root, 'bodies');
@@ -29,10 +38,15 @@ export class SpoolLayout {
     this.locks = path.join(root, 'locks');
     this.tmp = path.join(root, 'tmp');
     this.quarantine = path.join(root, 'quarantine');
+    this.portal = path.join(root, 'portal');
+    this.portalItems = path.join(this.portal, 'items');
+    this.portalBlobs = path.join(this.portal, 'blobs');
+    this.portalTokens = path.join(this.portal, 'tokens');
+    this.portalEvents = path.join(this.portal, 'events');
   }
 
   folders(): string[] {
-    return [this.bodies, this.meta, this.fallback, this.cache, this.locks, this.tmp, this.quarantine];
+    return [this.bodies, this.meta, this.fallback, this.cache, this.locks, this.tmp, this.quarantine, this.portal, this.portalItems, this.portalBlobs, this.portalTokens, this.portalEvents];
   }
 
   bodyFile(id: string): string {
@@ -49,6 +63,30 @@ export class SpoolLayout {
 
   lockFile(messageId: string): string {
     return path.join(this.locks, `${messageId}.lock`);
+  }
+
+  portalItemFile(id: string): string {
+    return path.join(this.portalItems, `${id}.json`);
+  }
+
+  portalBlobFile(id: string): string {
+    return path.join(this.portalBlobs, id);
+  }
+
+  portalTokenFile(tokenHash: string): string {
+    return path.join(this.portalTokens, tokenHash);
+  }
+
+  portalEventsFile(id: string): string {
+    return path.join(this.portalEvents, `${id}.jsonl`);
+  }
+
+  portalLockFile(id: string): string {
+    return path.join(this.locks, `portal.${id}.lock`);
+  }
+
+  cacheLockFile(namespace: string, key: string): string {
+    return path.join(this.locks, `cache.${path.basename(this.cacheFile(namespace, key), '.json')}.lock`);
   }
 
   cacheFile(namespace: string, key: string): string {

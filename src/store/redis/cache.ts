@@ -15,6 +15,10 @@ export class RedisCache implements KeyValueCache {
     else await redis.set(keys.cache(namespace, key), value, 'PX', Math.ceil(ttlMs));
   }
 
+  async cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number> {
+    return Number(await this.core.redis.sgCacheIncrement(this.core.keys.cache(namespace, key), Math.max(1, Math.ceil(ttlMs))));
+  }
+
   async cacheDelete(namespace: string, key: string): Promise<void> {
     await this.core.redis.del(this.core.keys.cache(namespace, key));
   }

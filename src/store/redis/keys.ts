@@ -72,6 +72,34 @@ export class RedisKeys {
   messageFallback(messageId: string): string {
     return this.key('msgfb', messageId);
   }
+  /** Portal copy record (PortalItem JSON). Portal ids never contain ':'. */
+  portalItem(id: string): string {
+    return this.key('portal', id);
+  }
+  /** The copy's ciphertext. */
+  portalBlob(id: string): string {
+    return this.key('portalblob', id);
+  }
+  /** Ciphertext being streamed in by one writer; renamed to portalBlob() on commit, expires if the writer dies. */
+  portalUpload(id: string, nonce: string): string {
+    return this.key('portalupload', id, nonce);
+  }
+  /** List: the item's hash-chained events, oldest first. */
+  portalEvents(id: string): string {
+    return this.key('portalev', id);
+  }
+  /** Sorted set: every portal item id by createdAt. */
+  portalAll(): string {
+    return this.key('portalall');
+  }
+  /** Hash: live token hash -> portal item id. */
+  portalTokens(): string {
+    return this.key('portaltokens');
+  }
+  /** Hash: portal item id -> its live token hash (so scripts can drop the old entry without decoding JSON). */
+  portalItemTokens(): string {
+    return this.key('portalitemtokens');
+  }
   cache(namespace: string, key: string): string {
     // Length-prefixed so ("a:b", "c") and ("a", "b:c") never share a key.
     return this.key('cache', String(namespace.length), namespace, key);

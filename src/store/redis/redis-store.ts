@@ -1,16 +1,33 @@
 import type { Readable } from 'node:stream';
-import type { ClaimedJob, FallbackFilter, FallbackItem, HeaderFacts, JobRecord, JobResult, MessageFilter, MessageRecord, NewMessage, Store, StoreCounts } from '../types';
+import type {
+  ClaimedJob,
+  FallbackFilter,
+  FallbackItem,
+  HeaderFacts,
+  JobRecord,
+  JobResult,
+  MessageFilter,
+  MessageRecord,
+  NewMessage,
+  PortalEvent,
+  PortalEventInput,
+  PortalFilter,
+  PortalItem,
+  Store,
+  StoreCounts,
+} from '../types';
 import { RedisQueueAdmin } from './admin';
 import { RedisCache } from './cache';
 import { RedisCore, type RedisStoreOptions } from './core';
 import { RedisFallbackStore } from './fallback';
+import { RedisPortalStore } from './portal';
 import { RedisJobQueue } from './queue';
 import { RedisRetention } from './retention';
 
 export type { RedisStoreOptions } from './core';
 
 /**
- * Redis backend, for several relay instances sharing one queue: every role (queue.ts, admin.ts, fallback.ts,
+ * Redis backend, for several relay instances sharing one queue: every role (queue.ts, admin.ts, fallback.ts, portal.ts,
  * cache.ts, retention.ts) over one shared core (core.ts). Every multi-key change is one Lua script
  * (scripts.ts) or one MULTI; job records change by compare-and-set so concurrent writers retry instead of
  * overwriting each other. Leases are kept beside the jobs (leases zset + owners hash).
@@ -22,6 +39,7 @@ export class RedisStore implements Store {
   private readonly queue: RedisJobQueue;
   private readonly admin: RedisQueueAdmin;
   private readonly fallback: RedisFallbackStore;
+  private readonly portal: RedisPortalStore;
   private readonly cache: RedisCache;
   private readonly retention: RedisRetention;
 
@@ -30,6 +48,7 @@ export class RedisStore implements Store {
     this.queue = new RedisJobQueue(this.core);
     this.admin = new RedisQueueAdmin(this.core);
     this.fallback = new RedisFallbackStore(this.core);
+    this.portal = new RedisPortalStore(this.core);
     this.cache = new RedisCache(this.core);
     this.retention = new RedisRetention(this.core);
   }
@@ -104,6 +123,34 @@ export class RedisStore implements Store {
     return this.core.guard(() => this.fallback.deleteFallback(id));
   }
 
+  putPortalCopy(item: PortalItem, ciphertext: Readable): Promise<void> {
+    return this.core.guard(() => this.portal.putPortalCopy(item, ciphertext));
+  }
+  getPortalItem(id: string): Promise<PortalItem | undefined> {
+    return this.core.guard(() => this.portal.getPortalItem(id));
+  }
+  findPortalItemByToken(tokenHash: string): Promise<PortalItem | undefined> {
+    return this.core.guard(() => this.portal.findPortalItemByToken(tokenHash));
+  }
+  listPortalItems(filter?: PortalFilter): Promise<PortalItem[]> {
+    return this.core.guard(() => this.portal.listPortalItems(filter));
+  }
+  updatePortalItem(id: string, mutate: (item: PortalItem) => PortalItem): Promise<PortalItem> {
+    return this.core.guard(() => this.portal.updatePortalItem(id, mutate));
+  }
+  openPortalCiphertext(id: string): Promise<Readable> {
+    return this.core.guard(() => this.portal.openPortalCiphertext(id));
+  }
+  shredPortalCopy(id: string): Promise<void> {
+    return this.core.guard(() => this.portal.shredPortalCopy(id));
+  }
+  appendPortalEvent(itemId: string, event: PortalEventInput): Promise<PortalEvent> {
+    return this.core.guard(() => this.portal.appendPortalEvent(itemId, event));
+  }
+  portalEvents(itemId: string): Promise<PortalEvent[]> {
+    return this.core.guard(() => this.portal.portalEvents(itemId));
+  }
+
   cacheGet(namespace: string, key: string): Promise<string | undefined> {
     return this.core.guard(() => this.cache.cacheGet(namespace, key));
   }
@@ -112,6 +159,9 @@ export class RedisStore implements Store {
   }
   cacheDelete(namespace: string, key: string): Promise<void> {
     return this.core.guard(() => this.cache.cacheDelete(namespace, key));
+  }
+  cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number> {
+    return this.core.guard(() => this.cache.cacheIncrement(namespace, key, ttlMs));
   }
 
   sweep(now?: number): Promise<number> {

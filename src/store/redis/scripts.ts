@@ -184,18 +184,86 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 `;
 
+const PUT_PORTAL = `
+-- Commits a streamed portal copy: ciphertext upload -> blob, record, creation index, token index.
+-- KEYS[1] upload, KEYS[2] blob, KEYS[3] item, KEYS[4] portalall zset, KEYS[5] tokens hash (token hash -> id),
+-- KEYS[6] item tokens hash (id -> token hash). ARGV[1] id, ARGV[2] item JSON, ARGV[3] createdAt,
+-- ARGV[4] ciphertext size, ARGV[5] token hash ('' for none).
+-- Returns 1, or an error when the upload is missing or incomplete (it expired).
+local size = tonumber(ARGV[4])
+if size > 0 then
+  if redis.call('STRLEN', KEYS[1]) ~= size then return redis.error_reply('portal upload incomplete') end
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('PERSIST', KEYS[2])
+else
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], '')
+end
+local old = redis.call('HGET', KEYS[6], ARGV[1])
+if old and redis.call('HGET', KEYS[5], old) == ARGV[1] then redis.call('HDEL', KEYS[5], old) end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[5], ARGV[5], ARGV[1])
+  redis.call('HSET', KEYS[6], ARGV[1], ARGV[5])
+else
+  redis.call('HDEL', KEYS[6], ARGV[1])
+end
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+return 1
+`;
+
+const UPDATE_PORTAL = `
+-- Compare-and-set of one portal record; the token index follows its token hash.
+-- KEYS[1] item, KEYS[2] tokens hash, KEYS[3] item tokens hash.
+-- ARGV[1] id, ARGV[2] record as read, ARGV[3] new record, ARGV[4] new token hash ('' for none).
+-- Returns 1 (done), 0 (changed since read: retry) or -2 (gone).
+local current = redis.call('GET', KEYS[1])
+if not current then return -2 end
+if current ~= ARGV[2] then return 0 end
+local old = redis.call('HGET', KEYS[3], ARGV[1])
+if old and old ~= ARGV[4] and redis.call('HGET', KEYS[2], old) == ARGV[1] then redis.call('HDEL', KEYS[2], old) end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+else
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+`;
+
+const APPEND_PORTAL_EVENT = `
+-- Appends one chained event, only if the trail still has the length its hash was computed from.
+-- KEYS[1] events list. ARGV[1] expected length, ARGV[2] event JSON.
+-- Returns 1 (done) or 0 (another event came first: recompute and retry).
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+return 1
+`;
+
+const CACHE_INCREMENT = `
+-- KEYS[1] cache key. ARGV[1] ttl (ms). A missing or non-integer entry starts at 1 with the ttl; an existing
+-- counter keeps its expiry. Returns the new value.
+local current = redis.call('GET', KEYS[1])
+if current and not string.match(current, '^%-?%d+$') then redis.call('DEL', KEYS[1]) end
+local value = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return value
+`;
+
 /**
- * What the scripts that change state answer (RENEW_LEASE, RELEASE_LEASE, UPDATE_JOB, ACK_FALLBACK).
+ * What the scripts that change state answer (RENEW_LEASE, RELEASE_LEASE, UPDATE_JOB, ACK_FALLBACK, UPDATE_PORTAL,
+ * APPEND_PORTAL_EVENT).
  * The numbers are the scripts' return values; scriptOutcome() is the one place that gives them meaning.
  */
 export const ScriptResult = {
   /** The change was made. */
   done: 1,
-  /** UPDATE_JOB only: the job changed or went since it was read; re-read and try again. */
+  /** UPDATE_JOB, UPDATE_PORTAL, APPEND_PORTAL_EVENT: the record changed since it was read; re-read and try again. */
   changed: 0,
   /** The caller does not hold the lease (or the fallback claim). */
   leaseLost: -1,
-  /** The fallback item is gone. */
+  /** The fallback item (or portal item) is gone. */
   itemGone: -2,
   /** The fallback item was acknowledged by a portal: it cannot be released. */
   handedOver: -3,
@@ -207,6 +275,8 @@ export interface ScriptSubject {
   jobId?: string;
   /** The fallback item the script acted on. */
   itemId?: string;
+  /** The portal item the script acted on. */
+  portalItemId?: string;
   /** The lease or claim owner the script required. */
   owner?: string;
 }
@@ -227,6 +297,7 @@ export function scriptOutcome(reply: number, subject: ScriptSubject): 'done' | '
         ? new LeaseLostError(`lease on ${subject.jobId} is not held by ${subject.owner}`)
         : new LeaseLostError(`fallback item ${subject.itemId} is not claimed by ${subject.owner}`);
     case ScriptResult.itemGone:
+      if (subject.portalItemId !== undefined) throw new NotFoundError(`portal item ${subject.portalItemId} not found`);
       throw new NotFoundError(`fallback item ${subject.itemId} not found`);
     case ScriptResult.handedOver:
       throw handedOver(subject.itemId ?? '');
@@ -243,6 +314,10 @@ export interface StoreScripts {
   sgUpdateJob(numKeys: number, ...args: (string | number)[]): Promise<number>;
   sgClaimFallback(...args: (string | number)[]): Promise<string[]>;
   sgAckFallback(...args: (string | number)[]): Promise<number>;
+  sgPutPortal(...args: (string | number)[]): Promise<number>;
+  sgUpdatePortal(...args: (string | number)[]): Promise<number>;
+  sgAppendPortalEvent(...args: (string | number)[]): Promise<number>;
+  sgCacheIncrement(...args: (string | number)[]): Promise<number>;
 }
 
 export type ScriptedRedis = Redis & StoreScripts;
@@ -255,6 +330,10 @@ export function defineScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('sgUpdateJob', { lua: UPDATE_JOB });
   redis.defineCommand('sgClaimFallback', { lua: CLAIM_FALLBACK, numberOfKeys: 3 });
   redis.defineCommand('sgAckFallback', { lua: ACK_FALLBACK, numberOfKeys: 2 });
+  redis.defineCommand('sgPutPortal', { lua: PUT_PORTAL, numberOfKeys: 6 });
+  redis.defineCommand('sgUpdatePortal', { lua: UPDATE_PORTAL, numberOfKeys: 3 });
+  redis.defineCommand('sgAppendPortalEvent', { lua: APPEND_PORTAL_EVENT, numberOfKeys: 1 });
+  redis.defineCommand('sgCacheIncrement', { lua: CACHE_INCREMENT, numberOfKeys: 1 });
   return redis as ScriptedRedis;
 }
 

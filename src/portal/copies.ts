@@ -1,0 +1,200 @@
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PortalTrailDamagedError, verifyPortalChain } from '../store/portal-chain';
+import { InvalidStateError, type KeyValueCache, type PortalEvent, type PortalEventInput, type PortalFilter, type PortalItem, type PortalSealedFacts, type PortalStore } from '../store/types';
+import { CHUNK_SIZE, decryptStream, encryptStream, newDataKey, newLinkToken, PortalKeyError, seal, tokenHash, unseal, type Keyring } from './crypto';
+
+export type PortalCopiesStore = PortalStore & Pick<KeyValueCache, 'cacheGet' | 'cacheSet' | 'cacheDelete' | 'cacheIncrement'>;
+
+export interface PortalCopiesOptions {
+  /** Plaintext bytes per ciphertext chunk for new copies (default CHUNK_SIZE; tests use small ones). */
+  chunkSize?: number;
+}
+
+const ignore = (): void => undefined;
+
+/**
+ * The portal's data layer: every diverted recipient's copy encrypted under its own data key (wrapped by the
+ * keyring's current key-encryption key), its facts sealed, its link stored only as a hash, its trail
+ * hash-chained. Nothing readable reaches the store.
+ */
+export class PortalCopies {
+  private readonly chunkSize: number;
+
+  constructor(
+    private readonly store: PortalCopiesStore,
+    private readonly keyring: Keyring,
+    private readonly now: () => number = Date.now,
+    options: PortalCopiesOptions = {},
+  ) {
+    this.chunkSize = options.chunkSize ?? CHUNK_SIZE;
+  }
+
+  /** Encrypts one diverted recipient's message (the queue body) into a portal copy, state 'stored', with a live link token (returned once, stored only as a hash); records 'portal.stored'. Same fallback id again replaces the copy (crash replay). */
+  async create(input: {
+    fallbackId: string;
+    queueId: string;
+    jobId: string;
+    facts: PortalSealedFacts;
+    body: Readable;
+    expiresAt: number;
+    auth: PortalItem['auth'];
+    actor?: string;
+  }): Promise<{ item: PortalItem; token: string }> {
+    const id = input.fallbackId;
+    const dataKey = newDataKey();
+    try {
+      const { kid, wrappedKey } = this.keyring.wrap(dataKey);
+      const token = newLinkToken();
+      const now = this.now();
+      const item: PortalItem = {
+        id,
+        queueId: input.queueId,
+        jobId: input.jobId,
+        recipientHash: this.keyring.recipientHash(input.facts.recipient),
+        kid,
+        wrappedKey,
+        sealed: seal(dataKey, id, input.facts),
+        tokenHash: tokenHash(token),
+        state: 'stored',
+        size: 0,
+        chunkSize: this.chunkSize,
+        auth: input.auth,
+        createdAt: now,
+        expiresAt: input.expiresAt,
+        updatedAt: now,
+        version: 1,
+      };
+      // The plaintext size is counted on the way through; the store writes the record once the stream ended.
+      const count = new Transform({
+        transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+          item.size += chunk.length;
+          callback(null, chunk);
+        },
+      });
+      const ciphertext = pipeline(input.body, count, encryptStream(dataKey, id, this.chunkSize), ignore);
+      await this.store.putPortalCopy(item, ciphertext);
+      await this.store.appendPortalEvent(id, { at: now, type: 'portal.stored', actor: input.actor ?? 'relay', detail: { size: item.size, kid } });
+      return { item: { ...item }, token };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  get(id: string): Promise<PortalItem | undefined> {
+    return this.store.getPortalItem(id);
+  }
+
+  /** The item whose live link this token is (undefined for unknown tokens). */
+  byToken(token: string): Promise<PortalItem | undefined> {
+    if (typeof token !== 'string' || token.length === 0) return Promise.resolve(undefined);
+    return this.store.findPortalItemByToken(tokenHash(token));
+  }
+
+  list(filter?: PortalFilter): Promise<PortalItem[]> {
+    return this.store.listPortalItems(filter);
+  }
+
+  /** Unsealed facts (recipient, from, subject, ...); PortalKeyError once shredded. */
+  facts(item: PortalItem): PortalSealedFacts {
+    if (item.sealed === null) throw new PortalKeyError(`portal item ${item.id} was shredded`);
+    const dataKey = this.dataKey(item);
+    try {
+      return unseal<PortalSealedFacts>(dataKey, item.id, item.sealed);
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** The decrypted message (RFC 5322 bytes), streamed. The stream errors if the ciphertext was altered. */
+  async openMessage(item: PortalItem): Promise<Readable> {
+    const dataKey = this.dataKey(item);
+    const source = await this.store.openPortalCiphertext(item.id);
+    return pipeline(source, decryptStream(dataKey, item.id, item.chunkSize), ignore);
+  }
+
+  /** Replaces the link token (resend): the old link stops working at once. */
+  async newToken(id: string): Promise<{ item: PortalItem; token: string }> {
+    const token = newLinkToken();
+    const item = await this.update(id, (current) => {
+      if (current.wrappedKey === null) throw new InvalidStateError(`portal item ${id} was shredded; it can have no link`);
+      return { ...current, tokenHash: tokenHash(token) };
+    });
+    return { item, token };
+  }
+
+  /** Read-modify-write of the record (retried on concurrent changes, so `mutate` must be pure); sets updatedAt. */
+  update(id: string, mutate: (item: PortalItem) => PortalItem): Promise<PortalItem> {
+    return this.store.updatePortalItem(id, (current) => ({ ...mutate(current), updatedAt: this.now() }));
+  }
+
+  record(id: string, event: PortalEventInput): Promise<PortalEvent> {
+    return this.store.appendPortalEvent(id, event);
+  }
+
+  events(id: string): Promise<PortalEvent[]> {
+    return this.store.portalEvents(id);
+  }
+
+  /** Sets the final state, then crypto-shreds (wrapped key first, then ciphertext); records the event given. */
+  async shred(id: string, state: 'expired' | 'purged' | 'released', event: PortalEventInput): Promise<PortalItem> {
+    await this.update(id, (item) => ({ ...item, state, tokenHash: null }));
+    await this.store.shredPortalCopy(id);
+    await this.record(id, event);
+    const item = await this.get(id);
+    if (!item) throw new InvalidStateError(`portal item ${id} disappeared while being shredded`);
+    return item;
+  }
+
+  /**
+   * Rewraps every live data key under the keyring's current KEK (re-reading the key file first when the keyring
+   * can); returns how many moved. With `event`, records it on every item that moved (e.g. 'key.rotated').
+   */
+  async rewrapAll(event?: PortalEventInput): Promise<number> {
+    await this.keyring.reload?.();
+    const current = this.keyring.currentKid;
+    let moved = 0;
+    for (const listed of await this.store.listPortalItems()) {
+      if (listed.kid === null || listed.wrappedKey === null || listed.kid === current) continue;
+      // Set by the last (successful) run of the mutation, which may be retried.
+      const change: { from: string | null } = { from: null };
+      await this.store.updatePortalItem(listed.id, (item) => {
+        change.from = null;
+        if (item.kid === null || item.wrappedKey === null || item.kid === current) return item;
+        const dataKey = this.keyring.unwrap(item.kid, item.wrappedKey);
+        try {
+          const wrapped = this.keyring.wrap(dataKey);
+          change.from = item.kid;
+          return { ...item, kid: wrapped.kid, wrappedKey: wrapped.wrappedKey, updatedAt: this.now() };
+        } finally {
+          dataKey.fill(0);
+        }
+      });
+      if (change.from === null) continue;
+      moved++;
+      if (event) await this.record(listed.id, { ...event, detail: { ...event.detail, from: change.from, to: current } });
+    }
+    return moved;
+  }
+
+  /** The key-encryption key ids live items still use (for retireKeyEncryptionKeys after a rewrap). */
+  async kidsInUse(): Promise<Set<string>> {
+    const kids = new Set<string>();
+    for (const item of await this.store.listPortalItems()) if (item.kid !== null && item.wrappedKey !== null) kids.add(item.kid);
+    return kids;
+  }
+
+  /** Checks the item's hash chain; names the first broken entry. */
+  async verifyTrail(id: string): Promise<{ ok: true; events: number } | { ok: false; seq: number; reason: string }> {
+    try {
+      return verifyPortalChain(id, await this.store.portalEvents(id));
+    } catch (error) {
+      if (error instanceof PortalTrailDamagedError) return { ok: false, seq: error.seq, reason: `entry ${error.seq} is not a readable event (damaged or edited)` };
+      throw error;
+    }
+  }
+
+  private dataKey(item: PortalItem): Buffer {
+    if (item.kid === null || item.wrappedKey === null) throw new PortalKeyError(`portal item ${item.id} was shredded`);
+    return this.keyring.unwrap(item.kid, item.wrappedKey);
+  }
+}

@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import { StoreError } from './errors';
+import type { PortalEvent, PortalEventInput } from './model';
+
+/** An item's stored trail has an entry that is not an event at all (not JSON): damage or tampering. */
+export class PortalTrailDamagedError extends StoreError {
+  override name = 'PortalTrailDamagedError';
+  constructor(
+    readonly itemId: string,
+    readonly seq: number,
+  ) {
+    super('internal', `portal trail of ${itemId} is damaged at entry ${seq}: not a JSON event`);
+  }
+}
+
+/** Parses one stored trail entry (the seq-th); PortalTrailDamagedError when it is not JSON. */
+export function parsePortalEvent(itemId: string, seq: number, text: string): PortalEvent {
+  try {
+    const event = JSON.parse(text) as unknown;
+    if (event !== null && typeof event === 'object' && !Array.isArray(event)) return event as PortalEvent;
+  } catch {
+    // reported below
+  }
+  throw new PortalTrailDamagedError(itemId, seq);
+}
+
+/** prevHash of an item's first event. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** JSON with object keys sorted at every level and undefined members left out: one text per value. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** SHA-256 hex of prevHash + the canonical JSON of the event without its hash. */
+export function portalEventHash(event: Omit<PortalEvent, 'hash'> | PortalEvent): string {
+  const { hash: _hash, ...rest } = event as PortalEvent;
+  return createHash('sha256')
+    .update(rest.prevHash + canonicalJson(rest), 'utf8')
+    .digest('hex');
+}
+
+/** The stored form of the next event of an item's trail. Both backends build every event with this. */
+export function chainPortalEvent(itemId: string, previous: PortalEvent | undefined, input: PortalEventInput): PortalEvent {
+  const { at, type, actor, ip, uaHash, detail } = input;
+  const event: Omit<PortalEvent, 'hash'> = {
+    itemId,
+    seq: (previous?.seq ?? 0) + 1,
+    at,
+    type,
+    actor,
+    ...(ip !== undefined ? { ip } : {}),
+    ...(uaHash !== undefined ? { uaHash } : {}),
+    ...(detail !== undefined ? { detail } : {}),
+    prevHash: previous?.hash ?? GENESIS_HASH,
+  };
+  return { ...event, hash: portalEventHash(event) };
+}
+
+export type ChainCheck = { ok: true; events: number } | { ok: false; seq: number; reason: string };
+
+/** Checks a trail oldest first: item, numbering, links and hashes. Names the first entry that is wrong. */
+export function verifyPortalChain(itemId: string, events: readonly PortalEvent[]): ChainCheck {
+  let prevHash = GENESIS_HASH;
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    const seq = i + 1;
+    if (event.seq !== seq) return { ok: false, seq, reason: `entry ${seq} carries sequence number ${String(event.seq)}: an entry was removed, added or moved` };
+    if (event.itemId !== itemId) return { ok: false, seq, reason: `entry ${seq} belongs to item ${String(event.itemId)}` };
+    if (event.prevHash !== prevHash) return { ok: false, seq, reason: `entry ${seq} does not link to the entry before it` };
+    if (portalEventHash(event) !== event.hash) return { ok: false, seq, reason: `entry ${seq} was changed after it was written (hash mismatch)` };
+    prevHash = event.hash;
+  }
+  return { ok: true, events: events.length };
+}
+
+/** Whether an item matches a PortalFilter's conditions (paging aside). */
+export function matchesPortalFilter(item: { state: string; expiresAt: number }, filter: { state?: string; expiresBefore?: number }): boolean {
+  return (filter.state === undefined || item.state === filter.state) && (filter.expiresBefore === undefined || item.expiresAt <= filter.expiresBefore);
+}
+
+/** Oldest first, ties by id. */
+export function byCreation(a: { createdAt: number; id: string }, b: { createdAt: number; id: string }): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** The record with its key material and link cleared (crypto-shredding). */
+export function shreddedItem<T extends { kid: string | null; wrappedKey: string | null; sealed: string | null; tokenHash: string | null }>(item: T): T {
+  return { ...item, kid: null, wrappedKey: null, sealed: null, tokenHash: null };
+}
+
+/** Portal ids become file names and key parts: letters, digits, dot, dash, underscore; no leading dot. */
+export function validPortalId(id: string): boolean {
+  return /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(id);
+}

@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson, chainPortalEvent, GENESIS_HASH, parsePortalEvent, portalEventHash, PortalTrailDamagedError, validPortalId, verifyPortalChain } from '../../src/store/portal-chain';
+
+describe('portal hash chain', () => {
+  test('canonical JSON sorts keys at every level and drops undefined members', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: true, y: null }], c: 'x' }, u: undefined })).toBe('{"a":{"c":"x","d":[1,{"y":null,"z":true}]},"b":1}');
+    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
+  });
+
+  test('hash = SHA-256 hex of prevHash + canonical JSON of the event without its hash; the first links to 64 zeros', () => {
+    const first = chainPortalEvent('item-1', undefined, { at: 1000, type: 'portal.stored', actor: 'relay', detail: { size: 5 } });
+    expect(first).toMatchObject({ itemId: 'item-1', seq: 1, prevHash: GENESIS_HASH });
+    expect(GENESIS_HASH).toBe('0'.repeat(64));
+    const { hash, ...rest } = first;
+    expect(hash).toBe(
+      createHash('sha256')
+        .update(GENESIS_HASH + canonicalJson(rest))
+        .digest('hex'),
+    );
+    expect(portalEventHash(first)).toBe(hash);
+    const second = chainPortalEvent('item-1', first, { at: 2000, type: 'link.opened', actor: 'recipient', ip: '192.0.2.1', uaHash: 'abcdef0123456789' });
+    expect(second).toMatchObject({ seq: 2, prevHash: first.hash });
+    expect(verifyPortalChain('item-1', [first, second])).toEqual({ ok: true, events: 2 });
+    expect(verifyPortalChain('item-1', [])).toEqual({ ok: true, events: 0 });
+  });
+
+  test('verification names the first wrong entry: edited, removed, reordered, another item', () => {
+    let previous;
+    const events = [];
+    for (let i = 0; i < 4; i++) {
+      previous = chainPortalEvent('item-1', previous, { at: i, type: 'otp.failed', actor: 'recipient' });
+      events.push(previous);
+    }
+    expect(
+      verifyPortalChain(
+        'item-1',
+        events.map((e) => (e.seq === 3 ? { ...e, at: 99 } : e)),
+      ),
+    ).toMatchObject({ ok: false, seq: 3 });
+    expect(verifyPortalChain('item-1', [events[0]!, events[2]!, events[3]!])).toMatchObject({ ok: false, seq: 2 });
+    expect(verifyPortalChain('item-1', [events[1]!, events[0]!])).toMatchObject({ ok: false, seq: 1 });
+    expect(verifyPortalChain('item-2', events)).toMatchObject({ ok: false, seq: 1 });
+    // Rehashing an edited entry still breaks the link of the next one.
+    const forged = { ...events[1]!, actor: 'admin:mallory' };
+    forged.hash = portalEventHash(forged);
+    expect(verifyPortalChain('item-1', [events[0]!, forged, events[2]!])).toMatchObject({ ok: false, seq: 3 });
+  });
+
+  test('a stored entry that is not JSON is reported with its number', () => {
+    expect(() => parsePortalEvent('item-1', 7, '{"seq":')).toThrow(PortalTrailDamagedError);
+    expect(() => parsePortalEvent('item-1', 7, '42')).toThrow(/entry 7/);
+  });
+
+  test('portal ids are safe as file names and key parts', () => {
+    expect(validPortalId('01JQ0000000000000000AB.0123456789abcdef')).toBe(true);
+    for (const bad of ['', '.hidden', '../x', 'a/b', 'a:b', 'x'.repeat(200)]) expect(validPortalId(bad)).toBe(false);
+  });
+});
