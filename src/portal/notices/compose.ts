@@ -43,7 +43,7 @@ export function composeNotice(notice: Notice, config: Config, now: number = Date
       return render(config, original ? `${base}: ${original}` : base, `${org} sent you a secure message`, [
         para(`${org} has sent you a message that could not be delivered to your mailbox securely. You can read it on ${org}'s secure portal until ${formatDate(notice.expiresAt)}.`),
         link(notice.link, 'Open your secure message'),
-        para(`Check before you sign in: the link goes to ${host}. You will be asked to confirm it is you with a code sent to ${notice.to}.`),
+        para(`Check before you sign in: the link goes to ${host}. You will be asked to confirm who you are (as ${notice.to}) before the message is shown.`),
         para(NEVER_PASSWORD),
       ]);
     }
