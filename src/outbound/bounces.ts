@@ -45,6 +45,11 @@ export async function queueFailureDsn(
   logger: Logger,
 ): Promise<string | undefined> {
   const { message } = claimed;
+  if (message.params.notice) {
+    // A portal notice comes from the portal's own address: the portal service tells the sender instead.
+    logger.info({ event: 'dsn-suppressed', queueId: message.id, reason: 'portal-notice' }, 'no DSN for a portal notice');
+    return undefined;
+  }
   if (message.from === '') {
     logger.info({ event: 'dsn-suppressed', queueId: message.id, reason: 'null-sender' }, 'no DSN for a message from the null sender');
     return undefined;

@@ -1,8 +1,8 @@
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
-import { decideOutcomes, endsAttempts, REASON, type AttemptClass, type CandidateAttempt, type Decision, type TransactionResult } from '../outcome';
+import { decideNoticeOutcomes, decideOutcomes, deliveryMode, endsAttempts, REASON, type AttemptClass, type CandidateAttempt, type Decision, type TransactionResult } from '../outcome';
 import type { Candidate, DeliveryPlan, PolicyRuntime } from '../policy';
-import { smtpConnector, type MxConnector, type MxSession } from '../smtp-client';
+import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type TransactionInput } from '../smtp-client';
 import type { ClaimedJob, JobResult, RecipientOutcome, RecipientRecord, RecipientResult, Store } from '../store/types';
 import type { AuditLog } from '../evidence/audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
@@ -21,8 +21,8 @@ export interface DeliveryEngineDeps {
   connector?: MxConnector;
 }
 
-interface CandidateRun {
-  attempts: CandidateAttempt<MxSession>[];
+interface CandidateRun<S = MxSession> {
+  attempts: CandidateAttempt<S>[];
   /** Every MX address tried, in order (evidence). */
   mxAttempts: MxAttemptEvidence[];
 }
@@ -31,7 +31,9 @@ interface CandidateRun {
  * Delivers one job (one message, one recipient domain): asks the policy module for a plan, tries
  * the candidate MX hosts over compliant TLS only, and turns what happened into per-recipient
  * outcomes with evidence. Never sends in the clear: an MX that cannot do compliant TLS is skipped,
- * and when none can, the recipients are diverted to the secure portal.
+ * and when none can, the recipients are diverted to the secure portal. The one exception is a
+ * portal notice (`params.notice`, see decideNoticeOutcomes): it carries no message content and is
+ * delivered with opportunistic TLS on its own path (deliverNotice), which nothing else takes.
  */
 export class DeliveryEngine {
   private readonly pool: ConnectionPool;
@@ -49,6 +51,7 @@ export class DeliveryEngine {
     const pending = job.recipients.filter((r) => r.state === 'pending');
     if (pending.length === 0) return { recipients: [] };
     if (signal.aborted) return this.handBack(pending);
+    if (deliveryMode(message.params) === 'opportunistic') return this.deliverNotice(claimed, pending, signal);
     const startedAt = this.now();
     const plan = this.applyTlsRequiredHeader(claimed, await this.deps.policy.planner.planDelivery(job.domain));
 
@@ -80,6 +83,68 @@ export class DeliveryEngine {
     const retryAt = signal.aborted ? now : nextRetryAt(job.attempts + 1, this.deps.config.delivery.retrySchedule, now);
     this.logOutcome(claimed, recipients);
     return deferred ? { recipients, retryAt } : { recipients };
+  }
+
+  /**
+   * A portal notice: the MX plan without level or MTA-STS, opportunistic TLS per MX, and the
+   * notice outcome rule (never diverted; deferred, then bounced at expiry, with no DSN).
+   */
+  private async deliverNotice(claimed: ClaimedJob, pending: RecipientRecord[], signal: AbortSignal): Promise<JobResult> {
+    const { job, message } = claimed;
+    const startedAt = this.now();
+    const plan = await this.deps.policy.planner.planOpportunistic(job.domain);
+    const run: CandidateRun<OpportunisticSession> = plan.kind === 'deliver' ? await this.tryOpportunistic(claimed, plan, pending, signal) : { attempts: [], mxAttempts: [] };
+    const expired = !signal.aborted && hasExpired(message.receivedAt, this.deps.config.delivery.maxQueueTime, this.now());
+    const decisions = decideNoticeOutcomes({ plan, recipients: pending.map((r) => r.address), attempts: run.attempts, aborted: signal.aborted, expired });
+    const now = this.now();
+    const policy: PolicyEvidence = { source: plan.policy.source, mode: null, id: null, level: 'opportunistic' };
+    const recipients: RecipientResult[] = pending.map((rcpt) => {
+      const decision = decisions.get(rcpt.address) ?? { outcome: 'deferred', reason: REASON.notAttempted, reply: null };
+      return { address: rcpt.address, outcome: decision.outcome, evidence: noticeEvidence(decision, policy, run.mxAttempts, startedAt, now) };
+    });
+    const deferred = recipients.some((r) => r.outcome === 'deferred');
+    const retryAt = signal.aborted ? now : nextRetryAt(job.attempts + 1, this.deps.config.delivery.retrySchedule, now);
+    this.logOutcome(claimed, recipients);
+    return deferred ? { recipients, retryAt } : { recipients };
+  }
+
+  /** Each candidate in order, opportunistically, until one attempt decides every recipient. No pooling: notices are few. */
+  private async tryOpportunistic(claimed: ClaimedJob, plan: Extract<DeliveryPlan, { kind: 'deliver' }>, pending: RecipientRecord[], signal: AbortSignal): Promise<CandidateRun<OpportunisticSession>> {
+    const run: CandidateRun<OpportunisticSession> = { attempts: [], mxAttempts: [] };
+    const recipients = pending.map((r) => r.address);
+    for (const candidate of plan.candidates) {
+      if (signal.aborted) break;
+      const connected = await this.connector.connectOpportunistic(candidate, this.deps.policy.sessionOptions);
+      const at = this.now();
+      const tried: MxAttemptEvidence[] = connected.attempts
+        .filter((a) => a.error !== null)
+        .map((a) => ({
+          mx: candidate.host,
+          ip: a.address,
+          at,
+          class: a.error!.classification,
+          code: a.error!.code,
+          reason: `${a.protection} TLS client: ${a.error!.message}`,
+          starttls: a.error!.starttlsAdvertised,
+          tls: null,
+          certificate: null,
+          reply: a.error!.reply,
+        }));
+      if (!connected.ok) {
+        run.attempts.push({ kind: 'no-session', classification: connected.classification, code: connected.code, tried });
+        run.mxAttempts.push(...tried);
+        continue;
+      }
+      const session = connected.session;
+      const result = await this.connector.sendOpportunistic(session, await this.transactionInput(claimed, recipients), signal);
+      void this.connector.closeOpportunistic(session, 2_000);
+      tried.push(opportunisticAttempt(session, result, this.now()));
+      const attempt: CandidateAttempt<OpportunisticSession> = { kind: 'transaction', session, result, tried };
+      run.attempts.push(attempt);
+      run.mxAttempts.push(...tried);
+      if (endsAttempts(attempt)) break;
+    }
+    return run;
   }
 
   /** Shutting down before the attempt began: nothing happened, so the recipients are simply due again. */
@@ -205,25 +270,25 @@ export class DeliveryEngine {
   }
 
   private async send(claimed: ClaimedJob, session: MxSession, recipients: string[], signal: AbortSignal): Promise<TransactionResult> {
+    return this.connector.send(session, await this.transactionInput(claimed, recipients), signal);
+  }
+
+  private async transactionInput(claimed: ClaimedJob, recipients: string[]): Promise<TransactionInput> {
     const { message, job } = claimed;
     const body = await this.deps.store.openBody(message.id);
     const records = job.recipients.filter((r) => recipients.includes(r.address));
     const notify = sameNotify(records);
-    return this.connector.send(
-      session,
-      {
-        from: message.from,
-        recipients,
-        size: message.size,
-        eightBit: message.params.bodyType === '8BITMIME',
-        requireTls: message.params.requireTls === true,
-        ...(message.params.dsn || notify
-          ? { dsn: { ...(message.params.dsn?.ret ? { ret: message.params.dsn.ret } : {}), ...(message.params.dsn?.envid ? { envid: message.params.dsn.envid } : {}), ...(notify ? { notify } : {}) } }
-          : {}),
-        body,
-      },
-      signal,
-    );
+    return {
+      from: message.from,
+      recipients,
+      size: message.size,
+      eightBit: message.params.bodyType === '8BITMIME',
+      requireTls: message.params.requireTls === true,
+      ...(message.params.dsn || notify
+        ? { dsn: { ...(message.params.dsn?.ret ? { ret: message.params.dsn.ret } : {}), ...(message.params.dsn?.envid ? { envid: message.params.dsn.envid } : {}), ...(notify ? { notify } : {}) } }
+        : {}),
+      body,
+    };
   }
 
   private async recycle(key: string, pooled: PooledSession): Promise<void> {
@@ -322,5 +387,56 @@ function buildEvidence(decision: Decision<MxSession>, policy: PolicyEvidence, mx
     ...(decision.detail ? { detail: decision.detail } : {}),
     mxAttempts,
     ...(wouldFail.length > 0 ? { wouldFail } : {}),
+  };
+}
+
+/** The TLS of a notice session as evidence: what was negotiated, or plaintext. */
+const PLAINTEXT: TlsEvidence = { protocol: 'plaintext', cipher: null, group: null };
+
+function opportunisticTls(session: OpportunisticSession): TlsEvidence {
+  return session.negotiated ? { protocol: session.negotiated.protocol, cipher: session.negotiated.cipher, group: session.negotiated.group } : PLAINTEXT;
+}
+
+function opportunisticCertificate(session: OpportunisticSession): CertificateEvidence | null {
+  const c = session.certificate;
+  return c ? { subject: c.subject, issuer: c.issuer, validFrom: c.validFrom, validTo: c.validTo, trusted: c.trusted, nameMatch: c.nameMatch, error: c.error } : null;
+}
+
+function opportunisticAttempt(session: OpportunisticSession, result: TransactionResult, at: number): MxAttemptEvidence {
+  const answered = result.kind === 'answered';
+  const replies = answered ? [...result.recipients.values()].map((r) => r.reply) : [];
+  return {
+    mx: session.target.host,
+    ip: session.target.address,
+    at,
+    class: answered ? 'ok' : result.classification,
+    code: answered ? 'ok' : result.code,
+    reason: answered ? `transaction completed (${session.protection === 'plaintext' ? 'plaintext' : `${session.protection} TLS client`})` : result.reason,
+    starttls: session.starttlsAdvertised,
+    tls: opportunisticTls(session),
+    certificate: opportunisticCertificate(session),
+    reply: answered ? (replies[0] ?? null) : result.reply,
+  };
+}
+
+/** Evidence of a notice recipient: as any outcome's, plus `opportunistic: true` and which client carried it. */
+function noticeEvidence(decision: Decision<OpportunisticSession>, policy: PolicyEvidence, mxAttempts: MxAttemptEvidence[], startedAt: number, at: number): DeliveryEvidence {
+  const session = decision.session;
+  return {
+    at,
+    startedAt,
+    outcome: decision.outcome,
+    reason: decision.reason,
+    mx: session?.target.host ?? null,
+    ip: session?.target.address ?? null,
+    tls: session ? opportunisticTls(session) : null,
+    certificate: session ? opportunisticCertificate(session) : null,
+    policy,
+    reply: decision.reply,
+    ...(decision.status ? { status: decision.status } : {}),
+    ...(decision.detail ? { detail: decision.detail } : {}),
+    mxAttempts,
+    opportunistic: true,
+    ...(session ? { protection: session.protection } : {}),
   };
 }

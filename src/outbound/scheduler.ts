@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log/logger';
 import { LeaseLostError, type ClaimedJob, type JobResult, type Store } from '../store/types';
+import { finishedNotices, noopNoticeObserver, type NoticeObserver } from './notice-observer';
 
 /** After aborting, how long deliveries get to record their result before their leases are handed back. */
 const ABORT_SETTLE_MS = 3_000;
@@ -23,6 +24,8 @@ export interface SchedulerOptions {
   onCrash: (claimed: ClaimedJob, error: Error) => JobResult;
   /** Called once the store has recorded a result (audit lines, metrics). */
   onSettled?: (claimed: ClaimedJob, result: JobResult) => void;
+  /** Told of every portal notice recipient whose outcome became final (delivered or bounced). */
+  noticeObserver?: NoticeObserver;
 }
 
 /**
@@ -163,6 +166,7 @@ export class Scheduler {
       if (leaseLost) logger.warn({ event: 'possible-duplicate', jobId }, 'the lease was lost during delivery; another worker may deliver this job again');
       await store.completeJob(jobId, owner, result);
       this.options.onSettled?.(claimed, result);
+      this.reportNotices(claimed, result);
     } catch (err) {
       if (err instanceof LeaseLostError) {
         logger.warn({ event: 'possible-duplicate', jobId }, 'the lease expired before the result was recorded; the job may be delivered again');
@@ -171,6 +175,18 @@ export class Scheduler {
       }
     } finally {
       clearInterval(renew);
+    }
+  }
+
+  /** Final notice outcomes go to the portal once recorded; an observer's failure never affects delivery. */
+  private reportNotices(claimed: ClaimedJob, result: JobResult): void {
+    const observer = this.options.noticeObserver ?? noopNoticeObserver;
+    for (const event of finishedNotices(claimed, result)) {
+      try {
+        observer.noticeFinished(event);
+      } catch (err) {
+        this.options.logger.error({ event: 'notice-observer-failed', queueId: event.queueId, err: (err as Error).message }, 'the notice observer failed');
+      }
     }
   }
 

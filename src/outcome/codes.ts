@@ -44,6 +44,8 @@ export type TransactionResult =
  */
 export const REASON = {
   delivered: 'delivered',
+  /** A portal notice was delivered with opportunistic TLS (or in plaintext): the TLS used is in the evidence. */
+  noticeDelivered: 'notice-delivered',
   /** `sealgate check`: a compliant session was established (no mail sent). */
   compliantMx: 'compliant-mx',
   /** Every candidate failed, with different causes. */

@@ -68,6 +68,12 @@ export type DeliveryPlan =
 
 export interface Planner {
   planDelivery(domain: string): Promise<DeliveryPlan>;
+  /**
+   * Where a portal notice for a domain may go: the route or the MX hosts, as for any message, but
+   * without the domain's level (a `portal` domain still gets its notices) or MTA-STS (a notice is
+   * delivered opportunistically; see decideNoticeOutcomes). A null MX still bounces.
+   */
+  planOpportunistic(domain: string): Promise<DeliveryPlan>;
   /** The level and route rules for a domain, without any lookup. */
   domainRule(domain: string): { level: TlsLevel; source: 'domain-rule' | 'default'; route: { host: string; port: number } | null };
 }
@@ -195,7 +201,51 @@ export function createPlanner(deps: PlannerDeps): Planner {
     return { ...base, kind: 'deliver', candidates: [candidate], wouldFail: [] };
   }
 
-  return { planDelivery, domainRule };
+  async function planOpportunistic(rawDomain: string): Promise<DeliveryPlan> {
+    const domain = normalizeName(rawDomain);
+    const rule = domainRule(domain);
+    const policy: PlanPolicy = { source: rule.source, mode: null, id: null, level: rule.level };
+    const base = { domain, policy, mtaSts: null, hosts: [] as PlannedHost[] };
+    if (rule.route) {
+      const routed = await planRoute(domain, rule.route, policy);
+      return routed.kind === 'deliver' ? { ...routed, candidates: routed.candidates.map((c) => ({ ...c, requireValidCert: false })) } : routed;
+    }
+    const mx = await lookupMx(deps.resolver, domain, { random: deps.random, ipv6: outbound.ipv6 });
+    if (mx.kind === 'null-mx') {
+      return { ...base, kind: 'bounce', code: 'null-mx', reason: `${domain} publishes a null MX (RFC 7505): it accepts no mail`, status: '5.1.10', reply: '556 5.1.10 Recipient address has null MX' };
+    }
+    if (mx.kind === 'nxdomain') {
+      return { ...base, kind: 'bounce', code: 'nxdomain', reason: `${domain} does not exist (NXDOMAIN)`, status: '5.1.2', reply: '550 5.1.2 Recipient domain does not exist' };
+    }
+    if (mx.kind === 'no-hosts') {
+      return { ...base, kind: 'bounce', code: 'no-mail-host', reason: mx.error, status: '5.1.2', reply: '550 5.1.2 Recipient domain has no mail server' };
+    }
+    if (mx.kind === 'temporary') return { ...base, kind: 'defer', code: 'dns-temporary', reason: `MX lookup failed: ${mx.error}` };
+    const resolved = await resolveMxAddresses(deps.resolver, mx.hosts, { maxHosts: outbound.maxMxHosts, maxAddresses: outbound.maxAddresses, ipv6: outbound.ipv6 });
+    const hosts: PlannedHost[] = [];
+    const candidates: Candidate[] = [];
+    for (const host of resolved) {
+      const excluded = host.error ? (host.error.temporary ? 'address-lookup-temporary' : 'no-address') : host.addresses.length === 0 ? 'address-cap-reached' : null;
+      hosts.push({ ...host, port: outbound.port, stsMatch: null, excluded });
+      if (excluded) continue;
+      candidates.push({
+        host: host.host,
+        preference: host.preference,
+        addresses: host.addresses,
+        port: outbound.port,
+        requireValidCert: false,
+        stsMatch: null,
+        servername: host.host,
+        stsTesting: false,
+        implicit: host.implicit,
+      });
+    }
+    const planBase = { ...base, hosts };
+    if (candidates.length > 0) return { ...planBase, kind: 'deliver', candidates, wouldFail: [] };
+    return noCandidates(planBase, hosts);
+  }
+
+  return { planDelivery, planOpportunistic, domainRule };
 }
 
 function noCandidates(base: PlanBase, hosts: readonly PlannedHost[]): DeliveryPlan {

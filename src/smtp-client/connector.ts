@@ -1,6 +1,7 @@
 import type { TransactionResult } from '../outcome';
 import type { Candidate } from '../policy/plan';
 import { connectCandidate, type CandidateConnection } from './connect';
+import { connectOpportunistic, type OpportunisticConnection, type OpportunisticSession } from './opportunistic';
 import { closeMxSession, type MxSession, type MxSessionOptions } from './session';
 import { resetSession, sendTransaction, type TransactionInput } from './transaction';
 
@@ -17,20 +18,34 @@ export interface MxConnector {
   reset(session: MxSession): Promise<boolean>;
   /** QUIT, bounded by waitMs. */
   close(session: MxSession, waitMs?: number): Promise<void>;
+  /**
+   * Portal notices only: a session with whatever TLS the MX offers, or plaintext (connectOpportunistic).
+   * The engine calls it for messages marked `params.notice` and for nothing else.
+   */
+  connectOpportunistic(candidate: Pick<Candidate, 'host' | 'addresses' | 'port' | 'servername'>, options: MxSessionOptions): Promise<OpportunisticConnection>;
+  /** One transaction on an opportunistic session; an abort closes the connection. Never throws. */
+  sendOpportunistic(session: OpportunisticSession, input: TransactionInput, signal: AbortSignal): Promise<TransactionResult>;
+  /** QUIT an opportunistic session, bounded by waitMs. */
+  closeOpportunistic(session: OpportunisticSession, waitMs?: number): Promise<void>;
+}
+
+async function sendAbortable(session: Pick<MxSession, 'connection'>, input: TransactionInput, signal: AbortSignal): Promise<TransactionResult> {
+  const abort = () => session.connection.close();
+  if (signal.aborted) abort();
+  else signal.addEventListener('abort', abort, { once: true });
+  try {
+    return await sendTransaction(session, input);
+  } finally {
+    signal.removeEventListener('abort', abort);
+  }
 }
 
 export const smtpConnector: MxConnector = {
   connect: connectCandidate,
-  async send(session, input, signal) {
-    const abort = () => session.connection.close();
-    if (signal.aborted) abort();
-    else signal.addEventListener('abort', abort, { once: true });
-    try {
-      return await sendTransaction(session, input);
-    } finally {
-      signal.removeEventListener('abort', abort);
-    }
-  },
+  send: sendAbortable,
   reset: resetSession,
   close: closeMxSession,
+  connectOpportunistic: (candidate, options) => connectOpportunistic(candidate, options),
+  sendOpportunistic: sendAbortable,
+  closeOpportunistic: closeMxSession,
 };

@@ -10,3 +10,12 @@ export { smtpConnector, type MxConnector } from './connector';
 export { judgeSession, type SessionJudgement } from './judge';
 export { closeMxSession, diagnoseHandshake, openMxSession, sessionTlsOptions, type MxSession, type MxSessionOptions, type MxTarget } from './session';
 export { classifySendError, resetSession, sendTransaction, type TransactionInput } from './transaction';
+export {
+  connectOpportunistic,
+  openOpportunisticSession,
+  permissiveTlsOptions,
+  type OpportunisticAttempt,
+  type OpportunisticConnection,
+  type OpportunisticProtection,
+  type OpportunisticSession,
+} from './opportunistic';

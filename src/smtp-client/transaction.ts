@@ -25,7 +25,7 @@ export interface TransactionInput {
 }
 
 /** One SMTP transaction (MAIL, RCPT..., DATA) on an open, judged session. Never throws. */
-export function sendTransaction(session: MxSession, input: TransactionInput): Promise<TransactionResult> {
+export function sendTransaction(session: Pick<MxSession, 'connection'>, input: TransactionInput): Promise<TransactionResult> {
   const counted = new PassThrough();
   let bodySent = false;
   counted.on('end', () => (bodySent = true));
@@ -109,7 +109,7 @@ export function classifySendError(err: SendError, bodySent: boolean): Transactio
 }
 
 /** RSET so the connection can carry the next message; false when it cannot be reused. */
-export function resetSession(session: MxSession): Promise<boolean> {
+export function resetSession(session: Pick<MxSession, 'connection'>): Promise<boolean> {
   return new Promise((resolve) => {
     if (session.connection.destroyed) {
       resolve(false);

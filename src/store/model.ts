@@ -31,7 +31,14 @@ export interface NewMessage {
   from: string;
   recipients: RecipientInput[];
   /** MAIL parameters that change handling downstream. */
-  params: { bodyType?: '7BIT' | '8BITMIME'; smtpUtf8?: boolean; requireTls?: boolean; dsn?: DsnEnvelope };
+  params: {
+    bodyType?: '7BIT' | '8BITMIME';
+    smtpUtf8?: boolean;
+    requireTls?: boolean;
+    dsn?: DsnEnvelope;
+    /** A portal notice (link, code, reminder, sender notice): delivered with opportunistic TLS, never diverted, no DSN. */
+    notice?: { itemId?: string; kind: string };
+  };
   client: { ip: string; hostname?: string; helo?: string; user?: string; listener: string; tls?: { protocol: string; cipher: string } };
   receivedAt: number;
 }

@@ -5,7 +5,19 @@ import type { AttemptClass, TransactionResult } from '../../src/outcome';
 import { DeliveryEngine, type DeliveryEngineDeps } from '../../src/outbound/engine';
 import type { DeliveryEvidence } from '../../src/evidence/delivery';
 import type { Candidate, DeliveryPlan, PolicyRuntime } from '../../src/policy';
-import { MxSessionError, type CandidateConnection, type MxConnector, type MxSession, type SessionJudgement, type TransactionInput } from '../../src/smtp-client';
+import {
+  connectOpportunistic,
+  MxSessionError,
+  type CandidateConnection,
+  type MxConnector,
+  type MxSession,
+  type MxSessionOptions,
+  type MxTarget,
+  type OpportunisticConnection,
+  type OpportunisticSession,
+  type SessionJudgement,
+  type TransactionInput,
+} from '../../src/smtp-client';
 import type { ClaimedJob, JobResult, Store } from '../../src/store/types';
 
 /**
@@ -58,6 +70,53 @@ class FakeConnector implements MxConnector {
     const step = this.sendScript[session.target.host]?.shift();
     if (!step) throw new Error(`unexpected transaction with ${session.target.host}`);
     return step(input);
+  }
+
+  /** How each MX behaves towards the opportunistic client (notices). */
+  readonly opportunisticScript: Record<string, Array<'plaintext' | 'tls13' | 'tls10-only' | { fail: AttemptClass; code: string }>> = {};
+  readonly opportunisticConnects: Array<{ host: string; tries: string[] }> = [];
+  readonly opportunisticClosed: OpportunisticSession[] = [];
+
+  /** The real retry logic (connectOpportunistic) over a fake session opener. */
+  async connectOpportunistic(candidate: Pick<Candidate, 'host' | 'addresses' | 'port' | 'servername'>, options: MxSessionOptions): Promise<OpportunisticConnection> {
+    const step = this.opportunisticScript[candidate.host]?.shift();
+    if (!step) throw new Error(`unexpected opportunistic connect to ${candidate.host}`);
+    const tries: string[] = [];
+    this.opportunisticConnects.push({ host: candidate.host, tries });
+    const open = async (target: MxTarget, _options: MxSessionOptions, tls: 'profile' | 'permissive'): Promise<OpportunisticSession> => {
+      tries.push(tls);
+      if (typeof step === 'object') throw new MxSessionError(`${step.code} at ${target.host}`, step.fail, step.code, null, null);
+      if (step === 'tls10-only' && tls === 'profile') {
+        throw new MxSessionError('no TLS session within the profile', 'non-compliant', 'tls-handshake-failed', true, null);
+      }
+      const negotiated =
+        step === 'plaintext'
+          ? null
+          : step === 'tls10-only'
+            ? { protocol: 'TLSv1', cipher: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA', group: 'P-256', groupBits: 256, peerKey: null }
+            : { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', group: 'X25519', groupBits: 253, peerKey: null };
+      return {
+        target,
+        connection: { destroyed: false } as unknown as OpportunisticSession['connection'],
+        starttlsAdvertised: step !== 'plaintext',
+        protection: step === 'plaintext' ? 'plaintext' : tls,
+        negotiated,
+        certificate: negotiated ? fakeSession(target.host, target.address).certificate : null,
+      };
+    };
+    return connectOpportunistic(candidate, options, open);
+  }
+
+  async sendOpportunistic(session: OpportunisticSession, input: TransactionInput): Promise<TransactionResult> {
+    input.body.destroy();
+    this.sends.push({ host: session.target.host, recipients: input.recipients, session: session as unknown as MxSession });
+    const step = this.sendScript[session.target.host]?.shift();
+    if (!step) throw new Error(`unexpected transaction with ${session.target.host}`);
+    return step(input);
+  }
+
+  async closeOpportunistic(session: OpportunisticSession): Promise<void> {
+    this.opportunisticClosed.push(session);
   }
 
   async reset(session: MxSession): Promise<boolean> {
@@ -148,7 +207,10 @@ function engineWith(connector: FakeConnector, hosts: string[]) {
       return { id: `dsn${enqueued.length}` };
     },
   } as unknown as Store;
-  const policy = { planner: { planDelivery: async () => plan(hosts), domainRule: () => ({ level: 'encrypt', source: 'default', route: null }) }, sessionOptions: {} } as unknown as PolicyRuntime;
+  const policy = {
+    planner: { planDelivery: async () => plan(hosts), planOpportunistic: async () => plan(hosts), domainRule: () => ({ level: 'encrypt', source: 'default', route: null }) },
+    sessionOptions: {},
+  } as unknown as PolicyRuntime;
   const audit = { record: () => undefined, action: () => undefined, close: async () => undefined } as unknown as DeliveryEngineDeps['audit'];
   const engine = new DeliveryEngine({ config, store, policy, logger: silentLogger(), audit, now: () => NOW, connector });
   return { engine, enqueued };
@@ -282,5 +344,85 @@ describe('DeliveryEngine with a fake SMTP client', () => {
     const result = await engine.deliverJob(claimed(['a@example.test']), stop.signal);
     expect(outcomes(result)).toEqual({ 'a@example.test': ['deferred', 'shutdown'] });
     expect(connector.connects).toHaveLength(0);
+  });
+});
+
+describe('DeliveryEngine: portal notices go out with opportunistic TLS', () => {
+  const notice = { notice: { itemId: 'item-1', kind: 'portal-link' } };
+
+  it('a notice to an MX without STARTTLS is delivered in plaintext, with the evidence saying so', async () => {
+    const connector = new FakeConnector({}, { 'mx1.example.test': [everyone('delivered', '250 2.0.0 queued')] });
+    connector.opportunisticScript['mx1.example.test'] = ['plaintext'];
+    const { engine, enqueued } = engineWith(connector, ['mx1.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test'], notice), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'notice-delivered'] });
+    expect(evidence(result, 'a@example.test')).toMatchObject({
+      mx: 'mx1.example.test',
+      tls: { protocol: 'plaintext', cipher: null, group: null },
+      certificate: null,
+      opportunistic: true,
+      protection: 'plaintext',
+      policy: { level: 'opportunistic', mode: null },
+      reply: '250 2.0.0 queued',
+    });
+    expect(connector.connects).toHaveLength(0);
+    expect(connector.opportunisticConnects).toEqual([{ host: 'mx1.example.test', tries: ['profile'] }]);
+    expect(connector.opportunisticClosed).toHaveLength(1);
+    expect(enqueued).toHaveLength(0);
+  });
+
+  it('a notice to a TLS-1.0-only MX: the profile handshake fails, the permissive retry carries it', async () => {
+    const connector = new FakeConnector({}, { 'mx1.example.test': [everyone('delivered', '250 ok')] });
+    connector.opportunisticScript['mx1.example.test'] = ['tls10-only'];
+    const { engine } = engineWith(connector, ['mx1.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test'], notice), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'notice-delivered'] });
+    expect(connector.opportunisticConnects).toEqual([{ host: 'mx1.example.test', tries: ['profile', 'permissive'] }]);
+    const ev = evidence(result, 'a@example.test');
+    expect(ev).toMatchObject({ tls: { protocol: 'TLSv1', cipher: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA' }, opportunistic: true, protection: 'permissive' });
+    expect(ev.mxAttempts.map((a) => [a.code, a.class])).toEqual([
+      ['tls-handshake-failed', 'non-compliant'],
+      ['ok', 'ok'],
+    ]);
+  });
+
+  it('a regular message to the same MX hosts still diverts, and never uses the opportunistic client', async () => {
+    const connector = new FakeConnector({
+      'mx1.example.test': [{ fail: 'non-compliant', code: 'starttls-not-offered' }],
+      'mx2.example.test': [{ fail: 'non-compliant', code: 'tls-handshake-failed' }],
+    });
+    connector.opportunisticScript['mx1.example.test'] = ['plaintext'];
+    connector.opportunisticScript['mx2.example.test'] = ['tls10-only'];
+    const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(result.recipients[0]).toMatchObject({ outcome: 'diverted', divertReason: 'no-compliant-mx' });
+    expect(connector.opportunisticConnects).toHaveLength(0);
+    expect(connector.sends).toHaveLength(0);
+  });
+
+  it('an undeliverable notice defers per the schedule (never diverts), then bounces at expiry without a DSN', async () => {
+    const connector = new FakeConnector({});
+    connector.opportunisticScript['mx1.example.test'] = [
+      { fail: 'transient', code: 'connect-failed' },
+      { fail: 'transient', code: 'connect-failed' },
+    ];
+    const { engine, enqueued } = engineWith(connector, ['mx1.example.test']);
+    const first = await engine.deliverJob(claimed(['a@example.test'], notice), run);
+    expect(outcomes(first)).toEqual({ 'a@example.test': ['deferred', 'connect-failed'] });
+    expect(first.retryAt).toBeGreaterThanOrEqual(NOW + 60_000);
+    const job = claimed(['a@example.test'], notice);
+    const last = await engine.deliverJob({ ...job, message: { ...job.message, receivedAt: NOW - 86_400_000 } }, run);
+    expect(outcomes(last)).toEqual({ 'a@example.test': ['bounced', 'queue-time-expired'] });
+    expect(last.recipients[0]!.divertReason).toBeUndefined();
+    expect(enqueued).toHaveLength(0);
+  });
+
+  it('a 5xx to the notice bounces it, with no DSN to the portal address', async () => {
+    const connector = new FakeConnector({}, { 'mx1.example.test': [everyone('bounced', '550 5.1.1 no such user')] });
+    connector.opportunisticScript['mx1.example.test'] = ['tls13'];
+    const { engine, enqueued } = engineWith(connector, ['mx1.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test'], notice), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['bounced', 'rcpt-550'] });
+    expect(enqueued).toHaveLength(0);
   });
 });

@@ -107,6 +107,61 @@ describe('Scheduler', () => {
     expect((await store.getMessage(id))!.jobs[0]!.recipients[0]!.history[0]!.reason).toBe('deferred');
   });
 
+  test('tells the notice observer each final notice outcome once it is recorded, and nothing for other messages', async () => {
+    const notice = await store.enqueue(
+      {
+        from: 'portal@relay.test',
+        recipients: [{ address: 'p@one.test' }, { address: 'q@one.test' }, { address: 'r@one.test' }],
+        params: { notice: { itemId: 'item-1', kind: 'portal-link' } },
+        client: { ip: '127.0.0.1', listener: 'portal' },
+        receivedAt: Date.now(),
+      },
+      Readable.from([Buffer.from('Subject: t\r\n\r\nbody\r\n')]),
+    );
+    const plain = await enqueue(['two.test']);
+    const events: unknown[] = [];
+    const recordedFirst: boolean[] = [];
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 2,
+      perDestination: 1,
+      leaseMs: 60_000,
+      idlePollMs: 20,
+      deliver: async (claimed) => {
+        const at = Date.now();
+        const tls = { protocol: 'plaintext', cipher: null, group: null };
+        return {
+          recipients: claimed.job.recipients.map((r) =>
+            r.address === 'p@one.test'
+              ? { address: r.address, outcome: 'delivered' as const, evidence: { at, outcome: 'delivered' as const, reason: 'notice-delivered', tls } }
+              : r.address === 'q@one.test'
+                ? { address: r.address, outcome: 'bounced' as const, evidence: { at, outcome: 'bounced' as const, reason: 'rcpt-550', tls: null } }
+                : { address: r.address, outcome: 'deferred' as const, evidence: { at, outcome: 'deferred' as const, reason: 'connect-failed' } },
+          ),
+          retryAt: at + 3_600_000,
+        };
+      },
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+      noticeObserver: {
+        noticeFinished: (e) => {
+          events.push(e);
+          void store.getMessage(notice.id).then((m) => recordedFirst.push(m!.jobs[0]!.recipients.some((r) => r.state === 'delivered')));
+        },
+      },
+    });
+    scheduler.start();
+    await waitUntil(async () => (await store.getMessage(plain))!.jobs[0]!.state === 'deferred' && events.length >= 2);
+    await scheduler.stop(1_000);
+    expect(events).toEqual([
+      { queueId: notice.id, itemId: 'item-1', kind: 'portal-link', recipient: 'p@one.test', outcome: 'delivered', reason: 'notice-delivered', tls: 'plaintext' },
+      { queueId: notice.id, itemId: 'item-1', kind: 'portal-link', recipient: 'q@one.test', outcome: 'bounced', reason: 'rcpt-550', tls: null },
+    ]);
+    await waitUntil(() => recordedFirst.length === 2);
+    expect(recordedFirst).toEqual([true, true]);
+  });
+
   test('stop() aborts deliveries that outlast the grace time and their jobs become due again', async () => {
     const id = await enqueue(['slow.test']);
     let started = false;

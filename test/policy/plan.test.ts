@@ -176,3 +176,32 @@ describe('planDelivery', () => {
     expect(plan.mtaSts).toMatchObject({ record: { id: '1' }, policy: null, error: expect.stringMatching(/404/) });
   });
 });
+
+describe('planOpportunistic (portal notices)', () => {
+  it('plans the MX hosts without MTA-STS or the domain level: enforce with no match still delivers, nothing requires a valid certificate', async () => {
+    const w = world();
+    w.policies.set('sts.example', 'version: STSv1\nmode: enforce\nmx: mx.elsewhere.example\nmax_age: 86400\n');
+    const plan = expectKind(await planner(w, { domains: { 'sts.example': { level: 'verify' } } }).planOpportunistic('sts.example'), 'deliver');
+    expect(plan.candidates.map((c) => [c.host, c.requireValidCert, c.stsMatch])).toEqual([
+      ['mx.sts.example', false, null],
+      ['backup.other.example', false, null],
+    ]);
+    expect(plan.mtaSts).toBeNull();
+    expect(w.dns.calls).not.toContain('TXT _mta-sts.sts.example');
+  });
+
+  it('a portal-level domain still gets its notices; a route still applies', async () => {
+    const w = world();
+    expect(expectKind(await planner(w, { domains: { 'plain.example': { level: 'portal' } } }).planOpportunistic('plain.example'), 'deliver').candidates[0]!.host).toBe('mx1.plain.example');
+    const routed = expectKind(await planner(w, { domains: { 'plain.example': { route: '127.0.0.7:2526', level: 'verify' } } }).planOpportunistic('plain.example'), 'deliver');
+    expect(routed.candidates).toEqual([expect.objectContaining({ host: '127.0.0.7', port: 2526, requireValidCert: false })]);
+  });
+
+  it('a null MX bounces; a temporary DNS failure defers', async () => {
+    const w = world();
+    w.dns.mx.set('null.example', [{ exchange: '', priority: 0 }]);
+    w.dns.mx.set('flaky.example', 'temporary');
+    expect(expectKind(await planner(w).planOpportunistic('null.example'), 'bounce')).toMatchObject({ code: 'null-mx', status: '5.1.10' });
+    expect(expectKind(await planner(w).planOpportunistic('flaky.example'), 'defer').code).toBe('dns-temporary');
+  });
+});

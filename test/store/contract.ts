@@ -128,6 +128,12 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       expect((await readAll(await store.openBody(record.id))).equals(body)).toBe(true);
     });
 
+    test('keeps a notice marker in the message params through enqueue and claim', async () => {
+      const record = await enqueue(['a@one.test'], undefined, { params: { notice: { itemId: 'item-1', kind: 'portal-link' } } });
+      expect((await store.getMessage(record.id))!.params.notice).toEqual({ itemId: 'item-1', kind: 'portal-link' });
+      expect((await store.claimDue('owner-n', 10, 60_000)).find((c) => c.message.id === record.id)?.message.params.notice).toEqual({ itemId: 'item-1', kind: 'portal-link' });
+    });
+
     test('stores an empty body', async () => {
       const record = await enqueue(['a@one.test'], Buffer.alloc(0));
       expect(record.size).toBe(0);
