@@ -491,4 +491,3 @@ function releasedParams(original: MessageRecord | undefined): NewMessage['params
   if (original?.params.smtpUtf8) params.smtpUtf8 = original.params.smtpUtf8;
   return params;
 }
-

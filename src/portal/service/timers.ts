@@ -33,7 +33,10 @@ export function startPortal(options: PortalTimerOptions): { close(): Promise<voi
     } catch (err) {
       options.logger.error({ event: 'portal-handover-error', err: (err as Error).message }, 'portal hand-over pass failed');
     }
-    if (!closed) handOverTimer = setTimeout(() => (handOverRun = handOver()), delay);
+    if (!closed)
+      handOverTimer = setTimeout(() => {
+        handOverRun = handOver();
+      }, delay);
   };
   const sweep = async (): Promise<void> => {
     try {
@@ -41,10 +44,17 @@ export function startPortal(options: PortalTimerOptions): { close(): Promise<voi
     } catch (err) {
       options.logger.error({ event: 'portal-sweep-error', err: (err as Error).message }, 'portal expiry sweep failed');
     }
-    if (!closed) sweepTimer = setTimeout(() => (sweepRun = sweep()), sweepEvery);
+    if (!closed)
+      sweepTimer = setTimeout(() => {
+        sweepRun = sweep();
+      }, sweepEvery);
   };
-  handOverTimer = setTimeout(() => (handOverRun = handOver()), 0);
-  sweepTimer = setTimeout(() => (sweepRun = sweep()), 0);
+  handOverTimer = setTimeout(() => {
+    handOverRun = handOver();
+  }, 0);
+  sweepTimer = setTimeout(() => {
+    sweepRun = sweep();
+  }, 0);
 
   return {
     async close() {
