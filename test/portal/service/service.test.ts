@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseConfig } from '../../../src/config/load';
 import { FallbackService } from '../../../src/fallback';
 import { silentLogger } from '../../../src/log/logger';
-import { PortalService, settingsFor, startPortal, type CopiesPort } from '../../../src/portal/service';
+import { PortalService, settingsFor, startPortal } from '../../../src/portal/service';
 import { FileStore } from '../../../src/store/file/file-store';
 import { InvalidStateError, NotFoundError, type FallbackItem } from '../../../src/store/types';
 import { chunked, evidence, newMessage, readAll } from '../../store/contract';
