@@ -20,3 +20,5 @@ export {
   type PortalSettings,
 } from './service';
 export { startPortal, type PortalTimerOptions } from './timers';
+export { startPortalRuntime, type PortalRuntime } from './start';
+export { openPortalParts, type PortalParts, type PortalPartsFactory } from './wiring';

@@ -258,7 +258,9 @@ export class PortalService {
     const item = await this.copiesPort.get(e.itemId);
     if (!item) return;
     const at = this.now();
-    const detail = { kind: e.kind, queueId: e.queueId, reason: e.reason };
+    const detail: Record<string, string | boolean> = { kind: e.kind, queueId: e.queueId, reason: e.reason };
+    // The flag is audited whenever the original subject may have travelled in a link notice.
+    if (e.kind === 'portal-link' && this.portal.includeOriginalSubject) detail.originalSubject = true;
     if (e.outcome === 'delivered') {
       await this.copiesPort.record(item.id, { at, type: 'notify.sent', actor: 'relay', detail: { ...detail, tls: e.tls ?? 'plaintext' } });
       if (e.kind === 'portal-link' && e.queueId === item.noticeQueueId) {
