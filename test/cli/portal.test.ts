@@ -40,6 +40,7 @@ beforeEach(async () => {
       portal: { publicUrl: 'https://portal.clinic.test', keyFile: path.join(dir, 'keys.json') },
     }),
   );
+  writeFileSync(path.join(dir, 'keys.json'), '{}', { mode: 0o600 }); // the real keyring is not read here: the parts are fakes
   const { config } = loadConfig(configFile);
   store = new FileStore({ path: config.queue.path, keepFinished: 86_400_000, logger: silentLogger() });
   await store.open();
@@ -172,4 +173,7 @@ test('audit shows the portal trail after the delivery evidence; --json stays an 
   const withPortal = JSON.parse((await cli('audit', queueId, '--json', '--portal')).stdout);
   expect(withPortal.entries).toEqual(plain);
   expect(withPortal.portal.map((p: any) => [p.item.id, p.events.map((e: any) => e.type)])).toEqual(ids.map((id) => [id, ['portal.stored']]));
+
+  rmSync(path.join(dir, 'keys.json'));
+  expect(JSON.parse((await cli('audit', queueId, '--json', '--portal')).stdout).portal).toEqual([]);
 });

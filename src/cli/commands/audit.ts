@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { auditTrail, findMessages } from '../../admin/views';
 import type { AuditEntry } from '../../evidence/delivery';
@@ -34,7 +35,8 @@ export interface PortalTrail {
 
 /** The portal items of these messages with their trails; undefined (with the reason) when the portal cannot be opened. */
 async function portalTrails(deps: { config: Config; logger: Logger; store: Store }, messages: MessageRecord[], options: PortalCliOptions): Promise<{ trails?: PortalTrail[]; error?: string }> {
-  if (!deps.config.portal.enabled) return { trails: [] };
+  // No key file: the portal never ran here, so there are no items (and a read-only command creates no keys).
+  if (!deps.config.portal.enabled || !existsSync(deps.config.portal.keyFile)) return { trails: [] };
   try {
     const { copies } = await (options.portalParts ?? openPortalParts)(deps);
     const ids = new Set(messages.map((m) => m.id));
