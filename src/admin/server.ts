@@ -13,6 +13,7 @@ import { checkLive, type Readiness } from './health';
 import type { Metrics } from './metrics';
 import { registerFallbackRoutes } from './routes/fallback';
 import { registerOpsRoutes } from './routes/ops';
+import { registerPortalItemRoutes, type PortalAdmin } from './routes/portal-items';
 import { registerQueueRoutes } from './routes/queue';
 
 export interface AdminServerOptions {
@@ -24,6 +25,8 @@ export interface AdminServerOptions {
   metrics?: Pick<Metrics, 'render'>;
   /** /readyz; without it, readiness is "the store answers a ping". */
   readiness?: () => Promise<Readiness>;
+  /** The built-in portal's service (/api/v1/portal/items); without it those routes answer 503. */
+  portal?: PortalAdmin;
 }
 
 export interface AdminServer {
@@ -121,6 +124,7 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
       registerQueueRoutes(api, ctx);
       registerFallbackRoutes(api, ctx);
       registerOpsRoutes(api, ctx);
+      registerPortalItemRoutes(api, ctx, options.portal);
     },
     { prefix: API_PREFIX },
   );

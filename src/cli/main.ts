@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommand } from './commands/audit';
 import { registerCheckCommand } from './commands/check';
+import { registerEvidenceCommands } from './commands/evidence';
 import { registerFallbackCommands } from './commands/fallback';
+import { registerPortalCommands, type PortalCliOptions } from './commands/portal';
 import { registerQueueCommands } from './commands/queue';
 import { registerStartCommand } from './commands/start';
 import { registerStatsCommand } from './commands/stats';
@@ -11,7 +13,8 @@ import { CliError } from './errors';
 /** Exit codes shared by every command; `check` adds its verdict codes (3 divert, 4 defer, 5 bounce). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 6 } as const;
 
-export function buildProgram(): Command {
+/** `options` lets tests give the portal commands in-memory portal parts. */
+export function buildProgram(options: PortalCliOptions = {}): Command {
   const program = new Command('sealgate')
     .description('Compliance-enforcing outbound SMTP relay')
     .option('-c, --config <file>', 'config file (default: $SEALGATE_CONFIG or config/default.yaml)')
@@ -22,7 +25,9 @@ export function buildProgram(): Command {
   registerQueueCommands(program);
   registerCheckCommand(program);
   registerFallbackCommands(program);
-  registerAuditCommand(program);
+  registerPortalCommands(program, options);
+  registerAuditCommand(program, options);
+  registerEvidenceCommands(program, options);
   registerStatsCommand(program);
   return program;
 }

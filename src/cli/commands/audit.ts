@@ -1,8 +1,15 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { auditTrail, findMessages } from '../../admin/views';
 import type { AuditEntry } from '../../evidence/delivery';
-import { withStore } from '../context';
+import type { Config } from '../../config/schema';
+import type { Logger } from '../../log/logger';
+import { toPortalEventView, toPortalItemView, type PortalEventView, type PortalItemView } from '../../portal/service';
+import { openPortalParts } from '../../portal/service/wiring';
+import type { MessageRecord, Store } from '../../store/types';
+import { cliLogger, withStore } from '../context';
 import { CliError } from '../errors';
+import { describeEvent, type PortalCliOptions } from './portal';
 
 // Shared with the HTTP API (src/admin/views.ts).
 export { auditEntries } from '../../admin/views';
@@ -21,17 +28,50 @@ function describe(entry: AuditEntry): string {
   return lines.join('\n');
 }
 
-export function registerAuditCommand(program: Command): void {
+export interface PortalTrail {
+  item: PortalItemView;
+  events: PortalEventView[];
+}
+
+/** The portal items of these messages with their trails; undefined (with the reason) when the portal cannot be opened. */
+async function portalTrails(deps: { config: Config; logger: Logger; store: Store }, messages: MessageRecord[], options: PortalCliOptions): Promise<{ trails?: PortalTrail[]; error?: string }> {
+  // No key file: the portal never ran here, so there are no items (and a read-only command creates no keys).
+  if (!deps.config.portal.enabled || !existsSync(deps.config.portal.keyFile)) return { trails: [] };
+  try {
+    const { copies } = await (options.portalParts ?? openPortalParts)(deps);
+    const ids = new Set(messages.map((m) => m.id));
+    const trails: PortalTrail[] = [];
+    for (const item of (await copies.list()).filter((i) => ids.has(i.queueId))) {
+      trails.push({ item: toPortalItemView(item), events: (await copies.events(item.id)).map(toPortalEventView) });
+    }
+    return { trails };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+export function registerAuditCommand(program: Command, options: PortalCliOptions = {}): void {
   program
     .command('audit <id>')
-    .description('show the delivery evidence for a queue id or Message-ID')
-    .option('--json', 'print a JSON array for scripts')
-    .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-      const messages = await withStore(command, (store) => findMessages(store, id));
+    .description('show the delivery evidence for a queue id or Message-ID, then the portal audit trail of its portal items')
+    .option('--json', 'print a JSON array of the delivery evidence for scripts')
+    .option('--portal', 'with --json: print {entries, portal} with the portal items and their trails')
+    .action(async (id: string, opts: { json?: boolean; portal?: boolean }, command: Command) => {
+      const wantPortal = !opts.json || opts.portal === true;
+      const { messages, portal } = await withStore(command, async (store, loaded) => {
+        const found = await findMessages(store, id);
+        const trails = found.length > 0 && wantPortal ? await portalTrails({ config: loaded.config, logger: cliLogger(loaded.config.log.level), store }, found, options) : {};
+        return { messages: found, portal: trails };
+      });
       if (messages.length === 0) throw new CliError(`no message with queue id or Message-ID ${id}`, 6);
       const entries = auditTrail(messages);
-      if (opts.json) {
+      if (opts.json && !opts.portal) {
         process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+        return;
+      }
+      if (opts.json) {
+        if (portal.error !== undefined) throw new CliError(`cannot open the portal: ${portal.error}`);
+        process.stdout.write(`${JSON.stringify({ entries, portal: portal.trails ?? [] }, null, 2)}\n`);
         return;
       }
       for (const message of messages) {
@@ -40,5 +80,9 @@ export function registerAuditCommand(program: Command): void {
         );
       }
       process.stdout.write(entries.length === 0 ? 'No delivery attempts yet.\n' : `${entries.map(describe).join('\n')}\n`);
+      if (portal.error !== undefined) process.stderr.write(`sealgate: portal trail not shown: ${portal.error}\n`);
+      for (const trail of portal.trails ?? []) {
+        process.stdout.write(`Portal item ${trail.item.id} (${trail.item.state}, expires ${trail.item.expiresAt})\n${trail.events.map(describeEvent).join('\n')}\n`);
+      }
     });
 }

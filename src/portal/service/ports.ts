@@ -1,0 +1,68 @@
+import type { Readable } from 'node:stream';
+import type { FallbackItem, PortalEvent, PortalEventInput, PortalFilter, PortalItem, PortalSealedFacts } from '../../store/types';
+
+/*
+ * The narrow interfaces the portal service uses from its neighbours in src/portal: the encrypted copies
+ * (PortalCopies, src/portal/copies.ts), the notices (NoticeSender, src/portal/notices) and the key file
+ * (src/portal/crypto). The real classes satisfy them structurally; tests pass in-memory fakes.
+ */
+
+/** The PortalCopies methods the service calls. */
+export interface CopiesPort {
+  create(input: {
+    fallbackId: string;
+    queueId: string;
+    jobId: string;
+    facts: PortalSealedFacts;
+    body: Readable;
+    expiresAt: number;
+    auth: PortalItem['auth'];
+    actor?: string;
+  }): Promise<{ item: PortalItem; token: string }>;
+  get(id: string): Promise<PortalItem | undefined>;
+  list(filter?: PortalFilter): Promise<PortalItem[]>;
+  facts(item: PortalItem): PortalSealedFacts;
+  openMessage(item: PortalItem): Promise<Readable>;
+  newToken(id: string): Promise<{ item: PortalItem; token: string }>;
+  update(id: string, mutate: (item: PortalItem) => PortalItem): Promise<PortalItem>;
+  record(id: string, event: PortalEventInput): Promise<PortalEvent>;
+  events(id: string): Promise<PortalEvent[]>;
+  shred(id: string, state: 'expired' | 'purged' | 'released', event: PortalEventInput): Promise<PortalItem>;
+  rewrapAll(): Promise<number>;
+  verifyTrail(id: string): Promise<{ ok: true; events: number } | { ok: false; seq: number; reason: string }>;
+}
+
+/** The notice kinds the service sends (a subset of the notices module's Notice union, same shapes). */
+export type ServiceNotice =
+  | { kind: 'portal-link'; itemId: string; to: string; link: string; expiresAt: number; originalSubject?: string }
+  | { kind: 'expiry-reminder'; itemId: string; to: string; link: string; expiresAt: number }
+  | { kind: 'recipient-not-told'; itemId: string; to: string; recipient: string; queueId: string; reason: string }
+  | { kind: 'unread-at-expiry'; to: string; recipients: string[]; queueId: string; messageId?: string };
+
+/** NoticeSender: queues a notice as a new message; returns its queue id. */
+export interface NoticePort {
+  send(notice: ServiceNotice): Promise<string>;
+}
+
+/** What the service needs of FallbackService (src/fallback). */
+export interface FallbackPort {
+  claim(owner: string, limit: number, leaseMs: number, now?: number): Promise<FallbackItem[]>;
+  ack(id: string, owner: string): Promise<void>;
+}
+
+/** The key-file operations of src/portal/crypto used by key rotation. */
+export interface KeyFilePort {
+  addKeyEncryptionKey(file: string): Promise<string>;
+  retireKeyEncryptionKeys(file: string, keep: ReadonlySet<string>): Promise<string[]>;
+}
+
+/** A final notice outcome, as outbound reports it (NoticeObserver.noticeFinished). */
+export interface NoticeFinishedEvent {
+  queueId: string;
+  itemId?: string;
+  kind: string;
+  recipient: string;
+  outcome: 'delivered' | 'bounced';
+  reason: string;
+  tls: string | null;
+}
