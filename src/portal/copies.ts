@@ -41,6 +41,8 @@ export class PortalCopies {
     actor?: string;
   }): Promise<{ item: PortalItem; token: string }> {
     const id = input.fallbackId;
+    // Another process may have rotated the key file: wrap under the key that is current now.
+    await this.keyring.refresh?.();
     const dataKey = newDataKey();
     try {
       const { kid, wrappedKey } = this.keyring.wrap(dataKey);
@@ -85,8 +87,10 @@ export class PortalCopies {
   }
 
   /** The item whose live link this token is (undefined for unknown tokens). */
-  byToken(token: string): Promise<PortalItem | undefined> {
-    if (typeof token !== 'string' || token.length === 0) return Promise.resolve(undefined);
+  async byToken(token: string): Promise<PortalItem | undefined> {
+    if (typeof token !== 'string' || token.length === 0) return undefined;
+    // A recipient's visit starts here: pick up a key file another process rotated, so facts() can unwrap.
+    await this.keyring.refresh?.();
     return this.store.findPortalItemByToken(tokenHash(token));
   }
 
@@ -107,6 +111,7 @@ export class PortalCopies {
 
   /** The decrypted message (RFC 5322 bytes), streamed. The stream errors if the ciphertext was altered. */
   async openMessage(item: PortalItem): Promise<Readable> {
+    await this.keyring.refresh?.();
     const dataKey = this.dataKey(item);
     const source = await this.store.openPortalCiphertext(item.id);
     return pipeline(source, decryptStream(dataKey, item.id, item.chunkSize), ignore);

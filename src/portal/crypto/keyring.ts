@@ -18,6 +18,8 @@ export interface Keyring {
   readonly kids?: readonly string[];
   /** Re-reads the key file after addKeyEncryptionKey or retireKeyEncryptionKeys (the file keyring has it). */
   reload?(): Promise<void>;
+  /** Re-reads the key file when it changed on disk (another process rotated it); cheap when it did not. */
+  refresh?(): Promise<void>;
 }
 
 /*
@@ -126,8 +128,22 @@ class FileKeyring implements Keyring {
     this.kids = content.keys.map((k) => k.kid);
   }
 
+  private loadedStamp = '';
+
   async reload(): Promise<void> {
+    const stamp = await this.stamp();
     this.load(await readKeyFile(this.file));
+    this.loadedStamp = stamp;
+  }
+
+  async refresh(): Promise<void> {
+    if ((await this.stamp()) !== this.loadedStamp) await this.reload();
+  }
+
+  /** The key file is replaced by rename on every change, so its inode and mtime say whether it changed. */
+  private async stamp(): Promise<string> {
+    const stat = await fs.stat(this.file);
+    return `${stat.ino}:${stat.mtimeMs}:${stat.size}`;
   }
 
   wrap(dataKey: Buffer): { kid: string; wrappedKey: string } {

@@ -1,6 +1,9 @@
 import type { Config } from '../../config/schema';
 import type { Logger } from '../../log/logger';
 import type { Store } from '../../store/types';
+import { PortalCopies } from '../copies';
+import { addKeyEncryptionKey, loadOrCreateKeyring, retireKeyEncryptionKeys } from '../crypto';
+import { createNoticeSender, type NoticeSender } from '../notices';
 import type { CopiesPort, KeyFilePort, NoticePort } from './ports';
 
 /** The portal parts a CLI command or the relay builds over an open store. */
@@ -13,17 +16,19 @@ export interface PortalParts {
 
 export type PortalPartsFactory = (deps: { config: Config; logger: Logger; store: Store }) => Promise<PortalParts>;
 
-/**
- * Builds the keyring, PortalCopies and NoticeSender for one process.
- *
- * TODO(lead, after merging the crypto, copies and notices modules): replace this body with
- *   const keyring = await loadOrCreateKeyring(config.portal.keyFile, logger);   // from '../crypto'
- *   const copies = new PortalCopies(store, keyring);                             // from '../copies'
- *   const notices = createNoticeSender({ config, store, logger });               // from '../notices'
- *   return { copies, notices, keys: { addKeyEncryptionKey, retireKeyEncryptionKeys,
- *     reopen: async (file) => new PortalCopies(store, await loadOrCreateKeyring(file, logger)) } };
- * (`store` must then be a Store that includes the PortalStore role and cacheIncrement.)
- */
-export const openPortalParts: PortalPartsFactory = async () => {
-  throw new Error('the portal modules (keyring, copies, notices) are not wired into this build yet');
+/** The real parts: the concrete classes, which the web app needs beside the service. */
+export type ProcessPortalParts = PortalParts & { copies: PortalCopies; notices: NoticeSender };
+
+/** Builds the keyring, PortalCopies and NoticeSender for one process over an open store. */
+export const openPortalParts = async ({ config, logger, store }: Parameters<PortalPartsFactory>[0]): Promise<ProcessPortalParts> => {
+  const keyring = await loadOrCreateKeyring(config.portal.keyFile, logger);
+  return {
+    copies: new PortalCopies(store, keyring),
+    notices: createNoticeSender({ config, store, logger }),
+    keys: {
+      addKeyEncryptionKey,
+      retireKeyEncryptionKeys,
+      reopen: async (file) => new PortalCopies(store, await loadOrCreateKeyring(file, logger)),
+    },
+  };
 };
