@@ -41,8 +41,17 @@ export class PortalCopies {
     actor?: string;
   }): Promise<{ item: PortalItem; token: string }> {
     const id = input.fallbackId;
-    // Another process may have rotated the key file: wrap under the key that is current now.
-    await this.keyring.refresh?.();
+    // Another process may have rotated the key file: wrap under the key that is current now. The body is
+    // already open, so hold on to an error it raises meanwhile instead of letting it go unhandled.
+    const early: { error?: Error } = {};
+    const holdError = (error: Error) => (early.error = error);
+    input.body.once('error', holdError);
+    try {
+      await this.keyring.refresh?.();
+    } finally {
+      input.body.off('error', holdError);
+    }
+    if (early.error) throw early.error;
     const dataKey = newDataKey();
     try {
       const { kid, wrappedKey } = this.keyring.wrap(dataKey);

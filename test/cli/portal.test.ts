@@ -142,7 +142,7 @@ test('portal resend, extend, release, purge, rotate-key', async () => {
   expect((await reopened.getMessage(released.queueId))!.jobs[0]!.recipients.map((r) => r.address)).toEqual(['a@weak.test']);
   await reopened.close();
   expect((await cli('portal', 'purge', b)).stdout).toBe(`${b}: purged\n`);
-  expect(JSON.parse((await cli('portal', 'rotate-key', '--json')).stdout)).toEqual({ kid: 'k2', rewrapped: 0, retired: ['k1'] });
+  expect(JSON.parse((await cli('portal', 'rotate-key', '--retire', '--json')).stdout)).toEqual({ kid: 'k2', rewrapped: 0, retired: ['k1'] });
 });
 
 test('evidence verify: exit 0 when intact, 1 naming the first broken entry', async () => {

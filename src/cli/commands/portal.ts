@@ -184,11 +184,12 @@ export function registerPortalCommands(program: Command, options: PortalCliOptio
 
   portal
     .command('rotate-key')
-    .description('add a new key-encryption key to portal.keyFile, rewrap every data key under it, drop unused keys (restart running relays afterwards)')
+    .description('add a new key-encryption key to portal.keyFile and rewrap every data key under it; --retire also drops keys no item uses (run it once every relay has read the new file)')
+    .option('--retire', 'drop key-encryption keys that no portal copy uses any more')
     .option('--json', 'print JSON for scripts')
-    .action(async (opts: { json?: boolean }, command: Command) => {
+    .action(async (opts: { json?: boolean; retire?: boolean }, command: Command) => {
       const result = await withPortal(command, options, async (service, _store, loaded) => {
-        const rotated = await service.rotateKey(loaded.config.portal.keyFile);
+        const rotated = await service.rotateKey(loaded.config.portal.keyFile, { retire: opts.retire === true });
         await recordAction(loaded, { action: 'portal-rotate-key', id: rotated.kid, rewrapped: rotated.rewrapped, retired: rotated.retired });
         return rotated;
       });

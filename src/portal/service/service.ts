@@ -472,7 +472,12 @@ export class PortalService {
    * Adds a new key-encryption key, rewraps every live data key under it and drops the keys no item uses any
    * more. A relay still running with the old key file keeps the old key in memory: restart relays afterwards.
    */
-  async rotateKey(keyFile: string): Promise<{ kid: string; rewrapped: number; retired: string[] }> {
+  /**
+   * Adds a new current key-encryption key and rewraps every data key under it. Old keys stay in the file
+   * (running relays pick up the new current key when they next wrap or read), unless `retire` is set: then keys
+   * no item uses any more are dropped. Retire in a second run, once every relay has read the rotated file.
+   */
+  async rotateKey(keyFile: string, options: { retire?: boolean } = {}): Promise<{ kid: string; rewrapped: number; retired: string[] }> {
     const keys = this.deps.keys;
     if (!keys) throw new Error('key rotation is not wired in this process');
     const kid = await keys.addKeyEncryptionKey(keyFile);
@@ -480,7 +485,7 @@ export class PortalService {
     const rewrapped = await copies.rewrapAll();
     const keep = new Set<string>([kid]);
     for (const item of await copies.list()) if (item.kid) keep.add(item.kid);
-    const retired = await keys.retireKeyEncryptionKeys(keyFile, keep);
+    const retired = options.retire ? await keys.retireKeyEncryptionKeys(keyFile, keep) : [];
     this.copiesPort = copies;
     this.deps.logger.info({ event: 'key.rotated', kid, rewrapped, retired }, 'portal key-encryption key rotated');
     return { kid, rewrapped, retired };

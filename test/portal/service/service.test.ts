@@ -339,8 +339,10 @@ describe('admin operations', () => {
     );
     await divert(['a@weak.test']);
     await svc.handOverOnce();
-    expect(await svc.rotateKey('/keys.json')).toEqual({ kid: 'k2', rewrapped: 1, retired: ['k1'] });
-    expect(calls).toEqual(['add /keys.json', 'retire k2']);
+    expect(await svc.rotateKey('/keys.json')).toEqual({ kid: 'k2', rewrapped: 1, retired: [] });
+    expect(calls).toEqual(['add /keys.json']);
+    expect(await svc.rotateKey('/keys.json', { retire: true })).toEqual({ kid: 'k2', rewrapped: 1, retired: ['k1'] });
+    expect(calls).toEqual(['add /keys.json', 'add /keys.json', 'retire k2']);
     expect(svc.copies).toBe(reopened);
   });
 });
