@@ -13,6 +13,7 @@ import { createAuditLog } from './evidence/audit-log';
 import { DeliveryEngine } from './outbound/engine';
 import { Scheduler } from './outbound/scheduler';
 import { createPolicyRuntime, storePolicyCache } from './policy';
+import { openPortalParts, startPortalRuntime } from './portal/service';
 import { buildTlsProfile } from './policy/tls-profile';
 import { acquireSpoolLock, createStore } from './store';
 import type { Store } from './store/types';
@@ -52,10 +53,16 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
     cleanups.push(() => audit.close());
     const engine = new DeliveryEngine({ config, store, policy, logger, audit });
     cleanups.push(() => engine.close());
+    const instance = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    // The built-in portal takes diverted recipients over (hand-over, notices, expiry) before delivery starts,
+    // so the notice outcomes delivery reports have somewhere to go.
+    const portalParts = config.portal.enabled ? await openPortalParts({ config, logger, store }) : undefined;
+    const portal = portalParts ? await startPortalRuntime({ config, logger, store, instance, parts: async () => portalParts }) : undefined;
+    if (portal) cleanups.push(() => portal.close());
     const scheduler = new Scheduler({
       store,
       logger,
-      owner: `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+      owner: instance,
       concurrency: config.delivery.concurrency,
       perDestination: config.delivery.perDestination,
       leaseMs: config.queue.leaseTime,
@@ -66,6 +73,7 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
         engine.recordAudit(claimed, result);
         metrics.recordSettled(claimed, result);
       },
+      ...(portal ? { noticeObserver: portal.noticeObserver } : {}),
     });
     if (config.delivery.enabled) scheduler.start();
     cleanups.push(() => scheduler.stop(config.delivery.shutdownGrace));
@@ -83,7 +91,16 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
 
     // Last to start, first to stop (cleanups run in reverse).
     if (config.admin.enabled) {
-      const admin = await startAdminServer({ config, store, policy, logger, audit, metrics, readiness: () => checkReady({ store: storeProbe(store), listeners: listenersProbe(inbound) }) });
+      const admin = await startAdminServer({
+        config,
+        store,
+        policy,
+        logger,
+        audit,
+        metrics,
+        ...(portal ? { portal: portal.service } : {}),
+        readiness: () => checkReady({ store: storeProbe(store), listeners: listenersProbe(inbound) }),
+      });
       cleanups.push(() => admin.close());
     }
 

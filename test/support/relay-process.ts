@@ -30,6 +30,9 @@ export function relayFixture(overrides: Record<string, unknown> = {}): RelayFixt
     limits: { minFreeDisk: 0 },
     // The admin API defaults to port 8025: a free port keeps parallel relays from clashing.
     admin: { port: 0 },
+    // The built-in portal would take every diverted recipient over within a second (claim, ack), which the
+    // queue and external-portal tests must not see; the portal's own tests turn it on (with port 0).
+    portal: { enabled: false, port: 0 },
     // Tests never send traffic off this machine: unless a test world supplies its DNS server, lookups
     // go to a loopback port where nothing answers (so they fail as temporary and jobs defer).
     dns: { servers: ['127.0.0.1:1'], timeout: '500ms', tries: 1 },
