@@ -65,6 +65,8 @@ describe('portal in headless Chromium', () => {
   }
 
   async function shot(page: Page, name: string): Promise<void> {
+    // A full-page screenshot of a scrolled page can leave an off-screen iframe unpainted.
+    await page.evaluate('window.scrollTo(0, 0)');
     await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
   }
 
@@ -123,10 +125,10 @@ describe('portal in headless Chromium', () => {
     expect(sha256(readFileSync(await download.path()))).toBe(sha256(pdf));
     const [eml] = await Promise.all([page.waitForEvent('download'), page.click('a[href="/message/eml"]')]);
     expect(eml.suggestedFilename()).toBe('message.eml');
-    await check(page, '05-message');
     await expect(page.frameLocator('iframe.content').locator('b').textContent()).resolves.toBe('Dana');
+    await check(page, '05-message');
 
-    await page.click('button:has-text("Sign out")');
+    await activate(page, 'button:has-text("Sign out")');
     await page.waitForURL(`${server.url}/signed-out`);
     await check(page, '06-signed-out');
 
