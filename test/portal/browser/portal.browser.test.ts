@@ -260,6 +260,31 @@ describe('portal in headless Chromium', () => {
     await context.close();
   });
 
+  test('the idle warning shows in the page, then the session ends (server-enforced too)', async () => {
+    const short = makeWorld({ tls: await selfSignedCertificate('localhost'), realClock: true, portal: { sessionIdle: '4s' } });
+    const shortServer = await startPortalServer(short.deps);
+    const context = await newContext();
+    try {
+      const page = await context.newPage();
+      const { item, token } = short.copies.add({ body: sampleMessage() });
+      await page.goto(`${shortServer.url}/m/${token}`);
+      await page.click('button:has-text("Continue")');
+      await page.click('button:has-text("Email me a code")');
+      await page.fill('#code', short.notices.lastCode(item.id));
+      await page.click('button:has-text("Sign in")');
+      await page.waitForURL(`${shortServer.url}/message`);
+      await page.waitForSelector('.session.warn', { timeout: 3500 });
+      expect(await page.locator('#session-text').textContent()).toContain('You will soon be signed out');
+      await shot(page, '07-idle-warning');
+      await page.waitForURL(`${shortServer.url}/signed-out`, { timeout: 5000 });
+      const again = await page.goto(`${shortServer.url}/message`);
+      expect(again!.status()).toBe(401);
+    } finally {
+      await context.close();
+      await shortServer.close();
+    }
+  });
+
   test('friendly pages: expired, withdrawn mid-session (410), unknown link, lockout', async () => {
     const context = await newContext();
     const page = await context.newPage();

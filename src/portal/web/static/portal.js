@@ -1,5 +1,6 @@
 /* global document, window, setTimeout */
-// Idle-session warning: shown two minutes before the portal signs the reader out (the server enforces it).
+// Idle-session warning: shown two minutes before the portal signs the reader out (halfway for short idle
+// times); at the idle time the page moves to the signed-out page. The server enforces the timeout itself.
 (function () {
   'use strict';
   var box = document.getElementById('session');
@@ -9,7 +10,7 @@
   setTimeout(function () {
     box.classList.add('warn');
     var text = document.getElementById('session-text');
-    if (text) text.textContent = 'You will be signed out in about two minutes. Press "Stay signed in" to keep reading.';
+    if (text) text.textContent = 'You will soon be signed out because of inactivity. Press "Stay signed in" to keep reading.';
   }, warnAfter);
   setTimeout(function () {
     window.location.assign('/signed-out');
