@@ -1,0 +1,3 @@
+export { buildPortalApp, COOKIES, MESSAGE_FRAME_CSP } from './app';
+export { startPortalServer } from './server';
+export type { NoticePort, PortalCachePort, PortalItemsPort, PortalWebDeps, PortalWebNotice } from './deps';

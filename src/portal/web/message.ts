@@ -1,0 +1,120 @@
+import type { Readable } from 'node:stream';
+import { simpleParser, type AddressObject, type Attachment } from 'mailparser';
+import sanitizeHtml from 'sanitize-html';
+
+export interface AttachmentView {
+  index: number;
+  filename: string;
+  contentType: string;
+  size: number;
+}
+
+export interface ParsedMessage {
+  from: string;
+  date: string | undefined;
+  subject: string;
+  text: string | undefined;
+  /** Sanitised HTML part (remote resources removed, cid: images inlined as data: URIs). */
+  html: string | undefined;
+  /** True when the HTML part referred to remote images, which were dropped. */
+  remoteImagesDropped: boolean;
+  attachments: AttachmentView[];
+  raw: Attachment[];
+}
+
+function addressText(value: AddressObject | AddressObject[] | undefined): string {
+  if (!value) return '';
+  const list = Array.isArray(value) ? value : [value];
+  return list
+    .flatMap((group) => group.value)
+    .map((entry) => entry.address ?? '')
+    .filter((address) => address.length > 0)
+    .join(', ');
+}
+
+/** Style values are kept only when they cannot load anything (no url(), no image-set, no expression, no @import). */
+const SAFE_STYLE = /^(?!.*(url|image-set|expression|@import|\\))[^;{}<>]*$/i;
+const STYLE_PROPS = ['color', 'background-color', 'text-align', 'font-weight', 'font-style', 'font-size', 'font-family', 'text-decoration', 'margin', 'padding', 'border', 'width', 'height'];
+
+/** sanitize-html with a strict allow-list: no scripts, forms, styles sheets, frames, remote images or CSS url(). */
+export function sanitizeMessageHtml(html: string, cidImages: ReadonlyMap<string, string>): { html: string; remoteImagesDropped: boolean } {
+  let remoteImagesDropped = false;
+  const clean = sanitizeHtml(html, {
+    allowedTags: [...sanitizeHtml.defaults.allowedTags, 'img', 'font', 'center'],
+    allowedAttributes: {
+      a: ['href', 'title', 'target', 'rel'],
+      img: ['src', 'alt', 'width', 'height', 'title'],
+      td: ['colspan', 'rowspan', 'align', 'valign', 'style'],
+      th: ['colspan', 'rowspan', 'align', 'valign', 'style'],
+      '*': ['style', 'align', 'dir', 'lang'],
+    },
+    allowedStyles: { '*': Object.fromEntries(STYLE_PROPS.map((prop) => [prop, [SAFE_STYLE]])) },
+    allowedSchemes: ['http', 'https', 'mailto'],
+    allowedSchemesByTag: { img: ['data'] },
+    allowProtocolRelative: false,
+    transformTags: {
+      // transformTags' additions must also be in allowedAttributes, or they are stripped again.
+      a: (tagName, attribs) => ({ tagName, attribs: { ...attribs, target: '_blank', rel: 'noopener noreferrer' } }),
+      img: (tagName, attribs) => {
+        const src = attribs.src ?? '';
+        if (/^cid:/i.test(src)) {
+          const inline = cidImages.get(src.slice(4).replace(/^<|>$/g, ''));
+          return { tagName, attribs: { ...attribs, src: inline ?? '' } };
+        }
+        if (!/^data:image\//i.test(src)) remoteImagesDropped = true;
+        return { tagName, attribs: { ...attribs, src: /^data:image\//i.test(src) ? src : '' } };
+      },
+    },
+    exclusiveFilter: (frame) => frame.tag === 'img' && !frame.attribs.src,
+  });
+  return { html: clean, remoteImagesDropped };
+}
+
+/**
+ * Parses the decrypted message. simpleParser buffers the message in memory; that is bounded by the relay's
+ * message size limit (limits.maxMessageSize, 50 MiB by default). Downloads of the whole message stream
+ * straight from the decrypting store stream instead.
+ */
+export async function parseMessage(source: Readable): Promise<ParsedMessage> {
+  const mail = await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, keepCidLinks: true });
+  const cidImages = new Map<string, string>();
+  for (const attachment of mail.attachments) {
+    if (attachment.cid && /^image\/(png|gif|jpeg|webp)$/i.test(attachment.contentType)) {
+      cidImages.set(attachment.cid, `data:${attachment.contentType};base64,${attachment.content.toString('base64')}`);
+    }
+  }
+  const sanitized = typeof mail.html === 'string' && mail.html.length > 0 ? sanitizeMessageHtml(mail.html, cidImages) : undefined;
+  const attachments = mail.attachments
+    .map((attachment, index) => ({ attachment, index }))
+    .filter(({ attachment }) => !(attachment.related && attachment.cid && cidImages.has(attachment.cid)))
+    .map(({ attachment, index }) => ({
+      index,
+      filename: attachment.filename ?? `attachment-${index + 1}`,
+      contentType: attachment.contentType,
+      size: attachment.size ?? attachment.content.length,
+    }));
+  return {
+    from: addressText(mail.from),
+    date: mail.date?.toISOString(),
+    subject: mail.subject ?? '',
+    text: mail.text,
+    html: sanitized?.html,
+    remoteImagesDropped: sanitized?.remoteImagesDropped ?? false,
+    attachments,
+    raw: mail.attachments,
+  };
+}
+
+/** Bytes as "12.3 KB" for people. */
+export function humanSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** "d***@partner.example": enough for the recipient to recognise, little for anyone else. */
+export function maskAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  if (at < 1) return '***';
+  return `${address[0]}***${address.slice(at)}`;
+}

@@ -1,0 +1,18 @@
+/* global document, window, setTimeout */
+// Idle-session warning: shown two minutes before the portal signs the reader out (halfway for short idle
+// times); at the idle time the page moves to the signed-out page. The server enforces the timeout itself.
+(function () {
+  'use strict';
+  var box = document.getElementById('session');
+  if (!box) return;
+  var idle = Number(box.getAttribute('data-idle-ms')) || 900000;
+  var warnAfter = Math.max(idle - 120000, idle / 2);
+  setTimeout(function () {
+    box.classList.add('warn');
+    var text = document.getElementById('session-text');
+    if (text) text.textContent = 'You will soon be signed out because of inactivity. Press "Stay signed in" to keep reading.';
+  }, warnAfter);
+  setTimeout(function () {
+    window.location.assign('/signed-out');
+  }, idle);
+})();
