@@ -13,7 +13,8 @@ import { createAuditLog } from './evidence/audit-log';
 import { DeliveryEngine } from './outbound/engine';
 import { Scheduler } from './outbound/scheduler';
 import { createPolicyRuntime, storePolicyCache } from './policy';
-import { openPortalParts, startPortalRuntime } from './portal/service';
+import { openPortalParts, portalBaseUrl, startPortalRuntime } from './portal/service';
+import { portalCertificate, startPortalServer } from './portal/web';
 import { buildTlsProfile } from './policy/tls-profile';
 import { acquireSpoolLock, createStore } from './store';
 import type { Store } from './store/types';
@@ -54,10 +55,27 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
     const engine = new DeliveryEngine({ config, store, policy, logger, audit });
     cleanups.push(() => engine.close());
     const instance = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    const tls = await loadOrCreateInboundCertificate(config, logger);
     // The built-in portal takes diverted recipients over (hand-over, notices, expiry) before delivery starts,
-    // so the notice outcomes delivery reports have somewhere to go.
+    // so the notice outcomes delivery reports have somewhere to go; its listener first, so links name its port.
     const portalParts = config.portal.enabled ? await openPortalParts({ config, logger, store }) : undefined;
-    const portal = portalParts ? await startPortalRuntime({ config, logger, store, instance, parts: async () => portalParts }) : undefined;
+    let portalConfig = config;
+    let portalUrl: string | null = null;
+    if (portalParts) {
+      const web = await startPortalServer({ config, logger, copies: portalParts.copies, notices: portalParts.notices, cache: store, tls: await portalCertificate(config.portal, tls), profile });
+      cleanups.push(() => web.close());
+      portalUrl = web.url;
+      // Links name the port the listener got (it differs from the configured one only for port 0).
+      portalConfig = { ...config, portal: { ...config.portal, port: web.port } };
+      logger.info({ event: 'portal-started', url: web.url, port: web.port, links: portalBaseUrl(portalConfig.portal) }, 'secure portal listening');
+      if (!config.portal.publicUrl) {
+        logger.warn(
+          { event: 'portal-public-url-unset', links: portalBaseUrl(portalConfig.portal) },
+          'portal.publicUrl is not set: links in notices point at the listener address, which recipients elsewhere cannot reach',
+        );
+      }
+    }
+    const portal = portalParts ? await startPortalRuntime({ config: portalConfig, logger, store, instance, parts: async () => portalParts }) : undefined;
     if (portal) cleanups.push(() => portal.close());
     const scheduler = new Scheduler({
       store,
@@ -78,7 +96,6 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
     if (config.delivery.enabled) scheduler.start();
     cleanups.push(() => scheduler.stop(config.delivery.shutdownGrace));
 
-    const tls = await loadOrCreateInboundCertificate(config, logger);
     const users = new UserDirectory(config.auth.usersFile);
     const inbound = await startInbound({ config, store, logger, profile, users, tls, observer: inboundMetrics(metrics), onQueued: () => scheduler.kick() });
     cleanups.push(() => inbound.close());
@@ -104,7 +121,7 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
       cleanups.push(() => admin.close());
     }
 
-    logger.info({ event: 'relay-started', backend: store.kind, listeners: inbound.listeners, delivery: config.delivery.enabled }, 'Sealgate is accepting mail');
+    logger.info({ event: 'relay-started', backend: store.kind, listeners: inbound.listeners, delivery: config.delivery.enabled, portal: portalUrl }, 'Sealgate is accepting mail');
     let closing: Promise<void> | undefined;
     return {
       store,
