@@ -4,11 +4,13 @@ import type { Logger } from '../log/logger';
 import type { HeaderFacts, NewMessage, RecipientInput, Store } from '../store/types';
 import { extractHeaderFacts } from './header-facts';
 import { GuardError, MessageGuard } from './message-guard';
+import { parsePortalChoices, PortalHeaderFilter, storedPortalChoices } from './portal-headers';
 import type { Refusal } from './replies';
 
 /**
  * DATA: the client's bytes stream through the MessageGuard (size, line length, bare CR/LF, header
- * size) into the store. The caller answers `250` only once this resolves with a queue id, that is
+ * size) and the PortalHeaderFilter (removes X-Sealgate-Portal-* fields, whose choices land in
+ * params.portal) into the store. The caller answers `250` only once this resolves with a queue id, that is
  * once the store holds the message durably; guard problems become `552`/`550`, a store failure or
  * a vanished client `451`.
  */
@@ -44,6 +46,12 @@ export async function receiveMessage(transfer: DataTransfer): Promise<DataOutcom
     guard.destroy(err);
   });
   stream.pipe(guard);
+  // Every accepted submission comes from an authenticated user or a trusted network, so its portal
+  // choices apply; the fields are always removed, even when the portal is off.
+  const filter = new PortalHeaderFilter();
+  filter.on('error', () => undefined); // reported through headerReady()/enqueue
+  guard.once('error', (err) => filter.destroy(err));
+  guard.pipe(filter);
   // After a guard failure keep reading (and discarding) the client's data so the reply can follow its final dot.
   guard.once('error', () => {
     stream.unpipe(guard);
@@ -53,8 +61,10 @@ export async function receiveMessage(transfer: DataTransfer): Promise<DataOutcom
   const rateTimer = watchDataRate(transfer, message.receivedAt);
 
   try {
-    const headers = await headerFacts(guard);
-    const record = await store.enqueue(message, guard, headers);
+    const headers = await headerFacts(filter);
+    const portal = await storedPortalChoices(parsePortalChoices(filter.fields, transfer.log));
+    const stored: NewMessage = portal ? { ...message, params: { ...message.params, portal } } : message;
+    const record = await store.enqueue(stored, filter, headers);
     return { queueId: record.id, size: guard.bytes };
   } catch (err) {
     const refusal = dataFailure(guard.problem ?? (err instanceof GuardError ? err : undefined), clientAborted);
@@ -62,6 +72,7 @@ export async function receiveMessage(transfer: DataTransfer): Promise<DataOutcom
     // The store may have stopped reading mid-message: drain the rest so the reply can follow the final dot.
     stream.unpipe(guard);
     guard.destroy();
+    filter.destroy();
     stream.resume();
     return { refusal, size: guard.bytes };
   } finally {
@@ -87,8 +98,9 @@ export function dataFailure(problem: GuardError | undefined, clientAborted: bool
   return { reason: 'store-failed', code: 451, text: '4.3.0 Temporary failure storing the message, try again later' };
 }
 
-async function headerFacts(guard: MessageGuard): Promise<HeaderFacts> {
-  const block = await guard.headerReady();
+/** The facts of the header block as stored (the portal fields already removed). */
+async function headerFacts(filter: PortalHeaderFilter): Promise<HeaderFacts> {
+  const block = await filter.headerReady();
   try {
     return await extractHeaderFacts(block);
   } catch {

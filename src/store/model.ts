@@ -38,6 +38,8 @@ export interface NewMessage {
     dsn?: DsnEnvelope;
     /** A portal notice (link, code, reminder, sender notice): delivered with opportunistic TLS, never diverted, no DSN. */
     notice?: { itemId?: string; kind: string };
+    /** The submitter's per-message portal choices (X-Sealgate-Portal-* headers, stripped before storage); the admin's settings bound them. */
+    portal?: { notify?: boolean; expiry?: number; methods?: PortalAuthMethod[]; secretHash?: string };
   };
   client: { ip: string; hostname?: string; helo?: string; user?: string; listener: string; tls?: { protocol: string; cipher: string } };
   receivedAt: number;

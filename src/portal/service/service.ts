@@ -53,15 +53,27 @@ export interface PortalServiceDeps {
   keys?: KeyFilePort & { reopen(keyFile: string): Promise<CopiesPort> };
 }
 
-/** What notify, expiry and methods are for one recipient and sender after overrides. */
+/** What notify, expiry and methods are for one recipient and sender after overrides (and the message's own choices). */
 export interface PortalSettings {
   notify: boolean;
   expiry: number;
   methods: PortalAuthMethod[];
+  /** The slow hash of the sender's passphrase, present only when 'secret' is among the methods. */
+  secretHash?: string;
 }
 
-/** Defaults from config.portal, then the override for the recipient's domain, then the one for the sender address. */
-export function settingsFor(portal: Config['portal'], recipient: string, sender: string): PortalSettings {
+/** The submitter's per-message choices (X-Sealgate-Portal-* headers, kept by inbound as params.portal). */
+export type PortalChoices = NonNullable<NewMessage['params']['portal']>;
+
+/**
+ * Defaults from config.portal, then the override for the recipient's domain, then the one for the sender
+ * address: the admin's settings. With `choices` (the message's params.portal, `{}` when it has none) the
+ * result is the item's: the message may only choose within what the admin allows. notify can be turned
+ * off but not on, expiry only shortened, methods only narrowed (an empty intersection keeps the admin's),
+ * and 'secret' stays only with a passphrase hash; without one the recipient falls back to the admin's
+ * other methods, or email-otp, so they can still pick the message up.
+ */
+export function settingsFor(portal: Config['portal'], recipient: string, sender: string, choices?: PortalChoices): PortalSettings {
   const settings: PortalSettings = { notify: portal.notify, expiry: portal.expiry, methods: [...portal.methods] };
   const domain = recipient.slice(recipient.lastIndexOf('@') + 1).toLowerCase();
   for (const key of [domain, sender.toLowerCase()]) {
@@ -71,7 +83,22 @@ export function settingsFor(portal: Config['portal'], recipient: string, sender:
     if (override.expiry !== undefined) settings.expiry = override.expiry;
     if (override.methods !== undefined) settings.methods = [...override.methods];
   }
-  return settings;
+  return choices ? withChoices(settings, choices) : settings;
+}
+
+function withChoices(admin: PortalSettings, choices: PortalChoices): PortalSettings {
+  const notify = admin.notify && choices.notify !== false;
+  const expiry = choices.expiry !== undefined && choices.expiry > 0 ? Math.min(admin.expiry, choices.expiry) : admin.expiry;
+  const chosen = choices.methods ? admin.methods.filter((m) => choices.methods!.includes(m)) : [];
+  let methods = chosen.length > 0 ? chosen : [...admin.methods];
+  const secretHash = methods.includes('secret') ? choices.secretHash : undefined;
+  if (!secretHash && methods.includes('secret')) {
+    // No passphrase to check against: 'secret' cannot work, so offer the rest.
+    methods = methods.filter((m) => m !== 'secret');
+    if (methods.length === 0) methods = admin.methods.filter((m) => m !== 'secret');
+    if (methods.length === 0) methods = ['email-otp'];
+  }
+  return { notify, expiry, methods, ...(secretHash ? { secretHash } : {}) };
 }
 
 /** The base URL of links: portal.publicUrl, else https://<host>:<port>. */
@@ -222,7 +249,7 @@ export class PortalService {
     const date = message.headers.date ?? headers.date;
     if (date) facts.date = date;
 
-    const settings = settingsFor(this.portal, item.recipient, item.from);
+    const settings = settingsFor(this.portal, item.recipient, item.from, message.params.portal ?? {});
     const created = await this.copiesPort.create({
       fallbackId: item.id,
       queueId: item.queueId,
@@ -230,7 +257,7 @@ export class PortalService {
       facts,
       body: await this.deps.store.openBody(item.queueId),
       expiresAt: this.now() + settings.expiry,
-      auth: { methods: settings.methods },
+      auth: { methods: settings.methods, ...(settings.secretHash ? { secretHash: settings.secretHash } : {}) },
       actor: 'relay',
     });
     if (settings.notify) {
@@ -338,6 +365,8 @@ export class PortalService {
   private async remind(item: PortalItem, now: number): Promise<void> {
     const facts = this.copiesPort.facts(item);
     if (!settingsFor(this.portal, facts.recipient, facts.from).notify) return;
+    // Never told (notices off for this message, e.g. X-Sealgate-Portal-Notify: no): no reminder either.
+    if (item.noticeQueueId === undefined) return;
     const { item: fresh, token } = await this.copiesPort.newToken(item.id);
     const noticeQueueId = await this.deps.notices.send({ kind: 'expiry-reminder', itemId: item.id, to: facts.recipient, link: portalLink(this.portal, token), expiresAt: fresh.expiresAt });
     await this.copiesPort.update(item.id, (current) => ({ ...current, remindedAt: now, noticeQueueId }));

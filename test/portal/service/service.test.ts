@@ -106,6 +106,25 @@ describe('hand-over', () => {
     expect((await fallback.show(items[0]!.id)).state).toBe('acked');
   });
 
+  test("the message's own choices (params.portal) shape the item within the admin's settings; no notice means no reminder", async () => {
+    const svc = service({ methods: ['email-otp', 'secret'] });
+    const secretHash = 'scrypt$16384$8$1$c2FsdA==$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U=';
+    const record = await store.enqueue(
+      newMessage(['pat@weak.test'], { receivedAt: Date.now() - 60_000, params: { portal: { notify: false, expiry: 5 * DAY, methods: ['secret'], secretHash } } }),
+      chunked(BODY),
+      {},
+    );
+    const [claimed] = await store.claimDue('w1', 1, 60_000);
+    await store.completeJob(claimed!.job.id, 'w1', { recipients: [{ address: 'pat@weak.test', outcome: 'diverted', evidence: evidence('diverted', 'starttls-not-offered') }] });
+    expect(await svc.handOverOnce()).toBe(1);
+    const [item] = await copies.list();
+    expect(item).toMatchObject({ queueId: record.id, expiresAt: clock + 5 * DAY, auth: { methods: ['secret'], secretHash } });
+    expect(notices.sent).toEqual([]);
+    clock += 4 * DAY; // within remindBefore of expiry, unread
+    await svc.sweepOnce();
+    expect(notices.sent).toEqual([]);
+  });
+
   test('overrides by recipient domain, then by sender address', async () => {
     const portal = {
       overrides: {
@@ -124,7 +143,8 @@ describe('hand-over', () => {
     expect(await svc.handOverOnce()).toBe(2);
     const [a, b] = await copies.list();
     expect(a!.expiresAt).toBe(clock + 7 * DAY);
-    expect(b).toMatchObject({ expiresAt: clock + 2 * DAY, auth: { methods: ['secret'] } });
+    // 'secret' needs the sender's passphrase (X-Sealgate-Portal-Secret); without one the recipient gets email-otp.
+    expect(b).toMatchObject({ expiresAt: clock + 2 * DAY, auth: { methods: ['email-otp'] } });
     expect(notices.sent.map((n) => n.to)).toEqual(['b@other.test']);
   });
 });
