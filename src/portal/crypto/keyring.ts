@@ -187,7 +187,7 @@ export async function loadOrCreateKeyring(file: string, logger: Logger): Promise
     await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const kek = newKek();
     const created = await writeKeyFile(file, { version: 1, lookupKey: randomBytes(KEY_BYTES).toString('base64'), current: kek.kid, keys: [kek] }, true);
-    if (created) logger.warn({ keyFile: file, kid: kek.kid }, 'generated a new portal key file; back it up: without it no portal copy can be read');
+    if (created) logger.warn({ event: 'portal-key-file-created', keyFile: file, kid: kek.kid }, 'generated a new portal key file; back it up: without it no portal copy can be read');
   }
   await keyring.reload();
   return keyring;
