@@ -85,6 +85,13 @@ module.exports = {
       to: { path: '^src/(admin|cli|outbound)/' },
     },
     {
+      name: 'portal-imports-inbound-or-outbound',
+      severity: 'error',
+      comment: 'The portal builds on fallback and the store; outbound reports notice outcomes through its observer, inbound hands it nothing.',
+      from: { path: '^src/portal/' },
+      to: { path: '^src/(inbound|outbound)/' },
+    },
+    {
       name: 'outcome-is-pure',
       severity: 'error',
       comment: 'The outcome rule and its vocabulary (attempt classes, reason codes) are pure: they may import only types, and only from policy and the store model.',
