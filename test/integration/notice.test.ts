@@ -43,7 +43,14 @@ describe('portal notices, end to end', () => {
       ...world.relayConfig(),
       delivery: { retrySchedule: ['1s'], pollInterval: '200ms' },
       domains: { 'tls13.test': { level: 'portal' } },
-      portal: { organisation: 'Riverside Clinic', publicUrl: 'https://portal.relay.test', noticeFrom: 'portal@relay.test', dkim: { domain: 'relay.test', selector: 'notices', keyFile: 'dkim.pem' } },
+      portal: {
+        enabled: false,
+        port: 0,
+        organisation: 'Riverside Clinic',
+        publicUrl: 'https://portal.relay.test',
+        noticeFrom: 'portal@relay.test',
+        dkim: { domain: 'relay.test', selector: 'notices', keyFile: 'dkim.pem' },
+      },
     });
     const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const keyFile = path.join(fixture.dir, 'dkim.pem');
