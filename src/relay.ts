@@ -10,6 +10,7 @@ import { loadOrCreateInboundCertificate } from './inbound/dev-certificate';
 import { startInbound, type InboundHandle } from './inbound/server';
 import type { Logger } from './log/logger';
 import { createAuditLog } from './evidence/audit-log';
+import { checkDomain } from './outbound/check';
 import { DeliveryEngine } from './outbound/engine';
 import { Scheduler } from './outbound/scheduler';
 import { createPolicyRuntime, storePolicyCache } from './policy';
@@ -75,7 +76,9 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
         );
       }
     }
-    const portal = portalParts ? await startPortalRuntime({ config: portalConfig, logger, store, instance, parts: async () => portalParts }) : undefined;
+    // Auto-release (portal.autoRelease) asks the same domain check as `sealgate check`: verdict deliver.
+    const compliance = { isCompliant: async (domain: string) => (await checkDomain(domain, policy, { diagnose: false })).verdict === 'deliver' };
+    const portal = portalParts ? await startPortalRuntime({ config: portalConfig, logger, store, instance, parts: async () => portalParts, compliance }) : undefined;
     if (portal) cleanups.push(() => portal.close());
     const scheduler = new Scheduler({
       store,

@@ -243,6 +243,13 @@ export const configSchema = z
         expiry: duration.default(30 * 86_400_000).refine((ms) => ms >= 86_400_000 && ms <= 365 * 86_400_000, { message: 'expected between 1d and 365d' }),
         /** Remind an unread recipient this long before expiry; null: no reminder. */
         remindBefore: duration.nullable().default(3 * 86_400_000),
+        /**
+         * Release on its own: when a recipient domain with unread portal copies passes the domain check again
+         * (`sealgate check` verdict deliver), deliver those copies over SMTP and withdraw them, as `portal release` does.
+         */
+        autoRelease: z.boolean().default(false),
+        /** With autoRelease: check each recipient domain at most this often. */
+        autoReleaseCheckEvery: duration.default(15 * 60_000),
         /** How recipients may prove who they are: email-otp (a code sent by email) and/or secret (a passphrase from the sender). */
         methods: z
           .array(z.enum(['email-otp', 'secret']))

@@ -11,7 +11,21 @@ export type Notice =
   | { kind: 'otp-code'; itemId: string; to: string; code: string; validForMs: number }
   | { kind: 'otp-locked'; itemId: string; to: string; until: number }
   | { kind: 'expiry-reminder'; itemId: string; to: string; link: string; expiresAt: number }
-  | { kind: 'recipient-not-told'; itemId: string; to: string /* the original sender */; recipient: string; queueId: string; reason: string; messageId?: string }
+  | {
+      kind: 'recipient-not-told';
+      itemId: string;
+      to: string /* the original sender */;
+      recipient: string;
+      queueId: string;
+      reason: string;
+      messageId?: string;
+      /** Sent as an RFC 3464 DSN from the null sender: the original message's arrival time and ENVID. */
+      arrivalAt?: number;
+      envid?: string;
+      /** From the notice's bounce, when known: the enhanced status code and the remote reply (never content). */
+      status?: string;
+      diagnostic?: string;
+    }
   | { kind: 'unread-at-expiry'; to: string /* the original sender */; recipients: string[]; queueId: string; messageId?: string };
 
 export type NoticeKind = Notice['kind'];

@@ -4,5 +4,5 @@
  */
 export { composeNotice, NOTICE_KINDS, type ComposedNotice, type Notice, type NoticeKind } from './compose';
 export { DkimKeyError, loadDkimSigner, type DkimSigner } from './dkim';
-export { buildNoticeMime, noticeMessageId, type NoticeEnvelope } from './mime';
+export { buildNoticeDsn, buildNoticeMime, noticeMessageId, type NoticeDsnReport, type NoticeEnvelope } from './mime';
 export { createNoticeSender, noticeFromAddress, type NoticeSender } from './sender';

@@ -1,4 +1,4 @@
-export type { CopiesPort, FallbackPort, KeyFilePort, NoticeFinishedEvent, NoticePort, ServiceNotice } from './ports';
+export type { CopiesPort, DomainCompliance, FallbackPort, KeyFilePort, NoticeFinishedEvent, NoticePort, ServiceNotice } from './ports';
 export {
   FINAL_STATES,
   LIVE_STATES,

@@ -36,7 +36,19 @@ export interface CopiesPort {
 export type ServiceNotice =
   | { kind: 'portal-link'; itemId: string; to: string; link: string; expiresAt: number; originalSubject?: string }
   | { kind: 'expiry-reminder'; itemId: string; to: string; link: string; expiresAt: number }
-  | { kind: 'recipient-not-told'; itemId: string; to: string; recipient: string; queueId: string; reason: string }
+  | {
+      kind: 'recipient-not-told';
+      itemId: string;
+      to: string;
+      recipient: string;
+      queueId: string;
+      reason: string;
+      messageId?: string;
+      arrivalAt?: number;
+      envid?: string;
+      status?: string;
+      diagnostic?: string;
+    }
   | { kind: 'unread-at-expiry'; to: string; recipients: string[]; queueId: string; messageId?: string };
 
 /** NoticeSender: queues a notice as a new message; returns its queue id. */
@@ -65,4 +77,16 @@ export interface NoticeFinishedEvent {
   outcome: 'delivered' | 'bounced';
   reason: string;
   tls: string | null;
+  /** The RFC 3463 enhanced status of a bounce (e.g. "5.1.1"), when outbound reports it. */
+  status?: string;
+  /** The remote server's reply to a bounced notice, when outbound reports it (never content). */
+  diagnostic?: string;
+}
+
+/**
+ * Whether a recipient domain may be delivered to over SMTP now (the relay wires it to outbound's domain
+ * check: verdict 'deliver'). Used by auto-release (portal.autoRelease); a throw counts as not compliant.
+ */
+export interface DomainCompliance {
+  isCompliant(domain: string): Promise<boolean>;
 }

@@ -17,7 +17,7 @@ import {
   type QueueAdmin,
 } from '../../store/types';
 import { readHeaderBlock } from './headers';
-import type { CopiesPort, FallbackPort, KeyFilePort, NoticeFinishedEvent, NoticePort } from './ports';
+import type { CopiesPort, DomainCompliance, FallbackPort, KeyFilePort, NoticeFinishedEvent, NoticePort } from './ports';
 
 const DAY = 86_400_000;
 /** The longest a copy may live, counted from its creation. */
@@ -31,6 +31,8 @@ export const FINAL_STATES: readonly PortalState[] = ['expired', 'released', 'pur
 export const PORTAL_STATES: readonly PortalState[] = [...LIVE_STATES, 'revoked', ...FINAL_STATES];
 /** Recipients in these states have not opened their message. */
 const UNREAD_STATES: readonly PortalState[] = ['stored', 'notified', 'notify-failed'];
+/** Auto-release candidates: live and not read yet (a recipient who read the message is done with it). */
+const AUTO_RELEASE_STATES: readonly PortalState[] = ['stored', 'notified', 'notify-failed', 'opened'];
 
 export function isPortalState(value: string): value is PortalState {
   return (PORTAL_STATES as readonly string[]).includes(value);
@@ -51,6 +53,8 @@ export interface PortalServiceDeps {
   now?: () => number;
   /** Key rotation: the key-file operations and a way to rebuild the copies over the rotated key file. */
   keys?: KeyFilePort & { reopen(keyFile: string): Promise<CopiesPort> };
+  /** The domain check behind portal.autoRelease; absent: no auto-release even when configured. */
+  compliance?: DomainCompliance;
 }
 
 /** What notify, expiry and methods are for one recipient and sender after overrides (and the message's own choices). */
@@ -197,6 +201,8 @@ export class PortalService {
   private copiesPort: CopiesPort;
   private readonly now: () => number;
   private readonly owner: string;
+  /** Auto-release: when each recipient domain was last checked (this process only). */
+  private readonly checkedAt = new Map<string, number>();
 
   constructor(private readonly deps: PortalServiceDeps) {
     this.copiesPort = deps.copies;
@@ -279,7 +285,11 @@ export class PortalService {
 
   // ---- notice outcomes ---------------------------------------------------------------------------------
 
-  /** A notice reached its final outcome (outbound's NoticeObserver, wired by the relay). */
+  /**
+   * A notice reached its final outcome (outbound's NoticeObserver, wired by the relay). Only the item's current
+   * portal-link notice changes its state; when that one bounces, the sender gets a 'recipient-not-told' DSN.
+   * Any other kind (a reminder, a code, or that DSN itself bouncing) is only recorded, so a DSN never begets another.
+   */
   async noticeFinished(e: NoticeFinishedEvent): Promise<void> {
     if (!e.itemId) return;
     const item = await this.copiesPort.get(e.itemId);
@@ -305,7 +315,20 @@ export class PortalService {
       return; // shredded meanwhile: nobody left to tell about
     }
     if (!facts.from) return;
-    await this.deps.notices.send({ kind: 'recipient-not-told', itemId: item.id, to: facts.from, recipient: facts.recipient, queueId: item.queueId, reason: e.reason });
+    const original = await this.deps.store.getMessage(item.queueId).catch(() => undefined);
+    await this.deps.notices.send({
+      kind: 'recipient-not-told',
+      itemId: item.id,
+      to: facts.from,
+      recipient: facts.recipient,
+      queueId: item.queueId,
+      reason: e.reason,
+      ...(facts.messageId ? { messageId: facts.messageId } : {}),
+      ...(original ? { arrivalAt: original.receivedAt } : {}),
+      ...(original?.params.dsn?.envid ? { envid: original.params.dsn.envid } : {}),
+      ...(e.status ? { status: e.status } : {}),
+      ...(e.diagnostic ? { diagnostic: e.diagnostic } : {}),
+    });
   }
 
   // ---- reminders and expiry ----------------------------------------------------------------------------
@@ -358,6 +381,50 @@ export class PortalService {
         await this.deps.notices.send({ kind: 'unread-at-expiry', to: group.to, recipients: group.recipients.sort(), queueId, ...(group.messageId ? { messageId: group.messageId } : {}) });
       } catch (err) {
         this.deps.logger.warn({ event: 'portal-unread-notice-failed', queueId, err: (err as Error).message }, 'the unread-at-expiry notice could not be queued');
+      }
+    }
+
+    await this.autoReleaseOnce(now);
+  }
+
+  /**
+   * portal.autoRelease: each recipient domain with live unread copies is checked at most once per
+   * autoReleaseCheckEvery; when it is compliant again, its copies are released as `release` does (actor relay,
+   * detail auto). A failed check counts as not compliant. Read copies stay: that recipient is done.
+   */
+  private async autoReleaseOnce(now: number): Promise<void> {
+    const compliance = this.deps.compliance;
+    if (!this.portal.autoRelease || !compliance) return;
+    const byDomain = new Map<string, PortalItem[]>();
+    for (const item of await this.copiesPort.list()) {
+      if (!AUTO_RELEASE_STATES.includes(item.state) || item.expiresAt <= now) continue;
+      let recipient: string;
+      try {
+        recipient = this.copiesPort.facts(item).recipient;
+      } catch {
+        continue; // shredded meanwhile
+      }
+      const domain = recipient.slice(recipient.lastIndexOf('@') + 1).toLowerCase();
+      byDomain.set(domain, [...(byDomain.get(domain) ?? []), item]);
+    }
+    for (const [domain, items] of byDomain) {
+      const last = this.checkedAt.get(domain);
+      if (last !== undefined && now - last < this.portal.autoReleaseCheckEvery) continue;
+      this.checkedAt.set(domain, now);
+      let compliant = false;
+      try {
+        compliant = await compliance.isCompliant(domain);
+      } catch (err) {
+        this.deps.logger.warn({ event: 'portal-auto-release-check-failed', domain, err: (err as Error).message }, 'domain check for auto-release failed; counted as not compliant');
+      }
+      if (!compliant) continue;
+      for (const item of items) {
+        try {
+          await this.releaseItem(item.id, 'relay', true);
+        } catch (err) {
+          this.deps.logger.warn({ event: 'portal-auto-release-failed', id: item.id, queueId: item.queueId, err: (err as Error).message }, 'auto-release of a portal copy failed; will retry');
+          this.checkedAt.delete(domain);
+        }
       }
     }
   }
@@ -450,8 +517,12 @@ export class PortalService {
    * to this one recipient (normal delivery, compliant TLS), then the copy is shredded (state released).
    */
   async release(id: string, actor: string): Promise<{ item: PortalItem; queueId: string }> {
+    return this.releaseItem(id, actor, false);
+  }
+
+  private async releaseItem(id: string, actor: string, auto: boolean): Promise<{ item: PortalItem; queueId: string }> {
     const item = await this.require(id);
-    if (FINAL_STATES.includes(item.state)) this.refuse(item, 'release');
+    if (FINAL_STATES.includes(item.state) || (auto && !AUTO_RELEASE_STATES.includes(item.state))) this.refuse(item, 'release');
     const facts = this.copiesPort.facts(item);
     const original = await this.deps.store.getMessage(item.queueId);
     const message: NewMessage = {
@@ -466,9 +537,10 @@ export class PortalService {
     if (facts.date) headers.date = facts.date;
     if (original?.headers.from) headers.from = original.headers.from;
     const record = await this.deps.store.enqueue(message, await this.copiesPort.openMessage(item), headers);
-    await this.copiesPort.record(id, { at: this.now(), type: 'admin.release', actor, detail: { queueId: record.id } });
-    const released = await this.copiesPort.shred(id, 'released', { at: this.now(), type: 'message.released', actor, detail: { queueId: record.id } });
-    this.deps.logger.info({ event: 'portal-released', id, queueId: item.queueId, newQueueId: record.id }, 'portal copy released to SMTP delivery');
+    if (!auto) await this.copiesPort.record(id, { at: this.now(), type: 'admin.release', actor, detail: { queueId: record.id } });
+    const detail: Record<string, string | boolean> = auto ? { queueId: record.id, auto: true } : { queueId: record.id };
+    const released = await this.copiesPort.shred(id, 'released', { at: this.now(), type: 'message.released', actor, detail });
+    this.deps.logger.info({ event: 'portal-released', id, queueId: item.queueId, newQueueId: record.id, auto }, 'portal copy released to SMTP delivery');
     return { item: released, queueId: record.id };
   }
 

@@ -2,7 +2,7 @@ import type { Config } from '../../config/schema';
 import { FallbackService } from '../../fallback';
 import type { Logger } from '../../log/logger';
 import type { Store } from '../../store/types';
-import type { CopiesPort, NoticeFinishedEvent, NoticePort } from './ports';
+import type { CopiesPort, DomainCompliance, NoticeFinishedEvent, NoticePort } from './ports';
 import { PortalService } from './service';
 import { startPortal } from './timers';
 import { openPortalParts, type PortalPartsFactory } from './wiring';
@@ -21,7 +21,16 @@ export interface PortalRuntime {
  * notice sender and the service over the open store, and starts the hand-over and sweep timers. The web
  * listener is started by the relay with `copies` and `notices` from here.
  */
-export async function startPortalRuntime(deps: { config: Config; logger: Logger; store: Store; instance: string; parts?: PortalPartsFactory; now?: () => number }): Promise<PortalRuntime> {
+export async function startPortalRuntime(deps: {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  instance: string;
+  parts?: PortalPartsFactory;
+  now?: () => number;
+  /** The domain check for portal.autoRelease (the relay wires outbound's checkDomain); absent: no auto-release. */
+  compliance?: DomainCompliance;
+}): Promise<PortalRuntime> {
   const { config, logger, store } = deps;
   const parts = await (deps.parts ?? openPortalParts)({ config, logger, store });
   const service = new PortalService({
@@ -34,6 +43,7 @@ export async function startPortalRuntime(deps: { config: Config; logger: Logger;
     fallback: new FallbackService(store),
     instance: deps.instance,
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.compliance ? { compliance: deps.compliance } : {}),
   });
   const timers = startPortal({ service, logger });
   return {

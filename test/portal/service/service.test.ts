@@ -164,7 +164,29 @@ describe('notice outcomes', () => {
     await svc.noticeFinished({ queueId: 'N1', itemId: id, kind: 'portal-link', recipient: 'pat@weak.test', outcome: 'bounced', reason: 'rcpt-550', tls: null });
     expect(copies.items.get(id)!.state).toBe('notify-failed');
     expect((await copies.events(id)).at(-1)).toMatchObject({ type: 'notify.failed', detail: { reason: 'rcpt-550' } });
-    expect(notices.sent[1]).toEqual({ kind: 'recipient-not-told', itemId: id, to: 'sender@clinic.test', recipient: 'pat@weak.test', queueId, reason: 'rcpt-550' });
+    const original = await store.getMessage(queueId);
+    expect(notices.sent[1]).toEqual({
+      kind: 'recipient-not-told',
+      itemId: id,
+      to: 'sender@clinic.test',
+      recipient: 'pat@weak.test',
+      queueId,
+      reason: 'rcpt-550',
+      messageId: '<m@clinic.test>',
+      arrivalAt: original!.receivedAt,
+    });
+  });
+
+  test('the bounce status and reply travel into the DSN; the DSN bouncing in turn tells nobody', async () => {
+    const { svc, items } = await handedOver();
+    const id = items[0]!.id;
+    const bounce = { queueId: 'N1', itemId: id, kind: 'portal-link', recipient: 'pat@weak.test', outcome: 'bounced' as const, reason: 'rcpt-550', tls: null };
+    await svc.noticeFinished({ ...bounce, status: '5.1.1', diagnostic: '550 5.1.1 no such user' });
+    expect(notices.sent[1]).toMatchObject({ kind: 'recipient-not-told', status: '5.1.1', diagnostic: '550 5.1.1 no such user' });
+    await svc.noticeFinished({ queueId: 'N2', itemId: id, kind: 'recipient-not-told', recipient: 'sender@clinic.test', outcome: 'bounced', reason: 'rcpt-550', tls: null });
+    await svc.noticeFinished({ queueId: 'N2', kind: 'recipient-not-told', recipient: 'sender@clinic.test', outcome: 'bounced', reason: 'rcpt-550', tls: null });
+    expect(notices.sent).toHaveLength(2);
+    expect(copies.items.get(id)!.state).toBe('notify-failed');
   });
 
   test('a reminder or code outcome only records an event; an old notice never changes the state', async () => {
@@ -392,4 +414,94 @@ test('startPortal runs hand-over and sweep, survives failures, and close() waits
   expect(sweeps).toBeGreaterThan(2);
   await new Promise((r) => setTimeout(r, 30));
   expect(handOvers).toBe(after);
+});
+
+describe('auto-release', () => {
+  function checker(compliant: Set<string>, failing = new Set<string>()) {
+    const calls: string[] = [];
+    return {
+      calls,
+      compliance: {
+        async isCompliant(domain: string): Promise<boolean> {
+          calls.push(domain);
+          if (failing.has(domain)) throw new Error('dns timeout');
+          return compliant.has(domain);
+        },
+      },
+    };
+  }
+
+  async function setUp(portal: Record<string, unknown>, compliant: Set<string>, failing?: Set<string>) {
+    const { compliance, calls } = checker(compliant, failing);
+    const svc = service(portal, { compliance });
+    await divert(['a@fixed.test', 'b@fixed.test']);
+    await divert(['c@weak.test']);
+    expect(await svc.handOverOnce()).toBe(3);
+    const byRecipient = new Map((await copies.list()).map((i) => [copies.facts(i).recipient, i.id]));
+    return { svc, calls, id: (r: string) => byRecipient.get(r)! };
+  }
+
+  test('off by default: the port is never asked and nothing is released', async () => {
+    const { svc, calls } = await setUp({}, new Set(['fixed.test', 'weak.test']));
+    await svc.sweepOnce();
+    expect(calls).toEqual([]);
+    expect((await copies.list()).map((i) => i.state)).toEqual(['stored', 'stored', 'stored']);
+  });
+
+  test('releases the unread copies of a compliant domain only, as release does (actor relay, auto)', async () => {
+    const { svc, calls, id } = await setUp({ autoRelease: true }, new Set(['fixed.test']));
+    await copies.update(id('b@fixed.test'), (i) => ({ ...i, state: 'opened' }));
+    const before = await store.listMessages();
+    await svc.sweepOnce();
+    expect(calls.sort()).toEqual(['fixed.test', 'weak.test']);
+    expect(copies.items.get(id('a@fixed.test'))).toMatchObject({ state: 'released', wrappedKey: null });
+    expect(copies.items.get(id('b@fixed.test'))).toMatchObject({ state: 'released', wrappedKey: null });
+    expect(copies.items.get(id('c@weak.test'))!.state).toBe('stored');
+    const trail = await copies.events(id('a@fixed.test'));
+    expect(trail.map((e) => e.type)).toEqual(['portal.stored', 'message.released']);
+    expect(trail.at(-1)).toMatchObject({ actor: 'relay', detail: { auto: true } });
+    const added = (await store.listMessages()).filter((m) => !before.some((b) => b.id === m.id));
+    expect(added.map((m) => m.jobs.flatMap((j) => j.recipients.map((r) => r.address))).sort()).toEqual([['a@fixed.test'], ['b@fixed.test']]);
+    expect(added.every((m) => m.from === 'sender@clinic.test')).toBe(true);
+  });
+
+  test('read copies stay in the portal', async () => {
+    const { svc, id } = await setUp({ autoRelease: true }, new Set(['fixed.test']));
+    await copies.update(id('a@fixed.test'), (i) => ({ ...i, state: 'read' }));
+    await svc.sweepOnce();
+    expect(copies.items.get(id('a@fixed.test'))!.state).toBe('read');
+    expect(copies.items.get(id('b@fixed.test'))!.state).toBe('released');
+  });
+
+  test('each domain is checked at most once per autoReleaseCheckEvery', async () => {
+    const compliant = new Set<string>();
+    const { svc, calls, id } = await setUp({ autoRelease: true, autoReleaseCheckEvery: '10m' }, compliant);
+    await svc.sweepOnce();
+    expect(calls.sort()).toEqual(['fixed.test', 'weak.test']);
+    compliant.add('fixed.test');
+    clock += 5 * 60_000;
+    await svc.sweepOnce();
+    expect(calls).toHaveLength(2);
+    expect(copies.items.get(id('a@fixed.test'))!.state).toBe('stored');
+    clock += 5 * 60_000;
+    await svc.sweepOnce();
+    expect(calls).toHaveLength(4);
+    expect(copies.items.get(id('a@fixed.test'))!.state).toBe('released');
+    expect(copies.items.get(id('c@weak.test'))!.state).toBe('stored');
+  });
+
+  test('a check that throws counts as not compliant and releases nothing', async () => {
+    const { svc, calls } = await setUp({ autoRelease: true }, new Set(['fixed.test', 'weak.test']), new Set(['fixed.test', 'weak.test']));
+    await svc.sweepOnce();
+    expect(calls.sort()).toEqual(['fixed.test', 'weak.test']);
+    expect((await copies.list()).map((i) => i.state)).toEqual(['stored', 'stored', 'stored']);
+  });
+
+  test('configured but without a compliance port: nothing happens', async () => {
+    const svc = service({ autoRelease: true });
+    await divert(['a@fixed.test']);
+    await svc.handOverOnce();
+    await svc.sweepOnce();
+    expect((await copies.list()).map((i) => i.state)).toEqual(['stored']);
+  });
 });
