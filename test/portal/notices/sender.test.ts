@@ -135,3 +135,81 @@ describe('createNoticeSender', () => {
     expect(loadDkimSigner(null)).toBeNull();
   });
 });
+
+describe('recipient-not-told: an RFC 3464 DSN', () => {
+  const notTold: Extract<Notice, { kind: 'recipient-not-told' }> = {
+    kind: 'recipient-not-told',
+    itemId: 'item-1',
+    to: 'doctor@clinic.example',
+    recipient: 'patient@example.test',
+    queueId: 'Q77',
+    reason: 'rcpt-550',
+    messageId: '<m1@clinic.example>',
+    arrivalAt: NOW - 3_600_000,
+    envid: 'ENV-42',
+  };
+
+  async function sent(notice: Notice, portal: Record<string, unknown> = {}) {
+    const { store, queued } = fakeStore();
+    await createNoticeSender({ config: config(portal), store, logger: silentLogger(), now: () => NOW }).send(notice);
+    const [{ message, raw }] = queued as [(typeof queued)[number]];
+    const parsed = await simpleParser(raw);
+    // mailparser shows message/delivery-status inline with the text, so read that part from the raw MIME.
+    const status = /Content-Type: message\/delivery-status\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/.exec(raw.toString())?.[1] ?? '';
+    return { message, raw, parsed, status };
+  }
+
+  it('comes from the null sender, marked as a notice for its item', async () => {
+    const { message } = await sent(notTold);
+    expect(message).toMatchObject({ from: '', recipients: [{ address: 'doctor@clinic.example' }], params: { notice: { itemId: 'item-1', kind: 'recipient-not-told' } } });
+  });
+
+  it('is multipart/report with the human text and the delivery-status fields, and no original message part', async () => {
+    const { raw, parsed, status } = await sent(notTold);
+    expect(parsed.headers.get('content-type')).toMatchObject({ value: 'multipart/report', params: { 'report-type': 'delivery-status' } });
+    expect(parsed.headers.get('auto-submitted')).toBe('auto-replied');
+    expect(parsed.from?.text).toBe('portal@relay.clinic.example');
+    expect(parsed.text).toContain('patient@example.test could not be delivered (rcpt-550)');
+    expect(parsed.text).toContain('Queue id: Q77. Message-ID: <m1@clinic.example>');
+    expect(parsed.html).toContain('<h1');
+    const fields = status.split(/\r?\n/);
+    expect(fields).toEqual(
+      expect.arrayContaining([
+        'Reporting-MTA: dns; relay.clinic.example',
+        'Original-Envelope-Id: ENV-42',
+        `Arrival-Date: ${new Date(NOW - 3_600_000).toUTCString()}`,
+        'Final-Recipient: rfc822; patient@example.test',
+        'Action: failed',
+        'Status: 5.0.0',
+        'Diagnostic-Code: X-Sealgate; rcpt-550',
+      ]),
+    );
+    expect(parsed.attachments).toEqual([]);
+    expect(raw.toString().match(/^Content-Type: /gm)).toHaveLength(5); // report, alternative, text, html, delivery-status
+    expect(raw.toString()).not.toMatch(/message\/rfc822|text\/rfc822-headers/i);
+  });
+
+  it('carries the bounce status and reply when known; without ENVID or arrival those fields are left out', async () => {
+    const { arrivalAt: _a, envid: _e, ...bare } = notTold;
+    const { status } = await sent({ ...bare, status: '5.1.1', diagnostic: '550 5.1.1 <patient@example.test>: no such user\r\n' });
+    expect(status).toContain('Status: 5.1.1');
+    expect(status).toContain('Diagnostic-Code: smtp; 550 5.1.1 <patient@example.test>: no such user');
+    expect(status).not.toContain('Original-Envelope-Id');
+    expect(status).not.toContain('Arrival-Date');
+    const odd = await sent({ ...bare, status: '4.4.1' });
+    expect(odd.status).toContain('Status: 5.0.0');
+  });
+
+  it('never carries the original subject, even with includeOriginalSubject', async () => {
+    const { raw } = await sent(notTold, { includeOriginalSubject: true });
+    expect(raw.toString()).not.toContain(CANARY);
+    expect(raw.toString()).not.toContain('Okapi');
+  });
+
+  it('is DKIM-signed when a key is configured', async () => {
+    const key = writeKey('ed25519');
+    const { raw } = await sent(notTold, { dkim: { domain: 'clinic.example', selector: 'notices', keyFile: key.file }, noticeFrom: 'portal@clinic.example' });
+    const verified = await dkimVerify(raw, { resolver: resolverFor('notices._domainkey.clinic.example', key.dnsTxt), curTime: NOW + 1000 });
+    expect(verified.results.map((r) => r.status.result)).toEqual(['pass']);
+  });
+});
