@@ -269,7 +269,11 @@ describe('portal end to end: real relay, test world, headless Chromium', () => {
 
     // The retention sweep (the relay runs it every 60 s) removes the plaintext body once every job is final
     // and the item is handed over. Waiting for the relay's own timer would take most of this file's time
-    // budget, so the test runs the same store sweep itself, then checks the result on disk.
+    // budget, so the test runs the same store sweep itself, then checks the result on disk. Before it, the
+    // canary may be in the plaintext body file of that message (the proof the grep finds it), and nowhere else.
+    const bodyFile = path.join(fixture.queuePath, 'bodies', queued.canary!);
+    const beforeSweep = filesWithCanary(fixture.dir);
+    expect(beforeSweep).toEqual(existsSync(bodyFile) ? [path.relative(fixture.dir, bodyFile)] : []);
     await store.sweep();
     expect((await store.getMessage(queued.canary!))?.bodyRemoved).toBe(true);
 
