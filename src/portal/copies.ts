@@ -149,9 +149,12 @@ export class PortalCopies {
     return this.store.portalEvents(id);
   }
 
-  /** Sets the final state, then crypto-shreds (wrapped key first, then ciphertext); records the event given. */
+  /**
+   * Sets the final state, then crypto-shreds (wrapped key first, then ciphertext); records the event given.
+   * The link's token hash stays, so the link shows the final state's page ("this message has expired").
+   */
   async shred(id: string, state: 'expired' | 'purged' | 'released', event: PortalEventInput): Promise<PortalItem> {
-    await this.update(id, (item) => ({ ...item, state, tokenHash: null }));
+    await this.update(id, (item) => ({ ...item, state }));
     await this.store.shredPortalCopy(id);
     await this.record(id, event);
     const item = await this.get(id);

@@ -89,9 +89,12 @@ export function byCreation(a: { createdAt: number; id: string }, b: { createdAt:
   return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** The record with its key material and link cleared (crypto-shredding). */
-export function shreddedItem<T extends { kid: string | null; wrappedKey: string | null; sealed: string | null; tokenHash: string | null }>(item: T): T {
-  return { ...item, kid: null, wrappedKey: null, sealed: null, tokenHash: null };
+/**
+ * The record with its key material cleared (crypto-shredding). The link token's hash stays: it is no key, and
+ * it lets the link show "this message has expired" (or withdrawn, delivered) instead of "link not found".
+ */
+export function shreddedItem<T extends { kid: string | null; wrappedKey: string | null; sealed: string | null }>(item: T): T {
+  return { ...item, kid: null, wrappedKey: null, sealed: null };
 }
 
 /** Portal ids become file names and key parts: letters, digits, dot, dash, underscore; no leading dot. */

@@ -118,8 +118,8 @@ export interface PortalStore {
   /** The ciphertext; NotFoundError when there is none (shredded or never stored). */
   openPortalCiphertext(id: string): Promise<Readable>;
   /**
-   * Crypto-shreds a copy: durably clears kid, wrappedKey, sealed and tokenHash first, then removes the
-   * ciphertext. The record (state, times) and the audit trail stay. Idempotent.
+   * Crypto-shreds a copy: durably clears kid, wrappedKey and sealed first, then removes the ciphertext. The
+   * record (state, times, tokenHash, so the link shows the item's final state) and the audit trail stay. Idempotent.
    */
   shredPortalCopy(id: string): Promise<void>;
   /** Appends to the item's hash chain atomically (several relays may append at once); returns the stored event. */

@@ -140,16 +140,17 @@ describe('PortalCopies over the file store', () => {
     await expect(copies.update('01JQNONE00000000000000.0123456789abcdef', (i) => i)).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  test('shred: openMessage and facts fail, the link is dead, events remain, state set', async () => {
+  test('shred: openMessage and facts fail, the link only finds the final state, events remain, state set', async () => {
     const { item, token } = await create();
     await copies.record(item.id, { at: clock, type: 'notify.sent', actor: 'relay' });
     const shredded = await copies.shred(item.id, 'expired', { at: clock, type: 'message.expired', actor: 'relay' });
-    expect(shredded).toMatchObject({ state: 'expired', kid: null, wrappedKey: null, sealed: null, tokenHash: null });
+    expect(shredded).toMatchObject({ state: 'expired', kid: null, wrappedKey: null, sealed: null, tokenHash: item.tokenHash });
     expect(() => copies.facts(shredded)).toThrow(PortalKeyError);
     await expect(copies.openMessage(shredded)).rejects.toBeInstanceOf(PortalKeyError);
     // Even a copy of the record from before the shred finds no ciphertext any more.
     await expect(copies.openMessage(item)).rejects.toBeInstanceOf(NotFoundError);
-    expect(await copies.byToken(token)).toBeUndefined();
+    // The link still finds the item, so it can show "this message has expired"; there is nothing to read.
+    expect(await copies.byToken(token)).toMatchObject({ id: item.id, state: 'expired', wrappedKey: null });
     expect((await copies.events(item.id)).map((e) => e.type)).toEqual(['portal.stored', 'notify.sent', 'message.expired']);
     expect(await copies.verifyTrail(item.id)).toEqual({ ok: true, events: 3 });
     await expect(copies.newToken(item.id)).rejects.toBeInstanceOf(InvalidStateError);

@@ -642,15 +642,16 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
         await expect(store.updatePortalItem(newId(), (i) => i)).rejects.toBeInstanceOf(NotFoundError);
       });
 
-      test('shred removes ciphertext, wrapped key, sealed facts and link, keeps the record and the trail', async () => {
+      test('shred removes ciphertext, wrapped key and sealed facts, keeps the record, the link token hash and the trail', async () => {
         const item = portalItem(newId(), { state: 'expired' });
         await put(item);
         await store.appendPortalEvent(item.id, portalEvent('portal.stored'));
         await store.shredPortalCopy(item.id);
         const shredded = await store.getPortalItem(item.id);
-        expect(shredded).toMatchObject({ id: item.id, state: 'expired', kid: null, wrappedKey: null, sealed: null, tokenHash: null, createdAt: item.createdAt, expiresAt: item.expiresAt });
+        expect(shredded).toMatchObject({ id: item.id, state: 'expired', kid: null, wrappedKey: null, sealed: null, tokenHash: item.tokenHash, createdAt: item.createdAt, expiresAt: item.expiresAt });
         await expect(store.openPortalCiphertext(item.id)).rejects.toBeInstanceOf(NotFoundError);
-        expect(await store.findPortalItemByToken(item.tokenHash!)).toBeUndefined();
+        // The link still finds the (shredded) record, so it can show the final state's page.
+        expect(await store.findPortalItemByToken(item.tokenHash!)).toMatchObject({ id: item.id, state: 'expired', wrappedKey: null });
         expect(await store.portalEvents(item.id)).toHaveLength(1);
         // Idempotent.
         await store.shredPortalCopy(item.id);

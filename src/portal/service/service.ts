@@ -148,7 +148,7 @@ export function toPortalItemView(item: PortalItem): PortalItemView {
     jobId: item.jobId,
     state: item.state,
     shredded: item.wrappedKey === null,
-    linkLive: item.tokenHash !== null,
+    linkLive: item.tokenHash !== null && item.wrappedKey !== null,
     kid: item.kid,
     size: item.size,
     methods: [...item.auth.methods],

@@ -117,7 +117,7 @@ export class FilePortalStore implements PortalStore {
     if (!validPortalId(id)) throw new NotFoundError(`portal item ${id} not found`);
     await this.locked(id, async () => {
       const current = await this.readItem(id);
-      if (current && (current.kid !== null || current.wrappedKey !== null || current.sealed !== null || current.tokenHash !== null)) {
+      if (current && (current.kid !== null || current.wrappedKey !== null || current.sealed !== null)) {
         // The wrapped key goes first (durably): from then on the ciphertext is unreadable, whatever happens next.
         await this.writeItem({ ...shreddedItem(current), version: current.version + 1 }, current.tokenHash);
       }

@@ -146,7 +146,7 @@ export class RedisPortalStore implements PortalStore {
     const { redis, keys } = this.core;
     if (!validPortalId(id)) throw new NotFoundError(`portal item ${id} not found`);
     const current = await this.getPortalItem(id);
-    if (current && (current.kid !== null || current.wrappedKey !== null || current.sealed !== null || current.tokenHash !== null)) {
+    if (current && (current.kid !== null || current.wrappedKey !== null || current.sealed !== null)) {
       // The wrapped key goes first: from then on the ciphertext is unreadable, whatever happens next.
       await this.updatePortalItem(id, shreddedItem);
     }

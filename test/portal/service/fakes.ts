@@ -102,7 +102,7 @@ export class FakeCopies implements CopiesPort {
   }
 
   async shred(id: string, state: 'expired' | 'purged' | 'released', event: PortalEventInput): Promise<PortalItem> {
-    const item = await this.update(id, (i) => ({ ...i, state, kid: null, wrappedKey: null, sealed: null, tokenHash: null, updatedAt: this.now() }));
+    const item = await this.update(id, (i) => ({ ...i, state, kid: null, wrappedKey: null, sealed: null, updatedAt: this.now() }));
     this.bodies.delete(id);
     await this.record(id, event);
     return item;

@@ -220,7 +220,7 @@ describe('sweep', () => {
 
     clock += 3 * DAY;
     await svc.sweepOnce();
-    expect(copies.items.get(id)).toMatchObject({ state: 'expired', wrappedKey: null, sealed: null, tokenHash: null });
+    expect(copies.items.get(id)).toMatchObject({ state: 'expired', wrappedKey: null, sealed: null });
     expect(copies.bodies.has(id)).toBe(false);
     expect((await copies.events(id)).at(-1)).toMatchObject({ type: 'message.expired', actor: 'relay' });
   });
