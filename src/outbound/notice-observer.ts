@@ -11,6 +11,9 @@ export interface NoticeFinishedEvent {
   reason: string;
   /** The TLS the notice travelled with ("TLSv1.3 TLS_AES_256_GCM_SHA384", "plaintext"); null when it never left. */
   tls: string | null;
+  /** For a bounce: the RFC 3463 status and the remote reply, when there was one. */
+  status?: string;
+  diagnostic?: string;
 }
 
 /**
@@ -38,6 +41,7 @@ export function finishedNotices(claimed: ClaimedJob, result: JobResult): NoticeF
       outcome: r.outcome,
       reason: r.evidence.reason,
       tls: describeTls(r.evidence.tls),
+      ...(r.outcome === 'bounced' ? bounceFacts(r.evidence) : {}),
     });
   }
   return events;
@@ -48,4 +52,12 @@ function describeTls(tls: unknown): string | null {
   const { protocol, cipher } = tls as { protocol?: string | null; cipher?: string | null };
   if (!protocol) return null;
   return cipher ? `${protocol} ${cipher}` : protocol;
+}
+
+/** The status and reply of a bounce, as the evidence recorded them (status set by the outcome rule). */
+function bounceFacts(evidence: { status?: unknown; reply?: string | null }): { status?: string; diagnostic?: string } {
+  return {
+    ...(typeof evidence.status === 'string' ? { status: evidence.status } : {}),
+    ...(evidence.reply ? { diagnostic: evidence.reply } : {}),
+  };
 }

@@ -487,6 +487,10 @@ export class PortalService {
   async resend(id: string, actor: string): Promise<{ item: PortalItem; noticeQueueId: string }> {
     const item = await this.require(id);
     if (!LIVE_STATES.includes(item.state)) this.refuse(item, 'resend');
+    // A process that does not run the listener (the CLI) cannot know a port-0 listener's port: a link built
+    // now would be dead, and the new token would kill the working one.
+    if (!this.portal.publicUrl && this.portal.port === 0)
+      throw new Error('cannot build a portal link: portal.port is 0 and portal.publicUrl is unset (set portal.publicUrl, or resend through the admin API)');
     const facts = this.copiesPort.facts(item);
     const { item: fresh, token } = await this.copiesPort.newToken(id);
     const noticeQueueId = await this.deps.notices.send({ kind: 'portal-link', itemId: id, to: facts.recipient, link: portalLink(this.portal, token), expiresAt: fresh.expiresAt });

@@ -307,6 +307,14 @@ describe('admin operations', () => {
     await expect(svc.resend(id, 'admin:ops')).rejects.toBeInstanceOf(InvalidStateError);
   });
 
+  test('resend refuses to build a dead link (port 0, no publicUrl) and keeps the working one', async () => {
+    const { svc, items } = await handedOver(['pat@weak.test'], { publicUrl: null, port: 0 });
+    const old = notices.tokenOf(0);
+    await expect(svc.resend(items[0]!.id, 'cli:root')).rejects.toThrow(/portal.publicUrl/);
+    expect(copies.byToken(old)?.id).toBe(items[0]!.id);
+    expect(notices.sent).toHaveLength(1);
+  });
+
   test('extend: by or until, within 1 to 365 days of creation and in the future; clears the reminder', async () => {
     const { svc, items } = await handedOver();
     const id = items[0]!.id;
