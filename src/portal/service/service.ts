@@ -15,6 +15,7 @@ import {
   type PortalSealedFacts,
   type PortalState,
   type QueueAdmin,
+  type Retention,
 } from '../../store/types';
 import { readHeaderBlock } from './headers';
 import type { CopiesPort, DomainCompliance, FallbackPort, KeyFilePort, NoticeFinishedEvent, NoticePort } from './ports';
@@ -39,7 +40,7 @@ export function isPortalState(value: string): value is PortalState {
 }
 
 /** The store roles the service uses directly (the copies go through CopiesPort). */
-export type PortalServiceStore = Pick<QueueAdmin, 'getMessage'> & Pick<JobQueue, 'openBody' | 'enqueue'>;
+export type PortalServiceStore = Pick<QueueAdmin, 'getMessage'> & Pick<JobQueue, 'openBody' | 'enqueue'> & Pick<Retention, 'sweep'>;
 
 export interface PortalServiceDeps {
   config: Config;
@@ -237,6 +238,11 @@ export class PortalService {
         // The claim expires and another pass (here or on another relay) tries again.
         this.deps.logger.warn({ event: 'portal-handover-failed', id: item.id, queueId: item.queueId, err: (err as Error).message }, 'portal hand-over failed; will retry');
       }
+    }
+    if (done > 0) {
+      // A handed-over message's plaintext body may go now (the sweep keeps it while any job or item still needs
+      // it): sweep at once instead of waiting for the relay's minute, so only ciphertext remains.
+      await this.deps.store.sweep(this.now()).catch((err: Error) => this.deps.logger.warn({ event: 'sweep-failed', err: err.message }, 'queue sweep after hand-over failed'));
     }
     return done;
   }

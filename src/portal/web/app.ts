@@ -45,6 +45,8 @@ const PAGE_CSP = {
 };
 /** The sanitised HTML part: framed by our own page only, no scripts at all, images only inline. */
 export const MESSAGE_FRAME_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'";
+/** The same frame after the reader chose to see pictures from other websites (https only). */
+export const MESSAGE_FRAME_CSP_WITH_IMAGES = MESSAGE_FRAME_CSP.replace("img-src 'self' data:", "img-src 'self' data: https:");
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,128}$/;
 const OPENABLE_FROM: ReadonlySet<PortalItem['state']> = new Set(['stored', 'notified', 'notify-failed']);
@@ -382,8 +384,13 @@ export async function registerPortal(app: FastifyInstance, deps: PortalWebDeps):
     return verifyPage(reply, preId, item, { status: 400, error: 'That passphrase is not right. Please check it and try again.' });
   });
 
-  async function openParsed(item: PortalItem) {
-    return parseMessage(await copies.openMessage(item));
+  async function openParsed(item: PortalItem, remoteImages = false) {
+    return parseMessage(await copies.openMessage(item), { remoteImages });
+  }
+
+  /** `?images=1`: the reader chose to see pictures from other websites for this view (never remembered). */
+  function wantsImages(req: FastifyRequest): boolean {
+    return (req.query as Record<string, unknown> | undefined)?.images === '1';
   }
 
   app.get('/message', async (req, reply) => {
@@ -409,6 +416,7 @@ export async function registerPortal(app: FastifyInstance, deps: PortalWebDeps):
         text: message.text,
         hasHtml: message.html !== undefined,
         remoteImagesDropped: message.remoteImagesDropped,
+        showImages: wantsImages(req),
         attachments: message.attachments.map((a) => ({ index: a.index, filename: a.filename, size: humanSize(a.size) })),
         csrf: reply.generateCsrf(),
         idleMs: idle,
@@ -420,9 +428,10 @@ export async function registerPortal(app: FastifyInstance, deps: PortalWebDeps):
   app.get('/message/html', async (req, reply) => {
     const ctx = await sessionContext(req, reply);
     if (isPage(ctx)) return render(reply, ctx);
-    const message = await openParsed(ctx.item);
+    const images = wantsImages(req);
+    const message = await openParsed(ctx.item, images);
     const doc = `<!doctype html><html><head><meta charset="utf-8"><title>Message</title><style>body{font-family:system-ui,sans-serif;margin:8px;color:#1b1b1b;background:#fff;overflow-wrap:anywhere}img{max-width:100%;height:auto}</style></head><body>${message.html ?? ''}</body></html>`;
-    reply.header('content-security-policy', MESSAGE_FRAME_CSP);
+    reply.header('content-security-policy', images ? MESSAGE_FRAME_CSP_WITH_IMAGES : MESSAGE_FRAME_CSP);
     reply.header('x-frame-options', 'SAMEORIGIN');
     return reply.type('text/html; charset=utf-8').send(doc);
   });

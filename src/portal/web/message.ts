@@ -16,7 +16,7 @@ export interface ParsedMessage {
   text: string | undefined;
   /** Sanitised HTML part (remote resources removed, cid: images inlined as data: URIs). */
   html: string | undefined;
-  /** True when the HTML part referred to remote images, which were dropped. */
+  /** True when the HTML part refers to remote images (dropped unless the reader asked to see them). */
   remoteImagesDropped: boolean;
   attachments: AttachmentView[];
   raw: Attachment[];
@@ -36,8 +36,12 @@ function addressText(value: AddressObject | AddressObject[] | undefined): string
 const SAFE_STYLE = /^(?!.*(url|image-set|expression|@import|\\))[^;{}<>]*$/i;
 const STYLE_PROPS = ['color', 'background-color', 'text-align', 'font-weight', 'font-style', 'font-size', 'font-family', 'text-decoration', 'margin', 'padding', 'border', 'width', 'height'];
 
-/** sanitize-html with a strict allow-list: no scripts, forms, styles sheets, frames, remote images or CSS url(). */
-export function sanitizeMessageHtml(html: string, cidImages: ReadonlyMap<string, string>): { html: string; remoteImagesDropped: boolean } {
+/**
+ * sanitize-html with a strict allow-list: no scripts, forms, styles sheets, frames or CSS url(). Remote images are
+ * dropped unless the reader asked to see them (`remoteImages`), and then only over https: loading them tells the
+ * sender's image host that, and from where, the message was opened.
+ */
+export function sanitizeMessageHtml(html: string, cidImages: ReadonlyMap<string, string>, remoteImages = false): { html: string; remoteImagesDropped: boolean } {
   let remoteImagesDropped = false;
   const clean = sanitizeHtml(html, {
     allowedTags: [...sanitizeHtml.defaults.allowedTags, 'img', 'font', 'center'],
@@ -50,7 +54,7 @@ export function sanitizeMessageHtml(html: string, cidImages: ReadonlyMap<string,
     },
     allowedStyles: { '*': Object.fromEntries(STYLE_PROPS.map((prop) => [prop, [SAFE_STYLE]])) },
     allowedSchemes: ['http', 'https', 'mailto'],
-    allowedSchemesByTag: { img: ['data'] },
+    allowedSchemesByTag: { img: remoteImages ? ['data', 'https'] : ['data'] },
     allowProtocolRelative: false,
     transformTags: {
       // transformTags' additions must also be in allowedAttributes, or they are stripped again.
@@ -61,8 +65,10 @@ export function sanitizeMessageHtml(html: string, cidImages: ReadonlyMap<string,
           const inline = cidImages.get(src.slice(4).replace(/^<|>$/g, ''));
           return { tagName, attribs: { ...attribs, src: inline ?? '' } };
         }
-        if (!/^data:image\//i.test(src)) remoteImagesDropped = true;
-        return { tagName, attribs: { ...attribs, src: /^data:image\//i.test(src) ? src : '' } };
+        const inline = /^data:image\//i.test(src);
+        const shown = inline || (remoteImages && /^https:\/\//i.test(src));
+        if (!inline) remoteImagesDropped = true;
+        return { tagName, attribs: { ...attribs, src: shown ? src : '' } };
       },
     },
     exclusiveFilter: (frame) => frame.tag === 'img' && !frame.attribs.src,
@@ -75,7 +81,7 @@ export function sanitizeMessageHtml(html: string, cidImages: ReadonlyMap<string,
  * message size limit (limits.maxMessageSize, 50 MiB by default). Downloads of the whole message stream
  * straight from the decrypting store stream instead.
  */
-export async function parseMessage(source: Readable): Promise<ParsedMessage> {
+export async function parseMessage(source: Readable, options: { remoteImages?: boolean } = {}): Promise<ParsedMessage> {
   const mail = await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, keepCidLinks: true });
   const cidImages = new Map<string, string>();
   for (const attachment of mail.attachments) {
@@ -83,7 +89,7 @@ export async function parseMessage(source: Readable): Promise<ParsedMessage> {
       cidImages.set(attachment.cid, `data:${attachment.contentType};base64,${attachment.content.toString('base64')}`);
     }
   }
-  const sanitized = typeof mail.html === 'string' && mail.html.length > 0 ? sanitizeMessageHtml(mail.html, cidImages) : undefined;
+  const sanitized = typeof mail.html === 'string' && mail.html.length > 0 ? sanitizeMessageHtml(mail.html, cidImages, options.remoteImages === true) : undefined;
   const attachments = mail.attachments
     .map((attachment, index) => ({ attachment, index }))
     .filter(({ attachment }) => !(attachment.related && attachment.cid && cidImages.has(attachment.cid)))

@@ -250,7 +250,7 @@ describe('portal in headless Chromium', () => {
     const frame = page.frameLocator('iframe.content');
     await expect(frame.locator('#x, p').first().textContent()).resolves.toBe('Hostile but harmless');
     await page.waitForLoadState('networkidle');
-    await expect(page.locator('.note').textContent()).resolves.toContain('Pictures from other websites were removed');
+    await expect(page.locator('.note').textContent()).resolves.toContain('Pictures from other websites are not shown');
     await shot(page, '20-hostile-message');
     expect(await page.title()).not.toContain('pwned');
     const inner = page.frames().find((f) => f.url().endsWith('/message/html'))!;

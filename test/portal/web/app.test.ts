@@ -377,11 +377,30 @@ describe('portal web app', () => {
     const agent = new Agent(app);
     await signedIn(agent, token);
     const view = await agent.get('/message');
-    expect(view.body).toContain('Pictures from other websites were removed');
+    expect(view.body).toContain('Pictures from other websites are not shown');
     const frame = await agent.get('/message/html');
     const body = frame.body.split('<body>')[1]!;
     expect(body).not.toMatch(/<script|<form|<style|<input|url\(|127\.0\.0\.2|javascript:|onerror|pwned/i);
     expect(body).toContain('<p>hi</p>');
+  });
+
+  test('pictures from other websites only after the reader asks, over https only, for that view', async () => {
+    await setup();
+    const html = '<p>scan</p><img src="https://images.example/scan.png" alt="scan"><img src="http://images.example/plain.png" alt="plain">';
+    const { token } = world.copies.add({ body: sampleMessage({ html }) });
+    const agent = new Agent(app);
+    await signedIn(agent, token);
+    const hidden = await agent.get('/message/html');
+    expect(hidden.body).not.toContain('images.example');
+    expect(hidden.headers['content-security-policy']).toBe(MESSAGE_FRAME_CSP);
+    const view = await agent.get('/message?images=1');
+    expect(view.body).toContain('src="/message/html?images=1"');
+    const shown = await agent.get('/message/html?images=1');
+    expect(shown.body).toContain('src="https://images.example/scan.png"');
+    expect(shown.body).not.toContain('http://images.example/plain.png');
+    expect(shown.headers['content-security-policy']).toContain("img-src 'self' data: https:");
+    expect(shown.headers['content-security-policy']).toContain("default-src 'none'");
+    expect((await agent.get('/message')).body).toContain('href="/message?images=1"');
   });
 
   test('X-Forwarded-For is believed only from a trusted proxy', async () => {
