@@ -7,7 +7,7 @@ import type { MxSessionOptions } from '../policy/session-options';
 import { describeNegotiated, type NegotiatedTls } from '../policy/tls-profile';
 import { describeCertificate, type CertificateFacts } from './certificate';
 import { classifySessionError, MxSessionError, type NodemailerError } from './classify';
-import { sessionTlsOptions, type ConnectionInternals } from './session';
+import { sessionTlsOptions, watchStarttlsOffer, type ConnectionInternals } from './session';
 import type { MxTarget } from './target';
 
 /**
@@ -66,13 +66,7 @@ export function openOpportunisticSession(target: MxTarget, options: MxSessionOpt
       logger: false,
     });
     const internals = connection as unknown as ConnectionInternals;
-    let plaintextEhlo: string | null = null;
-    const originalEhlo = internals._actionEHLO;
-    internals._actionEHLO = function (this: unknown, str: string) {
-      plaintextEhlo ??= str;
-      return originalEhlo.call(this, str);
-    };
-    const advertised = () => (plaintextEhlo === null ? null : /[ -]STARTTLS\b/im.test(plaintextEhlo));
+    const advertised = watchStarttlsOffer(internals);
     let settled = false;
 
     connection.on('error', (err: NodemailerError) => {

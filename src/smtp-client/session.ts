@@ -57,6 +57,20 @@ function outboundSecureContext(profile: TlsProfile, ca: string[] | undefined): S
 }
 
 /** TLS options for an outbound session from the profile: SNI, trust store, no rejection during the handshake. */
+/**
+ * Keeps the first (plaintext) EHLO reply nodemailer reads, which is the only place that says whether the server
+ * offered STARTTLS: nodemailer exposes no accessor for it. Returns "was STARTTLS offered?" (null before EHLO).
+ */
+export function watchStarttlsOffer(internals: ConnectionInternals): () => boolean | null {
+  let plaintextEhlo: string | null = null;
+  const originalEhlo = internals._actionEHLO;
+  internals._actionEHLO = function (this: unknown, str: string) {
+    plaintextEhlo ??= str;
+    return originalEhlo.call(this, str);
+  };
+  return () => (plaintextEhlo === null ? null : /[ -]STARTTLS\b/im.test(plaintextEhlo));
+}
+
 export function sessionTlsOptions(profile: TlsProfile, servername: string | null, ca: string[] | undefined): ConnectionOptions {
   return {
     ...tlsContextOptions(profile),
@@ -83,13 +97,7 @@ export function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOv
       logger: false,
     });
     const internals = connection as unknown as ConnectionInternals;
-    let plaintextEhlo: string | null = null;
-    const originalEhlo = internals._actionEHLO;
-    internals._actionEHLO = function (this: unknown, str: string) {
-      plaintextEhlo ??= str;
-      return originalEhlo.call(this, str);
-    };
-    const advertised = () => (plaintextEhlo === null ? null : /[ -]STARTTLS\b/im.test(plaintextEhlo));
+    const advertised = watchStarttlsOffer(internals);
     let settled = false;
 
     connection.on('error', (err: NodemailerError) => {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { FallbackItem, PortalEvent, PortalEventInput, PortalFilter, PortalItem, PortalSealedFacts } from '../../store/types';
+import type { Notice } from '../notices';
 
 /*
  * The narrow interfaces the portal service uses from its neighbours in src/portal: the encrypted copies
@@ -32,24 +33,8 @@ export interface CopiesPort {
   verifyTrail(id: string): Promise<{ ok: true; events: number } | { ok: false; seq: number; reason: string }>;
 }
 
-/** The notice kinds the service sends (a subset of the notices module's Notice union, same shapes). */
-export type ServiceNotice =
-  | { kind: 'portal-link'; itemId: string; to: string; link: string; expiresAt: number; originalSubject?: string }
-  | { kind: 'expiry-reminder'; itemId: string; to: string; link: string; expiresAt: number }
-  | {
-      kind: 'recipient-not-told';
-      itemId: string;
-      to: string;
-      recipient: string;
-      queueId: string;
-      reason: string;
-      messageId?: string;
-      arrivalAt?: number;
-      envid?: string;
-      status?: string;
-      diagnostic?: string;
-    }
-  | { kind: 'unread-at-expiry'; to: string; recipients: string[]; queueId: string; messageId?: string };
+/** The notice kinds the service sends: the notices module's own shapes. */
+export type ServiceNotice = Extract<Notice, { kind: 'portal-link' | 'expiry-reminder' | 'recipient-not-told' | 'unread-at-expiry' }>;
 
 /** NoticeSender: queues a notice as a new message; returns its queue id. */
 export interface NoticePort {
