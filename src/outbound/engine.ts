@@ -261,7 +261,7 @@ export class DeliveryEngine {
         reason: attempt.error ? attempt.error.message : (attempt.judgement?.reason ?? 'unknown'),
         starttls: attempt.error ? attempt.error.starttlsAdvertised : (session?.starttlsAdvertised ?? null),
         tls: session && session.target.address === attempt.address ? tlsOf(session) : null,
-        certificate: session && session.target.address === attempt.address ? certificateOf(session) : null,
+        certificate: session && session.target.address === attempt.address ? certificateEvidence(session.certificate) : null,
         reply: attempt.error?.reply ?? null,
       });
     }
@@ -344,98 +344,97 @@ function sameNotify(records: RecipientRecord[]): Array<'NEVER' | 'SUCCESS' | 'FA
   return first.map((n) => n.toUpperCase()) as Array<'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY'>;
 }
 
+/** What evidence names of the session a recipient's outcome was reached on, whichever client carried it. */
+interface SessionFacts {
+  host: string;
+  address: string;
+  starttls: boolean | null;
+  tls: TlsEvidence;
+  certificate: CertificateEvidence | null;
+}
+
+/** The TLS of a notice session that never started TLS. */
+const PLAINTEXT: TlsEvidence = { protocol: 'plaintext', cipher: null, group: null };
+
+function certificateEvidence(c: MxSession['certificate']): CertificateEvidence {
+  return { subject: c.subject, issuer: c.issuer, validFrom: c.validFrom, validTo: c.validTo, trusted: c.trusted, nameMatch: c.nameMatch, error: c.error };
+}
+
 function tlsOf(session: MxSession): TlsEvidence {
   return { protocol: session.negotiated.protocol, cipher: session.negotiated.cipher, group: session.negotiated.group };
 }
 
-function certificateOf(session: MxSession): CertificateEvidence {
-  const c = session.certificate;
-  return { subject: c.subject, issuer: c.issuer, validFrom: c.validFrom, validTo: c.validTo, trusted: c.trusted, nameMatch: c.nameMatch, error: c.error };
+function compliantFacts(session: MxSession): SessionFacts {
+  return { host: session.target.host, address: session.target.address, starttls: session.starttlsAdvertised, tls: tlsOf(session), certificate: certificateEvidence(session.certificate) };
 }
 
-function sessionAttempt(session: MxSession, result: TransactionResult, at: number): MxAttemptEvidence {
+function opportunisticFacts(session: OpportunisticSession): SessionFacts {
+  const n = session.negotiated;
+  return {
+    host: session.target.host,
+    address: session.target.address,
+    starttls: session.starttlsAdvertised,
+    tls: n ? { protocol: n.protocol, cipher: n.cipher, group: n.group } : PLAINTEXT,
+    certificate: session.certificate ? certificateEvidence(session.certificate) : null,
+  };
+}
+
+/** One transaction on a session as an MX attempt; `completed` says how it went when it was answered. */
+function transactionAttempt(facts: SessionFacts, result: TransactionResult, at: number, completed: string): MxAttemptEvidence {
   const answered = result.kind === 'answered';
   const replies = answered ? [...result.recipients.values()].map((r) => r.reply) : [];
   return {
-    mx: session.target.host,
-    ip: session.target.address,
+    mx: facts.host,
+    ip: facts.address,
     at,
     class: answered ? 'ok' : result.classification,
     code: answered ? 'ok' : result.code,
-    reason: answered ? 'transaction completed' : result.reason,
-    starttls: session.starttlsAdvertised,
-    tls: tlsOf(session),
-    certificate: certificateOf(session),
+    reason: answered ? completed : result.reason,
+    starttls: facts.starttls,
+    tls: facts.tls,
+    certificate: facts.certificate,
     reply: answered ? (replies[0] ?? null) : result.reply,
   };
 }
 
-function buildEvidence(decision: Decision<MxSession>, policy: PolicyEvidence, mxAttempts: MxAttemptEvidence[], startedAt: number, at: number, wouldFail: unknown[]): DeliveryEvidence {
-  const session = decision.session;
+function sessionAttempt(session: MxSession, result: TransactionResult, at: number): MxAttemptEvidence {
+  return transactionAttempt(compliantFacts(session), result, at, 'transaction completed');
+}
+
+function opportunisticAttempt(session: OpportunisticSession, result: TransactionResult, at: number): MxAttemptEvidence {
+  const client = session.protection === 'plaintext' ? 'plaintext' : `${session.protection} TLS client`;
+  return transactionAttempt(opportunisticFacts(session), result, at, `transaction completed (${client})`);
+}
+
+/** A recipient's evidence: the decision, the session it was reached on, the policy and every MX tried. */
+function recipientEvidence(decision: Decision<unknown>, facts: SessionFacts | undefined, policy: PolicyEvidence, mxAttempts: MxAttemptEvidence[], startedAt: number, at: number): DeliveryEvidence {
   return {
     at,
     startedAt,
     outcome: decision.outcome,
     reason: decision.reason,
-    mx: session?.target.host ?? null,
-    ip: session?.target.address ?? null,
-    tls: session ? tlsOf(session) : null,
-    certificate: session ? certificateOf(session) : null,
+    mx: facts?.host ?? null,
+    ip: facts?.address ?? null,
+    tls: facts?.tls ?? null,
+    certificate: facts?.certificate ?? null,
     policy,
     reply: decision.reply,
     ...(decision.status ? { status: decision.status } : {}),
     ...(decision.detail ? { detail: decision.detail } : {}),
     mxAttempts,
-    ...(wouldFail.length > 0 ? { wouldFail } : {}),
   };
 }
 
-/** The TLS of a notice session as evidence: what was negotiated, or plaintext. */
-const PLAINTEXT: TlsEvidence = { protocol: 'plaintext', cipher: null, group: null };
-
-function opportunisticTls(session: OpportunisticSession): TlsEvidence {
-  return session.negotiated ? { protocol: session.negotiated.protocol, cipher: session.negotiated.cipher, group: session.negotiated.group } : PLAINTEXT;
-}
-
-function opportunisticCertificate(session: OpportunisticSession): CertificateEvidence | null {
-  const c = session.certificate;
-  return c ? { subject: c.subject, issuer: c.issuer, validFrom: c.validFrom, validTo: c.validTo, trusted: c.trusted, nameMatch: c.nameMatch, error: c.error } : null;
-}
-
-function opportunisticAttempt(session: OpportunisticSession, result: TransactionResult, at: number): MxAttemptEvidence {
-  const answered = result.kind === 'answered';
-  const replies = answered ? [...result.recipients.values()].map((r) => r.reply) : [];
-  return {
-    mx: session.target.host,
-    ip: session.target.address,
-    at,
-    class: answered ? 'ok' : result.classification,
-    code: answered ? 'ok' : result.code,
-    reason: answered ? `transaction completed (${session.protection === 'plaintext' ? 'plaintext' : `${session.protection} TLS client`})` : result.reason,
-    starttls: session.starttlsAdvertised,
-    tls: opportunisticTls(session),
-    certificate: opportunisticCertificate(session),
-    reply: answered ? (replies[0] ?? null) : result.reply,
-  };
+function buildEvidence(decision: Decision<MxSession>, policy: PolicyEvidence, mxAttempts: MxAttemptEvidence[], startedAt: number, at: number, wouldFail: unknown[]): DeliveryEvidence {
+  const evidence = recipientEvidence(decision, decision.session && compliantFacts(decision.session), policy, mxAttempts, startedAt, at);
+  return wouldFail.length > 0 ? { ...evidence, wouldFail } : evidence;
 }
 
 /** Evidence of a notice recipient: as any outcome's, plus `opportunistic: true` and which client carried it. */
 function noticeEvidence(decision: Decision<OpportunisticSession>, policy: PolicyEvidence, mxAttempts: MxAttemptEvidence[], startedAt: number, at: number): DeliveryEvidence {
   const session = decision.session;
   return {
-    at,
-    startedAt,
-    outcome: decision.outcome,
-    reason: decision.reason,
-    mx: session?.target.host ?? null,
-    ip: session?.target.address ?? null,
-    tls: session ? opportunisticTls(session) : null,
-    certificate: session ? opportunisticCertificate(session) : null,
-    policy,
-    reply: decision.reply,
-    ...(decision.status ? { status: decision.status } : {}),
-    ...(decision.detail ? { detail: decision.detail } : {}),
-    mxAttempts,
+    ...recipientEvidence(decision, session && opportunisticFacts(session), policy, mxAttempts, startedAt, at),
     opportunistic: true,
     ...(session ? { protection: session.protection } : {}),
   };
