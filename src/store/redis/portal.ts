@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { byCreation, chainPortalEvent, matchesPortalFilter, parsePortalEvent, shreddedItem, validPortalId } from '../portal-chain';
 import { page } from '../records';
 import type { PortalStore } from '../roles';
-import { EnqueueAbortedError, NotFoundError, StoreError, type PortalEvent, type PortalEventInput, type PortalFilter, type PortalItem } from '../types';
+import { NotFoundError, StoreError, type PortalEvent, type PortalEventInput, type PortalFilter, type PortalItem } from '../types';
+import { readBlob, uploadBlob } from './blobs';
 import { BATCH, type RedisCore } from './core';
 import { scriptOutcome } from './scripts';
 
-/** Ciphertext travels in pieces of this size both ways, so no copy is ever held whole in memory. */
-const BLOB_PIECE = 256 * 1024;
-/** An upload whose writer died disappears after this long. */
-const UPLOAD_TTL_MS = 3_600_000;
 /** Compare-and-set rounds before giving up (each lost round means another writer succeeded). */
 const MAX_CAS_ATTEMPTS = 200;
 
@@ -31,7 +28,7 @@ export class RedisPortalStore implements PortalStore {
     if (!validPortalId(item.id)) throw new NotFoundError(`invalid portal item id ${item.id}`);
     const upload = keys.portalUpload(item.id, randomBytes(6).toString('hex'));
     try {
-      const size = await this.upload(upload, ciphertext, item.id);
+      const size = await uploadBlob(redis, upload, ciphertext, `portal copy ${item.id}`);
       // The record is taken as it is now that the stream has ended (fields computed while streaming count).
       const record: PortalItem = { ...item };
       await redis.sgPutPortal(
@@ -51,39 +48,6 @@ export class RedisPortalStore implements PortalStore {
       await redis.del(upload).catch(() => undefined);
       throw error;
     }
-  }
-
-  private async upload(key: string, source: Readable, id: string): Promise<number> {
-    const redis = this.core.redis;
-    let size = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      if (pendingBytes === 0) return;
-      const data = Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      const replies = await redis.pipeline().append(key, data).pexpire(key, UPLOAD_TTL_MS).exec();
-      const failed = replies?.find(([error]) => error)?.[0];
-      if (failed) throw failed;
-    };
-    const chunks = source[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<unknown>;
-      try {
-        next = await chunks.next();
-      } catch (error) {
-        throw new EnqueueAbortedError(`portal copy ${id} not stored: ${(error as Error).message}`, { cause: error });
-      }
-      if (next.done) break;
-      const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      size += chunk.length;
-      if (pendingBytes >= BLOB_PIECE) await flush();
-    }
-    await flush();
-    return size;
   }
 
   async getPortalItem(id: string): Promise<PortalItem | undefined> {
@@ -132,14 +96,7 @@ export class RedisPortalStore implements PortalStore {
     const key = this.core.keys.portalBlob(id);
     const [[, exists], [, length]] = (await redis.pipeline().exists(key).strlen(key).exec()) as [[Error | null, number], [Error | null, number]];
     if (exists === 0) throw new NotFoundError(`portal item ${id} has no ciphertext`);
-    async function* pieces(): AsyncGenerator<Buffer> {
-      for (let offset = 0; offset < length; offset += BLOB_PIECE) {
-        const piece = await redis.getrangeBuffer(key, offset, Math.min(offset + BLOB_PIECE, length) - 1);
-        if (piece.length === 0) throw new NotFoundError(`ciphertext of portal item ${id} disappeared while being read`);
-        yield piece;
-      }
-    }
-    return Readable.from(pieces(), { objectMode: false });
+    return readBlob(redis, key, length, `ciphertext of portal item ${id}`);
   }
 
   async shredPortalCopy(id: string): Promise<void> {

@@ -1,15 +1,11 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { isMessageId, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
-import { EnqueueAbortedError, LeaseLostError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
+import { LeaseLostError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
+import { readBlob, uploadBlob } from './blobs';
 import type { RedisCore, StoredMessage } from './core';
 import { scriptOutcome } from './scripts';
-
-/** Bodies travel in pieces of this size in both directions, so no body is ever held whole in memory. */
-const BODY_CHUNK = 256 * 1024;
-/** An upload whose writer died disappears after this long. */
-const UPLOAD_TTL_MS = 3_600_000;
 
 /** The job queue in Redis: streamed enqueue, leases in a zset + owners hash, results by compare-and-set. */
 export class RedisJobQueue implements JobQueue {
@@ -20,7 +16,7 @@ export class RedisJobQueue implements JobQueue {
     const id = newMessageId();
     const upload = k.bodyUpload(id);
     try {
-      const size = await this.upload(upload, body);
+      const size = await uploadBlob(redis, upload, body, 'message body');
       const record = newMessageRecord(id, message, headers, size);
       const keys = [upload, k.body(id), k.message(id), k.messages(), k.jobStates(), k.due(), k.finished()];
       const { jobs, ...rest } = record;
@@ -38,40 +34,6 @@ export class RedisJobQueue implements JobQueue {
     }
   }
 
-  /** Streams the body into the upload key; returns its size. Body stream errors become EnqueueAbortedError. */
-  private async upload(key: string, body: Readable): Promise<number> {
-    const redis = this.core.redis;
-    let size = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      if (pendingBytes === 0) return;
-      const data = Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      const replies = await redis.pipeline().append(key, data).pexpire(key, UPLOAD_TTL_MS).exec();
-      const failed = replies?.find(([error]) => error)?.[0];
-      if (failed) throw failed;
-    };
-    const chunks = body[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<unknown>;
-      try {
-        next = await chunks.next();
-      } catch (error) {
-        throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
-      }
-      if (next.done) break;
-      const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      size += chunk.length;
-      if (pendingBytes >= BODY_CHUNK) await flush();
-    }
-    await flush();
-    return size;
-  }
-
   async openBody(id: string): Promise<Readable> {
     const stored = isMessageId(id) ? await this.core.readStored(id) : undefined;
     if (!stored) throw new NotFoundError(`message ${id} not found`);
@@ -80,14 +42,7 @@ export class RedisJobQueue implements JobQueue {
     const key = this.core.keys.body(id);
     const size = stored.size;
     if ((await redis.exists(key)) === 0) throw new NotFoundError(`message ${id} has no body`);
-    async function* chunks(): AsyncGenerator<Buffer> {
-      for (let offset = 0; offset < size; offset += BODY_CHUNK) {
-        const chunk = await redis.getrangeBuffer(key, offset, Math.min(offset + BODY_CHUNK, size) - 1);
-        if (chunk.length === 0) throw new Error(`body of message ${id} disappeared while being read`);
-        yield chunk;
-      }
-    }
-    return Readable.from(chunks(), { objectMode: false });
+    return readBlob(redis, key, size, `body of message ${id}`);
   }
 
   async claimDue(owner: string, limit: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[]> {

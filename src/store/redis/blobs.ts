@@ -1,0 +1,56 @@
+import { Readable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { EnqueueAbortedError, NotFoundError } from '../types';
+
+/** Large values (message bodies, portal ciphertext) travel in pieces of this size both ways: never held whole. */
+export const BLOB_PIECE = 256 * 1024;
+/** An upload whose writer died disappears after this long. */
+const UPLOAD_TTL_MS = 3_600_000;
+
+/**
+ * Streams `source` into the Redis string `key` piece by piece (APPEND, with a TTL so an abandoned upload goes
+ * away) and returns its size. An error of the source stream becomes EnqueueAbortedError naming `what`.
+ */
+export async function uploadBlob(redis: Redis, key: string, source: Readable, what: string): Promise<number> {
+  let size = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (pendingBytes === 0) return;
+    const data = Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    const replies = await redis.pipeline().append(key, data).pexpire(key, UPLOAD_TTL_MS).exec();
+    const failed = replies?.find(([error]) => error)?.[0];
+    if (failed) throw failed;
+  };
+  const chunks = source[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<unknown>;
+    try {
+      next = await chunks.next();
+    } catch (error) {
+      throw new EnqueueAbortedError(`${what} not stored: ${(error as Error).message}`, { cause: error });
+    }
+    if (next.done) break;
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    size += chunk.length;
+    if (pendingBytes >= BLOB_PIECE) await flush();
+  }
+  await flush();
+  return size;
+}
+
+/** Reads `size` bytes of the Redis string `key` as a stream of pieces; fails naming `what` if it vanishes meanwhile. */
+export function readBlob(redis: Redis, key: string, size: number, what: string): Readable {
+  async function* pieces(): AsyncGenerator<Buffer> {
+    for (let offset = 0; offset < size; offset += BLOB_PIECE) {
+      const piece = await redis.getrangeBuffer(key, offset, Math.min(offset + BLOB_PIECE, size) - 1);
+      if (piece.length === 0) throw new NotFoundError(`${what} disappeared while being read`);
+      yield piece;
+    }
+  }
+  return Readable.from(pieces(), { objectMode: false });
+}
