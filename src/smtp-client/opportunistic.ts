@@ -1,13 +1,13 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { AttemptClass } from '../outcome';
 import type { Candidate } from '../policy/plan';
 import type { MxSessionOptions } from '../policy/session-options';
 import { describeNegotiated, type NegotiatedTls } from '../policy/tls-profile';
 import { describeCertificate, type CertificateFacts } from './certificate';
-import { classifySessionError, MxSessionError, type NodemailerError } from './classify';
-import { sessionTlsOptions, watchStarttlsOffer, type ConnectionInternals } from './session';
+import { MxSessionError } from './classify';
+import { dialMx, sessionTlsOptions } from './session';
 import type { MxTarget } from './target';
 
 /**
@@ -48,48 +48,20 @@ export function permissiveTlsOptions(servername: string | null): ConnectionOptio
  * One opportunistic session: connect, EHLO, STARTTLS when offered (with the relay's profile, or
  * with the permissive client when `tls` says so), else stay in plaintext. Throws MxSessionError.
  */
-export function openOpportunisticSession(target: MxTarget, options: MxSessionOptions, tls: 'profile' | 'permissive'): Promise<OpportunisticSession> {
-  return new Promise((resolve, reject) => {
-    const connection = new SMTPConnection({
-      host: target.address,
-      port: target.port,
-      name: options.ehloName,
-      // STARTTLS when advertised; a server that does not advertise it gets plaintext.
-      requireTLS: false,
-      ignoreTLS: false,
-      opportunisticTLS: false,
-      ...(target.servername ? { servername: target.servername } : {}),
-      tls: tls === 'profile' ? sessionTlsOptions(options.profile, target.servername, options.ca) : permissiveTlsOptions(target.servername),
-      connectionTimeout: options.connectTimeout,
-      greetingTimeout: options.greetingTimeout,
-      socketTimeout: options.socketTimeout,
-      logger: false,
-    });
-    const internals = connection as unknown as ConnectionInternals;
-    const advertised = watchStarttlsOffer(internals);
-    let settled = false;
-
-    connection.on('error', (err: NodemailerError) => {
-      if (settled) return;
-      settled = true;
-      const { classification, code, reason } = classifySessionError(err, advertised(), internals.upgrading === true);
-      reject(new MxSessionError(reason, classification, code, advertised(), err.response ?? null));
-    });
-    connection.connect(() => {
-      if (settled) return;
-      settled = true;
-      const socket = internals._socket as Socket | TLSSocket;
-      const encrypted = (socket as TLSSocket).encrypted === true;
-      resolve({
-        target,
-        connection,
-        starttlsAdvertised: advertised() ?? false,
-        protection: encrypted ? tls : 'plaintext',
-        negotiated: encrypted ? describeNegotiated(socket as TLSSocket) : null,
-        certificate: encrypted ? describeCertificate(socket as TLSSocket, target) : null,
-      });
-    });
-  });
+export async function openOpportunisticSession(target: MxTarget, options: MxSessionOptions, tls: 'profile' | 'permissive'): Promise<OpportunisticSession> {
+  // STARTTLS when advertised; a server that does not advertise it gets plaintext.
+  const tlsOptions = tls === 'profile' ? sessionTlsOptions(options.profile, target.servername, options.ca) : permissiveTlsOptions(target.servername);
+  const { connection, internals, starttlsAdvertised } = await dialMx(target, options, { requireTLS: false, tls: tlsOptions });
+  const socket = internals._socket as Socket | TLSSocket;
+  const encrypted = (socket as TLSSocket).encrypted === true;
+  return {
+    target,
+    connection,
+    starttlsAdvertised,
+    protection: encrypted ? tls : 'plaintext',
+    negotiated: encrypted ? describeNegotiated(socket as TLSSocket) : null,
+    certificate: encrypted ? describeCertificate(socket as TLSSocket, target) : null,
+  };
 }
 
 /** One address tried opportunistically: the error that ended a try (null for the session returned). */

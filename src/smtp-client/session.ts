@@ -61,7 +61,7 @@ function outboundSecureContext(profile: TlsProfile, ca: string[] | undefined): S
  * Keeps the first (plaintext) EHLO reply nodemailer reads, which is the only place that says whether the server
  * offered STARTTLS: nodemailer exposes no accessor for it. Returns "was STARTTLS offered?" (null before EHLO).
  */
-export function watchStarttlsOffer(internals: ConnectionInternals): () => boolean | null {
+function watchStarttlsOffer(internals: ConnectionInternals): () => boolean | null {
   let plaintextEhlo: string | null = null;
   const originalEhlo = internals._actionEHLO;
   internals._actionEHLO = function (this: unknown, str: string) {
@@ -82,15 +82,40 @@ export function sessionTlsOptions(profile: TlsProfile, servername: string | null
   };
 }
 
-export function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOverride?: ConnectionOptions): Promise<MxSession> {
+export async function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOverride?: ConnectionOptions): Promise<MxSession> {
+  const { connection, internals, starttlsAdvertised } = await dialMx(target, options, { requireTLS: true, tls: tlsOverride ?? sessionTlsOptions(options.profile, target.servername, options.ca) });
+  const socket = internals._socket as TLSSocket;
+  return {
+    target,
+    connection,
+    socket,
+    starttlsAdvertised,
+    ehlo: internals._ehloLines ?? [],
+    negotiated: describeNegotiated(socket),
+    profileCheck: checkNegotiated(socket, options.profile),
+    certificate: describeCertificate(socket, target),
+  };
+}
+
+/**
+ * Connects, reads the greeting and EHLO and, as `requireTLS` says, upgrades with STARTTLS (required: no session
+ * without it; optional: only when offered). Resolves once the session is ready for MAIL; any failure on the way
+ * rejects with a classified MxSessionError. The callers judge what was negotiated.
+ */
+export function dialMx(
+  target: MxTarget,
+  options: MxSessionOptions,
+  settings: { requireTLS: boolean; tls: ConnectionOptions },
+): Promise<{ connection: SMTPConnection; internals: ConnectionInternals; starttlsAdvertised: boolean }> {
   return new Promise((resolve, reject) => {
     const connection = new SMTPConnection({
       host: target.address,
       port: target.port,
       name: options.ehloName,
-      requireTLS: true,
+      requireTLS: settings.requireTLS,
+      ...(settings.requireTLS ? {} : { ignoreTLS: false, opportunisticTLS: false }),
       ...(target.servername ? { servername: target.servername } : {}),
-      tls: tlsOverride ?? sessionTlsOptions(options.profile, target.servername, options.ca),
+      tls: settings.tls,
       connectionTimeout: options.connectTimeout,
       greetingTimeout: options.greetingTimeout,
       socketTimeout: options.socketTimeout,
@@ -109,18 +134,7 @@ export function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOv
     connection.connect(() => {
       if (settled) return;
       settled = true;
-      const socket = internals._socket as TLSSocket;
-      const negotiated = describeNegotiated(socket);
-      resolve({
-        target,
-        connection,
-        socket,
-        starttlsAdvertised: advertised() ?? false,
-        ehlo: internals._ehloLines ?? [],
-        negotiated,
-        profileCheck: checkNegotiated(socket, options.profile),
-        certificate: describeCertificate(socket, target),
-      });
+      resolve({ connection, internals, starttlsAdvertised: advertised() ?? false });
     });
   });
 }
