@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { parseRoute, type Config } from '../config/schema';
 import type { MtaSts, MtaStsResult } from './mta-sts';
 import { mxMatchesPolicy } from './mta-sts/match';
-import { lookupMx, resolveMxAddresses, type MxHost, type ResolvedHost } from './mx';
+import { lookupMx, resolveMxAddresses, type MxHost, type MxLookup, type ResolvedHost } from './mx';
 import { DnsError, normalizeName, type DnsResolver } from './resolver';
 
 export type TlsLevel = 'encrypt' | 'verify' | 'portal';
@@ -115,16 +115,7 @@ export function createPlanner(deps: PlannerDeps): Planner {
     if (rule.route) return planRoute(domain, rule.route, basePolicy);
 
     const mx = await lookupMx(deps.resolver, domain, { random: deps.random, ipv6: outbound.ipv6 });
-    if (mx.kind === 'null-mx') {
-      return { ...base, kind: 'bounce', code: 'null-mx', reason: `${domain} publishes a null MX (RFC 7505): it accepts no mail`, status: '5.1.10', reply: '556 5.1.10 Recipient address has null MX' };
-    }
-    if (mx.kind === 'nxdomain') {
-      return { ...base, kind: 'bounce', code: 'nxdomain', reason: `${domain} does not exist (NXDOMAIN)`, status: '5.1.2', reply: '550 5.1.2 Recipient domain does not exist' };
-    }
-    if (mx.kind === 'no-hosts') {
-      return { ...base, kind: 'bounce', code: 'no-mail-host', reason: mx.error, status: '5.1.2', reply: '550 5.1.2 Recipient domain has no mail server' };
-    }
-    if (mx.kind === 'temporary') return { ...base, kind: 'defer', code: 'dns-temporary', reason: `MX lookup failed: ${mx.error}` };
+    if (mx.kind !== 'hosts') return noMailHosts(domain, mx, base);
 
     const sts = deps.mtaSts ? await deps.mtaSts.lookup(domain) : null;
     if (sts?.temporary) {
@@ -211,16 +202,7 @@ export function createPlanner(deps: PlannerDeps): Planner {
       return routed.kind === 'deliver' ? { ...routed, candidates: routed.candidates.map((c) => ({ ...c, requireValidCert: false })) } : routed;
     }
     const mx = await lookupMx(deps.resolver, domain, { random: deps.random, ipv6: outbound.ipv6 });
-    if (mx.kind === 'null-mx') {
-      return { ...base, kind: 'bounce', code: 'null-mx', reason: `${domain} publishes a null MX (RFC 7505): it accepts no mail`, status: '5.1.10', reply: '556 5.1.10 Recipient address has null MX' };
-    }
-    if (mx.kind === 'nxdomain') {
-      return { ...base, kind: 'bounce', code: 'nxdomain', reason: `${domain} does not exist (NXDOMAIN)`, status: '5.1.2', reply: '550 5.1.2 Recipient domain does not exist' };
-    }
-    if (mx.kind === 'no-hosts') {
-      return { ...base, kind: 'bounce', code: 'no-mail-host', reason: mx.error, status: '5.1.2', reply: '550 5.1.2 Recipient domain has no mail server' };
-    }
-    if (mx.kind === 'temporary') return { ...base, kind: 'defer', code: 'dns-temporary', reason: `MX lookup failed: ${mx.error}` };
+    if (mx.kind !== 'hosts') return noMailHosts(domain, mx, base);
     const resolved = await resolveMxAddresses(deps.resolver, mx.hosts, { maxHosts: outbound.maxMxHosts, maxAddresses: outbound.maxAddresses, ipv6: outbound.ipv6 });
     const hosts: PlannedHost[] = [];
     const candidates: Candidate[] = [];
@@ -257,4 +239,18 @@ function noCandidates(base: PlanBase, hosts: readonly PlannedHost[]): DeliveryPl
   }
   // MX hosts that do not resolve may be a transient publishing error: retry until maxQueueTime.
   return { ...base, kind: 'defer', code: 'mx-no-address', reason: `no MX host has an address: ${hosts.map((h) => h.host).join(', ')}` };
+}
+
+/** The plan for a domain whose MX lookup found no host to try: a bounce for what is permanent, else a deferral. */
+function noMailHosts(domain: string, mx: Exclude<MxLookup, { kind: 'hosts' }>, base: PlanBase): DeliveryPlan {
+  switch (mx.kind) {
+    case 'null-mx':
+      return { ...base, kind: 'bounce', code: 'null-mx', reason: `${domain} publishes a null MX (RFC 7505): it accepts no mail`, status: '5.1.10', reply: '556 5.1.10 Recipient address has null MX' };
+    case 'nxdomain':
+      return { ...base, kind: 'bounce', code: 'nxdomain', reason: `${domain} does not exist (NXDOMAIN)`, status: '5.1.2', reply: '550 5.1.2 Recipient domain does not exist' };
+    case 'no-hosts':
+      return { ...base, kind: 'bounce', code: 'no-mail-host', reason: mx.error, status: '5.1.2', reply: '550 5.1.2 Recipient domain has no mail server' };
+    case 'temporary':
+      return { ...base, kind: 'defer', code: 'dns-temporary', reason: `MX lookup failed: ${mx.error}` };
+  }
 }
