@@ -1,35 +1,38 @@
 import type { Readable } from 'node:stream';
+import { simpleParser } from 'mailparser';
 
 const MAX_HEADER_BYTES = 256 * 1024;
 
 /**
- * Reads a message's header block (up to the first empty line, at most 256 KiB) and returns the unfolded
- * Subject and Date. The stream is destroyed once the headers are read. The values are sealed into the portal
- * copy; they are never logged.
+ * The Subject and Date of a stored message, decoded by mailparser (RFC 2047 encoded words and all) from the
+ * header block alone: the body is never read past the first empty line (at most 256 KiB of headers), and the
+ * stream is destroyed once the headers are in. The values are sealed into the portal copy; they are never logged.
  */
 export async function readHeaderBlock(body: Readable): Promise<{ subject?: string; date?: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
+  let end = -1;
   try {
     for await (const chunk of body) {
       const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
       chunks.push(buf);
       size += buf.length;
-      const text = Buffer.concat(chunks).toString('latin1');
-      if (/\r?\n\r?\n/.test(text) || size >= MAX_HEADER_BYTES) break;
+      // latin1 keeps one character per byte, so the match index is a byte offset.
+      end = Buffer.concat(chunks)
+        .toString('latin1')
+        .search(/\r?\n\r?\n/);
+      if (end !== -1 || size >= MAX_HEADER_BYTES) break;
     }
   } finally {
     body.destroy();
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  const end = text.search(/\r?\n\r?\n/);
-  const block = (end === -1 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
+  const all = Buffer.concat(chunks);
+  const block = end === -1 ? all.subarray(0, MAX_HEADER_BYTES) : all.subarray(0, end);
+  // An empty body after the header block keeps mailparser from reading anything else.
+  const parsed = await simpleParser(Buffer.concat([block, Buffer.from('\r\n\r\n')]), { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
   const out: { subject?: string; date?: string } = {};
-  for (const line of block.split(/\r?\n/)) {
-    const m = /^(subject|date):[ \t]*(.*)$/i.exec(line);
-    if (!m) continue;
-    const name = m[1]!.toLowerCase() as 'subject' | 'date';
-    if (out[name] === undefined) out[name] = m[2]!.trim();
-  }
+  if (parsed.subject !== undefined) out.subject = parsed.subject;
+  const date = parsed.headers.get('date');
+  if (date instanceof Date && !Number.isNaN(date.getTime())) out.date = date.toISOString();
   return out;
 }

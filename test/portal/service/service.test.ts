@@ -69,7 +69,7 @@ describe('hand-over', () => {
     expect(copy).toMatchObject({ queueId, jobId: item.jobId, state: 'stored', noticeQueueId: 'N1', auth: { methods: ['email-otp'] } });
     expect(copy.expiresAt).toBe(clock + 30 * DAY);
     expect(await readAll(await copies.openMessage(copy))).toEqual(BODY);
-    expect(copies.facts(copy)).toEqual({ recipient: 'pat@weak.test', from: 'sender@clinic.test', messageId: '<m@clinic.test>', subject: 'lab results', date: 'Mon, 1 Jun 2026 10:00:00 +0000' });
+    expect(copies.facts(copy)).toEqual({ recipient: 'pat@weak.test', from: 'sender@clinic.test', messageId: '<m@clinic.test>', subject: 'lab results', date: '2026-06-01T10:00:00.000Z' });
     expect(notices.sent).toEqual([
       { kind: 'portal-link', itemId: item.id, to: 'pat@weak.test', link: expect.stringMatching(/^https:\/\/portal\.clinic\.test\/m\/[A-Za-z0-9_-]{43}$/), expiresAt: copy.expiresAt },
     ]);
