@@ -40,6 +40,9 @@ export function isPortalState(value: string): value is PortalState {
 }
 
 /** The store roles the service uses directly (the copies go through CopiesPort). */
+/** Least time between the queue sweeps that hand-overs trigger (the relay also sweeps every minute). */
+const HAND_OVER_SWEEP_GAP_MS = 5_000;
+
 export type PortalServiceStore = Pick<QueueAdmin, 'getMessage'> & Pick<JobQueue, 'openBody' | 'enqueue'> & Pick<Retention, 'sweep'>;
 
 export interface PortalServiceDeps {
@@ -228,6 +231,8 @@ export class PortalService {
    * the same id (replacing copy and token, so the first link dies) and sends a new notice: the notice is
    * at least once, but only the newest link works. Returns how many items were handed over.
    */
+  private sweptAt = 0;
+
   async handOverOnce(limit = 20): Promise<number> {
     const items = await this.deps.fallback.claim(this.owner, limit, this.deps.config.fallback.claimLease, this.now());
     let done = 0;
@@ -239,9 +244,11 @@ export class PortalService {
         this.deps.logger.warn({ event: 'portal-handover-failed', id: item.id, queueId: item.queueId, err: (err as Error).message }, 'portal hand-over failed; will retry');
       }
     }
-    if (done > 0) {
+    if (done > 0 && this.now() - this.sweptAt >= HAND_OVER_SWEEP_GAP_MS) {
       // A handed-over message's plaintext body may go now (the sweep keeps it while any job or item still needs
-      // it): sweep at once instead of waiting for the relay's minute, so only ciphertext remains.
+      // it): sweep soon instead of waiting for the relay's minute, so only ciphertext remains. The sweep walks the
+      // whole queue, so a burst of hand-overs sweeps at most every few seconds.
+      this.sweptAt = this.now();
       await this.deps.store.sweep(this.now()).catch((err: Error) => this.deps.logger.warn({ event: 'sweep-failed', err: err.message }, 'queue sweep after hand-over failed'));
     }
     return done;
