@@ -96,6 +96,20 @@ export const configSchema = z
         maxConnectionsPerIp: z.number().int().positive().default(20),
         /** Idle time allowed between client commands or data chunks. */
         socketTimeout: duration.default(60_000),
+        /** Time for the TLS handshake, on implicit-TLS listeners from accept and after STARTTLS. */
+        tlsHandshakeTimeout: duration.default(5_000),
+        /** Time from the greeting until the client starts its first command (tightens under load, see stressLoad). */
+        firstCommandTimeout: duration.default(10_000),
+        /** Time for one whole command line to arrive once its first byte has, besides the idle timer. */
+        commandTimeout: duration.default(30_000),
+        /** Fill fraction of maxConnections from which deadlines tighten and each address is held to its fair share. */
+        stressLoad: z.number().gt(0).max(1).default(0.5),
+        /** firstCommandTimeout once the relay is well above stressLoad. */
+        stressFirstCommandTimeout: duration.default(3_000),
+        /** socketTimeout once the relay is well above stressLoad. */
+        stressSocketTimeout: duration.default(10_000),
+        /** Fraction of maxConnections kept, above stressLoad, for addresses that hold no connection yet. */
+        newAddressReserve: z.number().min(0).max(0.5).default(0.1),
         /** Whole-session cap, so a client trickling bytes cannot hold a connection forever. */
         sessionDeadline: duration.default(30 * 60_000),
         /** Time allowed for one message's DATA phase before the minimum rate applies. */

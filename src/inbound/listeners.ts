@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import type { Config, ListenerConfig } from '../config/schema';
 import type { Logger } from '../log/logger';
@@ -6,8 +7,10 @@ import type { AdaptedServerOptions } from './smtp-server-adaptations';
 
 /**
  * The smtp-server listeners: one SMTPServer per configured listener, its TLS and limit options,
- * binding (in config order), and the ordered stop (421 to every session once in-flight messages
- * are stored).
+ * connection accounting from TCP accept (before smtp-server sees the socket, so before any TLS
+ * handshake) with the implicit-TLS handshake deadline, the idle timeout re-armed as the load
+ * changes, binding (in config order), and the ordered stop (421 to every session once in-flight
+ * messages are stored).
  */
 
 export interface BoundListener {
@@ -29,7 +32,18 @@ export interface InboundHandle {
 export const SHUTDOWN_GRACE_MS = 15_000;
 
 /** The session callbacks of one listener (Sealgate's rules); everything else comes from the config. */
-export type SessionHandlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'onSecure' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData' | 'onClose'>> & Required<AdaptedServerOptions>;
+export type SessionHandlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'onSecure' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData' | 'onClose'>> &
+  Required<Omit<AdaptedServerOptions, 'sealgateCommandTimeout' | 'sealgateHandshakeTimeout'>>;
+
+/** What the listeners report at TCP accept (the connection guard). */
+export interface AcceptHooks {
+  /** A connection was accepted: returns the refusal reason code if a cap is broken, else undefined (counted). */
+  accept(ip: string, port: number): string | undefined;
+  /** The accepted socket closed. */
+  closed(ip: string, port: number): void;
+  /** An implicit-TLS client did not finish its handshake within limits.tlsHandshakeTimeout. */
+  handshakeTimedOut(ip: string): void;
+}
 
 export interface ListenerSetup {
   config: Pick<Config, 'hostname' | 'limits'>;
@@ -60,6 +74,8 @@ export function smtpServerOptions(listener: ListenerConfig, setup: ListenerSetup
     disableReverseLookup: true,
     maxClients: config.limits.maxConnections,
     socketTimeout: config.limits.socketTimeout,
+    sealgateCommandTimeout: config.limits.commandTimeout,
+    sealgateHandshakeTimeout: config.limits.tlsHandshakeTimeout,
     closeTimeout: SHUTDOWN_GRACE_MS + 5_000,
     maxRecipients: config.limits.maxRecipients,
     maxAllowedUnauthenticatedCommands: false,
@@ -76,6 +92,60 @@ export function createListener(listener: ListenerConfig, setup: ListenerSetup, h
     log.info({ event: 'connection-error', listener: listener.name, ip: err.remoteAddress ?? err.meta?.remoteAddress, code: err.code, err: err.message }, 'SMTP connection error');
   });
   return server;
+}
+
+/**
+ * Puts the accept hooks in front of smtp-server's own connection handler, so every socket is
+ * counted (and one over a cap refused) when it is accepted. smtp-server with `secure: true` only
+ * calls onConnect after the TLS handshake; a client that never finishes it would otherwise hold a
+ * socket outside every cap. An implicit-TLS socket over a cap is closed at once (no SMTP reply is
+ * possible before the handshake); a plaintext one goes on to its session, which answers 421.
+ */
+export function guardAccept(server: SMTPServer, listener: ListenerConfig, hooks: AcceptHooks, handshakeTimeout: number): void {
+  const net = server.server;
+  const handlers = net.listeners('connection') as Array<(socket: Socket) => void>;
+  net.removeAllListeners('connection');
+  const implicit = listener.tls === 'implicit';
+  net.on('connection', (socket: Socket) => {
+    const ip = socket.remoteAddress ?? '';
+    const port = socket.remotePort ?? 0;
+    const refused = hooks.accept(ip, port);
+    let handshake: NodeJS.Timeout | undefined;
+    socket.once('close', () => {
+      clearTimeout(handshake);
+      hooks.closed(ip, port);
+    });
+    if (refused !== undefined && implicit) {
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return;
+    }
+    if (implicit && handshakeTimeout > 0) {
+      handshake = setTimeout(() => {
+        // smtp-server keeps a socket in _pendingSockets (mapped to the TLS socket on top of it)
+        // until the handshake is done and the session starts.
+        const top = server._pendingSockets.get(socket);
+        if (top === undefined) return;
+        hooks.handshakeTimedOut(ip);
+        // Destroyed from the top: tearing the TLS wrap down from below mid-handshake crashes Node.
+        top.destroy();
+      }, handshakeTimeout);
+      handshake.unref();
+    }
+    for (const handler of handlers) handler.call(net, socket);
+  });
+}
+
+/** Re-arms the idle timeout of every open session (and the default for new ones) with `ms`. */
+export function applyIdleTimeout(servers: readonly SMTPServer[], ms: number): void {
+  for (const server of servers) {
+    server.options.socketTimeout = ms;
+    for (const connection of server.connections) {
+      const socket = connection._socket;
+      // Without a callback setTimeout only changes the delay: smtp-server's listener stays armed.
+      if (!connection._upgrading && !socket.destroyed && (socket.timeout ?? 0) > 0) socket.setTimeout(ms);
+    }
+  }
 }
 
 /** Binds a listener; resolves with the port actually bound. */

@@ -7,10 +7,10 @@ import type { Logger } from '../log/logger';
 import { checkNegotiated, type TlsProfile } from '../policy/tls-profile';
 import type { Store } from '../store/types';
 import { authenticate } from './authentication';
-import { ConnectionGuard } from './connections';
+import { ConnectionGuard, type DeadlineKind } from './connections';
 import { newMessage, receiveMessage } from './data-pipeline';
 import { DiskSpaceCheck } from './disk-space';
-import { bind, createListener, dropSession, stopListeners, type BoundListener, type InboundHandle, type ListenerSetup, type SessionHandlers } from './listeners';
+import { applyIdleTimeout, bind, createListener, dropSession, guardAccept, stopListeners, type BoundListener, type InboundHandle, type ListenerSetup, type SessionHandlers } from './listeners';
 import { inNetworks } from './networks';
 import { noopInboundObserver, type InboundObserver } from './observer';
 import { buildReceivedHeader } from './received-header';
@@ -69,6 +69,7 @@ class Inbound {
     this.log = opts.logger.child({ component: 'inbound' });
     this.observer = opts.observer ?? noopInboundObserver;
     this.guard = new ConnectionGuard(limits, opts.config.auth.maxFailures, this.observer, this.log);
+    this.guard.onIdleTimeoutChange((ms) => applyIdleTimeout(this.servers, ms));
     this.disk = opts.store.kind === 'file' ? new DiskSpaceCheck(queue.path, limits.minFreeDisk) : undefined;
   }
 
@@ -76,6 +77,7 @@ class Inbound {
     const setup: ListenerSetup = { config: this.opts.config, profile: this.opts.profile, tls: this.opts.tls };
     for (const listener of this.opts.config.listeners) {
       const server = createListener(listener, setup, this.handlers(listener), this.log);
+      guardAccept(server, listener, this.guard.acceptHooks(listener), this.opts.config.limits.tlsHandshakeTimeout);
       this.servers.push(server);
       const port = await bind(server, listener);
       this.bound.push({ name: listener.name, host: listener.host, port });
@@ -102,6 +104,9 @@ class Inbound {
       onRcptTo: (address, session, callback) => this.onRcptTo(trusted, address, session, callback),
       onData: (stream, session, callback) => this.trackInFlight(this.onData(stream, session, callback)),
       onClose: (session) => this.guard.release(session.id),
+      sealgateOnCommandStart: (session) => this.guard.commandStarted(session.id),
+      sealgateOnTimeout: (reason, session, ip) =>
+        this.guard.deadlineMissed(reason, listener.name, ip, reason === 'command-timeout' ? this.opts.config.limits.commandTimeout : this.opts.config.limits.tlsHandshakeTimeout),
       sealgateOnProtocolError: (code, text, session) => this.guard.protocolError(session.id, code, text, userOf(session)?.name),
       sealgateInspectCommand: (command, line, session) => {
         const refusal = sourceRouteRefusal(line);
@@ -126,7 +131,7 @@ class Inbound {
 
   private onConnect(listener: ListenerConfig, trusted: BlockList, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const ip = session.remoteAddress;
-    const refused = this.guard.admit(listener, trusted, session.id, ip, () => this.onSessionDeadline(session.id));
+    const refused = this.guard.admit(listener, trusted, session.id, ip, (kind) => this.onSessionDeadline(session.id, kind), session.remotePort);
     if (refused) return callback(refused);
     this.log.debug({ event: 'connection', listener: listener.name, ip, session: session.id }, 'client connected');
     callback();
@@ -151,9 +156,14 @@ class Inbound {
     callback();
   }
 
-  private onSessionDeadline(sessionId: string): void {
+  private onSessionDeadline(sessionId: string, kind: DeadlineKind): void {
     const state = this.guard.session(sessionId);
     if (!state) return;
+    if (kind === 'first-command') {
+      this.guard.deadlineMissed('first-command-timeout', state.listener.name, state.ip, state.firstCommandTimeout ?? 0);
+      this.drop(sessionId, '4.4.2 No command received in time, closing connection');
+      return;
+    }
     if (state.storing) {
       state.expired = true;
       return;

@@ -1,8 +1,9 @@
+import type { Socket } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection';
 import type { SMTPServerSession } from 'smtp-server';
 
 /**
- * Three small wrappers around smtp-server 3.21.6 internals, for behaviour it has no option for
+ * Small wrappers around smtp-server 3.21.6 internals, for behaviour it has no option for
  * (wrapping SMTPConnection handlers is the only way to change EHLO or reply codes). A test pins
  * SMTP_SERVER_VERSION and the internals in PATCHED_INTERNALS, so an upgrade fails loudly:
  *
@@ -15,6 +16,15 @@ import type { SMTPServerSession } from 'smtp-server';
  *    `530 5.7.0 Must issue a STARTTLS command first` (RFC 3207) instead of smtp-server's 538.
  * 3. MAIL and RCPT pass the raw command line to a server-level inspector first, because
  *    smtp-server strips a source route before the application sees the address.
+ * 4. A command-line deadline: once the first byte of a command line has reached the command parser,
+ *    the whole line must follow within `sealgateCommandTimeout` ms, else `421 4.4.2` and close
+ *    (smtp-server's socketTimeout only counts idle time, so a byte every few seconds kept a session
+ *    open for ever). The parser of each connection (a new one after STARTTLS) is instrumented: its
+ *    `_write` sees the bytes arrive and its `_remainder` holds a partial line. The first byte of a
+ *    command line is reported to `sealgateOnCommandStart` (the first-command deadline is then met).
+ * 5. A STARTTLS handshake deadline: `upgrade()` arms the idle timer on the new TLS socket through
+ *    `_armTimeout(tlsSocket)`; that call also starts a `sealgateHandshakeTimeout` timer that
+ *    destroys the TLS socket if it is not secure in time.
  *
  * Applied once per process; every SMTPServer in it gets them.
  */
@@ -23,7 +33,7 @@ import type { SMTPServerSession } from 'smtp-server';
 export const SMTP_SERVER_VERSION = '3.21.6';
 
 /** SMTPConnection.prototype methods replaced here; the wrappers also read `_server.options`, `session` and `secure`. */
-export const PATCHED_INTERNALS = ['send', 'handler_EHLO', 'handler_AUTH', 'handler_MAIL', 'handler_RCPT'] as const;
+export const PATCHED_INTERNALS = ['send', 'handler_EHLO', 'handler_AUTH', 'handler_MAIL', 'handler_RCPT', '_createParser', '_armTimeout'] as const;
 
 export type RawCommandInspector = (command: 'MAIL' | 'RCPT', line: string, session: SMTPServerSession) => { code: number; message: string } | undefined;
 
@@ -34,7 +44,18 @@ export type ProtocolErrorHook = (code: number, text: string, session: SMTPServer
 export interface AdaptedServerOptions {
   sealgateInspectCommand?: RawCommandInspector;
   sealgateOnProtocolError?: ProtocolErrorHook;
+  /** Most time a whole command line may take from its first byte, in ms (0: no limit). */
+  sealgateCommandTimeout?: number;
+  /** Most time the TLS handshake after STARTTLS may take, in ms (0: only the idle timer). */
+  sealgateHandshakeTimeout?: number;
+  /** The first byte of a command line arrived. */
+  sealgateOnCommandStart?: (session: SMTPServerSession) => void;
+  /** A deadline of this file closed the connection. */
+  sealgateOnTimeout?: (reason: 'command-timeout' | 'handshake-timeout', session: SMTPServerSession, remoteAddress: string) => void;
 }
+
+/** The reply sent when a command line took longer than sealgateCommandTimeout. */
+export const COMMAND_TIMEOUT_REPLY = '4.4.2 Command timeout, closing connection';
 
 const ENHANCED_CODE_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 const APPLIED = Symbol.for('sealgate.smtp-server-adaptations');
@@ -43,6 +64,20 @@ type Handler = (this: SMTPConnection, command: Buffer, callback: () => void) => 
 
 interface ConnectionInternals {
   _server: { options: AdaptedServerOptions & { authMethods: string[] } };
+  _socket: Socket;
+  _upgrading: boolean;
+  _closing: boolean;
+  _closed: boolean;
+  remoteAddress: string;
+}
+
+/** The parts of smtp-server's SMTPStream (the command parser) the command deadline reads. */
+interface ParserInternals {
+  isClosed: boolean;
+  _dataMode: boolean;
+  _remainder: string;
+  _write(chunk: Buffer, encoding: string, next: (err?: Error | null) => void): void;
+  oncommand(command: Buffer, callback?: () => void): void;
 }
 
 export function applySmtpServerAdaptations(): void {
@@ -111,4 +146,76 @@ export function applySmtpServerAdaptations(): void {
       original.call(this, command, callback);
     };
   }
+
+  const createParser = (proto as unknown as { _createParser: (this: SMTPConnection) => ParserInternals })._createParser;
+  (proto as unknown as { _createParser: (this: SMTPConnection) => ParserInternals })._createParser = function (this: SMTPConnection): ParserInternals {
+    const parser = createParser.call(this);
+    instrumentParser(this, parser);
+    return parser;
+  };
+
+  const armTimeout = (proto as unknown as { _armTimeout: (this: SMTPConnection, socket?: Socket) => void })._armTimeout;
+  (proto as unknown as { _armTimeout: (this: SMTPConnection, socket?: Socket) => void })._armTimeout = function (this: SMTPConnection, socket?: Socket): void {
+    armTimeout.call(this, socket);
+    const connection = this as unknown as ConnectionInternals & SMTPConnection;
+    // Only upgrade() arms a socket other than the current one, while the handshake runs on it.
+    if (!socket || socket === connection._socket || !connection._upgrading) return;
+    startHandshakeDeadline(connection, socket);
+  };
+}
+
+function instrumentParser(connection: ConnectionInternals & SMTPConnection, parser: ParserInternals): void {
+  let timer: NodeJS.Timeout | undefined;
+  const stop = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  const start = (): void => {
+    const options = connection._server.options;
+    if (timer) return;
+    options.sealgateOnCommandStart?.(connection.session);
+    const ms = options.sealgateCommandTimeout;
+    if (!ms) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (parser.isClosed || connection._closing || connection._closed || connection._upgrading) return;
+      options.sealgateOnTimeout?.('command-timeout', connection.session, connection.remoteAddress);
+      connection.send(421, COMMAND_TIMEOUT_REPLY);
+    }, ms);
+    timer.unref();
+  };
+  // The parser's own methods, called with .call(parser).
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const write = parser._write;
+  parser._write = function (chunk, encoding, next): void {
+    if (!parser._dataMode && !parser.isClosed && chunk.length > 0) start();
+    write.call(parser, chunk, encoding, (err) => {
+      // Every whole line has been handed on: what is left is a partial line, or nothing.
+      if (parser.isClosed || parser._dataMode || parser._remainder === '') stop();
+      else start();
+      next(err);
+    });
+  };
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const oncommand = parser.oncommand;
+  parser.oncommand = function (command, callback): void {
+    stop();
+    oncommand.call(parser, command, callback);
+  };
+}
+
+function startHandshakeDeadline(connection: ConnectionInternals & SMTPConnection, socket: Socket): void {
+  const options = connection._server.options;
+  const ms = options.sealgateHandshakeTimeout;
+  if (!ms) return;
+  const timer = setTimeout(() => {
+    if (!connection._upgrading || socket.destroyed) return;
+    options.sealgateOnTimeout?.('handshake-timeout', connection.session, connection.remoteAddress);
+    // Destroyed from the top (the TLS socket), as smtp-server's own handshake timeout does.
+    socket.destroy(Object.assign(new Error('TLS handshake timeout'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' }));
+  }, ms);
+  timer.unref();
+  const clear = (): void => clearTimeout(timer);
+  socket.once('secure', clear);
+  socket.once('close', clear);
 }

@@ -3,7 +3,22 @@ import { networkList, type ListenerConfig } from '../../src/config/schema';
 import { ConnectionGuard } from '../../src/inbound/connections';
 import type { InboundObserver } from '../../src/inbound/observer';
 
-const LIMITS = { maxConnections: 3, maxConnectionsPerIp: 2, maxAbusePerIp: 1, abuseWindow: 60_000, maxBadCommands: 2, sessionDeadline: 60_000 };
+const LIMITS = {
+  maxConnections: 3,
+  maxConnectionsPerIp: 2,
+  maxAbusePerIp: 1,
+  abuseWindow: 60_000,
+  maxBadCommands: 2,
+  sessionDeadline: 60_000,
+  // Fair share and the tightened deadlines from a full relay only: the first tests check the plain caps.
+  stressLoad: 1,
+  newAddressReserve: 0,
+  firstCommandTimeout: 10_000,
+  stressFirstCommandTimeout: 3_000,
+  socketTimeout: 60_000,
+  stressSocketTimeout: 10_000,
+  tlsHandshakeTimeout: 5_000,
+};
 
 function listener(trustedNetworks: string[]): ListenerConfig {
   return { name: 'smarthost', trustedNetworks } as unknown as ListenerConfig;
@@ -94,8 +109,8 @@ describe('ConnectionGuard', () => {
     jest.useFakeTimers();
     const guard = new ConnectionGuard(LIMITS, 1, { connectionRefused() {}, commandRefused() {}, messageRefused() {}, messageAccepted() {}, tlsEstablished() {} }, pino({ level: 'silent' }));
     const fired: string[] = [];
-    guard.admit(listener([]), networkList([]), 'a', '192.0.2.1', () => fired.push('a'));
-    guard.admit(listener([]), networkList([]), 'b', '192.0.2.2', () => fired.push('b'));
+    guard.admit(listener([]), networkList([]), 'a', '192.0.2.1', (kind) => kind === 'session' && fired.push('a'));
+    guard.admit(listener([]), networkList([]), 'b', '192.0.2.2', (kind) => kind === 'session' && fired.push('b'));
     guard.release('b');
     expect(guard.session('b')).toBeUndefined();
     jest.advanceTimersByTime(LIMITS.sessionDeadline);
