@@ -43,10 +43,9 @@ const CAP_REASONS: Record<Exclude<AdmitDecision, 'ok'>, { reason: string; text: 
   'fair-share': { reason: 'fair-share', text: '4.7.0 Too many connections from your address, try again later' },
 };
 
-/** A TCP connection seen at accept: its slot in the tracker, or the cap it broke. */
+/** A TCP connection counted at accept: its slot in the tracker. */
 interface AcceptedConnection {
-  slot?: string;
-  refused?: Exclude<AdmitDecision, 'ok'>;
+  slot: string;
 }
 
 export interface SessionState {
@@ -114,19 +113,18 @@ export class ConnectionGuard {
 
   /**
    * A TCP connection was accepted: it takes its slot now, before any TLS handshake or greeting.
-   * Returns the refusal reason if a cap is broken (then nothing is counted), else undefined. The
+   * Returns the 421 reply if a cap is broken (then nothing is counted), else undefined. The
    * session that may follow on this connection uses the same slot (see admit).
    */
-  accept(listener: ListenerConfig, ip: string, port: number): string | undefined {
+  accept(listener: ListenerConfig, ip: string, port: number): SmtpReplyError | undefined {
     const key = acceptKey(listener.name, ip, port);
     const slot = `c${this.nextSlot++}`;
     const decision = this.tracker.admit(slot, normalizeIp(ip));
     if (decision !== 'ok') {
-      const { reason } = CAP_REASONS[decision];
+      const { reason, text } = CAP_REASONS[decision];
       this.log.info({ event: 'connection-refused', listener: listener.name, ip: normalizeIp(ip), reason }, 'connection refused');
       this.observer.connectionRefused(reason);
-      this.accepted.set(key, { refused: decision });
-      return reason;
+      return reply(421, text);
     }
     this.accepted.set(key, { slot });
     this.loadChanged();
@@ -148,10 +146,8 @@ export class ConnectionGuard {
     const entry = this.accepted.get(key);
     if (!entry) return;
     this.accepted.delete(key);
-    if (entry.slot !== undefined) {
-      this.tracker.release(entry.slot);
-      this.loadChanged();
-    }
+    this.tracker.release(entry.slot);
+    this.loadChanged();
   }
 
   /**
@@ -161,13 +157,7 @@ export class ConnectionGuard {
    */
   admit(listener: ListenerConfig, trusted: BlockList, sessionId: string, ip: string, onDeadline: (kind: DeadlineKind) => void, remotePort?: number): SmtpReplyError | undefined {
     const key = remotePort === undefined ? undefined : acceptKey(listener.name, ip, remotePort);
-    const entry = key === undefined ? undefined : this.accepted.get(key);
-    if (entry?.refused) {
-      // Refused (and logged) at accept; the plaintext session can still hear why.
-      this.accepted.delete(key!);
-      return reply(421, CAP_REASONS[entry.refused].text);
-    }
-    let slot = entry?.slot;
+    let slot = key === undefined ? undefined : this.accepted.get(key)?.slot;
     if (slot === undefined) {
       slot = `s:${sessionId}`;
       const admitted = this.tracker.admit(slot, ip);

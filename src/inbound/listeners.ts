@@ -3,6 +3,7 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import type { Config, ListenerConfig } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { tlsContextOptions, type TlsProfile } from '../policy/tls-profile';
+import type { SmtpReplyError } from './replies';
 import type { AdaptedServerOptions } from './smtp-server-adaptations';
 
 /**
@@ -28,6 +29,9 @@ export interface InboundHandle {
   close(): Promise<void>;
 }
 
+/** How long a socket refused at accept may stay open for its 421 to be delivered. */
+const REFUSAL_LINGER_MS = 1_000;
+
 /** How long a stop waits for messages that are being stored. */
 export const SHUTDOWN_GRACE_MS = 15_000;
 
@@ -37,8 +41,8 @@ export type SessionHandlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'on
 
 /** What the listeners report at TCP accept (the connection guard). */
 export interface AcceptHooks {
-  /** A connection was accepted: returns the refusal reason code if a cap is broken, else undefined (counted). */
-  accept(ip: string, port: number): string | undefined;
+  /** A connection was accepted: returns the 421 if a cap is broken, else undefined (counted). */
+  accept(ip: string, port: number): SmtpReplyError | undefined;
   /** The accepted socket closed. */
   closed(ip: string, port: number): void;
   /** An implicit-TLS client did not finish its handshake within limits.tlsHandshakeTimeout. */
@@ -99,7 +103,8 @@ export function createListener(listener: ListenerConfig, setup: ListenerSetup, h
  * counted (and one over a cap refused) when it is accepted. smtp-server with `secure: true` only
  * calls onConnect after the TLS handshake; a client that never finishes it would otherwise hold a
  * socket outside every cap. An implicit-TLS socket over a cap is closed at once (no SMTP reply is
- * possible before the handshake); a plaintext one goes on to its session, which answers 421.
+ * possible before the handshake); a plaintext one gets the 421 smtp-server would send for a refused
+ * onConnect (the same line), without ever taking one of smtp-server's own maxClients places.
  */
 export function guardAccept(server: SMTPServer, listener: ListenerConfig, hooks: AcceptHooks, handshakeTimeout: number): void {
   const net = server.server;
@@ -115,9 +120,15 @@ export function guardAccept(server: SMTPServer, listener: ListenerConfig, hooks:
       clearTimeout(handshake);
       hooks.closed(ip, port);
     });
-    if (refused !== undefined && implicit) {
+    if (refused !== undefined) {
       socket.on('error', () => undefined);
-      socket.destroy();
+      if (implicit) {
+        socket.destroy();
+        return;
+      }
+      socket.end(`${refused.responseCode} ${refused.message}\r\n`);
+      // A client that never closes its side does not keep the socket.
+      setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
       return;
     }
     if (implicit && handshakeTimeout > 0) {

@@ -127,6 +127,10 @@ describe('listeners under abuse', () => {
     expect(legit.ms).toBeLessThan(5_000);
     // Over the per-IP cap at accept; the rest by the handshake or first-command deadline.
     expect(await waitClosed(flood, 15_000)).toBe(0);
+    if (!implicitTls) {
+      // Over the cap a plaintext client still hears why, with the reply it always got.
+      expect(flood.filter((h) => h.data.startsWith('421 4.7.0 Too many connections from your address, try again later\r\n'))).toHaveLength(FLOOD - PER_IP);
+    }
     const seen = reasons(relay);
     expect(seen).toContain('max-connections-per-ip');
     expect(seen).toContain(implicitTls ? 'handshake-timeout' : 'first-command-timeout');
