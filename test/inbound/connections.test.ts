@@ -117,3 +117,95 @@ describe('ConnectionGuard', () => {
     expect(fired).toEqual(['a']);
   });
 });
+
+describe('ConnectionGuard: counting from TCP accept', () => {
+  afterEach(() => jest.useRealTimers());
+
+  function stressed(overrides: Partial<typeof LIMITS> = {}) {
+    const refused: string[] = [];
+    const observer: InboundObserver = {
+      connectionRefused: (reason) => refused.push(reason),
+      commandRefused: () => undefined,
+      messageRefused: () => undefined,
+      messageAccepted: () => undefined,
+      tlsEstablished: () => undefined,
+    };
+    const limits = { ...LIMITS, maxConnections: 10, maxConnectionsPerIp: 4, stressLoad: 0.5, newAddressReserve: 0.2, ...overrides };
+    return { guard: new ConnectionGuard(limits, 1, observer, pino({ level: 'silent' })), refused };
+  }
+
+  test('a socket counted at accept is the same slot its session uses, and it is freed once', () => {
+    const { guard } = stressed();
+    const l = listener([]);
+    expect(guard.accept(l, '::ffff:192.0.2.1', 40001)).toBeUndefined();
+    expect(guard.load).toBeCloseTo(0.1);
+    // The session on that socket (smtp-server reports the IPv4 form) takes no second slot.
+    expect(guard.admit(l, networkList([]), 'sess', '192.0.2.1', () => undefined, 40001)).toBeUndefined();
+    expect(guard.load).toBeCloseTo(0.1);
+    guard.socketClosed(l, '::ffff:192.0.2.1', 40001);
+    expect(guard.load).toBe(0);
+    guard.release('sess');
+    guard.release('sess');
+    expect(guard.load).toBe(0);
+    // Released by the session first (the raw socket's listeners were dropped at STARTTLS): also once.
+    guard.accept(l, '192.0.2.1', 40002);
+    guard.admit(l, networkList([]), 'sess2', '192.0.2.1', () => undefined, 40002);
+    guard.release('sess2');
+    guard.socketClosed(l, '192.0.2.1', 40002);
+    expect(guard.load).toBe(0);
+  });
+
+  test('sockets that never reach a session (no TLS handshake) count against the per-IP cap', () => {
+    const { guard, refused } = stressed({ stressLoad: 1 });
+    const l = listener([]);
+    for (let port = 1; port <= 4; port++) expect(guard.accept(l, '192.0.2.1', port)).toBeUndefined();
+    const over = guard.accept(l, '192.0.2.1', 5);
+    expect([over?.responseCode, over?.message]).toEqual([421, '4.7.0 Too many connections from your address, try again later']);
+    expect(refused).toEqual(['max-connections-per-ip']);
+    guard.socketClosed(l, '192.0.2.1', 1);
+    expect(guard.accept(l, '192.0.2.1', 6)).toBeUndefined();
+  });
+
+  test('under load an address at its fair share is refused while a new address gets in', () => {
+    const { guard, refused } = stressed();
+    const l = listener([]);
+    // 10 slots, 2 reserved: from 5 open connections an address holds at most floor(8 / (addresses + 1)).
+    for (let port = 1; port <= 4; port++) guard.accept(l, '192.0.2.1', port);
+    for (let port = 1; port <= 2; port++) guard.accept(l, '192.0.2.2', port);
+    expect(guard.accept(l, '192.0.2.2', 3)?.responseCode).toBe(421);
+    expect(refused).toEqual(['fair-share']);
+    expect(guard.accept(l, '192.0.2.3', 1)).toBeUndefined();
+  });
+
+  test('the first-command deadline fires unless a command starts, and is shorter under load', () => {
+    jest.useFakeTimers();
+    const { guard } = stressed({ maxConnectionsPerIp: 10, newAddressReserve: 0 });
+    const l = listener([]);
+    const fired: string[] = [];
+    guard.admit(l, networkList([]), 'quiet', '192.0.2.1', (kind) => fired.push(`quiet:${kind}`));
+    guard.admit(l, networkList([]), 'talks', '192.0.2.2', (kind) => fired.push(`talks:${kind}`));
+    guard.commandStarted('talks');
+    jest.advanceTimersByTime(LIMITS.firstCommandTimeout);
+    expect(fired).toEqual(['quiet:first-command']);
+    for (let i = 0; i < 6; i++) guard.admit(l, networkList([]), `s${i}`, `198.51.100.${i}`, () => undefined);
+    // 8 of 10 open: past the point where the stressed value applies.
+    expect(guard.currentFirstCommandTimeout).toBe(LIMITS.stressFirstCommandTimeout);
+    const late: string[] = [];
+    guard.admit(l, networkList([]), 'late', '192.0.2.4', (kind) => late.push(kind));
+    jest.advanceTimersByTime(LIMITS.stressFirstCommandTimeout);
+    expect(late).toEqual(['first-command']);
+  });
+
+  test('the idle timeout follows the load, and the listeners are told of each change', () => {
+    const { guard } = stressed({ maxConnectionsPerIp: 10, newAddressReserve: 0 });
+    const l = listener([]);
+    const told: number[] = [];
+    guard.onIdleTimeoutChange((ms) => told.push(ms));
+    for (let i = 1; i <= 8; i++) expect(guard.accept(l, `198.51.100.${i}`, 25)).toBeUndefined();
+    expect(guard.currentIdleTimeout).toBe(LIMITS.stressSocketTimeout);
+    for (let i = 1; i <= 8; i++) guard.socketClosed(l, `198.51.100.${i}`, 25);
+    expect(guard.currentIdleTimeout).toBe(LIMITS.socketTimeout);
+    expect(told[told.length - 1]).toBe(LIMITS.socketTimeout);
+    expect(told).toContain(LIMITS.stressSocketTimeout);
+  });
+});

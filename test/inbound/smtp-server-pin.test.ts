@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { SMTPServer } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection';
+import { SMTPStream } from 'smtp-server/lib/smtp-stream';
 import { applySmtpServerAdaptations, PATCHED_INTERNALS, SMTP_SERVER_VERSION } from '../../src/inbound/smtp-server-adaptations';
 
 /**
@@ -42,6 +44,45 @@ describe(`smtp-server internals patched by smtp-server-adaptations.ts (pinned to
     for (const name of ['handler_AUTH', 'handler_MAIL', 'handler_RCPT']) {
       pinned((originals[name] as (...args: unknown[]) => void).length === 2, `${name}(command, callback) has a different signature`);
     }
+  });
+
+  test('the command parser keeps the state the command-line deadline reads', () => {
+    const createParser = String(originals._createParser);
+    pinned(
+      /new [\w.]*SMTPStream\(/.test(createParser) && /parser\.oncommand\s*=/.test(createParser) && /return parser/.test(createParser),
+      '_createParser no longer builds an SMTPStream, sets its oncommand and returns it',
+    );
+    const stream = String(SMTPStream);
+    pinned(/this\._remainder\s*=/.test(stream), 'SMTPStream no longer keeps a partial command line in _remainder');
+    pinned(/this\._dataMode\s*=/.test(stream) && /this\.isClosed\s*=/.test(stream), 'SMTPStream no longer has _dataMode and isClosed');
+    pinned(
+      /_write\s*\(\s*chunk\s*,\s*encoding\s*,\s*next\s*\)/.test(stream) && /this\._write\(/.test(stream),
+      'SMTPStream._write(chunk, encoding, next) changed, or no longer re-enters this._write for data mode',
+    );
+  });
+
+  test('STARTTLS arms the idle timer on the TLS socket while the handshake runs', () => {
+    const upgrade = String(proto.upgrade);
+    pinned(/this\._upgrading\s*=\s*true[\s\S]*this\._armTimeout\(tlsSocket\)/.test(upgrade), 'upgrade() no longer calls this._armTimeout(tlsSocket) after setting _upgrading');
+    pinned(/_armTimeout\s*\(\s*socket\s*=\s*this\._socket\s*\)/.test(String(originals._armTimeout)), '_armTimeout(socket = this._socket) has a different signature');
+    pinned(/this\._socket\s*=\s*tlsSocket[\s\S]*this\._upgrading\s*=\s*false/.test(upgrade), 'upgrade() no longer swaps _socket and clears _upgrading once secure');
+  });
+
+  test('the server accepts through one connection listener and keeps handshaking sockets in _pendingSockets', () => {
+    const server = new SMTPServer({ logger: false, secure: true });
+    try {
+      pinned(server.server.listenerCount('connection') === 1, 'the net.Server no longer has exactly one connection listener (guardAccept wraps it)');
+      pinned(server._pendingSockets instanceof Map, 'SMTPServer no longer has a _pendingSockets map');
+    } finally {
+      server.server.close();
+    }
+    const source = String(SMTPServer);
+    pinned(/this\._pendingSockets\.set\(socket,\s*secureSocket\)/.test(source), '_upgrade no longer maps the raw socket to its TLS socket in _pendingSockets');
+    pinned(/this\._pendingSockets\.delete\(socket\)/.test(source), 'the pre-connect guard no longer removes a socket from _pendingSockets when the session starts');
+    pinned(
+      /options\.socketTimeout/.test(String(SMTPConnection)) || /socketTimeout\)\(this\._server\.options\)/.test(String(originals._armTimeout)),
+      'the idle timeout is no longer read from options.socketTimeout when armed',
+    );
   });
 
   test('applying the adaptations wraps every patched method, once', () => {
