@@ -52,7 +52,7 @@ export function userTag(name: string): string {
   return createHmac('sha256', USER_TAG_KEY).update(name, 'utf8').digest('hex').slice(0, 12);
 }
 
-const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 export async function authenticate(deps: AuthDeps, state: SessionState, auth: AuthInput): Promise<AuthAnswer> {
   const name = auth.username ?? '';
