@@ -57,9 +57,9 @@ const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => set
 export async function authenticate(deps: AuthDeps, state: SessionState, auth: AuthInput): Promise<AuthAnswer> {
   const name = auth.username ?? '';
   const where = { ip: state.ip, listener: state.listener.name, method: auth.method };
-  const penalty = deps.throttle.penaltyLeft(state.ip);
-  if (penalty > 0) {
-    // Not checked: in the penalty box the right password must not work either.
+  const throttled = (): AuthAnswer | undefined => {
+    const penalty = deps.throttle.penaltyLeft(state.ip);
+    if (penalty <= 0) return undefined;
     const closing = deps.guard.countAuthFailure(state);
     deps.observer.commandRefused('auth-throttled');
     deps.log.info(
@@ -68,7 +68,10 @@ export async function authenticate(deps: AuthDeps, state: SessionState, auth: Au
     );
     if (closing) return { ok: false, error: reply(421, '4.7.0 Too many failed authentication attempts, closing connection') };
     return { ok: false, error: reply(454, '4.7.0 Too many failed authentication attempts from your address, try again later') };
-  }
+  };
+  // Not checked: in the penalty box the right password must not work either.
+  const before = throttled();
+  if (before) return before;
   if (authzidRefused(auth)) return fail(deps, state, auth, 'authzid-mismatch');
   let user: AuthenticatedUser | undefined;
   try {
@@ -77,6 +80,9 @@ export async function authenticate(deps: AuthDeps, state: SessionState, auth: Au
     deps.log.warn({ event: 'auth-error', ip: state.ip, err: (err as Error).message }, 'user lookup failed');
     return { ok: false, error: reply(454, '4.7.0 Temporary authentication failure') };
   }
+  // Concurrent guesses from the same address may have filled the penalty box while this password was checked.
+  const after = user ? throttled() : undefined;
+  if (after) return after;
   if (user) {
     deps.log.info({ event: 'auth', ip: state.ip, listener: state.listener.name, user: user.name, method: auth.method }, 'client authenticated');
     return { ok: true, user };

@@ -153,4 +153,17 @@ describe('authenticate (AUTH PLAIN/LOGIN)', () => {
     expect(userTag(secretLooking)).toMatch(/^[0-9a-f]{12}$/);
     expect(lines.every((l) => !('user' in l))).toBe(true);
   });
+
+  test('a right password whose check was under way when the address entered the penalty box is refused too', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { d } = deps(async (name, password) => {
+      await gate;
+      return users(name, password);
+    }, 100);
+    const pending = authenticate(d, session(), { method: 'PLAIN', username: 'alice', password: 'secret' });
+    for (let i = 0; i < 10; i++) d.throttle.failure('192.0.2.1');
+    release();
+    expect(await pending).toMatchObject({ ok: false, error: { responseCode: 454 } });
+  });
 });
