@@ -1,5 +1,6 @@
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
@@ -39,6 +40,10 @@ export interface AdminServer {
 export const API_PREFIX = '/api/v1';
 const PUBLIC_PATHS = new Set(['/healthz']);
 const MAX_BODY_BYTES = 64 * 1024;
+/** Window of admin.maxFailedAuthPerMinute. */
+const FAILED_AUTH_WINDOW_MS = 60_000;
+/** Client addresses the failed-token counter remembers at once (least recently used go first). */
+const FAILED_AUTH_ADDRESSES = 10_000;
 
 /** Thrown when the admin listener's settings are unsafe (e.g. reachable from the network without a token). */
 export class AdminConfigError extends Error {
@@ -76,13 +81,22 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
   });
   const authenticate = tokenMatcher(config.admin.tokens);
+  const failedAuth = await failedAuthLimiter(app, config.admin.maxFailedAuthPerMinute);
 
   app.decorateRequest('actor', '');
   app.addHook('onRequest', async (request, reply) => {
     // The matched route, not the raw URL: encoded or odd spellings of a public path still need a token.
     if (PUBLIC_PATHS.has(request.routeOptions.url ?? '')) return;
+    // An address over the limit is refused before its token is looked at, so a guessed token cannot be confirmed.
+    const blocked = await failedAuth.check(request);
+    if (blocked !== undefined) return tooManyFailures(reply, blocked);
     const actor = authenticate(request.headers.authorization);
     if (actor === undefined) {
+      const after = await failedAuth.count(request);
+      if (after !== undefined) {
+        logger.warn({ event: 'admin-auth-throttled', ip: request.ip, retryAfter: after }, 'too many failed admin token checks from this address');
+        return tooManyFailures(reply, after);
+      }
       return reply.code(401).header('www-authenticate', 'Bearer realm="sealgate-admin"').send({ error: 'unauthorized', message: 'a valid admin token is required (Authorization: Bearer <token>)' });
     }
     request.actor = actor;
@@ -143,6 +157,37 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
   }
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+/**
+ * Failed token checks per client address in a fixed one-minute window (@fastify/rate-limit's local
+ * store, counting only failures): up to `max` failures get 401, the next one gets 429, and from then
+ * on every request from that address but /healthz gets 429 until the window that began with its
+ * first failure is over, a right token included. Refused requests do not extend the window.
+ */
+async function failedAuthLimiter(app: FastifyInstance, max: number) {
+  await app.register(rateLimit, { global: false, max, timeWindow: FAILED_AUTH_WINDOW_MS, cache: FAILED_AUTH_ADDRESSES });
+  const limiter = app.createRateLimit();
+  const seconds = (ttlInSeconds: number): number => Math.max(1, ttlInSeconds);
+  return {
+    /** Seconds until this address may try again, or undefined when it is not blocked. */
+    check: async (request: FastifyRequest): Promise<number | undefined> => {
+      const state = await limiter(request, { increment: false });
+      return !state.isAllowed && state.isExceeded ? seconds(state.ttlInSeconds) : undefined;
+    },
+    /** Counts one failed check; seconds to wait when this failure is over the limit. */
+    count: async (request: FastifyRequest): Promise<number | undefined> => {
+      const state = await limiter(request);
+      return !state.isAllowed && state.isExceeded ? seconds(state.ttlInSeconds) : undefined;
+    },
+  };
+}
+
+function tooManyFailures(reply: FastifyReply, retryAfterSeconds: number): FastifyReply {
+  return reply
+    .code(429)
+    .header('retry-after', String(retryAfterSeconds))
+    .send({ error: 'too-many-requests', message: `too many failed authentication attempts from this address, retry in ${retryAfterSeconds} s` });
 }
 
 async function pingOnly(store: Store): Promise<Readiness> {

@@ -84,6 +84,14 @@ export const configSchema = z
         usersFile: z.string().min(1).default('users.json'),
         /** Failed AUTH attempts on one connection before it is closed with 421. */
         maxFailures: z.number().int().positive().default(3),
+        /** Failed AUTH attempts from one client IP (all sessions and listeners) within failureWindow before it is put in the penalty box. */
+        maxFailuresPerIp: z.number().int().positive().default(10),
+        failureWindow: duration.default(15 * 60_000),
+        /** How long an IP in the penalty box gets 454 for AUTH, whatever the password (trusted networks included). */
+        penaltyTime: duration.default(15 * 60_000),
+        /** Delay before the reply to a failed AUTH; doubles with each recent failure from the same IP, up to maxFailureDelay. */
+        failureDelay: duration.default(500),
+        maxFailureDelay: duration.default(8_000),
       })
       .strict()
       .prefault({}),
@@ -117,6 +125,8 @@ export const configSchema = z
         /** Slowest accepted DATA rate after the grace time, in bytes per second. */
         minDataRate: z.number().int().nonnegative().default(1024),
         maxHeaderSize: size.default(256 * 1024),
+        /** More Received: header fields than this in a submitted message is a mail loop: refused with 554 5.4.6. */
+        maxReceivedHeaders: z.number().int().positive().default(50),
         maxLineLength: z.number().int().min(1000).default(10_000),
         /** Unknown or invalid commands on one connection before it is closed with 421. */
         maxBadCommands: z.number().int().positive().default(10),
@@ -316,6 +326,8 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8025),
         /** Bearer tokens; each request is attributed to its token's name in the audit log. */
         tokens: z.array(z.object({ name: z.string().min(1).max(64), token: z.string().min(16, 'admin tokens must be at least 16 characters') }).strict()).default([]),
+        /** Failed token checks per client address within one minute; past that every request but /healthz gets 429 until the minute is over. */
+        maxFailedAuthPerMinute: z.number().int().positive().default(10),
       })
       .strict()
       .prefault({}),

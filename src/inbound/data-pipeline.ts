@@ -8,10 +8,10 @@ import { parsePortalChoices, PortalHeaderFilter, storedPortalChoices } from './p
 import type { Refusal } from './replies';
 
 /**
- * DATA: the client's bytes stream through the MessageGuard (size, line length, bare CR/LF, header
- * size) and the PortalHeaderFilter (removes X-Sealgate-Portal-* fields, whose choices land in
+ * DATA: the client's bytes stream through the MessageGuard (size, line length, bare CR/LF, NUL,
+ * header size, Received: count) and the PortalHeaderFilter (removes X-Sealgate-Portal-* fields, whose choices land in
  * params.portal) into the store. The caller answers `250` only once this resolves with a queue id, that is
- * once the store holds the message durably; guard problems become `552`/`550`, a store failure or
+ * once the store holds the message durably; guard problems become `552`/`550`/`554`, a store failure or
  * a vanished client `451`.
  */
 
@@ -22,7 +22,7 @@ export type DataOutcome = { queueId: string; size: number } | { refusal: Refusal
 export interface DataTransfer {
   stream: SMTPServerDataStream;
   store: Pick<Store, 'enqueue'>;
-  limits: Pick<Config['limits'], 'maxMessageSize' | 'maxLineLength' | 'maxHeaderSize' | 'dataGrace' | 'minDataRate'>;
+  limits: Pick<Config['limits'], 'maxMessageSize' | 'maxLineLength' | 'maxHeaderSize' | 'maxReceivedHeaders' | 'dataGrace' | 'minDataRate'>;
   message: NewMessage;
   /** The Received header Sealgate prepends. */
   received: Buffer;
@@ -92,6 +92,10 @@ export function dataFailure(problem: GuardError | undefined, clientAborted: bool
         return { reason: 'line-too-long', code: 552, text: `5.3.4 ${problem.message}` };
       case 'bare-newline':
         return { reason: 'bare-newline', code: 550, text: '5.6.0 Message contains bare CR or LF line endings (RFC 5321 2.3.8)' };
+      case 'nul-byte':
+        return { reason: 'nul-byte', code: 550, text: '5.6.0 Message contains NUL bytes' };
+      case 'too-many-hops':
+        return { reason: 'too-many-hops', code: 554, text: '5.4.6 Too many hops' };
     }
   }
   if (clientAborted) return { reason: 'client-aborted', code: 451, text: '4.3.0 Message not received in full' };

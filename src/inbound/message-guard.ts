@@ -2,14 +2,16 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 /**
  * Checks a DATA stream byte by byte as it passes to the store, without buffering the message:
- * size, bare CR / bare LF (SMTP smuggling, CVE-2023-51764 family), line length and header size.
+ * size, bare CR / bare LF (SMTP smuggling, CVE-2023-51764 family), NUL bytes (a next hop that drops
+ * them would read `CRLF NUL . CRLF` as end of data), line length, header size, and the number of
+ * Received: fields in the header (a mail loop).
  * On the first violation the stream errors with a GuardError, so the store keeps nothing.
  * It also keeps a copy of the header block (bounded by maxHeaderSize) for mailparser and emits
  * 'header' once that block is complete, before anything downstream has to read: its readable side
  * holds up to maxHeaderSize plus one chunk, so the header can be parsed before the store is called.
  */
 
-export type GuardProblem = 'too-big' | 'bare-newline' | 'line-too-long' | 'header-too-big';
+export type GuardProblem = 'too-big' | 'bare-newline' | 'nul-byte' | 'line-too-long' | 'header-too-big' | 'too-many-hops';
 
 export class GuardError extends Error {
   override name = 'GuardError';
@@ -25,10 +27,16 @@ export interface GuardLimits {
   maxMessageSize: number;
   maxLineLength: number;
   maxHeaderSize: number;
+  /** More Received: fields than this in the header is a loop. */
+  maxReceivedHeaders: number;
 }
 
 const CR = 0x0d;
 const LF = 0x0a;
+const NUL = 0x00;
+const COLON = 0x3a;
+/** Enough of a header line to tell its field name; longer names are not Received. */
+const FIELD_NAME_PREFIX = 16;
 
 export class MessageGuard extends Transform {
   /** Client bytes seen so far (the prefix is not counted). */
@@ -41,6 +49,10 @@ export class MessageGuard extends Transform {
   private headerBytes = 0;
   private failed: GuardError | undefined;
   private headerDone = false;
+  /** The start of the current header line, lower-cased, until its colon (undefined once the name is known). */
+  private fieldName: string | undefined = '';
+  /** Received: fields seen in the header so far. */
+  receivedHeaders = 0;
 
   constructor(
     private readonly limits: GuardLimits,
@@ -105,6 +117,23 @@ export class MessageGuard extends Transform {
     this.emit('header', this.headerBlock());
   }
 
+  /** Follows a header line's field name byte by byte (chunks may split it anywhere) and counts Received: fields. */
+  private readFieldName(byte: number): GuardError | undefined {
+    if (byte !== COLON) {
+      this.fieldName = this.fieldName!.length < FIELD_NAME_PREFIX ? this.fieldName + String.fromCharCode(byte).toLowerCase() : undefined;
+      return undefined;
+    }
+    // RFC 5322 obsolete syntax allows blanks before the colon; a continuation line starts with one and is no field.
+    const name = this.fieldName!.trimEnd();
+    this.fieldName = undefined;
+    if (name !== 'received') return undefined;
+    this.receivedHeaders++;
+    if (this.receivedHeaders > this.limits.maxReceivedHeaders) {
+      return new GuardError('too-many-hops', `Too many hops (more than ${this.limits.maxReceivedHeaders} Received header fields)`);
+    }
+    return undefined;
+  }
+
   private inspect(chunk: Buffer): GuardError | undefined {
     this.bytes += chunk.length;
     if (this.bytes > this.limits.maxMessageSize) {
@@ -113,6 +142,7 @@ export class MessageGuard extends Transform {
     let headerEnd = -1;
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i]!;
+      if (byte === NUL) return new GuardError('nul-byte', 'Message contains a NUL byte');
       if (this.previousWasCr) {
         if (byte !== LF) return new GuardError('bare-newline', 'Message contains a bare CR');
         this.previousWasCr = false;
@@ -122,6 +152,7 @@ export class MessageGuard extends Transform {
           headerEnd = i + 1;
         }
         this.lineLength = 0;
+        this.fieldName = '';
         continue;
       }
       if (byte === CR) {
@@ -130,6 +161,10 @@ export class MessageGuard extends Transform {
       }
       if (byte === LF) return new GuardError('bare-newline', 'Message contains a bare LF');
       this.lineLength++;
+      if (this.inHeader && this.fieldName !== undefined) {
+        const loop = this.readFieldName(byte);
+        if (loop) return loop;
+      }
       if (this.lineLength > this.limits.maxLineLength) {
         return new GuardError('line-too-long', `Message has a line longer than ${this.limits.maxLineLength} bytes`);
       }

@@ -6,6 +6,7 @@ import { networkList, type Config, type ListenerConfig } from '../config/schema'
 import type { Logger } from '../log/logger';
 import { checkNegotiated, type TlsProfile } from '../policy/tls-profile';
 import type { Store } from '../store/types';
+import { AuthThrottle } from './auth-throttle';
 import { authenticate } from './authentication';
 import { ConnectionGuard, type DeadlineKind } from './connections';
 import { newMessage, receiveMessage } from './data-pipeline';
@@ -58,6 +59,7 @@ class Inbound {
   readonly bound: BoundListener[] = [];
   private readonly servers: SMTPServer[] = [];
   private readonly guard: ConnectionGuard;
+  private readonly authThrottle: AuthThrottle;
   private readonly disk: DiskSpaceCheck | undefined;
   private readonly observer: InboundObserver;
   private readonly inFlight = new Set<Promise<void>>();
@@ -70,6 +72,8 @@ class Inbound {
     this.observer = opts.observer ?? noopInboundObserver;
     this.guard = new ConnectionGuard(limits, opts.config.auth.maxFailures, this.observer, this.log);
     this.guard.onIdleTimeoutChange((ms) => applyIdleTimeout(this.servers, ms));
+    const { maxFailuresPerIp, failureWindow, penaltyTime, failureDelay, maxFailureDelay } = opts.config.auth;
+    this.authThrottle = new AuthThrottle({ maxFailures: maxFailuresPerIp, window: failureWindow, penaltyTime, baseDelay: failureDelay, maxDelay: maxFailureDelay });
     this.disk = opts.store.kind === 'file' ? new DiskSpaceCheck(queue.path, limits.minFreeDisk) : undefined;
   }
 
@@ -177,7 +181,7 @@ class Inbound {
   private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
     const state = this.guard.session(session.id);
     if (!state) return callback(reply(421, '4.3.0 Session not registered'));
-    const answer = await authenticate({ users: this.opts.users, guard: this.guard, observer: this.observer, log: this.log }, state, auth);
+    const answer = await authenticate({ users: this.opts.users, guard: this.guard, throttle: this.authThrottle, observer: this.observer, log: this.log }, state, auth);
     if (answer.ok) return callback(null, { user: answer.user });
     if ('error' in answer) return callback(answer.error);
     callback(null, answer.response);

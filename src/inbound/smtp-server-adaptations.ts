@@ -95,10 +95,13 @@ export function applySmtpServerAdaptations(): void {
       return;
     }
     send.call(this, code, data, context);
-    if (code < 400 || code === 421) return;
-    const hook = (this as unknown as ConnectionInternals)._server.options.sealgateOnProtocolError;
+    if (code < 400) return;
     const text = Array.isArray(data) ? data.join(' ') : String(data ?? '');
-    if (hook && this.session?.id && hook(code, text, this.session)) {
+    // smtp-server's own 421 for too many unrecognized or unauthenticated commands closes the session:
+    // counted as well, so a junk flood it cuts off is still a strike against the address.
+    if (code === 421 && !/too many/i.test(text)) return;
+    const hook = (this as unknown as ConnectionInternals)._server.options.sealgateOnProtocolError;
+    if (hook && this.session?.id && hook(code, text, this.session) && code !== 421) {
       send.call(this, 421, '4.7.0 Too many errors, closing connection', false);
     }
   };

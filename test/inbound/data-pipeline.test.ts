@@ -4,7 +4,7 @@ import { dataFailure, newMessage, receiveMessage, type DataOutcome, type DataTra
 import { GuardError } from '../../src/inbound/message-guard';
 import type { HeaderFacts, NewMessage } from '../../src/store/types';
 
-const LIMITS = { maxMessageSize: 200, maxLineLength: 1000, maxHeaderSize: 1000, dataGrace: 30_000, minDataRate: 0 };
+const LIMITS = { maxMessageSize: 200, maxLineLength: 1000, maxHeaderSize: 1000, maxReceivedHeaders: 50, dataGrace: 30_000, minDataRate: 0 };
 const MESSAGE: NewMessage = { from: 'a@sender.example', recipients: [{ address: 'p@dest.example' }], params: {}, client: { ip: '192.0.2.1', listener: 'smarthost' }, receivedAt: Date.now() };
 const RECEIVED = Buffer.from('Received: from client.test\r\n');
 
@@ -89,6 +89,25 @@ describe('receiveMessage (DATA into the store)', () => {
     await new Promise((resolve) => stream.once('end', resolve));
   });
 
+  test('51 Received fields (limit 50) are 554 5.4.6 and the store keeps nothing', async () => {
+    const { store, seen, durable } = fakeStore();
+    durable();
+    const { stream, work } = transfer(store, { limits: { ...LIMITS, maxMessageSize: 100_000, maxHeaderSize: 100_000 } });
+    for (let i = 0; i < 51; i++) stream.write(`Received: from hop${i}\r\n`);
+    stream.end('Subject: loop\r\n\r\nbody\r\n');
+    expect(await work).toMatchObject({ refusal: { reason: 'too-many-hops', code: 554, text: '5.4.6 Too many hops' } });
+    expect(seen.body).toBeUndefined();
+  });
+
+  test('a NUL byte in the body is 550 5.6.0 and the store keeps nothing', async () => {
+    const { store, seen, durable } = fakeStore();
+    durable();
+    const { stream, work } = transfer(store);
+    stream.end('Subject: hi\r\n\r\nbody\r\n\x00.\r\nMAIL FROM:<x@y.example>\r\n');
+    expect(await work).toMatchObject({ refusal: { reason: 'nul-byte', code: 550, text: '5.6.0 Message contains NUL bytes' } });
+    expect(seen.body).toBeUndefined();
+  });
+
   test('bare LF is 550 5.6.0', async () => {
     const { store, durable } = fakeStore();
     durable();
@@ -127,6 +146,10 @@ describe('dataFailure', () => {
     ['line-too-long', 'line-too-long', 552],
   ] as const)('%s is %s %d with the guard text', (problem, reason, code) => {
     expect(dataFailure(new GuardError(problem, 'Too much'), false)).toEqual({ reason, code, text: '5.3.4 Too much' });
+  });
+  test('a NUL byte is 550 5.6.0 nul-byte, a loop is 554 5.4.6 too-many-hops', () => {
+    expect(dataFailure(new GuardError('nul-byte', 'x'), false)).toEqual({ reason: 'nul-byte', code: 550, text: '5.6.0 Message contains NUL bytes' });
+    expect(dataFailure(new GuardError('too-many-hops', 'x'), false)).toEqual({ reason: 'too-many-hops', code: 554, text: '5.4.6 Too many hops' });
   });
 
   test('a guard problem wins over a client abort; without one, abort is client-aborted, else store-failed', () => {

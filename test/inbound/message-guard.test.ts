@@ -3,10 +3,10 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { GuardError, MessageGuard, type GuardLimits } from '../../src/inbound/message-guard';
 
-const limits: GuardLimits = { maxMessageSize: 1000, maxLineLength: 50, maxHeaderSize: 200 };
+const limits: GuardLimits = { maxMessageSize: 1000, maxLineLength: 50, maxHeaderSize: 200, maxReceivedHeaders: 3 };
 
 /** Runs chunks through a guard; returns the output or the guard's problem. */
-async function run(chunks: string[], opts: { limits?: GuardLimits; prefix?: string } = {}): Promise<{ output: string; problem?: string; header: string }> {
+async function runGuard(chunks: string[], opts: { limits?: GuardLimits; prefix?: string } = {}): Promise<{ output: string; problem?: string; header: string }> {
   const guard = new MessageGuard(opts.limits ?? limits, opts.prefix ? Buffer.from(opts.prefix) : undefined);
   const out: Buffer[] = [];
   const sink = new Writable({
@@ -23,6 +23,8 @@ async function run(chunks: string[], opts: { limits?: GuardLimits; prefix?: stri
     return { output: Buffer.concat(out).toString('latin1'), problem: (err as GuardError).problem, header: guard.headerBlock().toString('latin1') };
   }
 }
+
+const run = runGuard;
 
 describe('MessageGuard', () => {
   test('passes a clean message through unchanged, after the prefix', async () => {
@@ -70,6 +72,53 @@ describe('MessageGuard', () => {
     expect(header.length).toBeGreaterThan(200);
     expect((await run([`${header}\r\nbody\r\n`])).problem).toBe('header-too-big');
     expect((await run([header])).problem).toBe('header-too-big');
+  });
+
+  describe('NUL bytes', () => {
+    const smuggled = 'Subject: x\r\n\r\nhello\r\n\x00.\r\nMAIL FROM:<x@y.example>\r\n';
+    test.each([
+      ['a NUL in a header value', ['Subject: a\x00b\r\n\r\nbody\r\n']],
+      ['a NUL in the body', ['Subject: x\r\n\r\nbo\x00dy\r\n']],
+      ['a NUL alone at the start of a chunk', ['Subject: x\r\n\r\nbody\r\n', '\x00', 'more\r\n']],
+      ['a NUL after CR, where an LF was due', ['Subject: x\r\n\r\nbody\r\x00\n']],
+      ['the CRLF NUL . CRLF smuggling sequence', [smuggled]],
+      ['the same sequence split at every byte', smuggled.split('')],
+    ])('refuses %s', async (_label, chunks) => {
+      const result = await run(chunks);
+      expect(result.problem).toBe('nul-byte');
+      // Nothing from the chunk with the NUL reaches the store.
+      expect(result.output).not.toContain('\x00');
+    });
+  });
+
+  describe('Received: fields (hop count, limit 3 here)', () => {
+    const hops: GuardLimits = { ...limits, maxLineLength: 1000, maxHeaderSize: 10_000 };
+    const received = (n: number): string => Array.from({ length: n }, (_, i) => `Received: from hop${i} by x; Fri, 27 Nov 2026 10:00:00 +0000\r\n`).join('');
+    const run = (chunks: string[], opts: { prefix?: string } = {}) => runGuard(chunks, { limits: hops, ...opts });
+    test('exactly the limit passes, one more is too-many-hops', async () => {
+      expect((await run([`${received(3)}Subject: x\r\n\r\nbody\r\n`])).problem).toBeUndefined();
+      expect((await run([`${received(4)}Subject: x\r\n\r\nbody\r\n`])).problem).toBe('too-many-hops');
+    });
+
+    test('counts any spelling and blanks before the colon, fields anywhere in the header', async () => {
+      const header = `Subject: x\r\nRECEIVED: a\r\nX-Other: y\r\nreceived : b\r\nReceived:c\r\nReCeIvEd: d\r\n\r\nbody\r\n`;
+      expect((await run([header])).problem).toBe('too-many-hops');
+    });
+
+    test('counts field names split across chunks at every byte', async () => {
+      const message = `${received(4)}\r\nbody\r\n`;
+      expect((await run(message.split(''))).problem).toBe('too-many-hops');
+    });
+
+    test('does not count look-alikes: other fields, folded lines, or Received lines in the body', async () => {
+      const header = 'X-Received: a\r\nReceived-SPF: pass\r\nReceivedx: b\r\nSubject: Received: c\r\n Received: folded continuation\r\n\tReceived: tab continuation\r\nReceived: only one\r\n\r\n';
+      const body = received(10);
+      expect((await run([`${header}${body}`])).problem).toBeUndefined();
+    });
+
+    test('the prefix Sealgate prepends is not counted', async () => {
+      expect((await run([`${received(3)}\r\nbody\r\n`], { prefix: received(5) })).problem).toBeUndefined();
+    });
   });
 
   test('headerReady resolves once the blank line has passed', async () => {

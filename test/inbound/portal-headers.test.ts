@@ -201,7 +201,7 @@ describe('receiveMessage with portal headers', () => {
     const work = receiveMessage({
       stream,
       store,
-      limits: { maxMessageSize: 10_000, maxLineLength: 1000, maxHeaderSize: 1000, dataGrace: 30_000, minDataRate: 0 },
+      limits: { maxMessageSize: 10_000, maxLineLength: 1000, maxHeaderSize: 1000, maxReceivedHeaders: 50, dataGrace: 30_000, minDataRate: 0 },
       message: { from: 'a@sender.example', recipients: [{ address: 'p@dest.example' }], params: {}, client: { ip: '192.0.2.1', listener: 'smarthost' }, receivedAt: Date.now() },
       received: Buffer.from('Received: from client.test\r\n'),
       log,
