@@ -107,6 +107,14 @@ export function reconcile(input: ReconcileInput): Reconciliation {
     for (const rcpt of message.rcptTo) count(copies, key(id, rcpt), message.at);
   }
 
+  // The relay's dsn-queued lines name each DSN's own queue id (a DSN message sent twice is flagged under that id).
+  const dsnsQueuedFor = new Map<string, string[]>();
+  for (const l of input.logs) {
+    if (l.event === 'dsn-queued' && typeof l.queueId === 'string' && typeof l.dsnQueueId === 'string') {
+      dsnsQueuedFor.set(l.queueId, [...(dsnsQueuedFor.get(l.queueId) ?? []), l.dsnQueueId]);
+    }
+  }
+
   const causesFor = (queueId: string): string[] =>
     input.logs
       .filter((l) => l.event === 'possible-duplicate')
@@ -162,7 +170,9 @@ export function reconcile(input: ReconcileInput): Reconciliation {
           copies: sorted.length,
           queueId: submission.queueId!,
           // A DSN twice: the bounce was recorded twice (the original's job), or one DSN message was sent twice.
-          causes: [submission.queueId!, ...(dsn ? (dsnQueueIds.get(k) ?? []) : [])].flatMap(causesFor),
+          causes: [submission.queueId!, ...(dsn ? [...(dsnQueueIds.get(k) ?? []), ...(dsnsQueuedFor.get(submission.queueId!) ?? [])] : [])]
+            .flatMap(causesFor)
+            .filter((cause, i, all) => all.indexOf(cause) === i),
           arrivals: sorted,
           withoutCrash,
           ...(dsn ? { dsn } : {}),
