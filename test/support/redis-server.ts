@@ -16,6 +16,8 @@ export interface RedisHandle {
   pause(): Promise<void>;
   /** Starts it again after pause(), on the same port with the same data. */
   resume(): Promise<void>;
+  /** Kills the server with SIGKILL (no shutdown, no final save) and waits for it to be gone; resume() starts it again. */
+  kill9(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -101,7 +103,7 @@ export async function startRedis(options: { prefix?: string } = {}): Promise<Red
     const unsupported = async () => {
       throw new Error('pause/resume need a redis-server started by the tests (unset SEALGATE_TEST_REDIS_URL)');
     };
-    return { url: externalUrl, prefix, external: true, pause: unsupported, resume: unsupported, stop: () => deleteKeys(externalUrl, prefix) };
+    return { url: externalUrl, prefix, external: true, pause: unsupported, resume: unsupported, kill9: unsupported, stop: () => deleteKeys(externalUrl, prefix) };
   }
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-redis-'));
@@ -131,6 +133,14 @@ export async function startRedis(options: { prefix?: string } = {}): Promise<Red
     async pause() {
       if (running) await killAndWait(running);
       running = undefined;
+    },
+    async kill9() {
+      const victim = running;
+      running = undefined;
+      if (!victim || victim.exitCode !== null || victim.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => victim.once('exit', () => resolve()));
+      process.kill(victim.pid!, 'SIGKILL');
+      await exited;
     },
     async resume() {
       if (running) return;
