@@ -99,7 +99,17 @@ export class Scheduler {
           logger.error({ event: 'claim-failed', err: (err as Error).message }, 'could not claim jobs from the store');
         }
       }
-      for (const job of claimed) this.waiting.push(job);
+      for (const job of claimed) {
+        // A stalled process (CPU starvation, a long GC pause) can miss its renewals and let the lease of a job
+        // it is still delivering expire; the store then offers that job again to the same owner. Taking it
+        // would open a second connection while the first is still talking to the MX: two copies. The claim
+        // renewed the lease for this same owner, so the running attempt simply goes on under it.
+        if (this.active.has(job.job.id) || this.waiting.some((w) => w.job.id === job.job.id)) {
+          logger.warn({ event: 'lease-expired-while-running', jobId: job.job.id }, 'a running delivery outlived its lease (renewals came too late); not starting it twice');
+          continue;
+        }
+        this.waiting.push(job);
+      }
       this.startWaiting();
       if (claimed.length === 0 || free <= claimed.length) await this.idle(claimed.length === 0 ? idlePollMs : 50);
     }

@@ -88,4 +88,25 @@ describe.each(['file', 'redis'] as const)('crash during delivery (%s store)', (b
     // Each recipient has exactly one final outcome in its history.
     for (const job of message.jobs) for (const r of job.recipients) expect(r.history.filter((h) => h.outcome !== 'deferred')).toHaveLength(1);
   }, 90_000);
+
+  test('a relay stalled past its lease while the MX holds its reply does not start the same delivery twice', async () => {
+    // A busy machine starves the relay of CPU: its lease renewals come too late and the lease of the job it is
+    // still delivering expires. SIGSTOP for longer than the lease reproduces that deterministically.
+    const slow = world.mx('mx1.slow.test');
+    slow.setReplies({ dataDelayMs: 1_500 });
+    relay ??= await startRelayProcess(fixture.configFile, env);
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: relay.ports.smarthost!, requireTLS: true, tls: { rejectUnauthorized: false } });
+    const tag = `stall-${backend}@sender.test`;
+    await transport.sendMail({ envelope: { from: 'clinic@sender.test', to: ['patient@slow.test'] }, raw: `From: clinic@sender.test\r\nMessage-ID: <${tag}>\r\nSubject: stall\r\n\r\nbody\r\n` });
+    transport.close();
+    const held = slow.events.filter((e) => e.kind === 'data-delayed').length;
+    await until('the slow MX to hold the message', () => (slow.events.filter((e) => e.kind === 'data-delayed').length > held ? true : undefined), 15_000, 5);
+    relay.child.kill('SIGSTOP');
+    await new Promise((resolve) => setTimeout(resolve, 4_000)); // leaseTime is 3s
+    relay.child.kill('SIGCONT');
+    await until('the held copy to arrive', () => slow.received.find((m) => m.raw.includes(tag)), 15_000);
+    // Long enough for a second attempt (retrySchedule 1s, pollInterval 200ms) to reach the MX if one were started.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(slow.received.filter((m) => m.raw.includes(tag))).toHaveLength(1);
+  }, 60_000);
 });
