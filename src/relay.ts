@@ -47,8 +47,10 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
   metrics.watchStore(store);
   const cleanups: Array<() => Promise<void>> = [];
   try {
-    await store.open();
+    // Closed even when opening fails: a Redis client left behind would reconnect for ever and keep a
+    // process without listeners alive.
     cleanups.push(() => store.close());
+    await store.open();
 
     const policy = createPolicyRuntime(config, { cache: storePolicyCache(store), profile, logger, mtaStsObserver: { lookedUp: (result) => metrics.recordMtaSts(result) } });
     const audit = createAuditLog(config.audit.file, logger);
