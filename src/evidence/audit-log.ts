@@ -23,7 +23,11 @@ export interface AuditLog<Entry extends object = object> {
 
 /**
  * One JSON line per recipient outcome with its evidence: to its own append-only file when
- * `audit.file` is set, else into the main log as event "audit". Never message content.
+ * `audit.file` is set (the default), else into the main log as event "audit". Never message content.
+ * The file is written synchronously and fsynced on every line, so a line is on disk when record()
+ * returns: the caller writes it before the outcome is recorded in the store, and a crash (even
+ * SIGKILL or a power cut) never leaves a recorded outcome without its audit line. The main log is
+ * asynchronous and may lose its last lines in a crash, which is why it is not the default.
  */
 export function createAuditLog<Entry extends object = object>(file: string | null, logger: Logger): AuditLog<Entry> {
   if (!file) {
@@ -35,7 +39,7 @@ export function createAuditLog<Entry extends object = object>(file: string | nul
       close: async () => undefined,
     };
   }
-  const destination = pino.destination({ dest: file, append: true, mkdir: true, sync: true });
+  const destination = pino.destination({ dest: file, append: true, mkdir: true, sync: true, fsync: true });
   const audit = pino({ base: { service: 'sealgate' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
   return {
     record: (entry) => audit.info({ event: 'audit', audit: entry }, 'recipient outcome'),

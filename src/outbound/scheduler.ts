@@ -22,7 +22,13 @@ export interface SchedulerOptions {
   deliver: (claimed: ClaimedJob, signal: AbortSignal) => Promise<JobResult>;
   /** Result for a job whose delivery threw unexpectedly: everything pending deferred. */
   onCrash: (claimed: ClaimedJob, error: Error) => JobResult;
-  /** Called once the store has recorded a result (audit lines, metrics). */
+  /**
+   * Called with a result just before the store records it (durable audit lines: evidence is on disk before the
+   * outcome is acknowledged). A failure here is logged and the result still recorded (the store keeps the
+   * evidence too); not recording would leave a delivered job to be delivered again.
+   */
+  beforeRecord?: (claimed: ClaimedJob, result: JobResult) => void;
+  /** Called once the store has recorded a result (metrics). */
   onSettled?: (claimed: ClaimedJob, result: JobResult) => void;
   /** Told of every portal notice recipient whose outcome became final (delivered or bounced). */
   noticeObserver?: NoticeObserver;
@@ -174,6 +180,11 @@ export class Scheduler {
       }
       clearInterval(renew);
       if (leaseLost) logger.warn({ event: 'possible-duplicate', jobId }, 'the lease was lost during delivery; another worker may deliver this job again');
+      try {
+        this.options.beforeRecord?.(claimed, result);
+      } catch (err) {
+        logger.error({ event: 'audit-write-failed', jobId, err: (err as Error).message }, 'could not write the audit lines of a result; recording it anyway');
+      }
       await store.completeJob(jobId, owner, result);
       this.options.onSettled?.(claimed, result);
       this.reportNotices(claimed, result);

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
@@ -109,4 +111,41 @@ describe.each(['file', 'redis'] as const)('crash during delivery (%s store)', (b
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(slow.received.filter((m) => m.raw.includes(tag))).toHaveLength(1);
   }, 60_000);
+
+  test('SIGKILL right after outcomes are recorded: every recorded outcome has its line in the audit file', async () => {
+    relay ??= await startRelayProcess(fixture.configFile, env);
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: relay.ports.smarthost!, requireTLS: true, tls: { rejectUnauthorized: false } });
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const info = await transport.sendMail({
+        envelope: { from: 'clinic@sender.test', to: ['a@tls13.test', 'b@tls13.test'] },
+        raw: `From: clinic@sender.test\r\nMessage-ID: <audit-${backend}-${i}@sender.test>\r\nSubject: audit\r\n\r\nbody ${i}\r\n`,
+      });
+      ids.push(/queued as (\S+)/.exec(info.response)![1]!);
+    }
+    transport.close();
+    // Killed as soon as the last outcome is in the store: the main log's tail is lost, the audit file's is not.
+    const recorded = await until(
+      'every outcome to be recorded',
+      async () => {
+        const messages = await Promise.all(ids.map((id) => store.getMessage(id)));
+        return messages.every((m) => m?.jobs.every((j) => j.state === 'delivered')) ? messages : undefined;
+      },
+      60_000,
+      10,
+    );
+    relay.child.kill('SIGKILL');
+    await relay.stop();
+    relay = undefined;
+
+    // audit.file is not set in this fixture: the default puts it next to the queue folder.
+    const lines = readFileSync(path.join(fixture.dir, 'audit.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as { event: string; audit?: { queueId: string; recipient: string; outcome: string } });
+    const audited = new Set(lines.filter((l) => l.event === 'audit').map((l) => `${l.audit!.queueId} ${l.audit!.recipient} ${l.audit!.outcome}`));
+    const outcomes = recorded.flatMap((m) => m!.jobs.flatMap((j) => j.recipients.flatMap((r) => r.history.map((h) => `${m!.id} ${r.address} ${h.outcome}`))));
+    expect(outcomes).toHaveLength(40);
+    expect(outcomes.filter((o) => !audited.has(o))).toEqual([]);
+  }, 120_000);
 });
