@@ -160,8 +160,8 @@ export class DeliveryEngine {
   }
 
   /** Writes the audit lines for a result, before the store records it (the audit file is synchronous and fsynced). */
-  recordAudit(claimed: ClaimedJob, result: JobResult): void {
-    for (const r of result.recipients) this.deps.audit.record(toAuditEntry(claimed.message.id, claimed.message.headers.messageId, r.address, r.evidence));
+  recordAudit(claimed: ClaimedJob, result: JobResult): Promise<void> {
+    return this.deps.audit.recordAll(result.recipients.map((r) => toAuditEntry(claimed.message.id, claimed.message.headers.messageId, r.address, r.evidence)));
   }
 
   async close(): Promise<void> {

@@ -27,7 +27,7 @@ export interface SchedulerOptions {
    * outcome is acknowledged). A failure here is logged and the result still recorded (the store keeps the
    * evidence too); not recording would leave a delivered job to be delivered again.
    */
-  beforeRecord?: (claimed: ClaimedJob, result: JobResult) => void;
+  beforeRecord?: (claimed: ClaimedJob, result: JobResult) => void | Promise<void>;
   /** Called once the store has recorded a result (metrics). */
   onSettled?: (claimed: ClaimedJob, result: JobResult) => void;
   /** Told of every portal notice recipient whose outcome became final (delivered or bounced). */
@@ -181,7 +181,7 @@ export class Scheduler {
       clearInterval(renew);
       if (leaseLost) logger.warn({ event: 'possible-duplicate', jobId }, 'the lease was lost during delivery; another worker may deliver this job again');
       try {
-        this.options.beforeRecord?.(claimed, result);
+        await this.options.beforeRecord?.(claimed, result);
       } catch (err) {
         logger.error({ event: 'audit-write-failed', jobId, err: (err as Error).message }, 'could not write the audit lines of a result; recording it anyway');
       }
