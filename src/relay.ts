@@ -47,8 +47,10 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
   metrics.watchStore(store);
   const cleanups: Array<() => Promise<void>> = [];
   try {
-    await store.open();
+    // Closed even when opening fails: a Redis client left behind would reconnect for ever and keep a
+    // process without listeners alive.
     cleanups.push(() => store.close());
+    await store.open();
 
     const policy = createPolicyRuntime(config, { cache: storePolicyCache(store), profile, logger, mtaStsObserver: { lookedUp: (result) => metrics.recordMtaSts(result) } });
     const audit = createAuditLog(config.audit.file, logger);
@@ -90,10 +92,10 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
       idlePollMs: config.delivery.pollInterval,
       deliver: (claimed, signal) => engine.deliverJob(claimed, signal),
       onCrash: (claimed, error) => engine.onCrash(claimed, error),
-      onSettled: (claimed, result) => {
-        engine.recordAudit(claimed, result);
-        metrics.recordSettled(claimed, result);
-      },
+      // Audit lines first, on disk before the store acknowledges the outcome: if the store write then fails the
+      // line stays (the job is retried, and its next outcome gets a line of its own).
+      beforeRecord: (claimed, result) => engine.recordAudit(claimed, result),
+      onSettled: (claimed, result) => metrics.recordSettled(claimed, result),
       ...(portal ? { noticeObserver: portal.noticeObserver } : {}),
     });
     if (config.delivery.enabled) scheduler.start();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema';
+import { AUDIT_FILE_NEXT_TO_QUEUE, configSchema, type Config } from './schema';
 
 /** The repository (or installed package) root: src/config and dist/config are both two levels down. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -99,7 +99,8 @@ function resolvePaths(config: Config, baseDir: string): Config {
   if (config.tls.cert) config.tls.cert = abs(config.tls.cert);
   if (config.tls.key) config.tls.key = abs(config.tls.key);
   if (config.outbound.extraCaFile) config.outbound.extraCaFile = abs(config.outbound.extraCaFile);
-  if (config.audit.file) config.audit.file = abs(config.audit.file);
+  if (config.audit.file === AUDIT_FILE_NEXT_TO_QUEUE) config.audit.file = path.join(path.dirname(config.queue.path), 'audit.log');
+  else if (config.audit.file) config.audit.file = abs(config.audit.file);
   if (config.mtaSts.extraCaFile) config.mtaSts.extraCaFile = abs(config.mtaSts.extraCaFile);
   config.portal.keyFile = abs(config.portal.keyFile);
   if (config.portal.cert) config.portal.cert = abs(config.portal.cert);

@@ -29,6 +29,9 @@ const listener = z
 /** Outbound TLS levels, weakest first (see outbound.defaultLevel). */
 const tlsLevel = z.enum(['encrypt', 'verify', 'portal']);
 
+/** The default of audit.file: `audit.log` next to the queue folder (resolved by the loader once queue.path is known). */
+export const AUDIT_FILE_NEXT_TO_QUEUE = '<queue.path>/../audit.log';
+
 export const configSchema = z
   .object({
     /** Name used in the SMTP banner, EHLO, Received headers and DSNs. */
@@ -310,8 +313,11 @@ export const configSchema = z
     /** The audit log: one JSON line per recipient outcome, with its evidence. */
     audit: z
       .object({
-        /** File to append audit lines to; null writes them to the main log (stdout) with event "audit". */
-        file: z.string().min(1).nullable().default(null),
+        /**
+         * File to append audit lines to, written and fsynced before the outcome is recorded; default `audit.log` in
+         * the folder that holds queue.path. null writes them to the asynchronous main log instead (may lose its tail).
+         */
+        file: z.string().min(1).nullable().default(AUDIT_FILE_NEXT_TO_QUEUE),
       })
       .strict()
       .prefault({}),

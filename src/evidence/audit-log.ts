@@ -1,3 +1,5 @@
+import { fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
 import pino from 'pino';
 import type { Logger } from '../log/logger';
 
@@ -16,6 +18,11 @@ export interface AdminActionEntry {
 export interface AuditLog<Entry extends object = object> {
   /** Logs one recipient outcome as event "audit". */
   record(entry: Entry): void;
+  /**
+   * Logs the outcomes of one result; with a file, resolves once they are on disk (one fsync for them all,
+   * off the event loop).
+   */
+  recordAll(entries: Entry[]): Promise<void>;
   /** Logs an admin action as event "admin-action". */
   action(entry: AdminActionEntry): void;
   close(): Promise<void>;
@@ -23,23 +30,45 @@ export interface AuditLog<Entry extends object = object> {
 
 /**
  * One JSON line per recipient outcome with its evidence: to its own append-only file when
- * `audit.file` is set, else into the main log as event "audit". Never message content.
+ * `audit.file` is set (the default), else into the main log as event "audit". Never message content.
+ * The file is written synchronously and fsynced on every line, so a line is on disk when record()
+ * returns (recordAll: when its promise resolves): the caller writes it before the outcome is recorded in the store, and a crash (even
+ * SIGKILL or a power cut) never leaves a recorded outcome without its audit line. The main log is
+ * asynchronous and may lose its last lines in a crash, which is why it is not the default.
  */
 export function createAuditLog<Entry extends object = object>(file: string | null, logger: Logger): AuditLog<Entry> {
   if (!file) {
     const audit = logger.child({ event: 'audit' });
     const admin = logger.child({ event: 'admin-action' });
+    const record = (entry: Entry): void => audit.info({ audit: entry }, 'recipient outcome');
     return {
-      record: (entry) => audit.info({ audit: entry }, 'recipient outcome'),
+      record,
+      recordAll: async (entries) => entries.forEach(record),
       action: (entry) => admin.info({ admin: entry }, 'admin action'),
       close: async () => undefined,
     };
   }
-  const destination = pino.destination({ dest: file, append: true, mkdir: true, sync: true });
+  // Synchronous writes: a line is in the file (the OS's page cache) when the call returns, so a crash of this
+  // process cannot lose it; the fsync below also survives a power cut.
+  mkdirSync(path.dirname(file), { recursive: true });
+  const fd = openSync(file, 'a');
+  const destination = pino.destination({ fd, sync: true });
   const audit = pino({ base: { service: 'sealgate' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  const write = (entry: Entry): void => audit.info({ event: 'audit', audit: entry }, 'recipient outcome');
+  const sync = (): Promise<void> => new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
   return {
-    record: (entry) => audit.info({ event: 'audit', audit: entry }, 'recipient outcome'),
-    action: (entry) => audit.info({ event: 'admin-action', admin: entry }, 'admin action'),
+    record: (entry) => {
+      write(entry);
+      fsyncSync(fd);
+    },
+    recordAll: async (entries) => {
+      entries.forEach(write);
+      await sync();
+    },
+    action: (entry) => {
+      audit.info({ event: 'admin-action', admin: entry }, 'admin action');
+      fsyncSync(fd);
+    },
     close: async () => {
       destination.end();
     },

@@ -159,9 +159,9 @@ export class DeliveryEngine {
     return deferAll(pending, REASON.internalError, now, nextRetryAt(claimed.job.attempts + 1, this.deps.config.delivery.retrySchedule, now), error.message);
   }
 
-  /** Writes the audit lines for a result the store has recorded. */
-  recordAudit(claimed: ClaimedJob, result: JobResult): void {
-    for (const r of result.recipients) this.deps.audit.record(toAuditEntry(claimed.message.id, claimed.message.headers.messageId, r.address, r.evidence));
+  /** Writes the audit lines for a result, before the store records it (the audit file is synchronous and fsynced). */
+  recordAudit(claimed: ClaimedJob, result: JobResult): Promise<void> {
+    return this.deps.audit.recordAll(result.recipients.map((r) => toAuditEntry(claimed.message.id, claimed.message.headers.messageId, r.address, r.evidence)));
   }
 
   async close(): Promise<void> {

@@ -22,7 +22,13 @@ export interface SchedulerOptions {
   deliver: (claimed: ClaimedJob, signal: AbortSignal) => Promise<JobResult>;
   /** Result for a job whose delivery threw unexpectedly: everything pending deferred. */
   onCrash: (claimed: ClaimedJob, error: Error) => JobResult;
-  /** Called once the store has recorded a result (audit lines, metrics). */
+  /**
+   * Called with a result just before the store records it (durable audit lines: evidence is on disk before the
+   * outcome is acknowledged). A failure here is logged and the result still recorded (the store keeps the
+   * evidence too); not recording would leave a delivered job to be delivered again.
+   */
+  beforeRecord?: (claimed: ClaimedJob, result: JobResult) => void | Promise<void>;
+  /** Called once the store has recorded a result (metrics). */
   onSettled?: (claimed: ClaimedJob, result: JobResult) => void;
   /** Told of every portal notice recipient whose outcome became final (delivered or bounced). */
   noticeObserver?: NoticeObserver;
@@ -99,7 +105,17 @@ export class Scheduler {
           logger.error({ event: 'claim-failed', err: (err as Error).message }, 'could not claim jobs from the store');
         }
       }
-      for (const job of claimed) this.waiting.push(job);
+      for (const job of claimed) {
+        // A stalled process (CPU starvation, a long GC pause) can miss its renewals and let the lease of a job
+        // it is still delivering expire; the store then offers that job again to the same owner. Taking it
+        // would open a second connection while the first is still talking to the MX: two copies. The claim
+        // renewed the lease for this same owner, so the running attempt simply goes on under it.
+        if (this.active.has(job.job.id) || this.waiting.some((w) => w.job.id === job.job.id)) {
+          logger.warn({ event: 'lease-expired-while-running', jobId: job.job.id }, 'a running delivery outlived its lease (renewals came too late); not starting it twice');
+          continue;
+        }
+        this.waiting.push(job);
+      }
       this.startWaiting();
       if (claimed.length === 0 || free <= claimed.length) await this.idle(claimed.length === 0 ? idlePollMs : 50);
     }
@@ -164,6 +180,11 @@ export class Scheduler {
       }
       clearInterval(renew);
       if (leaseLost) logger.warn({ event: 'possible-duplicate', jobId }, 'the lease was lost during delivery; another worker may deliver this job again');
+      try {
+        await this.options.beforeRecord?.(claimed, result);
+      } catch (err) {
+        logger.error({ event: 'audit-write-failed', jobId, err: (err as Error).message }, 'could not write the audit lines of a result; recording it anyway');
+      }
       await store.completeJob(jobId, owner, result);
       this.options.onSettled?.(claimed, result);
       this.reportNotices(claimed, result);

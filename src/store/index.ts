@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger';
 import { FileStore } from './file/file-store';
 import type { Store } from './types';
 
-export { acquireSpoolLock } from './file/locks';
+export { acquireSpoolLock, SpoolLockedError } from './file/locks';
 export * from './types';
 
 /** The configured queue backend; call open() before use. */

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
+import { parseConfig } from '../../src/config/load';
 import { createAuditLog } from '../../src/evidence/audit-log';
 import { toAuditEntry, type AuditEntry } from '../../src/evidence/delivery';
 
@@ -68,5 +69,33 @@ describe('createAuditLog', () => {
       expect.objectContaining({ event: 'audit', audit: { queueId: 'q2' } }),
       expect.objectContaining({ event: 'admin-action', admin: { actor: 'cli:root', action: 'delete', id: 'q2' } }),
     ]);
+  });
+});
+
+describe('audit.file', () => {
+  const base = path.join(os.tmpdir(), 'sealgate-config');
+  const minimal = { listeners: [{ name: 'sub', port: 2587, tls: 'starttls', auth: 'required' }] };
+
+  it('defaults to audit.log in the folder that holds the queue', () => {
+    expect(parseConfig(minimal, {}, base).audit.file).toBe(path.join(path.dirname(path.resolve(base, '../queue')), 'audit.log'));
+    expect(parseConfig({ ...minimal, queue: { path: '/var/spool/sealgate/queue' } }, {}, base).audit.file).toBe('/var/spool/sealgate/audit.log');
+  });
+
+  it('keeps null (the main log) and resolves a given file against the config folder', () => {
+    expect(parseConfig({ ...minimal, audit: { file: null } }, {}, base).audit.file).toBeNull();
+    expect(parseConfig({ ...minimal, audit: { file: 'logs/audit.log' } }, {}, base).audit.file).toBe(path.join(base, 'logs', 'audit.log'));
+  });
+
+  it('has each line on disk when record() returns, before the caller records the outcome', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-audit-'));
+    try {
+      const file = path.join(dir, 'audit.log');
+      const audit = createAuditLog<AuditEntry>(file, pino({ enabled: false }));
+      audit.record(toAuditEntry('q3', undefined, 'b@partner.example', { at: 0, outcome: 'bounced', reason: 'rcpt-550' }));
+      // No close, no flush: what a SIGKILL right now would leave.
+      expect(readFileSync(file, 'utf8')).toContain('"queueId":"q3"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

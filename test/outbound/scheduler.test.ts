@@ -219,4 +219,75 @@ describe('Scheduler', () => {
     expect((await store.claimDue('w2', 1, 60_000)).map((c) => c.job.id)).toEqual([jobId]);
     release?.();
   });
+
+  test('a job whose lease expires while this process still delivers it is not started a second time', async () => {
+    const id = await enqueue(['slow.test']);
+    let attempts = 0;
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 4,
+      perDestination: 4,
+      // Renewals come every second at the earliest: this lease runs out while the delivery is still going.
+      leaseMs: 50,
+      idlePollMs: 10,
+      deliver: async (claimed) => {
+        attempts++;
+        await new Promise((r) => setTimeout(r, 400));
+        return deferredOrDelivered(claimed, 'delivered');
+      },
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+    });
+    scheduler.start();
+    await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'delivered');
+    await scheduler.stop(1_000);
+    expect(attempts).toBe(1);
+  });
+
+  test('beforeRecord runs before the store records the result, onSettled after', async () => {
+    const id = await enqueue(['one.test']);
+    const seen: Array<[string, string]> = [];
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 1,
+      perDestination: 1,
+      leaseMs: 60_000,
+      idlePollMs: 20,
+      deliver: async (claimed) => deferredOrDelivered(claimed, 'delivered'),
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+      beforeRecord: () => void store.getMessage(id).then((m) => seen.push(['before', m!.jobs[0]!.recipients[0]!.state])),
+      onSettled: () => void store.getMessage(id).then((m) => seen.push(['settled', m!.jobs[0]!.recipients[0]!.state])),
+    });
+    scheduler.start();
+    await waitUntil(() => seen.length === 2);
+    await scheduler.stop(1_000);
+    expect(seen).toEqual([
+      ['before', 'pending'],
+      ['settled', 'delivered'],
+    ]);
+  });
+
+  test('a failing beforeRecord is logged and the result is still recorded', async () => {
+    const id = await enqueue(['one.test']);
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 1,
+      perDestination: 1,
+      leaseMs: 60_000,
+      idlePollMs: 20,
+      deliver: async (claimed) => deferredOrDelivered(claimed, 'delivered'),
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+      beforeRecord: () => {
+        throw new Error('disk full');
+      },
+    });
+    scheduler.start();
+    await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'delivered');
+    await scheduler.stop(1_000);
+  });
 });

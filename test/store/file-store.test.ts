@@ -4,10 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../src/log/logger';
 import { FileStore } from '../../src/store/file/file-store';
-import { acquireSpoolLock } from '../../src/store/file/locks';
+import { acquireSpoolLock, currentOwner, formatOwner, processFacts } from '../../src/store/file/locks';
 import { Readable } from 'node:stream';
 import { EnqueueAbortedError, type Store } from '../../src/store/types';
 import { chunked, evidence, newMessage, readAll, storeContract, type ContractBackend } from './contract';
+
+/** The start time /proc reports for a PID, where there is a /proc. */
+function processStart(pid: number): { start?: string } {
+  const stat = processFacts(pid).stat;
+  return stat ? { start: stat.start } : {};
+}
 
 function fileBackend(): ContractBackend & { dir: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-spool-'));
@@ -163,7 +169,9 @@ describe('file store on disk', () => {
   test('the spool lock admits one relay and names the other PID', async () => {
     const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
     try {
-      await fs.writeFile(path.join(backend.dir, 'relay.pid'), String(sleeper.pid));
+      await new Promise((resolve) => sleeper.once('spawn', resolve));
+      // The holder as a relay records itself: PID and process start time.
+      await fs.writeFile(path.join(backend.dir, 'relay.pid'), formatOwner({ pid: sleeper.pid!, ...processStart(sleeper.pid!) }));
       await expect(acquireSpoolLock(backend.dir)).rejects.toThrow(`PID ${sleeper.pid}`);
     } finally {
       const exited = new Promise((resolve) => sleeper.once('exit', resolve));
@@ -172,7 +180,7 @@ describe('file store on disk', () => {
     }
     // The holder is gone: its lock is stale and taken over.
     const release = await acquireSpoolLock(backend.dir);
-    expect(await fs.readFile(path.join(backend.dir, 'relay.pid'), 'utf8')).toBe(String(process.pid));
+    expect(await fs.readFile(path.join(backend.dir, 'relay.pid'), 'utf8')).toBe(formatOwner(currentOwner()));
     await release();
     await expect(fs.access(path.join(backend.dir, 'relay.pid'))).rejects.toThrow();
   });

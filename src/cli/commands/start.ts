@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createLogger } from '../../log/logger';
 import { startRelay } from '../../relay';
+import { SpoolLockedError } from '../../store';
 import { loadCliConfig } from '../context';
 import { CliError } from '../errors';
 
@@ -9,6 +10,11 @@ import { CliError } from '../errors';
  * aborting deliveries, handing leases back and closing the store. Only a hung shutdown reaches this.
  */
 const SHUTDOWN_MARGIN_MS = 30_000;
+/** After a failed start, the longest the process may linger before it is made to exit. */
+const START_FAILURE_EXIT_MS = 2_000;
+/** Exit codes (as EXIT in main.ts): another relay holds the spool is a usage error, anything else a failure. */
+const EXIT_FAILURE = 1;
+const EXIT_SPOOL_IN_USE = 2;
 
 export function registerStartCommand(program: Command): void {
   program
@@ -24,7 +30,10 @@ export function registerStartCommand(program: Command): void {
       } catch (err) {
         logger.fatal({ event: 'start-failed', err: (err as Error).message }, 'Sealgate could not start');
         logger.flush();
-        throw new CliError((err as Error).message);
+        // Everything opened is closed by now, so the process ends by itself; should anything still hold the
+        // event loop (a library's reconnect timer), exit anyway: never a live process without listeners.
+        setTimeout(() => process.exit(process.exitCode ?? EXIT_FAILURE), START_FAILURE_EXIT_MS).unref();
+        throw new CliError((err as Error).message, err instanceof SpoolLockedError ? EXIT_SPOOL_IN_USE : EXIT_FAILURE);
       }
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Runs tasks for one key one after another inside this process (cheap, no file system). */
@@ -29,10 +29,91 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-async function readPid(file: string): Promise<number | undefined> {
+/**
+ * Who wrote a lock file: the PID and, where the OS tells (Linux /proc), when that process started. A PID alone
+ * names a process only while it lives: after a crash or a reboot the same number can belong to anything.
+ */
+export interface LockOwner {
+  pid: number;
+  /** Start time of the process in clock ticks since boot (/proc/<pid>/stat field 22); absent in old lock files. */
+  start?: string;
+}
+
+/** What the OS says about one PID. */
+export interface ProcessFacts {
+  /** kill(pid, 0) succeeds (or fails only for lack of permission). */
+  alive: boolean;
+  /** From /proc/<pid>/stat; undefined where there is no /proc (then only `alive` is known). */
+  stat?: { start: string; zombie: boolean; command: string };
+}
+
+/**
+ * Whether the process that wrote a lock is still the one running under its PID. Without /proc only the PID can
+ * be checked (as before). With it, a different start time means the PID was reused (a reboot, or a new process
+ * after a crash), and a zombie (killed, not yet reaped) holds nothing. A lock from before start times were
+ * recorded counts as live only if its PID still runs Sealgate (an unrelated process never blocks).
+ */
+export function ownerIsLive(owner: LockOwner, facts: ProcessFacts): boolean {
+  if (!facts.alive) return false;
+  if (!facts.stat) return true;
+  if (facts.stat.zombie) return false;
+  if (owner.start !== undefined) return facts.stat.start === owner.start;
+  return /sealgate/i.test(facts.stat.command);
+}
+
+/** Reads /proc/<pid>/stat (and cmdline for old lock files); undefined when the PID or /proc is not there. */
+function readProcStat(pid: number): ProcessFacts['stat'] {
+  let text: string;
   try {
-    const pid = Number.parseInt((await fs.readFile(file, 'utf8')).trim(), 10);
-    return Number.isNaN(pid) ? undefined : pid;
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  let command = '';
+  try {
+    command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    // Unreadable command line: only the start time can decide.
+  }
+  return { start: fields[19] ?? '', zombie: fields[0] === 'Z', command };
+}
+
+export function processFacts(pid: number): ProcessFacts {
+  const alive = pidAlive(pid);
+  const stat = alive ? readProcStat(pid) : undefined;
+  return { alive, ...(stat ? { stat } : {}) };
+}
+
+let ownStart: string | undefined | null = null;
+
+/** This process as a lock owner. */
+export function currentOwner(): LockOwner {
+  if (ownStart === null) ownStart = readProcStat(process.pid)?.start;
+  return ownStart ? { pid: process.pid, start: ownStart } : { pid: process.pid };
+}
+
+/** "PID" or "PID START": old readers of the file still find the PID first. */
+export function formatOwner(owner: LockOwner): string {
+  return owner.start ? `${owner.pid} ${owner.start}` : String(owner.pid);
+}
+
+export function parseOwner(text: string): LockOwner | undefined {
+  const [pidText, start] = text.trim().split(/\s+/);
+  const pid = Number.parseInt(pidText ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  return start && /^\d+$/.test(start) ? { pid, start } : { pid };
+}
+
+function isSelf(owner: LockOwner): boolean {
+  const self = currentOwner();
+  return owner.pid === self.pid && (owner.start === undefined || self.start === undefined || owner.start === self.start);
+}
+
+async function readOwner(file: string): Promise<LockOwner | undefined> {
+  try {
+    return parseOwner(await fs.readFile(file, 'utf8'));
   } catch {
     return undefined;
   }
@@ -44,9 +125,9 @@ const STALE_UNOWNED_MS = 30_000;
 const STALE_OWNED_MS = 5 * 60_000;
 const LOCK_WAIT_MS = 10_000;
 
-function isStale(ageMs: number, pid: number | undefined): boolean {
-  if (pid === undefined) return ageMs > STALE_UNOWNED_MS;
-  if (pid !== process.pid && !pidAlive(pid)) return true;
+function isStale(ageMs: number, owner: LockOwner | undefined): boolean {
+  if (owner === undefined) return ageMs > STALE_UNOWNED_MS;
+  if (!isSelf(owner) && !ownerIsLive(owner, processFacts(owner.pid))) return true;
   return ageMs > STALE_OWNED_MS;
 }
 
@@ -62,18 +143,18 @@ export async function withFileLock<T>(lockFile: string, task: () => Promise<T>):
   for (;;) {
     try {
       const handle = await fs.open(lockFile, 'wx', 0o600);
-      await handle.writeFile(String(process.pid));
+      await handle.writeFile(formatOwner(currentOwner()));
       await handle.close();
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const stat = await fs.stat(lockFile).catch(() => undefined);
-      const pid = await readPid(lockFile);
-      if (stat !== undefined && isStale(Date.now() - stat.mtimeMs, pid)) {
+      const owner = await readOwner(lockFile);
+      if (stat !== undefined && isStale(Date.now() - stat.mtimeMs, owner)) {
         await fs.rm(lockFile, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path.basename(lockFile)} (held by PID ${pid ?? 'unknown'})`, { cause: error });
+      if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path.basename(lockFile)} (held by PID ${owner?.pid ?? 'unknown'})`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 50);
     }
@@ -87,35 +168,51 @@ export async function withFileLock<T>(lockFile: string, task: () => Promise<T>):
 
 export const SPOOL_LOCK_FILE = 'relay.pid';
 
-/** PID of a live process holding the spool's relay lock, if any. */
+/** A second relay on a spool that a live relay holds. */
+export class SpoolLockedError extends Error {
+  override name = 'SpoolLockedError';
+  constructor(
+    message: string,
+    readonly holder: number,
+  ) {
+    super(message);
+  }
+}
+
+/** PID of the live relay holding the spool's lock, if any (a lock naming a dead or reused PID is no holder). */
 export async function spoolLockHolder(spoolPath: string): Promise<number | undefined> {
-  const pid = await readPid(path.join(spoolPath, SPOOL_LOCK_FILE));
-  return pid !== undefined && pidAlive(pid) ? pid : undefined;
+  const owner = await readOwner(path.join(spoolPath, SPOOL_LOCK_FILE));
+  if (owner === undefined) return undefined;
+  return isSelf(owner) || ownerIsLive(owner, processFacts(owner.pid)) ? owner.pid : undefined;
 }
 
 /**
  * Makes this process the only relay on a file spool (two relays on one spool are not supported; the admin
- * CLI does not take this lock). Returns the function that releases it.
+ * CLI does not take this lock). The lock file names the owner by PID and process start time, so a lock left
+ * by a relay that died never blocks a start, even when its PID now belongs to another process.
+ * Returns the function that releases it.
  */
 export async function acquireSpoolLock(spoolPath: string): Promise<() => Promise<void>> {
   await fs.mkdir(spoolPath, { recursive: true });
   const file = path.join(spoolPath, SPOOL_LOCK_FILE);
+  const self = currentOwner();
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const handle = await fs.open(file, 'wx', 0o600);
-      await handle.writeFile(String(process.pid));
+      await handle.writeFile(formatOwner(self));
       await handle.sync();
       await handle.close();
       return async () => {
-        if ((await readPid(file)) === process.pid) await fs.rm(file, { force: true });
+        const owner = await readOwner(file);
+        if (owner !== undefined && isSelf(owner)) await fs.rm(file, { force: true });
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = await readPid(file);
-      if (pid !== undefined && pid !== process.pid && pidAlive(pid)) {
-        throw new Error(`queue spool ${spoolPath} is already used by another Sealgate relay (PID ${pid}); stop it first`, { cause: error });
+      const owner = await readOwner(file);
+      if (owner !== undefined && !isSelf(owner) && ownerIsLive(owner, processFacts(owner.pid))) {
+        throw new SpoolLockedError(`queue spool ${spoolPath} is already used by another Sealgate relay (PID ${owner.pid}); stop it first`, owner.pid);
       }
-      // Left behind by a relay that died (or by this very process): take it over.
+      // Left behind by a relay that died (or by this very process), or naming a PID now reused: take it over.
       await fs.rm(file, { force: true });
     }
   }

@@ -6,11 +6,16 @@ import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../rec
 import type { JobQueue } from '../roles';
 import { EnqueueAbortedError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
 import { fsyncDir, tempName } from './durable';
+import { InflightMarkers } from './inflight';
 import type { FileSpool } from './spool';
 
 /** The job queue over the embedded spool: durable enqueue, in-memory leases checked against disk, results. */
 export class FileJobQueue implements JobQueue {
-  constructor(private readonly spool: FileSpool) {}
+  private readonly markers: InflightMarkers;
+
+  constructor(private readonly spool: FileSpool) {
+    this.markers = new InflightMarkers(spool.layout.root);
+  }
 
   async enqueue(message: NewMessage, body: Readable, headers: HeaderFacts = {}): Promise<MessageRecord> {
     const { layout, index } = this.spool;
@@ -61,8 +66,10 @@ export class FileJobQueue implements JobQueue {
 
   async claimDue(owner: string, limit: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[]> {
     await this.spool.refresh();
+    const schedule = this.spool.index.schedule;
+    const leftBehind = await this.markers.leftBehind((jobId) => schedule.has(jobId));
     const leases = this.spool.index.leases;
-    const picked = this.spool.index.schedule.takeDue(now, limit, (jobId) => leases.has(jobId));
+    const picked = schedule.takeDue(now, limit, (jobId) => leases.has(jobId));
     const resumed = new Set<string>();
     for (const [jobId, lease] of leases) {
       if (picked.length >= limit) break;
@@ -71,9 +78,17 @@ export class FileJobQueue implements JobQueue {
       resumed.add(jobId);
     }
     // Leased synchronously, before any await, so concurrent claimers in this process never share a job.
-    for (const jobId of picked) leases.set(jobId, { owner, expiresAt: now + leaseMs });
-    const claimed = await Promise.all(picked.map((jobId) => this.verifyClaim(jobId, owner, resumed.has(jobId))));
-    return claimed.filter((c): c is ClaimedJob => c !== undefined);
+    for (const jobId of picked) {
+      leases.set(jobId, { owner, expiresAt: now + leaseMs });
+      // A previous relay process was delivering it when it stopped without recording a result.
+      if (leftBehind.delete(jobId)) resumed.add(jobId);
+    }
+    const claimed = (await Promise.all(picked.map((jobId) => this.verifyClaim(jobId, owner, resumed.has(jobId))))).filter((c): c is ClaimedJob => c !== undefined);
+    await this.markers.mark(claimed.map((c) => c.job.id)).catch((error: Error) => {
+      // Only the possible-duplicate warning after a crash depends on the marker; delivery goes on without it.
+      this.spool.options.logger.warn({ event: 'inflight-marker-failed', err: error.message }, 'could not record that deliveries started');
+    });
+    return claimed;
   }
 
   async renewLease(jobId: string, owner: string, leaseMs: number): Promise<void> {
@@ -85,13 +100,14 @@ export class FileJobQueue implements JobQueue {
     this.spool.index.leases.delete(jobId);
     // The stored job is unchanged (still waiting, due at or before now): just offer it again.
     this.spool.index.schedule.set(jobId, Date.now());
+    await this.markers.clear(jobId).catch(() => undefined);
   }
 
   async completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord> {
     const spool = this.spool;
     const parsed = spool.parseJob(jobId);
     spool.leaseOf(jobId, owner);
-    return spool.locked(parsed.messageId, async () => {
+    const recorded = await spool.locked(parsed.messageId, async () => {
       spool.leaseOf(jobId, owner);
       const record = await spool.readMeta(parsed.messageId);
       const index = record?.jobs.findIndex((j) => j.id === jobId) ?? -1;
@@ -108,6 +124,8 @@ export class FileJobQueue implements JobQueue {
       spool.index.add(record);
       return withLease(job, undefined);
     });
+    await this.markers.clear(jobId).catch(() => undefined);
+    return recorded;
   }
 
   private async verifyClaim(jobId: string, owner: string, resumed: boolean): Promise<ClaimedJob | undefined> {

@@ -81,11 +81,22 @@ export class RedisCore {
   }
 
   async open(): Promise<void> {
-    if (this.redis.status === 'wait') await this.redis.connect();
-    await checkDurability(this.redis, this.options.onWeakDurability, this.options.logger);
+    try {
+      if (this.redis.status === 'wait') await this.redis.connect();
+      await checkDurability(this.redis, this.options.onWeakDurability, this.options.logger);
+    } catch (error) {
+      // Stop the reconnect loop: an open that failed must not leave a client retrying in the background.
+      this.redis.disconnect();
+      throw error;
+    }
   }
 
   async close(): Promise<void> {
+    // QUIT on a client that is not connected would wait for a reconnect first.
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
     try {
       await this.redis.quit();
     } catch {
