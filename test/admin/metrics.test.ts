@@ -15,6 +15,7 @@ function counts(jobs: Partial<StoreCounts['jobs']>, fallback: Partial<StoreCount
     jobs: { queued: 0, deferred: 0, held: 0, leased: 0, delivered: 0, diverted: 0, bounced: 0, ...jobs },
     fallback: { ready: 0, claimed: 0, acked: 0, ...fallback },
     messages: 1,
+    quarantined: 0,
   };
 }
 
