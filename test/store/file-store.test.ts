@@ -7,13 +7,42 @@ import { FileStore } from '../../src/store/file/file-store';
 import { acquireSpoolLock } from '../../src/store/file/locks';
 import { Readable } from 'node:stream';
 import { EnqueueAbortedError, type Store } from '../../src/store/types';
-import { chunked, evidence, newMessage, readAll, storeContract, type ContractBackend } from './contract';
+import { chunked, evidence, newMessage, readAll, storeContract, type ContractBackend, type DamageHooks } from './contract';
+
+/** Hand-damage of the spool's files, as a disk fault or an operator's edit would leave them. */
+function fileDamage(dir: string): DamageHooks {
+  const meta = (id: string) => path.join(dir, 'meta', `${id}.json`);
+  const editMeta = async (id: string, change: (record: Record<string, unknown>) => void) => {
+    const record = JSON.parse(await fs.readFile(meta(id), 'utf8')) as Record<string, unknown>;
+    change(record);
+    await fs.writeFile(meta(id), JSON.stringify(record));
+  };
+  return {
+    truncateBody: (id, bytes) => fs.truncate(path.join(dir, 'bodies', id), bytes),
+    async flipBodyByte(id, offset) {
+      const handle = await fs.open(path.join(dir, 'bodies', id), 'r+');
+      const byte = Buffer.alloc(1);
+      await handle.read(byte, 0, 1, offset);
+      byte[0] = byte[0]! ^ 0xff;
+      await handle.write(byte, 0, 1, offset);
+      await handle.close();
+    },
+    editMessage: editMeta,
+    editJob: (jobId, change) =>
+      editMeta(jobId.split('/')[0]!, (record) => {
+        const job = (record.jobs as Array<Record<string, unknown>>).find((j) => j.id === jobId)!;
+        change(job);
+      }),
+    garble: (jobId) => fs.writeFile(meta(jobId.split('/')[0]!), '{"id": "truncated'),
+  };
+}
 
 function fileBackend(): ContractBackend & { dir: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-spool-'));
   const opened: Store[] = [];
   return {
     dir,
+    damage: fileDamage(dir),
     async open(options = {}) {
       const store = new FileStore({ path: dir, keepFinished: options.keepFinished ?? 7 * 86_400_000, fallbackRetention: options.fallbackRetention, logger: silentLogger() });
       await store.open();
