@@ -21,7 +21,7 @@ import {
  * support several relay processes).
  */
 export interface ContractBackend {
-  open(options?: { keepFinished?: number; fallbackRetention?: number }): Promise<Store>;
+  open(options?: { keepFinished?: number; fallbackRetention?: number; quarantineRetention?: number }): Promise<Store>;
   /** A second store on the same data, as another relay process would have; undefined when not supported. */
   peer?(store: Store): Promise<Store>;
   /** Damages stored data by hand, as a disk fault or an operator's edit would. */
@@ -770,6 +770,18 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
         expect((await store.purgeQuarantined(Date.now() + 1)).map((e) => e.id)).toEqual([bad.id]);
         expect(await store.listQuarantined()).toEqual([]);
         expect((await store.counts()).quarantined).toBe(0);
+      });
+
+      test('the sweep deletes quarantined entries once queue.quarantineRetention has passed, not before', async () => {
+        const kept = await harness.open({ quarantineRetention: 60_000 });
+        const record = await enqueue(['a@one.test'], body);
+        await kept.quarantineMessage(record.id, 'body', 'body has 3 of the 20 bytes stored at enqueue');
+        const at = (await kept.listQuarantined())[0]!.at;
+        await kept.sweep(at + 59_000);
+        expect((await kept.listQuarantined()).map((e) => e.id)).toEqual([record.id]);
+        await kept.sweep(at + 61_000);
+        expect(await kept.listQuarantined()).toEqual([]);
+        expect((await kept.counts()).quarantined).toBe(0);
       });
 
       test('a job record missing its recipients is quarantined at claim; the other messages are claimed', async () => {

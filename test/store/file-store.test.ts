@@ -44,7 +44,13 @@ function fileBackend(): ContractBackend & { dir: string } {
     dir,
     damage: fileDamage(dir),
     async open(options = {}) {
-      const store = new FileStore({ path: dir, keepFinished: options.keepFinished ?? 7 * 86_400_000, fallbackRetention: options.fallbackRetention, logger: silentLogger() });
+      const store = new FileStore({
+        path: dir,
+        keepFinished: options.keepFinished ?? 7 * 86_400_000,
+        fallbackRetention: options.fallbackRetention,
+        quarantineRetention: options.quarantineRetention,
+        logger: silentLogger(),
+      });
       await store.open();
       opened.push(store);
       return store;
@@ -131,6 +137,40 @@ describe('file store on disk', () => {
       await backend.open();
       expect(await fs.readdir(path.join(backend.dir, 'quarantine'))).toHaveLength(4);
     } finally {
+      await release();
+    }
+  });
+
+  test('a metadata file that cannot be read (permission denied) is skipped and kept in place, not quarantined as bad JSON', async () => {
+    const store = await backend.open();
+    const locked = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from('hello\r\n')));
+    const other = await store.enqueue(newMessage(['b@two.test']), chunked(Buffer.from('hello\r\n')));
+    await store.close();
+    const lockedFile = path.join(backend.dir, 'meta', `${locked.id}.json`);
+    // Root reads a mode-000 file anyway, so the denial is simulated where the store reads.
+    const readFile = fs.readFile.bind(fs);
+    const spy = jest.spyOn(fs, 'readFile').mockImplementation((async (file: unknown, ...rest: unknown[]) => {
+      if (file === lockedFile) throw Object.assign(new Error(`EACCES: permission denied, open '${lockedFile}'`), { code: 'EACCES' });
+      return (readFile as (...args: unknown[]) => Promise<unknown>)(file, ...rest);
+    }) as unknown as typeof fs.readFile);
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = { ...silentLogger(), warn: (fields: Record<string, unknown>) => warnings.push(fields) } as unknown as ReturnType<typeof silentLogger>;
+    const release = await acquireSpoolLock(backend.dir);
+    try {
+      const relay = new FileStore({ path: backend.dir, keepFinished: 86_400_000, logger });
+      await relay.open();
+      expect((await relay.listMessages()).map((m) => m.id)).toEqual([other.id]);
+      expect((await relay.claimDue('w', 10, 60_000)).map((c) => c.message.id)).toEqual([other.id]);
+      expect(await relay.listQuarantined()).toEqual([]);
+      expect(await fs.readdir(path.join(backend.dir, 'quarantine'))).toEqual([]);
+      await expect(fs.access(lockedFile)).resolves.toBeUndefined();
+      expect(warnings.filter((w) => w.event === 'unreadable')).toEqual([expect.objectContaining({ queueId: locked.id, reason: 'metadata cannot be read (EACCES)' })]);
+      spy.mockRestore();
+      // Once it can be read again it is an ordinary message.
+      expect((await relay.listMessages()).map((m) => m.id).sort()).toEqual([locked.id, other.id].sort());
+      await relay.close();
+    } finally {
+      spy.mockRestore();
       await release();
     }
   });

@@ -55,12 +55,16 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-function openStore(prefix: string, options: { keepFinished?: number; fallbackRetention?: number; onWeakDurability?: 'warn' | 'refuse'; commandTimeoutMs?: number } = {}): RedisStore {
+function openStore(
+  prefix: string,
+  options: { keepFinished?: number; fallbackRetention?: number; quarantineRetention?: number; onWeakDurability?: 'warn' | 'refuse'; commandTimeoutMs?: number } = {},
+): RedisStore {
   return new RedisStore({
     url: redis.url,
     prefix,
     keepFinished: options.keepFinished ?? 7 * 86_400_000,
     fallbackRetention: options.fallbackRetention,
+    ...(options.quarantineRetention !== undefined ? { quarantineRetention: options.quarantineRetention } : {}),
     onWeakDurability: options.onWeakDurability ?? (external ? 'warn' : 'refuse'),
     logger: silentLogger(),
     ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
@@ -71,7 +75,7 @@ function openStore(prefix: string, options: { keepFinished?: number; fallbackRet
 function redisBackend(): ContractBackend {
   const prefix = `${redis.prefix}:${randomBytes(4).toString('hex')}`;
   const opened: Store[] = [];
-  const open = async (options: { keepFinished?: number; fallbackRetention?: number } = {}) => {
+  const open = async (options: { keepFinished?: number; fallbackRetention?: number; quarantineRetention?: number } = {}) => {
     const store = openStore(prefix, options);
     await store.open();
     opened.push(store);
