@@ -50,6 +50,7 @@ export function sendTransaction(session: Pick<MxSession, 'connection'>, input: T
     // A body that fails (unreadable, or damaged: see the store's body check) must never be completed with
     // "." on the wire: drop the connection mid-DATA so the MX discards what it got.
     input.body.on('error', (err) => {
+      if (settled) return;
       counted.destroy(err);
       session.connection.close();
       onGone(Object.assign(new Error(`message body could not be read: ${err.message}`), { code: 'ECONNECTION' }));

@@ -814,6 +814,18 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
         expect(entries.map((e) => [e.id, e.code])).toEqual([[bad.id, 'invalid-json']]);
       });
 
+      test('a result for a job damaged after its claim is refused with code damaged, and the message quarantined', async () => {
+        const record = await enqueue(['a@one.test'], body);
+        const [claimed] = await store.claimDue('w', 10, 60_000);
+        await harness.damage.editJob(claimed!.job.id, (job) => delete job.recipients);
+        const failure = await store
+          .completeJob(claimed!.job.id, 'w', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] })
+          .catch((error: unknown) => error);
+        expect((failure as StoreError).code).toBe('damaged');
+        expect((await store.listQuarantined()).map((e) => e.id)).toEqual([record.id]);
+        expect(await store.claimDue('w', 10, 60_000, Date.now() + 120_000)).toEqual([]);
+      });
+
       test('a truncated body is refused (code damaged) and its message quarantined', async () => {
         const record = await enqueue(['a@one.test'], body);
         await harness.damage.truncateBody(record.id, 10);

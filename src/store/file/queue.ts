@@ -112,7 +112,7 @@ export class FileJobQueue implements JobQueue {
     spool.leaseOf(jobId, owner);
     return spool.locked(parsed.messageId, async () => {
       spool.leaseOf(jobId, owner);
-      const record = await spool.readMeta(parsed.messageId);
+      const record = await spool.readMeta(parsed.messageId, { throwIfDamaged: true });
       const index = record?.jobs.findIndex((j) => j.id === jobId) ?? -1;
       if (!record || index < 0) {
         spool.index.leases.delete(jobId);

@@ -2,7 +2,7 @@ import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../../log/logger';
 import { isMessageId, messageIdOfFallback, parseJobId } from '../ids';
 import { checkFallback } from '../schema';
-import { LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineKind, type StoreObserver } from '../types';
+import { DamagedEntryError, LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineKind, type StoreObserver } from '../types';
 import { fsyncDir, readJson, removeFile, writeFileAtomic } from './durable';
 import { idOfJsonName, SpoolLayout } from './layout';
 import { KeyedMutex, spoolLockHolder, withFileLock } from './locks';
@@ -107,9 +107,10 @@ export class FileSpool {
 
   /**
    * The message's metadata, checked against the schema. A damaged record is set aside (when this process
-   * may) and reads as missing; an unreadable one stays in place and reads as missing until it can be read.
+   * may) and reads as missing (or throws DamagedEntryError with `throwIfDamaged`); an unreadable one stays in
+   * place and reads as missing until it can be read.
    */
-  async readMeta(id: string): Promise<MessageRecord | undefined> {
+  async readMeta(id: string, options: { throwIfDamaged?: boolean } = {}): Promise<MessageRecord | undefined> {
     const check = await inspectMeta(this.layout, id);
     if ('record' in check) return check.record;
     if ('gone' in check) return undefined;
@@ -119,6 +120,7 @@ export class FileSpool {
     }
     if (this.mayQuarantine) await this.quarantineFiles(id, 'message', check.code, check.problem);
     else this.reportOnce(id, () => this.options.logger.warn({ queueId: id, reason: check.problem }, 'damaged queue entry skipped (the relay sets it aside)'));
+    if (options.throwIfDamaged) throw new DamagedEntryError(`message ${id}: ${check.problem}`);
     return undefined;
   }
 

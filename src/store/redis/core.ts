@@ -162,7 +162,9 @@ export class RedisCore {
     const k = this.keys;
     const keys = [k.quarantine(), k.messages(), k.finished(), k.due(), k.leases(), k.leaseOwners(), k.jobStates(), k.fallbackStates(), k.fallbackAll(), k.fallbackReady(), k.fallbackClaims()];
     for (const key of moved) keys.push(key, k.quarantined(key));
-    const done = await this.redis.sgQuarantine(keys.length, ...keys, entry.id, JSON.stringify(entry), jobIds.length, ...jobIds, ...itemIds);
+    // The moved keys are kept with the entry, so a purge deletes exactly those without scanning the keyspace.
+    const stored = { ...entry, keys: moved.map((key) => k.quarantined(key)) };
+    const done = await this.redis.sgQuarantine(keys.length, ...keys, entry.id, JSON.stringify(stored), jobIds.length, ...jobIds, ...itemIds);
     if (done !== 1) return;
     this.options.logger.warn(
       { event: 'quarantined', id: entry.id, kind: entry.kind, code: entry.code, reason: entry.reason, ...(entry.jobId !== undefined ? { jobId: entry.jobId } : {}) },
@@ -172,45 +174,34 @@ export class RedisCore {
   }
 
   async listQuarantined(): Promise<QuarantineEntry[]> {
-    const values = await this.redis.hvals(this.keys.quarantine());
-    return values
-      .flatMap((value) => {
-        try {
-          return [JSON.parse(value) as QuarantineEntry];
-        } catch {
-          return [];
-        }
-      })
-      .sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
+    return (await this.storedQuarantine()).map(({ keys: _keys, ...entry }) => entry);
   }
 
   /** Deletes entries set aside before `before` with every key kept for them. */
   async purgeQuarantined(before: number): Promise<QuarantineEntry[]> {
-    const { redis, keys: k } = this;
     const purged: QuarantineEntry[] = [];
-    for (const entry of await this.listQuarantined()) {
+    for (const { keys, ...entry } of await this.storedQuarantine()) {
       if (entry.at >= before) continue;
-      const pattern = entry.kind === 'fallback' ? [k.quarantined(k.fallback(entry.id))] : await this.quarantinedKeys(entry.id);
-      const tx = redis.multi().hdel(k.quarantine(), entry.id);
-      if (pattern.length > 0) tx.del(...pattern);
+      const tx = this.redis.multi().hdel(this.keys.quarantine(), entry.id);
+      if (keys.length > 0) tx.del(...keys);
       await this.checked(tx);
       purged.push(entry);
     }
     return purged;
   }
 
-  private async quarantinedKeys(messageId: string): Promise<string[]> {
-    const k = this.keys;
-    const out = [k.message(messageId), k.body(messageId), k.bodyUpload(messageId), k.messageFallback(messageId)].map((key) => k.quarantined(key));
-    for (const pattern of [k.quarantined(k.job(`${escapeGlob(messageId)}/*`)), k.quarantined(k.fallback(`${escapeGlob(messageId)}.*`))]) {
-      let cursor = '0';
-      do {
-        const [next, found] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        out.push(...found);
-      } while (cursor !== '0');
-    }
-    return out;
+  private async storedQuarantine(): Promise<Array<QuarantineEntry & { keys: string[] }>> {
+    const values = await this.redis.hvals(this.keys.quarantine());
+    return values
+      .flatMap((value) => {
+        try {
+          const parsed = JSON.parse(value) as QuarantineEntry & { keys?: unknown };
+          return [{ ...parsed, keys: Array.isArray(parsed.keys) ? (parsed.keys as string[]) : [] }];
+        } catch {
+          return [];
+        }
+      })
+      .sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
   }
 
   /** Read, change, compare-and-set one job; retried when someone else changed it in between. */
