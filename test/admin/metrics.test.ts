@@ -132,6 +132,20 @@ describe('metrics module', () => {
     expect(sample(text, 'sealgate_store_up')).toBe(0);
   });
 
+  test('quarantined entries: a counter by kind and cause from the store observer, and a gauge of what is kept', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    metrics.watchStore({ counts: async () => ({ ...counts({}), quarantined: 3 }) });
+    metrics.recordQuarantined({ id: 'q1', kind: 'result', code: 'result-unrecorded', reason: 'result could not be recorded', at: 1 });
+    metrics.recordQuarantined({ id: 'q2', kind: 'body', code: 'body-checksum', reason: 'changed', at: 2 });
+    metrics.recordQuarantined({ id: 'q3', kind: 'body', code: 'body-checksum', reason: 'changed', at: 3 });
+    const text = (await metrics.render()).body;
+    expect(sample(text, 'sealgate_quarantined_total', { kind: 'result', code: 'result-unrecorded' })).toBe(1);
+    expect(sample(text, 'sealgate_quarantined_total', { kind: 'body', code: 'body-checksum' })).toBe(2);
+    expect(sample(text, 'sealgate_quarantined_entries')).toBe(3);
+    // Reasons and ids never become labels.
+    expect(text).not.toMatch(/q1|could not be recorded/);
+  });
+
   test('MTA-STS lookups are classified fetched, cached, failed or none', () => {
     const policy = { version: 'STSv1', mode: 'enforce', mx: ['*.x.test'], maxAge: 86400 } as unknown as MtaStsResult['policy'];
     expect(mtaStsLookupResult({ ...STS_BASE, policy, policyId: '1', source: 'fetched' })).toBe('fetched');
