@@ -17,8 +17,12 @@ export type Recovery = { olderThan: number };
  */
 export type MetaCheck = { record: MessageRecord } | { problem: string; code: QuarantineCode } | { gone: true } | { unreadable: string };
 
-/** Reads one metadata file and says whether it is a usable record. */
-export async function inspectMeta(layout: SpoolLayout, id: string): Promise<MetaCheck> {
+/**
+ * Reads one metadata file and says whether it is a usable record. With `body` (the full rescan), a record whose
+ * body is missing is damage too; ordinary reads skip that check, because the sweep removes a body just before
+ * it marks the record `bodyRemoved`, and a read in between must not take that for damage.
+ */
+export async function inspectMeta(layout: SpoolLayout, id: string, options: { body?: boolean } = {}): Promise<MetaCheck> {
   let record: unknown;
   try {
     record = await readJson<unknown>(layout.metaFile(id));
@@ -30,7 +34,7 @@ export async function inspectMeta(layout: SpoolLayout, id: string): Promise<Meta
   if (record === undefined) return { gone: true };
   const checked = checkMessage(record, id);
   if (!checked.ok) return { problem: checked.reason, code: checked.code };
-  if (!checked.value.bodyRemoved) {
+  if (options.body && !checked.value.bodyRemoved) {
     try {
       await fs.access(layout.bodyFile(id));
     } catch {

@@ -291,7 +291,7 @@ export class FileSpool {
     const ids = (await fs.readdir(this.layout.meta)).map(idOfJsonName).filter((id): id is string => id !== undefined);
     const present = new Set<string>();
     for (const id of ids) {
-      const check = await inspectMeta(this.layout, id);
+      const check = await inspectMeta(this.layout, id, { body: true });
       if ('record' in check) {
         present.add(id);
         this.index.add(check.record);
