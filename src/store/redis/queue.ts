@@ -44,7 +44,11 @@ export class RedisJobQueue implements JobQueue {
     const size = stored.size;
     if ((await redis.exists(key)) === 0) throw new NotFoundError(`message ${id} has no body`);
     const length = await redis.strlen(key);
-    if (length !== size) throw await this.damagedBody(id, `body has ${length} of the ${size} bytes stored at enqueue`, 'body-size');
+    if (length !== size) {
+      // Removed by the sweep in between: gone, not damaged.
+      if ((await redis.exists(key)) === 0) throw new NotFoundError(`message ${id} has no body`);
+      throw await this.damagedBody(id, `body has ${length} of the ${size} bytes stored at enqueue`, 'body-size');
+    }
     // Verified as it streams: a body changed since enqueue fails the stream before it ends (no second read).
     const verifier = new BodyVerifier({ size, sha256: stored.sha256 }, (reason, code) => this.damagedBody(id, reason, code));
     const source = readBlob(redis, key, size, `body of message ${id}`);
