@@ -42,8 +42,8 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
 
   if (config.admin.enabled) assertAdminListenerSafe(config.admin);
   const releaseSpool = config.queue.backend === 'file' ? await acquireSpoolLock(config.queue.path) : undefined;
-  const store = createStore(config, logger);
   const metrics = createMetrics();
+  const store = createStore(config, logger, { quarantined: (entry) => metrics.recordQuarantined(entry) });
   metrics.watchStore(store);
   const cleanups: Array<() => Promise<void>> = [];
   try {

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DeliveryEvidence } from '../evidence/delivery';
 import type { MtaStsResult } from '../policy/mta-sts';
-import { JOB_STATES, type ClaimedJob, type FallbackState, type JobResult, type Store, type StoreCounts } from '../store/types';
+import { JOB_STATES, type ClaimedJob, type FallbackState, type JobResult, type QuarantineEntry, type Store, type StoreCounts } from '../store/types';
 
 /**
  * Prometheus instruments for the relay (served on the admin listener's /metrics). Each relay gets
@@ -20,11 +20,14 @@ export interface Metrics {
   readonly outboundTls: Counter<'protocol' | 'cipher'>;
   readonly inboundTls: Counter<'protocol' | 'cipher'>;
   readonly mtaStsLookups: Counter<'result'>;
+  readonly quarantined: Counter<'kind' | 'code'>;
   /** Queue and fallback depth gauges read this store's counts() at scrape time. */
   watchStore(store: Pick<Store, 'counts'>): void;
   /** One job attempt the store has recorded: recipient outcomes, latency of final ones, TLS of each MX session. */
   recordSettled(claimed: ClaimedJob, result: JobResult): void;
   recordMtaSts(result: MtaStsResult): void;
+  /** One damaged entry the store set aside (the store's observer). */
+  recordQuarantined(entry: QuarantineEntry): void;
   /** The exposition text and its content type. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -80,6 +83,13 @@ export function createMetrics(options: { defaultMetrics?: boolean; now?: () => n
     registers,
   });
 
+  const quarantined = new Counter({
+    name: 'sealgate_quarantined_total',
+    help: 'Damaged queue entries set aside, by what was damaged (message, job, body, fallback, result, file) and cause code',
+    labelNames: ['kind', 'code'] as const,
+    registers,
+  });
+
   let store: Pick<Store, 'counts'> | undefined;
   let cached: { at: number; counts: Promise<StoreCounts | undefined> } | undefined;
   const currentCounts = (): Promise<StoreCounts | undefined> => {
@@ -119,6 +129,15 @@ export function createMetrics(options: { defaultMetrics?: boolean; now?: () => n
       if (counts) for (const state of FALLBACK_STATES) this.set({ state }, counts.fallback[state] ?? 0);
     },
   });
+  new Gauge({
+    name: 'sealgate_quarantined_entries',
+    help: 'Damaged queue entries currently set aside (kept until queue.quarantineRetention has passed)',
+    registers,
+    async collect() {
+      const counts = await currentCounts();
+      if (counts) this.set(counts.quarantined ?? 0);
+    },
+  });
 
   return {
     registry,
@@ -129,6 +148,7 @@ export function createMetrics(options: { defaultMetrics?: boolean; now?: () => n
     outboundTls,
     inboundTls,
     mtaStsLookups,
+    quarantined,
     watchStore(target) {
       store = target;
       cached = undefined;
@@ -147,6 +167,9 @@ export function createMetrics(options: { defaultMetrics?: boolean; now?: () => n
     },
     recordMtaSts(result) {
       mtaStsLookups.inc({ result: mtaStsLookupResult(result) });
+    },
+    recordQuarantined(entry) {
+      quarantined.inc({ kind: entry.kind, code: entry.code });
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -4,7 +4,7 @@ import { applyFallbackAction, applyMessageAction, type FallbackAction, type Mess
 import type { LoadedConfig } from '../config/load';
 import { createLogger } from '../log/logger';
 import { createAuditLog, type AdminActionEntry } from '../evidence/audit-log';
-import { isStoreError, type FallbackItem, type MessageRecord, type Store } from '../store/types';
+import { isStoreError, type FallbackItem, type MessageRecord, type QuarantineEntry, type Store } from '../store/types';
 import { withStore } from './context';
 import { CliError } from './errors';
 
@@ -52,5 +52,14 @@ export async function runFallbackAction(command: Command, action: FallbackAction
     } catch (err) {
       throw asCliError(err);
     }
+  });
+}
+
+/** Deletes quarantined entries set aside before `before` (epoch ms), audited as one admin action. */
+export async function runQuarantinePurge(command: Command, before: number): Promise<QuarantineEntry[]> {
+  return withStore(command, async (store: Store, loaded) => {
+    const purged = await store.purgeQuarantined(before);
+    await recordAction(loaded, { action: 'queue-purge-quarantine', id: 'quarantine', before: new Date(before).toISOString(), count: purged.length, ids: purged.map((e) => e.id) });
+    return purged;
   });
 }

@@ -44,6 +44,8 @@ export const configSchema = z
         leaseTime: duration.default(120_000),
         /** How long finished messages' metadata and evidence stay for audit after their body is gone. */
         keepFinished: duration.default(7 * 86_400_000),
+        /** How long damaged entries set aside (quarantined, possibly with partial bodies) are kept before the sweep deletes them. */
+        quarantineRetention: duration.default(30 * 86_400_000),
         redis: z
           .object({
             url: z.string().min(1).default('redis://127.0.0.1:6379'),

@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger';
 import { decideNoticeOutcomes, decideOutcomes, deliveryMode, endsAttempts, REASON, type AttemptClass, type CandidateAttempt, type Decision, type TransactionResult } from '../outcome';
 import type { Candidate, DeliveryPlan, PolicyRuntime } from '../policy';
 import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type TransactionInput } from '../smtp-client';
-import type { ClaimedJob, JobResult, RecipientOutcome, RecipientRecord, RecipientResult, Store } from '../store/types';
+import { isStoreError, type ClaimedJob, type JobResult, type RecipientOutcome, type RecipientRecord, type RecipientResult, type Store } from '../store/types';
 import type { AuditLog } from '../evidence/audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
 import { queueFailureDsn } from './bounces';
@@ -269,8 +269,27 @@ export class DeliveryEngine {
     return { ok: false, classification: result.classification, code: result.code };
   }
 
+  /**
+   * One transaction. A body the store finds damaged (before sending, or at its last byte while streaming, when
+   * the transaction drops the connection instead of sending ".") ends the job here: the store has set the
+   * message aside, so the error goes up to the scheduler instead of becoming a retry.
+   */
   private async send(claimed: ClaimedJob, session: MxSession, recipients: string[], signal: AbortSignal): Promise<TransactionResult> {
-    return this.connector.send(session, await this.transactionInput(claimed, recipients), signal);
+    let input: TransactionInput;
+    try {
+      input = await this.transactionInput(claimed, recipients);
+    } catch (err) {
+      if (isStoreError(err, 'damaged')) void this.connector.close(session, 1_000);
+      throw err;
+    }
+    let bodyError: unknown;
+    input.body.on('error', (err) => (bodyError ??= err));
+    const result = await this.connector.send(session, input, signal);
+    if (isStoreError(bodyError, 'damaged')) {
+      void this.connector.close(session, 1_000);
+      throw bodyError;
+    }
+    return result;
   }
 
   private async transactionInput(claimed: ClaimedJob, recipients: string[]): Promise<TransactionInput> {

@@ -1,7 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log/logger';
-import { LeaseLostError, type ClaimedJob, type JobResult, type Store } from '../store/types';
+import { isStoreError, LeaseLostError, type ClaimedJob, type JobResult, type Store } from '../store/types';
 import { finishedNotices, noopNoticeObserver, type NoticeObserver } from './notice-observer';
+
+/**
+ * Whether a failed completeJob may succeed later (store unreachable, contention) or no longer matters (lease
+ * lost, message deleted): those keep the lease-expiry retry. Anything else will fail again the same way.
+ */
+function retryable(err: unknown): boolean {
+  return err instanceof LeaseLostError || isStoreError(err, 'unavailable', 'contention', 'not-found', 'lease-lost');
+}
 
 /** After aborting, how long deliveries get to record their result before their leases are handed back. */
 const ABORT_SETTLE_MS = 3_000;
@@ -175,6 +183,11 @@ export class Scheduler {
       try {
         result = await this.options.deliver(claimed, this.abort.signal);
       } catch (err) {
+        if (isStoreError(err, 'damaged')) {
+          // The store found the message damaged (record or body) and set it aside: nothing to record, no retry.
+          logger.error({ event: 'delivery-refused-damaged', jobId, queueId: claimed.message.id, err: (err as Error).message }, 'message damaged in the store; quarantined instead of delivered');
+          return;
+        }
         logger.error({ event: 'delivery-crashed', jobId, err: (err as Error).message }, 'delivery failed unexpectedly; deferring');
         result = this.options.onCrash(claimed, err as Error);
       }
@@ -185,17 +198,52 @@ export class Scheduler {
       } catch (err) {
         logger.error({ event: 'audit-write-failed', jobId, err: (err as Error).message }, 'could not write the audit lines of a result; recording it anyway');
       }
-      await store.completeJob(jobId, owner, result);
+      try {
+        await store.completeJob(jobId, owner, result);
+      } catch (err) {
+        if (!retryable(err)) await this.unrecorded(claimed, result, err as Error);
+        throw err;
+      }
       this.options.onSettled?.(claimed, result);
       this.reportNotices(claimed, result);
     } catch (err) {
       if (err instanceof LeaseLostError) {
         logger.warn({ event: 'possible-duplicate', jobId }, 'the lease expired before the result was recorded; the job may be delivered again');
-      } else {
+      } else if (retryable(err)) {
         logger.error({ event: 'complete-failed', jobId, err: (err as Error).message }, 'could not record a delivery result; the lease will expire and the job will be retried');
       }
     } finally {
       clearInterval(renew);
+    }
+  }
+
+  /**
+   * A result the store refused for a reason retrying cannot fix (a damaged record, a bug): delivering again
+   * every lease period would send copy after copy. Stop after this first failure: quarantine the message, log
+   * what this attempt already did (a possible duplicate if anyone releases it). The store's observer counts the
+   * quarantine (sealgate_quarantined_total{kind="result"}), which an alert can watch.
+   */
+  private async unrecorded(claimed: ClaimedJob, result: JobResult, error: Error): Promise<void> {
+    const { store, logger } = this.options;
+    const jobId = claimed.job.id;
+    const outcomes: Record<string, number> = {};
+    for (const r of result.recipients) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+    logger.error(
+      {
+        event: 'possible-duplicate',
+        cause: 'result-unrecorded',
+        jobId,
+        queueId: claimed.message.id,
+        outcomes,
+        reasons: [...new Set(result.recipients.map((r) => r.evidence.reason))],
+        err: error.message,
+      },
+      'could not record a delivery result; the message is quarantined instead of retried (recipients counted as delivered may have received it)',
+    );
+    try {
+      await store.quarantineMessage(claimed.message.id, 'result', `result could not be recorded: ${error.message}`, jobId);
+    } catch (err) {
+      logger.error({ event: 'quarantine-failed', jobId, err: (err as Error).message }, 'could not quarantine a job whose result was not recorded');
     }
   }
 

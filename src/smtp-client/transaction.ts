@@ -29,7 +29,6 @@ export function sendTransaction(session: Pick<MxSession, 'connection'>, input: T
   const counted = new PassThrough();
   let bodySent = false;
   counted.on('end', () => (bodySent = true));
-  input.body.on('error', (err) => counted.destroy(err));
   input.body.pipe(counted);
 
   const envelope: SMTPEnvelope = {
@@ -48,6 +47,14 @@ export function sendTransaction(session: Pick<MxSession, 'connection'>, input: T
     const onGone = (err?: Error) => finish(Object.assign(err ?? new Error('connection closed'), { code: 'ECONNECTION' }));
     session.connection.once('end', onGone);
     session.connection.once('error', onGone);
+    // A body that fails (unreadable, or damaged: see the store's body check) must never be completed with
+    // "." on the wire: drop the connection mid-DATA so the MX discards what it got.
+    input.body.on('error', (err) => {
+      if (settled) return;
+      counted.destroy(err);
+      session.connection.close();
+      onGone(Object.assign(new Error(`message body could not be read: ${err.message}`), { code: 'ECONNECTION' }));
+    });
     const finish = (err: SendError | null, info?: Parameters<Parameters<typeof session.connection.send>[2]>[1]) => {
       if (settled) return;
       settled = true;

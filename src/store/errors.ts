@@ -18,7 +18,9 @@ export type StoreErrorCode =
   /** A record kept changing under concurrent writers and the store gave up. */
   | 'contention'
   /** The backend answered something this code does not understand (a bug, not a state). */
-  | 'internal';
+  | 'internal'
+  /** A stored record or body is damaged (fails its schema, size or checksum); the store set it aside. */
+  | 'damaged';
 
 export class StoreError extends Error {
   override name = 'StoreError';
@@ -76,6 +78,14 @@ export class StoreUnavailableError extends StoreError {
   override name = 'StoreUnavailableError';
   constructor(message: string, options?: ErrorOptions) {
     super('unavailable', message, options);
+  }
+}
+
+/** A stored record or body failed its check; the entry has been (or is being) quarantined. Never retried. */
+export class DamagedEntryError extends StoreError {
+  override name = 'DamagedEntryError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('damaged', message, options);
   }
 }
 

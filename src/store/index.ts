@@ -1,13 +1,13 @@
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { FileStore } from './file/file-store';
-import type { Store } from './types';
+import type { Store, StoreObserver } from './types';
 
 export { acquireSpoolLock, SpoolLockedError } from './file/locks';
 export * from './types';
 
-/** The configured queue backend; call open() before use. */
-export function createStore(config: Config, logger: Logger): Store {
+/** The configured queue backend; call open() before use. `observer` hears of quarantined entries (metrics). */
+export function createStore(config: Config, logger: Logger, observer?: StoreObserver): Store {
   const queue = config.queue;
   if (queue.backend === 'redis') {
     // Loaded on demand: ioredis costs ~8 MB of RSS that a file-store relay never needs.
@@ -19,8 +19,17 @@ export function createStore(config: Config, logger: Logger): Store {
       keepFinished: queue.keepFinished,
       fallbackRetention: config.fallback.bodyRetention,
       onWeakDurability: queue.redis.onWeakDurability,
+      quarantineRetention: queue.quarantineRetention,
       logger,
+      ...(observer ? { observer } : {}),
     });
   }
-  return new FileStore({ path: queue.path, keepFinished: queue.keepFinished, fallbackRetention: config.fallback.bodyRetention, logger });
+  return new FileStore({
+    path: queue.path,
+    keepFinished: queue.keepFinished,
+    fallbackRetention: config.fallback.bodyRetention,
+    quarantineRetention: queue.quarantineRetention,
+    logger,
+    ...(observer ? { observer } : {}),
+  });
 }

@@ -106,6 +106,8 @@ export interface MessageRecord {
   jobs: JobRecord[];
   /** True once the body is gone (all jobs final, no fallback item needs it). */
   bodyRemoved?: boolean;
+  /** SHA-256 (hex) of the body as stored at enqueue; absent on records written before bodies had one (size-checked only). */
+  sha256?: string;
 }
 
 /** A leased job handed to a delivery worker, with what it needs from its message. */
@@ -172,6 +174,34 @@ export interface StoreCounts {
   jobs: Record<JobState, number>;
   fallback: Record<FallbackState, number>;
   messages: number;
+  /** Damaged entries set aside (see QuarantineEntry), kept until queue.quarantineRetention has passed. */
+  quarantined: number;
+}
+
+/**
+ * What a damaged entry was: a message record, one of its jobs, its body, a fallback item, a job whose result
+ * could not be recorded, or (file store) a leftover file such as an unfinished temp file.
+ */
+export type QuarantineKind = 'message' | 'job' | 'body' | 'fallback' | 'result' | 'file';
+/** Short, bounded cause codes (metric labels): the free-text reason says more. */
+export type QuarantineCode = 'invalid-json' | 'invalid-record' | 'body-size' | 'body-checksum' | 'body-missing' | 'result-unrecorded' | 'debris';
+
+/** A damaged entry set aside so it never blocks other work. Holds ids, times and reasons only, never content. */
+export interface QuarantineEntry {
+  /** Message id (or fallback item id, or file name for debris). */
+  id: string;
+  kind: QuarantineKind;
+  code: QuarantineCode;
+  reason: string;
+  /** When it was set aside (epoch ms). */
+  at: number;
+  /** The job whose record or result was damaged, when known. */
+  jobId?: string;
+}
+
+/** Told of every entry a store sets aside (metrics). */
+export interface StoreObserver {
+  quarantined(entry: QuarantineEntry): void;
 }
 
 /**

@@ -24,7 +24,7 @@ import {
  * attempt is kept, and an expired lease simply leaves the job in its stored state.
  */
 
-export function newMessageRecord(id: string, message: NewMessage, headers: HeaderFacts, size: number): MessageRecord {
+export function newMessageRecord(id: string, message: NewMessage, headers: HeaderFacts, size: number, sha256?: string): MessageRecord {
   const byDomain = new Map<string, RecipientRecord[]>();
   for (const recipient of message.recipients) {
     const domain = domainOf(recipient.address);
@@ -44,7 +44,7 @@ export function newMessageRecord(id: string, message: NewMessage, headers: Heade
     createdAt: at,
     updatedAt: at,
   }));
-  return { id, from: message.from, size, receivedAt: at, params: message.params, client: message.client, headers, jobs };
+  return { id, from: message.from, size, ...(sha256 !== undefined ? { sha256 } : {}), receivedAt: at, params: message.params, client: message.client, headers, jobs };
 }
 
 export function isFinal(state: JobState): boolean {
@@ -205,5 +205,5 @@ export function page<T>(items: T[], filter: { limit?: number; offset?: number })
 export function emptyCounts(): StoreCounts {
   const jobs = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
   const fallback: Record<FallbackState, number> = { ready: 0, claimed: 0, acked: 0 };
-  return { jobs, fallback, messages: 0 };
+  return { jobs, fallback, messages: 0, quarantined: 0 };
 }

@@ -13,6 +13,8 @@ import type {
   PortalEventInput,
   PortalFilter,
   PortalItem,
+  QuarantineEntry,
+  QuarantineKind,
   StoreCounts,
 } from './model';
 
@@ -137,11 +139,28 @@ export interface KeyValueCache {
   cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number>;
 }
 
+/**
+ * Damaged entries set aside. Reads that meet a damaged record (schema, size or checksum) quarantine it
+ * themselves and skip it; these are for the delivery side (a result that cannot be recorded) and operators.
+ */
+export interface QuarantineStore {
+  /**
+   * Sets a whole message aside (record, jobs, body, fallback items), out of every schedule, logged once.
+   * Idempotent: a message already gone or quarantined is left alone.
+   */
+  quarantineMessage(messageId: string, kind: QuarantineKind, reason: string, jobId?: string): Promise<void>;
+  /** Quarantined entries, oldest first. */
+  listQuarantined(): Promise<QuarantineEntry[]>;
+  /** Deletes quarantined entries set aside before `before` (epoch ms) with whatever was kept; returns them. */
+  purgeQuarantined(before: number): Promise<QuarantineEntry[]>;
+}
+
 export interface Retention {
   /**
    * Removes bodies no longer needed (every job final, every fallback item acked) and, once keepFinished has
    * passed since the last job became final, the record with its acked fallback items. Never touches a message
-   * with a non-final job, and never portal copies. Returns how many message records it removed.
+   * with a non-final job, and never portal copies. Quarantined entries older than the quarantine retention go
+   * too. Returns how many message records it removed.
    */
   sweep(now?: number): Promise<number>;
 }

@@ -15,6 +15,7 @@ function counts(jobs: Partial<StoreCounts['jobs']>, fallback: Partial<StoreCount
     jobs: { queued: 0, deferred: 0, held: 0, leased: 0, delivered: 0, diverted: 0, bounced: 0, ...jobs },
     fallback: { ready: 0, claimed: 0, acked: 0, ...fallback },
     messages: 1,
+    quarantined: 0,
   };
 }
 
@@ -129,6 +130,20 @@ describe('metrics module', () => {
     clock += 5_000;
     text = (await metrics.render()).body;
     expect(sample(text, 'sealgate_store_up')).toBe(0);
+  });
+
+  test('quarantined entries: a counter by kind and cause from the store observer, and a gauge of what is kept', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    metrics.watchStore({ counts: async () => ({ ...counts({}), quarantined: 3 }) });
+    metrics.recordQuarantined({ id: 'q1', kind: 'result', code: 'result-unrecorded', reason: 'result could not be recorded', at: 1 });
+    metrics.recordQuarantined({ id: 'q2', kind: 'body', code: 'body-checksum', reason: 'changed', at: 2 });
+    metrics.recordQuarantined({ id: 'q3', kind: 'body', code: 'body-checksum', reason: 'changed', at: 3 });
+    const text = (await metrics.render()).body;
+    expect(sample(text, 'sealgate_quarantined_total', { kind: 'result', code: 'result-unrecorded' })).toBe(1);
+    expect(sample(text, 'sealgate_quarantined_total', { kind: 'body', code: 'body-checksum' })).toBe(2);
+    expect(sample(text, 'sealgate_quarantined_entries')).toBe(3);
+    // Reasons and ids never become labels.
+    expect(text).not.toMatch(/q1|could not be recorded/);
   });
 
   test('MTA-STS lookups are classified fetched, cached, failed or none', () => {

@@ -18,7 +18,7 @@ import {
   type SessionJudgement,
   type TransactionInput,
 } from '../../src/smtp-client';
-import type { ClaimedJob, JobResult, Store } from '../../src/store/types';
+import { DamagedEntryError, StoreError, type ClaimedJob, type JobResult, type Store } from '../../src/store/types';
 
 /**
  * The delivery engine with a fake wire (chasquid's TestCourier idea): scripted connects and
@@ -196,11 +196,11 @@ function claimed(recipients: string[], params: ClaimedJob['message']['params'] =
   };
 }
 
-function engineWith(connector: FakeConnector, hosts: string[]) {
+function engineWith(connector: FakeConnector, hosts: string[], openBody?: () => Promise<Readable>) {
   const config = parseConfig({ hostname: 'relay.test', listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }] }, {}, '/tmp');
   const enqueued: Array<{ from: string; recipients: Array<{ address: string }> }> = [];
   const store = {
-    openBody: async () => Readable.from([Buffer.from('Subject: results\r\n\r\nprivate\r\n')]),
+    openBody: openBody ?? (async () => Readable.from([Buffer.from('Subject: results\r\n\r\nprivate\r\n')])),
     enqueue: async (message: { from: string; recipients: Array<{ address: string }> }, body: Readable) => {
       body.resume();
       enqueued.push(message);
@@ -221,6 +221,32 @@ const outcomes = (result: JobResult) => Object.fromEntries(result.recipients.map
 const run = new AbortController().signal;
 
 describe('DeliveryEngine with a fake SMTP client', () => {
+  it('a body the store finds damaged before sending ends the job: the session is closed and no other MX is tried', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': ['compliant'], 'mx2.example.test': ['compliant'] });
+    const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test'], async () => {
+      throw new DamagedEntryError('message m1: body has 3 of the 64 bytes stored at enqueue; quarantined');
+    });
+    const failure = await engine.deliverJob(claimed(['a@example.test']), run).catch((error: unknown) => error);
+    expect((failure as StoreError).code).toBe('damaged');
+    expect(connector.connects.map((c) => c.host)).toEqual(['mx1.example.test']);
+    expect(connector.sends).toHaveLength(0);
+    expect(connector.closed).toHaveLength(1);
+  });
+
+  it('a body found damaged while streaming ends the job instead of a retry or a redial', async () => {
+    const damagedWhileSending: SendStep = (input) => {
+      input.body.emit('error', new DamagedEntryError('message m1: body does not match the SHA-256 stored at enqueue; quarantined'));
+      return { kind: 'failed', classification: 'transient', code: 'connection-lost', reply: null, reason: 'connection lost', bodySent: false };
+    };
+    const connector = new FakeConnector({ 'mx1.example.test': ['compliant'], 'mx2.example.test': ['compliant'] }, { 'mx1.example.test': [damagedWhileSending] });
+    const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const failure = await engine.deliverJob(claimed(['a@example.test']), run).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StoreError);
+    expect((failure as StoreError).code).toBe('damaged');
+    expect(connector.sends.map((c) => c.host)).toEqual(['mx1.example.test']);
+    expect(connector.closed).toHaveLength(1);
+  });
+
   it('delivers over the first compliant MX and keeps the connection for the next message', async () => {
     const connector = new FakeConnector({ 'mx1.example.test': ['compliant'] }, { 'mx1.example.test': [everyone('delivered', '250 2.0.0 queued')] });
     const { engine } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);

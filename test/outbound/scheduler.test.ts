@@ -5,7 +5,8 @@ import { Readable } from 'node:stream';
 import { silentLogger } from '../../src/log/logger';
 import { Scheduler } from '../../src/outbound/scheduler';
 import { FileStore } from '../../src/store/file/file-store';
-import type { ClaimedJob, JobResult, Store } from '../../src/store/types';
+import type { Logger } from '../../src/log/logger';
+import { DamagedEntryError, type ClaimedJob, type JobResult, type Store } from '../../src/store/types';
 
 /** The scheduler against a real file store: limits, settling, crash handling, shutdown hand-back. */
 
@@ -289,5 +290,74 @@ describe('Scheduler', () => {
     scheduler.start();
     await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'delivered');
     await scheduler.stop(1_000);
+  });
+
+  test('a result that cannot be recorded is not delivered again: the message is quarantined once, with possible-duplicate evidence', async () => {
+    const id = await enqueue(['one.test']);
+    const other = await enqueue(['two.test']);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = { ...silentLogger(), error: (fields: Record<string, unknown>) => lines.push(fields), warn: (fields: Record<string, unknown>) => lines.push(fields) } as unknown as Logger;
+    const deliveries: string[] = [];
+    // What a damaged stored job did to the Redis store: the result is refused with a TypeError, every time.
+    const completeJob = store.completeJob.bind(store);
+    const broken: Store = Object.assign(Object.create(store) as Store, {
+      completeJob: (jobId: string, owner: string, result: JobResult) =>
+        jobId.startsWith(id) ? Promise.reject(new TypeError("Cannot read properties of undefined (reading 'join')")) : completeJob(jobId, owner, result),
+    });
+    const scheduler = new Scheduler({
+      store: broken,
+      logger,
+      owner: 'w1',
+      concurrency: 2,
+      perDestination: 2,
+      leaseMs: 300,
+      idlePollMs: 20,
+      deliver: async (claimed) => {
+        deliveries.push(claimed.message.id);
+        return deferredOrDelivered(claimed, 'delivered');
+      },
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+    });
+    scheduler.start();
+    await waitUntil(async () => (await store.listQuarantined()).length === 1 && (await store.getMessage(other))?.jobs[0]?.state === 'delivered');
+    // Several lease periods later it has still been delivered once.
+    await new Promise((r) => setTimeout(r, 1_000));
+    await scheduler.stop(1_000);
+    expect(deliveries.filter((d) => d === id)).toHaveLength(1);
+    expect(await store.listQuarantined()).toEqual([expect.objectContaining({ id, kind: 'result', code: 'result-unrecorded', jobId: `${id}/one.test` })]);
+    const evidence = lines.filter((l) => l.event === 'possible-duplicate');
+    expect(evidence).toEqual([expect.objectContaining({ cause: 'result-unrecorded', jobId: `${id}/one.test`, queueId: id, outcomes: { delivered: 1 } })]);
+    expect(lines.filter((l) => l.event === 'complete-failed')).toEqual([]);
+  });
+
+  test('a message the store finds damaged while delivering is neither settled nor retried', async () => {
+    const id = await enqueue(['one.test']);
+    let deliveries = 0;
+    let crashes = 0;
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 1,
+      perDestination: 1,
+      leaseMs: 300,
+      idlePollMs: 20,
+      deliver: async (claimed) => {
+        deliveries++;
+        await store.quarantineMessage(claimed.message.id, 'body', 'body has 3 of the 20 bytes stored at enqueue');
+        throw new DamagedEntryError('message damaged; quarantined');
+      },
+      onCrash: (claimed) => {
+        crashes++;
+        return deferredOrDelivered(claimed, 'deferred');
+      },
+    });
+    scheduler.start();
+    await waitUntil(() => deliveries === 1);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await scheduler.stop(1_000);
+    expect(deliveries).toBe(1);
+    expect(crashes).toBe(0);
+    expect((await store.listQuarantined()).map((e) => e.id)).toEqual([id]);
   });
 });

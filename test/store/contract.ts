@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { GENESIS_HASH, verifyPortalChain } from '../../src/store/portal-chain';
 import {
@@ -21,10 +21,24 @@ import {
  * support several relay processes).
  */
 export interface ContractBackend {
-  open(options?: { keepFinished?: number; fallbackRetention?: number }): Promise<Store>;
+  open(options?: { keepFinished?: number; fallbackRetention?: number; quarantineRetention?: number }): Promise<Store>;
   /** A second store on the same data, as another relay process would have; undefined when not supported. */
   peer?(store: Store): Promise<Store>;
+  /** Damages stored data by hand, as a disk fault or an operator's edit would. */
+  damage: DamageHooks;
   dispose(): Promise<void>;
+}
+
+export interface DamageHooks {
+  /** Cuts the stored body of message `id` to `bytes` bytes. */
+  truncateBody(id: string, bytes: number): Promise<void>;
+  /** Flips one byte of the stored body in place (same size). */
+  flipBodyByte(id: string, offset: number): Promise<void>;
+  /** Rewrites the stored message/job record through `change` (a damaged but valid JSON record). */
+  editJob(jobId: string, change: (job: Record<string, unknown>) => void): Promise<void>;
+  editMessage(id: string, change: (message: Record<string, unknown>) => void): Promise<void>;
+  /** Replaces the job's (Redis) or message's (file) record with text that is not JSON. */
+  garble(jobId: string): Promise<void>;
 }
 
 export function newMessage(addresses: string[], overrides: Partial<NewMessage> = {}): NewMessage {
@@ -728,6 +742,120 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(await store.cacheGet('portal-otp', 'short')).toBeUndefined();
       expect(await store.cacheIncrement('portal-otp', 'short', 250)).toBe(1);
+    });
+
+    describe('damaged entries', () => {
+      const body = Buffer.from('Subject: hi\r\n\r\nhello, this is the whole body\r\n');
+
+      test('keeps the size and SHA-256 of the body at enqueue', async () => {
+        const record = await enqueue(['a@one.test'], body);
+        expect(record.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+        expect((await store.getMessage(record.id))!.sha256).toBe(record.sha256);
+        expect((await store.claimDue('w', 10, 60_000))[0]!.message.sha256).toBe(record.sha256);
+      });
+
+      test('quarantineMessage sets a message aside once: not listed, not claimed, counted, listed as quarantined, purged', async () => {
+        const bad = await enqueue(['a@one.test', 'b@two.test'], body);
+        const good = await enqueue(['c@three.test'], body);
+        await store.quarantineMessage(bad.id, 'result', 'result could not be recorded: boom', `${bad.id}/one.test`);
+        await store.quarantineMessage(bad.id, 'result', 'again');
+        expect((await store.listMessages()).map((m) => m.id)).toEqual([good.id]);
+        expect(await store.getMessage(bad.id)).toBeUndefined();
+        expect((await store.claimDue('w', 10, 60_000)).map((c) => c.message.id)).toEqual([good.id]);
+        const quarantined = await store.listQuarantined();
+        expect(quarantined).toEqual([expect.objectContaining({ id: bad.id, kind: 'result', code: 'result-unrecorded', reason: 'result could not be recorded: boom', jobId: `${bad.id}/one.test` })]);
+        expect((await store.counts()).quarantined).toBe(1);
+        expect((await store.counts()).jobs.queued).toBe(0);
+        expect(await store.purgeQuarantined(quarantined[0]!.at)).toEqual([]);
+        expect((await store.purgeQuarantined(Date.now() + 1)).map((e) => e.id)).toEqual([bad.id]);
+        expect(await store.listQuarantined()).toEqual([]);
+        expect((await store.counts()).quarantined).toBe(0);
+      });
+
+      test('the sweep deletes quarantined entries once queue.quarantineRetention has passed, not before', async () => {
+        const kept = await harness.open({ quarantineRetention: 60_000 });
+        const record = await enqueue(['a@one.test'], body);
+        await kept.quarantineMessage(record.id, 'body', 'body has 3 of the 20 bytes stored at enqueue');
+        const at = (await kept.listQuarantined())[0]!.at;
+        await kept.sweep(at + 59_000);
+        expect((await kept.listQuarantined()).map((e) => e.id)).toEqual([record.id]);
+        await kept.sweep(at + 61_000);
+        expect(await kept.listQuarantined()).toEqual([]);
+        expect((await kept.counts()).quarantined).toBe(0);
+      });
+
+      test('a job record missing its recipients is quarantined at claim; the other messages are claimed', async () => {
+        const bad = await enqueue(['a@one.test'], body);
+        const good = await enqueue(['b@two.test'], body);
+        await harness.damage.editJob(`${bad.id}/one.test`, (job) => delete job.recipients);
+        const claimed = await store.claimDue('w', 10, 60_000);
+        expect(claimed.map((c) => c.message.id)).toEqual([good.id]);
+        expect(await store.listQuarantined()).toEqual([expect.objectContaining({ id: bad.id, code: 'invalid-record' })]);
+        expect((await store.listQuarantined())[0]!.reason).toMatch(/recipients/);
+        expect(await store.claimDue('w', 10, 60_000)).toEqual([]);
+      });
+
+      test('a message record missing a field never reaches delivery and never blocks listing', async () => {
+        const bad = await enqueue(['a@one.test'], body);
+        const good = await enqueue(['b@two.test'], body);
+        await harness.damage.editMessage(bad.id, (message) => delete message.size);
+        expect((await store.listMessages()).map((m) => m.id)).toEqual([good.id]);
+        expect((await store.claimDue('w', 10, 60_000)).map((c) => c.message.id)).toEqual([good.id]);
+        expect((await store.listQuarantined()).map((e) => [e.id, e.code])).toEqual([[bad.id, 'invalid-record']]);
+      });
+
+      test('an unparsable record is quarantined as not valid JSON; claims and listings go on', async () => {
+        const bad = await enqueue(['a@one.test'], body);
+        const good = await Promise.all([enqueue(['b@two.test'], body), enqueue(['c@three.test'], body)]);
+        await harness.damage.garble(`${bad.id}/one.test`);
+        expect((await store.listMessages()).map((m) => m.id).sort()).toEqual(good.map((g) => g.id).sort());
+        expect((await store.claimDue('w', 10, 60_000)).map((c) => c.message.id).sort()).toEqual(good.map((g) => g.id).sort());
+        const entries = await store.listQuarantined();
+        expect(entries.map((e) => [e.id, e.code])).toEqual([[bad.id, 'invalid-json']]);
+      });
+
+      test('a result for a job damaged after its claim is refused with code damaged, and the message quarantined', async () => {
+        const record = await enqueue(['a@one.test'], body);
+        const [claimed] = await store.claimDue('w', 10, 60_000);
+        await harness.damage.editJob(claimed!.job.id, (job) => delete job.recipients);
+        const failure = await store
+          .completeJob(claimed!.job.id, 'w', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] })
+          .catch((error: unknown) => error);
+        expect((failure as StoreError).code).toBe('damaged');
+        expect((await store.listQuarantined()).map((e) => e.id)).toEqual([record.id]);
+        expect(await store.claimDue('w', 10, 60_000, Date.now() + 120_000)).toEqual([]);
+      });
+
+      test('a truncated body is refused (code damaged) and its message quarantined', async () => {
+        const record = await enqueue(['a@one.test'], body);
+        await harness.damage.truncateBody(record.id, 10);
+        const failure = await store.openBody(record.id).catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(StoreError);
+        expect((failure as StoreError).code).toBe('damaged');
+        expect((await store.listQuarantined()).map((e) => [e.id, e.kind, e.code])).toEqual([[record.id, 'body', 'body-size']]);
+        expect(await store.claimDue('w', 10, 60_000)).toEqual([]);
+      });
+
+      test('a body changed after enqueue fails its stream before the end (no second read) and is quarantined', async () => {
+        const big = randomBytes(3 * 256 * 1024 + 5);
+        const record = await enqueue(['a@one.test'], big);
+        await harness.damage.flipBodyByte(record.id, big.length - 3);
+        const stream = await store.openBody(record.id);
+        let ended = false;
+        stream.on('end', () => (ended = true));
+        const failure = await readAll(stream).catch((error: unknown) => error);
+        expect((failure as StoreError).code).toBe('damaged');
+        expect(ended).toBe(false);
+        expect((await store.listQuarantined()).map((e) => [e.id, e.code])).toEqual([[record.id, 'body-checksum']]);
+      });
+
+      test('a record written before checksums (no sha256) still delivers, size-checked only', async () => {
+        const record = await enqueue(['a@one.test'], body);
+        await harness.damage.editMessage(record.id, (message) => delete message.sha256);
+        expect((await readAll(await store.openBody(record.id))).equals(body)).toBe(true);
+        await harness.damage.truncateBody(record.id, 5);
+        expect(((await store.openBody(record.id).catch((error: unknown) => error)) as StoreError).code).toBe('damaged');
+      });
     });
   });
 }

@@ -7,7 +7,35 @@ import { FileStore } from '../../src/store/file/file-store';
 import { acquireSpoolLock, currentOwner, formatOwner, processFacts } from '../../src/store/file/locks';
 import { Readable } from 'node:stream';
 import { EnqueueAbortedError, type Store } from '../../src/store/types';
-import { chunked, evidence, newMessage, readAll, storeContract, type ContractBackend } from './contract';
+import { chunked, evidence, newMessage, readAll, storeContract, type ContractBackend, type DamageHooks } from './contract';
+
+/** Hand-damage of the spool's files, as a disk fault or an operator's edit would leave them. */
+function fileDamage(dir: string): DamageHooks {
+  const meta = (id: string) => path.join(dir, 'meta', `${id}.json`);
+  const editMeta = async (id: string, change: (record: Record<string, unknown>) => void) => {
+    const record = JSON.parse(await fs.readFile(meta(id), 'utf8')) as Record<string, unknown>;
+    change(record);
+    await fs.writeFile(meta(id), JSON.stringify(record));
+  };
+  return {
+    truncateBody: (id, bytes) => fs.truncate(path.join(dir, 'bodies', id), bytes),
+    async flipBodyByte(id, offset) {
+      const handle = await fs.open(path.join(dir, 'bodies', id), 'r+');
+      const byte = Buffer.alloc(1);
+      await handle.read(byte, 0, 1, offset);
+      byte[0] = byte[0]! ^ 0xff;
+      await handle.write(byte, 0, 1, offset);
+      await handle.close();
+    },
+    editMessage: editMeta,
+    editJob: (jobId, change) =>
+      editMeta(jobId.split('/')[0]!, (record) => {
+        const job = (record.jobs as Array<Record<string, unknown>>).find((j) => j.id === jobId)!;
+        change(job);
+      }),
+    garble: (jobId) => fs.writeFile(meta(jobId.split('/')[0]!), '{"id": "truncated'),
+  };
+}
 
 /** The start time /proc reports for a PID, where there is a /proc. */
 function processStart(pid: number): { start?: string } {
@@ -20,8 +48,15 @@ function fileBackend(): ContractBackend & { dir: string } {
   const opened: Store[] = [];
   return {
     dir,
+    damage: fileDamage(dir),
     async open(options = {}) {
-      const store = new FileStore({ path: dir, keepFinished: options.keepFinished ?? 7 * 86_400_000, fallbackRetention: options.fallbackRetention, logger: silentLogger() });
+      const store = new FileStore({
+        path: dir,
+        keepFinished: options.keepFinished ?? 7 * 86_400_000,
+        fallbackRetention: options.fallbackRetention,
+        quarantineRetention: options.quarantineRetention,
+        logger: silentLogger(),
+      });
       await store.open();
       opened.push(store);
       return store;
@@ -108,6 +143,40 @@ describe('file store on disk', () => {
       await backend.open();
       expect(await fs.readdir(path.join(backend.dir, 'quarantine'))).toHaveLength(4);
     } finally {
+      await release();
+    }
+  });
+
+  test('a metadata file that cannot be read (permission denied) is skipped and kept in place, not quarantined as bad JSON', async () => {
+    const store = await backend.open();
+    const locked = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from('hello\r\n')));
+    const other = await store.enqueue(newMessage(['b@two.test']), chunked(Buffer.from('hello\r\n')));
+    await store.close();
+    const lockedFile = path.join(backend.dir, 'meta', `${locked.id}.json`);
+    // Root reads a mode-000 file anyway, so the denial is simulated where the store reads.
+    const readFile = fs.readFile.bind(fs);
+    const spy = jest.spyOn(fs, 'readFile').mockImplementation((async (file: unknown, ...rest: unknown[]) => {
+      if (file === lockedFile) throw Object.assign(new Error(`EACCES: permission denied, open '${lockedFile}'`), { code: 'EACCES' });
+      return (readFile as (...args: unknown[]) => Promise<unknown>)(file, ...rest);
+    }) as unknown as typeof fs.readFile);
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = { ...silentLogger(), warn: (fields: Record<string, unknown>) => warnings.push(fields) } as unknown as ReturnType<typeof silentLogger>;
+    const release = await acquireSpoolLock(backend.dir);
+    try {
+      const relay = new FileStore({ path: backend.dir, keepFinished: 86_400_000, logger });
+      await relay.open();
+      expect((await relay.listMessages()).map((m) => m.id)).toEqual([other.id]);
+      expect((await relay.claimDue('w', 10, 60_000)).map((c) => c.message.id)).toEqual([other.id]);
+      expect(await relay.listQuarantined()).toEqual([]);
+      expect(await fs.readdir(path.join(backend.dir, 'quarantine'))).toEqual([]);
+      await expect(fs.access(lockedFile)).resolves.toBeUndefined();
+      expect(warnings.filter((w) => w.event === 'unreadable')).toEqual([expect.objectContaining({ queueId: locked.id, reason: 'metadata cannot be read (EACCES)' })]);
+      spy.mockRestore();
+      // Once it can be read again it is an ordinary message.
+      expect((await relay.listMessages()).map((m) => m.id).sort()).toEqual([locked.id, other.id].sort());
+      await relay.close();
+    } finally {
+      spy.mockRestore();
       await release();
     }
   });

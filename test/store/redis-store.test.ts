@@ -10,7 +10,37 @@ import { RedisStore } from '../../src/store/redis/redis-store';
 import { Readable } from 'node:stream';
 import { EnqueueAbortedError, StoreUnavailableError, type Store } from '../../src/store/types';
 import { startRedis, type RedisHandle } from '../support/redis-server';
-import { chunked, newMessage, readAll, storeContract, type ContractBackend } from './contract';
+import { chunked, newMessage, readAll, storeContract, type ContractBackend, type DamageHooks } from './contract';
+
+/** Hand-damage of the store's keys, as redis-cli would leave them. */
+function redisDamage(prefix: string): DamageHooks {
+  const client = () => new Redis(redis.url, { lazyConnect: false });
+  const withClient = async (task: (c: Redis) => Promise<unknown>) => {
+    const c = client();
+    try {
+      await task(c);
+    } finally {
+      c.disconnect();
+    }
+  };
+  const edit = (key: string, change: (record: Record<string, unknown>) => void) =>
+    withClient(async (c) => {
+      const record = JSON.parse((await c.get(key))!) as Record<string, unknown>;
+      change(record);
+      await c.set(key, JSON.stringify(record));
+    });
+  return {
+    truncateBody: (id, bytes) => withClient(async (c) => c.set(`${prefix}:body:${id}`, (await c.getBuffer(`${prefix}:body:${id}`))!.subarray(0, bytes))),
+    flipBodyByte: (id, offset) =>
+      withClient(async (c) => {
+        const byte = (await c.getrangeBuffer(`${prefix}:body:${id}`, offset, offset))[0]!;
+        await c.setrange(`${prefix}:body:${id}`, offset, Buffer.from([byte ^ 0xff]));
+      }),
+    editMessage: (id, change) => edit(`${prefix}:msg:${id}`, change),
+    editJob: (jobId, change) => edit(`${prefix}:job:${jobId}`, change),
+    garble: (jobId) => withClient((c) => c.set(`${prefix}:job:${jobId}`, '{"id": "truncated')),
+  };
+}
 
 let redis: RedisHandle;
 /** A shared server from SEALGATE_TEST_REDIS_URL is not ours to reconfigure or restart. */
@@ -25,12 +55,16 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-function openStore(prefix: string, options: { keepFinished?: number; fallbackRetention?: number; onWeakDurability?: 'warn' | 'refuse'; commandTimeoutMs?: number } = {}): RedisStore {
+function openStore(
+  prefix: string,
+  options: { keepFinished?: number; fallbackRetention?: number; quarantineRetention?: number; onWeakDurability?: 'warn' | 'refuse'; commandTimeoutMs?: number } = {},
+): RedisStore {
   return new RedisStore({
     url: redis.url,
     prefix,
     keepFinished: options.keepFinished ?? 7 * 86_400_000,
     fallbackRetention: options.fallbackRetention,
+    ...(options.quarantineRetention !== undefined ? { quarantineRetention: options.quarantineRetention } : {}),
     onWeakDurability: options.onWeakDurability ?? (external ? 'warn' : 'refuse'),
     logger: silentLogger(),
     ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
@@ -41,7 +75,7 @@ function openStore(prefix: string, options: { keepFinished?: number; fallbackRet
 function redisBackend(): ContractBackend {
   const prefix = `${redis.prefix}:${randomBytes(4).toString('hex')}`;
   const opened: Store[] = [];
-  const open = async (options: { keepFinished?: number; fallbackRetention?: number } = {}) => {
+  const open = async (options: { keepFinished?: number; fallbackRetention?: number; quarantineRetention?: number } = {}) => {
     const store = openStore(prefix, options);
     await store.open();
     opened.push(store);
@@ -49,6 +83,7 @@ function redisBackend(): ContractBackend {
   };
   return {
     open,
+    damage: redisDamage(prefix),
     peer: async () => open(),
     async dispose() {
       for (const store of opened) await store.close();

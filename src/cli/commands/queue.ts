@@ -3,7 +3,8 @@ import { parseAdminDuration } from '../../admin/durations';
 import { toListEntry, toMessageDetail, type MessageDetail } from '../../admin/views';
 import type { JobState } from '../../store/types';
 import { JOB_STATES } from '../../store/types';
-import { runMessageAction } from '../admin-actions';
+import type { QuarantineEntry } from '../../store/types';
+import { runMessageAction, runQuarantinePurge } from '../admin-actions';
 import { withStore } from '../context';
 import { CliError } from '../errors';
 import { formatAge, formatSize, formatTable } from '../format';
@@ -25,6 +26,20 @@ function parseCount(name: string, min: number): (value: string) => number {
     if (!/^\d+$/.test(value) || n < min) throw new CliError(`${name} must be a whole number of at least ${min}`, 2);
     return n;
   };
+}
+
+/** A quarantined entry for scripts: the stored entry with its time as ISO 8601. */
+export function toQuarantineView(entry: QuarantineEntry): Omit<QuarantineEntry, 'at'> & { at: string } {
+  return { ...entry, at: new Date(entry.at).toISOString() };
+}
+
+/** `--before`: an ISO date or time, or an age (7d: set aside at least 7 days ago). */
+function parseBefore(value: string): number {
+  const age = parseAdminDuration(value);
+  if (age !== undefined) return Date.now() - age;
+  const at = Date.parse(value);
+  if (!Number.isFinite(at)) throw new CliError('--before must be a date (2026-01-31, 2026-01-31T12:00:00Z) or an age such as 7d', 2);
+  return at;
 }
 
 function parseAge(value: string): number {
@@ -74,7 +89,12 @@ export function registerQueueCommands(program: Command): void {
     .option('--older-than <age>', 'only messages received at least this long ago (seconds, or 30s, 5m, 2h, 1d)', parseAge)
     .option('--limit <n>', 'at most this many messages', parseCount('--limit', 1))
     .option('--offset <n>', 'skip this many messages first', parseCount('--offset', 0))
-    .action(async (opts: { json?: boolean; state?: string; domain?: string; sender?: string; olderThan?: number; limit?: number; offset?: number }, command: Command) => {
+    .option('--quarantined', 'list damaged entries set aside instead (id, kind, cause, age, reason)')
+    .action(async (opts: { json?: boolean; state?: string; domain?: string; sender?: string; olderThan?: number; limit?: number; offset?: number; quarantined?: boolean }, command: Command) => {
+      if (opts.quarantined) {
+        await listQuarantined(command, opts.json === true);
+        return;
+      }
       const state = parseState(opts.state);
       const messages = await withStore(command, (store) =>
         store.listMessages({ state, domain: opts.domain?.toLowerCase(), sender: opts.sender, olderThan: opts.olderThan, limit: opts.limit, offset: opts.offset }),
@@ -99,6 +119,20 @@ export function registerQueueCommands(program: Command): void {
       ]);
       process.stdout.write(`${formatTable(['ID', 'SENDER', 'DOMAINS', 'SIZE', 'STATE', 'AGE'], rows)}\n`);
       process.stdout.write(`${entries.length} message${entries.length === 1 ? '' : 's'}\n`);
+    });
+
+  queue
+    .command('purge-quarantine')
+    .description('delete quarantined entries (and any partial bodies kept with them); audited')
+    .option('--before <date>', 'only entries set aside before this date or at least this long ago (7d); default: all', parseBefore)
+    .option('--json', 'print JSON for scripts')
+    .action(async (opts: { before?: number; json?: boolean }, command: Command) => {
+      const purged = await runQuarantinePurge(command, opts.before ?? Date.now() + 1);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ purged: purged.map(toQuarantineView) }, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(`${purged.length} quarantined entr${purged.length === 1 ? 'y' : 'ies'} deleted\n`);
     });
 
   queue
@@ -132,4 +166,20 @@ export function registerQueueCommands(program: Command): void {
         process.stdout.write(`${id}: ${done}${message ? ` (now ${toListEntry(message).state})` : ''}\n`);
       });
   }
+}
+
+async function listQuarantined(command: Command, json: boolean): Promise<void> {
+  const entries = await withStore(command, (store) => store.listQuarantined());
+  if (json) {
+    process.stdout.write(`${JSON.stringify(entries.map(toQuarantineView), null, 2)}\n`);
+    return;
+  }
+  if (entries.length === 0) {
+    process.stdout.write('Nothing is quarantined.\n');
+    return;
+  }
+  const now = Date.now();
+  const rows = entries.map((e) => [e.id, e.kind, e.code, formatAge(now - e.at), e.reason]);
+  process.stdout.write(`${formatTable(['ID', 'KIND', 'CAUSE', 'AGE', 'REASON'], rows)}\n`);
+  process.stdout.write(`${entries.length} quarantined entr${entries.length === 1 ? 'y' : 'ies'}\n`);
 }

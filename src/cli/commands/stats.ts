@@ -19,5 +19,8 @@ export function registerStatsCommand(program: Command): void {
         ...(['ready', 'claimed', 'acked'] as const).map((state) => ['fallback', state, String(counts.fallback[state] ?? 0)]),
       ];
       process.stdout.write(`${formatTable(['KIND', 'STATE', 'COUNT'], rows)}\n${counts.messages} message${counts.messages === 1 ? '' : 's'} in the store\n`);
+      if (counts.quarantined > 0) {
+        process.stdout.write(`${counts.quarantined} quarantined entr${counts.quarantined === 1 ? 'y' : 'ies'} (sealgate queue list --quarantined)\n`);
+      }
     });
 }

@@ -47,7 +47,9 @@ export class FileQueueAdmin implements QueueAdmin {
   /** From the in-memory index: cheap enough for metrics scrapes; another process's changes show once seen. */
   async counts(): Promise<StoreCounts> {
     await this.spool.refresh();
-    return this.spool.index.counts();
+    const counts = this.spool.index.counts();
+    counts.quarantined = (await this.spool.quarantine.list()).length;
+    return counts;
   }
 
   private async updateJobs(messageId: string, change: (job: JobRecord, now: number) => JobRecord | undefined): Promise<MessageRecord> {

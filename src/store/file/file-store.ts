@@ -13,6 +13,8 @@ import type {
   PortalEventInput,
   PortalFilter,
   PortalItem,
+  QuarantineEntry,
+  QuarantineKind,
   Store,
   StoreCounts,
 } from '../types';
@@ -159,6 +161,16 @@ export class FileStore implements Store {
   }
   cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number> {
     return this.cache.cacheIncrement(namespace, key, ttlMs);
+  }
+
+  quarantineMessage(messageId: string, kind: QuarantineKind, reason: string, jobId?: string): Promise<void> {
+    return this.spool.quarantineMessage(messageId, kind, kind === 'result' ? 'result-unrecorded' : 'invalid-record', reason, jobId);
+  }
+  async listQuarantined(): Promise<QuarantineEntry[]> {
+    return (await this.spool.quarantine.list()).map(({ files: _files, ...entry }) => entry);
+  }
+  purgeQuarantined(before: number): Promise<QuarantineEntry[]> {
+    return this.spool.quarantine.purge(before);
   }
 
   sweep(now?: number): Promise<number> {

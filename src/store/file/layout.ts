@@ -13,7 +13,8 @@ import path from 'node:path';
  *   portal/events/<id>.jsonl  the item's hash-chained audit trail, one event per line, append-only
  *   locks/<id>.lock      per-message lock shared by the relay and the admin CLI (portal.<id>.lock: per portal item)
  *   tmp/                 files being written; renamed into place when complete
- *   quarantine/          damaged entries set aside at open
+ *   quarantine/          damaged entries set aside (at open, or when a read meets one)
+ *   quarantine.jsonl     why and when each quarantined entry was set aside (ids and reasons, no content)
  *   relay.pid            the spool lock of the one relay using it
  */
 export class SpoolLayout {
@@ -24,6 +25,7 @@ export class SpoolLayout {
   readonly locks: string;
   readonly tmp: string;
   readonly quarantine: string;
+  readonly quarantineIndex: string;
   readonly portal: string;
   readonly portalItems: string;
   readonly portalBlobs: string;
@@ -38,6 +40,7 @@ export class SpoolLayout {
     this.locks = path.join(root, 'locks');
     this.tmp = path.join(root, 'tmp');
     this.quarantine = path.join(root, 'quarantine');
+    this.quarantineIndex = path.join(root, 'quarantine.jsonl');
     this.portal = path.join(root, 'portal');
     this.portalItems = path.join(this.portal, 'items');
     this.portalBlobs = path.join(this.portal, 'blobs');

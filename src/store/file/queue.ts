@@ -4,7 +4,8 @@ import { pipeline } from 'node:stream/promises';
 import { isMessageId, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
-import { EnqueueAbortedError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
+import { BodyDigest, BodyVerifier } from '../body-check';
+import { DamagedEntryError, EnqueueAbortedError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
 import { fsyncDir, tempName } from './durable';
 import { InflightMarkers } from './inflight';
 import type { FileSpool } from './spool';
@@ -27,8 +28,9 @@ export class FileJobQueue implements JobQueue {
     let firstFailure: 'body' | 'disk' | undefined;
     body.once('error', () => (firstFailure ??= 'body'));
     out.once('error', () => (firstFailure ??= 'disk'));
+    const digest = new BodyDigest();
     try {
-      await pipeline(body, out);
+      await pipeline(body, digest, out);
     } catch (error) {
       // The file may still be being opened: remove it only once the stream is closed, or it would reappear.
       if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
@@ -36,7 +38,7 @@ export class FileJobQueue implements JobQueue {
       if (firstFailure === 'disk') throw error;
       throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
     }
-    const record = newMessageRecord(id, message, headers, out.bytesWritten);
+    const record = newMessageRecord(id, message, headers, out.bytesWritten, digest.digest());
     const bodyFile = layout.bodyFile(id);
     try {
       // Body before metadata: a crash in between leaves a body without metadata, which open() sets aside.
@@ -56,12 +58,29 @@ export class FileJobQueue implements JobQueue {
     const record = isMessageId(id) ? await this.spool.readMeta(id) : undefined;
     if (!record) throw new NotFoundError(`message ${id} not found`);
     if (record.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
+    let handle: fs.FileHandle;
     try {
-      return (await fs.open(this.spool.layout.bodyFile(id), 'r')).createReadStream();
+      handle = await fs.open(this.spool.layout.bodyFile(id), 'r');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`message ${id} has no body`);
       throw error;
     }
+    const { size } = await handle.stat();
+    if (size !== record.size) {
+      await handle.close();
+      throw await this.damagedBody(id, `body has ${size} of the ${record.size} bytes stored at enqueue`, 'body-size');
+    }
+    // Verified as it streams: a body changed since enqueue fails the stream before it ends (no second read).
+    const verifier = new BodyVerifier({ size: record.size, sha256: record.sha256 }, (reason, code) => this.damagedBody(id, reason, code));
+    const source = handle.createReadStream();
+    source.on('error', (error) => verifier.destroy(error));
+    verifier.on('close', () => source.destroy());
+    return source.pipe(verifier);
+  }
+
+  private async damagedBody(id: string, reason: string, code: 'body-size' | 'body-checksum'): Promise<Error> {
+    await this.spool.quarantineMessage(id, 'body', code, reason).catch(() => undefined);
+    return new DamagedEntryError(`message ${id}: ${reason}; quarantined`);
   }
 
   async claimDue(owner: string, limit: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[]> {
@@ -109,7 +128,7 @@ export class FileJobQueue implements JobQueue {
     spool.leaseOf(jobId, owner);
     const recorded = await spool.locked(parsed.messageId, async () => {
       spool.leaseOf(jobId, owner);
-      const record = await spool.readMeta(parsed.messageId);
+      const record = await spool.readMeta(parsed.messageId, { throwIfDamaged: true });
       const index = record?.jobs.findIndex((j) => j.id === jobId) ?? -1;
       if (!record || index < 0) {
         spool.index.leases.delete(jobId);

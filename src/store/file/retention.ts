@@ -5,6 +5,7 @@ import { removeFile } from './durable';
 import type { FileSpool } from './spool';
 
 const DEFAULT_FALLBACK_RETENTION = 30 * 86_400_000;
+const DEFAULT_QUARANTINE_RETENTION = 30 * 86_400_000;
 
 /** Retention over the embedded spool: looks only at messages the index knows are finished. */
 export class FileRetention implements Retention {
@@ -47,6 +48,9 @@ export class FileRetention implements Retention {
       });
       if (gone) removed++;
     }
+    // Quarantined entries may hold partial bodies: they are not kept for ever.
+    const purged = await spool.quarantine.purge(now - (options.quarantineRetention ?? DEFAULT_QUARANTINE_RETENTION));
+    if (purged.length > 0) options.logger.info({ event: 'quarantine-purged', count: purged.length, ids: purged.map((e) => e.id) }, 'quarantined entries past their retention deleted');
     return removed;
   }
 }

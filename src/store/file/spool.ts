@@ -1,7 +1,8 @@
 import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../../log/logger';
 import { isMessageId, messageIdOfFallback, parseJobId } from '../ids';
-import { LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord } from '../types';
+import { checkFallback } from '../schema';
+import { DamagedEntryError, LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineKind, type StoreObserver } from '../types';
 import { fsyncDir, readJson, removeFile, writeFileAtomic } from './durable';
 import { idOfJsonName, SpoolLayout } from './layout';
 import { KeyedMutex, spoolLockHolder, withFileLock } from './locks';
@@ -13,7 +14,11 @@ export interface FileStoreOptions {
   keepFinished: number;
   /** Longest a finished message's body is kept for unacknowledged fallback items (default 30 days). */
   fallbackRetention?: number;
+  /** How long quarantined entries are kept before the sweep deletes them (default 30 days). */
+  quarantineRetention?: number;
   logger: Logger;
+  /** Told of every entry set aside (metrics). */
+  observer?: StoreObserver;
 }
 
 /** Full re-read of the spool, for changes fs.watch missed (network file systems, overflowed events). */
@@ -31,7 +36,14 @@ const DEBRIS_AGE_MS = 10 * 60_000;
 export class FileSpool {
   readonly layout: SpoolLayout;
   readonly index = new SpoolIndex();
-  private readonly quarantine: Quarantine;
+  readonly quarantine: Quarantine;
+  /**
+   * Whether this process may set damaged entries aside: the relay holding the spool, or any process while no
+   * relay runs. An admin command beside a running relay only skips them (the relay sets them aside).
+   */
+  private mayQuarantine = false;
+  /** Ids already reported as damaged or unreadable, so a skipped entry is logged once, not on every read. */
+  private readonly reported = new Set<string>();
   private readonly mutex = new KeyedMutex();
   /** Ids changed on disk (possibly by another process) since the index last saw them. */
   private readonly dirtyMessages = new Set<string>();
@@ -47,7 +59,7 @@ export class FileSpool {
 
   constructor(readonly options: FileStoreOptions) {
     this.layout = new SpoolLayout(options.path);
-    this.quarantine = new Quarantine(this.layout, options.logger);
+    this.quarantine = new Quarantine(this.layout, options.logger, options.observer);
   }
 
   async open(): Promise<void> {
@@ -57,6 +69,7 @@ export class FileSpool {
     // holding the spool lock treats them all as debris; with no relay running, only old ones; while another
     // process is the relay, none.
     const recovery: Recovery | undefined = holder === process.pid ? { olderThan: Infinity } : holder === undefined ? { olderThan: Date.now() - DEBRIS_AGE_MS } : undefined;
+    this.mayQuarantine = recovery !== undefined;
     if (recovery) await this.quarantine.tempFiles(recovery);
     await this.rescan(recovery);
     this.watch(this.layout.meta, this.dirtyMessages, this.ownMetaWrites);
@@ -92,13 +105,45 @@ export class FileSpool {
     return this.mutex.run(messageId, () => withFileLock(this.layout.lockFile(messageId), task));
   }
 
-  async readMeta(id: string): Promise<MessageRecord | undefined> {
-    try {
-      return await readJson<MessageRecord>(this.layout.metaFile(id));
-    } catch (error) {
-      this.options.logger.warn({ queueId: id, err: (error as Error).message }, 'unreadable queue entry skipped');
+  /**
+   * The message's metadata, checked against the schema. A damaged record is set aside (when this process
+   * may) and reads as missing (or throws DamagedEntryError with `throwIfDamaged`); an unreadable one stays in
+   * place and reads as missing until it can be read.
+   */
+  async readMeta(id: string, options: { throwIfDamaged?: boolean } = {}): Promise<MessageRecord | undefined> {
+    const check = await inspectMeta(this.layout, id);
+    if ('record' in check) return check.record;
+    if ('gone' in check) return undefined;
+    if ('unreadable' in check) {
+      this.reportOnce(id, () => this.options.logger.warn({ event: 'unreadable', queueId: id, reason: check.unreadable }, 'unreadable queue entry skipped; kept in place and read again later'));
       return undefined;
     }
+    if (this.mayQuarantine) await this.quarantineFiles(id, 'message', check.code, check.problem);
+    else this.reportOnce(id, () => this.options.logger.warn({ queueId: id, reason: check.problem }, 'damaged queue entry skipped (the relay sets it aside)'));
+    if (options.throwIfDamaged) throw new DamagedEntryError(`message ${id}: ${check.problem}`);
+    return undefined;
+  }
+
+  private reportOnce(id: string, log: () => void): void {
+    if (this.reported.has(id)) return;
+    this.reported.add(id);
+    log();
+  }
+
+  /** Sets a message aside under its lock: metadata, body and fallback items, out of the index. */
+  async quarantineMessage(id: string, kind: QuarantineKind, code: QuarantineCode, reason: string, jobId?: string): Promise<void> {
+    if (!isMessageId(id)) return;
+    await this.locked(id, () => this.quarantineFiles(id, kind, code, reason, jobId));
+  }
+
+  private async quarantineFiles(id: string, kind: QuarantineKind, code: QuarantineCode, reason: string, jobId?: string): Promise<void> {
+    const prefix = `${id}.`;
+    const items = (await fs.readdir(this.layout.fallback)).filter((n) => n.startsWith(prefix) && idOfJsonName(n) !== undefined);
+    // Metadata first: if the moves stop half-way, what is left is a body without metadata, which open() sets aside.
+    const files = [this.layout.metaFile(id), this.layout.bodyFile(id), ...items.map((n) => this.layout.fallbackFile(idOfJsonName(n)!))];
+    await this.quarantine.setAside({ id, kind, code, reason, at: Date.now(), ...(jobId !== undefined ? { jobId } : {}) }, files);
+    for (const name of items) this.index.fallback.delete(idOfJsonName(name)!);
+    this.index.remove(id);
   }
 
   async writeMeta(record: MessageRecord): Promise<void> {
@@ -115,11 +160,31 @@ export class FileSpool {
   }
 
   async readFallback(id: string): Promise<FallbackItem | undefined> {
+    let value: unknown;
     try {
-      return await readJson<FallbackItem>(this.layout.fallbackFile(id));
-    } catch {
-      return undefined;
+      value = await readJson<unknown>(this.layout.fallbackFile(id));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== undefined) {
+        this.reportOnce(id, () => this.options.logger.warn({ event: 'unreadable', itemId: id, reason: `fallback item cannot be read (${code})` }, 'unreadable fallback item skipped; kept in place'));
+        return undefined;
+      }
+      return this.damagedFallback(id, 'invalid-json', 'fallback item is not valid JSON');
     }
+    if (value === undefined) return undefined;
+    const checked = checkFallback(value, id);
+    if (!checked.ok) return this.damagedFallback(id, checked.code, checked.reason);
+    return checked.value;
+  }
+
+  private async damagedFallback(id: string, code: QuarantineCode, reason: string): Promise<undefined> {
+    if (this.mayQuarantine) {
+      await this.quarantine.setAside({ id, kind: 'fallback', code, reason, at: Date.now() }, [this.layout.fallbackFile(id)]);
+      this.index.fallback.delete(id);
+    } else {
+      this.reportOnce(id, () => this.options.logger.warn({ itemId: id, reason }, 'damaged fallback item skipped (the relay sets it aside)'));
+    }
+    return undefined;
   }
 
   async writeFallback(item: FallbackItem): Promise<void> {
@@ -184,6 +249,7 @@ export class FileSpool {
         const check = await inspectMeta(this.layout, id);
         if ('record' in check) this.index.add(check.record);
         else if ('gone' in check) this.index.remove(id);
+        else if ('problem' in check) await this.readMeta(id);
       }),
       ...items.map(async (id) => {
         const item = await this.readFallback(id);
@@ -225,18 +291,20 @@ export class FileSpool {
     const ids = (await fs.readdir(this.layout.meta)).map(idOfJsonName).filter((id): id is string => id !== undefined);
     const present = new Set<string>();
     for (const id of ids) {
-      const check = await inspectMeta(this.layout, id);
+      const check = await inspectMeta(this.layout, id, { body: true });
       if ('record' in check) {
         present.add(id);
         this.index.add(check.record);
       } else if ('problem' in check) {
         if (recovery) {
           // Metadata is only ever replaced by rename, so a damaged record is never work in progress.
-          await this.quarantine.move(this.layout.metaFile(id), check.problem);
-          await this.quarantine.move(this.layout.bodyFile(id), check.problem);
+          await this.quarantineFiles(id, 'message', check.code, check.problem);
         } else {
-          this.options.logger.warn({ queueId: id, reason: check.problem }, 'damaged queue entry skipped (the relay sets it aside at its next start)');
+          this.reportOnce(id, () => this.options.logger.warn({ queueId: id, reason: check.problem }, 'damaged queue entry skipped (the relay sets it aside at its next start)'));
         }
+      } else if ('unreadable' in check) {
+        present.add(id);
+        this.reportOnce(id, () => this.options.logger.warn({ event: 'unreadable', queueId: id, reason: check.unreadable }, 'unreadable queue entry skipped; kept in place and read again later'));
       }
     }
     for (const id of known) if (!present.has(id) && !(await exists(this.layout.metaFile(id)))) this.index.remove(id);

@@ -2,7 +2,7 @@ import { isMessageId } from '../ids';
 import { emptyCounts, holdJob, matchesFilter, page, releaseJob, retryJobNow, withLease } from '../records';
 import type { QueueAdmin } from '../roles';
 import { NotFoundError, type JobRecord, type JobState, type MessageFilter, type MessageRecord, type StoreCounts } from '../types';
-import { BATCH, type Lease, type RedisCore, type StoredMessage } from './core';
+import { BATCH, checkStored, checkStoredJob, type Lease, type RedisCore, type StoredMessage } from './core';
 import { parseFallbackState } from './scripts';
 
 /** Admin reads and actions in Redis: records assembled from message and job keys, changes by compare-and-set. */
@@ -49,17 +49,18 @@ export class RedisQueueAdmin implements QueueAdmin {
   async counts(): Promise<StoreCounts> {
     const k = this.core.keys;
     const counts = emptyCounts();
-    const replies = await this.core.redis.pipeline().hgetall(k.jobStates()).hgetall(k.leaseOwners()).hvals(k.fallbackStates()).zcard(k.messages()).exec();
-    const [states, owners, fallbackStates, messages] = (replies ?? []).map(([error, value]) => {
+    const replies = await this.core.redis.pipeline().hgetall(k.jobStates()).hgetall(k.leaseOwners()).hvals(k.fallbackStates()).zcard(k.messages()).hlen(k.quarantine()).exec();
+    const [states, owners, fallbackStates, messages, quarantined] = (replies ?? []).map(([error, value]) => {
       if (error) throw error;
       return value;
-    }) as [Record<string, string>, Record<string, string>, string[], number];
+    }) as [Record<string, string>, Record<string, string>, string[], number, number];
     for (const [jobId, state] of Object.entries(states)) {
       const shown = owners[jobId] !== undefined && (state === 'queued' || state === 'deferred') ? 'leased' : (state as JobState);
       counts.jobs[shown]++;
     }
     for (const value of fallbackStates) counts.fallback[parseFallbackState(value).state]++;
     counts.messages = messages;
+    counts.quarantined = quarantined;
     return counts;
   }
 
@@ -99,19 +100,42 @@ export class RedisQueueAdmin implements QueueAdmin {
     if (ids.length === 0) return [];
     const { redis, keys: k } = this.core;
     const raws = await redis.mget(ids.map((id) => k.message(id)));
-    const stored = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as StoredMessage);
+    // Damaged records are set aside and left out, so one bad key never stops a listing.
+    const damaged = new Set<string>();
+    const stored: StoredMessage[] = [];
+    for (const [i, raw] of raws.entries()) {
+      if (raw === null) continue;
+      const checked = checkStored(raw, ids[i]);
+      if (checked.ok) stored.push(checked.value);
+      else {
+        damaged.add(ids[i]!);
+        await this.core.quarantine(ids[i]!, 'message', checked.code, checked.reason);
+      }
+    }
     const jobIds = stored.flatMap((s) => s.jobIds);
     const jobs = new Map<string, JobRecord>();
     if (jobIds.length > 0) {
       const rawJobs = await redis.mget(jobIds.map((id) => k.job(id)));
-      rawJobs.forEach((raw, i) => raw && jobs.set(jobIds[i]!, JSON.parse(raw) as JobRecord));
+      for (const [i, raw] of rawJobs.entries()) {
+        if (raw === null) continue;
+        const jobId = jobIds[i]!;
+        const checked = checkStoredJob(raw, jobId);
+        if (checked.ok) jobs.set(jobId, checked.value);
+        else {
+          const messageId = jobId.slice(0, jobId.indexOf('/'));
+          if (!damaged.has(messageId)) await this.core.quarantine(messageId, 'job', checked.code, checked.reason, jobId);
+          damaged.add(messageId);
+        }
+      }
     }
-    return stored.map(({ jobIds: ownJobs, ...message }) => ({
-      ...message,
-      jobs: ownJobs.flatMap((id) => {
-        const job = jobs.get(id);
-        return job ? [withLease(job, leases.get(id))] : [];
-      }),
-    }));
+    return stored
+      .filter((s) => !damaged.has(s.id))
+      .map(({ jobIds: ownJobs, ...message }) => ({
+        ...message,
+        jobs: ownJobs.flatMap((id) => {
+          const job = jobs.get(id);
+          return job ? [withLease(job, leases.get(id))] : [];
+        }),
+      }));
   }
 }

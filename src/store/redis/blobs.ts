@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { EnqueueAbortedError, NotFoundError } from '../types';
@@ -9,10 +10,11 @@ const UPLOAD_TTL_MS = 3_600_000;
 
 /**
  * Streams `source` into the Redis string `key` piece by piece (APPEND, with a TTL so an abandoned upload goes
- * away) and returns its size. An error of the source stream becomes EnqueueAbortedError naming `what`.
+ * away) and returns its size and SHA-256 (hex). An error of the source stream becomes EnqueueAbortedError naming `what`.
  */
-export async function uploadBlob(redis: Redis, key: string, source: Readable, what: string): Promise<number> {
+export async function uploadBlob(redis: Redis, key: string, source: Readable, what: string): Promise<{ size: number; sha256: string }> {
   let size = 0;
+  const hash = createHash('sha256');
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const flush = async () => {
@@ -35,12 +37,13 @@ export async function uploadBlob(redis: Redis, key: string, source: Readable, wh
     if (next.done) break;
     const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
     pending.push(chunk);
+    hash.update(chunk);
     pendingBytes += chunk.length;
     size += chunk.length;
     if (pendingBytes >= BLOB_PIECE) await flush();
   }
   await flush();
-  return size;
+  return { size, sha256: hash.digest('hex') };
 }
 
 /** Reads `size` bytes of the Redis string `key` as a stream of pieces; fails naming `what` if it vanishes meanwhile. */

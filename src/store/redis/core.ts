@@ -2,7 +2,20 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../../log/logger';
 import { parseJobId } from '../ids';
 import { isClaimable } from '../records';
-import { NotFoundError, StoreError, StoreUnavailableError, type FallbackItem, type JobRecord, type MessageRecord } from '../types';
+import { checkJob, checkJson, storedMessageSchema, type Checked } from '../schema';
+import {
+  DamagedEntryError,
+  NotFoundError,
+  StoreError,
+  StoreUnavailableError,
+  type FallbackItem,
+  type JobRecord,
+  type MessageRecord,
+  type QuarantineCode,
+  type QuarantineEntry,
+  type QuarantineKind,
+  type StoreObserver,
+} from '../types';
 import { checkDurability } from './durability';
 import { RedisKeys } from './keys';
 import { defineScripts, scriptOutcome, type ScriptedRedis } from './scripts';
@@ -17,6 +30,10 @@ export interface RedisStoreOptions {
   logger: Logger;
   /** Upper bound for one command, including time spent waiting for a reconnect. */
   commandTimeoutMs?: number;
+  /** How long quarantined entries are kept before the sweep deletes them (default 30 days). */
+  quarantineRetention?: number;
+  /** Told of every entry set aside (metrics). */
+  observer?: StoreObserver;
 }
 
 /** The message as stored: everything but the jobs, which live in their own keys. */
@@ -108,9 +125,94 @@ export class RedisCore {
     await this.redis.ping();
   }
 
+  /** The message key, checked; a damaged one is quarantined and reported as DamagedEntryError. */
   async readStored(id: string): Promise<StoredMessage | undefined> {
     const raw = await this.redis.get(this.keys.message(id));
-    return raw ? (JSON.parse(raw) as StoredMessage) : undefined;
+    if (!raw) return undefined;
+    const checked = checkStored(raw, id);
+    if (!checked.ok) {
+      await this.quarantine(id, 'message', checked.code, checked.reason);
+      throw new DamagedEntryError(`message ${id}: ${checked.reason}; quarantined`);
+    }
+    return checked.value;
+  }
+
+  /**
+   * Sets a message aside with everything it has (record, jobs, body, fallback items): out of the schedule, the
+   * lease tables and the listings, keys renamed under `q:` until purged. Finds its jobs from the record when it
+   * is readable, else from the jobstates hash. Logged once and reported to the observer once.
+   */
+  async quarantine(messageId: string, kind: QuarantineKind, code: QuarantineCode, reason: string, jobId?: string): Promise<void> {
+    const { redis, keys: k } = this;
+    const jobIds = new Set<string>();
+    const raw = await redis.get(k.message(messageId));
+    if (raw) {
+      const checked = checkStored(raw, messageId);
+      if (checked.ok) for (const id of checked.value.jobIds) jobIds.add(id);
+    }
+    let cursor = '0';
+    do {
+      const [next, fields] = await redis.hscan(k.jobStates(), cursor, 'MATCH', `${escapeGlob(messageId)}/*`, 'COUNT', 1000);
+      cursor = next;
+      for (let i = 0; i < fields.length; i += 2) jobIds.add(fields[i]!);
+    } while (cursor !== '0');
+    if (jobId !== undefined) jobIds.add(jobId);
+    const itemIds = await redis.smembers(k.messageFallback(messageId));
+    const moved = [k.message(messageId), k.body(messageId), k.bodyUpload(messageId), k.messageFallback(messageId), ...[...jobIds].map((id) => k.job(id)), ...itemIds.map((id) => k.fallback(id))];
+    await this.setAside({ id: messageId, kind, code, reason, at: Date.now(), ...(jobId !== undefined ? { jobId } : {}) }, [...jobIds], itemIds, moved);
+  }
+
+  /** Sets one damaged fallback item aside (its message stays). */
+  async quarantineFallback(itemId: string, code: QuarantineCode, reason: string): Promise<void> {
+    const k = this.keys;
+    await this.setAside({ id: itemId, kind: 'fallback', code, reason, at: Date.now() }, [], [itemId], [k.fallback(itemId)]);
+    await this.redis.srem(k.messageFallback(itemId.split('.')[0] ?? ''), itemId);
+  }
+
+  private async setAside(entry: QuarantineEntry, jobIds: string[], itemIds: string[], moved: string[]): Promise<void> {
+    const k = this.keys;
+    const keys = [k.quarantine(), k.messages(), k.finished(), k.due(), k.leases(), k.leaseOwners(), k.jobStates(), k.fallbackStates(), k.fallbackAll(), k.fallbackReady(), k.fallbackClaims()];
+    for (const key of moved) keys.push(key, k.quarantined(key));
+    // The moved keys are kept with the entry, so a purge deletes exactly those without scanning the keyspace.
+    const stored = { ...entry, keys: moved.map((key) => k.quarantined(key)) };
+    const done = await this.redis.sgQuarantine(keys.length, ...keys, entry.id, JSON.stringify(stored), jobIds.length, ...jobIds, ...itemIds);
+    if (done !== 1) return;
+    this.options.logger.warn(
+      { event: 'quarantined', id: entry.id, kind: entry.kind, code: entry.code, reason: entry.reason, ...(entry.jobId !== undefined ? { jobId: entry.jobId } : {}) },
+      'damaged queue entry quarantined',
+    );
+    this.options.observer?.quarantined(entry);
+  }
+
+  async listQuarantined(): Promise<QuarantineEntry[]> {
+    return (await this.storedQuarantine()).map(({ keys: _keys, ...entry }) => entry);
+  }
+
+  /** Deletes entries set aside before `before` with every key kept for them. */
+  async purgeQuarantined(before: number): Promise<QuarantineEntry[]> {
+    const purged: QuarantineEntry[] = [];
+    for (const { keys, ...entry } of await this.storedQuarantine()) {
+      if (entry.at >= before) continue;
+      const tx = this.redis.multi().hdel(this.keys.quarantine(), entry.id);
+      if (keys.length > 0) tx.del(...keys);
+      await this.checked(tx);
+      purged.push(entry);
+    }
+    return purged;
+  }
+
+  private async storedQuarantine(): Promise<Array<QuarantineEntry & { keys: string[] }>> {
+    const values = await this.redis.hvals(this.keys.quarantine());
+    return values
+      .flatMap((value) => {
+        try {
+          const parsed = JSON.parse(value) as QuarantineEntry & { keys?: unknown };
+          return [{ ...parsed, keys: Array.isArray(parsed.keys) ? (parsed.keys as string[]) : [] }];
+        } catch {
+          return [];
+        }
+      })
+      .sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
   }
 
   /** Read, change, compare-and-set one job; retried when someone else changed it in between. */
@@ -121,7 +223,12 @@ export class RedisCore {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const raw = await this.redis.get(this.keys.job(jobId));
       if (!raw) throw new NotFoundError(`job ${jobId} not found`);
-      const current = JSON.parse(raw) as JobRecord;
+      const checked = checkStoredJob(raw, jobId);
+      if (!checked.ok) {
+        await this.quarantine(messageId, 'job', checked.code, checked.reason, jobId);
+        throw new DamagedEntryError(`job ${jobId}: ${checked.reason}; quarantined`);
+      }
+      const current = checked.value;
       const change = plan(current);
       if (!change) return current;
       const { job, fallback = [] } = change;
@@ -191,6 +298,26 @@ export class RedisCore {
     const failed = replies.find(([error]) => error)?.[0];
     if (failed) throw failed;
   }
+}
+
+/** A message key's JSON, checked against the stored-message schema. */
+export function checkStored(raw: string, id?: string): Checked<StoredMessage> {
+  return checkJson<StoredMessage>(storedMessageSchema, raw, 'message record', id);
+}
+
+/** A job key's JSON, checked against the job schema. */
+export function checkStoredJob(raw: string, id?: string): Checked<JobRecord> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, code: 'invalid-json', reason: 'job record is not valid JSON' };
+  }
+  return checkJob(value, id);
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 /** host:port of a Redis URL, without credentials, for error messages. */

@@ -2,6 +2,7 @@ import { messageIdOfFallback } from '../ids';
 import { page, reopenRecipient } from '../records';
 import type { FallbackStore } from '../roles';
 import { handedOver, NotFoundError, type FallbackFilter, type FallbackItem } from '../types';
+import { checkJson, fallbackSchema } from '../schema';
 import type { RedisCore } from './core';
 import { parseFallbackState, scriptOutcome } from './scripts';
 
@@ -66,15 +67,20 @@ export class RedisFallbackStore implements FallbackStore {
     const raws = await redis.mget(ids.map((id) => keys.fallback(id)));
     const states = await redis.hmget(keys.fallbackStates(), ...ids);
     const items: FallbackItem[] = [];
-    raws.forEach((raw, i) => {
+    for (const [i, raw] of raws.entries()) {
       const stateText = states[i];
-      if (!raw || !stateText) return;
+      if (!raw || !stateText) continue;
+      const checked = checkJson<Omit<FallbackItem, 'state'>>(fallbackSchema, raw, 'fallback item', ids[i]);
+      if (!checked.ok) {
+        await this.core.quarantineFallback(ids[i]!, checked.code, checked.reason);
+        continue;
+      }
       const { state, owner, expiresAt, ackedAt } = parseFallbackState(stateText);
-      const item: FallbackItem = { ...(JSON.parse(raw) as FallbackItem), state };
+      const item: FallbackItem = { ...checked.value, state };
       if (state === 'claimed' && owner !== undefined) item.claim = { owner, expiresAt: expiresAt ?? 0 };
       if (ackedAt !== undefined) item.ackedAt = ackedAt;
       items.push(item);
-    });
+    }
     return items;
   }
 }

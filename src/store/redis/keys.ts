@@ -100,6 +100,14 @@ export class RedisKeys {
   portalItemTokens(): string {
     return this.key('portalitemtokens');
   }
+  /** Hash: id of a quarantined entry (message or fallback item) -> QuarantineEntry JSON. */
+  quarantine(): string {
+    return this.key('quarantine');
+  }
+  /** Where a quarantined key's value is kept until purged: the original key under `q:` (e.g. prefix:q:msg:<id>). */
+  quarantined(key: string): string {
+    return this.key('q', key.slice(this.prefix.length + 1));
+  }
   cache(namespace: string, key: string): string {
     // Length-prefixed so ("a:b", "c") and ("a", "b:c") never share a key.
     return this.key('cache', String(namespace.length), namespace, key);

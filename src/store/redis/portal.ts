@@ -28,7 +28,7 @@ export class RedisPortalStore implements PortalStore {
     if (!validPortalId(item.id)) throw new NotFoundError(`invalid portal item id ${item.id}`);
     const upload = keys.portalUpload(item.id, randomBytes(6).toString('hex'));
     try {
-      const size = await uploadBlob(redis, upload, ciphertext, `portal copy ${item.id}`);
+      const { size } = await uploadBlob(redis, upload, ciphertext, `portal copy ${item.id}`);
       // The record is taken as it is now that the stream has ended (fields computed while streaming count).
       const record: PortalItem = { ...item };
       await redis.sgPutPortal(

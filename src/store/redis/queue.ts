@@ -2,9 +2,10 @@ import type { Readable } from 'node:stream';
 import { isMessageId, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
-import { LeaseLostError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
+import { BodyVerifier } from '../body-check';
+import { DamagedEntryError, LeaseLostError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
 import { readBlob, uploadBlob } from './blobs';
-import type { RedisCore, StoredMessage } from './core';
+import { checkStored, checkStoredJob, type RedisCore, type StoredMessage } from './core';
 import { scriptOutcome } from './scripts';
 
 /** The job queue in Redis: streamed enqueue, leases in a zset + owners hash, results by compare-and-set. */
@@ -16,8 +17,8 @@ export class RedisJobQueue implements JobQueue {
     const id = newMessageId();
     const upload = k.bodyUpload(id);
     try {
-      const size = await uploadBlob(redis, upload, body, 'message body');
-      const record = newMessageRecord(id, message, headers, size);
+      const { size, sha256 } = await uploadBlob(redis, upload, body, 'message body');
+      const record = newMessageRecord(id, message, headers, size, sha256);
       const keys = [upload, k.body(id), k.message(id), k.messages(), k.jobStates(), k.due(), k.finished()];
       const { jobs, ...rest } = record;
       const stored: StoredMessage = { ...rest, jobIds: jobs.map((j) => j.id) };
@@ -42,7 +43,23 @@ export class RedisJobQueue implements JobQueue {
     const key = this.core.keys.body(id);
     const size = stored.size;
     if ((await redis.exists(key)) === 0) throw new NotFoundError(`message ${id} has no body`);
-    return readBlob(redis, key, size, `body of message ${id}`);
+    const length = await redis.strlen(key);
+    if (length !== size) {
+      // Removed by the sweep in between: gone, not damaged.
+      if ((await redis.exists(key)) === 0) throw new NotFoundError(`message ${id} has no body`);
+      throw await this.damagedBody(id, `body has ${length} of the ${size} bytes stored at enqueue`, 'body-size');
+    }
+    // Verified as it streams: a body changed since enqueue fails the stream before it ends (no second read).
+    const verifier = new BodyVerifier({ size, sha256: stored.sha256 }, (reason, code) => this.damagedBody(id, reason, code));
+    const source = readBlob(redis, key, size, `body of message ${id}`);
+    source.on('error', (error) => verifier.destroy(error));
+    verifier.on('close', () => source.destroy());
+    return source.pipe(verifier);
+  }
+
+  private async damagedBody(id: string, reason: string, code: 'body-size' | 'body-checksum'): Promise<Error> {
+    await this.core.quarantine(id, 'body', code, reason).catch(() => undefined);
+    return new DamagedEntryError(`message ${id}: ${reason}; quarantined`);
   }
 
   async claimDue(owner: string, limit: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[]> {
@@ -55,21 +72,42 @@ export class RedisJobQueue implements JobQueue {
     const jobs = await redis.mget(ids.map((id) => k.job(id)));
     const messageIds = [...new Set(ids.map((id) => parseJobId(id)?.messageId ?? ''))];
     const messages = new Map<string, StoredMessage>();
+    const damaged = new Set<string>();
     const rawMessages = await redis.mget(messageIds.map((id) => k.message(id)));
-    rawMessages.forEach((raw, i) => raw && messages.set(messageIds[i]!, JSON.parse(raw) as StoredMessage));
+    for (const [i, raw] of rawMessages.entries()) {
+      const messageId = messageIds[i]!;
+      if (!raw) continue;
+      const checked = checkStored(raw, messageId);
+      if (checked.ok) {
+        messages.set(messageId, checked.value);
+      } else {
+        // A damaged record never reaches delivery, and never stops the jobs claimed with it.
+        damaged.add(messageId);
+        await this.core.quarantine(messageId, 'message', checked.code, checked.reason);
+      }
+    }
     const claimed: ClaimedJob[] = [];
     for (const [i, jobId] of ids.entries()) {
       const raw = jobs[i];
-      const stored = messages.get(parseJobId(jobId)?.messageId ?? '');
+      const messageId = parseJobId(jobId)?.messageId ?? '';
+      if (damaged.has(messageId)) continue;
+      const stored = messages.get(messageId);
       if (!raw || !stored) {
         // Deleted between the claim and this read.
         await redis.sgReleaseLease(k.leases(), k.leaseOwners(), k.jobStates(), k.due(), jobId, owner, now);
         continue;
       }
+      const job = checkStoredJob(raw, jobId);
+      if (!job.ok) {
+        damaged.add(messageId);
+        await this.core.quarantine(messageId, 'job', job.code, job.reason, jobId);
+        continue;
+      }
       const { jobIds: _jobIds, ...message } = stored;
-      claimed.push({ job: withLease(JSON.parse(raw) as JobRecord, { owner, expiresAt }), message, ...(resumed.has(jobId) ? { resumed: true } : {}) });
+      claimed.push({ job: withLease(job.value, { owner, expiresAt }), message, ...(resumed.has(jobId) ? { resumed: true } : {}) });
     }
-    return claimed;
+    // Another job of a message found damaged later in this batch was quarantined with it.
+    return claimed.filter((c) => !damaged.has(c.message.id));
   }
 
   async renewLease(jobId: string, owner: string, leaseMs: number): Promise<void> {

@@ -13,6 +13,8 @@ import type {
   PortalEventInput,
   PortalFilter,
   PortalItem,
+  QuarantineEntry,
+  QuarantineKind,
   Store,
   StoreCounts,
 } from '../types';
@@ -162,6 +164,16 @@ export class RedisStore implements Store {
   }
   cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number> {
     return this.core.guard(() => this.cache.cacheIncrement(namespace, key, ttlMs));
+  }
+
+  quarantineMessage(messageId: string, kind: QuarantineKind, reason: string, jobId?: string): Promise<void> {
+    return this.core.guard(() => this.core.quarantine(messageId, kind, kind === 'result' ? 'result-unrecorded' : 'invalid-record', reason, jobId));
+  }
+  listQuarantined(): Promise<QuarantineEntry[]> {
+    return this.core.guard(() => this.core.listQuarantined());
+  }
+  purgeQuarantined(before: number): Promise<QuarantineEntry[]> {
+    return this.core.guard(() => this.core.purgeQuarantined(before));
   }
 
   sweep(now?: number): Promise<number> {

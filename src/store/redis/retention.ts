@@ -1,10 +1,11 @@
 import { bodyNeededByFallback, finishedAt, isFinal } from '../records';
 import type { Retention } from '../roles';
 import type { JobRecord, JobState } from '../types';
-import { BATCH, type RedisCore, type StoredMessage } from './core';
+import { BATCH, checkStored, checkStoredJob, type RedisCore, type StoredMessage } from './core';
 import { parseFallbackState } from './scripts';
 
 const DEFAULT_FALLBACK_RETENTION = 30 * 86_400_000;
+const DEFAULT_QUARANTINE_RETENTION = 30 * 86_400_000;
 
 /** Retention in Redis: looks only at messages in the finished zset. */
 export class RedisRetention implements Retention {
@@ -21,10 +22,17 @@ export class RedisRetention implements Retention {
           await redis.zrem(keys.finished(), ids[i + j]!);
           continue;
         }
-        const stored = JSON.parse(raw) as StoredMessage;
-        if (await this.sweepOne(stored, now)) removed++;
+        const checked = checkStored(raw, ids[i + j]);
+        if (!checked.ok) {
+          await this.core.quarantine(ids[i + j]!, 'message', checked.code, checked.reason);
+          continue;
+        }
+        if (await this.sweepOne(checked.value, now)) removed++;
       }
     }
+    // Quarantined entries may hold partial bodies: they are not kept for ever.
+    const purged = await this.core.purgeQuarantined(now - (this.core.options.quarantineRetention ?? DEFAULT_QUARANTINE_RETENTION));
+    if (purged.length > 0) this.core.options.logger.info({ event: 'quarantine-purged', count: purged.length, ids: purged.map((e) => e.id) }, 'quarantined entries past their retention deleted');
     return removed;
   }
 
@@ -37,8 +45,17 @@ export class RedisRetention implements Retention {
         return false;
       }
     }
-    const jobs = await redis.mget(stored.jobIds.map((id) => keys.job(id)));
-    const record = { ...stored, jobs: jobs.filter((j): j is string => j !== null).map((j) => JSON.parse(j) as JobRecord) };
+    const jobs: JobRecord[] = [];
+    for (const [i, raw] of (await redis.mget(stored.jobIds.map((id) => keys.job(id)))).entries()) {
+      if (raw === null) continue;
+      const checked = checkStoredJob(raw, stored.jobIds[i]);
+      if (!checked.ok) {
+        await this.core.quarantine(stored.id, 'job', checked.code, checked.reason, stored.jobIds[i]);
+        return false;
+      }
+      jobs.push(checked.value);
+    }
+    const record = { ...stored, jobs };
     const itemIds = await redis.smembers(keys.messageFallback(stored.id));
     if (itemIds.length > 0) {
       const states = (await redis.hmget(keys.fallbackStates(), ...itemIds)).map((s) => (s ? parseFallbackState(s).state : 'ready'));

@@ -241,6 +241,39 @@ redis.call('RPUSH', KEYS[1], ARGV[2])
 return 1
 `;
 
+const QUARANTINE = `
+-- Sets a damaged entry aside: out of every index and schedule, its keys renamed under the quarantine prefix.
+-- KEYS[1] quarantine hash, KEYS[2] messages zset, KEYS[3] finished zset, KEYS[4] due zset, KEYS[5] leases zset,
+-- KEYS[6] lease owners hash, KEYS[7] jobstates hash, KEYS[8] fbstates hash, KEYS[9] fallback-all zset,
+-- KEYS[10] fallback-ready zset, KEYS[11] fallback-claims zset, KEYS[12..] pairs (key, quarantine key).
+-- ARGV[1] entry id, ARGV[2] entry JSON, ARGV[3] number of job ids n, ARGV[4..3+n] job ids, then fallback ids.
+-- Returns 1, or 0 when the entry was already quarantined (nothing changed: logged once).
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+local n = tonumber(ARGV[3])
+for i = 4, 3 + n do
+  redis.call('ZREM', KEYS[4], ARGV[i])
+  redis.call('ZREM', KEYS[5], ARGV[i])
+  redis.call('HDEL', KEYS[6], ARGV[i])
+  redis.call('HDEL', KEYS[7], ARGV[i])
+end
+for i = 4 + n, #ARGV do
+  redis.call('HDEL', KEYS[8], ARGV[i])
+  redis.call('ZREM', KEYS[9], ARGV[i])
+  redis.call('ZREM', KEYS[10], ARGV[i])
+  redis.call('ZREM', KEYS[11], ARGV[i])
+end
+for i = 12, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('RENAME', KEYS[i], KEYS[i + 1])
+    redis.call('PERSIST', KEYS[i + 1])
+  end
+end
+return 1
+`;
+
 const CACHE_INCREMENT = `
 -- KEYS[1] cache key. ARGV[1] ttl (ms). A missing or non-integer entry starts at 1 with the ttl; an existing
 -- counter keeps its expiry. Returns the new value.
@@ -318,6 +351,7 @@ export interface StoreScripts {
   sgUpdatePortal(...args: (string | number)[]): Promise<number>;
   sgAppendPortalEvent(...args: (string | number)[]): Promise<number>;
   sgCacheIncrement(...args: (string | number)[]): Promise<number>;
+  sgQuarantine(numKeys: number, ...args: (string | number)[]): Promise<number>;
 }
 
 export type ScriptedRedis = Redis & StoreScripts;
@@ -334,6 +368,7 @@ export function defineScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('sgUpdatePortal', { lua: UPDATE_PORTAL, numberOfKeys: 3 });
   redis.defineCommand('sgAppendPortalEvent', { lua: APPEND_PORTAL_EVENT, numberOfKeys: 1 });
   redis.defineCommand('sgCacheIncrement', { lua: CACHE_INCREMENT, numberOfKeys: 1 });
+  redis.defineCommand('sgQuarantine', { lua: QUARANTINE });
   return redis as ScriptedRedis;
 }
 
