@@ -53,6 +53,7 @@ export class Scheduler {
   private readonly active = new Map<string, Promise<void>>();
   private readonly perDomain = new Map<string, number>();
   private readonly waiting: ClaimedJob[] = [];
+  private waitingRenewedAt = 0;
   private wake: (() => void) | undefined;
   private readonly abort = new AbortController();
 
@@ -103,6 +104,7 @@ export class Scheduler {
   private async run(): Promise<void> {
     const { store, logger, owner, concurrency, leaseMs, idlePollMs } = this.options;
     while (this.running) {
+      await this.renewWaiting();
       this.startWaiting();
       const free = concurrency - this.active.size - this.waiting.length;
       let claimed: ClaimedJob[] = [];
@@ -138,6 +140,29 @@ export class Scheduler {
       };
     });
     this.wake = undefined;
+  }
+
+  /**
+   * Jobs claimed but held back by the per-destination limit keep their leases: a backlog to one slow
+   * destination can wait longer than a lease, and another relay would then take those jobs and deliver
+   * them while this one still means to. A lease already lost is dropped here, never started.
+   */
+  private async renewWaiting(): Promise<void> {
+    const { store, logger, owner, leaseMs } = this.options;
+    if (this.waiting.length === 0 || Date.now() - this.waitingRenewedAt < Math.max(1000, Math.floor(leaseMs / 3))) return;
+    this.waitingRenewedAt = Date.now();
+    const lost = new Set<string>();
+    await Promise.all(
+      this.waiting.map((claimed) =>
+        store.renewLease(claimed.job.id, owner, leaseMs).catch((err: Error) => {
+          if (err instanceof LeaseLostError) lost.add(claimed.job.id);
+          else logger.warn({ event: 'lease-renew-failed', jobId: claimed.job.id, err: err.message }, 'could not renew the lease of a waiting job');
+        }),
+      ),
+    );
+    if (lost.size === 0) return;
+    for (let i = this.waiting.length - 1; i >= 0; i--) if (lost.has(this.waiting[i]!.job.id)) this.waiting.splice(i, 1);
+    logger.warn({ event: 'lease-lost-while-waiting', jobs: [...lost] }, 'jobs waiting for their destination lost their leases; left to the worker that holds them now');
   }
 
   private startWaiting(): void {

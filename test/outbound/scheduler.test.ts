@@ -246,6 +246,37 @@ describe('Scheduler', () => {
     expect(attempts).toBe(1);
   });
 
+  test('jobs waiting behind the per-destination limit keep their leases: a second worker never takes and delivers them', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await enqueue(['slow.test']));
+    const deliveries: string[] = [];
+    const worker = (owner: string): Scheduler =>
+      new Scheduler({
+        store,
+        logger: silentLogger(),
+        owner,
+        concurrency: 5,
+        perDestination: 1,
+        // Each delivery takes 1 s, one at a time: the last job waits 4 s, longer than its lease.
+        leaseMs: 3_000,
+        idlePollMs: 20,
+        deliver: async (claimed) => {
+          deliveries.push(claimed.job.id);
+          await new Promise((r) => setTimeout(r, 1_000));
+          return deferredOrDelivered(claimed, 'delivered');
+        },
+        onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+      });
+    const first = worker('w1');
+    first.start();
+    await waitUntil(() => deliveries.length === 1);
+    const second = worker('w2');
+    second.start();
+    await waitUntil(async () => (await Promise.all(ids.map((id) => store.getMessage(id)))).every((m) => m!.jobs[0]!.state === 'delivered'), 15_000);
+    await Promise.all([first.stop(1_000), second.stop(1_000)]);
+    expect(deliveries.sort()).toEqual(ids.map((id) => `${id}/slow.test`).sort());
+  });
+
   test('beforeRecord runs before the store records the result, onSettled after', async () => {
     const id = await enqueue(['one.test']);
     const seen: Array<[string, string]> = [];
