@@ -11,6 +11,9 @@ function retryable(err: unknown): boolean {
   return err instanceof LeaseLostError || isStoreError(err, 'unavailable', 'contention', 'not-found', 'lease-lost');
 }
 
+/** How long a delivery result is held and retried while the store is unavailable. */
+const RECORD_RETRY_MS = 10 * 60_000;
+
 /** After aborting, how long deliveries get to record their result before their leases are handed back. */
 const ABORT_SETTLE_MS = 3_000;
 
@@ -224,7 +227,7 @@ export class Scheduler {
         logger.error({ event: 'audit-write-failed', jobId, err: (err as Error).message }, 'could not write the audit lines of a result; recording it anyway');
       }
       try {
-        await store.completeJob(jobId, owner, result);
+        await this.record(jobId, result);
       } catch (err) {
         if (!retryable(err)) await this.unrecorded(claimed, result, err as Error);
         throw err;
@@ -239,6 +242,27 @@ export class Scheduler {
       }
     } finally {
       clearInterval(renew);
+    }
+  }
+
+  /**
+   * Records a result, holding it while the store is unreachable (a Redis restart): letting the lease run out
+   * instead would send what was just delivered again once the store is back. Nobody else can take the job
+   * while the store is down; once it answers, the lease is still ours unless another worker claimed it (then
+   * the usual lease-lost path logs the possible duplicate). Bounded, and given up at shutdown.
+   */
+  private async record(jobId: string, result: JobResult): Promise<void> {
+    const { store, logger, owner } = this.options;
+    const giveUpAt = Date.now() + RECORD_RETRY_MS;
+    for (let delay = 500; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        await store.completeJob(jobId, owner, result);
+        return;
+      } catch (err) {
+        if (!isStoreError(err, 'unavailable') || this.abort.signal.aborted || Date.now() + delay > giveUpAt) throw err;
+        logger.warn({ event: 'complete-retry', jobId, retryInMs: delay, err: (err as Error).message }, 'the store is unavailable: holding the delivery result and retrying');
+        await sleep(delay, undefined, { ref: false });
+      }
     }
   }
 

@@ -6,7 +6,7 @@ import { silentLogger } from '../../src/log/logger';
 import { Scheduler } from '../../src/outbound/scheduler';
 import { FileStore } from '../../src/store/file/file-store';
 import type { Logger } from '../../src/log/logger';
-import { DamagedEntryError, type ClaimedJob, type JobResult, type Store } from '../../src/store/types';
+import { DamagedEntryError, StoreUnavailableError, type ClaimedJob, type JobResult, type Store } from '../../src/store/types';
 
 /** The scheduler against a real file store: limits, settling, crash handling, shutdown hand-back. */
 
@@ -275,6 +275,36 @@ describe('Scheduler', () => {
     await waitUntil(async () => (await Promise.all(ids.map((id) => store.getMessage(id)))).every((m) => m!.jobs[0]!.state === 'delivered'), 15_000);
     await Promise.all([first.stop(1_000), second.stop(1_000)]);
     expect(deliveries.sort()).toEqual(ids.map((id) => `${id}/slow.test`).sort());
+  });
+
+  test('a result the store cannot take while it is unavailable is held and recorded once it answers, not delivered again', async () => {
+    const id = await enqueue(['one.test']);
+    let refusals = 0;
+    let deliveries = 0;
+    const completeJob = store.completeJob.bind(store);
+    const flaky: Store = Object.assign(Object.create(store) as Store, {
+      completeJob: (jobId: string, owner: string, result: JobResult) => (refusals++ < 3 ? Promise.reject(new StoreUnavailableError('connection lost')) : completeJob(jobId, owner, result)),
+    });
+    const scheduler = new Scheduler({
+      store: flaky,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 2,
+      perDestination: 2,
+      // The outage (0.5 + 1 + 2 s of retries) outlasts the lease: the result must still be the one recorded.
+      leaseMs: 1_000,
+      idlePollMs: 20,
+      deliver: async (claimed) => {
+        deliveries++;
+        return deferredOrDelivered(claimed, 'delivered');
+      },
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+    });
+    scheduler.start();
+    await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'delivered', 15_000);
+    await scheduler.stop(1_000);
+    expect(refusals).toBe(4);
+    expect(deliveries).toBe(1);
   });
 
   test('beforeRecord runs before the store records the result, onSettled after', async () => {
