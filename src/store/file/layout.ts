@@ -15,6 +15,7 @@ import path from 'node:path';
  *   tmp/                 files being written; renamed into place when complete
  *   quarantine/          damaged entries set aside (at open, or when a read meets one)
  *   quarantine.jsonl     why and when each quarantined entry was set aside (ids and reasons, no content)
+ *   inflight/<job id>    empty marker while a claimed job's result is unrecorded (possible duplicates after a crash)
  *   relay.pid            the spool lock of the one relay using it
  */
 export class SpoolLayout {
