@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisHandle } from '../support/redis-server';
 import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
+import { freePort } from '../support/ports';
 
 /**
  * Start-up of the real relay process: a spool lock left behind never blocks a start (even when its PID now
@@ -14,17 +14,6 @@ import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayP
 
 /** Bound for "exits promptly": generous for a loaded machine, far below "hangs for ever". */
 const EXIT_BOUND_MS = 20_000;
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -109,7 +98,7 @@ describe('fatal start-up failures with the Redis store', () => {
   }, 60_000);
 
   test('a Redis URL pointing at a closed port exits non-zero with the cause', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     fixture = relayFixture({ queue: { backend: 'redis', redis: { url: `redis://127.0.0.1:${port}` } } });
     const run = await runCli(['--config', fixture.configFile, 'start'], { timeoutMs: EXIT_BOUND_MS });
     expect(run.code).toBe(1);

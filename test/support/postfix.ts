@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { GROUPS, TLS12_SUITES, TLS13_SUITES } from '../../src/policy/nist';
+import { freePort } from './ports';
 
 /**
  * Debian's Postfix as a separate, throw-away instance: its own config_directory, queue_directory
@@ -269,17 +270,6 @@ function canConnect(host: string, port: number): Promise<boolean> {
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
     socket.once('timeout', () => done(false));
-  });
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
   });
 }
 

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from './ports';
 
 export interface RedisHandle {
   url: string;
@@ -22,17 +23,6 @@ export interface RedisHandle {
 }
 
 const REDIS_BINARY = process.env.SEALGATE_TEST_REDIS_SERVER ?? 'redis-server';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function pingOnce(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
@@ -12,6 +11,7 @@ import type { Store } from '../../../src/store/types';
 import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../../support/relay-process';
 import { standardScenarios, startWorld, type World } from '../../support/world';
 import type { ReceivedMessage } from '../../support/world/mx-server';
+import { freePort } from '../../support/ports';
 
 /**
  * The whole portal end to end: the real relay process and the test world. A message to a domain whose MX
@@ -45,15 +45,6 @@ function filesWithCanary(dir: string): string[] {
   return filesUnder(dir)
     .filter(({ bytes }) => bytes.includes(CANARY, 0, 'latin1'))
     .map(({ file }) => path.relative(dir, file));
-}
-
-/** A loopback port that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function poll<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = WAIT_MS): Promise<T> {
