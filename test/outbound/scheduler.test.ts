@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { silentLogger } from '../../src/log/logger';
-import { Scheduler } from '../../src/outbound/scheduler';
+import { Scheduler, type SchedulerOptions } from '../../src/outbound/scheduler';
 import { FileStore } from '../../src/store/file/file-store';
 import type { Logger } from '../../src/log/logger';
 import { DamagedEntryError, StoreUnavailableError, type ClaimedJob, type JobResult, type Store } from '../../src/store/types';
@@ -49,6 +49,21 @@ describe('Scheduler', () => {
     return record.id;
   }
 
+  /** A scheduler on the test store with the usual test settings; each test states only what it is about. */
+  function schedulerWith(options: Partial<SchedulerOptions> & Pick<SchedulerOptions, 'deliver'>): Scheduler {
+    return new Scheduler({
+      store,
+      logger: silentLogger(),
+      owner: 'w1',
+      concurrency: 1,
+      perDestination: 1,
+      leaseMs: 60_000,
+      idlePollMs: 20,
+      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
+      ...options,
+    });
+  }
+
   test('keeps within the global and per-destination limits and settles every job', async () => {
     for (let i = 0; i < 6; i++) await enqueue(['one.test', 'two.test']);
     let running = 0;
@@ -56,14 +71,9 @@ describe('Scheduler', () => {
     const perDomain = new Map<string, number>();
     let maxPerDomain = 0;
     const settled: string[] = [];
-    const scheduler = new Scheduler({
-      store,
-      logger: silentLogger(),
-      owner: 'w1',
+    const scheduler = schedulerWith({
       concurrency: 3,
       perDestination: 2,
-      leaseMs: 60_000,
-      idlePollMs: 20,
       deliver: async (claimed) => {
         running++;
         maxRunning = Math.max(maxRunning, running);
@@ -75,7 +85,6 @@ describe('Scheduler', () => {
         running--;
         return deferredOrDelivered(claimed, 'delivered');
       },
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
       onSettled: (claimed) => settled.push(claimed.job.id),
     });
     scheduler.start();
@@ -89,18 +98,12 @@ describe('Scheduler', () => {
 
   test('a delivery that throws is settled with the crash result, not lost', async () => {
     const id = await enqueue(['one.test']);
-    const scheduler = new Scheduler({
-      store,
-      logger: silentLogger(),
-      owner: 'w1',
+    const scheduler = schedulerWith({
       concurrency: 1,
       perDestination: 1,
-      leaseMs: 60_000,
-      idlePollMs: 20,
       deliver: async () => {
         throw new Error('boom');
       },
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
     });
     scheduler.start();
     await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'deferred');
@@ -122,14 +125,9 @@ describe('Scheduler', () => {
     const plain = await enqueue(['two.test']);
     const events: unknown[] = [];
     const recordedFirst: boolean[] = [];
-    const scheduler = new Scheduler({
-      store,
-      logger: silentLogger(),
-      owner: 'w1',
+    const scheduler = schedulerWith({
       concurrency: 2,
       perDestination: 1,
-      leaseMs: 60_000,
-      idlePollMs: 20,
       deliver: async (claimed) => {
         const at = Date.now();
         const tls = { protocol: 'plaintext', cipher: null, group: null };
@@ -144,7 +142,6 @@ describe('Scheduler', () => {
           retryAt: at + 3_600_000,
         };
       },
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
       noticeObserver: {
         noticeFinished: (e) => {
           events.push(e);
@@ -166,14 +163,9 @@ describe('Scheduler', () => {
   test('stop() aborts deliveries that outlast the grace time and their jobs become due again', async () => {
     const id = await enqueue(['slow.test']);
     let started = false;
-    const scheduler = new Scheduler({
-      store,
-      logger: silentLogger(),
-      owner: 'w1',
+    const scheduler = schedulerWith({
       concurrency: 1,
       perDestination: 1,
-      leaseMs: 60_000,
-      idlePollMs: 20,
       deliver: (claimed, signal) =>
         new Promise((resolve) => {
           started = true;
@@ -182,7 +174,6 @@ describe('Scheduler', () => {
             resolve({ recipients: claimed.job.recipients.map((r) => ({ address: r.address, outcome: 'deferred', evidence: { at: now, outcome: 'deferred', reason: 'shutdown' } })), retryAt: now });
           });
         }),
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
     });
     scheduler.start();
     await waitUntil(() => started);
@@ -197,21 +188,15 @@ describe('Scheduler', () => {
     const id = await enqueue(['stuck.test']);
     let started = false;
     let release: (() => void) | undefined;
-    const scheduler = new Scheduler({
-      store,
-      logger: silentLogger(),
-      owner: 'w1',
+    const scheduler = schedulerWith({
       concurrency: 1,
       perDestination: 1,
-      leaseMs: 60_000,
-      idlePollMs: 20,
       // Stands for a delivery stuck in a DNS lookup or connect that does not watch the signal.
       deliver: (claimed) =>
         new Promise((resolve) => {
           started = true;
           release = () => resolve(deferredOrDelivered(claimed, 'deferred'));
         }),
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
     });
     scheduler.start();
     await waitUntil(() => started);
@@ -224,10 +209,7 @@ describe('Scheduler', () => {
   test('a job whose lease expires while this process still delivers it is not started a second time', async () => {
     const id = await enqueue(['slow.test']);
     let attempts = 0;
-    const scheduler = new Scheduler({
-      store,
-      logger: silentLogger(),
-      owner: 'w1',
+    const scheduler = schedulerWith({
       concurrency: 4,
       perDestination: 4,
       // Renewals come every second at the earliest: this lease runs out while the delivery is still going.
@@ -238,7 +220,6 @@ describe('Scheduler', () => {
         await new Promise((r) => setTimeout(r, 400));
         return deferredOrDelivered(claimed, 'delivered');
       },
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
     });
     scheduler.start();
     await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'delivered');
@@ -251,21 +232,17 @@ describe('Scheduler', () => {
     for (let i = 0; i < 5; i++) ids.push(await enqueue(['slow.test']));
     const deliveries: string[] = [];
     const worker = (owner: string): Scheduler =>
-      new Scheduler({
-        store,
-        logger: silentLogger(),
+      schedulerWith({
         owner,
         concurrency: 5,
         perDestination: 1,
         // Each delivery takes 1 s, one at a time: the last job waits 4 s, longer than its lease.
         leaseMs: 3_000,
-        idlePollMs: 20,
         deliver: async (claimed) => {
           deliveries.push(claimed.job.id);
           await new Promise((r) => setTimeout(r, 1_000));
           return deferredOrDelivered(claimed, 'delivered');
         },
-        onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
       });
     const first = worker('w1');
     first.start();
@@ -285,20 +262,16 @@ describe('Scheduler', () => {
     const flaky: Store = Object.assign(Object.create(store) as Store, {
       completeJob: (jobId: string, owner: string, result: JobResult) => (refusals++ < 3 ? Promise.reject(new StoreUnavailableError('connection lost')) : completeJob(jobId, owner, result)),
     });
-    const scheduler = new Scheduler({
+    const scheduler = schedulerWith({
       store: flaky,
-      logger: silentLogger(),
-      owner: 'w1',
       concurrency: 2,
       perDestination: 2,
       // The outage (0.5 + 1 + 2 s of retries) outlasts the lease: the result must still be the one recorded.
       leaseMs: 1_000,
-      idlePollMs: 20,
       deliver: async (claimed) => {
         deliveries++;
         return deferredOrDelivered(claimed, 'delivered');
       },
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
     });
     scheduler.start();
     await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'delivered', 15_000);
@@ -310,16 +283,10 @@ describe('Scheduler', () => {
   test('beforeRecord runs before the store records the result, onSettled after', async () => {
     const id = await enqueue(['one.test']);
     const seen: Array<[string, string]> = [];
-    const scheduler = new Scheduler({
-      store,
-      logger: silentLogger(),
-      owner: 'w1',
+    const scheduler = schedulerWith({
       concurrency: 1,
       perDestination: 1,
-      leaseMs: 60_000,
-      idlePollMs: 20,
       deliver: async (claimed) => deferredOrDelivered(claimed, 'delivered'),
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
       beforeRecord: () => void store.getMessage(id).then((m) => seen.push(['before', m!.jobs[0]!.recipients[0]!.state])),
       onSettled: () => void store.getMessage(id).then((m) => seen.push(['settled', m!.jobs[0]!.recipients[0]!.state])),
     });
@@ -334,16 +301,10 @@ describe('Scheduler', () => {
 
   test('a failing beforeRecord is logged and the result is still recorded', async () => {
     const id = await enqueue(['one.test']);
-    const scheduler = new Scheduler({
-      store,
-      logger: silentLogger(),
-      owner: 'w1',
+    const scheduler = schedulerWith({
       concurrency: 1,
       perDestination: 1,
-      leaseMs: 60_000,
-      idlePollMs: 20,
       deliver: async (claimed) => deferredOrDelivered(claimed, 'delivered'),
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
       beforeRecord: () => {
         throw new Error('disk full');
       },
@@ -365,19 +326,16 @@ describe('Scheduler', () => {
       completeJob: (jobId: string, owner: string, result: JobResult) =>
         jobId.startsWith(id) ? Promise.reject(new TypeError("Cannot read properties of undefined (reading 'join')")) : completeJob(jobId, owner, result),
     });
-    const scheduler = new Scheduler({
+    const scheduler = schedulerWith({
       store: broken,
       logger,
-      owner: 'w1',
       concurrency: 2,
       perDestination: 2,
       leaseMs: 300,
-      idlePollMs: 20,
       deliver: async (claimed) => {
         deliveries.push(claimed.message.id);
         return deferredOrDelivered(claimed, 'delivered');
       },
-      onCrash: (claimed) => deferredOrDelivered(claimed, 'deferred'),
     });
     scheduler.start();
     await waitUntil(async () => (await store.listQuarantined()).length === 1 && (await store.getMessage(other))?.jobs[0]?.state === 'delivered');
@@ -395,14 +353,10 @@ describe('Scheduler', () => {
     const id = await enqueue(['one.test']);
     let deliveries = 0;
     let crashes = 0;
-    const scheduler = new Scheduler({
-      store,
-      logger: silentLogger(),
-      owner: 'w1',
+    const scheduler = schedulerWith({
       concurrency: 1,
       perDestination: 1,
       leaseMs: 300,
-      idlePollMs: 20,
       deliver: async (claimed) => {
         deliveries++;
         await store.quarantineMessage(claimed.message.id, 'body', 'body has 3 of the 20 bytes stored at enqueue');
