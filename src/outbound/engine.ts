@@ -7,6 +7,7 @@ import { isStoreError, type ClaimedJob, type JobResult, type RecipientOutcome, t
 import type { AuditLog } from '../evidence/audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
 import { queueFailureDsn } from './bounces';
+import { retryWhileUnavailable } from './store-retry';
 import { ConnectionPool, type PooledSession } from './connection-pool';
 import { toAuditEntry, type CertificateEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from '../evidence/delivery';
 
@@ -78,7 +79,7 @@ export class DeliveryEngine {
       return { address: rcpt.address, outcome: decision.outcome, evidence, ...(decision.outcome === 'diverted' ? { divertReason: decision.reason } : {}) };
     });
 
-    await this.bounce(claimed, pending, recipients, decisions);
+    await this.bounce(claimed, pending, recipients, decisions, signal);
     const deferred = recipients.some((r) => r.outcome === 'deferred');
     const retryAt = signal.aborted ? now : nextRetryAt(job.attempts + 1, this.deps.config.delivery.retrySchedule, now);
     this.logOutcome(claimed, recipients);
@@ -315,7 +316,7 @@ export class DeliveryEngine {
     else void this.connector.close(pooled.session, 1_000);
   }
 
-  private async bounce(claimed: ClaimedJob, pending: RecipientRecord[], recipients: RecipientResult[], decisions: Map<string, Decision<MxSession>>): Promise<void> {
+  private async bounce(claimed: ClaimedJob, pending: RecipientRecord[], recipients: RecipientResult[], decisions: Map<string, Decision<MxSession>>, signal: AbortSignal): Promise<void> {
     const bounced = recipients.filter((r) => r.outcome === 'bounced');
     if (bounced.length === 0) return;
     const failed = bounced.map((r) => {
@@ -332,7 +333,9 @@ export class DeliveryEngine {
       };
     });
     try {
-      await queueFailureDsn(this.deps.store, this.deps.config.hostname, claimed, failed, this.deps.logger);
+      // Held through a store outage like the result itself: recording the bounce without its DSN would leave the sender unaware.
+      const { store, config, logger } = this.deps;
+      await retryWhileUnavailable(() => queueFailureDsn(store, config.hostname, claimed, failed, logger), { event: 'dsn-retry', logger, fields: { queueId: claimed.message.id }, signal });
     } catch (err) {
       // Losing the bounce notice must not lose the outcome: the bounce itself is recorded either way.
       this.deps.logger.error({ event: 'dsn-failed', queueId: claimed.message.id, err: (err as Error).message }, 'could not queue a failure DSN');

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log/logger';
 import { isStoreError, LeaseLostError, type ClaimedJob, type JobResult, type Store } from '../store/types';
 import { finishedNotices, noopNoticeObserver, type NoticeObserver } from './notice-observer';
+import { retryWhileUnavailable } from './store-retry';
 
 /**
  * Whether a failed completeJob may succeed later (store unreachable, contention) or no longer matters (lease
@@ -10,9 +11,6 @@ import { finishedNotices, noopNoticeObserver, type NoticeObserver } from './noti
 function retryable(err: unknown): boolean {
   return err instanceof LeaseLostError || isStoreError(err, 'unavailable', 'contention', 'not-found', 'lease-lost');
 }
-
-/** How long a delivery result is held and retried while the store is unavailable. */
-const RECORD_RETRY_MS = 10 * 60_000;
 
 /** After aborting, how long deliveries get to record their result before their leases are handed back. */
 const ABORT_SETTLE_MS = 3_000;
@@ -253,17 +251,7 @@ export class Scheduler {
    */
   private async record(jobId: string, result: JobResult): Promise<void> {
     const { store, logger, owner } = this.options;
-    const giveUpAt = Date.now() + RECORD_RETRY_MS;
-    for (let delay = 500; ; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        await store.completeJob(jobId, owner, result);
-        return;
-      } catch (err) {
-        if (!isStoreError(err, 'unavailable') || this.abort.signal.aborted || Date.now() + delay > giveUpAt) throw err;
-        logger.warn({ event: 'complete-retry', jobId, retryInMs: delay, err: (err as Error).message }, 'the store is unavailable: holding the delivery result and retrying');
-        await sleep(delay, undefined, { ref: false });
-      }
-    }
+    await retryWhileUnavailable(() => store.completeJob(jobId, owner, result), { event: 'complete-retry', logger, fields: { jobId }, signal: this.abort.signal });
   }
 
   /**
