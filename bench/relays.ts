@@ -37,6 +37,7 @@ export async function buildSealgate(): Promise<void> {
     // tsc emits even with type errors elsewhere in the tree; only a missing entry point is fatal.
     if (!existsSync(path.join(BUILD_DIR, 'cli', 'main.js'))) throw new Error(`build failed: ${error.stdout ?? String(error)}`);
   });
+  await run(process.execPath, [path.join(REPO_ROOT, 'scripts', 'copy-web-assets.js'), BUILD_DIR], { cwd: REPO_ROOT });
   writeFileSync(LAUNCHER, `'use strict';\nrequire('./dist/cli/main.js').main(process.argv);\n`);
 }
 
