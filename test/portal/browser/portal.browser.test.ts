@@ -19,6 +19,16 @@ interface AxeResult {
   passes: unknown[];
 }
 
+/** Opens a link, asks for an email code, types the code the notice sender recorded, and lands on the message. */
+async function signIn(page: Page, baseUrl: string, token: string, code: () => string): Promise<void> {
+  await page.goto(`${baseUrl}/m/${token}`);
+  await page.click('button:has-text("Continue")');
+  await page.click('button:has-text("Email me a code")');
+  await page.fill('#code', code());
+  await page.click('button:has-text("Sign in")');
+  await page.waitForURL(`${baseUrl}/message`);
+}
+
 describe('portal in headless Chromium', () => {
   let browser: Browser;
   let world: World;
@@ -151,12 +161,7 @@ describe('portal in headless Chromium', () => {
 
     const person = await newContext();
     const page = await person.newPage();
-    await page.goto(`${server.url}/m/${token}`);
-    await page.click('button:has-text("Continue")');
-    await page.click('button:has-text("Email me a code")');
-    await page.fill('#code', world.notices.lastCode(item.id));
-    await page.click('button:has-text("Sign in")');
-    await page.waitForURL(`${server.url}/message`);
+    await signIn(page, server.url, token, () => world.notices.lastCode(item.id));
     expect(world.copies.events(item.id, 'auth.success')).toHaveLength(1);
     const [dl] = await Promise.all([page.waitForEvent('download'), activate(page, 'a[href^="/message/attachments/"]')]);
     expect(dl.suggestedFilename()).toBe('results.pdf');
@@ -240,12 +245,7 @@ describe('portal in headless Chromium', () => {
     const context = await newContext();
     const page = await context.newPage();
     const requests = watchRequests(page);
-    await page.goto(`${server.url}/m/${token}`);
-    await page.click('button:has-text("Continue")');
-    await page.click('button:has-text("Email me a code")');
-    await page.fill('#code', world.notices.lastCode(item.id));
-    await page.click('button:has-text("Sign in")');
-    await page.waitForURL(`${server.url}/message`);
+    await signIn(page, server.url, token, () => world.notices.lastCode(item.id));
     // (A frameLocator query makes Playwright drop the next click on the main page: keep frame checks after clicks.)
     const frame = page.frameLocator('iframe.content');
     await expect(frame.locator('#x, p').first().textContent()).resolves.toBe('Hostile but harmless');
@@ -267,12 +267,7 @@ describe('portal in headless Chromium', () => {
     try {
       const page = await context.newPage();
       const { item, token } = short.copies.add({ body: sampleMessage() });
-      await page.goto(`${shortServer.url}/m/${token}`);
-      await page.click('button:has-text("Continue")');
-      await page.click('button:has-text("Email me a code")');
-      await page.fill('#code', short.notices.lastCode(item.id));
-      await page.click('button:has-text("Sign in")');
-      await page.waitForURL(`${shortServer.url}/message`);
+      await signIn(page, shortServer.url, token, () => short.notices.lastCode(item.id));
       await page.waitForSelector('.session.warn', { timeout: 3500 });
       expect(await page.locator('#session-text').textContent()).toContain('You will soon be signed out');
       await shot(page, '07-idle-warning');
@@ -301,12 +296,7 @@ describe('portal in headless Chromium', () => {
     await check(page, '31-not-found');
 
     const live = world.copies.add({ body: sampleMessage() });
-    await page.goto(`${server.url}/m/${live.token}`);
-    await page.click('button:has-text("Continue")');
-    await page.click('button:has-text("Email me a code")');
-    await page.fill('#code', world.notices.lastCode(live.item.id));
-    await page.click('button:has-text("Sign in")');
-    await page.waitForURL(`${server.url}/message`);
+    await signIn(page, server.url, live.token, () => world.notices.lastCode(live.item.id));
     await world.copies.update(live.item.id, (i) => ({ ...i, state: 'revoked', revokedFrom: i.state }));
     const revoked = await page.reload();
     expect(revoked!.status()).toBe(410);
