@@ -148,6 +148,15 @@ async function finish(run: Run, world: World, submissions: Submission[]): Promis
   return { reconciliation, open };
 }
 
+/** Stops what a test started, whatever point it reached: the load, every relay (by PID), the store, the spool, Redis. */
+async function tearDown(load: SmtpLoad | undefined, run: Run | undefined, redis: RedisHandle | undefined): Promise<void> {
+  await load?.stop();
+  for (const relay of run?.relays ?? []) await relay.stop('SIGKILL');
+  await run?.store.close();
+  run?.fixture.remove();
+  await redis?.stop();
+}
+
 function report(label: string, kills: number, load: SmtpLoad, r: Reconciliation, open: number, startedAt: number, extra = ''): void {
   console.log(
     `${summaryLine(label, kills, r)}; open jobs after drain=${open}; submissions=${load.submissions.length}; slowest SMTP reply=${load.slowestReplyMs} ms; ` +
@@ -171,13 +180,7 @@ describe.each(['file', 'redis'] as const)('crash loop (%s store)', (backend) => 
   let run: Run | undefined;
   let load: SmtpLoad | undefined;
 
-  afterAll(async () => {
-    await load?.stop();
-    for (const relay of run?.relays ?? []) await relay.stop('SIGKILL');
-    await run?.store.close();
-    run?.fixture.remove();
-    await redis?.stop();
-  });
+  afterAll(() => tearDown(load, run, redis));
 
   test(`${KILLS} SIGKILLs under mixed load: every acknowledged recipient ends in exactly one state`, async () => {
     const startedAt = Date.now();
@@ -241,13 +244,7 @@ describe('Redis kill -9 mid-load (redis store)', () => {
   const REPLY_BOUND_MS = Number(process.env.CRASH_REDIS_REPLY_BOUND_MS ?? 20_000);
   const DOWN_MS = Number(process.env.CRASH_REDIS_DOWN_MS ?? 25_000);
 
-  afterAll(async () => {
-    await load?.stop();
-    for (const relay of run?.relays ?? []) await relay.stop('SIGKILL');
-    await run?.store.close();
-    run?.fixture.remove();
-    await redis?.stop();
-  });
+  afterAll(() => tearDown(load, run, redis));
 
   test('4xx while Redis is down, never 250, no hang; after its restart delivery resumes and nothing acknowledged is lost', async () => {
     const startedAt = Date.now();
