@@ -97,9 +97,10 @@ export function applySmtpServerAdaptations(): void {
     send.call(this, code, data, context);
     if (code < 400) return;
     const text = Array.isArray(data) ? data.join(' ') : String(data ?? '');
-    // smtp-server's own 421 for too many unrecognized or unauthenticated commands closes the session:
-    // counted as well, so a junk flood it cuts off is still a strike against the address.
-    if (code === 421 && !/too many/i.test(text)) return;
+    // smtp-server's own 421 for too many unrecognized or unauthenticated commands ("Error: too many …";
+    // Sealgate's own replies start with an enhanced code) closes the session: counted as well, so a junk
+    // flood it cuts off is still a strike against the address.
+    if (code === 421 && !/^Error: too many /i.test(text)) return;
     const hook = (this as unknown as ConnectionInternals)._server.options.sealgateOnProtocolError;
     if (hook && this.session?.id && hook(code, text, this.session) && code !== 421) {
       send.call(this, 421, '4.7.0 Too many errors, closing connection', false);
