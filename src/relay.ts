@@ -4,6 +4,7 @@ import { checkReady, listenersProbe, storeProbe, type Readiness } from './admin/
 import { inboundMetrics } from './admin/inbound-metrics';
 import { createMetrics, type Metrics } from './admin/metrics';
 import { assertAdminListenerSafe, startAdminServer } from './admin/server';
+import { LiveConfig, type ReloadResult } from './config/live';
 import type { LoadedConfig } from './config/load';
 import { UserDirectory } from './auth/users';
 import { loadOrCreateInboundCertificate } from './inbound/dev-certificate';
@@ -26,15 +27,28 @@ export interface Relay {
   scheduler: Scheduler;
   /** Prometheus registry and instruments (admin /metrics). */
   metrics: Metrics;
+  /** The running config: what new sessions and deliveries start under, its digest and load time. */
+  live: LiveConfig;
   /** Store reachable and listeners up (admin /readyz). */
   readiness(): Promise<Readiness>;
+  /** Re-reads the config file and applies what can change live (SIGHUP, `sealgate reload`, POST /api/v1/reload); logs either way. */
+  reload(): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
 const SWEEP_INTERVAL_MS = 60_000;
 
 /** Wires the relay's parts together in dependency order and tears them down in reverse. */
-export async function startRelay({ config }: LoadedConfig, logger: Logger): Promise<Relay> {
+export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<Relay> {
+  const { config } = loaded;
+  const live = new LiveConfig(loaded);
+  live.onReload({
+    name: 'log.level',
+    prepare: (next) => () => {
+      logger.level = next.log.level;
+    },
+  });
+  const reload = () => reloadAndLog(live, logger);
   const profile = buildTlsProfile(config.tlsProfile);
   for (const problem of profile.nonCompliance) {
     logger.warn({ event: 'tls-profile-noncompliant', problem }, 'TLS profile goes below NIST SP 800-52r2 (allowNonCompliantProfile is set)');
@@ -122,22 +136,40 @@ export async function startRelay({ config }: LoadedConfig, logger: Logger): Prom
         metrics,
         ...(portal ? { portal: portal.service } : {}),
         readiness: () => checkReady({ store: storeProbe(store), listeners: listenersProbe(inbound) }),
+        configStatus: () => live.status(),
+        reload,
       });
       cleanups.push(() => admin.close());
     }
 
-    logger.info({ event: 'relay-started', backend: store.kind, listeners: inbound.listeners, delivery: config.delivery.enabled, portal: portalUrl }, 'Sealgate is accepting mail');
+    logger.info({ event: 'relay-started', digest: live.digest, backend: store.kind, listeners: inbound.listeners, delivery: config.delivery.enabled, portal: portalUrl }, 'Sealgate is accepting mail');
     let closing: Promise<void> | undefined;
     return {
       store,
       inbound,
       scheduler,
       metrics,
+      live,
       readiness: () => checkReady({ store: storeProbe(store), listeners: listenersProbe(inbound) }),
+      reload,
       close: () => (closing ??= runCleanups(cleanups, releaseSpool)),
     };
   } catch (err) {
     await runCleanups(cleanups, releaseSpool);
+    throw err;
+  }
+}
+
+async function reloadAndLog(live: LiveConfig, logger: Logger): Promise<ReloadResult> {
+  try {
+    const result = await live.reload();
+    logger.info({ event: 'config-reloaded', file: live.status().file, digest: result.digest, previousDigest: result.previousDigest, changed: result.changed }, 'configuration reloaded');
+    return result;
+  } catch (err) {
+    logger.error(
+      { event: 'config-reload-refused', file: live.status().file, digest: live.digest, err: (err as Error).message },
+      'configuration reload refused; the running configuration is unchanged',
+    );
     throw err;
   }
 }

@@ -2,7 +2,9 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
+import type { ConfigStatus, ReloadResult } from '../config/live';
 import type { Config } from '../config/schema';
+import { VERSION } from '../config/version';
 import type { Logger } from '../log/logger';
 import type { AuditLog } from '../evidence/audit-log';
 import type { PolicyRuntime } from '../policy';
@@ -26,6 +28,10 @@ export interface AdminServerOptions {
   metrics?: Pick<Metrics, 'render'>;
   /** /readyz; without it, readiness is "the store answers a ping". */
   readiness?: () => Promise<Readiness>;
+  /** The running config's digest and load time (/healthz, /api/v1/config). */
+  configStatus?: () => ConfigStatus;
+  /** Re-reads and applies the config file (POST /api/v1/reload). */
+  reload?: () => Promise<ReloadResult>;
   /** The built-in portal's service (/api/v1/portal/items); without it those routes answer 503. */
   portal?: PortalAdmin;
 }
@@ -143,7 +149,10 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
     { prefix: API_PREFIX },
   );
 
-  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is up (no token needed)', security: [] } }, async () => ({ status: 'ok', ...checkLive() }));
+  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is up (no token needed)', security: [] } }, async () => {
+    const status = options.configStatus?.();
+    return { status: 'ok', version: VERSION, ...checkLive(), ...(status ? { config: { digest: status.digest, loadedAt: status.loadedAt } } : {}) };
+  });
   app.get('/readyz', { schema: { tags: ['health'], summary: 'The store answers and the SMTP listeners are up' } }, async (_request, reply) => {
     const readiness = options.readiness ? await options.readiness() : await pingOnly(store);
     return reply.code(readiness.ready ? 200 : 503).send(readiness);

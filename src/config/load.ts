@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import stringify from 'safe-stable-stringify';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { AUDIT_FILE_NEXT_TO_QUEUE, configSchema, type Config } from './schema';
@@ -16,6 +18,12 @@ export interface LoadedConfig {
   config: Config;
   /** Absolute path of the file the config came from; relative paths inside it are resolved against its folder. */
   file: string;
+  /**
+   * What the file says, as `sha256:<hex>` of its keys and values (sorted; comments and layout ignored, and
+   * environment overrides left out), so a CLI run with another environment can tell whether the running
+   * relay uses the file as it is on disk.
+   */
+  digest: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -37,7 +45,14 @@ export function loadConfig(explicitFile?: string, env: Env = process.env): Loade
     throw new ConfigError(`config file ${file} is not valid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
   }
   const raw: unknown = doc.toJS() ?? {};
-  return { config: parseConfig(raw, env, path.dirname(file), file), file };
+  return { config: parseConfig(raw, env, path.dirname(file), file), file, digest: configDigest(raw) };
+}
+
+/** `sha256:` and the hex digest of a config's canonical JSON (keys sorted at every level). */
+export function configDigest(raw: unknown): string {
+  return `sha256:${createHash('sha256')
+    .update(stringify(raw) ?? 'null', 'utf8')
+    .digest('hex')}`;
 }
 
 /** Validates a config object (already read from YAML), applies env overrides and resolves relative paths. */

@@ -51,6 +51,11 @@ export function registerStartCommand(program: Command): void {
         };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
+        // systemd's ExecReload and logrotate habits: re-read the config, never stop (the outcome is logged by reload).
+        process.on('SIGHUP', () => {
+          logger.info({ event: 'reload-requested', signal: 'SIGHUP' }, 'reloading the configuration');
+          relay.reload().catch(() => undefined);
+        });
       });
     });
 }
