@@ -14,6 +14,7 @@ import { isLoopbackHost, tokenMatcher } from './auth';
 import { actionRecorder, type AdminContext } from './context';
 import { checkLive, type Readiness } from './health';
 import type { Metrics } from './metrics';
+import { registerConfigRoutes } from './routes/config';
 import { registerFallbackRoutes } from './routes/fallback';
 import { registerOpsRoutes } from './routes/ops';
 import { registerPortalItemRoutes, type PortalAdmin } from './routes/portal-items';
@@ -145,6 +146,8 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
       registerFallbackRoutes(api, ctx);
       registerOpsRoutes(api, ctx);
       registerPortalItemRoutes(api, ctx, options.portal);
+      const { configStatus, reload } = options;
+      registerConfigRoutes(api, ctx, configStatus && reload ? { status: configStatus, reload } : undefined);
     },
     { prefix: API_PREFIX },
   );

@@ -5,10 +5,14 @@ import { registerEvidenceCommands } from './commands/evidence';
 import { registerFallbackCommands } from './commands/fallback';
 import { registerPortalCommands, type PortalCliOptions } from './commands/portal';
 import { registerQueueCommands } from './commands/queue';
+import { registerReloadCommand } from './commands/reload';
 import { registerStartCommand } from './commands/start';
 import { registerStatsCommand } from './commands/stats';
 import { registerUserCommands } from './commands/user';
+import { loadConfig } from '../config/load';
+import { globalConfigFile } from './context';
 import { CliError } from './errors';
+import { askRunningRelay, configDriftWarning } from './relay-client';
 
 /** Exit codes shared by every command; `check` adds its verdict codes (3 divert, 4 defer, 5 bounce). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 6 } as const;
@@ -29,7 +33,30 @@ export function buildProgram(options: PortalCliOptions = {}): Command {
   registerAuditCommand(program, options);
   registerEvidenceCommands(program, options);
   registerStatsCommand(program);
+  registerReloadCommand(program);
+  program.hook('preAction', warnWhenFileDiffers);
   return program;
+}
+
+/** Commands that run or reload the relay: the file differing from the running config is their business. */
+const NO_DRIFT_WARNING = new Set(['start', 'reload']);
+
+/**
+ * Before a command that reads the config file, asks the running relay (its /healthz) which config it uses and
+ * warns on stderr when the file differs, so nobody takes a change on disk for one in force.
+ */
+async function warnWhenFileDiffers(_program: Command, action: Command): Promise<void> {
+  let top = action;
+  while (top.parent?.parent) top = top.parent;
+  if (NO_DRIFT_WARNING.has(top.name())) return;
+  let loaded;
+  try {
+    loaded = loadConfig(globalConfigFile(action));
+  } catch {
+    return; // the command itself reports a config it cannot read
+  }
+  const warning = configDriftWarning(loaded, await askRunningRelay(loaded.config));
+  if (warning) process.stderr.write(`sealgate: ${warning}\n`);
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger';
 import { FileStore } from './file/file-store';
 import type { Store, StoreObserver } from './types';
 
-export { acquireSpoolLock, SpoolLockedError } from './file/locks';
+export { acquireSpoolLock, spoolLockHolder, SpoolLockedError } from './file/locks';
 export * from './types';
 
 /** The configured queue backend; call open() before use. `observer` hears of quarantined entries (metrics). */
