@@ -113,6 +113,13 @@ describe('delay warnings and NOTIFY end to end', () => {
     expect(reports(world, never, 'delayed')).toHaveLength(0);
     expect(world.mailbox('sender.test').received.filter((m) => m.raw.includes(`X-Sealgate-Queue-ID: ${never}`))).toHaveLength(0);
 
+    // The flag is in the store, so a restarted relay does not warn again either.
+    await relay.stop();
+    relay = await startRelayProcess(fixture.configFile);
+    const attemptsBeforeRestart = await attemptsOf(store, warned);
+    await until('two retries after the restart', async () => (await attemptsOf(store, warned)) >= attemptsBeforeRestart + 2, 20_000);
+    expect(reports(world, warned, 'delayed')).toHaveLength(1);
+
     const [warnedRecipient] = (await store.getMessage(warned))!.jobs[0]!.recipients;
     const [neverRecipient] = (await store.getMessage(never))!.jobs[0]!.recipients;
     expect(warnedRecipient).toMatchObject({ state: 'pending', delayWarnedAt: expect.any(Number) });
