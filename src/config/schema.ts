@@ -217,6 +217,8 @@ export const configSchema = z
         maxQueueTime: duration.default(86_400_000),
         /** At `maxQueueTime`: divert the recipients still pending to the secure portal, or bounce them with a DSN. */
         onExpiry: z.enum(['divert', 'bounce']).default('divert'),
+        /** Warn the sender (a "delayed" DSN, once per recipient) when a recipient is still deferred this long after arrival; null or 0: never. */
+        delayWarning: duration.nullable().default(14_400_000),
         /** Messages sent over one MX connection before it is closed. */
         maxMessagesPerConnection: z.number().int().positive().default(100),
         /** How long an unused MX connection stays open for the next message to the same MX. */

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import type { Logger } from '../log/logger';
-import type { ClaimedJob, RecipientRecord, Store } from '../store/types';
-import { buildDsn, type DsnRecipient } from './dsn';
+import type { ClaimedJob, RecipientRecord, RecipientResult, Store } from '../store/types';
+import { buildDsn, messageIdTag, type DsnAction, type DsnRecipient } from './dsn';
+import { advertisesDsn, deferralStatus, delayWarningDue, dsnSuppressedFor, relayedNoticeDue, successStatus, wantsDelayNotice, wantsFailureNotice, wantsSuccessNotice } from './notify';
 
 const MAX_HEADER_BYTES = 256 * 1024;
 
@@ -25,36 +26,45 @@ export async function readHeaderSection(store: Store, queueId: string, limit = M
   return Buffer.concat(chunks);
 }
 
-/** RFC 3461: a failure DSN goes out unless the client asked for NOTIFY=NEVER or a list without FAILURE. */
-export function wantsFailureNotice(recipient: Pick<RecipientRecord, 'notify'>): boolean {
-  if (!recipient.notify || recipient.notify.length === 0) return true;
-  const notify = recipient.notify.map((n) => n.toUpperCase());
-  return !notify.includes('NEVER') && notify.includes('FAILURE');
-}
+export { wantsFailureNotice } from './notify';
+
+/** A recipient to report, with the stored facts its DSN needs (NOTIFY decides, ORCPT is carried into the report). */
+export type DsnCandidate = DsnRecipient & { record: Pick<RecipientRecord, 'notify' | 'orcpt'> };
+
+const KIND_OF: Record<DsnAction, { wants: (r: Pick<RecipientRecord, 'notify'>) => boolean; event: string; text: string }> = {
+  failed: { wants: wantsFailureNotice, event: 'dsn-queued', text: 'failure DSN queued to the sender' },
+  delayed: { wants: wantsDelayNotice, event: 'dsn-delay-queued', text: 'delay warning DSN queued to the sender' },
+  relayed: { wants: wantsSuccessNotice, event: 'dsn-relayed-queued', text: 'relayed (success) DSN queued to the sender' },
+};
 
 /**
  * Queues a failure DSN to the envelope sender as a new message, so it travels under Sealgate's own
  * rules (TLS policy, portal fallback). Returns the DSN's queue id, or undefined when none is due
  * (null sender, NOTIFY said no).
  */
-export async function queueFailureDsn(
-  store: Store,
-  hostname: string,
-  claimed: ClaimedJob,
-  failed: Array<DsnRecipient & { record: Pick<RecipientRecord, 'notify' | 'orcpt'> }>,
-  logger: Logger,
-): Promise<string | undefined> {
+export function queueFailureDsn(store: Store, hostname: string, claimed: ClaimedJob, failed: DsnCandidate[], logger: Logger): Promise<string | undefined> {
+  return queueDsn(store, hostname, claimed, 'failed', failed, logger);
+}
+
+/**
+ * Queues one DSN of one kind (every recipient in `candidates` must carry that action) to the envelope sender,
+ * as a new message from <> with the original headers only, like the failure DSN. Recipients whose NOTIFY does not
+ * ask for this kind are left out; returns undefined when none is left, or the message gets no DSN at all.
+ */
+export async function queueDsn(store: Store, hostname: string, claimed: ClaimedJob, action: DsnAction, candidates: DsnCandidate[], logger: Logger): Promise<string | undefined> {
   const { message } = claimed;
-  if (message.params.notice) {
+  const suppressed = dsnSuppressedFor(message);
+  if (suppressed === 'portal-notice') {
     // A portal notice comes from the portal's own address: the portal service tells the sender instead.
     logger.info({ event: 'dsn-suppressed', queueId: message.id, reason: 'portal-notice' }, 'no DSN for a portal notice');
     return undefined;
   }
-  if (message.from === '') {
+  if (suppressed === 'null-sender') {
     logger.info({ event: 'dsn-suppressed', queueId: message.id, reason: 'null-sender' }, 'no DSN for a message from the null sender');
     return undefined;
   }
-  const recipients = failed.filter((f) => wantsFailureNotice(f.record)).map(({ record, ...r }) => ({ ...r, ...(record.orcpt ? { orcpt: record.orcpt } : {}) }));
+  const kind = KIND_OF[action];
+  const recipients = candidates.filter((c) => c.action === action && kind.wants(c.record)).map(({ record, ...r }) => ({ ...r, ...(record.orcpt ? { orcpt: record.orcpt } : {}) }));
   if (recipients.length === 0) return undefined;
   const originalHeaders = await readHeaderSection(store, message.id);
   const dsn = await buildDsn({
@@ -76,8 +86,77 @@ export async function queueFailureDsn(
       receivedAt: now,
     },
     Readable.from([dsn]),
-    { messageId: `<dsn.${message.id}.${now}@${hostname}>`, from: `MAILER-DAEMON@${hostname}`, date: new Date(now).toISOString() },
+    { messageId: `<${messageIdTag(recipients)}.${message.id}.${now}@${hostname}>`, from: `MAILER-DAEMON@${hostname}`, date: new Date(now).toISOString() },
   );
-  logger.info({ event: 'dsn-queued', queueId: message.id, dsnQueueId: record.id, recipients: recipients.length }, 'failure DSN queued to the sender');
+  logger.info({ event: kind.event, queueId: message.id, dsnQueueId: record.id, recipients: recipients.length }, kind.text);
   return record.id;
+}
+
+/** What the DSN builders read of an outcome decision (see src/outcome Decision) and of the session it was reached on. */
+export interface DecidedFacts {
+  reason: string;
+  detail?: string;
+  reply: string | null;
+  session?: { target: { host: string }; ehlo: readonly string[] } | undefined;
+}
+
+/**
+ * The recipients this attempt left deferred that are owed their delay warning now (see delayWarningDue), as
+ * `delayed` DSN entries: the last reason, a 4.x.x status, and Will-Retry-Until = arrival + maxQueueTime.
+ */
+export function delayedCandidates(
+  claimed: ClaimedJob,
+  pending: RecipientRecord[],
+  results: RecipientResult[],
+  decisions: ReadonlyMap<string, DecidedFacts>,
+  delivery: { delayWarning: number | null; maxQueueTime: number },
+  now: number,
+): DsnCandidate[] {
+  const { message } = claimed;
+  const out: DsnCandidate[] = [];
+  for (const result of results) {
+    if (result.outcome !== 'deferred') continue;
+    const record = pending.find((p) => p.address === result.address);
+    if (!record || !delayWarningDue(message, record, delivery.delayWarning, now)) continue;
+    const decision = decisions.get(result.address);
+    const diagnostic = decision ? (decision.reply ?? decision.detail ?? decision.reason) : result.evidence.reason;
+    out.push({
+      address: result.address,
+      action: 'delayed',
+      status: deferralStatus(decision?.reply),
+      remoteMta: decision?.session?.target.host ?? null,
+      diagnostic,
+      lastAttemptAt: result.evidence.at,
+      willRetryUntil: message.receivedAt + delivery.maxQueueTime,
+      record,
+    });
+  }
+  return out;
+}
+
+/**
+ * The delivered recipients that asked for NOTIFY=SUCCESS and are owed a `relayed` DSN by Sealgate: the next hop
+ * either did not advertise DSN or was not handed their NOTIFY (`notifyPassedOn`: the transaction carried one
+ * NOTIFY for all its recipients, so it is only passed on when they all gave the same). Diverted recipients get
+ * none: the portal holds the message and tells the sender itself when configured to.
+ */
+export function relayedCandidates(pending: RecipientRecord[], results: RecipientResult[], decisions: ReadonlyMap<string, DecidedFacts>, notifyPassedOn: boolean): DsnCandidate[] {
+  const out: DsnCandidate[] = [];
+  for (const result of results) {
+    if (result.outcome !== 'delivered') continue;
+    const record = pending.find((p) => p.address === result.address);
+    const decision = decisions.get(result.address);
+    if (!record || !decision) continue;
+    if (!relayedNoticeDue(record, advertisesDsn(decision.session?.ehlo ?? []), notifyPassedOn)) continue;
+    out.push({
+      address: result.address,
+      action: 'relayed',
+      status: successStatus(decision.reply),
+      remoteMta: decision.session?.target.host ?? null,
+      diagnostic: decision.reply ?? decision.reason,
+      lastAttemptAt: result.evidence.at,
+      record,
+    });
+  }
+  return out;
 }

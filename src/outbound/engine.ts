@@ -6,7 +6,8 @@ import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSess
 import { isStoreError, type ClaimedJob, type JobResult, type RecipientOutcome, type RecipientRecord, type RecipientResult, type Store } from '../store/types';
 import type { AuditLog } from '../evidence/audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
-import { queueFailureDsn } from './bounces';
+import { delayedCandidates, queueDsn, queueFailureDsn, relayedCandidates, type DsnCandidate } from './bounces';
+import { retryAtForWarning } from './notify';
 import { retryWhileUnavailable } from './store-retry';
 import { ConnectionPool, type PooledSession } from './connection-pool';
 import { toAuditEntry, type CertificateEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from '../evidence/delivery';
@@ -80,10 +81,14 @@ export class DeliveryEngine {
     });
 
     await this.bounce(claimed, pending, recipients, decisions, signal);
+    const reported = await this.notifySender(claimed, pending, recipients, decisions, now, signal);
     const deferred = recipients.some((r) => r.outcome === 'deferred');
-    const retryAt = signal.aborted ? now : nextRetryAt(job.attempts + 1, this.deps.config.delivery.retrySchedule, now);
+    const { retrySchedule, delayWarning } = this.deps.config.delivery;
+    // A delay warning still owed brings the next attempt forward to its time, so it is not late by a whole retry step.
+    const stillDeferred = pending.filter((p) => recipients.some((r) => r.address === p.address && r.outcome === 'deferred'));
+    const retryAt = signal.aborted ? now : retryAtForWarning(nextRetryAt(job.attempts + 1, retrySchedule, now), message, stillDeferred, delayWarning, now);
     this.logOutcome(claimed, recipients);
-    return deferred ? { recipients, retryAt } : { recipients };
+    return deferred ? { recipients: reported, retryAt } : { recipients: reported };
   }
 
   /**
@@ -339,6 +344,39 @@ export class DeliveryEngine {
     } catch (err) {
       // Losing the bounce notice must not lose the outcome: the bounce itself is recorded either way.
       this.deps.logger.error({ event: 'dsn-failed', queueId: claimed.message.id, err: (err as Error).message }, 'could not queue a failure DSN');
+    }
+  }
+
+  /**
+   * The sender's other DSNs of this attempt: the delay warning for recipients still deferred past
+   * delivery.delayWarning (marked on their results so the store keeps that it was sent), and `relayed` for
+   * NOTIFY=SUCCESS recipients the next hop will not report on. Never for a shutdown hand-back.
+   */
+  private async notifySender(
+    claimed: ClaimedJob,
+    pending: RecipientRecord[],
+    recipients: RecipientResult[],
+    decisions: Map<string, Decision<MxSession>>,
+    now: number,
+    signal: AbortSignal,
+  ): Promise<RecipientResult[]> {
+    if (signal.aborted) return recipients;
+    const delayed = delayedCandidates(claimed, pending, recipients, decisions, this.deps.config.delivery, now);
+    const relayed = relayedCandidates(pending, recipients, decisions, sameNotify(pending) !== undefined);
+    const warned = delayed.length > 0 && (await this.queueNotice(claimed, 'delayed', delayed, signal)) !== undefined;
+    if (relayed.length > 0) await this.queueNotice(claimed, 'relayed', relayed, signal);
+    if (!warned) return recipients;
+    return recipients.map((r) => (delayed.some((d) => d.address === r.address) ? { ...r, delayWarnedAt: now } : r));
+  }
+
+  /** Queues a delay or relayed DSN; a failure is logged and the DSN is simply due again at the next attempt (delay) or lost (relayed). */
+  private async queueNotice(claimed: ClaimedJob, action: 'delayed' | 'relayed', candidates: DsnCandidate[], signal: AbortSignal): Promise<string | undefined> {
+    const { store, config, logger } = this.deps;
+    try {
+      return await retryWhileUnavailable(() => queueDsn(store, config.hostname, claimed, action, candidates, logger), { event: 'dsn-retry', logger, fields: { queueId: claimed.message.id }, signal });
+    } catch (err) {
+      logger.error({ event: 'dsn-failed', queueId: claimed.message.id, action, err: (err as Error).message }, `could not queue a ${action} DSN`);
+      return undefined;
     }
   }
 

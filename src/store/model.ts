@@ -70,6 +70,8 @@ export interface RecipientRecord extends RecipientInput {
   state: RecipientState;
   /** Attempts and decisions, oldest first. */
   history: Evidence[];
+  /** When the delay warning DSN (RFC 3464 action delayed) was queued for this recipient; it is sent once. */
+  delayWarnedAt?: number;
 }
 
 export interface JobRecord {
@@ -129,6 +131,8 @@ export interface RecipientResult {
   evidence: Evidence;
   /** For diverted recipients: the reason code shown to the portal and admins. */
   divertReason?: string;
+  /** Set when this attempt queued the recipient's delay warning: stored with the recipient so it is never sent again. */
+  delayWarnedAt?: number;
 }
 
 export interface JobResult {

@@ -91,6 +91,7 @@ export function applyJobResult(stored: JobRecord, message: Pick<MessageRecord, '
     const recipient = byAddress.get(entry.address)!;
     if (recipient.state !== 'pending') continue;
     recipient.history.push({ ...entry.evidence, outcome: entry.outcome });
+    if (entry.delayWarnedAt !== undefined && recipient.delayWarnedAt === undefined) recipient.delayWarnedAt = entry.delayWarnedAt;
     if (entry.outcome === 'deferred') continue;
     recipient.state = entry.outcome;
     if (entry.outcome === 'diverted') fallback.push(divertedItem(stored, message, recipient, entry, attempt, now));

@@ -16,6 +16,7 @@ const recipient = z.looseObject({
   history: z.array(evidence),
   notify: z.array(z.string()).optional(),
   orcpt: z.string().optional(),
+  delayWarnedAt: time.optional(),
 });
 
 /** A job as stored: never 'leased' (a lease lives beside it), at least one recipient. */

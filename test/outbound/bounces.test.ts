@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { silentLogger } from '../../src/log/logger';
-import { queueFailureDsn } from '../../src/outbound/bounces';
+import { queueDsn, queueFailureDsn } from '../../src/outbound/bounces';
 import type { ClaimedJob, Store } from '../../src/store/types';
 
 /** Who gets a failure DSN: never the portal's own address for a bounced notice. */
@@ -47,6 +47,32 @@ describe('queueFailureDsn', () => {
   it('queues none for a portal notice', async () => {
     const { store, enqueued } = fakeStore();
     expect(await queueFailureDsn(store, 'relay.test', claimed({ notice: { itemId: 'i1', kind: 'portal-link' } }, 'portal@relay.test'), failed, silentLogger())).toBeUndefined();
+    expect(enqueued).toEqual([]);
+  });
+});
+
+describe('queueDsn: one kind of report, NOTIFY per recipient', () => {
+  const delayed = (address: string, notify?: string[]) => ({
+    address,
+    action: 'delayed' as const,
+    status: '4.2.1',
+    diagnostic: '450 4.2.1 busy',
+    lastAttemptAt: 0,
+    willRetryUntil: 86_400_000,
+    record: notify ? { notify } : {},
+  });
+
+  it('a delay warning leaves out recipients whose NOTIFY has no DELAY', async () => {
+    const { store, enqueued } = fakeStore();
+    expect(await queueDsn(store, 'relay.test', claimed({}), 'delayed', [delayed('a@example.test'), delayed('b@example.test', ['FAILURE'])], silentLogger())).toBe('dsn1');
+    expect(enqueued).toEqual(['clinic@sender.test']);
+    expect(await queueDsn(store, 'relay.test', claimed({}), 'delayed', [delayed('b@example.test', ['NEVER'])], silentLogger())).toBeUndefined();
+    expect(enqueued).toHaveLength(1);
+  });
+
+  it('never to the null sender', async () => {
+    const { store, enqueued } = fakeStore();
+    expect(await queueDsn(store, 'relay.test', claimed({}, ''), 'delayed', [delayed('a@example.test')], silentLogger())).toBeUndefined();
     expect(enqueued).toEqual([]);
   });
 });

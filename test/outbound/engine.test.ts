@@ -29,12 +29,12 @@ import { DamagedEntryError, StoreError, type ClaimedJob, type JobResult, type St
 const DOMAIN = 'example.test';
 const NOW = 1_800_000_000_000;
 
-type ConnectStep = 'compliant' | { fail: AttemptClass; code: string };
+type ConnectStep = 'compliant' | 'compliant-dsn' | { fail: AttemptClass; code: string };
 type SendStep = (input: TransactionInput) => TransactionResult;
 
 class FakeConnector implements MxConnector {
   readonly connects: Array<{ host: string; requireValidCert: boolean }> = [];
-  readonly sends: Array<{ host: string; recipients: string[]; session: MxSession }> = [];
+  readonly sends: Array<{ host: string; recipients: string[]; session: MxSession; dsn?: TransactionInput['dsn'] }> = [];
   readonly closed: MxSession[] = [];
   readonly resets: MxSession[] = [];
 
@@ -48,9 +48,11 @@ class FakeConnector implements MxConnector {
     const step = this.connectScript[candidate.host]?.shift();
     if (!step) throw new Error(`unexpected connect to ${candidate.host}`);
     const address = candidate.addresses[0]!;
-    if (step === 'compliant') {
+    if (step === 'compliant' || step === 'compliant-dsn') {
       const judgement: SessionJudgement = { compliant: true, classification: null, code: 'compliant', reason: 'TLSv1.3 TLS_AES_256_GCM_SHA384', wouldFail: [] };
-      return { ok: true, session: fakeSession(candidate.host, address), judgement, attempts: [{ address, error: null, judgement }] };
+      const session = fakeSession(candidate.host, address);
+      if (step === 'compliant-dsn') session.ehlo = [...session.ehlo, 'DSN'];
+      return { ok: true, session, judgement, attempts: [{ address, error: null, judgement }] };
     }
     const error = new MxSessionError(`${step.code} at ${candidate.host}`, step.fail, step.code, step.code === 'starttls-not-offered' ? false : null, null);
     return {
@@ -66,7 +68,7 @@ class FakeConnector implements MxConnector {
 
   async send(session: MxSession, input: TransactionInput): Promise<TransactionResult> {
     input.body.destroy();
-    this.sends.push({ host: session.target.host, recipients: input.recipients, session });
+    this.sends.push({ host: session.target.host, recipients: input.recipients, session, ...(input.dsn ? { dsn: input.dsn } : {}) });
     const step = this.sendScript[session.target.host]?.shift();
     if (!step) throw new Error(`unexpected transaction with ${session.target.host}`);
     return step(input);
@@ -196,14 +198,18 @@ function claimed(recipients: string[], params: ClaimedJob['message']['params'] =
   };
 }
 
-function engineWith(connector: FakeConnector, hosts: string[], openBody?: () => Promise<Readable>) {
-  const config = parseConfig({ hostname: 'relay.test', listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }] }, {}, '/tmp');
+function engineWith(connector: FakeConnector, hosts: string[], openBody?: () => Promise<Readable>, delivery: Record<string, unknown> = {}) {
+  const config = parseConfig({ hostname: 'relay.test', listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }], delivery }, {}, '/tmp');
   const enqueued: Array<{ from: string; recipients: Array<{ address: string }> }> = [];
+  /** The DSNs queued, as text, in order. */
+  const bodies: string[] = [];
   const store = {
     openBody: openBody ?? (async () => Readable.from([Buffer.from('Subject: results\r\n\r\nprivate\r\n')])),
     enqueue: async (message: { from: string; recipients: Array<{ address: string }> }, body: Readable) => {
-      body.resume();
       enqueued.push(message);
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      bodies.push(Buffer.concat(chunks).toString('utf8'));
       return { id: `dsn${enqueued.length}` };
     },
   } as unknown as Store;
@@ -213,7 +219,7 @@ function engineWith(connector: FakeConnector, hosts: string[], openBody?: () => 
   } as unknown as PolicyRuntime;
   const audit = { record: () => undefined, action: () => undefined, close: async () => undefined } as unknown as DeliveryEngineDeps['audit'];
   const engine = new DeliveryEngine({ config, store, policy, logger: silentLogger(), audit, now: () => NOW, connector });
-  return { engine, enqueued };
+  return { engine, enqueued, bodies };
 }
 
 const evidence = (result: JobResult, address: string) => result.recipients.find((r) => r.address === address)!.evidence as DeliveryEvidence;
@@ -449,6 +455,170 @@ describe('DeliveryEngine: portal notices go out with opportunistic TLS', () => {
     const { engine, enqueued } = engineWith(connector, ['mx1.example.test']);
     const result = await engine.deliverJob(claimed(['a@example.test'], notice), run);
     expect(outcomes(result)).toEqual({ 'a@example.test': ['bounced', 'rcpt-550'] });
+    expect(enqueued).toHaveLength(0);
+  });
+});
+
+describe('DeliveryEngine: delay warnings and NOTIFY per recipient', () => {
+  const HOUR = 3_600_000;
+  const MX = 'mx1.example.test';
+  type Rcpt = { address: string; notify?: string[]; orcpt?: string; delayWarnedAt?: number };
+
+  /** A job whose message arrived `age` ago, with per-recipient DSN parameters. */
+  function aged(recipients: Rcpt[], age: number, message: Partial<ClaimedJob['message']> = {}): ClaimedJob {
+    const job = claimed([]);
+    return {
+      job: { ...job.job, recipients: recipients.map((r) => ({ ...r, state: 'pending' as const, history: [] })) },
+      message: { ...job.message, receivedAt: NOW - age, ...message },
+    };
+  }
+  const deferAt450 = (attempts = 1): FakeConnector =>
+    new FakeConnector({ [MX]: ['compliant'] }, { [MX]: Array.from({ length: attempts }, () => everyone('deferred', '450 4.2.1 mailbox busy, try later')) });
+  const deliveryStatus = (dsn: string) => /Content-Type: message\/delivery-status\r\n\r\n([\s\S]*?)\r\n--/.exec(dsn)?.[1] ?? '';
+
+  it('a recipient still deferred past delivery.delayWarning gets one delayed DSN, flagged on its result', async () => {
+    const { engine, enqueued, bodies } = engineWith(deferAt450(), [MX], undefined, { delayWarning: '4h' });
+    const job = aged([{ address: 'a@example.test', orcpt: 'rfc822;A@example.test' }], 4 * HOUR + 1_000, { params: { dsn: { envid: 'ENV-7' } } });
+    const result = await engine.deliverJob(job, run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['deferred', 'rcpt-450'] });
+    expect(result.recipients[0]!.delayWarnedAt).toBe(NOW);
+    expect(enqueued).toEqual([expect.objectContaining({ from: '', recipients: [{ address: 'clinic@sender.test' }] })]);
+    const dsn = bodies[0]!;
+    expect(dsn).toMatch(/^Subject: Delayed Mail \(still being retried\)/m);
+    expect(dsn).toContain('THIS IS A WARNING ONLY');
+    const status = deliveryStatus(dsn);
+    expect(status).toContain('Original-Envelope-Id: ENV-7');
+    expect(status).toContain('Final-Recipient: rfc822; a@example.test');
+    expect(status).toContain('Original-Recipient: rfc822; A@example.test');
+    expect(status).toContain('Action: delayed');
+    expect(status).toContain('Status: 4.2.1');
+    expect(status).toContain('Remote-MTA: dns; mx1.example.test');
+    expect(status).toContain('Diagnostic-Code: smtp; 450 4.2.1 mailbox busy, try later');
+    // Will-Retry-Until = arrival + maxQueueTime (24 h by default).
+    expect(status).toContain(`Will-Retry-Until: ${new Date(NOW - 4 * HOUR - 1_000 + 24 * HOUR).toUTCString()}`);
+    // Headers only, as the failure DSN: never the body.
+    expect(dsn).toContain('Subject: results');
+    expect(dsn).not.toContain('private');
+  });
+
+  it('several recipients crossing the threshold at one attempt share one DSN; a recipient already warned is left out', async () => {
+    const { engine, enqueued, bodies } = engineWith(deferAt450(), [MX], undefined, { delayWarning: '4h' });
+    const job = aged([{ address: 'a@example.test' }, { address: 'b@example.test' }, { address: 'c@example.test', delayWarnedAt: NOW - HOUR }], 5 * HOUR);
+    const result = await engine.deliverJob(job, run);
+    expect(enqueued).toHaveLength(1);
+    expect(bodies[0]).toContain('Final-Recipient: rfc822; a@example.test');
+    expect(bodies[0]).toContain('Final-Recipient: rfc822; b@example.test');
+    expect(bodies[0]).not.toContain('c@example.test>');
+    expect(deliveryStatus(bodies[0]!)).not.toContain('c@example.test');
+    expect(result.recipients.map((r) => [r.address, r.delayWarnedAt])).toEqual([
+      ['a@example.test', NOW],
+      ['b@example.test', NOW],
+      ['c@example.test', undefined],
+    ]);
+  });
+
+  it('no delayed DSN before the threshold, but the next attempt is moved up to it instead of a whole retry step later', async () => {
+    const { engine, enqueued } = engineWith(deferAt450(), [MX], undefined, { delayWarning: '4h', retrySchedule: ['2h'] });
+    const result = await engine.deliverJob(aged([{ address: 'a@example.test' }], 4 * HOUR - 10_000), run);
+    expect(enqueued).toHaveLength(0);
+    expect(result.recipients[0]!.delayWarnedAt).toBeUndefined();
+    expect(result.retryAt).toBe(NOW + 10_000);
+  });
+
+  it('NOTIFY=NEVER, NOTIFY without DELAY, the null sender and delayWarning null: no delayed DSN and no earlier attempt', async () => {
+    for (const [recipients, message, delivery] of [
+      [[{ address: 'a@example.test', notify: ['NEVER'] }], {}, { delayWarning: '4h' }],
+      [[{ address: 'a@example.test', notify: ['FAILURE', 'SUCCESS'] }], {}, { delayWarning: '4h' }],
+      [[{ address: 'a@example.test' }], { from: '' }, { delayWarning: '4h' }],
+      [[{ address: 'a@example.test' }], {}, { delayWarning: null }],
+      [[{ address: 'a@example.test' }], {}, { delayWarning: 0 }],
+    ] as Array<[Rcpt[], Partial<ClaimedJob['message']>, Record<string, unknown>]>) {
+      const { engine, enqueued } = engineWith(deferAt450(2), [MX], undefined, { ...delivery, retrySchedule: ['2h'] });
+      const late = await engine.deliverJob(aged(recipients, 5 * HOUR, message), run);
+      expect(late.recipients[0]!.delayWarnedAt).toBeUndefined();
+      expect(enqueued).toHaveLength(0);
+      const early = await engine.deliverJob(aged(recipients, 4 * HOUR - 10_000, message), run);
+      expect(early.retryAt).toBeGreaterThanOrEqual(NOW + 2 * HOUR);
+      await engine.close();
+    }
+  });
+
+  it('a shutdown mid-attempt sends no warning', async () => {
+    const controller = new AbortController();
+    const connector = new FakeConnector({ [MX]: ['compliant'] }, { [MX]: [(input) => (controller.abort(), everyone('deferred', '450 4.2.1 busy')(input))] });
+    const { engine, enqueued } = engineWith(connector, [MX], undefined, { delayWarning: '4h' });
+    const result = await engine.deliverJob(aged([{ address: 'a@example.test' }], 5 * HOUR), controller.signal);
+    expect(result.recipients[0]!.delayWarnedAt).toBeUndefined();
+    expect(enqueued).toHaveLength(0);
+  });
+
+  it('NOTIFY=SUCCESS to an MX without DSN: a relayed DSN with the MX reply; a NOTIFY without SUCCESS gets none', async () => {
+    const connector = new FakeConnector({ [MX]: ['compliant'] }, { [MX]: [everyone('delivered', '250 2.0.0 queued as 42')] });
+    const { engine, enqueued, bodies } = engineWith(connector, [MX]);
+    const result = await engine.deliverJob(aged([{ address: 'a@example.test', notify: ['SUCCESS'], orcpt: 'rfc822;a@example.test' }, { address: 'b@example.test' }], 0), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'delivered'], 'b@example.test': ['delivered', 'delivered'] });
+    expect(enqueued).toEqual([expect.objectContaining({ from: '', recipients: [{ address: 'clinic@sender.test' }] })]);
+    const status = deliveryStatus(bodies[0]!);
+    expect(bodies[0]).toMatch(/^Subject: Successful Mail Delivery Report/m);
+    expect(status).toContain('Final-Recipient: rfc822; a@example.test');
+    expect(status).toContain('Original-Recipient: rfc822; a@example.test');
+    expect(status).toContain('Action: relayed');
+    expect(status).toContain('Status: 2.0.0');
+    expect(status).toContain('Remote-MTA: dns; mx1.example.test');
+    expect(status).toContain('Diagnostic-Code: smtp; 250 2.0.0 queued as 42');
+    expect(status).not.toContain('b@example.test');
+    expect(bodies[0]).not.toContain('private');
+  });
+
+  it('NOTIFY=SUCCESS to an MX that offers DSN and was handed the NOTIFY: no DSN from Sealgate (the next hop reports)', async () => {
+    const connector = new FakeConnector({ [MX]: ['compliant-dsn'] }, { [MX]: [everyone('delivered', '250 2.0.0 queued')] });
+    const { engine, enqueued } = engineWith(connector, [MX]);
+    await engine.deliverJob(aged([{ address: 'a@example.test', notify: ['SUCCESS'] }], 0), run);
+    expect(connector.sends[0]!.dsn).toMatchObject({ notify: ['SUCCESS'] });
+    expect(enqueued).toHaveLength(0);
+  });
+
+  it('NOTIFY=SUCCESS beside a recipient with another NOTIFY: the MX could not be handed it, so Sealgate reports relayed', async () => {
+    const connector = new FakeConnector({ [MX]: ['compliant-dsn'] }, { [MX]: [everyone('delivered', '250 2.0.0 queued')] });
+    const { engine, bodies } = engineWith(connector, [MX]);
+    await engine.deliverJob(
+      aged(
+        [
+          { address: 'a@example.test', notify: ['SUCCESS'] },
+          { address: 'b@example.test', notify: ['NEVER'] },
+        ],
+        0,
+      ),
+      run,
+    );
+    expect(connector.sends[0]!.dsn?.notify).toBeUndefined();
+    expect(bodies).toHaveLength(1);
+    expect(deliveryStatus(bodies[0]!)).toContain('Action: relayed');
+    expect(deliveryStatus(bodies[0]!)).not.toContain('b@example.test');
+  });
+
+  it('NOTIFY=SUCCESS for a recipient diverted to the portal: no DSN (the portal is no delivery)', async () => {
+    const connector = new FakeConnector({ [MX]: [{ fail: 'non-compliant', code: 'starttls-not-offered' }] });
+    const { engine, enqueued } = engineWith(connector, [MX]);
+    const result = await engine.deliverJob(aged([{ address: 'a@example.test', notify: ['SUCCESS'] }], 0), run);
+    expect(result.recipients[0]!.outcome).toBe('diverted');
+    expect(enqueued).toHaveLength(0);
+  });
+
+  it('NOTIFY=NEVER or SUCCESS alone: a bounced recipient gets no failure DSN', async () => {
+    const connector = new FakeConnector({ [MX]: ['compliant'] }, { [MX]: [everyone('bounced', '550 5.1.1 no such user')] });
+    const { engine, enqueued } = engineWith(connector, [MX]);
+    const result = await engine.deliverJob(
+      aged(
+        [
+          { address: 'a@example.test', notify: ['NEVER'] },
+          { address: 'b@example.test', notify: ['SUCCESS'] },
+        ],
+        0,
+      ),
+      run,
+    );
+    expect(result.recipients.map((r) => r.outcome)).toEqual(['bounced', 'bounced']);
     expect(enqueued).toHaveLength(0);
   });
 });

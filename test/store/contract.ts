@@ -299,6 +299,46 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       await expect(store.completeJob(jobId, 'w2', { recipients: [] })).rejects.toBeInstanceOf(LeaseLostError);
     });
 
+    test('the delay warning flag is stored with the recipient, kept by later attempts, and NOTIFY and ORCPT survive', async () => {
+      const message = newMessage([], {
+        recipients: [
+          { address: 'slow@one.test', notify: ['DELAY', 'FAILURE'], orcpt: 'rfc822;Slow@one.test' },
+          { address: 'quiet@one.test', notify: ['NEVER'] },
+        ],
+      });
+      const record = await store.enqueue(message, chunked(Buffer.from('Subject: hi\r\n\r\nhello\r\n')));
+      const jobId = record.jobs[0]!.id;
+      const start = Date.now();
+      await store.claimDue('w1', 1, 60_000, start);
+      await store.completeJob(jobId, 'w1', {
+        recipients: [
+          { address: 'slow@one.test', outcome: 'deferred', evidence: evidence('deferred', 'rcpt-451'), delayWarnedAt: 1234 },
+          { address: 'quiet@one.test', outcome: 'deferred', evidence: evidence('deferred', 'rcpt-451') },
+        ],
+        retryAt: start,
+      });
+      const [claimed] = await store.claimDue('w2', 1, 60_000, start + 1);
+      expect(claimed!.job.recipients.map((r) => [r.address, r.delayWarnedAt, r.notify, r.orcpt])).toEqual([
+        ['slow@one.test', 1234, ['DELAY', 'FAILURE'], 'rfc822;Slow@one.test'],
+        ['quiet@one.test', undefined, ['NEVER'], undefined],
+      ]);
+      // Another worker's later attempt neither clears nor moves the flag.
+      await store.completeJob(jobId, 'w2', {
+        recipients: [
+          { address: 'slow@one.test', outcome: 'deferred', evidence: evidence('deferred', 'rcpt-451') },
+          { address: 'quiet@one.test', outcome: 'deferred', evidence: evidence('deferred', 'rcpt-451'), delayWarnedAt: 5678 },
+        ],
+        retryAt: start,
+      });
+      await store.claimDue('w3', 1, 60_000, start + 2);
+      await store.completeJob(jobId, 'w3', { recipients: [{ address: 'slow@one.test', outcome: 'deferred', evidence: evidence('deferred', 'rcpt-451'), delayWarnedAt: 9999 }], retryAt: start });
+      const stored = (await store.getMessage(record.id))!.jobs[0]!.recipients;
+      expect(stored.map((r) => [r.address, r.delayWarnedAt])).toEqual([
+        ['slow@one.test', 1234],
+        ['quiet@one.test', 5678],
+      ]);
+    });
+
     test('final state precedence: bounced beats delivered; all delivered is delivered', async () => {
       const record = await enqueue(['a@one.test', 'b@one.test', 'c@two.test']);
       await store.claimDue('w1', 5, 60_000);
