@@ -309,7 +309,7 @@ describe('tokens follow the running config', () => {
     return { live, next: (config) => (upcoming = config) };
   }
 
-  test('a reload that removes a token, changes scopes or opens /metrics applies to the next request', async () => {
+  test('a reload that removes a token, changes scopes, opens /metrics or lowers the failure limit applies to the next request', async () => {
     const start = configWith();
     const { live, next } = liveConfig(start);
     const admin = await app({ config: start, live });
@@ -329,6 +329,13 @@ describe('tokens follow the running config', () => {
     expect((await admin.inject({ method: 'GET', url: '/api/v1/stats', headers: bearer('portal') })).statusCode).toBe(200);
     expect((await admin.inject({ method: 'GET', url: '/api/v1/stats', headers: bearer('new') })).json()).toMatchObject({ scope: 'read' });
     expect((await admin.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+
+    // admin.maxFailedAuthPerMinute follows too: from 10 down to 1, the second failure is throttled.
+    const wrong = { authorization: 'Bearer wrong-token-0123456789' };
+    next(configWith({ maxFailedAuthPerMinute: 1 }));
+    await live.reload();
+    expect((await admin.inject({ method: 'GET', url: '/api/v1/stats', headers: wrong, remoteAddress: '192.0.2.9' })).statusCode).toBe(401);
+    expect((await admin.inject({ method: 'GET', url: '/api/v1/stats', headers: wrong, remoteAddress: '192.0.2.9' })).statusCode).toBe(429);
     await admin.close();
   });
 
