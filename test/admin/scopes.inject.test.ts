@@ -179,6 +179,9 @@ describe('what each scope may do', () => {
     expect(list.statusCode).toBe(403);
     expect(list.json()).toEqual({ error: 'forbidden', scope: 'read', message: expect.stringMatching(/GET \/api\/v1\/queue needs the "read" scope; token "portal" has portal/) });
     for (const url of ['/api/v1/fallback', '/api/v1/stats', '/api/v1/portal/items']) expect((await admin.inject({ method: 'GET', url, headers: bearer('portal') })).statusCode).toBe(403);
+    // The HEAD twin of a GET route is checked the same way.
+    expect((await admin.inject({ method: 'HEAD', url: '/api/v1/queue', headers: bearer('portal') })).statusCode).toBe(403);
+    expect((await admin.inject({ method: 'HEAD', url: '/api/v1/queue', headers: bearer('read') })).statusCode).toBe(200);
     expect(logEvents('admin-forbidden')[0]).toMatchObject({ actor: 'portal', route: 'GET /api/v1/queue', scope: 'read' });
 
     const { id } = await fallbackItem('dr.x@partner.test');
