@@ -129,6 +129,7 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
     if (config.admin.enabled) {
       const admin = await startAdminServer({
         config,
+        live,
         store,
         policy,
         logger,

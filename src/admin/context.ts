@@ -4,21 +4,33 @@ import type { Logger } from '../log/logger';
 import type { AdminActionEntry, AuditLog } from '../evidence/audit-log';
 import type { PolicyRuntime } from '../policy';
 import type { Store } from '../store/types';
+import type { ScopeDeclaration, TokenIdentity } from './auth';
 
 /** What the route modules need; built once by the server. */
 export interface AdminContext {
-  config: Config;
+  /** The running config (replaced by a reload; read it per request, do not keep parts of it). */
+  readonly config: Config;
   store: Store;
   policy: PolicyRuntime;
   logger: Logger;
-  /** Records a state-changing action with who did it (the token's name). */
+  /** Records a state-changing action, or a read of message content, with who did it (the token's name). */
   recordAction(request: FastifyRequest, entry: Omit<AdminActionEntry, 'actor'>): void;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Name of the token the request authenticated with ('' before auth). */
+    /** Name of the token the request authenticated with ('' before auth and on public routes). */
     actor: string;
+    /** The token the request authenticated with, when it gave a valid one. */
+    token: TokenIdentity | undefined;
+  }
+  interface FastifyContextConfig {
+    /**
+     * What the route needs (see RouteScope in auth.ts): every route declares one, e.g.
+     * `app.get('/queue', { config: { scope: 'read' }, schema }, handler)`; a route without one is refused
+     * when it is registered.
+     */
+    scope?: ScopeDeclaration;
   }
 }
 

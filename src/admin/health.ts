@@ -60,13 +60,3 @@ export function listenersProbe(source: { listening(): boolean; listeners: readon
       ? { ok: true, detail: source.listeners.map((l) => `${l.name} ${l.host}:${l.port}`).join(', ') }
       : { ok: false, detail: 'SMTP listeners are not accepting connections (starting or shutting down)' };
 }
-
-export interface Liveness {
-  ok: true;
-  pid: number;
-  uptimeSeconds: number;
-}
-
-export function checkLive(): Liveness {
-  return { ok: true, pid: process.pid, uptimeSeconds: Math.round(process.uptime()) };
-}

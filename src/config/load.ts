@@ -4,7 +4,7 @@ import path from 'node:path';
 import stringify from 'safe-stable-stringify';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { AUDIT_FILE_NEXT_TO_QUEUE, configSchema, type Config } from './schema';
+import { ADMIN_SCOPES, ADMIN_TOKEN_MIN_LENGTH, AUDIT_FILE_NEXT_TO_QUEUE, configSchema, type AdminScope, type Config } from './schema';
 
 /** The repository (or installed package) root: src/config and dist/config are both two levels down. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -99,12 +99,43 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Record<strin
       .filter(Boolean);
   }
   if (env.SEALGATE_LOG_LEVEL) section(raw, 'log').level = env.SEALGATE_LOG_LEVEL;
-  if (env.SEALGATE_ADMIN_TOKEN) {
+  const envTokens: Array<{ name: string; token: string }> = [];
+  if (env.SEALGATE_ADMIN_TOKEN) envTokens.push({ name: 'env', token: env.SEALGATE_ADMIN_TOKEN });
+  if (env.SEALGATE_ADMIN_TOKEN_FILE) envTokens.push({ name: 'env-file', token: readTokenFile(env.SEALGATE_ADMIN_TOKEN_FILE) });
+  if (envTokens.length > 0) {
+    const scopes = env.SEALGATE_ADMIN_TOKEN_SCOPES ? parseScopes(env.SEALGATE_ADMIN_TOKEN_SCOPES) : undefined;
     const admin = section(raw, 'admin');
     const tokens: unknown[] = Array.isArray(admin.tokens) ? admin.tokens : [];
-    admin.tokens = [...tokens, { name: 'env', token: env.SEALGATE_ADMIN_TOKEN }];
+    admin.tokens = [...tokens, ...envTokens.map((t) => (scopes ? { ...t, scopes } : t))];
   }
   return raw;
+}
+
+/** SEALGATE_ADMIN_TOKEN_FILE (a Docker or Kubernetes secret): the file's text without surrounding whitespace. */
+function readTokenFile(file: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(`SEALGATE_ADMIN_TOKEN_FILE: cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (token.length < ADMIN_TOKEN_MIN_LENGTH) {
+    throw new ConfigError(`SEALGATE_ADMIN_TOKEN_FILE: the token in ${file} has ${token.length} characters; admin tokens must be at least ${ADMIN_TOKEN_MIN_LENGTH}`);
+  }
+  return token;
+}
+
+/** SEALGATE_ADMIN_TOKEN_SCOPES: comma-separated scope names for the environment's tokens. */
+function parseScopes(value: string): AdminScope[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !(ADMIN_SCOPES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new ConfigError(`SEALGATE_ADMIN_TOKEN_SCOPES: ${unknown.length > 0 ? `unknown scope ${unknown.join(', ')}` : 'no scope given'}; use a comma-separated list of ${ADMIN_SCOPES.join(', ')}`);
+  }
+  return [...new Set(names)] as AdminScope[];
 }
 
 function resolvePaths(config: Config, baseDir: string): Config {

@@ -32,6 +32,16 @@ const tlsLevel = z.enum(['encrypt', 'verify', 'portal']);
 /** The default of audit.file: `audit.log` next to the queue folder (resolved by the loader once queue.path is known). */
 export const AUDIT_FILE_NEXT_TO_QUEUE = '<queue.path>/../audit.log';
 
+/**
+ * What an admin token may do: `read` lists and shows, `operate` changes state, `content` reads message
+ * bodies, `portal` is an external portal's claim/body/ack, `metrics` is /metrics and readiness details.
+ */
+export const ADMIN_SCOPES = ['read', 'operate', 'content', 'portal', 'metrics'] as const;
+export type AdminScope = (typeof ADMIN_SCOPES)[number];
+/** The scopes of a token configured without `scopes` (tokens from before scopes existed). */
+export const LEGACY_ADMIN_SCOPES: readonly AdminScope[] = ['read', 'operate', 'metrics'];
+export const ADMIN_TOKEN_MIN_LENGTH = 16;
+
 export const configSchema = z
   .object({
     /** Name used in the SMTP banner, EHLO, Received headers and DSNs. */
@@ -335,7 +345,20 @@ export const configSchema = z
         /** Port to listen on (0: any free port, logged in the `admin-started` line). */
         port: z.number().int().min(0).max(65535).default(8025),
         /** Bearer tokens; each request is attributed to its token's name in the audit log. */
-        tokens: z.array(z.object({ name: z.string().min(1).max(64), token: z.string().min(16, 'admin tokens must be at least 16 characters') }).strict()).default([]),
+        tokens: z
+          .array(
+            z
+              .object({
+                name: z.string().min(1).max(64),
+                token: z.string().min(ADMIN_TOKEN_MIN_LENGTH, `admin tokens must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters`),
+                /** What the token may do; without it `read`, `operate` and `metrics` (with a warning at start). */
+                scopes: z.array(z.enum(ADMIN_SCOPES)).min(1, 'give at least one scope, or leave scopes out').optional(),
+              })
+              .strict(),
+          )
+          .default([]),
+        /** Serve /metrics without a token (e.g. a scraper on a trusted network); otherwise it needs the `metrics` scope. */
+        publicMetrics: z.boolean().default(false),
         /** Failed token checks per client address within one minute; past that every request but /healthz gets 429 until the minute is over. */
         maxFailedAuthPerMinute: z.number().int().positive().default(10),
       })

@@ -34,9 +34,12 @@ describe.each(BACKENDS)('admin API with the %s store', (backend) => {
     await rig?.stop();
   });
 
-  test('every route but /healthz needs a valid bearer token', async () => {
+  test('every route but /healthz and /readyz needs a valid bearer token', async () => {
     expect((await rig.api('GET', '/healthz', { token: null })).status).toBe(200);
-    for (const path of ['/api/v1/stats', '/api/v1/queue', '/readyz', '/metrics', '/openapi.json']) {
+    const probe = await rig.api('GET', '/readyz', { token: null });
+    expect(probe.status).toBe(200);
+    expect(probe.json).toEqual({ ready: true, version: expect.any(String) });
+    for (const path of ['/api/v1/stats', '/api/v1/queue', '/metrics', '/openapi.json']) {
       const missing = await rig.api('GET', path, { token: null });
       expect(missing.status).toBe(401);
       expect(missing.json).toMatchObject({ error: 'unauthorized' });
@@ -233,13 +236,13 @@ describe.each(BACKENDS)('admin API with the %s store', (backend) => {
     expect(bad.json).toMatchObject({ domain: 'nostarttls.test', verdict: 'divert' });
   });
 
-  test('every state-changing action is in the audit log with the token name, without subjects', async () => {
+  test('every state-changing action and every body download is in the audit log with the token name, without subjects', async () => {
     const actions = rig
       .auditLines()
       .filter((l) => l.event === 'admin-action')
       .map((l) => l.admin);
     const kinds = new Set(actions.map((a: any) => a.action));
-    for (const kind of ['queue-hold', 'queue-release', 'queue-retry', 'queue-delete', 'fallback-release', 'fallback-delete', 'portal-claim', 'portal-ack']) {
+    for (const kind of ['queue-hold', 'queue-release', 'queue-retry', 'queue-delete', 'fallback-release', 'fallback-delete', 'portal-claim', 'portal-ack', 'content-read']) {
       expect(kinds).toContain(kind);
     }
     for (const action of actions) expect(action).toMatchObject({ actor: TOKEN_NAME, id: expect.any(String) });

@@ -1,4 +1,7 @@
-import { isLoopbackHost, tokenMatcher } from '../../src/admin/auth';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { isLoopbackHost, liveTokenMatcher, missingScope, tokenMatcher, type AdminToken } from '../../src/admin/auth';
 import { parseAdminDuration } from '../../src/admin/durations';
 import { assertAdminListenerSafe } from '../../src/admin/server';
 import { ConfigError, parseConfig } from '../../src/config/load';
@@ -7,7 +10,7 @@ const base = { listeners: [{ name: 'smtp', port: 0, tls: 'starttls', auth: 'requ
 
 describe('admin config', () => {
   test('defaults: enabled on 127.0.0.1:8025 without tokens', () => {
-    expect(parseConfig(base, {}, '/tmp').admin).toEqual({ enabled: true, host: '127.0.0.1', port: 8025, tokens: [], maxFailedAuthPerMinute: 10 });
+    expect(parseConfig(base, {}, '/tmp').admin).toEqual({ enabled: true, host: '127.0.0.1', port: 8025, tokens: [], maxFailedAuthPerMinute: 10, publicMetrics: false });
   });
 
   test('SEALGATE_ADMIN_TOKEN adds a token named env next to configured ones', () => {
@@ -16,6 +19,45 @@ describe('admin config', () => {
       { name: 'ops', token: 'x'.repeat(16) },
       { name: 'env', token: 'y'.repeat(20) },
     ]);
+  });
+
+  test('SEALGATE_ADMIN_TOKEN_FILE reads a token from a file (trimmed), named env-file, beside SEALGATE_ADMIN_TOKEN', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-token-file-'));
+    try {
+      const file = path.join(dir, 'admin-token');
+      writeFileSync(file, `  ${'s'.repeat(32)}\n\n`);
+      expect(parseConfig(base, { SEALGATE_ADMIN_TOKEN_FILE: file }, '/tmp').admin.tokens).toEqual([{ name: 'env-file', token: 's'.repeat(32) }]);
+      expect(parseConfig(base, { SEALGATE_ADMIN_TOKEN_FILE: file, SEALGATE_ADMIN_TOKEN: 'y'.repeat(20) }, '/tmp').admin.tokens.map((t) => t.name)).toEqual(['env', 'env-file']);
+
+      const missing = path.join(dir, 'nope');
+      expect(() => parseConfig(base, { SEALGATE_ADMIN_TOKEN_FILE: missing }, '/tmp')).toThrow(ConfigError);
+      expect(() => parseConfig(base, { SEALGATE_ADMIN_TOKEN_FILE: missing }, '/tmp')).toThrow(`SEALGATE_ADMIN_TOKEN_FILE: cannot read ${missing}: ENOENT`);
+      expect(() => parseConfig(base, { SEALGATE_ADMIN_TOKEN_FILE: dir }, '/tmp')).toThrow(/SEALGATE_ADMIN_TOKEN_FILE: cannot read .*EISDIR/);
+      writeFileSync(file, 'short-secret\n');
+      expect(() => parseConfig(base, { SEALGATE_ADMIN_TOKEN_FILE: file }, '/tmp')).toThrow(`SEALGATE_ADMIN_TOKEN_FILE: the token in ${file} has 12 characters; admin tokens must be at least 16`);
+      writeFileSync(file, '\n');
+      expect(() => parseConfig(base, { SEALGATE_ADMIN_TOKEN_FILE: file }, '/tmp')).toThrow(/has 0 characters/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('SEALGATE_ADMIN_TOKEN_SCOPES gives the environment tokens their scopes; without it they are legacy tokens', () => {
+    const env = { SEALGATE_ADMIN_TOKEN: 'y'.repeat(20), SEALGATE_ADMIN_TOKEN_SCOPES: ' read, Metrics,read ' };
+    expect(parseConfig(base, env, '/tmp').admin.tokens).toEqual([{ name: 'env', token: 'y'.repeat(20), scopes: ['read', 'metrics'] }]);
+    expect(parseConfig(base, { SEALGATE_ADMIN_TOKEN: 'y'.repeat(20) }, '/tmp').admin.tokens[0]).not.toHaveProperty('scopes');
+    expect(() => parseConfig(base, { ...env, SEALGATE_ADMIN_TOKEN_SCOPES: 'read,everything' }, '/tmp')).toThrow(
+      /SEALGATE_ADMIN_TOKEN_SCOPES: unknown scope everything; use a comma-separated list of read, operate, content, portal, metrics/,
+    );
+    expect(() => parseConfig(base, { ...env, SEALGATE_ADMIN_TOKEN_SCOPES: ' , ' }, '/tmp')).toThrow(/SEALGATE_ADMIN_TOKEN_SCOPES: no scope given/);
+  });
+
+  test('token scopes: known names, at least one', () => {
+    const token = (scopes: unknown) => ({ ...base, admin: { tokens: [{ name: 'ops', token: 'x'.repeat(16), scopes }] } });
+    expect(parseConfig(token(['portal']), {}, '/tmp').admin.tokens[0]!.scopes).toEqual(['portal']);
+    expect(() => parseConfig(token(['admin']), {}, '/tmp')).toThrow(/admin\.tokens\.0\.scopes\.0/);
+    expect(() => parseConfig(token([]), {}, '/tmp')).toThrow(/admin\.tokens\.0\.scopes: give at least one scope/);
+    expect(() => parseConfig({ ...base, admin: { publicMetrics: 'yes' } }, {}, '/tmp')).toThrow(/admin\.publicMetrics/);
   });
 
   test('short tokens, bad ports and unknown keys are refused with the key named', () => {
@@ -39,13 +81,38 @@ describe('admin auth helpers', () => {
       { name: 'ops', token: 'a'.repeat(16) },
       { name: 'portal', token: 'b'.repeat(24) },
     ]);
-    expect(match(`Bearer ${'a'.repeat(16)}`)).toBe('ops');
-    expect(match(`bearer ${'b'.repeat(24)}`)).toBe('portal');
+    expect(match(`Bearer ${'a'.repeat(16)}`)).toEqual({ name: 'ops', scopes: new Set(['read', 'operate', 'metrics']) });
+    expect(match(`bearer ${'b'.repeat(24)}`)?.name).toBe('portal');
     expect(match(`Bearer ${'a'.repeat(15)}`)).toBeUndefined();
     expect(match(`Basic ${'a'.repeat(16)}`)).toBeUndefined();
     expect(match('Bearer')).toBeUndefined();
     expect(match(undefined)).toBeUndefined();
     expect(tokenMatcher([])(`Bearer ${'a'.repeat(16)}`)).toBeUndefined();
+  });
+
+  test('tokenMatcher gives configured scopes; a token without scopes gets read, operate and metrics', () => {
+    const match = tokenMatcher([
+      { name: 'portal', token: 'p'.repeat(16), scopes: ['portal'] },
+      { name: 'old', token: 'o'.repeat(16) },
+    ]);
+    expect([...match(`Bearer ${'p'.repeat(16)}`)!.scopes]).toEqual(['portal']);
+    expect([...match(`Bearer ${'o'.repeat(16)}`)!.scopes].sort()).toEqual(['metrics', 'operate', 'read']);
+  });
+
+  test('missingScope: any listed scope is enough; otherwise the first is named', () => {
+    expect(missingScope('read', new Set(['read']))).toBeUndefined();
+    expect(missingScope('read', new Set(['portal', 'content']))).toBe('read');
+    expect(missingScope(['content', 'portal'], new Set(['portal']))).toBeUndefined();
+    expect(missingScope(['content', 'portal'], new Set(['read', 'operate', 'metrics']))).toBe('content');
+  });
+
+  test('liveTokenMatcher follows the list it is given, so a removed token stops at once', () => {
+    let tokens: AdminToken[] = [{ name: 'a', token: 'a'.repeat(16) }];
+    const match = liveTokenMatcher(() => tokens);
+    expect(match(`Bearer ${'a'.repeat(16)}`)?.name).toBe('a');
+    tokens = [{ name: 'b', token: 'b'.repeat(16), scopes: ['read'] }];
+    expect(match(`Bearer ${'a'.repeat(16)}`)).toBeUndefined();
+    expect(match(`Bearer ${'b'.repeat(16)}`)?.name).toBe('b');
   });
 
   test('isLoopbackHost', () => {

@@ -29,7 +29,7 @@ describe('failed admin authentication per client address', () => {
   test('10 failures get 401; the 11th and everything after from that address get 429 with Retry-After, a good token included', async () => {
     const logs: string[] = [];
     const admin = await app(10, logs);
-    const from = (remoteAddress: string, headers: Record<string, string>, url = '/readyz') => admin.inject({ method: 'GET', url, headers, remoteAddress });
+    const from = (remoteAddress: string, headers: Record<string, string>, url = '/openapi.json') => admin.inject({ method: 'GET', url, headers, remoteAddress });
     for (let i = 0; i < 10; i++) expect((await from('192.0.2.1', bad)).statusCode).toBe(401);
     // Right at the limit a good token still works.
     expect((await from('192.0.2.1', good)).statusCode).toBe(200);
@@ -44,8 +44,10 @@ describe('failed admin authentication per client address', () => {
     const later = await from('192.0.2.1', {});
     expect(later.statusCode).toBe(429);
     expect(Number(later.headers['retry-after'])).toBe(30);
-    // /healthz stays public, other addresses are unaffected.
+    // /healthz and a token-less /readyz stay public (a probe is not locked out), other addresses are unaffected.
     expect((await from('192.0.2.1', {}, '/healthz')).statusCode).toBe(200);
+    expect((await from('192.0.2.1', {}, '/readyz')).statusCode).toBe(200);
+    expect((await from('192.0.2.1', good, '/readyz')).statusCode).toBe(429);
     expect((await from('192.0.2.2', good)).statusCode).toBe(200);
     expect((await from('192.0.2.2', bad)).statusCode).toBe(401);
     // The window began with the first failure: a minute later the address may try again.
@@ -58,7 +60,7 @@ describe('failed admin authentication per client address', () => {
 
   test('a good token does not count against the address', async () => {
     const admin = await app(2);
-    for (let i = 0; i < 20; i++) expect((await admin.inject({ method: 'GET', url: '/readyz', headers: good, remoteAddress: '192.0.2.3' })).statusCode).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await admin.inject({ method: 'GET', url: '/openapi.json', headers: good, remoteAddress: '192.0.2.3' })).statusCode).toBe(200);
     await admin.close();
   });
 });

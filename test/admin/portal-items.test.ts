@@ -25,7 +25,7 @@ let notices: FakeNotices;
 let logs: string[];
 
 function config() {
-  return parseConfig({ listeners: [{ name: 'smtp', port: 0, tls: 'starttls', auth: 'required' }], admin: { tokens: [{ name: 'ops', token: TOKEN }] } }, {}, dir);
+  return parseConfig({ listeners: [{ name: 'smtp', port: 0, tls: 'starttls', auth: 'required' }], admin: { tokens: [{ name: 'ops', token: TOKEN, scopes: ['read', 'operate', 'portal'] }] } }, {}, dir);
 }
 
 async function app(withPortal = true) {

@@ -18,6 +18,7 @@ import { standardScenarios, startWorld, type World } from '../support/world';
 
 export type Backend = 'file' | 'redis';
 export const BACKENDS: Backend[] = ['file', 'redis'];
+/** Has every scope (read, operate, content, portal, metrics). */
 export const TOKEN = 'ops-token-0123456789abcdef';
 export const TOKEN_NAME = 'ops';
 
@@ -66,7 +67,7 @@ export async function startRig(backend: Backend, world: World, extra: Record<str
     queue,
     delivery: { retrySchedule: ['1h'], pollInterval: '200ms' },
     audit: { file: 'audit.log' },
-    admin: { port: 0, tokens: [{ name: TOKEN_NAME, token: TOKEN }] },
+    admin: { port: 0, tokens: [{ name: TOKEN_NAME, token: TOKEN, scopes: ['read', 'operate', 'content', 'portal', 'metrics'] }] },
     ...extra,
   });
   let relay: RelayProcess;

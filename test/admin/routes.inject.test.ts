@@ -15,7 +15,11 @@ function stubStore(overrides: Partial<Store>): Store {
 }
 
 async function app(store: Store, logLines: string[] = []) {
-  const config = parseConfig({ listeners: [{ name: 'smtp', port: 0, tls: 'starttls', auth: 'required' }], admin: { tokens: [{ name: 'ops', token: TOKEN }] } }, {}, '/tmp');
+  const config = parseConfig(
+    { listeners: [{ name: 'smtp', port: 0, tls: 'starttls', auth: 'required' }], admin: { tokens: [{ name: 'ops', token: TOKEN, scopes: ['read', 'operate', 'portal', 'metrics'] }] } },
+    {},
+    '/tmp',
+  );
   const sink = new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) });
   return buildAdminApp({ config, store, policy: {} as PolicyRuntime, logger: createLogger('info', sink) });
 }
@@ -59,7 +63,11 @@ test('/healthz is public, other spellings of it are not; readiness without a hel
   expect((await admin.inject({ method: 'GET', url: '/api/v1/stats?x=/healthz' })).statusCode).toBe(401);
   const ready = await admin.inject({ method: 'GET', url: '/readyz', headers: auth });
   expect(ready.statusCode).toBe(503);
-  expect(ready.json()).toMatchObject({ ready: false, checks: { store: { ok: false } } });
+  expect(ready.json()).toMatchObject({ ready: false, checks: { store: { ok: false, detail: 'down' } } });
+  // Without a token the probe still answers, without the reason.
+  const bare = await admin.inject({ method: 'GET', url: '/readyz' });
+  expect(bare.statusCode).toBe(503);
+  expect(bare.json()).not.toHaveProperty('checks');
   expect((await admin.inject({ method: 'GET', url: '/metrics', headers: auth })).statusCode).toBe(404);
   await admin.close();
 });

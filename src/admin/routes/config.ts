@@ -10,7 +10,7 @@ export interface ConfigAdmin {
 
 /** The running config (digest, load time, reload counts) and reloading it, as SIGHUP and `sealgate reload` do. */
 export function registerConfigRoutes(app: FastifyInstance, ctx: AdminContext, config: ConfigAdmin | undefined): void {
-  app.get('/config', { schema: { tags: ['config'], summary: 'The running config: file, digest, load time, reload counts' } }, async (_request, reply) => {
+  app.get('/config', { config: { scope: 'read' }, schema: { tags: ['config'], summary: 'The running config: file, digest, load time, reload counts' } }, async (_request, reply) => {
     if (!config) return reply.code(503).send({ error: 'unavailable', message: 'this admin API is not attached to a running relay' });
     return config.status();
   });
@@ -18,6 +18,7 @@ export function registerConfigRoutes(app: FastifyInstance, ctx: AdminContext, co
   app.post(
     '/reload',
     {
+      config: { scope: 'operate' },
       schema: {
         tags: ['config'],
         summary: 'Re-read the config file and apply what can change live; 409 names the settings that need a restart, 422 a file that does not validate',

@@ -13,6 +13,7 @@ export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext):
   app.get<{ Querystring: { state?: FallbackState; limit: number; offset: number } }>(
     '/fallback',
     {
+      config: { scope: 'read' },
       schema: {
         tags: ['fallback'],
         summary: 'List fallback (secure portal) items (the `sealgate fallback list --json` entries)',
@@ -26,13 +27,15 @@ export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext):
     },
   );
 
-  app.get<{ Params: { id: string } }>('/fallback/:id', { schema: { tags: ['fallback'], summary: 'One fallback item with its claim and evidence', params: idParams } }, async (request) =>
-    toFallbackDetail(await fallback.show(request.params.id)),
+  app.get<{ Params: { id: string } }>(
+    '/fallback/:id',
+    { config: { scope: 'read' }, schema: { tags: ['fallback'], summary: 'One fallback item with its claim and evidence', params: idParams } },
+    async (request) => toFallbackDetail(await fallback.show(request.params.id)),
   );
 
   app.post<{ Params: { id: string } }>(
     '/fallback/:id/release',
-    { schema: { tags: ['fallback'], summary: 'Put the recipient back into delivery (refused once the portal acknowledged it)', params: idParams } },
+    { config: { scope: 'operate' }, schema: { tags: ['fallback'], summary: 'Put the recipient back into delivery (refused once the portal acknowledged it)', params: idParams } },
     async (request) => {
       const item = await fallback.release(request.params.id);
       ctx.recordAction(request, { action: 'fallback-release', id: item.id, queueId: item.queueId });
@@ -40,7 +43,7 @@ export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext):
     },
   );
 
-  app.delete<{ Params: { id: string } }>('/fallback/:id', { schema: { tags: ['fallback'], summary: 'Delete a fallback item', params: idParams } }, async (request) => {
+  app.delete<{ Params: { id: string } }>('/fallback/:id', { config: { scope: 'operate' }, schema: { tags: ['fallback'], summary: 'Delete a fallback item', params: idParams } }, async (request) => {
     const item = await fallback.delete(request.params.id);
     ctx.recordAction(request, { action: 'fallback-delete', id: item.id, queueId: item.queueId });
     return { id: item.id, action: 'delete' };
@@ -49,11 +52,15 @@ export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext):
   registerPortalRoutes(app, ctx, fallback);
 }
 
-/** The secure portal's side: claim items for a while, download each body, acknowledge the handover. */
+/**
+ * The secure portal's side: claim items for a while, download each body, acknowledge the handover. The
+ * `portal` scope is these three routes and nothing else; the body download also serves `content`.
+ */
 function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext, fallback: FallbackService): void {
   app.post<{ Body: { owner: string; limit: number; lease?: string | number } }>(
     '/portal/claim',
     {
+      config: { scope: 'portal' },
       schema: {
         tags: ['portal'],
         summary: 'Claim up to `limit` ready items (or items whose claim expired) for `lease`',
@@ -88,6 +95,8 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext, fallback:
   app.get<{ Params: { id: string } }>(
     '/portal/items/:id/body',
     {
+      // An operator allowed to read content, or the external portal's handover.
+      config: { scope: ['content', 'portal'] },
       schema: {
         tags: ['portal'],
         summary: 'The original message, byte for byte as stored (message/rfc822)',
@@ -97,6 +106,13 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext, fallback:
     },
     async (request, reply) => {
       const { item, body } = await fallback.openBody(request.params.id);
+      // Who read which message, on disk before the first byte leaves; never the content itself.
+      try {
+        ctx.recordAction(request, { action: 'content-read', id: item.id, queueId: item.queueId, recipient: item.recipient });
+      } catch (err) {
+        body.destroy();
+        throw err;
+      }
       return reply.type('message/rfc822').header('content-disposition', `attachment; filename="${item.queueId}.eml"`).send(body);
     },
   );
@@ -104,6 +120,7 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext, fallback:
   app.post<{ Params: { id: string }; Body: { owner: string } }>(
     '/portal/items/:id/ack',
     {
+      config: { scope: 'portal' },
       schema: {
         tags: ['portal'],
         summary: 'Acknowledge that the portal took the message over (only by the claim owner)',

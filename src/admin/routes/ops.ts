@@ -8,6 +8,7 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: AdminContext): void
   app.get<{ Params: { id: string } }>(
     '/audit/:id',
     {
+      config: { scope: 'read' },
       schema: {
         tags: ['audit'],
         summary: 'Delivery evidence (the `sealgate audit --json` entries) by queue id or Message-ID (URL-encoded, brackets optional)',
@@ -27,6 +28,7 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: AdminContext): void
   app.get<{ Params: { domain: string } }>(
     '/check/:domain',
     {
+      config: { scope: 'read' },
       schema: {
         tags: ['check'],
         summary: 'The `sealgate check --json` report: plan, per-MX probe and the verdict for a domain',
@@ -40,5 +42,5 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: AdminContext): void
     async (request) => checkDomain(request.params.domain.toLowerCase().replace(/\.$/, ''), ctx.policy),
   );
 
-  app.get('/stats', { schema: { tags: ['stats'], summary: 'Job, fallback and message counts by state' } }, async () => ctx.store.counts());
+  app.get('/stats', { config: { scope: 'read' }, schema: { tags: ['stats'], summary: 'Job, fallback and message counts by state' } }, async () => ctx.store.counts());
 }

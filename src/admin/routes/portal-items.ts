@@ -14,13 +14,15 @@ function notRunning(reply: FastifyReply) {
 /**
  * The built-in portal's copies: list, show (metadata and audit trail, never content) and the life-cycle
  * operations. Thin callers of PortalService; each operation is recorded in the item's trail as admin.<op>
- * with the token's name, and in the audit file as portal-<op>. The external-portal routes (/portal/claim,
- * /portal/items/:id/body, /portal/items/:id/ack) are in fallback.ts and unchanged.
+ * with the token's name, and in the audit file as portal-<op>. Listing and showing need `read`, the
+ * operations `operate`. The external-portal routes (/portal/claim, /portal/items/:id/body,
+ * /portal/items/:id/ack) are in fallback.ts.
  */
 export function registerPortalItemRoutes(app: FastifyInstance, ctx: AdminContext, portal: PortalAdmin | undefined): void {
   app.get<{ Querystring: { state?: PortalState; limit: number; offset: number } }>(
     '/portal/items',
     {
+      config: { scope: 'read' },
       schema: {
         tags: ['portal'],
         summary: 'List the built-in portal’s items (metadata only; the `sealgate portal list --json` entries)',
@@ -37,7 +39,7 @@ export function registerPortalItemRoutes(app: FastifyInstance, ctx: AdminContext
 
   app.get<{ Params: { id: string } }>(
     '/portal/items/:id',
-    { schema: { tags: ['portal'], summary: 'One portal item: metadata and its hash-chained audit trail (never content)', params: idParams } },
+    { config: { scope: 'read' }, schema: { tags: ['portal'], summary: 'One portal item: metadata and its hash-chained audit trail (never content)', params: idParams } },
     async (request, reply) => {
       if (!portal) return notRunning(reply);
       return portal.show(request.params.id);
@@ -52,7 +54,7 @@ export function registerPortalItemRoutes(app: FastifyInstance, ctx: AdminContext
     ['release', 'The recipient’s domain is compliant again: deliver the message by SMTP as a new message and shred the copy'],
   ] as const;
   for (const [op, summary] of simple) {
-    app.post<{ Params: { id: string } }>(`/portal/items/:id/${op}`, { schema: { tags: ['portal'], summary, params: idParams } }, async (request, reply) => {
+    app.post<{ Params: { id: string } }>(`/portal/items/:id/${op}`, { config: { scope: 'operate' }, schema: { tags: ['portal'], summary, params: idParams } }, async (request, reply) => {
       if (!portal) return notRunning(reply);
       const id = request.params.id;
       const actor = `admin:${request.actor}`;
@@ -75,6 +77,7 @@ export function registerPortalItemRoutes(app: FastifyInstance, ctx: AdminContext
   app.post<{ Params: { id: string }; Body: { until?: string; by?: string | number } }>(
     '/portal/items/:id/extend',
     {
+      config: { scope: 'operate' },
       schema: {
         tags: ['portal'],
         summary: 'Move the expiry: to `until` (ISO 8601) or by `by` (seconds or "7d"); at most 365 days after creation',
