@@ -8,15 +8,16 @@ import { registerQueueCommands } from './commands/queue';
 import { registerStartCommand } from './commands/start';
 import { registerStatsCommand } from './commands/stats';
 import { registerUserCommands } from './commands/user';
-import { CliError } from './errors';
+import { CliError, EXIT } from './errors';
+import { VERSION } from '../config/version';
 
-/** Exit codes shared by every command; `check` adds its verdict codes (3 divert, 4 defer, 5 bounce). */
-export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 6 } as const;
+export { EXIT } from './errors';
 
 /** `options` lets tests give the portal commands in-memory portal parts. */
 export function buildProgram(options: PortalCliOptions = {}): Command {
   const program = new Command('sealgate')
     .description('Compliance-enforcing outbound SMTP relay')
+    .version(VERSION, '-V, --version', 'print the version and exit')
     .option('-c, --config <file>', 'config file (default: $SEALGATE_CONFIG or config/default.yaml)')
     .showHelpAfterError()
     .exitOverride();
