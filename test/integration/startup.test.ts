@@ -143,6 +143,7 @@ describe('fatal start-up failures with the Redis store', () => {
     // It kept trying for the whole timeout, and gave up soon after (the bound is generous for a loaded machine).
     expect(elapsed).toBeGreaterThanOrEqual(STARTUP_TIMEOUT_MS);
     expect(elapsed).toBeLessThan(STARTUP_TIMEOUT_MS + EXIT_BOUND_MS);
+    expect(logs.find((l) => l.event === 'config-loaded')).toMatchObject({ backend: 'redis', redis: `redis://sealgate:***@127.0.0.1:${port}` });
     expect(run.stdout + run.stderr).not.toContain('hunter2-secret');
   }, 60_000);
 

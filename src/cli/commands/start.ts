@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { LoadedConfig } from '../../config/load';
 import { createLogger, type Logger } from '../../log/logger';
 import { startRelay, type Relay } from '../../relay';
+import { redactRedisUrl } from '../../store';
 import { loadCliConfig } from '../context';
 import { CliError, EXIT } from '../errors';
 import { classifyStartError, startRetryDelay } from '../startup';
@@ -26,7 +27,10 @@ export function registerStartCommand(program: Command): void {
     .action(async (_opts: unknown, command: Command) => {
       const loaded = loadCliConfig(command);
       const logger = createLogger(loaded.config.log.level);
-      logger.info({ event: 'config-loaded', file: loaded.file, backend: loaded.config.queue.backend }, 'configuration loaded');
+      const { queue } = loaded.config;
+      // The Redis URL as configured but with its password masked: which Redis, without the secret.
+      const store = queue.backend === 'redis' ? { redis: redactRedisUrl(queue.redis.url) } : { path: queue.path };
+      logger.info({ event: 'config-loaded', file: loaded.file, backend: queue.backend, ...store }, 'configuration loaded');
       await runRelay(loaded, logger);
     });
 }
