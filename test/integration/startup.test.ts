@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { parse, stringify } from 'yaml';
 import { startRedis, type RedisHandle } from '../support/redis-server';
-import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
+import { relayFixture, runCli, SEALGATE_BIN, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { freePort } from '../support/ports';
 
 /**
@@ -145,6 +145,30 @@ describe('fatal start-up failures with the Redis store', () => {
     expect(elapsed).toBeLessThan(STARTUP_TIMEOUT_MS + EXIT_BOUND_MS);
     expect(logs.find((l) => l.event === 'config-loaded')).toMatchObject({ backend: 'redis', redis: `redis://sealgate:***@127.0.0.1:${port}` });
     expect(run.stdout + run.stderr).not.toContain('hunter2-secret');
+  }, 60_000);
+
+  test('SIGTERM during the retries ends the process at once with exit 0 (stopped), not after queue.startupTimeout', async () => {
+    const port = await freePort();
+    fixture = relayFixture({ queue: { backend: 'redis', startupTimeout: '10m', redis: { url: `redis://127.0.0.1:${port}` } } });
+    const child = spawn(process.execPath, [SEALGATE_BIN, '--config', fixture.configFile, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const logs: Array<Record<string, unknown>> = [];
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const entry of jsonLines(lines.join('\n'))) {
+        logs.push(entry);
+        if (entry.event === 'start-retry' && entry.attempt === 1) child.kill('SIGTERM');
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    expect(code).toBe(0);
+    expect(logs.find((l) => l.event === 'shutdown')).toMatchObject({ signal: 'SIGTERM' });
+    expect(logs.some((l) => l.event === 'stopped')).toBe(true);
+    expect(logs.some((l) => l.event === 'start-failed' || l.event === 'relay-started')).toBe(false);
   }, 60_000);
 
   test('a Redis that comes up while the relay retries: the relay starts and accepts mail', async () => {
