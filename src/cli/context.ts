@@ -30,7 +30,14 @@ export function cliLogger(level: string): Logger {
 /** Opens the configured store for one admin command and always closes it. */
 export async function withStore<T>(command: Command, run: (store: Store, loaded: LoadedConfig) => Promise<T>): Promise<T> {
   const loaded = loadCliConfig(command);
-  const store = createStore(loaded.config, cliLogger(loaded.config.log.level));
+  let store: Store;
+  try {
+    store = createStore(loaded.config, cliLogger(loaded.config.log.level));
+  } catch (err) {
+    // A Redis password or CA file that cannot be read.
+    if (err instanceof ConfigError) throw new CliError(err.message, 2);
+    throw err;
+  }
   try {
     await store.open();
   } catch (err) {

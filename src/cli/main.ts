@@ -10,17 +10,18 @@ import { registerStartCommand } from './commands/start';
 import { registerStatsCommand } from './commands/stats';
 import { registerUserCommands } from './commands/user';
 import { loadConfig } from '../config/load';
+import { VERSION } from '../config/version';
 import { globalConfigFile } from './context';
-import { CliError } from './errors';
+import { CliError, EXIT } from './errors';
 import { askRunningRelay, configDriftWarning } from './relay-client';
 
-/** Exit codes shared by every command; `check` adds its verdict codes (3 divert, 4 defer, 5 bounce). */
-export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 6 } as const;
+export { EXIT } from './errors';
 
 /** `options` lets tests give the portal commands in-memory portal parts. */
 export function buildProgram(options: PortalCliOptions = {}): Command {
   const program = new Command('sealgate')
     .description('Compliance-enforcing outbound SMTP relay')
+    .version(VERSION, '-V, --version', 'print the version and exit')
     .option('-c, --config <file>', 'config file (default: $SEALGATE_CONFIG or config/default.yaml)')
     .showHelpAfterError()
     .exitOverride();

@@ -47,7 +47,7 @@ export function configDriftWarning(loaded: LoadedConfig, relay: RunningRelay | u
 
 const short = (digest: string) => digest.slice(0, 'sha256:'.length + 12);
 
-/** POSTs /api/v1/reload with a token from the config (SEALGATE_ADMIN_TOKEN first); the JSON answer and its status. */
+/** POSTs /api/v1/reload with a token from the config (the environment's first); the JSON answer and its status. */
 export async function requestReload(config: Config, baseUrl: string, timeoutMs = 30_000): Promise<{ status: number; body: Record<string, unknown> }> {
   const token = reloadToken(config.admin.tokens);
   const response = await fetch(`${baseUrl}/api/v1/reload`, {
@@ -58,8 +58,11 @@ export async function requestReload(config: Config, baseUrl: string, timeoutMs =
   return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> };
 }
 
-/** The env token (SEALGATE_ADMIN_TOKEN) if set, else the first token allowed to operate (tokens without scopes may). */
+/**
+ * The environment's token (SEALGATE_ADMIN_TOKEN, then SEALGATE_ADMIN_TOKEN_FILE) if it may operate, else the first
+ * configured token that may (tokens without scopes may).
+ */
 function reloadToken(tokens: ReadonlyArray<{ name: string; token: string; scopes?: readonly string[] }>): string | undefined {
   const mayOperate = tokens.filter((t) => t.scopes === undefined || t.scopes.includes('operate'));
-  return (mayOperate.find((t) => t.name === 'env') ?? mayOperate[0])?.token;
+  return (mayOperate.find((t) => t.name === 'env') ?? mayOperate.find((t) => t.name === 'env-file') ?? mayOperate[0])?.token;
 }

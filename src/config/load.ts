@@ -93,6 +93,7 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Record<strin
     queue.backend = 'redis';
     section(queue, 'redis').url = env.SEALGATE_REDIS_URL;
   }
+  if (env.SEALGATE_REDIS_PASSWORD_FILE) section(section(raw, 'queue'), 'redis').passwordFile = env.SEALGATE_REDIS_PASSWORD_FILE;
   if (env.SEALGATE_DNS_SERVERS) {
     section(raw, 'dns').servers = env.SEALGATE_DNS_SERVERS.split(',')
       .map((s) => s.trim())
@@ -141,6 +142,8 @@ function parseScopes(value: string): AdminScope[] {
 function resolvePaths(config: Config, baseDir: string): Config {
   const abs = (p: string) => path.resolve(baseDir, p);
   config.queue.path = abs(config.queue.path);
+  if (config.queue.redis.passwordFile) config.queue.redis.passwordFile = abs(config.queue.redis.passwordFile);
+  if (config.queue.redis.tls.ca) config.queue.redis.tls.ca = abs(config.queue.redis.tls.ca);
   config.auth.usersFile = abs(config.auth.usersFile);
   if (config.tls.cert) config.tls.cert = abs(config.tls.cert);
   if (config.tls.key) config.tls.key = abs(config.tls.key);

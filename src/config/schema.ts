@@ -26,6 +26,32 @@ const listener = z
   })
   .strict();
 
+/** The schemes the Redis client is given: anything else (http:, a bare host, a socket path) is a config error. */
+const REDIS_SCHEMES = new Set(['redis:', 'rediss:']);
+
+const redisUrl = z
+  .string()
+  .min(1)
+  .refine(
+    (value) => {
+      try {
+        return REDIS_SCHEMES.has(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    // The value itself is left out: it may carry a password.
+    { message: 'expected a redis:// or rediss:// URL such as "redis://127.0.0.1:6379" or "rediss://user:password@redis.example:6380"' },
+  );
+
+function redisUrlIsTls(value: string): boolean {
+  try {
+    return new URL(value).protocol === 'rediss:';
+  } catch {
+    return false;
+  }
+}
+
 /** Outbound TLS levels, weakest first (see outbound.defaultLevel). */
 const tlsLevel = z.enum(['encrypt', 'verify', 'portal']);
 
@@ -56,14 +82,31 @@ export const configSchema = z
         keepFinished: duration.default(7 * 86_400_000),
         /** How long damaged entries set aside (quarantined, possibly with partial bodies) are kept before the sweep deletes them. */
         quarantineRetention: duration.default(30 * 86_400_000),
+        /** How long `sealgate start` retries a store it cannot open (Redis down, spool folder unwritable, disk full) before it exits 1. */
+        startupTimeout: duration.default(60_000),
         redis: z
           .object({
-            url: z.string().min(1).default('redis://127.0.0.1:6379'),
+            /** `redis://` or `rediss://` (TLS); user and password may be in the URL (never logged). */
+            url: redisUrl.default('redis://127.0.0.1:6379'),
             prefix: z.string().min(1).default('sealgate'),
             /** What to do when Redis persistence cannot keep an acknowledged message: warn or refuse to start. */
             onWeakDurability: z.enum(['warn', 'refuse']).default('warn'),
+            /** File holding the Redis password (a Docker/Kubernetes secret); used when the URL carries none. */
+            passwordFile: z.string().min(1).nullable().default(null),
+            /** TLS to Redis (`rediss://` URLs only): a CA file for a private CA, and the name to verify when it differs from the URL's host. */
+            tls: z
+              .object({
+                ca: z.string().min(1).nullable().default(null),
+                servername: z.string().min(1).nullable().default(null),
+              })
+              .strict()
+              .prefault({}),
           })
           .strict()
+          .refine((redis) => (redis.tls.ca === null && redis.tls.servername === null) || redisUrlIsTls(redis.url), {
+            message: 'queue.redis.tls is set but queue.redis.url is not a rediss:// URL',
+            path: ['tls'],
+          })
           .prefault({}),
       })
       .strict()

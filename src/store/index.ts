@@ -1,10 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config/load';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { FileStore } from './file/file-store';
+import { secretFromFile, type RedisTlsOptions } from './redis/connection';
 import type { Store, StoreObserver } from './types';
 
 export { acquireSpoolLock, spoolLockHolder, SpoolLockedError } from './file/locks';
 export * from './types';
+export { redactRedisUrl } from './redis/connection';
 
 /** The configured queue backend; call open() before use. `observer` hears of quarantined entries (metrics). */
 export function createStore(config: Config, logger: Logger, observer?: StoreObserver): Store {
@@ -15,6 +19,7 @@ export function createStore(config: Config, logger: Logger, observer?: StoreObse
     const { RedisStore } = require('./redis/redis-store') as typeof import('./redis/redis-store');
     return new RedisStore({
       url: queue.redis.url,
+      ...redisSecrets(queue.redis),
       prefix: queue.redis.prefix,
       keepFinished: queue.keepFinished,
       fallbackRetention: config.fallback.bodyRetention,
@@ -32,4 +37,22 @@ export function createStore(config: Config, logger: Logger, observer?: StoreObse
     logger,
     ...(observer ? { observer } : {}),
   });
+}
+
+/** The Redis password file and TLS CA file read now, so a missing or unreadable one is a config error at start. */
+function redisSecrets(redis: Config['queue']['redis']): { password?: string; tls?: RedisTlsOptions } {
+  const read = (file: string, key: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read ${key} ${file}: ${(err as Error).message}`);
+    }
+  };
+  const tls: RedisTlsOptions = {};
+  if (redis.tls.ca) tls.ca = read(redis.tls.ca, 'queue.redis.tls.ca');
+  if (redis.tls.servername) tls.servername = redis.tls.servername;
+  return {
+    ...(redis.passwordFile ? { password: secretFromFile(read(redis.passwordFile, 'queue.redis.passwordFile')) } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
 }

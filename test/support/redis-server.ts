@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { Redis } from 'ioredis';
+import { generate } from 'selfsigned';
 import { freePort } from './ports';
 
 export interface RedisHandle {
@@ -144,4 +146,73 @@ export async function startRedis(options: { prefix?: string } = {}): Promise<Red
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface TlsRedisHandle {
+  /** `rediss://127.0.0.1:PORT` (no credentials). */
+  url: string;
+  port: number;
+  /** The server's self-signed certificate (PEM), to be trusted as the CA; it names `servername` only, not 127.0.0.1. */
+  ca: string;
+  servername: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A private redis-server on a free loopback port that speaks TLS only (no plaintext port), with a password for the
+ * default user (`requirepass`) and, when given, one ACL user. Its certificate names `servername` and not the IP
+ * address, so a client must be told the server name (queue.redis.tls.servername) to verify it.
+ */
+export async function startTlsRedis(options: { password: string; user?: { name: string; password: string }; servername?: string }): Promise<TlsRedisHandle> {
+  const servername = options.servername ?? 'redis.test';
+  const pems = await generate([{ name: 'commonName', value: servername }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: true },
+      { name: 'subjectAltName', altNames: [{ type: 2, value: servername }] },
+    ],
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-redis-tls-'));
+  writeFileSync(path.join(dir, 'cert.pem'), pems.cert);
+  writeFileSync(path.join(dir, 'key.pem'), pems.private, { mode: 0o600 });
+  const port = await freePort();
+  const args = ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--tls-cert-file', path.join(dir, 'cert.pem'), '--tls-key-file', path.join(dir, 'key.pem')];
+  args.push('--tls-ca-cert-file', path.join(dir, 'cert.pem'), '--tls-auth-clients', 'no', '--requirepass', options.password);
+  if (options.user) args.push('--user', options.user.name, 'on', `>${options.user.password}`, '~*', '&*', '+@all');
+  args.push('--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--daemonize', 'no');
+  const child = spawn(REDIS_BINARY, args, { stdio: 'ignore' });
+  const stop = async () => {
+    await killAndWait(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForTls(port, child, pems.cert, servername);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `rediss://127.0.0.1:${port}`, port, ca: pems.cert, servername, stop };
+}
+
+async function waitForTls(port: number, child: ChildProcess, ca: string, servername: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`redis-server (TLS) exited with code ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca, servername });
+      socket.setTimeout(500, () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('secureConnect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`redis-server (TLS) on port ${port} did not accept a TLS connection within ${timeoutMs} ms`);
 }

@@ -58,7 +58,13 @@ export interface RelayProcess {
 }
 
 /** Runs `sealgate --config FILE start` as a child process and waits until it reports its listeners. */
-export async function startRelayProcess(configFile: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<RelayProcess> {
+export async function startRelayProcess(
+  configFile: string,
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 20_000,
+  /** Hears every JSON log line as it arrives, also before the relay has started (e.g. its start retries). */
+  onLog?: (entry: Record<string, unknown>) => void,
+): Promise<RelayProcess> {
   const child = spawn(process.execPath, [SEALGATE_BIN, '--config', configFile, 'start'], {
     env: { ...process.env, SEALGATE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -89,6 +95,7 @@ export async function startRelayProcess(configFile: string, env: NodeJS.ProcessE
           continue;
         }
         logs.push(entry);
+        onLog?.(entry);
         if (entry.event === 'relay-started') {
           clearTimeout(timer);
           const listeners = entry.listeners as Array<{ name: string; port: number }>;

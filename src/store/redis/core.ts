@@ -16,12 +16,18 @@ import {
   type QuarantineKind,
   type StoreObserver,
 } from '../types';
+import { redisAddress, redisConnection, type RedisTlsOptions } from './connection';
 import { checkDurability } from './durability';
 import { RedisKeys } from './keys';
 import { defineScripts, scriptOutcome, type ScriptedRedis } from './scripts';
 
 export interface RedisStoreOptions {
+  /** `redis://` or `rediss://`; never logged as is (see redactRedisUrl). */
   url: string;
+  /** Used when the URL carries no password (queue.redis.passwordFile). */
+  password?: string;
+  /** CA and server name for `rediss://` (queue.redis.tls). */
+  tls?: RedisTlsOptions;
   prefix: string;
   keepFinished: number;
   /** Longest a finished message's body is kept for unacknowledged fallback items (default 30 days). */
@@ -57,10 +63,14 @@ export class RedisCore {
   readonly keys: RedisKeys;
   private readonly where: string;
   private unreachable = false;
+  /** The last connection error ioredis reported: a failed open names it instead of ioredis' "Connection is closed". */
+  private lastError: Error | undefined;
 
   constructor(readonly options: RedisStoreOptions) {
     this.keys = new RedisKeys(options.prefix);
-    const client = new Redis(options.url, {
+    const connection = redisConnection(options.url, options.password, options.tls);
+    const client = new Redis(connection.url, {
+      ...(connection.tls ? { tls: connection.tls } : {}),
       protocol: 2,
       lazyConnect: true,
       // Bounded: while Redis is down, commands fail after a few reconnect attempts instead of waiting forever.
@@ -69,6 +79,7 @@ export class RedisCore {
       retryStrategy: (times) => Math.min(times * 100, 2_000),
     });
     client.on('error', (error: Error) => {
+      this.lastError = error;
       if (this.unreachable) return;
       this.unreachable = true;
       options.logger.warn({ err: error.message }, 'Redis queue unreachable; retrying');
@@ -104,6 +115,10 @@ export class RedisCore {
     } catch (error) {
       // Stop the reconnect loop: an open that failed must not leave a client retrying in the background.
       this.redis.disconnect();
+      const cause = this.lastError;
+      if (cause && error instanceof Error && /connection is closed/i.test(error.message)) {
+        throw new StoreUnavailableError(`Redis queue at ${this.where} is unreachable (${cause.message})`, { cause });
+      }
       throw error;
     }
   }
@@ -321,11 +336,3 @@ function escapeGlob(text: string): string {
 }
 
 /** host:port of a Redis URL, without credentials, for error messages. */
-function redisAddress(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.hostname}:${parsed.port || '6379'}`;
-  } catch {
-    return 'the configured address';
-  }
-}

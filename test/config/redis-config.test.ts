@@ -1,0 +1,57 @@
+import path from 'node:path';
+import { ConfigError, parseConfig } from '../../src/config/load';
+
+const minimal = { listeners: [{ name: 'sub', port: 2587, tls: 'starttls', auth: 'required' }] };
+const base = '/etc/sealgate';
+
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('queue.redis and queue.startupTimeout', () => {
+  test('queue.startupTimeout defaults to 60 s and takes a duration', () => {
+    expect(parseConfig(minimal, {}, base).queue.startupTimeout).toBe(60_000);
+    expect(parseConfig({ ...minimal, queue: { startupTimeout: '5s' } }, {}, base).queue.startupTimeout).toBe(5_000);
+  });
+
+  test.each(['http://127.0.0.1:6379', 'unix:///run/redis.sock', '127.0.0.1:6379', '/run/redis.sock', 'redis.example'])(
+    'a Redis URL %s (not redis: or rediss:) is a config error naming queue.redis.url',
+    (url) => {
+      const message = errorOf(() => parseConfig({ ...minimal, queue: { backend: 'redis', redis: { url } } }, {}, base));
+      expect(message).toContain('queue.redis.url');
+      expect(message).toContain('redis:// or rediss://');
+    },
+  );
+
+  test('SEALGATE_REDIS_URL is checked the same way, and its password never appears in the message', () => {
+    const message = errorOf(() => parseConfig(minimal, { SEALGATE_REDIS_URL: 'https://user:hunter2-secret@redis.example' }, base));
+    expect(message).toContain('queue.redis.url');
+    expect(message).not.toContain('hunter2-secret');
+  });
+
+  test.each(['redis://127.0.0.1:6379', 'rediss://user:pw@redis.example:6380/2', 'REDISS://redis.example'])('%s is accepted', (url) => {
+    expect(parseConfig({ ...minimal, queue: { backend: 'redis', redis: { url } } }, {}, base).queue.redis.url).toBe(url);
+  });
+
+  test('SEALGATE_REDIS_PASSWORD_FILE sets queue.redis.passwordFile; it and queue.redis.tls.ca resolve against the config folder', () => {
+    const config = parseConfig(
+      { ...minimal, queue: { redis: { url: 'rediss://redis.example', tls: { ca: 'redis-ca.pem', servername: 'redis.internal' } } } },
+      { SEALGATE_REDIS_PASSWORD_FILE: 'secrets/redis' },
+      base,
+    );
+    expect(config.queue.redis.passwordFile).toBe(path.resolve(base, 'secrets/redis'));
+    expect(config.queue.redis.tls).toEqual({ ca: path.resolve(base, 'redis-ca.pem'), servername: 'redis.internal' });
+    expect(parseConfig(minimal, {}, base).queue.redis).toMatchObject({ passwordFile: null, tls: { ca: null, servername: null } });
+  });
+
+  test('queue.redis.tls with a plain redis:// URL is refused (the CA would silently go unused)', () => {
+    const message = errorOf(() => parseConfig({ ...minimal, queue: { redis: { url: 'redis://redis.example', tls: { ca: 'ca.pem' } } } }, {}, base));
+    expect(message).toContain('queue.redis.tls');
+  });
+});
