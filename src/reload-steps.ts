@@ -30,7 +30,7 @@ export interface RunningParts {
 
 /**
  * Outbound: a new policy runtime (resolver, MTA-STS, planner, session options) when a policy setting
- * changed, and the delivery engine and scheduler switched over, so the next job plans under the new
+ * changed or an extra CA file is configured (read again), and the delivery engine and scheduler switched over, so the next job plans under the new
  * domain levels and routes while jobs in flight keep theirs.
  */
 export function outboundStep(deps: {
@@ -44,7 +44,9 @@ export function outboundStep(deps: {
     name: 'outbound',
     prepare: (next, previous) => {
       const profile = nextProfile(next, previous, deps.running.profile);
-      const policy = policyChanged(previous, next) ? deps.rebuild(next, previous, profile) : deps.running.policy;
+      // The extra CA files are read again like the certificates: a CA bundle updated in place is taken over.
+      const caFiles = next.outbound.extraCaFile !== null || next.mtaSts.extraCaFile !== null;
+      const policy = policyChanged(previous, next) || caFiles ? deps.rebuild(next, previous, profile) : deps.running.policy;
       return () => {
         if (profile !== deps.running.profile) {
           for (const problem of profile.nonCompliance) {

@@ -65,6 +65,13 @@ describe('outbound reload step', () => {
     expect(scheduler.configure).toHaveBeenCalledWith({ concurrency: 3, perDestination: 2, idlePollMs: 2_000 });
   });
 
+  test('an extra CA file configured is read again at every reload (a new runtime even when nothing changed)', async () => {
+    const { rebuild, step } = setup();
+    const withCa = config({ outbound: { extraCaFile: '/etc/ssl/extra.pem' } });
+    (await prepare(step, withCa, withCa))();
+    expect(rebuild).toHaveBeenCalledTimes(1);
+  });
+
   test('a profile that goes below the NIST profile without allowNonCompliantProfile refuses the reload', async () => {
     const parts = running(createPolicyRuntime(config()));
     const step = outboundStep({
