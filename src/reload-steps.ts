@@ -30,8 +30,8 @@ export interface RunningParts {
 
 /**
  * Outbound: a new policy runtime (resolver, MTA-STS, planner, session options) when a policy setting
- * changed or an extra CA file is configured (read again), and the delivery engine and scheduler switched over, so the next job plans under the new
- * domain levels and routes while jobs in flight keep theirs.
+ * changed or an extra CA file is configured (read again), and the delivery engine and scheduler switched
+ * over, so the next job plans under the new domain levels and routes while jobs in flight keep theirs.
  */
 export function outboundStep(deps: {
   running: RunningParts;
