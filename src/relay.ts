@@ -6,17 +6,19 @@ import { createMetrics, type Metrics } from './admin/metrics';
 import { assertAdminListenerSafe, startAdminServer } from './admin/server';
 import { LiveConfig, type ReloadResult } from './config/live';
 import type { LoadedConfig } from './config/load';
+import type { Config } from './config/schema';
 import { UserDirectory } from './auth/users';
 import { loadOrCreateInboundCertificate } from './inbound/dev-certificate';
-import { startInbound, type InboundHandle } from './inbound/server';
+import { listenerTlsOptions, startInbound, type InboundHandle } from './inbound/server';
 import type { Logger } from './log/logger';
 import { createAuditLog } from './evidence/audit-log';
 import { checkDomain } from './outbound/check';
 import { DeliveryEngine } from './outbound/engine';
 import { Scheduler } from './outbound/scheduler';
-import { createPolicyRuntime, storePolicyCache } from './policy';
+import { createPolicyRuntime, livePolicy, type MtaStsResult, rebuildPolicyRuntime, storePolicyCache } from './policy';
 import { openPortalParts, portalBaseUrl, startPortalRuntime } from './portal/service';
-import { portalCertificate, startPortalServer } from './portal/web';
+import { portalCertificate, portalTlsOptions, startPortalServer, type PortalServer } from './portal/web';
+import { listenersStep, outboundStep, type RunningParts } from './reload-steps';
 import { buildTlsProfile } from './policy/tls-profile';
 import { acquireSpoolLock, createStore } from './store';
 import type { Store } from './store/types';
@@ -66,21 +68,27 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
     cleanups.push(() => store.close());
     await store.open();
 
-    const policy = createPolicyRuntime(config, { cache: storePolicyCache(store), profile, logger, mtaStsObserver: { lookedUp: (result) => metrics.recordMtaSts(result) } });
+    const policyOptions = { cache: storePolicyCache(store), logger, mtaStsObserver: { lookedUp: (result: MtaStsResult) => metrics.recordMtaSts(result) } };
     const audit = createAuditLog(config.audit.file, logger);
     cleanups.push(() => audit.close());
-    const engine = new DeliveryEngine({ config, store, policy, logger, audit });
+    const tls = await loadOrCreateInboundCertificate(config, logger);
+    // What new work starts under; the reload steps move it on, work in flight keeps what it took.
+    const running: RunningParts = { profile, policy: createPolicyRuntime(config, { ...policyOptions, profile }), inboundTls: tls };
+    // For parts that ask one question at a time (domain checks, the admin API): always the running policy.
+    const policy = livePolicy(() => running.policy);
+    const engine = new DeliveryEngine({ config, store, policy: running.policy, logger, audit });
     cleanups.push(() => engine.close());
     const instance = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-    const tls = await loadOrCreateInboundCertificate(config, logger);
     // The built-in portal takes diverted recipients over (hand-over, notices, expiry) before delivery starts,
     // so the notice outcomes delivery reports have somewhere to go; its listener first, so links name its port.
     const portalParts = config.portal.enabled ? await openPortalParts({ config, logger, store }) : undefined;
     let portalConfig = config;
     let portalUrl: string | null = null;
+    let web: PortalServer | undefined;
     if (portalParts) {
-      const web = await startPortalServer({ config, logger, copies: portalParts.copies, notices: portalParts.notices, cache: store, tls: await portalCertificate(config.portal, tls), profile });
-      cleanups.push(() => web.close());
+      web = await startPortalServer({ config, logger, copies: portalParts.copies, notices: portalParts.notices, cache: store, tls: await portalCertificate(config.portal, tls), profile });
+      const started = web;
+      cleanups.push(() => started.close());
       portalUrl = web.url;
       // Links name the port the listener got (it differs from the configured one only for port 0).
       portalConfig = { ...config, portal: { ...config.portal, port: web.port } };
@@ -113,11 +121,45 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
       ...(portal ? { noticeObserver: portal.noticeObserver } : {}),
     });
     if (config.delivery.enabled) scheduler.start();
-    cleanups.push(() => scheduler.stop(config.delivery.shutdownGrace));
+    cleanups.push(() => scheduler.stop(live.current.delivery.shutdownGrace));
 
     const users = new UserDirectory(config.auth.usersFile);
     const inbound = await startInbound({ config, store, logger, profile, users, tls, observer: inboundMetrics(metrics), onQueued: () => scheduler.kick() });
     cleanups.push(() => inbound.close());
+
+    live.onReload(
+      outboundStep({
+        running,
+        rebuild: (next, previous, nextProfile) => rebuildPolicyRuntime(next, { config: previous, runtime: running.policy }, { ...policyOptions, profile: nextProfile }),
+        engine,
+        scheduler,
+        logger,
+      }),
+    );
+    const portalWeb = web;
+    live.onReload(
+      listenersStep({
+        running,
+        loadCertificate: (next) => loadOrCreateInboundCertificate(next, logger),
+        openUsers: async (file) => {
+          const directory = new UserDirectory(file);
+          await directory.load();
+          return directory;
+        },
+        checkTls: (nextProfile, certificate) => listenerTlsOptions(nextProfile, certificate),
+        inbound,
+        ...(portalWeb
+          ? {
+              portal: {
+                loadCertificate: (next: Config, inboundTls: { cert: string | Buffer; key: string | Buffer }) =>
+                  portalCertificate(next.portal, { cert: String(inboundTls.cert), key: String(inboundTls.key) }),
+                check: portalTlsOptions,
+                setTls: (options: ReturnType<typeof portalTlsOptions>) => portalWeb.setTls(options),
+              },
+            }
+          : {}),
+      }),
+    );
 
     const sweeper = setInterval(() => {
       store.sweep().catch((err: Error) => logger.warn({ event: 'sweep-failed', err: err.message }, 'queue sweep failed'));

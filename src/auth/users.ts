@@ -214,6 +214,24 @@ export class UserDirectory {
     return { name: user.name, ...(user.allowedSenderDomains ? { allowedSenderDomains: [...user.allowedSenderDomains] } : {}) };
   }
 
+  /**
+   * Reads the file now and throws (UsersFileError, naming the file) when it exists but cannot be read or
+   * parsed, where refresh() would keep the last good copy: a reload checks the file before switching to it.
+   * A missing file is no users, as at start.
+   */
+  async load(): Promise<void> {
+    let stamp = 'missing';
+    try {
+      const stat = await fs.stat(this.file);
+      stamp = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsersFileError(`cannot read the users file ${this.file}: ${(err as Error).message}`);
+    }
+    const content = await loadUsers(this.file);
+    this.users = new Map(content.users.map((u) => [u.name, u]));
+    this.stamp = stamp;
+  }
+
   /** Re-reads the file if it changed since the last read. */
   refresh(): Promise<void> {
     this.loading ??= this.reloadIfChanged().finally(() => {

@@ -7,12 +7,18 @@ export class AbuseThrottle {
   private readonly strikes = new Map<string, number[]>();
 
   constructor(
-    private readonly maxStrikes: number,
-    private readonly windowMs: number,
+    private maxStrikes: number,
+    private windowMs: number,
     /** Bound on remembered addresses, so a flood of sources cannot grow this without limit. */
     private readonly maxAddresses = 10_000,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** New thresholds (a reload); the strikes already counted stay. */
+  configure(maxStrikes: number, windowMs: number): void {
+    this.maxStrikes = maxStrikes;
+    this.windowMs = windowMs;
+  }
 
   strike(ip: string): void {
     const recent = this.recent(ip);

@@ -44,10 +44,15 @@ export class AuthThrottle {
   private readonly maxAddresses: number;
 
   constructor(
-    private readonly limits: AuthThrottleLimits,
+    private limits: AuthThrottleLimits,
     private readonly now: () => number = Date.now,
   ) {
     this.maxAddresses = limits.maxAddresses ?? 10_000;
+  }
+
+  /** New thresholds and delays (a reload); the failures already counted and penalties already running stay. */
+  configure(limits: Omit<AuthThrottleLimits, 'maxAddresses'>): void {
+    this.limits = { ...limits, maxAddresses: this.maxAddresses };
   }
 
   /** Milliseconds of penalty left for this address (0: AUTH may be tried). */

@@ -52,9 +52,14 @@ export function loadDeadline(load: number, normal: number, stressed: number, str
 export class ConnectionTracker {
   private readonly byIp = new Map<string, number>();
   private readonly sessions = new Map<string, string>();
-  private readonly limits: AdmissionLimits;
+  private limits: AdmissionLimits;
 
   constructor(maxTotal: number, maxPerIp: number, stress: { stressLoad?: number; reserve?: number } = {}) {
+    this.limits = { maxTotal, maxPerIp, stressLoad: stress.stressLoad ?? 1, reserve: stress.reserve ?? 0 };
+  }
+
+  /** New caps for connections admitted from now on (a reload); connections already open keep their slots. */
+  setLimits(maxTotal: number, maxPerIp: number, stress: { stressLoad?: number; reserve?: number } = {}): void {
     this.limits = { maxTotal, maxPerIp, stressLoad: stress.stressLoad ?? 1, reserve: stress.reserve ?? 0 };
   }
 

@@ -80,8 +80,8 @@ export class ConnectionGuard {
   private idleListener: ((ms: number) => void) | undefined;
 
   constructor(
-    private readonly limits: GuardLimits,
-    private readonly maxAuthFailures: number,
+    private limits: GuardLimits,
+    private maxAuthFailures: number,
     private readonly observer: InboundObserver,
     private readonly log: Logger,
   ) {
@@ -89,6 +89,18 @@ export class ConnectionGuard {
     this.tracker = new ConnectionTracker(limits.maxConnections, limits.maxConnectionsPerIp, { stressLoad: limits.stressLoad, reserve });
     this.abuse = new AbuseThrottle(limits.maxAbusePerIp, limits.abuseWindow);
     this.idleTimeout = limits.socketTimeout;
+  }
+
+  /**
+   * New limits (a reload): caps and thresholds apply to connections and refusals from now on; the
+   * deadlines of sessions already open stay as they were armed; the idle timeout follows the new values.
+   */
+  configure(limits: GuardLimits, maxAuthFailures: number): void {
+    this.limits = limits;
+    this.maxAuthFailures = maxAuthFailures;
+    this.tracker.setLimits(limits.maxConnections, limits.maxConnectionsPerIp, { stressLoad: limits.stressLoad, reserve: Math.ceil(limits.maxConnections * limits.newAddressReserve) });
+    this.abuse.configure(limits.maxAbusePerIp, limits.abuseWindow);
+    this.loadChanged(true);
   }
 
   /** Open connections (accepted or in session) as a fraction of limits.maxConnections. */
@@ -230,12 +242,12 @@ export class ConnectionGuard {
     this.observer.connectionRefused(reason);
   }
 
-  private loadChanged(): void {
+  private loadChanged(force = false): void {
     const idle = loadDeadline(this.tracker.load, this.limits.socketTimeout, this.limits.stressSocketTimeout, this.limits.stressLoad);
     // Re-arming every socket costs a pass over them: only for a change of a second or more.
     if (idle === this.idleTimeout) return;
     const atEnd = idle === this.limits.socketTimeout || idle === this.limits.stressSocketTimeout;
-    if (!atEnd && Math.abs(idle - this.idleTimeout) < 1_000) return;
+    if (!force && !atEnd && Math.abs(idle - this.idleTimeout) < 1_000) return;
     this.idleTimeout = idle;
     this.idleListener?.(idle);
   }

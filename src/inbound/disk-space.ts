@@ -27,9 +27,9 @@ export class DiskSpaceCheck {
     return this.lastFree;
   }
 
-  /** True when there is too little room for new mail. An unanswerable statfs does not block mail. */
-  async isLow(): Promise<boolean> {
+  /** True when there is too little room for new mail (below `minFree`, by default the one given at start). An unanswerable statfs does not block mail. */
+  async isLow(minFree = this.minFree): Promise<boolean> {
     const free = await this.freeBytes();
-    return free !== undefined && free < this.minFree;
+    return free !== undefined && free < minFree;
   }
 }

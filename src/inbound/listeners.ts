@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import type { UserDirectory } from '../auth/users';
 import type { Config, ListenerConfig } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { tlsContextOptions, type TlsProfile } from '../policy/tls-profile';
@@ -27,6 +29,20 @@ export interface InboundHandle {
   listening(): boolean;
   /** Stops accepting, lets messages being stored finish (bounded), then closes every session. */
   close(): Promise<void>;
+  /**
+   * Sessions that connect from now on run under `next` (a reload): its limits, TLS profile, certificate
+   * and users. Sessions already open finish under what they started with. Must not fail: check the
+   * certificate with listenerTlsOptions first.
+   */
+  reconfigure(next: InboundRuntime): void;
+}
+
+/** What one SMTP session runs under, taken when it connects and kept until it ends. */
+export interface InboundRuntime {
+  config: Config;
+  profile: TlsProfile;
+  users: UserDirectory;
+  tls: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** How long a socket refused at accept may stay open for its 421 to be delivered. */
@@ -53,6 +69,37 @@ export interface ListenerSetup {
   config: Pick<Config, 'hostname' | 'limits'>;
   profile: TlsProfile;
   tls: { key: string | Buffer; cert: string | Buffer };
+}
+
+/**
+ * The listeners' TLS options: the profile's, the certificate and its key. Throws (naming the key) when
+ * they do not make a secure context, e.g. a key that does not belong to the certificate.
+ */
+export function listenerTlsOptions(profile: TlsProfile, tls: ListenerSetup['tls']): SecureContextOptions {
+  const options = { ...tlsContextOptions(profile), key: tls.key, cert: tls.cert };
+  try {
+    createSecureContext(options);
+  } catch (err) {
+    throw new Error(`tls.cert/tls.key: cannot serve this certificate and key: ${(err as Error).message}`, { cause: err });
+  }
+  return options;
+}
+
+/**
+ * Applies a reloaded config to running listeners, for connections accepted from now on: the TLS context
+ * (implicit TLS and STARTTLS both build their sockets from it; open sessions keep theirs) and the limits
+ * smtp-server itself reads (SIZE, recipients per message, its own client cap, the command deadlines).
+ */
+export function reconfigureListeners(servers: readonly SMTPServer[], config: Pick<Config, 'limits'>, tlsOptions: SecureContextOptions): void {
+  for (const server of servers) {
+    server.updateSecureContext(tlsOptions);
+    const options = server.options as SMTPServerOptions & AdaptedServerOptions;
+    options.size = config.limits.maxMessageSize;
+    options.maxRecipients = config.limits.maxRecipients;
+    options.maxClients = config.limits.maxConnections;
+    options.sealgateCommandTimeout = config.limits.commandTimeout;
+    options.sealgateHandshakeTimeout = config.limits.tlsHandshakeTimeout;
+  }
 }
 
 export function smtpServerOptions(listener: ListenerConfig, setup: ListenerSetup, handlers: SessionHandlers): SMTPServerOptions & AdaptedServerOptions {
@@ -106,7 +153,7 @@ export function createListener(listener: ListenerConfig, setup: ListenerSetup, h
  * possible before the handshake); a plaintext one gets the 421 smtp-server would send for a refused
  * onConnect (the same line), without ever taking one of smtp-server's own maxClients places.
  */
-export function guardAccept(server: SMTPServer, listener: ListenerConfig, hooks: AcceptHooks, handshakeTimeout: number): void {
+export function guardAccept(server: SMTPServer, listener: ListenerConfig, hooks: AcceptHooks, handshakeTimeout: () => number): void {
   const net = server.server;
   const handlers = net.listeners('connection') as Array<(socket: Socket) => void>;
   net.removeAllListeners('connection');
@@ -131,7 +178,8 @@ export function guardAccept(server: SMTPServer, listener: ListenerConfig, hooks:
       setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
       return;
     }
-    if (implicit && handshakeTimeout > 0) {
+    const handshakeMs = handshakeTimeout();
+    if (implicit && handshakeMs > 0) {
       handshake = setTimeout(() => {
         // smtp-server keeps a socket in _pendingSockets (mapped to the TLS socket on top of it)
         // until the handshake is done and the session starts.
@@ -140,7 +188,7 @@ export function guardAccept(server: SMTPServer, listener: ListenerConfig, hooks:
         hooks.handshakeTimedOut(ip);
         // Destroyed from the top: tearing the TLS wrap down from below mid-handshake crashes Node.
         top.destroy();
-      }, handshakeTimeout);
+      }, handshakeMs);
       handshake.unref();
     }
     for (const handler of handlers) handler.call(net, socket);

@@ -11,7 +11,21 @@ import { authenticate } from './authentication';
 import { ConnectionGuard, type DeadlineKind } from './connections';
 import { newMessage, receiveMessage } from './data-pipeline';
 import { DiskSpaceCheck } from './disk-space';
-import { applyIdleTimeout, bind, createListener, dropSession, guardAccept, stopListeners, type BoundListener, type InboundHandle, type ListenerSetup, type SessionHandlers } from './listeners';
+import {
+  applyIdleTimeout,
+  bind,
+  createListener,
+  dropSession,
+  guardAccept,
+  listenerTlsOptions,
+  reconfigureListeners,
+  stopListeners,
+  type BoundListener,
+  type InboundHandle,
+  type InboundRuntime,
+  type ListenerSetup,
+  type SessionHandlers,
+} from './listeners';
 import { inNetworks } from './networks';
 import { noopInboundObserver, type InboundObserver } from './observer';
 import { buildReceivedHeader } from './received-header';
@@ -19,7 +33,8 @@ import { reply } from './replies';
 import { checkMailFrom, checkRcptTo, DISK_LOW, sourceRouteRefusal } from './session-rules';
 import { applySmtpServerAdaptations } from './smtp-server-adaptations';
 
-export type { BoundListener, InboundHandle } from './listeners';
+export type { BoundListener, InboundHandle, InboundRuntime } from './listeners';
+export { listenerTlsOptions } from './listeners';
 export type { InboundObserver } from './observer';
 
 /**
@@ -52,7 +67,7 @@ export async function startInbound(opts: InboundOptions): Promise<InboundHandle>
     await inbound.close();
     throw err;
   }
-  return { listeners: inbound.bound, listening: () => inbound.listening, close: () => inbound.close() };
+  return { listeners: inbound.bound, listening: () => inbound.listening, close: () => inbound.close(), reconfigure: (next) => inbound.reconfigure(next) };
 }
 
 class Inbound {
@@ -65,8 +80,12 @@ class Inbound {
   private readonly inFlight = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
   private readonly log: Logger;
+  /** What new sessions start under; each open session keeps the one it started with (see runtimeOf). */
+  private runtime: InboundRuntime;
+  private readonly sessionRuntimes = new Map<string, InboundRuntime>();
 
   constructor(private readonly opts: InboundOptions) {
+    this.runtime = { config: opts.config, profile: opts.profile, users: opts.users, tls: opts.tls };
     const { limits, queue } = opts.config;
     this.log = opts.logger.child({ component: 'inbound' });
     this.observer = opts.observer ?? noopInboundObserver;
@@ -81,12 +100,30 @@ class Inbound {
     const setup: ListenerSetup = { config: this.opts.config, profile: this.opts.profile, tls: this.opts.tls };
     for (const listener of this.opts.config.listeners) {
       const server = createListener(listener, setup, this.handlers(listener), this.log);
-      guardAccept(server, listener, this.guard.acceptHooks(listener), this.opts.config.limits.tlsHandshakeTimeout);
+      guardAccept(server, listener, this.guard.acceptHooks(listener), () => this.runtime.config.limits.tlsHandshakeTimeout);
       this.servers.push(server);
       const port = await bind(server, listener);
       this.bound.push({ name: listener.name, host: listener.host, port });
       this.log.info({ event: 'listener-started', listener: listener.name, host: listener.host, port, tls: listener.tls, auth: listener.auth }, 'SMTP listener started');
     }
+  }
+
+  reconfigure(next: InboundRuntime): void {
+    const { limits, auth } = next.config;
+    this.guard.configure(limits, auth.maxFailures);
+    this.authThrottle.configure({ maxFailures: auth.maxFailuresPerIp, window: auth.failureWindow, penaltyTime: auth.penaltyTime, baseDelay: auth.failureDelay, maxDelay: auth.maxFailureDelay });
+    reconfigureListeners(this.servers, next.config, listenerTlsOptions(next.profile, next.tls));
+    this.runtime = next;
+  }
+
+  /** The runtime a session started under: taken at its first callback, dropped when it closes. */
+  private runtimeOf(session: SMTPServerSession): InboundRuntime {
+    let runtime = this.sessionRuntimes.get(session.id);
+    if (!runtime) {
+      runtime = this.runtime;
+      this.sessionRuntimes.set(session.id, runtime);
+    }
+    return runtime;
   }
 
   get listening(): boolean {
@@ -107,10 +144,13 @@ class Inbound {
       onMailFrom: (address, session, callback) => void this.onMailFrom(address, session, callback),
       onRcptTo: (address, session, callback) => this.onRcptTo(trusted, address, session, callback),
       onData: (stream, session, callback) => this.trackInFlight(this.onData(stream, session, callback)),
-      onClose: (session) => this.guard.release(session.id),
+      onClose: (session) => {
+        this.sessionRuntimes.delete(session.id);
+        this.guard.release(session.id);
+      },
       sealgateOnCommandStart: (session) => this.guard.commandStarted(session.id),
       sealgateOnTimeout: (reason, session, ip) =>
-        this.guard.deadlineMissed(reason, listener.name, ip, reason === 'command-timeout' ? this.opts.config.limits.commandTimeout : this.opts.config.limits.tlsHandshakeTimeout),
+        this.guard.deadlineMissed(reason, listener.name, ip, reason === 'command-timeout' ? this.runtimeOf(session).config.limits.commandTimeout : this.runtime.config.limits.tlsHandshakeTimeout),
       sealgateOnProtocolError: (code, text, session) => this.guard.protocolError(session.id, code, text, userOf(session)?.name),
       sealgateInspectCommand: (command, line, session) => {
         const refusal = sourceRouteRefusal(line);
@@ -137,6 +177,7 @@ class Inbound {
     const ip = session.remoteAddress;
     const refused = this.guard.admit(listener, trusted, session.id, ip, (kind) => this.onSessionDeadline(session.id, kind), session.remotePort);
     if (refused) return callback(refused);
+    this.runtimeOf(session);
     this.log.debug({ event: 'connection', listener: listener.name, ip, session: session.id }, 'client connected');
     callback();
   }
@@ -149,7 +190,7 @@ class Inbound {
     if (state) state.tls = facts;
     this.observer.tlsEstablished(facts);
     // The secure context already limits what can be negotiated; this is the second line of defence.
-    const check = checkNegotiated(tlsSocket, this.opts.profile);
+    const check = checkNegotiated(tlsSocket, this.runtimeOf(session).profile);
     if (!check.compliant) {
       this.log.warn({ event: 'tls-noncompliant', ip: session.remoteAddress, problems: check.problems, ...facts }, 'inbound TLS session outside the profile: closing');
       this.observer.connectionRefused('tls-noncompliant');
@@ -181,7 +222,7 @@ class Inbound {
   private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
     const state = this.guard.session(session.id);
     if (!state) return callback(reply(421, '4.3.0 Session not registered'));
-    const answer = await authenticate({ users: this.opts.users, guard: this.guard, throttle: this.authThrottle, observer: this.observer, log: this.log }, state, auth);
+    const answer = await authenticate({ users: this.runtimeOf(session).users, guard: this.guard, throttle: this.authThrottle, observer: this.observer, log: this.log }, state, auth);
     if (answer.ok) return callback(null, { user: answer.user });
     if ('error' in answer) return callback(answer.error);
     callback(null, answer.response);
@@ -193,7 +234,7 @@ class Inbound {
     const user = userOf(session);
     const decision = checkMailFrom({ requireTls: state.listener.requireTls, secure: session.secure, authRequired: state.listener.auth === 'required', user }, address);
     if (!decision.ok) return callback(this.guard.refuse(state, 'MAIL', decision.refusal, user?.name));
-    if (this.disk && (await this.disk.isLow())) {
+    if (this.disk && (await this.disk.isLow(this.runtimeOf(session).config.limits.minFreeDisk))) {
       this.log.warn({ event: 'disk-low', path: this.opts.config.queue.path }, 'free disk space below limits.minFreeDisk: refusing new mail');
       return callback(this.guard.refuse(state, 'MAIL', DISK_LOW, user?.name));
     }
@@ -208,7 +249,7 @@ class Inbound {
     if (!state) return callback(reply(421, '4.3.0 Session not registered'));
     const user = userOf(session);
     const decision = checkRcptTo(
-      { authenticated: user !== undefined, trusted: inNetworks(trusted, state.ip), domains: state.domains, maxRecipientDomains: this.opts.config.limits.maxRecipientDomains },
+      { authenticated: user !== undefined, trusted: inNetworks(trusted, state.ip), domains: state.domains, maxRecipientDomains: this.runtimeOf(session).config.limits.maxRecipientDomains },
       address,
     );
     if (!decision.ok) return callback(this.guard.refuse(state, 'RCPT', decision.refusal, user?.name));
@@ -223,7 +264,8 @@ class Inbound {
       stream.resume();
       return callback(reply(451, '4.3.0 Transaction state lost, try again'));
     }
-    const { config, store } = this.opts;
+    const { store } = this.opts;
+    const { config } = this.runtimeOf(session);
     const user = userOf(session);
     const receivedAt = Date.now();
     const message = newMessage(session, { ip: state.ip, listener: state.listener.name, sender: state.sender, recipients: state.recipients.values(), user: user?.name, tls: state.tls, receivedAt });

@@ -23,6 +23,17 @@ export interface DeliveryEngineDeps {
   connector?: MxConnector;
 }
 
+/**
+ * What one job runs under, taken when it starts and kept until it ends: a reload changes what the next
+ * job gets, never the job in flight. The pool belongs to it because its sessions were judged under its
+ * policy; a reload that changes the policy retires the pool (idle sessions closed, late ones not kept).
+ */
+interface JobRuntime {
+  config: Config;
+  policy: PolicyRuntime;
+  pool: ConnectionPool;
+}
+
 interface CandidateRun<S = MxSession> {
   attempts: CandidateAttempt<S>[];
   /** Every MX address tried, in order (evidence). */
@@ -38,14 +49,32 @@ interface CandidateRun<S = MxSession> {
  * delivered with opportunistic TLS on its own path (deliverNotice), which nothing else takes.
  */
 export class DeliveryEngine {
-  private readonly pool: ConnectionPool;
+  private runtime: JobRuntime;
   private readonly now: () => number;
   private readonly connector: MxConnector;
 
   constructor(private readonly deps: DeliveryEngineDeps) {
     this.connector = deps.connector ?? smtpConnector;
-    this.pool = new ConnectionPool(deps.config.delivery.maxMessagesPerConnection, deps.config.delivery.connectionIdleTimeout, (session, waitMs) => this.connector.close(session, waitMs));
+    this.runtime = { config: deps.config, policy: deps.policy, pool: this.newPool(deps.config) };
     this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Jobs that start from now on run under this config and policy; jobs in flight finish under theirs. A new
+   * policy or new pool settings retire the pool: its idle sessions were negotiated under the old profile.
+   */
+  reconfigure(config: Config, policy: PolicyRuntime): void {
+    const previous = this.runtime;
+    const poolKept =
+      policy === previous.policy &&
+      config.delivery.maxMessagesPerConnection === previous.config.delivery.maxMessagesPerConnection &&
+      config.delivery.connectionIdleTimeout === previous.config.delivery.connectionIdleTimeout;
+    this.runtime = { config, policy, pool: poolKept ? previous.pool : this.newPool(config) };
+    if (!poolKept) void previous.pool.close();
+  }
+
+  private newPool(config: Config): ConnectionPool {
+    return new ConnectionPool(config.delivery.maxMessagesPerConnection, config.delivery.connectionIdleTimeout, (session, waitMs) => this.connector.close(session, waitMs));
   }
 
   async deliverJob(claimed: ClaimedJob, signal: AbortSignal): Promise<JobResult> {
@@ -53,16 +82,17 @@ export class DeliveryEngine {
     const pending = job.recipients.filter((r) => r.state === 'pending');
     if (pending.length === 0) return { recipients: [] };
     if (signal.aborted) return this.handBack(pending);
-    if (deliveryMode(message.params) === 'opportunistic') return this.deliverNotice(claimed, pending, signal);
+    const at = this.runtime;
+    if (deliveryMode(message.params) === 'opportunistic') return this.deliverNotice(at, claimed, pending, signal);
     const startedAt = this.now();
-    const plan = this.applyTlsRequiredHeader(claimed, await this.deps.policy.planner.planDelivery(job.domain));
+    const plan = this.applyTlsRequiredHeader(at, claimed, await at.policy.planner.planDelivery(job.domain));
 
     let run: CandidateRun = { attempts: [], mxAttempts: [] };
-    if (plan.kind === 'deliver') run = await this.tryCandidates(claimed, plan, pending, signal);
+    if (plan.kind === 'deliver') run = await this.tryCandidates(at, claimed, plan, pending, signal);
     else this.deps.logger.debug({ event: 'plan', queueId: message.id, domain: job.domain, kind: plan.kind, code: plan.code, reason: plan.reason }, 'delivery plan');
 
     // A shutdown hand-back never expires a job.
-    const { maxQueueTime, onExpiry } = this.deps.config.delivery;
+    const { maxQueueTime, onExpiry } = at.config.delivery;
     const expired = !signal.aborted && hasExpired(message.receivedAt, maxQueueTime, this.now());
     const decisions = decideOutcomes({
       plan,
@@ -80,10 +110,10 @@ export class DeliveryEngine {
       return { address: rcpt.address, outcome: decision.outcome, evidence, ...(decision.outcome === 'diverted' ? { divertReason: decision.reason } : {}) };
     });
 
-    await this.bounce(claimed, pending, recipients, decisions, signal);
-    const reported = await this.notifySender(claimed, pending, recipients, decisions, now, signal);
+    await this.bounce(at.config, claimed, pending, recipients, decisions, signal);
+    const reported = await this.notifySender(at.config, claimed, pending, recipients, decisions, now, signal);
     const deferred = recipients.some((r) => r.outcome === 'deferred');
-    const { retrySchedule, delayWarning } = this.deps.config.delivery;
+    const { retrySchedule, delayWarning } = at.config.delivery;
     // A delay warning still owed brings the next attempt forward to its time, so it is not late by a whole retry step.
     const stillDeferred = pending.filter((p) => recipients.some((r) => r.address === p.address && r.outcome === 'deferred'));
     const retryAt = signal.aborted ? now : retryAtForWarning(nextRetryAt(job.attempts + 1, retrySchedule, now), message, stillDeferred, delayWarning, now);
@@ -95,12 +125,12 @@ export class DeliveryEngine {
    * A portal notice: the MX plan without level or MTA-STS, opportunistic TLS per MX, and the
    * notice outcome rule (never diverted; deferred, then bounced at expiry, with no DSN).
    */
-  private async deliverNotice(claimed: ClaimedJob, pending: RecipientRecord[], signal: AbortSignal): Promise<JobResult> {
+  private async deliverNotice(at: JobRuntime, claimed: ClaimedJob, pending: RecipientRecord[], signal: AbortSignal): Promise<JobResult> {
     const { job, message } = claimed;
     const startedAt = this.now();
-    const plan = await this.deps.policy.planner.planOpportunistic(job.domain);
-    const run: CandidateRun<OpportunisticSession> = plan.kind === 'deliver' ? await this.tryOpportunistic(claimed, plan, pending, signal) : { attempts: [], mxAttempts: [] };
-    const expired = !signal.aborted && hasExpired(message.receivedAt, this.deps.config.delivery.maxQueueTime, this.now());
+    const plan = await at.policy.planner.planOpportunistic(job.domain);
+    const run: CandidateRun<OpportunisticSession> = plan.kind === 'deliver' ? await this.tryOpportunistic(at, claimed, plan, pending, signal) : { attempts: [], mxAttempts: [] };
+    const expired = !signal.aborted && hasExpired(message.receivedAt, at.config.delivery.maxQueueTime, this.now());
     const decisions = decideNoticeOutcomes({ plan, recipients: pending.map((r) => r.address), attempts: run.attempts, aborted: signal.aborted, expired });
     const now = this.now();
     const policy: PolicyEvidence = { source: plan.policy.source, mode: null, id: null, level: 'opportunistic' };
@@ -109,25 +139,31 @@ export class DeliveryEngine {
       return { address: rcpt.address, outcome: decision.outcome, evidence: noticeEvidence(decision, policy, run.mxAttempts, startedAt, now) };
     });
     const deferred = recipients.some((r) => r.outcome === 'deferred');
-    const retryAt = signal.aborted ? now : nextRetryAt(job.attempts + 1, this.deps.config.delivery.retrySchedule, now);
+    const retryAt = signal.aborted ? now : nextRetryAt(job.attempts + 1, at.config.delivery.retrySchedule, now);
     this.logOutcome(claimed, recipients);
     return deferred ? { recipients, retryAt } : { recipients };
   }
 
   /** Each candidate in order, opportunistically, until one attempt decides every recipient. No pooling: notices are few. */
-  private async tryOpportunistic(claimed: ClaimedJob, plan: Extract<DeliveryPlan, { kind: 'deliver' }>, pending: RecipientRecord[], signal: AbortSignal): Promise<CandidateRun<OpportunisticSession>> {
+  private async tryOpportunistic(
+    at: JobRuntime,
+    claimed: ClaimedJob,
+    plan: Extract<DeliveryPlan, { kind: 'deliver' }>,
+    pending: RecipientRecord[],
+    signal: AbortSignal,
+  ): Promise<CandidateRun<OpportunisticSession>> {
     const run: CandidateRun<OpportunisticSession> = { attempts: [], mxAttempts: [] };
     const recipients = pending.map((r) => r.address);
     for (const candidate of plan.candidates) {
       if (signal.aborted) break;
-      const connected = await this.connector.connectOpportunistic(candidate, this.deps.policy.sessionOptions);
-      const at = this.now();
+      const connected = await this.connector.connectOpportunistic(candidate, at.policy.sessionOptions);
+      const triedAt = this.now();
       const tried: MxAttemptEvidence[] = connected.attempts
         .filter((a) => a.error !== null)
         .map((a) => ({
           mx: candidate.host,
           ip: a.address,
-          at,
+          at: triedAt,
           class: a.error!.classification,
           code: a.error!.code,
           reason: `${a.protection} TLS client: ${a.error!.message}`,
@@ -162,7 +198,7 @@ export class DeliveryEngine {
   onCrash(claimed: ClaimedJob, error: Error): JobResult {
     const now = this.now();
     const pending = claimed.job.recipients.filter((r) => r.state === 'pending');
-    return deferAll(pending, REASON.internalError, now, nextRetryAt(claimed.job.attempts + 1, this.deps.config.delivery.retrySchedule, now), error.message);
+    return deferAll(pending, REASON.internalError, now, nextRetryAt(claimed.job.attempts + 1, this.runtime.config.delivery.retrySchedule, now), error.message);
   }
 
   /** Writes the audit lines for a result, before the store records it (the audit file is synchronous and fsynced). */
@@ -171,14 +207,14 @@ export class DeliveryEngine {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await this.runtime.pool.close();
   }
 
   /** RFC 8689 `TLS-Required: No` lowers nothing unless the admin allowed it; even then TLS stays mandatory. */
-  private applyTlsRequiredHeader(claimed: ClaimedJob, plan: DeliveryPlan): DeliveryPlan {
+  private applyTlsRequiredHeader(at: JobRuntime, claimed: ClaimedJob, plan: DeliveryPlan): DeliveryPlan {
     const header = claimed.message.headers.tlsRequired?.trim().toLowerCase();
     if (header !== 'no' || claimed.message.params.requireTls) return plan;
-    const honored = this.deps.config.delivery.honorTlsRequiredNo && plan.kind === 'deliver';
+    const honored = at.config.delivery.honorTlsRequiredNo && plan.kind === 'deliver';
     this.deps.logger.info(
       { event: honored ? 'tls-required-no-honored' : 'tls-required-no-ignored', queueId: claimed.message.id, domain: claimed.job.domain },
       honored ? 'TLS-Required: No honoured: certificates are not required (TLS still is)' : 'TLS-Required: No ignored: regulated mail keeps its TLS policy',
@@ -191,7 +227,7 @@ export class DeliveryEngine {
    * Tries the candidates in order until one attempt decides every recipient (see endsAttempts);
    * what each attempt means for the recipients is the outcome rule's business, not this loop's.
    */
-  private async tryCandidates(claimed: ClaimedJob, plan: Extract<DeliveryPlan, { kind: 'deliver' }>, pending: RecipientRecord[], signal: AbortSignal): Promise<CandidateRun> {
+  private async tryCandidates(at: JobRuntime, claimed: ClaimedJob, plan: Extract<DeliveryPlan, { kind: 'deliver' }>, pending: RecipientRecord[], signal: AbortSignal): Promise<CandidateRun> {
     const run: CandidateRun = { attempts: [], mxAttempts: [] };
     const recipients = pending.map((r) => r.address);
     const requireTls = claimed.message.params.requireTls === true;
@@ -201,11 +237,11 @@ export class DeliveryEngine {
       // REQUIRETLS (RFC 8689) needs an authenticated MX, so it raises the level to verify.
       const candidate: Candidate = requireTls ? { ...planned, requireValidCert: true } : planned;
       const key = ConnectionPool.key(candidate.host, candidate.port, candidate.requireValidCert, candidate.servername);
-      let pooled = this.pool.take(key);
+      let pooled = at.pool.take(key);
       const reused = pooled !== undefined;
       let tried: MxAttemptEvidence[] = [];
       if (!pooled) {
-        const connected = await this.connect(candidate, tried);
+        const connected = await this.connect(at, candidate, tried);
         if (!connected.ok) {
           this.addAttempt(run, { kind: 'no-session', classification: connected.classification, code: connected.code, tried });
           continue;
@@ -217,7 +253,7 @@ export class DeliveryEngine {
         // The idle connection died while pooled; that says nothing about the MX. Dial again once.
         void this.connector.close(pooled.session, 1_000);
         tried = [];
-        const connected = await this.connect(candidate, tried);
+        const connected = await this.connect(at, candidate, tried);
         if (!connected.ok) {
           this.addAttempt(run, { kind: 'no-session', classification: connected.classification, code: connected.code, tried });
           continue;
@@ -231,7 +267,7 @@ export class DeliveryEngine {
       this.addAttempt(run, attempt);
 
       if (result.kind === 'answered') {
-        await this.recycle(key, { ...pooled, sent: pooled.sent + 1 });
+        await this.recycle(at, key, { ...pooled, sent: pooled.sent + 1 });
       } else {
         void this.connector.close(session, 2_000);
         if (result.classification === 'transient' && result.bodySent) {
@@ -252,16 +288,16 @@ export class DeliveryEngine {
   }
 
   /** Connects to a candidate; records every address that did not give a compliant session in `tried`. */
-  private async connect(candidate: Candidate, tried: MxAttemptEvidence[]): Promise<{ ok: true; pooled: PooledSession } | { ok: false; classification: AttemptClass; code: string }> {
-    const result = await this.connector.connect(candidate, this.deps.policy.sessionOptions);
-    const at = this.now();
+  private async connect(at: JobRuntime, candidate: Candidate, tried: MxAttemptEvidence[]): Promise<{ ok: true; pooled: PooledSession } | { ok: false; classification: AttemptClass; code: string }> {
+    const result = await this.connector.connect(candidate, at.policy.sessionOptions);
+    const triedAt = this.now();
     for (const attempt of result.attempts) {
       if (result.ok && attempt.error === null && attempt.judgement?.compliant) continue; // recorded after the transaction
       const session = !result.ok ? result.session : null;
       tried.push({
         mx: candidate.host,
         ip: attempt.address,
-        at,
+        at: triedAt,
         class: attempt.error ? attempt.error.classification : (attempt.judgement?.classification ?? 'non-compliant'),
         code: attempt.error?.code ?? attempt.judgement?.code ?? 'unknown',
         reason: attempt.error ? attempt.error.message : (attempt.judgement?.reason ?? 'unknown'),
@@ -316,12 +352,19 @@ export class DeliveryEngine {
     };
   }
 
-  private async recycle(key: string, pooled: PooledSession): Promise<void> {
-    if (await this.connector.reset(pooled.session)) this.pool.give(key, pooled);
+  private async recycle(at: JobRuntime, key: string, pooled: PooledSession): Promise<void> {
+    if (await this.connector.reset(pooled.session)) at.pool.give(key, pooled);
     else void this.connector.close(pooled.session, 1_000);
   }
 
-  private async bounce(claimed: ClaimedJob, pending: RecipientRecord[], recipients: RecipientResult[], decisions: Map<string, Decision<MxSession>>, signal: AbortSignal): Promise<void> {
+  private async bounce(
+    config: Config,
+    claimed: ClaimedJob,
+    pending: RecipientRecord[],
+    recipients: RecipientResult[],
+    decisions: Map<string, Decision<MxSession>>,
+    signal: AbortSignal,
+  ): Promise<void> {
     const bounced = recipients.filter((r) => r.outcome === 'bounced');
     if (bounced.length === 0) return;
     const failed = bounced.map((r) => {
@@ -339,7 +382,7 @@ export class DeliveryEngine {
     });
     try {
       // Held through a store outage like the result itself: recording the bounce without its DSN would leave the sender unaware.
-      const { store, config, logger } = this.deps;
+      const { store, logger } = this.deps;
       await retryWhileUnavailable(() => queueFailureDsn(store, config.hostname, claimed, failed, logger), { event: 'dsn-retry', logger, fields: { queueId: claimed.message.id }, signal });
     } catch (err) {
       // Losing the bounce notice must not lose the outcome: the bounce itself is recorded either way.
@@ -353,6 +396,7 @@ export class DeliveryEngine {
    * NOTIFY=SUCCESS recipients the next hop will not report on. Never for a shutdown hand-back.
    */
   private async notifySender(
+    config: Config,
     claimed: ClaimedJob,
     pending: RecipientRecord[],
     recipients: RecipientResult[],
@@ -361,17 +405,17 @@ export class DeliveryEngine {
     signal: AbortSignal,
   ): Promise<RecipientResult[]> {
     if (signal.aborted) return recipients;
-    const delayed = delayedCandidates(claimed, pending, recipients, decisions, this.deps.config.delivery, now);
+    const delayed = delayedCandidates(claimed, pending, recipients, decisions, config.delivery, now);
     const relayed = relayedCandidates(pending, recipients, decisions, sameNotify(pending) !== undefined);
-    const warned = delayed.length > 0 && (await this.queueNotice(claimed, 'delayed', delayed, signal)) !== undefined;
-    if (relayed.length > 0) await this.queueNotice(claimed, 'relayed', relayed, signal);
+    const warned = delayed.length > 0 && (await this.queueNotice(config, claimed, 'delayed', delayed, signal)) !== undefined;
+    if (relayed.length > 0) await this.queueNotice(config, claimed, 'relayed', relayed, signal);
     if (!warned) return recipients;
     return recipients.map((r) => (delayed.some((d) => d.address === r.address) ? { ...r, delayWarnedAt: now } : r));
   }
 
   /** Queues a delay or relayed DSN; a failure is logged and the DSN is simply due again at the next attempt (delay) or lost (relayed). */
-  private async queueNotice(claimed: ClaimedJob, action: 'delayed' | 'relayed', candidates: DsnCandidate[], signal: AbortSignal): Promise<string | undefined> {
-    const { store, config, logger } = this.deps;
+  private async queueNotice(config: Config, claimed: ClaimedJob, action: 'delayed' | 'relayed', candidates: DsnCandidate[], signal: AbortSignal): Promise<string | undefined> {
+    const { store, logger } = this.deps;
     try {
       return await retryWhileUnavailable(() => queueDsn(store, config.hostname, claimed, action, candidates, logger), { event: 'dsn-retry', logger, fields: { queueId: claimed.message.id }, signal });
     } catch (err) {

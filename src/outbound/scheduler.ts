@@ -58,7 +58,12 @@ export class Scheduler {
   private wake: (() => void) | undefined;
   private readonly abort = new AbortController();
 
-  constructor(private readonly options: SchedulerOptions) {}
+  constructor(private options: SchedulerOptions) {}
+
+  /** New worker limits and poll interval (a reload), used from the next claim on; running deliveries go on. */
+  configure(limits: Pick<SchedulerOptions, 'concurrency' | 'perDestination' | 'idlePollMs'>): void {
+    this.options = { ...this.options, ...limits };
+  }
 
   start(): void {
     if (this.running) return;
@@ -103,8 +108,8 @@ export class Scheduler {
   }
 
   private async run(): Promise<void> {
-    const { store, logger, owner, concurrency, leaseMs, idlePollMs } = this.options;
     while (this.running) {
+      const { store, logger, owner, concurrency, leaseMs, idlePollMs } = this.options;
       await this.renewWaiting();
       this.startWaiting();
       const free = concurrency - this.active.size - this.waiting.length;

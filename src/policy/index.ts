@@ -1,3 +1,4 @@
+import { dequal } from 'dequal';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { createMtaSts, createPolicyFetcher, memoryPolicyCache, type MtaSts, type MtaStsObserver, type PolicyCache } from './mta-sts';
@@ -59,4 +60,46 @@ export function createPolicyRuntime(config: Config, options: PolicyRuntimeOption
   const planner = createPlanner({ config, resolver, mtaSts, ...(options.random ? { random: options.random } : {}) });
   const sessionOptions = buildSessionOptions(config, profile);
   return { resolver, profile, mtaSts, planner, sessionOptions };
+}
+
+/** The settings the policy runtime is built from; a reload that changes none of them keeps the runtime. */
+export const POLICY_KEYS = ['domains', 'tlsProfile', 'dns', 'mtaSts', 'outbound'] as const;
+
+/** Whether a new config needs a new policy runtime (see POLICY_KEYS). */
+export function policyChanged(previous: Config, next: Config): boolean {
+  return POLICY_KEYS.some((key) => !dequal(previous[key], next[key]));
+}
+
+/**
+ * The policy runtime for a reloaded config, built whole before anything switches (a bad profile or an
+ * unreadable extra CA file throws here, refusing the reload). The DNS resolver, and so its cache, is kept
+ * unless `dns` changed; the MTA-STS policy cache is whatever `options.cache` is (the store's in the relay).
+ */
+export function rebuildPolicyRuntime(next: Config, previous: { config: Config; runtime: PolicyRuntime }, options: Omit<PolicyRuntimeOptions, 'resolver'> = {}): PolicyRuntime {
+  const resolver = dequal(previous.config.dns, next.dns) ? previous.runtime.resolver : undefined;
+  return createPolicyRuntime(next, { ...options, ...(resolver ? { resolver } : {}), profile: options.profile ?? buildTlsProfile(next.tlsProfile) });
+}
+
+/**
+ * A PolicyRuntime that always answers with the runtime in force now, for parts that ask one question at a
+ * time (domain checks, the admin API); a delivery takes the runtime itself at its start instead.
+ */
+export function livePolicy(current: () => PolicyRuntime): PolicyRuntime {
+  return {
+    get resolver() {
+      return current().resolver;
+    },
+    get profile() {
+      return current().profile;
+    },
+    get mtaSts() {
+      return current().mtaSts;
+    },
+    get planner() {
+      return current().planner;
+    },
+    get sessionOptions() {
+      return current().sessionOptions;
+    },
+  };
 }

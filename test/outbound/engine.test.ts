@@ -622,3 +622,63 @@ describe('DeliveryEngine: delay warnings and NOTIFY per recipient', () => {
     expect(enqueued).toHaveLength(0);
   });
 });
+
+describe('DeliveryEngine after a reload (reconfigure)', () => {
+  const reloaded = (raw: Record<string, unknown>) => parseConfig({ hostname: 'relay.test', listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }], ...raw }, {}, '/tmp');
+  const policyFor = (hosts: string[]) => {
+    const planDelivery = jest.fn(async () => plan(hosts));
+    return { planDelivery, policy: { planner: { planDelivery, planOpportunistic: planDelivery }, sessionOptions: {} } as unknown as PolicyRuntime };
+  };
+
+  it('a job in flight finishes under the config and policy it started with; the next job takes the new ones', async () => {
+    const next = policyFor(['mx2.example.test']);
+    const connector = new FakeConnector(
+      { 'mx1.example.test': ['compliant'], 'mx2.example.test': ['compliant'] },
+      {
+        'mx1.example.test': [
+          (input) => {
+            // The reload lands while this transaction is on the wire.
+            engine.reconfigure(reloaded({ delivery: { retrySchedule: ['5m'] } }), next.policy);
+            return everyone('deferred', '451 4.3.0 try later')(input);
+          },
+        ],
+        'mx2.example.test': [everyone('deferred', '451 4.3.0 try later')],
+      },
+    );
+    const { engine } = engineWith(connector, ['mx1.example.test']);
+    const first = await engine.deliverJob(claimed(['a@example.test']), run);
+    // The default schedule starts at 1 minute (plus up to 10% jitter): the reloaded 5 minutes is not this job's.
+    expect(first.retryAt).toBeGreaterThanOrEqual(NOW + 60_000);
+    expect(first.retryAt).toBeLessThanOrEqual(NOW + 66_000);
+    expect(next.planDelivery).not.toHaveBeenCalled();
+
+    const second = await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(next.planDelivery).toHaveBeenCalledWith(DOMAIN);
+    expect(connector.sends.map((s) => s.host)).toEqual(['mx1.example.test', 'mx2.example.test']);
+    expect(second.retryAt).toBeGreaterThanOrEqual(NOW + 300_000);
+    expect(second.retryAt).toBeLessThanOrEqual(NOW + 330_000);
+  });
+
+  it('a new policy retires the pooled MX connections (negotiated under the old profile); a reload that leaves it keeps them', async () => {
+    const connector = new FakeConnector(
+      { 'mx1.example.test': ['compliant', 'compliant'] },
+      { 'mx1.example.test': [everyone('delivered', '250 ok'), everyone('delivered', '250 ok'), everyone('delivered', '250 ok')] },
+    );
+    const { engine } = engineWith(connector, ['mx1.example.test']);
+    await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(connector.closed).toHaveLength(0);
+
+    // Same policy, other settings: the pooled connection is reused.
+    const samePolicy = (engine as unknown as { runtime: { policy: PolicyRuntime } }).runtime.policy;
+    engine.reconfigure(reloaded({ delivery: { retrySchedule: ['5m'] } }), samePolicy);
+    await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(connector.connects).toHaveLength(1);
+
+    engine.reconfigure(reloaded({}), policyFor(['mx1.example.test']).policy);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(connector.closed).toHaveLength(1);
+    await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(connector.connects).toHaveLength(2);
+    await engine.close();
+  });
+});

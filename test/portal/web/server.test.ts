@@ -1,6 +1,7 @@
 import { get } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
-import { startPortalServer } from '../../../src/portal/web';
+import { X509Certificate } from 'node:crypto';
+import { portalTlsOptions, startPortalServer } from '../../../src/portal/web';
 import { selfSignedCertificate } from '../../support/certificates';
 import { makeWorld, sampleMessage } from './fakes';
 
@@ -40,6 +41,34 @@ describe('portal HTTPS listener', () => {
       expect(res.headers['strict-transport-security']).toMatch(/max-age=31536000/);
       expect(String(res.headers['set-cookie'])).toMatch(/^__Host-sg-link=/);
     } finally {
+      await server.close();
+    }
+  });
+
+  test('a new certificate (reload) is served to new connections; a connection already open keeps its own', async () => {
+    const first = await selfSignedCertificate('localhost');
+    const renewed = await selfSignedCertificate('portal.example');
+    const world = makeWorld({ tls: first, realClock: true });
+    const server = await startPortalServer(world.deps);
+    const fingerprint = (socket: TLSSocket) => socket.getPeerX509Certificate()!.fingerprint256;
+    const sockets: TLSSocket[] = [];
+    const open = (): Promise<TLSSocket> =>
+      new Promise((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: server.port, rejectUnauthorized: false }, () => resolve(socket));
+        sockets.push(socket);
+        socket.on('error', reject);
+      });
+    try {
+      const before = await open();
+      const beforePrint = fingerprint(before);
+      expect(beforePrint).toBe(new X509Certificate(first.cert).fingerprint256);
+      server.setTls(portalTlsOptions(world.deps.profile, renewed));
+      const after = await open();
+      expect(fingerprint(after)).toBe(new X509Certificate(renewed.cert).fingerprint256);
+      // The connection opened before goes on (its certificate was fixed at its handshake).
+      expect(before.destroyed).toBe(false);
+    } finally {
+      for (const socket of sockets) socket.destroy();
       await server.close();
     }
   });
