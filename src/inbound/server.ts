@@ -52,7 +52,7 @@ export async function startInbound(opts: InboundOptions): Promise<InboundHandle>
     await inbound.close();
     throw err;
   }
-  return { listeners: inbound.bound, listening: () => inbound.listening, close: () => inbound.close() };
+  return { listeners: inbound.bound, listening: () => inbound.listening, connections: () => inbound.connections(), close: () => inbound.close() };
 }
 
 class Inbound {
@@ -87,6 +87,11 @@ class Inbound {
       this.bound.push({ name: listener.name, host: listener.host, port });
       this.log.info({ event: 'listener-started', listener: listener.name, host: listener.host, port, tls: listener.tls, auth: listener.auth }, 'SMTP listener started');
     }
+  }
+
+  connections(): Record<string, number> {
+    const open = this.guard.openConnections();
+    return Object.fromEntries(this.opts.config.listeners.map((listener) => [listener.name, open.get(listener.name) ?? 0]));
   }
 
   get listening(): boolean {
