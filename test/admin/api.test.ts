@@ -282,6 +282,20 @@ describe.each(BACKENDS)('admin API with the %s store', (backend) => {
     }
   });
 
+  test('check ?mx=host:port probes one host under the domain policy (the `sealgate check --mx --json` report); a bad target is 400', async () => {
+    const probe = await rig.api('GET', `/api/v1/check/tls13.test?mx=${encodeURIComponent(`mx1.tls13.test:${world.smtpPort}`)}`);
+    expect(probe.status).toBe(200);
+    expect(probe.json).toMatchObject({ domain: 'tls13.test', host: 'mx1.tls13.test', port: world.smtpPort, compliant: true, tls: { protocol: 'TLSv1.3' }, verified: true, nameMatch: true });
+    expect(probe.json.chain[0]).toMatchObject({ san: expect.arrayContaining(['DNS:mx1.tls13.test']), sha256: expect.any(String), spkiSha256: expect.any(String) });
+    expect(probe.json.ehlo.beforeTls).toContain('STARTTLS');
+    const weak = await rig.api('GET', `/api/v1/check/tls11.test?mx=mx1.tls11.test:${world.smtpPort}`);
+    expect(weak.json).toMatchObject({ compliant: false, code: 'tls-handshake-failed', offered: { protocol: 'TLSv1.1' } });
+    const bad = await rig.api('GET', '/api/v1/check/tls13.test?mx=not%20a%20host');
+    expect(bad.status).toBe(400);
+    expect(bad.json).toMatchObject({ error: 'bad-request', field: 'mx' });
+    expect((await rig.api('GET', `/api/v1/check/tls13.test?mx=mx1.tls13.test`, { token: null })).status).toBe(401);
+  });
+
   test('every state-changing action is in the audit log with the token name, without subjects', async () => {
     const actions = rig
       .auditLines()
