@@ -340,7 +340,9 @@ export async function probeMx(
   // No session with the profile: one permissive handshake shows what the server has (chain, version, suite).
   if (!session && !result.ok && result.code === 'tls-handshake-failed' && report.address) {
     const where: MxTarget = { host, address: report.address, port: target.port, servername: candidate.servername };
-    const permissive = await openMxSession(where, runtime.sessionOptions, permissiveTlsOptions(candidate.servername), true).catch((err: unknown) => {
+    // The relay's trust store, so "verified" means what it means for delivery.
+    const tls = { ...permissiveTlsOptions(candidate.servername), ...(runtime.sessionOptions.ca ? { ca: runtime.sessionOptions.ca } : {}) };
+    const permissive = await openMxSession(where, runtime.sessionOptions, tls, true).catch((err: unknown) => {
       if (err instanceof MxSessionError) return null;
       throw err;
     });

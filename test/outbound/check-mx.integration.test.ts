@@ -84,6 +84,8 @@ describe('probeMx against the test world', () => {
     expect(report.profile).toBeNull();
     expect(report.ehlo.beforeTls).toContain('STARTTLS');
     expect(report.chain[0]?.subject).toContain('mx1.tls11.test');
+    // Judged against the relay's trust store (the test CA), as delivery would judge it.
+    expect(report).toMatchObject({ verified: true, nameMatch: true });
     expect(probeExitCode(report)).toBe(3);
   });
 
