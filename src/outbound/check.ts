@@ -1,6 +1,6 @@
 import { decideOutcomes, type AttemptClass, type CandidateAttempt, type RecipientOutcome, type TriedAddress } from '../outcome';
 import { isIP } from 'node:net';
-import type { Candidate, DeliveryPlan, PlannedHost, PlanPolicy, PolicyRuntime, WouldFail } from '../policy';
+import { DnsError, type Candidate, type DeliveryPlan, type PlannedHost, type PlanPolicy, type PolicyRuntime, type WouldFail } from '../policy';
 import { mxMatchesPolicy } from '../policy/mta-sts/match';
 import type { NegotiatedTls } from '../policy/tls-profile';
 import {
@@ -319,7 +319,9 @@ export async function probeMx(
   try {
     report.addresses = literal ? [host] : await runtime.resolver.resolveAddresses(host, { ipv6: options.ipv6 ?? false });
   } catch (err) {
-    return { ...report, code: 'address-lookup-failed', reason: `${host}: address lookup failed: ${(err as Error).message}` };
+    // A name that does not exist stays so; SERVFAIL and timeouts may pass.
+    const permanent = err instanceof DnsError && !err.temporary;
+    return { ...report, classification: permanent ? 'permanent' : 'transient', code: 'address-lookup-failed', reason: `${host}: address lookup failed: ${(err as Error).message}` };
   }
   if (report.addresses.length === 0) return { ...report, reason: `${host} has no address` };
 

@@ -293,7 +293,6 @@ describe.each(BACKENDS)('admin API with the %s store', (backend) => {
     const bad = await rig.api('GET', '/api/v1/check/tls13.test?mx=not%20a%20host');
     expect(bad.status).toBe(400);
     expect(bad.json).toMatchObject({ error: 'bad-request', field: 'mx' });
-    expect((await rig.api('GET', `/api/v1/check/tls13.test?mx=mx1.tls13.test`, { token: null })).status).toBe(401);
   });
 
   test('every state-changing action is in the audit log with the token name, without subjects', async () => {

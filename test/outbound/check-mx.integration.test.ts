@@ -125,9 +125,10 @@ describe('probeMx against the test world', () => {
     expect(probeExitCode(report)).toBe(4);
   });
 
-  test('a host name that does not resolve: the lookup failure', async () => {
+  test('a host name that does not exist: the lookup failure, permanent', async () => {
     const report = await probeMx({ host: 'mx9.nowhere.test', port: world.smtpPort }, 'tls13.test', runtime());
-    expect(report).toMatchObject({ compliant: false, addresses: [], address: null });
+    expect(report).toMatchObject({ compliant: false, classification: 'permanent', code: 'address-lookup-failed', addresses: [], address: null });
     expect(report.reason).toMatch(/mx9\.nowhere\.test/);
+    expect(probeExitCode(report)).toBe(5);
   });
 });
