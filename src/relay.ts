@@ -61,6 +61,7 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
   const metrics = createMetrics();
   const store = createStore(config, logger, { quarantined: (entry) => metrics.recordQuarantined(entry) });
   metrics.watchStore(store);
+  metrics.watchConfig(live);
   const cleanups: Array<() => Promise<void>> = [];
   try {
     // Closed even when opening fails: a Redis client left behind would reconnect for ever and keep a
@@ -126,6 +127,7 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
     const users = new UserDirectory(config.auth.usersFile);
     const inbound = await startInbound({ config, store, logger, profile, users, tls, observer: inboundMetrics(metrics), onQueued: () => scheduler.kick() });
     cleanups.push(() => inbound.close());
+    metrics.watchInbound(inbound);
 
     live.onReload(
       outboundStep({

@@ -83,6 +83,7 @@ export const LIVE_KEYS = [
   'admin.tokens',
   'admin.maxFailedAuthPerMinute',
   'admin.publicMetrics',
+  'admin.metricsTopDomains',
 ] as const;
 
 /** A reload that was not applied; the running config is unchanged. */

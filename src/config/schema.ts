@@ -404,6 +404,8 @@ export const configSchema = z
         publicMetrics: z.boolean().default(false),
         /** Failed token checks per client address within one minute; past that every request but /healthz gets 429 until the minute is over. */
         maxFailedAuthPerMinute: z.number().int().positive().default(10),
+        /** Recipient domains with a queue-depth series of their own on /metrics; the rest are summed under domain="other". */
+        metricsTopDomains: z.number().int().min(0).max(100).default(10),
       })
       .strict()
       .prefault({}),

@@ -73,6 +73,8 @@ export interface SessionState {
 export class ConnectionGuard {
   private readonly sessions = new Map<string, SessionState>();
   private readonly accepted = new Map<string, AcceptedConnection>();
+  /** Tracker slot -> listener name, for the open-connections gauge. */
+  private readonly slotListeners = new Map<string, string>();
   private readonly tracker: ConnectionTracker;
   private readonly abuse: AbuseThrottle;
   private nextSlot = 0;
@@ -139,6 +141,7 @@ export class ConnectionGuard {
       return reply(421, text);
     }
     this.accepted.set(key, { slot });
+    this.slotListeners.set(slot, listener.name);
     this.loadChanged();
     return undefined;
   }
@@ -158,7 +161,7 @@ export class ConnectionGuard {
     const entry = this.accepted.get(key);
     if (!entry) return;
     this.accepted.delete(key);
-    this.tracker.release(entry.slot);
+    this.freeSlot(entry.slot);
     this.loadChanged();
   }
 
@@ -179,13 +182,14 @@ export class ConnectionGuard {
         this.observer.connectionRefused(reason);
         return reply(421, text);
       }
+      this.slotListeners.set(slot, listener.name);
       this.loadChanged();
     }
     if (this.abuse.blocked(ip) && !inNetworks(trusted, ip)) {
       this.log.info({ event: 'connection-refused', listener: listener.name, ip, reason: 'abuse' }, 'connection refused: too many failed sessions from this address');
       this.observer.connectionRefused('abuse');
       if (key !== undefined) this.accepted.delete(key);
-      this.tracker.release(slot);
+      this.freeSlot(slot);
       this.loadChanged();
       return reply(421, '4.7.0 Too many failed attempts from your address, try again later');
     }
@@ -224,7 +228,7 @@ export class ConnectionGuard {
     clearTimeout(state.firstCommand);
     if (state.acceptKey !== undefined && this.accepted.get(state.acceptKey)?.slot === state.slot) this.accepted.delete(state.acceptKey);
     if (state.slot === undefined) return;
-    this.tracker.release(state.slot);
+    this.freeSlot(state.slot);
     this.loadChanged();
   }
 
@@ -240,6 +244,18 @@ export class ConnectionGuard {
   deadlineMissed(reason: 'handshake-timeout' | 'first-command-timeout' | 'command-timeout', listener: string, ip: string, timeout: number): void {
     this.log.info({ event: 'connection-closed', reason, listener, ip: normalizeIp(ip), timeout }, 'connection closed: deadline missed');
     this.observer.connectionRefused(reason);
+  }
+
+  /** Open connections (counted at accept, as the caps count them) per listener name. */
+  openConnections(): Map<string, number> {
+    const open = new Map<string, number>();
+    for (const listener of this.slotListeners.values()) open.set(listener, (open.get(listener) ?? 0) + 1);
+    return open;
+  }
+
+  private freeSlot(slot: string): void {
+    this.tracker.release(slot);
+    this.slotListeners.delete(slot);
   }
 
   private loadChanged(force = false): void {

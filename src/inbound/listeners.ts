@@ -27,6 +27,8 @@ export interface InboundHandle {
   listeners: BoundListener[];
   /** True while every listener is bound and close() has not been called (readiness). */
   listening(): boolean;
+  /** Open connections per listener name (every configured listener, 0 when idle). */
+  connections(): Record<string, number>;
   /** Stops accepting, lets messages being stored finish (bounded), then closes every session. */
   close(): Promise<void>;
   /**

@@ -67,7 +67,7 @@ export async function startInbound(opts: InboundOptions): Promise<InboundHandle>
     await inbound.close();
     throw err;
   }
-  return { listeners: inbound.bound, listening: () => inbound.listening, close: () => inbound.close(), reconfigure: (next) => inbound.reconfigure(next) };
+  return { listeners: inbound.bound, listening: () => inbound.listening, connections: () => inbound.connections(), close: () => inbound.close(), reconfigure: (next) => inbound.reconfigure(next) };
 }
 
 class Inbound {
@@ -124,6 +124,11 @@ class Inbound {
       this.sessionRuntimes.set(session.id, runtime);
     }
     return runtime;
+  }
+
+  connections(): Record<string, number> {
+    const open = this.guard.openConnections();
+    return Object.fromEntries(this.runtime.config.listeners.map((listener) => [listener.name, open.get(listener.name) ?? 0]));
   }
 
   get listening(): boolean {

@@ -1,7 +1,21 @@
 import { decideOutcomes, type AttemptClass, type CandidateAttempt, type RecipientOutcome, type TriedAddress } from '../outcome';
-import type { Candidate, DeliveryPlan, PlannedHost, PolicyRuntime, WouldFail } from '../policy';
+import { isIP } from 'node:net';
+import { DnsError, type Candidate, type DeliveryPlan, type PlannedHost, type PlanPolicy, type PolicyRuntime, type WouldFail } from '../policy';
+import { mxMatchesPolicy } from '../policy/mta-sts/match';
 import type { NegotiatedTls } from '../policy/tls-profile';
-import { closeMxSession, connectCandidate, diagnoseHandshake, type CandidateConnection, type CertificateFacts } from '../smtp-client';
+import {
+  closeMxSession,
+  connectCandidate,
+  diagnoseHandshake,
+  MxSessionError,
+  openMxSession,
+  permissiveTlsOptions,
+  type CandidateConnection,
+  type CertificateFacts,
+  type ChainCertificate,
+  type MxSession,
+  type MxTarget,
+} from '../smtp-client';
 
 /**
  * The domain check behind `sealgate check`: the delivery plan, then one probe per MX host (connect,
@@ -214,4 +228,156 @@ function excludedReason(code: string): string {
 function pickCertificate(certificate: CertificateFacts): MxReport['certificate'] {
   const { subject, issuer, validTo, trusted, nameMatch, error } = certificate;
   return { subject, issuer, validTo, trusted, nameMatch, error };
+}
+
+/**
+ * `sealgate check --mx HOST[:PORT] DOMAIN`: one host probed the way posttls-finger does it (no MX lookup),
+ * judged under DOMAIN's policy (its level, and its MTA-STS policy when one is in force). Stable JSON names.
+ */
+export interface MxProbeReport {
+  /** The next-hop domain whose policy applies. */
+  domain: string;
+  host: string;
+  port: number;
+  policy: PlanPolicy;
+  /** The certificate must chain to a trusted root and match the host (level verify, MTA-STS enforce). */
+  requireValidCert: boolean;
+  /** Whether the host matches the domain's MTA-STS mx patterns; null without a policy in force. */
+  stsMatch: boolean | null;
+  /** An MTA-STS lookup problem (the probe goes on without the policy). */
+  mtaStsError: string | null;
+  addresses: string[];
+  /** The address the facts below come from. */
+  address: string | null;
+  starttls: boolean | null;
+  /** EHLO keywords before and after STARTTLS (null: the session did not get that far). */
+  ehlo: { beforeTls: string[] | null; afterTls: string[] | null };
+  tls: { protocol: string | null; cipher: string | null; group: string | null; groupBits: number | null } | null;
+  /** The chain the server sent, leaf first (from the permissive handshake when the profile's failed). */
+  chain: ChainCertificate[];
+  /** The chain verifies to a trusted root (Node's roots plus outbound.extraCaFile) and is in its validity period. */
+  verified: boolean | null;
+  verifyError: string | null;
+  /** The leaf certificate names the host (servername). */
+  nameMatch: boolean | null;
+  /** The NIST SP 800-52r2 profile check of what was negotiated (null: no session with the profile). */
+  profile: { compliant: boolean; problems: string[] } | null;
+  /** May carry mail for the domain under its policy. */
+  compliant: boolean;
+  classification: AttemptClass | null;
+  code: string;
+  reason: string;
+  /** When the handshake with the profile failed: what the server negotiates with a permissive client (evidence only). */
+  offered: { protocol: string | null; cipher: string | null; group: string | null } | null;
+}
+
+/** Exit codes of `sealgate check --mx`: compliant 0, non-compliant 3, transient (unreachable, 4xx) 4, permanent 5. */
+export function probeExitCode(report: Pick<MxProbeReport, 'compliant' | 'classification'>): number {
+  if (report.compliant) return 0;
+  if (report.classification === 'transient') return 4;
+  if (report.classification === 'permanent') return 5;
+  return 3;
+}
+
+export async function probeMx(
+  target: { host: string; port: number },
+  rawDomain: string,
+  runtime: Pick<PolicyRuntime, 'planner' | 'sessionOptions' | 'resolver' | 'mtaSts'>,
+  options: { ipv6?: boolean } = {},
+): Promise<MxProbeReport> {
+  const domain = rawDomain.toLowerCase().replace(/\.$/, '');
+  const host = target.host.toLowerCase().replace(/\.$/, '');
+  const rule = runtime.planner.domainRule(domain);
+  const sts = runtime.mtaSts ? await runtime.mtaSts.lookup(domain) : null;
+  const active = sts?.policy && sts.policy.mode !== 'none' ? sts.policy : null;
+  const stsMatch = active ? mxMatchesPolicy(host, active.mx) : null;
+  const literal = isIP(host) !== 0;
+  const report: MxProbeReport = {
+    domain,
+    host,
+    port: target.port,
+    policy: { source: active ? 'mta-sts' : rule.source, mode: sts?.policy?.mode ?? null, id: sts?.policyId ?? null, level: rule.level },
+    requireValidCert: rule.level === 'verify' || active?.mode === 'enforce',
+    stsMatch,
+    mtaStsError: sts?.error ?? null,
+    addresses: [],
+    address: null,
+    starttls: null,
+    ehlo: { beforeTls: null, afterTls: null },
+    tls: null,
+    chain: [],
+    verified: null,
+    verifyError: null,
+    nameMatch: null,
+    profile: null,
+    compliant: false,
+    classification: 'transient',
+    code: 'no-address',
+    reason: '',
+    offered: null,
+  };
+  try {
+    report.addresses = literal ? [host] : await runtime.resolver.resolveAddresses(host, { ipv6: options.ipv6 ?? false });
+  } catch (err) {
+    // A name that does not exist stays so; SERVFAIL and timeouts may pass.
+    const permanent = err instanceof DnsError && !err.temporary;
+    return { ...report, classification: permanent ? 'permanent' : 'transient', code: 'address-lookup-failed', reason: `${host}: address lookup failed: ${(err as Error).message}` };
+  }
+  if (report.addresses.length === 0) return { ...report, reason: `${host} has no address` };
+
+  const candidate = { host, addresses: report.addresses, port: target.port, servername: literal ? null : host, requireValidCert: report.requireValidCert, stsTesting: active?.mode === 'testing' };
+  const result = await connectCandidate(candidate, runtime.sessionOptions, true);
+  const lastAttempt = result.attempts.at(-1);
+  report.address = lastAttempt?.address ?? null;
+  let session: MxSession | null = result.session;
+  if (result.ok) await closeMxSession(result.session);
+  let verdict = result.ok
+    ? { compliant: true, classification: null, code: result.judgement.code, reason: result.judgement.reason }
+    : { compliant: false, classification: result.classification, code: result.code, reason: result.reason };
+  if (session) report.profile = { compliant: session.profileCheck.compliant, problems: session.profileCheck.problems };
+  const failure = lastAttempt?.error ?? null;
+  report.starttls = session ? session.starttlsAdvertised : (failure?.starttlsAdvertised ?? null);
+  report.ehlo.beforeTls = session ? session.ehloBeforeTls : (failure?.ehlo ?? null);
+
+  // No session with the profile: one permissive handshake shows what the server has (chain, version, suite).
+  if (!session && !result.ok && result.code === 'tls-handshake-failed' && report.address) {
+    const where: MxTarget = { host, address: report.address, port: target.port, servername: candidate.servername };
+    // The relay's trust store, so "verified" means what it means for delivery.
+    const tls = { ...permissiveTlsOptions(candidate.servername), ...(runtime.sessionOptions.ca ? { ca: runtime.sessionOptions.ca } : {}) };
+    const permissive = await openMxSession(where, runtime.sessionOptions, tls, true).catch((err: unknown) => {
+      if (err instanceof MxSessionError) return null;
+      throw err;
+    });
+    if (permissive) {
+      await closeMxSession(permissive);
+      session = permissive;
+      report.offered = tlsSummary(permissive.negotiated);
+      verdict = { ...verdict, reason: `${verdict.reason}; the server negotiates ${describeOffer(permissive.negotiated)} with a permissive client` };
+    }
+  }
+  if (session) {
+    const { protocol, cipher, group, groupBits } = session.negotiated;
+    report.tls = { protocol, cipher, group, groupBits };
+    report.ehlo.afterTls = session.ehlo;
+    report.chain = session.chain ?? [];
+    report.verified = session.certificate.trusted;
+    report.verifyError = session.certificate.error;
+    report.nameMatch = session.certificate.nameMatch;
+  }
+  if (rule.level === 'portal') {
+    // The domain never gets mail over SMTP: the session is evidence only.
+    verdict = { compliant: false, classification: 'non-compliant', code: 'portal-level', reason: `domain ${domain} is set to level portal (always divert); the session itself: ${verdict.reason}` };
+  } else if (active?.mode === 'enforce' && !stsMatch) {
+    verdict = {
+      compliant: false,
+      classification: 'non-compliant',
+      code: 'mx-not-in-policy',
+      reason: `${host} is not allowed by the MTA-STS enforce policy (${active.mx.join(', ')}); the session itself: ${verdict.reason}`,
+    };
+  }
+  return { ...report, ...verdict };
+}
+
+function describeOffer(negotiated: NegotiatedTls): string {
+  return `${negotiated.protocol ?? '?'} ${negotiated.cipher ?? '?'}${negotiated.group ? ` (${negotiated.group})` : ''}`;
 }

@@ -1,4 +1,5 @@
-import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { createHash, X509Certificate } from 'node:crypto';
+import { checkServerIdentity, type DetailedPeerCertificate, type PeerCertificate, type TLSSocket } from 'node:tls';
 import type { MxTarget } from './target';
 
 /** What the MX's certificate is, and whether it is trusted and names the host: recorded for every session. */
@@ -45,4 +46,70 @@ function toIso(value: string | undefined): string | null {
   if (!value) return null;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? value : date.toISOString();
+}
+
+/** One certificate of the chain a server sent, as `sealgate check --mx` shows it (posttls-finger style). */
+export interface ChainCertificate {
+  subject: string | null;
+  issuer: string | null;
+  /** subjectAltName entries as OpenSSL prints them (`DNS:mx1.example.org`, `IP Address:192.0.2.1`). */
+  san: string[];
+  /** rsa, ec, ed25519, ... */
+  keyType: string | null;
+  /** RSA modulus or EC field size in bits. */
+  keyBits: number | null;
+  /** EC curve (prime256v1, secp384r1, ...). */
+  curve: string | null;
+  validFrom: string | null;
+  validTo: string | null;
+  /** SHA-256 of the DER certificate, colon-separated hex (as openssl x509 -fingerprint -sha256). */
+  sha256: string;
+  /** SHA-256 of the DER SubjectPublicKeyInfo (the DANE 3 1 1 / pin value), colon-separated hex. */
+  spkiSha256: string;
+}
+
+/** The chain as the server sent it (leaf first), each certificate once; empty without a certificate. */
+export function describeChain(socket: TLSSocket): ChainCertificate[] {
+  const chain: ChainCertificate[] = [];
+  const seen = new Set<string>();
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  // A self-issued root points at itself; the bound keeps a cyclic chain from looping.
+  while (cert?.raw && chain.length < 16) {
+    const described = describeOne(cert);
+    if (seen.has(described.sha256)) break;
+    seen.add(described.sha256);
+    chain.push(described);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}
+
+function describeOne(cert: DetailedPeerCertificate): ChainCertificate {
+  const x509 = new X509Certificate(cert.raw);
+  const key = x509.publicKey;
+  const details = key.asymmetricKeyDetails ?? {};
+  const curve = details.namedCurve ?? null;
+  const spki = key.export({ type: 'spki', format: 'der' });
+  return {
+    subject: formatName(cert.subject),
+    issuer: formatName(cert.issuer),
+    san: x509.subjectAltName ? x509.subjectAltName.split(/,\s*/).filter(Boolean) : [],
+    keyType: key.asymmetricKeyType ?? null,
+    keyBits: details.modulusLength ?? (curve ? curveBits(curve) : null),
+    curve,
+    validFrom: toIso(cert.valid_from),
+    validTo: toIso(cert.valid_to),
+    sha256: x509.fingerprint256,
+    spkiSha256: colonHex(createHash('sha256').update(spki).digest()),
+  };
+}
+
+const CURVE_BITS: Record<string, number> = { prime256v1: 256, secp384r1: 384, secp521r1: 521, secp256k1: 256 };
+
+function curveBits(curve: string): number | null {
+  return CURVE_BITS[curve] ?? null;
+}
+
+function colonHex(digest: Buffer): string {
+  return (digest.toString('hex').toUpperCase().match(/../g) ?? []).join(':');
 }

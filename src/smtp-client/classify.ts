@@ -17,6 +17,8 @@ export class MxSessionError extends Error {
     readonly starttlsAdvertised: boolean | null,
     /** The server reply that ended it, if any. */
     readonly reply: string | null,
+    /** The plaintext EHLO keywords, when the session got that far (evidence for `sealgate check --mx`). */
+    readonly ehlo: string[] | null = null,
   ) {
     super(message);
   }

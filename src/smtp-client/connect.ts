@@ -26,6 +26,8 @@ export type CandidateConnection =
 export async function connectCandidate(
   candidate: Pick<Candidate, 'host' | 'addresses' | 'port' | 'servername' | 'requireValidCert' | 'stsTesting'>,
   options: MxSessionOptions,
+  /** Keep each session's certificate chain (`sealgate check --mx`); delivery leaves it out. */
+  inspect = false,
 ): Promise<CandidateConnection> {
   const attempts: AddressAttempt[] = [];
   let last: Extract<CandidateConnection, { ok: false }> = {
@@ -41,7 +43,7 @@ export async function connectCandidate(
     const target: MxTarget = { host: candidate.host, address, port: candidate.port, servername: candidate.servername };
     let session: MxSession;
     try {
-      session = await openMxSession(target, options);
+      session = await openMxSession(target, options, undefined, inspect);
     } catch (err) {
       if (!(err instanceof MxSessionError)) throw err;
       attempts.push({ address, error: err, judgement: null });

@@ -3,7 +3,7 @@
  * negotiated, one transaction, and classifying every failure. It decides nothing about recipients
  * (that is the outcome rule, src/outcome).
  */
-export type { CertificateFacts } from './certificate';
+export type { CertificateFacts, ChainCertificate } from './certificate';
 export { classifySessionError, MxSessionError } from './classify';
 export { connectCandidate, type AddressAttempt, type CandidateConnection } from './connect';
 export { smtpConnector, type MxConnector } from './connector';

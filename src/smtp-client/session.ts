@@ -2,7 +2,7 @@ import { createSecureContext, type ConnectionOptions, type SecureContext, type T
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { MxSessionOptions } from '../policy/session-options';
 import { checkNegotiated, describeNegotiated, tlsContextOptions, type NegotiatedTls, type TlsCheck, type TlsProfile } from '../policy/tls-profile';
-import { describeCertificate, type CertificateFacts } from './certificate';
+import { describeCertificate, describeChain, type CertificateFacts, type ChainCertificate } from './certificate';
 import type { MxTarget } from './target';
 
 export type { MxTarget } from './target';
@@ -26,6 +26,10 @@ export interface MxSession {
   starttlsAdvertised: boolean;
   /** EHLO keywords after TLS. */
   ehlo: string[];
+  /** EHLO keywords before STARTTLS, as the server advertised them in plaintext. */
+  ehloBeforeTls: string[];
+  /** The certificate chain the server sent, leaf first: only when the session was opened to inspect it (`sealgate check --mx`). */
+  chain?: ChainCertificate[];
   negotiated: NegotiatedTls;
   profileCheck: TlsCheck;
   certificate: CertificateFacts;
@@ -61,14 +65,26 @@ function outboundSecureContext(profile: TlsProfile, ca: string[] | undefined): S
  * Keeps the first (plaintext) EHLO reply nodemailer reads, which is the only place that says whether the server
  * offered STARTTLS: nodemailer exposes no accessor for it. Returns "was STARTTLS offered?" (null before EHLO).
  */
-function watchStarttlsOffer(internals: ConnectionInternals): () => boolean | null {
+function watchStarttlsOffer(internals: ConnectionInternals): { advertised: () => boolean | null; keywords: () => string[] | null } {
   let plaintextEhlo: string | null = null;
   const originalEhlo = internals._actionEHLO;
   internals._actionEHLO = function (this: unknown, str: string) {
     plaintextEhlo ??= str;
     return originalEhlo.call(this, str);
   };
-  return () => (plaintextEhlo === null ? null : /[ -]STARTTLS\b/im.test(plaintextEhlo));
+  return {
+    advertised: () => (plaintextEhlo === null ? null : /[ -]STARTTLS\b/im.test(plaintextEhlo)),
+    keywords: () => (plaintextEhlo === null ? null : ehloKeywords(plaintextEhlo)),
+  };
+}
+
+/** The keywords of an EHLO reply (the greeting line dropped), as nodemailer lists them after TLS. */
+export function ehloKeywords(reply: string): string[] {
+  return reply
+    .split(/\r?\n/)
+    .map((line) => line.replace(/^\d+[ -]/, '').trim())
+    .filter((line) => line)
+    .slice(1);
 }
 
 export function sessionTlsOptions(profile: TlsProfile, servername: string | null, ca: string[] | undefined): ConnectionOptions {
@@ -82,8 +98,12 @@ export function sessionTlsOptions(profile: TlsProfile, servername: string | null
   };
 }
 
-export async function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOverride?: ConnectionOptions): Promise<MxSession> {
-  const { connection, internals, starttlsAdvertised } = await dialMx(target, options, { requireTLS: true, tls: tlsOverride ?? sessionTlsOptions(options.profile, target.servername, options.ca) });
+/** Opens a session; `inspect` also keeps the certificate chain (read while the socket is open), for `sealgate check --mx`. */
+export async function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOverride?: ConnectionOptions, inspect = false): Promise<MxSession> {
+  const { connection, internals, starttlsAdvertised, ehloBeforeTls } = await dialMx(target, options, {
+    requireTLS: true,
+    tls: tlsOverride ?? sessionTlsOptions(options.profile, target.servername, options.ca),
+  });
   const socket = internals._socket as TLSSocket;
   return {
     target,
@@ -91,6 +111,8 @@ export async function openMxSession(target: MxTarget, options: MxSessionOptions,
     socket,
     starttlsAdvertised,
     ehlo: internals._ehloLines ?? [],
+    ehloBeforeTls,
+    ...(inspect ? { chain: describeChain(socket) } : {}),
     negotiated: describeNegotiated(socket),
     profileCheck: checkNegotiated(socket, options.profile),
     certificate: describeCertificate(socket, target),
@@ -106,7 +128,7 @@ export function dialMx(
   target: MxTarget,
   options: MxSessionOptions,
   settings: { requireTLS: boolean; tls: ConnectionOptions },
-): Promise<{ connection: SMTPConnection; internals: ConnectionInternals; starttlsAdvertised: boolean }> {
+): Promise<{ connection: SMTPConnection; internals: ConnectionInternals; starttlsAdvertised: boolean; ehloBeforeTls: string[] }> {
   return new Promise((resolve, reject) => {
     const connection = new SMTPConnection({
       host: target.address,
@@ -122,19 +144,19 @@ export function dialMx(
       logger: false,
     });
     const internals = connection as unknown as ConnectionInternals;
-    const advertised = watchStarttlsOffer(internals);
+    const { advertised, keywords } = watchStarttlsOffer(internals);
     let settled = false;
 
     connection.on('error', (err: NodemailerError) => {
       if (settled) return;
       settled = true;
       const { classification, code, reason } = classifySessionError(err, advertised(), internals.upgrading === true);
-      reject(new MxSessionError(reason, classification, code, advertised(), err.response ?? null));
+      reject(new MxSessionError(reason, classification, code, advertised(), err.response ?? null, keywords()));
     });
     connection.connect(() => {
       if (settled) return;
       settled = true;
-      resolve({ connection, internals, starttlsAdvertised: advertised() ?? false });
+      resolve({ connection, internals, starttlsAdvertised: advertised() ?? false, ehloBeforeTls: keywords() ?? [] });
     });
   });
 }

@@ -21,6 +21,14 @@ export function newMessageId(now = Date.now()): string {
   return encodeTime(now) + suffix;
 }
 
+/** When a message id was made (epoch ms, its first 10 characters); undefined when the text is not a message id. */
+export function arrivalOf(messageId: string): number | undefined {
+  if (!isMessageId(messageId)) return undefined;
+  let ms = 0;
+  for (const char of messageId.slice(0, 10)) ms = ms * 32 + BASE32.indexOf(char);
+  return ms;
+}
+
 export function isMessageId(value: string): boolean {
   return /^[0-9A-HJKMNP-TV-Z]{22}$/.test(value);
 }

@@ -183,6 +183,18 @@ export interface StoreCounts {
 }
 
 /**
+ * Jobs waiting for delivery: queued, deferred or under an attempt (held and final jobs are left out), read from
+ * the store's schedule of waiting jobs rather than from every record (metrics scrapes ask for it).
+ */
+export interface WaitingJobs {
+  total: number;
+  /** When the oldest waiting job's message arrived (epoch ms, read from its queue id); null when nothing waits. */
+  oldestArrival: number | null;
+  /** Waiting jobs per recipient domain. */
+  byDomain: Record<string, number>;
+}
+
+/**
  * What a damaged entry was: a message record, one of its jobs, its body, a fallback item, a job whose result
  * could not be recorded, or (file store) a leftover file such as an unfinished temp file.
  */

@@ -1,4 +1,4 @@
-import { domainOf, fallbackIdOf, jobIdOf } from './ids';
+import { arrivalOf, domainOf, fallbackIdOf, jobIdOf, parseJobId } from './ids';
 import {
   FINAL_JOB_STATES,
   JOB_STATES,
@@ -15,6 +15,7 @@ import {
   type RecipientResult,
   type RecipientState,
   type StoreCounts,
+  type WaitingJobs,
 } from './types';
 
 /*
@@ -207,4 +208,20 @@ export function emptyCounts(): StoreCounts {
   const jobs = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
   const fallback: Record<FallbackState, number> = { ready: 0, claimed: 0, acked: 0 };
   return { jobs, fallback, messages: 0, quarantined: 0 };
+}
+
+/** Sums waiting job ids (`<messageId>/<domain>`) by domain and finds the oldest arrival; ids that do not parse are skipped. */
+export function summariseWaiting(jobIds: Iterable<string>): WaitingJobs {
+  const summary: WaitingJobs = { total: 0, oldestArrival: null, byDomain: {} };
+  const byDomain = new Map<string, number>();
+  for (const jobId of jobIds) {
+    const parsed = parseJobId(jobId);
+    const arrival = parsed && arrivalOf(parsed.messageId);
+    if (!parsed || arrival === undefined) continue;
+    summary.total++;
+    byDomain.set(parsed.domain, (byDomain.get(parsed.domain) ?? 0) + 1);
+    if (summary.oldestArrival === null || arrival < summary.oldestArrival) summary.oldestArrival = arrival;
+  }
+  summary.byDomain = Object.fromEntries(byDomain);
+  return summary;
 }

@@ -16,6 +16,7 @@ import type {
   QuarantineEntry,
   QuarantineKind,
   StoreCounts,
+  WaitingJobs,
 } from './model';
 
 /*
@@ -77,6 +78,8 @@ export interface QueueAdmin {
   retryNow(messageId: string): Promise<MessageRecord>;
   deleteMessage(messageId: string): Promise<void>;
   counts(): Promise<StoreCounts>;
+  /** Jobs waiting for delivery by domain and the oldest one's arrival, from the schedule of waiting jobs only. */
+  waitingJobs(): Promise<WaitingJobs>;
 }
 
 /** Recipients diverted to the secure-portal fallback: items, portal claims, hand-over, release. */

@@ -1,4 +1,9 @@
+import net from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
+import { VERSION } from '../../src/config/version';
 import { relayFixture, startRelayProcess } from '../support/relay-process';
+import { sample } from '../support/prometheus';
 import type { World } from '../support/world';
 import { BACKENDS, TOKEN, TOKEN_NAME, fixDomain, fixTheDomain, readAll, sleep, startRig, startRigWorld, type Rig } from './rig';
 
@@ -234,6 +239,63 @@ describe.each(BACKENDS)('admin API with the %s store', (backend) => {
     expect(good.json).toMatchObject({ domain: 'tls13.test', verdict: 'deliver', via: 'mx1.tls13.test' });
     const bad = await rig.api('GET', '/api/v1/check/nostarttls.test');
     expect(bad.json).toMatchObject({ domain: 'nostarttls.test', verdict: 'divert' });
+  });
+
+  test('/metrics: build info, waiting jobs by domain (top N from the reloaded config) and oldest age, open connections, reloads', async () => {
+    await rig.submit(['patient@servfail.test'], 'depth-1');
+    await rig.submit(['patient@servfail.test', 'patient@dnstimeout.test'], 'depth-2');
+    // One open connection on the smarthost listener, greeted (counted from accept).
+    const socket = net.connect(rig.relay.ports.smarthost!, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('data', () => resolve());
+      socket.once('error', reject);
+    });
+    try {
+      const config = parse(readFileSync(rig.fixture.configFile, 'utf8')) as { admin: Record<string, unknown> };
+      writeFileSync(rig.fixture.configFile, stringify({ ...config, admin: { ...config.admin, metricsTopDomains: 1 } }));
+      const reloadsBefore = rig.relay.logs.filter((l) => l.event === 'config-reloaded').length;
+      rig.relay.child.kill('SIGHUP');
+      for (let i = 0; i < 100 && rig.relay.logs.filter((l) => l.event === 'config-reloaded').length === reloadsBefore; i++) await sleep(100);
+      const digest = (await rig.api('GET', '/healthz', { token: null })).json.config.digest as string;
+
+      // Scrapes reuse one store answer for 2 s: poll (bounded) until the submitted jobs show.
+      let text = '';
+      for (let i = 0; i < 60; i++) {
+        text = (await rig.api('GET', '/metrics')).text;
+        if (sample(text, 'sealgate_queue_domain_jobs', { domain: 'servfail.test' }) === 2) break;
+        await sleep(250);
+      }
+      expect(sample(text, 'sealgate_build_info', { version: VERSION, node: process.version })).toBe(1);
+      expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'servfail.test' })).toBe(2);
+      // admin.metricsTopDomains 1 since the reload: every other domain is summed under "other".
+      expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'dnstimeout.test' })).toBeUndefined();
+      expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'other' })).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'sealgate_queue_oldest_age_seconds')).toBeGreaterThan(0);
+      expect(sample(text, 'sealgate_inbound_connections', { listener: 'smarthost' })).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'sealgate_inbound_connections', { listener: 'submissions' })).toBe(0);
+      expect(sample(text, 'sealgate_config_reloads_total')).toBe(reloadsBefore + 1);
+      expect(sample(text, 'sealgate_config_reload_failures_total')).toBe(0);
+      expect(sample(text, 'sealgate_config_last_reload_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 600);
+      expect(sample(text, 'sealgate_config_info', { digest })).toBe(1);
+      // Existing names are unchanged.
+      expect(sample(text, 'sealgate_queue_jobs', { state: 'deferred' })).toBeGreaterThanOrEqual(1);
+      expect(text).not.toContain('patient@');
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('check ?mx=host:port probes one host under the domain policy (the `sealgate check --mx --json` report); a bad target is 400', async () => {
+    const probe = await rig.api('GET', `/api/v1/check/tls13.test?mx=${encodeURIComponent(`mx1.tls13.test:${world.smtpPort}`)}`);
+    expect(probe.status).toBe(200);
+    expect(probe.json).toMatchObject({ domain: 'tls13.test', host: 'mx1.tls13.test', port: world.smtpPort, compliant: true, tls: { protocol: 'TLSv1.3' }, verified: true, nameMatch: true });
+    expect(probe.json.chain[0]).toMatchObject({ san: expect.arrayContaining(['DNS:mx1.tls13.test']), sha256: expect.any(String), spkiSha256: expect.any(String) });
+    expect(probe.json.ehlo.beforeTls).toContain('STARTTLS');
+    const weak = await rig.api('GET', `/api/v1/check/tls11.test?mx=mx1.tls11.test:${world.smtpPort}`);
+    expect(weak.json).toMatchObject({ compliant: false, code: 'tls-handshake-failed', offered: { protocol: 'TLSv1.1' } });
+    const bad = await rig.api('GET', '/api/v1/check/tls13.test?mx=not%20a%20host');
+    expect(bad.status).toBe(400);
+    expect(bad.json).toMatchObject({ error: 'bad-request', field: 'mx' });
   });
 
   test('every state-changing action and every body download is in the audit log with the token name, without subjects', async () => {

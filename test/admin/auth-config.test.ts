@@ -10,7 +10,7 @@ const base = { listeners: [{ name: 'smtp', port: 0, tls: 'starttls', auth: 'requ
 
 describe('admin config', () => {
   test('defaults: enabled on 127.0.0.1:8025 without tokens', () => {
-    expect(parseConfig(base, {}, '/tmp').admin).toEqual({ enabled: true, host: '127.0.0.1', port: 8025, tokens: [], maxFailedAuthPerMinute: 10, publicMetrics: false });
+    expect(parseConfig(base, {}, '/tmp').admin).toEqual({ enabled: true, host: '127.0.0.1', port: 8025, tokens: [], maxFailedAuthPerMinute: 10, publicMetrics: false, metricsTopDomains: 10 });
   });
 
   test('SEALGATE_ADMIN_TOKEN adds a token named env next to configured ones', () => {

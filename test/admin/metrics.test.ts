@@ -1,10 +1,12 @@
 import nodemailer from 'nodemailer';
-import { createMetrics, mtaStsLookupResult } from '../../src/admin/metrics';
+import { createMetrics, mtaStsLookupResult, topDomains } from '../../src/admin/metrics';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import type { MtaStsResult } from '../../src/policy/mta-sts';
 import { startRelay, type Relay } from '../../src/relay';
-import type { ClaimedJob, JobResult, MessageRecord, StoreCounts } from '../../src/store/types';
+import type { ClaimedJob, JobResult, MessageRecord, StoreCounts, WaitingJobs } from '../../src/store/types';
+import type { ConfigStatus } from '../../src/config/live';
+import { VERSION } from '../../src/config/version';
 import { relayFixture, type RelayFixture } from '../support/relay-process';
 import { RawSmtpClient } from '../support/smtp-client';
 import { standardScenarios, startWorld, type World } from '../support/world';
@@ -25,6 +27,16 @@ function claimed(receivedAt: number): ClaimedJob {
     message,
     job: { id: 'q1/x.test', messageId: 'q1', domain: 'x.test', state: 'leased', recipients: [], dueAt: 0, attempts: 0, createdAt: receivedAt, updatedAt: receivedAt },
   };
+}
+
+const NOTHING_WAITING: WaitingJobs = { total: 0, oldestArrival: null, byDomain: {} };
+
+function liveConfig(status: Partial<ConfigStatus> = {}, topDomains = 10) {
+  const live = {
+    status: (): ConfigStatus => ({ file: '/etc/sealgate.yaml', digest: 'aaaa1111', loadedAt: '2026-11-29T10:00:00.000Z', reloads: 0, failedReloads: 0, lastReloadAt: null, ...status }),
+    current: { admin: { metricsTopDomains: topDomains } },
+  };
+  return live;
 }
 
 const STS_BASE: MtaStsResult = { record: null, policy: null, policyId: null, source: null, error: null, errorType: null, temporary: false };
@@ -106,6 +118,7 @@ describe('metrics module', () => {
         if (answer instanceof Error) throw answer;
         return answer;
       },
+      waitingJobs: async () => NOTHING_WAITING,
     });
     let text = (await metrics.render()).body;
     expect(sample(text, 'sealgate_queue_jobs', { state: 'queued' })).toBe(3);
@@ -134,7 +147,7 @@ describe('metrics module', () => {
 
   test('quarantined entries: a counter by kind and cause from the store observer, and a gauge of what is kept', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
-    metrics.watchStore({ counts: async () => ({ ...counts({}), quarantined: 3 }) });
+    metrics.watchStore({ counts: async () => ({ ...counts({}), quarantined: 3 }), waitingJobs: async () => NOTHING_WAITING });
     metrics.recordQuarantined({ id: 'q1', kind: 'result', code: 'result-unrecorded', reason: 'result could not be recorded', at: 1 });
     metrics.recordQuarantined({ id: 'q2', kind: 'body', code: 'body-checksum', reason: 'changed', at: 2 });
     metrics.recordQuarantined({ id: 'q3', kind: 'body', code: 'body-checksum', reason: 'changed', at: 3 });
@@ -144,6 +157,76 @@ describe('metrics module', () => {
     expect(sample(text, 'sealgate_quarantined_entries')).toBe(3);
     // Reasons and ids never become labels.
     expect(text).not.toMatch(/q1|could not be recorded/);
+  });
+
+  test('oldest waiting job age and per-domain depth come from store.waitingJobs(), one read per scrape, top N domains plus "other"', async () => {
+    let clock = 1_000_000;
+    let calls = 0;
+    let waiting: WaitingJobs = { total: 9, oldestArrival: clock - 90_000, byDomain: { 'a.test': 4, 'b.test': 3, 'c.test': 1, 'd.test': 1 } };
+    const metrics = createMetrics({ defaultMetrics: false, now: () => clock });
+    metrics.watchStore({
+      counts: async () => counts({}),
+      waitingJobs: async () => {
+        calls++;
+        return waiting;
+      },
+    });
+    const live = liveConfig({}, 2);
+    metrics.watchConfig(live);
+    let text = (await metrics.render()).body;
+    expect(calls).toBe(1);
+    expect(sample(text, 'sealgate_queue_oldest_age_seconds')).toBe(90);
+    expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'a.test' })).toBe(4);
+    expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'b.test' })).toBe(3);
+    expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'other' })).toBe(2);
+    expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'c.test' })).toBeUndefined();
+
+    // A domain whose queue drained loses its series; the top N follows the running config.
+    waiting = { total: 2, oldestArrival: null, byDomain: { 'c.test': 2 } };
+    live.current.admin.metricsTopDomains = 5;
+    clock += 5_000;
+    text = (await metrics.render()).body;
+    expect(calls).toBe(2);
+    expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'c.test' })).toBe(2);
+    expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'a.test' })).toBeUndefined();
+    expect(sample(text, 'sealgate_queue_domain_jobs', { domain: 'other' })).toBeUndefined();
+    expect(sample(text, 'sealgate_queue_oldest_age_seconds')).toBe(0);
+  });
+
+  test('topDomains keeps the N largest (ties by name) and sums the rest, a domain named "other" included, under "other"', () => {
+    expect(topDomains({ 'b.test': 2, 'a.test': 2, 'c.test': 5, other: 1 }, 2)).toEqual({ 'c.test': 5, 'a.test': 2, other: 3 });
+    expect(topDomains({ 'a.test': 1 }, 0)).toEqual({ other: 1 });
+    expect(topDomains({}, 3)).toEqual({});
+    const many = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`d${i}.test`, i + 1]));
+    expect(Object.keys(topDomains(many, 10))).toHaveLength(11);
+  });
+
+  test('build info, open inbound connections per listener, and config reloads from the running config status', async () => {
+    const metrics = createMetrics({ defaultMetrics: false, nodeVersion: 'v24.0.0' });
+    let open: Record<string, number> = { submission: 0, smarthost: 0 };
+    metrics.watchInbound({ connections: () => open });
+    let status: Partial<ConfigStatus> = {};
+    metrics.watchConfig({ status: () => liveConfig(status).status(), current: { admin: { metricsTopDomains: 10 } } });
+    let text = (await metrics.render()).body;
+    expect(sample(text, 'sealgate_build_info', { version: VERSION, node: 'v24.0.0' })).toBe(1);
+    expect(sample(text, 'sealgate_inbound_connections', { listener: 'submission' })).toBe(0);
+    expect(sample(text, 'sealgate_config_reloads_total')).toBe(0);
+    expect(sample(text, 'sealgate_config_reload_failures_total')).toBe(0);
+    expect(sample(text, 'sealgate_config_last_reload_timestamp_seconds')).toBe(0);
+    expect(sample(text, 'sealgate_config_loaded_timestamp_seconds')).toBe(Date.parse('2026-11-29T10:00:00.000Z') / 1000);
+    expect(sample(text, 'sealgate_config_info', { digest: 'aaaa1111' })).toBe(1);
+
+    open = { submission: 3, smarthost: 1 };
+    status = { digest: 'bbbb2222', reloads: 2, failedReloads: 1, lastReloadAt: '2026-11-29T11:00:00.000Z' };
+    text = (await metrics.render()).body;
+    expect(sample(text, 'sealgate_inbound_connections', { listener: 'submission' })).toBe(3);
+    expect(sample(text, 'sealgate_inbound_connections', { listener: 'smarthost' })).toBe(1);
+    expect(sample(text, 'sealgate_config_reloads_total')).toBe(2);
+    expect(sample(text, 'sealgate_config_reload_failures_total')).toBe(1);
+    expect(sample(text, 'sealgate_config_last_reload_timestamp_seconds')).toBe(Date.parse('2026-11-29T11:00:00.000Z') / 1000);
+    // One digest series: the old one is gone.
+    expect(sample(text, 'sealgate_config_info', { digest: 'bbbb2222' })).toBe(1);
+    expect(sample(text, 'sealgate_config_info', { digest: 'aaaa1111' })).toBeUndefined();
   });
 
   test('MTA-STS lookups are classified fetched, cached, failed or none', () => {

@@ -51,6 +51,29 @@ function setup() {
 describe('ConnectionGuard', () => {
   afterEach(() => jest.useRealTimers());
 
+  test('open connections are counted per listener from accept to close, each slot once, refusals never', () => {
+    const { guard } = setup();
+    const smarthost = listener([]);
+    const submission = { name: 'submission', trustedNetworks: [] } as unknown as ListenerConfig;
+    expect(guard.accept(smarthost, '127.0.0.2', 1001)).toBeUndefined();
+    expect(guard.accept(submission, '127.0.0.3', 1002)).toBeUndefined();
+    expect(Object.fromEntries(guard.openConnections())).toEqual({ smarthost: 1, submission: 1 });
+    // The session on the accepted socket keeps its slot: still one.
+    expect(guard.admit(smarthost, networkList([]), 'a', '127.0.0.2', () => undefined, 1001)).toBeUndefined();
+    expect(guard.openConnections().get('smarthost')).toBe(1);
+    // A session without an accept seen takes a slot of its own.
+    expect(guard.admit(submission, networkList([]), 'b', '127.0.0.4', () => undefined)).toBeUndefined();
+    expect(guard.openConnections().get('submission')).toBe(2);
+    // Over the total cap (3): refused, not counted.
+    expect(guard.accept(smarthost, '127.0.0.5', 1003)?.responseCode).toBe(421);
+    expect(guard.openConnections().get('smarthost')).toBe(1);
+    guard.release('a');
+    guard.socketClosed(smarthost, '127.0.0.2', 1001);
+    guard.release('b');
+    guard.socketClosed(submission, '127.0.0.3', 1002);
+    expect(Object.fromEntries(guard.openConnections())).toEqual({});
+  });
+
   test.each([
     ['IPv4', '127.0.0.0/8', '127.0.0.1'],
     ['IPv6', '::1/128', '::1'],

@@ -10,6 +10,7 @@ describe('sealgate check (spawned CLI)', () => {
     world = await startWorld({
       'tls13.test': { mx: [{ host: 'mx1.tls13.test', tls: 'tls13' }], mtaSts: { mode: 'enforce', mx: ['mx1.tls13.test'] } },
       'nostarttls.test': { mx: [{ host: 'mx1.nostarttls.test', tls: 'none' }] },
+      'tls11.test': { mx: [{ host: 'mx1.tls11.test', tls: 'tls11' }] },
       'nullmx.test': { nullMx: true },
       'servfail.test': { mx: [{ host: 'mx1.servfail.test', tls: 'tls13' }], dnsFailure: 'servfail' },
     });
@@ -70,4 +71,42 @@ describe('sealgate check (spawned CLI)', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/not a domain name/);
   }, 40_000);
+
+  it("--mx probes one host under the domain's policy: text shows EHLO, TLS, group, profile and the chain; exit 0", async () => {
+    const { code, stdout, stderr } = await check('--mx', `mx1.tls13.test:${world.smtpPort}`, 'tls13.test');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/Domain:\s+tls13\.test \(level encrypt, source mta-sts, MTA-STS enforce/);
+    expect(stdout).toContain(`Host:     mx1.tls13.test port ${world.smtpPort} [${world.addressOf('mx1.tls13.test')}]`);
+    expect(stdout).toMatch(/Verdict:\s+OK \(compliant\)/);
+    expect(stdout).toMatch(/EHLO:\s+.*STARTTLS/);
+    expect(stdout).toMatch(/TLS:\s+TLSv1\.3 TLS_AES_\S+ group (P-\d+|X25519)/);
+    expect(stdout).toMatch(/Profile:\s+NIST SP 800-52r2 compliant/);
+    expect(stdout).toMatch(/Chain:\s+verified; name matches mx1\.tls13\.test/);
+    expect(stdout).toMatch(/SAN\s+DNS:mx1\.tls13\.test/);
+    expect(stdout).toMatch(/key\s+ec 256 bits \(prime256v1\)/);
+    expect(stdout).toMatch(/sha256\s+([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+    expect(stdout).toMatch(/spki\s+([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+  }, 40_000);
+
+  it('--mx --json: the report as JSON; a TLS 1.1-only host exits 3 with the failure, an unreachable port exits 4, a bad target 2', async () => {
+    const weak = await check('--mx', `mx1.tls11.test:${world.smtpPort}`, 'tls11.test', '--json');
+    expect(weak.code).toBe(3);
+    expect(JSON.parse(weak.stdout)).toMatchObject({
+      host: 'mx1.tls11.test',
+      compliant: false,
+      code: 'tls-handshake-failed',
+      offered: { protocol: 'TLSv1.1' },
+    });
+    expect(JSON.parse(weak.stdout).chain[0]).toMatchObject({ subject: expect.stringContaining('mx1.tls11.test'), sha256: expect.any(String), spkiSha256: expect.any(String) });
+
+    const closed = await check('--mx', 'mx1.tls13.test:1', 'tls13.test');
+    expect(closed.code).toBe(4);
+    expect(closed.stdout).toMatch(/Verdict:\s+TRANSIENT/);
+    expect(closed.stdout).toMatch(/refused/i);
+
+    const bad = await check('--mx', 'not a host', 'tls13.test');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--mx "not a host" is not a host name/);
+  }, 60_000);
 });

@@ -471,6 +471,35 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       expect(counts.fallback).toEqual({ ready: 1, claimed: 0, acked: 0 });
     });
 
+    test('waiting jobs: queued, deferred and leased by domain with the oldest arrival; held and final left out', async () => {
+      expect(await store.waitingJobs()).toEqual({ total: 0, oldestArrival: null, byDomain: {} });
+      const before = Date.now();
+      const first = await enqueue(['a@one.test']);
+      const firstStored = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const secondStarted = Date.now();
+      const second = await enqueue(['b@two.test', 'c@one.test']);
+      const secondStored = Date.now();
+      const held = await enqueue(['d@three.test']);
+      await store.hold(held.id);
+      await divertOne('x@four.test');
+      const [leased] = await store.claimDue('w1', 1, 60_000);
+      expect(leased?.job.id).toBe(`${first.id}/one.test`);
+      const waiting = await store.waitingJobs();
+      expect(waiting.byDomain).toEqual({ 'one.test': 2, 'two.test': 1 });
+      expect(waiting.total).toBe(3);
+      expect(waiting.oldestArrival).toBeGreaterThanOrEqual(before - 1);
+      expect(waiting.oldestArrival).toBeLessThanOrEqual(firstStored);
+      // The oldest job delivered: the oldest arrival is now the later message's.
+      await store.completeJob(leased!.job.id, 'w1', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] });
+      const after = await store.waitingJobs();
+      expect(after.byDomain).toEqual({ 'one.test': 1, 'two.test': 1 });
+      expect(after.oldestArrival).toBeGreaterThanOrEqual(secondStarted);
+      expect(after.oldestArrival).toBeLessThanOrEqual(secondStored);
+      await store.hold(second.id);
+      expect(await store.waitingJobs()).toEqual({ total: 0, oldestArrival: null, byDomain: {} });
+    });
+
     test('cache values expire and can be deleted', async () => {
       await store.cacheSet('mta-sts', 'one.test', 'policy-1', 60_000);
       await store.cacheSet('mta-sts', 'short.test', 'policy-2', 30);

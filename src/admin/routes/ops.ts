@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { checkDomain } from '../../outbound/check';
+import { parseRoute } from '../../config/schema';
+import { checkDomain, probeMx } from '../../outbound/check';
 import { NotFoundError } from '../../store/types';
 import type { AdminContext } from '../context';
 import { auditTrail, findMessages } from '../views';
@@ -25,21 +26,28 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: AdminContext): void
     },
   );
 
-  app.get<{ Params: { domain: string } }>(
+  app.get<{ Params: { domain: string }; Querystring: { mx?: string } }>(
     '/check/:domain',
     {
       config: { scope: 'read' },
       schema: {
         tags: ['check'],
-        summary: 'The `sealgate check --json` report: plan, per-MX probe and the verdict for a domain',
+        summary: 'The `sealgate check --json` report: plan, per-MX probe and the verdict for a domain; with `mx=host[:port]` the `sealgate check --mx` report of that one host',
         params: {
           type: 'object',
           required: ['domain'],
           properties: { domain: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$' } },
         },
+        querystring: { type: 'object', properties: { mx: { type: 'string', minLength: 1, maxLength: 300 } } },
       },
     },
-    async (request) => checkDomain(request.params.domain.toLowerCase().replace(/\.$/, ''), ctx.policy),
+    async (request, reply) => {
+      const domain = request.params.domain.toLowerCase().replace(/\.$/, '');
+      if (request.query.mx === undefined) return checkDomain(domain, ctx.policy);
+      const target = parseRoute(request.query.mx, ctx.config.outbound.port);
+      if (!target) return reply.code(400).send({ error: 'bad-request', message: 'querystring/mx must be a host name or address with an optional :port', field: 'mx' });
+      return probeMx(target, domain, ctx.policy, { ipv6: ctx.config.outbound.ipv6 });
+    },
   );
 
   app.get('/stats', { config: { scope: 'read' }, schema: { tags: ['stats'], summary: 'Job, fallback and message counts by state' } }, async () => ctx.store.counts());

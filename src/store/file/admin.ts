@@ -1,7 +1,7 @@
 import { isMessageId } from '../ids';
 import { holdJob, matchesFilter, page, releaseJob, retryJobNow } from '../records';
 import type { QueueAdmin } from '../roles';
-import { NotFoundError, type JobRecord, type MessageFilter, type MessageRecord, type StoreCounts } from '../types';
+import { NotFoundError, type JobRecord, type MessageFilter, type MessageRecord, type StoreCounts, type WaitingJobs } from '../types';
 import type { FileSpool } from './spool';
 
 /** Admin reads and actions over the embedded spool; every change is made under the message's lock. */
@@ -50,6 +50,12 @@ export class FileQueueAdmin implements QueueAdmin {
     const counts = this.spool.index.counts();
     counts.quarantined = (await this.spool.quarantine.list()).length;
     return counts;
+  }
+
+  /** From the in-memory schedule and leases, like counts(). */
+  async waitingJobs(): Promise<WaitingJobs> {
+    await this.spool.refresh();
+    return this.spool.index.waiting();
   }
 
   private async updateJobs(messageId: string, change: (job: JobRecord, now: number) => JobRecord | undefined): Promise<MessageRecord> {

@@ -17,6 +17,7 @@ import type {
   QuarantineKind,
   Store,
   StoreCounts,
+  WaitingJobs,
 } from '../types';
 import { FileQueueAdmin } from './admin';
 import { FileCache } from './cache';
@@ -101,6 +102,9 @@ export class FileStore implements Store {
   }
   counts(): Promise<StoreCounts> {
     return this.admin.counts();
+  }
+  waitingJobs(): Promise<WaitingJobs> {
+    return this.admin.waitingJobs();
   }
 
   listFallback(filter?: FallbackFilter): Promise<FallbackItem[]> {

@@ -17,6 +17,11 @@ export class Schedule {
     this.dueAt.delete(jobId);
   }
 
+  /** Every job id waiting in the schedule (due or not). */
+  ids(): IterableIterator<string> {
+    return this.dueAt.keys();
+  }
+
   has(jobId: string): boolean {
     return this.dueAt.has(jobId);
   }

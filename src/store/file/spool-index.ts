@@ -1,5 +1,5 @@
-import { allJobsFinal, emptyCounts, isClaimable, withLease } from '../records';
-import type { FallbackItem, JobState, MessageRecord, StoreCounts } from '../types';
+import { allJobsFinal, emptyCounts, isClaimable, summariseWaiting, withLease } from '../records';
+import type { FallbackItem, JobState, MessageRecord, StoreCounts, WaitingJobs } from '../types';
 import { Schedule } from './schedule';
 
 export type Lease = { owner: string; expiresAt: number };
@@ -71,5 +71,14 @@ export class SpoolIndex {
     }
     for (const item of this.fallback.values()) counts.fallback[item.state]++;
     return counts;
+  }
+
+  /** Waiting jobs from the schedule and the leases only (never every job): what a metrics scrape reads. */
+  waiting(): WaitingJobs {
+    const leased = [...this.leases.keys()].filter((jobId) => {
+      const state = this.states.get(jobId);
+      return state === 'queued' || state === 'deferred';
+    });
+    return summariseWaiting([...this.schedule.ids(), ...leased.filter((jobId) => !this.schedule.has(jobId))]);
   }
 }

@@ -1,7 +1,7 @@
 import { isMessageId } from '../ids';
-import { emptyCounts, holdJob, matchesFilter, page, releaseJob, retryJobNow, withLease } from '../records';
+import { emptyCounts, holdJob, matchesFilter, page, releaseJob, retryJobNow, summariseWaiting, withLease } from '../records';
 import type { QueueAdmin } from '../roles';
-import { NotFoundError, type JobRecord, type JobState, type MessageFilter, type MessageRecord, type StoreCounts } from '../types';
+import { NotFoundError, type JobRecord, type JobState, type MessageFilter, type MessageRecord, type StoreCounts, type WaitingJobs } from '../types';
 import { BATCH, checkStored, checkStoredJob, type Lease, type RedisCore, type StoredMessage } from './core';
 import { parseFallbackState } from './scripts';
 
@@ -62,6 +62,23 @@ export class RedisQueueAdmin implements QueueAdmin {
     counts.messages = messages;
     counts.quarantined = quarantined;
     return counts;
+  }
+
+  /**
+   * The due set (waiting, unleased) and the lease set only: their size is the queue, not the finished jobs kept
+   * for retention. A leased job counts while its stored state still waits (an attempt on a held job does not).
+   */
+  async waitingJobs(): Promise<WaitingJobs> {
+    const k = this.core.keys;
+    const replies = await this.core.redis.pipeline().zrange(k.due(), '0', '-1').zrange(k.leases(), '0', '-1').exec();
+    const [due, leased] = (replies ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [string[], string[]];
+    const states = leased.length > 0 ? await this.core.redis.hmget(k.jobStates(), ...leased) : [];
+    const dueSet = new Set(due);
+    const attempted = leased.filter((jobId, i) => !dueSet.has(jobId) && (states[i] === 'queued' || states[i] === 'deferred'));
+    return summariseWaiting([...due, ...attempted]);
   }
 
   private async updateJobs(messageId: string, change: (job: JobRecord, now: number) => JobRecord | undefined): Promise<MessageRecord> {

@@ -17,6 +17,7 @@ import type {
   QuarantineKind,
   Store,
   StoreCounts,
+  WaitingJobs,
 } from '../types';
 import { RedisQueueAdmin } from './admin';
 import { RedisCache } from './cache';
@@ -104,6 +105,9 @@ export class RedisStore implements Store {
   }
   counts(): Promise<StoreCounts> {
     return this.core.guard(() => this.admin.counts());
+  }
+  waitingJobs(): Promise<WaitingJobs> {
+    return this.core.guard(() => this.admin.waitingJobs());
   }
 
   listFallback(filter?: FallbackFilter): Promise<FallbackItem[]> {
