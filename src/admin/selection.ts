@@ -1,3 +1,5 @@
+import type { FastifyContextConfig } from 'fastify';
+import { parseAdminDuration } from './durations';
 import type { JobRecord, JobScope, JobState, MessageFilter, MessageRecord } from '../store/types';
 
 /**
@@ -112,4 +114,20 @@ export function planAction(action: BulkAction, message: MessageRecord, selection
       if (message.jobs.some((j) => j.state === 'leased')) return { apply: false, reason: `being delivered right now${leaseNote(message.jobs)}; try again in a moment` };
       return { apply: true };
   }
+}
+
+/**
+ * A route's `config` naming the token scope it needs (`read` for lists and search, `operate` for actions), for the
+ * admin server's scope check. Built here so the routes compile with or without that check's type declaration.
+ */
+export function routeScope(scope: 'read' | 'operate'): FastifyContextConfig {
+  return { scope } as FastifyContextConfig;
+}
+
+/** `since` in a request: an ISO 8601 time, or an age ("2h": within the last two hours); undefined when neither. */
+export function parseSinceValue(value: string, now = Date.now()): number | undefined {
+  const age = parseAdminDuration(value);
+  if (age !== undefined) return now - age;
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? at : undefined;
 }
