@@ -35,7 +35,9 @@ export function registerFallbackCommands(program: Command, options: BulkCliOptio
       const paged = opts.limit !== undefined || opts.page !== undefined;
       const limit = opts.limit ?? 100;
       const pageNo = opts.page ?? 1;
-      const { items, total } = await withStore(command, (store) => new FallbackService(store).page({ ...filter, limit: paged ? limit : Number.MAX_SAFE_INTEGER, offset: paged ? (pageNo - 1) * limit : 0 }));
+      const { items, total } = await withStore(command, (store) =>
+        new FallbackService(store).page({ ...filter, limit: paged ? limit : Number.MAX_SAFE_INTEGER, offset: paged ? (pageNo - 1) * limit : 0 }),
+      );
       const entries = items.map(toFallbackEntry);
       const pages = paged ? Math.max(1, Math.ceil(total / limit)) : 1;
       const next = paged && pageNo < pages ? nextPageCommand(process.argv.slice(2), pageNo + 1) : null;
@@ -106,7 +108,11 @@ export function registerFallbackCommands(program: Command, options: BulkCliOptio
       const n = outcome.released.length;
       const lines = [`${n} item${n === 1 ? '' : 's'} released, ${outcome.skipped.length} skipped (${outcome.matched} matched)`];
       for (const r of outcome.released) {
-        lines.push(r.via === 'portal' ? `  ${r.id}: ${r.recipient}: portal copy released as ${r.newQueueId ?? '?'}` : `  ${r.id}: ${r.recipient}: back in delivery of ${r.queueId}${r.withdrawn ? ' (portal copy withdrawn)' : ''}`);
+        lines.push(
+          r.via === 'portal'
+            ? `  ${r.id}: ${r.recipient}: portal copy released as ${r.newQueueId ?? '?'}`
+            : `  ${r.id}: ${r.recipient}: back in delivery of ${r.queueId}${r.withdrawn ? ' (portal copy withdrawn)' : ''}`,
+        );
       }
       for (const skip of outcome.skipped) lines.push(`  ${skip.id}: skipped: ${skip.reason}`);
       process.stdout.write(`${lines.join('\n')}\n`);

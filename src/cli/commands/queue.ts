@@ -94,36 +94,41 @@ export function registerQueueCommands(program: Command, options: BulkCliOptions 
     .option('--limit <n>', 'at most this many messages', parseCount('--limit', 1))
     .option('--offset <n>', 'skip this many messages first', parseCount('--offset', 0))
     .option('--quarantined', 'list damaged entries set aside instead (id, kind, cause, age, reason)')
-    .action(async (opts: { json?: boolean; state?: string; domain?: string; sender?: string; recipient?: string; olderThan?: number; limit?: number; offset?: number; quarantined?: boolean }, command: Command) => {
-      if (opts.quarantined) {
-        await listQuarantined(command, opts.json === true);
-        return;
-      }
-      const state = parseState(opts.state);
-      const messages = await withStore(command, (store) =>
-        store.listMessages({ state, domain: opts.domain?.toLowerCase(), sender: opts.sender, recipient: opts.recipient, olderThan: opts.olderThan, limit: opts.limit, offset: opts.offset }),
-      );
-      const entries = messages.map(toListEntry);
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
-        return;
-      }
-      if (entries.length === 0) {
-        process.stdout.write('The queue is empty.\n');
-        return;
-      }
-      const now = Date.now();
-      const rows = entries.map((entry) => [
-        entry.id,
-        entry.from === '' ? '<>' : entry.from,
-        [...new Set(entry.recipients.map((r) => r.domain))].join(','),
-        formatSize(entry.size),
-        entry.state,
-        formatAge(now - Date.parse(entry.receivedAt)),
-      ]);
-      process.stdout.write(`${formatTable(['ID', 'SENDER', 'DOMAINS', 'SIZE', 'STATE', 'AGE'], rows)}\n`);
-      process.stdout.write(`${entries.length} message${entries.length === 1 ? '' : 's'}\n`);
-    });
+    .action(
+      async (
+        opts: { json?: boolean; state?: string; domain?: string; sender?: string; recipient?: string; olderThan?: number; limit?: number; offset?: number; quarantined?: boolean },
+        command: Command,
+      ) => {
+        if (opts.quarantined) {
+          await listQuarantined(command, opts.json === true);
+          return;
+        }
+        const state = parseState(opts.state);
+        const messages = await withStore(command, (store) =>
+          store.listMessages({ state, domain: opts.domain?.toLowerCase(), sender: opts.sender, recipient: opts.recipient, olderThan: opts.olderThan, limit: opts.limit, offset: opts.offset }),
+        );
+        const entries = messages.map(toListEntry);
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+          return;
+        }
+        if (entries.length === 0) {
+          process.stdout.write('The queue is empty.\n');
+          return;
+        }
+        const now = Date.now();
+        const rows = entries.map((entry) => [
+          entry.id,
+          entry.from === '' ? '<>' : entry.from,
+          [...new Set(entry.recipients.map((r) => r.domain))].join(','),
+          formatSize(entry.size),
+          entry.state,
+          formatAge(now - Date.parse(entry.receivedAt)),
+        ]);
+        process.stdout.write(`${formatTable(['ID', 'SENDER', 'DOMAINS', 'SIZE', 'STATE', 'AGE'], rows)}\n`);
+        process.stdout.write(`${entries.length} message${entries.length === 1 ? '' : 's'}\n`);
+      },
+    );
 
   queue
     .command('purge-quarantine')
@@ -194,7 +199,15 @@ export function registerQueueCommands(program: Command, options: BulkCliOptions 
       const outcome = await withStore(command, (store, loaded) =>
         withAuditTrail(loaded, async (record) => {
           const result = await applyBulkAction(store, 'retry', { state: 'deferred' });
-          record({ action: 'queue-flush', id: 'selection', selection: result.selection, matched: result.matched, affected: result.affected.length, skipped: result.skipped.length, ids: result.affected });
+          record({
+            action: 'queue-flush',
+            id: 'selection',
+            selection: result.selection,
+            matched: result.matched,
+            affected: result.affected.length,
+            skipped: result.skipped.length,
+            ids: result.affected,
+          });
           return result;
         }),
       );
@@ -236,7 +249,11 @@ async function runBulkAction(command: Command, action: BulkAction, selection: Se
       return { action, selection: selectionView(selection), matched: preview.skipped.length, affected: [], skipped: preview.skipped };
     }
     const count = preview.apply.length;
-    await confirmBulk(`${action} ${count} message${count === 1 ? '' : 's'} ${describeSelection(selection)}${preview.skipped.length > 0 ? ` (${preview.skipped.length} more skipped)` : ''}?`, yes, prompter);
+    await confirmBulk(
+      `${action} ${count} message${count === 1 ? '' : 's'} ${describeSelection(selection)}${preview.skipped.length > 0 ? ` (${preview.skipped.length} more skipped)` : ''}?`,
+      yes,
+      prompter,
+    );
     try {
       return await withAuditTrail(loaded, async (record) => {
         const outcome = await applyBulkAction(store, action, selection, (id) => record({ action: `queue-${action}`, id, bulk: true }));
