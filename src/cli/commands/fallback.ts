@@ -8,7 +8,7 @@ import { FALLBACK_STATES, FallbackService, isFallbackState } from '../../fallbac
 import type { FallbackFilter, Store } from '../../store/types';
 import { asCliError, runFallbackAction, withAuditTrail } from '../admin-actions';
 import { confirmBulk, type BulkCliOptions } from '../confirm';
-import { loadCliConfig, withStore } from '../context';
+import { globalConfigFile, loadCliConfig, withStore } from '../context';
 import { CliError } from '../errors';
 import { formatAge, formatTable } from '../format';
 import { cliActor, withPortal } from './portal';
@@ -40,7 +40,7 @@ export function registerFallbackCommands(program: Command, options: BulkCliOptio
       );
       const entries = items.map(toFallbackEntry);
       const pages = paged ? Math.max(1, Math.ceil(total / limit)) : 1;
-      const next = paged && pageNo < pages ? nextPageCommand(process.argv.slice(2), pageNo + 1) : null;
+      const next = paged && pageNo < pages ? nextPageCommand(globalConfigFile(command), filter, limit, pageNo + 1) : null;
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(paged ? { items: entries, total, page: pageNo, pages, limit, next } : entries, null, 2)}\n`);
         return;
@@ -167,18 +167,15 @@ export function parseSince(value: string): number {
   return at;
 }
 
-/** The same command line with --page set to `page`, for the "next page" hint. */
-function nextPageCommand(args: string[], page: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--page') {
-      i++;
-      continue;
-    }
-    if (args[i]!.startsWith('--page=')) continue;
-    out.push(args[i]!);
-  }
-  return ['sealgate', ...out, '--page', String(page)].map((a) => (/^[\w@.:/=+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
+/** The command for the next page: the same filter and page size, `--page` one further. */
+function nextPageCommand(configFile: string | undefined, filter: FallbackFilter, limit: number, page: number): string {
+  const args = ['sealgate', ...(configFile !== undefined ? ['--config', configFile] : []), 'fallback', 'list'];
+  if (filter.state !== undefined) args.push('--state', filter.state);
+  if (filter.domain !== undefined) args.push('--domain', filter.domain);
+  if (filter.recipient !== undefined) args.push('--recipient', filter.recipient);
+  if (filter.since !== undefined) args.push('--since', new Date(filter.since).toISOString());
+  args.push('--limit', String(limit), '--page', String(page));
+  return args.map((a) => (/^[\w@.:/=+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 /**
