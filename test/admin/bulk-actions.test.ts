@@ -281,6 +281,9 @@ describe.each(backends)('bulk actions on the %s store', (_name, make) => {
         { actor: 'ops', action: 'queue-bulk-hold', id: 'selection', selection: { domain: 'partner.example' }, matched: 1, affected: 1, skipped: 0 },
       ]);
 
+      const byRecipient = await admin.inject({ method: 'GET', url: '/api/v1/queue?recipient=Y@other.example', headers: auth });
+      expect(byRecipient.json()).toMatchObject({ total: 1, items: [{ id: other }] });
+
       const flush = await admin.inject({ method: 'POST', url: '/api/v1/queue/flush', headers: auth });
       expect(flush.json()).toMatchObject({ action: 'retry', selection: { state: 'deferred' }, affected: [other] });
 

@@ -206,6 +206,8 @@ test('audit --recipient answers "did my mail to dr.x go out?", text and JSON', a
     ].sort(),
   );
   expect((await run('audit', '--recipient', 'nobody@partner.example')).stdout).toContain('No message to nobody@partner.example');
+  const listed = JSON.parse((await run('queue', 'list', '--recipient', 'DR.Y@partner.example', '--json')).stdout);
+  expect(listed.map((m: { id: string }) => m.id)).toEqual([out.id]);
   expect((await run('audit')).code).toBe(2);
 });
 

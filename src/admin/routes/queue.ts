@@ -16,7 +16,6 @@ interface ListQuery {
   offset: number;
 }
 
-const READ = routeScope('read');
 const OPERATE = routeScope('operate');
 
 const selectionSchema = {
@@ -53,7 +52,6 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
   app.get<{ Querystring: ListQuery }>(
     '/queue',
     {
-      config: READ,
       schema: {
         tags: ['queue'],
         summary: 'List queued messages (the `sealgate queue list --json` entries) with filters and paging',
@@ -86,7 +84,7 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
 
   app.get<{ Params: { id: string } }>(
     '/queue/:id',
-    { config: READ, schema: { tags: ['queue'], summary: 'One message: envelope, header facts, jobs, per-recipient state, attempts and evidence', params: idParams } },
+    { schema: { tags: ['queue'], summary: 'One message: envelope, header facts, jobs, per-recipient state, attempts and evidence', params: idParams } },
     async (request, reply) => {
       const message = await ctx.store.getMessage(request.params.id);
       if (!message) return reply.code(404).send({ error: 'not-found', message: `no message with queue id ${request.params.id}` });
@@ -100,22 +98,18 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
     ['release', 'Release held jobs to the state they had'],
   ];
   for (const [action, summary] of actions) {
-    app.post<{ Params: { id: string } }>(`/queue/:id/${action}`, { config: OPERATE, schema: { tags: ['queue'], summary, params: idParams } }, async (request) => {
+    app.post<{ Params: { id: string } }>(`/queue/:id/${action}`, { schema: { tags: ['queue'], summary, params: idParams } }, async (request) => {
       const message = await applyMessageAction(ctx.store, action, request.params.id);
       ctx.recordAction(request, { action: `queue-${action}`, id: request.params.id });
       return { id: request.params.id, action, message: message ? toMessageDetail(message) : null };
     });
   }
 
-  app.delete<{ Params: { id: string } }>(
-    '/queue/:id',
-    { config: OPERATE, schema: { tags: ['queue'], summary: 'Delete a message, its body, jobs and fallback items', params: idParams } },
-    async (request) => {
-      await applyMessageAction(ctx.store, 'delete', request.params.id);
-      ctx.recordAction(request, { action: 'queue-delete', id: request.params.id });
-      return { id: request.params.id, action: 'delete' };
-    },
-  );
+  app.delete<{ Params: { id: string } }>('/queue/:id', { schema: { tags: ['queue'], summary: 'Delete a message, its body, jobs and fallback items', params: idParams } }, async (request) => {
+    await applyMessageAction(ctx.store, 'delete', request.params.id);
+    ctx.recordAction(request, { action: 'queue-delete', id: request.params.id });
+    return { id: request.params.id, action: 'delete' };
+  });
 
   app.post<{ Params: { action: BulkAction }; Body: SelectionBody }>(
     '/queue/actions/:action',
