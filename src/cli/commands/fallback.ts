@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { releaseFallbackSelection, type FallbackReleaseOutcome, type PortalOwner } from '../../admin/actions';
-import { parseAdminDuration } from '../../admin/durations';
+import { parseSinceValue } from '../../admin/selection';
 import { toFallbackDetail, toFallbackEntry } from '../../admin/views';
 import type { LoadedConfig } from '../../config/load';
 import { FALLBACK_STATES, FallbackService, isFallbackState } from '../../fallback';
@@ -160,10 +160,8 @@ function parseWhole(name: string, min: number): (value: string) => number {
 
 /** `--since`: an ISO date or time, or an age (2h: diverted within the last two hours). */
 export function parseSince(value: string): number {
-  const age = parseAdminDuration(value);
-  if (age !== undefined) return Date.now() - age;
-  const at = Date.parse(value);
-  if (!Number.isFinite(at)) throw new CliError('--since must be a date (2026-01-31, 2026-01-31T12:00:00Z) or an age such as 2h or 7d', 2);
+  const at = parseSinceValue(value);
+  if (at === undefined) throw new CliError('--since must be a date (2026-01-31, 2026-01-31T12:00:00Z) or an age such as 2h or 7d', 2);
   return at;
 }
 
