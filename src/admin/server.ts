@@ -206,7 +206,7 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
   await app.register(
     async (api) => {
       registerQueueRoutes(api, ctx);
-      registerFallbackRoutes(api, ctx);
+      registerFallbackRoutes(api, ctx, options.portal);
       registerOpsRoutes(api, ctx);
       registerPortalItemRoutes(api, ctx, options.portal);
       const { configStatus, reload } = options;

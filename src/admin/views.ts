@@ -39,6 +39,7 @@ export function toListEntry(message: MessageRecord): QueueListEntry {
 
 /** One word for a message whose jobs may differ: the least advanced job state wins. */
 export function summaryState(message: MessageRecord): string {
+  if (message.deletedAt !== undefined) return 'deleted';
   const states = new Set(message.jobs.map((job) => job.state));
   for (const state of ['leased', 'queued', 'deferred', 'held', 'diverted', 'bounced', 'delivered'] as const) {
     if (states.has(state)) return states.size > 1 && state !== 'leased' ? `${state}+` : state;
@@ -60,6 +61,7 @@ export function toMessageDetail(message: MessageRecord) {
     },
     headers: message.headers,
     bodyRemoved: message.bodyRemoved ?? false,
+    deletedAt: iso(message.deletedAt),
     jobs: message.jobs.map((job) => ({
       id: job.id,
       domain: job.domain,
@@ -125,7 +127,7 @@ export async function findMessages(store: Store, id: string): Promise<MessageRec
   const byQueueId = await store.getMessage(id);
   if (byQueueId) return [byQueueId];
   const wanted = id.startsWith('<') ? id : `<${id}>`;
-  const all = await store.listMessages();
+  const all = await store.listMessages({ includeDeleted: true });
   return all.filter((m) => m.headers.messageId === wanted || m.headers.messageId === id);
 }
 
@@ -137,4 +139,48 @@ export function auditEntries(message: MessageRecord): AuditEntry[] {
 /** Audit entries of every message matching a queue id or Message-ID, in time order. */
 export function auditTrail(messages: MessageRecord[]): AuditEntry[] {
   return messages.flatMap(auditEntries).sort((a, b) => a.at.localeCompare(b.at));
+}
+
+/** One message's outcome for one recipient (`sealgate audit --recipient A --json`): the help-desk answer. */
+export interface RecipientOutcomeView {
+  queueId: string;
+  messageId: string | null;
+  from: string;
+  receivedAt: string;
+  recipient: string;
+  /** delivered, bounced, diverted, or (still pending) the job's state: queued, deferred, held, leased. */
+  state: string;
+  /** When an admin deleted the message (its final outcomes are kept as evidence), else null. */
+  deletedAt: string | null;
+  entries: AuditEntry[];
+}
+
+/**
+ * Every message to `recipient` received since `since` (epoch ms), newest first, with that recipient's evidence.
+ * Reads message records only (never bodies): one pass over the queue's records, including finished ones kept for
+ * queue.keepFinished and the evidence of deleted ones.
+ */
+export async function recipientOutcomes(store: Pick<Store, 'listMessages'>, recipient: string, since?: number): Promise<RecipientOutcomeView[]> {
+  const wanted = recipient.toLowerCase();
+  const messages = await store.listMessages({ recipient: wanted, includeDeleted: true });
+  const out: RecipientOutcomeView[] = [];
+  for (const message of messages) {
+    if (since !== undefined && message.receivedAt < since) continue;
+    for (const job of message.jobs) {
+      for (const rcpt of job.recipients) {
+        if (rcpt.address.toLowerCase() !== wanted) continue;
+        out.push({
+          queueId: message.id,
+          messageId: message.headers.messageId ?? null,
+          from: message.from,
+          receivedAt: new Date(message.receivedAt).toISOString(),
+          recipient: rcpt.address,
+          state: rcpt.state === 'pending' ? job.state : rcpt.state,
+          deletedAt: iso(message.deletedAt),
+          entries: rcpt.history.map((e) => toAuditEntry(message.id, message.headers.messageId, rcpt.address, e)),
+        });
+      }
+    }
+  }
+  return out.sort((a, b) => b.receivedAt.localeCompare(a.receivedAt) || a.queueId.localeCompare(b.queueId));
 }

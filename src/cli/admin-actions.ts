@@ -24,6 +24,20 @@ async function recordAction(loaded: LoadedConfig, entry: Omit<AdminActionEntry, 
   await audit.close();
 }
 
+/**
+ * One audit writer for a command that records many actions (a bulk action writes one entry per item plus its
+ * summary); closed, and so flushed, when `run` ends.
+ */
+export async function withAuditTrail<T>(loaded: LoadedConfig, run: (record: (entry: Omit<AdminActionEntry, 'actor'>) => void) => Promise<T>): Promise<T> {
+  const audit = createAuditLog(loaded.config.audit.file, createLogger('info', 2));
+  const actor = cliActor();
+  try {
+    return await run((entry) => audit.action({ actor, ...entry } as AdminActionEntry));
+  } finally {
+    await audit.close();
+  }
+}
+
 /** Store errors as exit codes, by code: unknown id 6, impossible in this state (or handed over) 1. */
 export function asCliError(err: unknown): unknown {
   if (isStoreError(err, 'not-found')) return new CliError(err.message, 6);

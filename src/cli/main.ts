@@ -3,7 +3,7 @@ import { registerAuditCommand } from './commands/audit';
 import { registerCheckCommand } from './commands/check';
 import { registerEvidenceCommands } from './commands/evidence';
 import { registerFallbackCommands } from './commands/fallback';
-import { registerPortalCommands, type PortalCliOptions } from './commands/portal';
+import { registerPortalCommands } from './commands/portal';
 import { registerQueueCommands } from './commands/queue';
 import { registerReloadCommand } from './commands/reload';
 import { registerStartCommand } from './commands/start';
@@ -11,14 +11,15 @@ import { registerStatsCommand } from './commands/stats';
 import { registerUserCommands } from './commands/user';
 import { loadConfig } from '../config/load';
 import { VERSION } from '../config/version';
+import type { BulkCliOptions } from './confirm';
 import { globalConfigFile } from './context';
 import { CliError, EXIT } from './errors';
 import { askRunningRelay, configDriftWarning } from './relay-client';
 
 export { EXIT } from './errors';
 
-/** `options` lets tests give the portal commands in-memory portal parts. */
-export function buildProgram(options: PortalCliOptions = {}): Command {
+/** `options` lets tests give the portal commands in-memory portal parts, and bulk actions a prompter. */
+export function buildProgram(options: BulkCliOptions = {}): Command {
   const program = new Command('sealgate')
     .description('Compliance-enforcing outbound SMTP relay')
     .version(VERSION, '-V, --version', 'print the version and exit')
@@ -27,9 +28,9 @@ export function buildProgram(options: PortalCliOptions = {}): Command {
     .exitOverride();
   registerStartCommand(program);
   registerUserCommands(program);
-  registerQueueCommands(program);
+  registerQueueCommands(program, options);
   registerCheckCommand(program);
-  registerFallbackCommands(program);
+  registerFallbackCommands(program, options);
   registerPortalCommands(program, options);
   registerAuditCommand(program, options);
   registerEvidenceCommands(program, options);

@@ -37,9 +37,10 @@ export class FallbackService {
     return this.store.listFallback(filter);
   }
 
-  /** One page of the items in `state` (all states when absent), with how many there are in all. */
-  async page(query: { state?: FallbackState | undefined; limit: number; offset: number }): Promise<FallbackPage> {
-    const all = await this.store.listFallback(query.state === undefined ? {} : { state: query.state });
+  /** One page of the items matching the filter (state, domain, recipient, since), with how many there are in all. */
+  async page(query: Omit<FallbackFilter, 'state' | 'limit' | 'offset'> & { state?: FallbackState | undefined; limit: number; offset: number }): Promise<FallbackPage> {
+    const { limit: _limit, offset: _offset, state, ...rest } = query;
+    const all = await this.store.listFallback(state === undefined ? rest : { ...rest, state });
     return { items: all.slice(query.offset, query.offset + query.limit), total: all.length };
   }
 

@@ -110,6 +110,11 @@ export interface MessageRecord {
   bodyRemoved?: boolean;
   /** SHA-256 (hex) of the body as stored at enqueue; absent on records written before bodies had one (size-checked only). */
   sha256?: string;
+  /**
+   * Set when an admin deleted the message but some recipients had already reached a final state: the body,
+   * fallback items and pending recipients are gone, the final outcomes stay (evidence) until retention.
+   */
+  deletedAt?: number;
 }
 
 /** A leased job handed to a delivery worker, with what it needs from its message. */
@@ -162,6 +167,10 @@ export interface MessageFilter {
   state?: JobState;
   domain?: string;
   sender?: string;
+  /** Only messages with this envelope recipient (case-insensitive). */
+  recipient?: string;
+  /** Also the evidence-only records of deleted messages (left out by default). */
+  includeDeleted?: boolean;
   /** Only messages received at least this long ago (ms). */
   olderThan?: number;
   limit?: number;
@@ -170,8 +179,19 @@ export interface MessageFilter {
 
 export interface FallbackFilter {
   state?: FallbackState;
+  /** Only items whose recipient is in this domain. */
+  domain?: string;
+  /** Only items for this recipient (case-insensitive). */
+  recipient?: string;
+  /** Only items diverted at or after this time (epoch ms). */
+  since?: number;
   limit?: number;
   offset?: number;
+}
+
+/** Which jobs of a message an admin action touches: all non-final ones, or only those of one domain. */
+export interface JobScope {
+  domain?: string;
 }
 
 export interface StoreCounts {

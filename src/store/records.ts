@@ -2,11 +2,13 @@ import { arrivalOf, domainOf, fallbackIdOf, jobIdOf, parseJobId } from './ids';
 import {
   FINAL_JOB_STATES,
   JOB_STATES,
+  type FallbackFilter,
   type FallbackItem,
   type FallbackState,
   type HeaderFacts,
   type JobRecord,
   type JobResult,
+  type JobScope,
   type JobState,
   type MessageFilter,
   type MessageRecord,
@@ -192,11 +194,47 @@ export function finishedAt(record: MessageRecord): number {
 }
 
 export function matchesFilter(record: MessageRecord, filter: MessageFilter, now: number): boolean {
+  if (record.deletedAt !== undefined && !filter.includeDeleted) return false;
+  if (filter.recipient !== undefined) {
+    const wanted = filter.recipient.toLowerCase();
+    if (!record.jobs.some((j) => j.recipients.some((r) => r.address.toLowerCase() === wanted))) return false;
+  }
   if (filter.state !== undefined && !record.jobs.some((j) => j.state === filter.state)) return false;
   if (filter.domain !== undefined && !record.jobs.some((j) => j.domain === filter.domain!.toLowerCase())) return false;
   if (filter.sender !== undefined && record.from.toLowerCase() !== filter.sender.toLowerCase()) return false;
   if (filter.olderThan !== undefined && now - record.receivedAt < filter.olderThan) return false;
   return true;
+}
+
+export function matchesFallbackFilter(item: FallbackItem, filter: FallbackFilter): boolean {
+  if (filter.state !== undefined && item.state !== filter.state) return false;
+  if (filter.since !== undefined && item.divertedAt < filter.since) return false;
+  const recipient = item.recipient.toLowerCase();
+  if (filter.recipient !== undefined && recipient !== filter.recipient.toLowerCase()) return false;
+  if (filter.domain !== undefined && domainOf(recipient) !== filter.domain.toLowerCase()) return false;
+  return true;
+}
+
+/** Whether an admin action with this scope touches the job (every job when the scope names no domain). */
+export function jobInScope(job: Pick<JobRecord, 'domain'>, scope: JobScope | undefined): boolean {
+  return scope?.domain === undefined || job.domain === scope.domain.toLowerCase();
+}
+
+/**
+ * What an admin delete keeps of a message: the recipients that reached a final state, with their evidence, in
+ * jobs that are final (a job keeps only its final recipients and takes their state); the body and pending
+ * recipients go. Undefined when no recipient is final: then nothing is worth keeping and the message goes whole.
+ */
+export function evidenceOnly(record: MessageRecord, now: number): MessageRecord | undefined {
+  const jobs: JobRecord[] = [];
+  for (const job of record.jobs) {
+    const recipients = job.recipients.filter((r) => r.state !== 'pending');
+    if (recipients.length === 0) continue;
+    const { lease: _lease, heldFrom: _heldFrom, ...rest } = job;
+    jobs.push(isFinal(job.state) ? rest : { ...rest, recipients, state: finalStateOf(recipients.map((r) => r.state)), updatedAt: now });
+  }
+  if (jobs.length === 0) return undefined;
+  return { ...record, jobs, bodyRemoved: true, deletedAt: now };
 }
 
 export function page<T>(items: T[], filter: { limit?: number; offset?: number }): T[] {

@@ -6,6 +6,7 @@ import type {
   HeaderFacts,
   JobRecord,
   JobResult,
+  JobScope,
   MessageFilter,
   MessageRecord,
   NewMessage,
@@ -71,11 +72,13 @@ export interface QueueAdmin {
    * under way completes and its results are kept, its pending recipients stay held). release: held -> the
    * state it had, keeping its dueAt. retryNow: dueAt = now (held jobs stay held, due at once when released).
    * deleteMessage: the message, its body, jobs and fallback items (never portal copies: they have their own life
-   * cycle in PortalStore). An unknown id throws NotFoundError.
+   * cycle in PortalStore); when some recipients already reached a final state the record stays as evidence only
+   * (deletedAt set, body, fallback items and pending recipients gone) until retention. An unknown id throws
+   * NotFoundError. `scope` limits hold, release and retryNow to the jobs of one domain.
    */
-  hold(messageId: string): Promise<MessageRecord>;
-  release(messageId: string): Promise<MessageRecord>;
-  retryNow(messageId: string): Promise<MessageRecord>;
+  hold(messageId: string, scope?: JobScope): Promise<MessageRecord>;
+  release(messageId: string, scope?: JobScope): Promise<MessageRecord>;
+  retryNow(messageId: string, scope?: JobScope): Promise<MessageRecord>;
   deleteMessage(messageId: string): Promise<void>;
   counts(): Promise<StoreCounts>;
   /** Jobs waiting for delivery by domain and the oldest one's arrival, from the schedule of waiting jobs only. */

@@ -777,7 +777,9 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
         const data = await put(copy);
         await store.appendPortalEvent(copy.id, portalEvent('portal.stored'));
         await store.deleteMessage(first.record.id);
-        expect(await store.getMessage(first.record.id)).toBeUndefined();
+        // The diverted outcome stays as evidence only (no body, no fallback item) until retention.
+        expect(await store.getMessage(first.record.id)).toMatchObject({ deletedAt: expect.any(Number), bodyRemoved: true });
+        expect(await store.listFallback()).toEqual([]);
         expect(await store.getPortalItem(copy.id)).toEqual(copy);
         expect((await readAll(await store.openPortalCiphertext(copy.id))).equals(data)).toBe(true);
 
@@ -786,7 +788,8 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
         await put(other);
         await store.claimFallback('p1', 5, 60_000);
         await store.ackFallback(second.item.id, 'p1');
-        expect(await store.sweep(Date.now() + 86_400_000)).toBe(1);
+        expect(await store.sweep(Date.now() + 86_400_000)).toBe(2);
+        expect(await store.getMessage(first.record.id)).toBeUndefined();
         expect(await store.getMessage(second.record.id)).toBeUndefined();
         expect(await store.getPortalItem(other.id)).toEqual(other);
         expect(await readAll(await store.openPortalCiphertext(other.id))).toHaveLength(1000);

@@ -1,29 +1,102 @@
 import type { FastifyInstance } from 'fastify';
 import { FALLBACK_STATES, FallbackService } from '../../fallback';
-import type { FallbackState } from '../../store/types';
+import type { FallbackFilter, FallbackState } from '../../store/types';
+import { releaseFallbackSelection, type PortalOwner } from '../actions';
 import { idParams, paging, type AdminContext } from '../context';
 import { DURATION_PATTERN, parseAdminDuration } from '../durations';
+import { parseSinceValue, routeScope } from '../selection';
 import { toFallbackDetail, toFallbackEntry } from '../views';
+
+const READ = routeScope('read');
+const OPERATE = routeScope('operate');
+
+/** The fallback selection: recipient domain, recipient, diverted since (ISO time or an age such as "2h"). */
+const fallbackSelection = {
+  domain: { type: 'string', minLength: 1, maxLength: 253 },
+  recipient: { type: 'string', minLength: 1, maxLength: 320 },
+  since: { type: 'string', minLength: 1, maxLength: 40, description: 'diverted at or after this ISO 8601 time, or within this age: "2h", "7d"' },
+} as const;
+
+interface FallbackQuery {
+  domain?: string;
+  recipient?: string;
+  since?: string;
+}
+
+/** The store filter, or the message of a 400 when `since` is neither a time nor an age. */
+function toFallbackFilter(q: FallbackQuery): FallbackFilter | string {
+  const filter: FallbackFilter = {};
+  if (q.domain !== undefined) filter.domain = q.domain.toLowerCase();
+  if (q.recipient !== undefined) filter.recipient = q.recipient;
+  if (q.since !== undefined) {
+    const at = parseSinceValue(q.since);
+    if (at === undefined) return 'since must be an ISO 8601 time or an age such as "2h" or "7d"';
+    filter.since = at;
+  }
+  return filter;
+}
 
 const ownerSchema = { type: 'string', minLength: 1, maxLength: 200, description: 'the portal instance taking or holding the claim' } as const;
 
 /** Thin HTTP callers of the fallback module (src/fallback); errors map to 404 / 409 in the server's handler. */
-export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext): void {
+export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext, portal?: PortalOwner): void {
   const fallback = new FallbackService(ctx.store);
-  app.get<{ Querystring: { state?: FallbackState; limit: number; offset: number } }>(
+  app.get<{ Querystring: FallbackQuery & { state?: FallbackState; limit: number; offset: number } }>(
     '/fallback',
     {
-      config: { scope: 'read' },
+      config: READ,
       schema: {
         tags: ['fallback'],
-        summary: 'List fallback (secure portal) items (the `sealgate fallback list --json` entries)',
-        querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: [...FALLBACK_STATES] }, ...paging } },
+        summary: 'List fallback (secure portal) items (the `sealgate fallback list --json` entries), filtered and paged',
+        querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: [...FALLBACK_STATES] }, ...fallbackSelection, ...paging } },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const q = request.query;
-      const { items, total } = await fallback.page({ state: q.state, limit: q.limit, offset: q.offset });
-      return { items: items.map(toFallbackEntry), total, limit: q.limit, offset: q.offset };
+      const filter = toFallbackFilter(q);
+      if (typeof filter === 'string') return reply.code(400).send({ error: 'bad-request', message: filter, field: 'since' });
+      const { items, total } = await fallback.page({ ...filter, state: q.state, limit: q.limit, offset: q.offset });
+      const next = q.offset + q.limit < total ? q.offset + q.limit : null;
+      return { items: items.map(toFallbackEntry), total, limit: q.limit, offset: q.offset, nextOffset: next };
+    },
+  );
+
+  app.post<{ Body: { selection: FallbackQuery } }>(
+    '/fallback/actions/release',
+    {
+      config: OPERATE,
+      schema: {
+        tags: ['fallback'],
+        summary: 'Put every fallback item of a selection (e.g. a domain whose TLS is fixed) back into delivery; built-in portal copies are released (handed over) or withdrawn (not yet handed over)',
+        body: {
+          type: 'object',
+          required: ['selection'],
+          additionalProperties: false,
+          properties: { selection: { type: 'object', additionalProperties: false, minProperties: 1, properties: fallbackSelection } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const filter = toFallbackFilter(request.body.selection);
+      if (typeof filter === 'string') return reply.code(400).send({ error: 'bad-request', message: filter, field: 'selection/since' });
+      const actor = `admin:${request.actor}`;
+      const outcome = await releaseFallbackSelection(ctx.store, filter, portal, actor, (entry) =>
+        ctx.recordAction(
+          request,
+          entry.via === 'portal'
+            ? { action: 'portal-release', id: entry.id, newQueueId: entry.newQueueId, bulk: true }
+            : { action: 'fallback-release', id: entry.id, queueId: entry.queueId, bulk: true, ...(entry.withdrawn ? { portalCopy: 'purged' } : {}) },
+        ),
+      );
+      ctx.recordAction(request, {
+        action: 'fallback-bulk-release',
+        id: 'selection',
+        selection: outcome.selection,
+        matched: outcome.matched,
+        affected: outcome.released.length,
+        skipped: outcome.skipped.length,
+      });
+      return outcome;
     },
   );
 

@@ -3,9 +3,37 @@ import { parseRoute } from '../../config/schema';
 import { checkDomain, probeMx } from '../../outbound/check';
 import { NotFoundError } from '../../store/types';
 import type { AdminContext } from '../context';
-import { auditTrail, findMessages } from '../views';
+import { parseSinceValue, routeScope } from '../selection';
+import { auditTrail, findMessages, recipientOutcomes } from '../views';
 
 export function registerOpsRoutes(app: FastifyInstance, ctx: AdminContext): void {
+  app.get<{ Querystring: { recipient: string; since?: string } }>(
+    '/audit',
+    {
+      config: routeScope('read'),
+      schema: {
+        tags: ['audit'],
+        summary: 'Every message to one recipient with its outcome and evidence (the `sealgate audit --recipient A --json` entries), newest first',
+        querystring: {
+          type: 'object',
+          required: ['recipient'],
+          additionalProperties: false,
+          properties: {
+            recipient: { type: 'string', minLength: 1, maxLength: 320 },
+            since: { type: 'string', minLength: 1, maxLength: 40, description: 'received at or after this ISO 8601 time, or within this age: "2h", "7d"' },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { recipient, since } = request.query;
+      const at = since === undefined ? undefined : parseSinceValue(since);
+      if (since !== undefined && at === undefined) return reply.code(400).send({ error: 'bad-request', message: 'since must be an ISO 8601 time or an age such as "2h" or "7d"', field: 'since' });
+      const items = await recipientOutcomes(ctx.store, recipient, at);
+      return { recipient, since: at === undefined ? null : new Date(at).toISOString(), items };
+    },
+  );
+
   app.get<{ Params: { id: string } }>(
     '/audit/:id',
     {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { auditTrail, findMessages } from '../../admin/views';
+import { auditTrail, findMessages, recipientOutcomes } from '../../admin/views';
 import type { AuditEntry } from '../../evidence/delivery';
 import type { Config } from '../../config/schema';
 import type { Logger } from '../../log/logger';
@@ -9,10 +9,30 @@ import { openPortalParts } from '../../portal/service/wiring';
 import type { MessageRecord, Store } from '../../store/types';
 import { cliLogger, withStore } from '../context';
 import { CliError } from '../errors';
+import { parseSince } from './fallback';
 import { describeEvent, type PortalCliOptions } from './portal';
 
 // Shared with the HTTP API (src/admin/views.ts).
 export { auditEntries } from '../../admin/views';
+
+async function auditRecipient(command: Command, recipient: string, since: number | undefined, json: boolean): Promise<void> {
+  const outcomes = await withStore(command, (store) => recipientOutcomes(store, recipient, since));
+  if (json) {
+    process.stdout.write(`${JSON.stringify(outcomes, null, 2)}\n`);
+    return;
+  }
+  if (outcomes.length === 0) {
+    process.stdout.write(`No message to ${recipient}${since !== undefined ? ` since ${new Date(since).toISOString()}` : ''} in the queue or its kept records.\n`);
+    return;
+  }
+  for (const o of outcomes) {
+    process.stdout.write(
+      `Message ${o.queueId}${o.messageId ? ` ${o.messageId}` : ''} from ${o.from || '<>'}, received ${o.receivedAt}: ${o.recipient} ${o.state.toUpperCase()}${o.deletedAt ? ` (message deleted ${o.deletedAt})` : ''}\n`,
+    );
+    process.stdout.write(o.entries.length === 0 ? '    no delivery attempt yet\n' : `${o.entries.map((e) => describe(e).replace(/^/gm, '    ')).join('\n')}\n`);
+  }
+  process.stdout.write(`${outcomes.length} message${outcomes.length === 1 ? '' : 's'}\n`);
+}
 
 function describe(entry: AuditEntry): string {
   const lines = [`${entry.at}  ${entry.recipient}  ${entry.outcome.toUpperCase()}  (${entry.reason})`];
@@ -52,11 +72,20 @@ async function portalTrails(deps: { config: Config; logger: Logger; store: Store
 
 export function registerAuditCommand(program: Command, options: PortalCliOptions = {}): void {
   program
-    .command('audit <id>')
-    .description('show the delivery evidence for a queue id or Message-ID, then the portal audit trail of its portal items')
+    .command('audit [id]')
+    .description('show the delivery evidence for a queue id or Message-ID, then the portal audit trail of its portal items; or, with --recipient, every outcome for one recipient')
     .option('--json', 'print a JSON array of the delivery evidence for scripts')
     .option('--portal', 'with --json: print {entries, portal} with the portal items and their trails')
-    .action(async (id: string, opts: { json?: boolean; portal?: boolean }, command: Command) => {
+    .option('--recipient <address>', 'instead of an id: every message to this recipient with its outcome and evidence ("did my mail to X go out?")')
+    .option('--since <time>', 'with --recipient: only messages received since this date or within this age (2h, 7d)', parseSince)
+    .action(async (id: string | undefined, opts: { json?: boolean; portal?: boolean; recipient?: string; since?: number }, command: Command) => {
+      if (opts.recipient !== undefined) {
+        if (id !== undefined) throw new CliError('give either an id or --recipient, not both', 2);
+        await auditRecipient(command, opts.recipient, opts.since, opts.json === true);
+        return;
+      }
+      if (id === undefined) throw new CliError('give a queue id or Message-ID, or --recipient A [--since T]', 2);
+      if (opts.since !== undefined) throw new CliError('--since goes with --recipient', 2);
       const wantPortal = !opts.json || opts.portal === true;
       const { messages, portal } = await withStore(command, async (store, loaded) => {
         const found = await findMessages(store, id);
@@ -76,7 +105,7 @@ export function registerAuditCommand(program: Command, options: PortalCliOptions
       }
       for (const message of messages) {
         process.stdout.write(
-          `Message ${message.id}${message.headers.messageId ? ` ${message.headers.messageId}` : ''} from ${message.from || '<>'}, received ${new Date(message.receivedAt).toISOString()}\n`,
+          `Message ${message.id}${message.headers.messageId ? ` ${message.headers.messageId}` : ''} from ${message.from || '<>'}, received ${new Date(message.receivedAt).toISOString()}${message.deletedAt !== undefined ? `, deleted ${new Date(message.deletedAt).toISOString()} (evidence kept)` : ''}\n`,
         );
       }
       process.stdout.write(entries.length === 0 ? 'No delivery attempts yet.\n' : `${entries.map(describe).join('\n')}\n`);

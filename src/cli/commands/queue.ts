@@ -4,7 +4,10 @@ import { toListEntry, toMessageDetail, type MessageDetail } from '../../admin/vi
 import type { JobState } from '../../store/types';
 import { JOB_STATES } from '../../store/types';
 import type { QuarantineEntry } from '../../store/types';
-import { runMessageAction, runQuarantinePurge } from '../admin-actions';
+import { applyBulkAction, previewBulkAction, type BulkOutcome } from '../../admin/actions';
+import { describeSelection, isEmptySelection, selectionView, type BulkAction, type Selection } from '../../admin/selection';
+import { asCliError, runMessageAction, runQuarantinePurge, withAuditTrail } from '../admin-actions';
+import { confirmBulk, type BulkCliOptions, type Prompter } from '../confirm';
 import { withStore } from '../context';
 import { CliError } from '../errors';
 import { formatAge, formatSize, formatTable } from '../format';
@@ -76,7 +79,7 @@ export function describeMessage(detail: MessageDetail): string {
   return lines.join('\n');
 }
 
-export function registerQueueCommands(program: Command): void {
+export function registerQueueCommands(program: Command, options: BulkCliOptions = {}): void {
   const queue = program.command('queue').description('inspect and act on the delivery queue');
 
   queue
@@ -86,40 +89,46 @@ export function registerQueueCommands(program: Command): void {
     .option('--state <state>', `only messages with a job in this state (${JOB_STATES.join('|')})`)
     .option('--domain <domain>', 'only messages with a recipient in this domain')
     .option('--sender <address>', 'only messages from this envelope sender')
+    .option('--recipient <address>', 'only messages to this envelope recipient')
     .option('--older-than <age>', 'only messages received at least this long ago (seconds, or 30s, 5m, 2h, 1d)', parseAge)
     .option('--limit <n>', 'at most this many messages', parseCount('--limit', 1))
     .option('--offset <n>', 'skip this many messages first', parseCount('--offset', 0))
     .option('--quarantined', 'list damaged entries set aside instead (id, kind, cause, age, reason)')
-    .action(async (opts: { json?: boolean; state?: string; domain?: string; sender?: string; olderThan?: number; limit?: number; offset?: number; quarantined?: boolean }, command: Command) => {
-      if (opts.quarantined) {
-        await listQuarantined(command, opts.json === true);
-        return;
-      }
-      const state = parseState(opts.state);
-      const messages = await withStore(command, (store) =>
-        store.listMessages({ state, domain: opts.domain?.toLowerCase(), sender: opts.sender, olderThan: opts.olderThan, limit: opts.limit, offset: opts.offset }),
-      );
-      const entries = messages.map(toListEntry);
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
-        return;
-      }
-      if (entries.length === 0) {
-        process.stdout.write('The queue is empty.\n');
-        return;
-      }
-      const now = Date.now();
-      const rows = entries.map((entry) => [
-        entry.id,
-        entry.from === '' ? '<>' : entry.from,
-        [...new Set(entry.recipients.map((r) => r.domain))].join(','),
-        formatSize(entry.size),
-        entry.state,
-        formatAge(now - Date.parse(entry.receivedAt)),
-      ]);
-      process.stdout.write(`${formatTable(['ID', 'SENDER', 'DOMAINS', 'SIZE', 'STATE', 'AGE'], rows)}\n`);
-      process.stdout.write(`${entries.length} message${entries.length === 1 ? '' : 's'}\n`);
-    });
+    .action(
+      async (
+        opts: { json?: boolean; state?: string; domain?: string; sender?: string; recipient?: string; olderThan?: number; limit?: number; offset?: number; quarantined?: boolean },
+        command: Command,
+      ) => {
+        if (opts.quarantined) {
+          await listQuarantined(command, opts.json === true);
+          return;
+        }
+        const state = parseState(opts.state);
+        const messages = await withStore(command, (store) =>
+          store.listMessages({ state, domain: opts.domain?.toLowerCase(), sender: opts.sender, recipient: opts.recipient, olderThan: opts.olderThan, limit: opts.limit, offset: opts.offset }),
+        );
+        const entries = messages.map(toListEntry);
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+          return;
+        }
+        if (entries.length === 0) {
+          process.stdout.write('The queue is empty.\n');
+          return;
+        }
+        const now = Date.now();
+        const rows = entries.map((entry) => [
+          entry.id,
+          entry.from === '' ? '<>' : entry.from,
+          [...new Set(entry.recipients.map((r) => r.domain))].join(','),
+          formatSize(entry.size),
+          entry.state,
+          formatAge(now - Date.parse(entry.receivedAt)),
+        ]);
+        process.stdout.write(`${formatTable(['ID', 'SENDER', 'DOMAINS', 'SIZE', 'STATE', 'AGE'], rows)}\n`);
+        process.stdout.write(`${entries.length} message${entries.length === 1 ? '' : 's'}\n`);
+      },
+    );
 
   queue
     .command('purge-quarantine')
@@ -147,25 +156,125 @@ export function registerQueueCommands(program: Command): void {
     });
 
   const actions = [
-    ['retry', 'make every waiting job of a message due now', 'due now'],
-    ['hold', 'hold a message (no delivery attempts until released)', 'held'],
-    ['release', 'release a held message to the state it had', 'released'],
-    ['delete', 'delete a message with its body, jobs and fallback items', 'deleted'],
+    ['retry', 'make every waiting job of a message (or of a selection) due now', 'due now', 'retried'],
+    ['hold', 'hold a message or a selection (no delivery attempts until released)', 'held', 'held'],
+    ['release', 'release a held message or selection to the state it had', 'released', 'released'],
+    ['delete', 'delete a message or a selection: body, pending jobs and fallback items (final outcomes stay as evidence)', 'deleted', 'deleted'],
   ] as const;
-  for (const [action, description, done] of actions) {
+  for (const [action, description, done, bulkDone] of actions) {
     queue
-      .command(`${action} <id>`)
+      .command(`${action} [id]`)
       .description(description)
+      .option('--domain <domain>', 'every message with a recipient in this domain (retry/hold/release: only that domain’s jobs)')
+      .option('--state <state>', `every message with a job in this state (${JOB_STATES.join('|')})`)
+      .option('--sender <address>', 'every message from this envelope sender')
+      .option('--recipient <address>', 'every message to this envelope recipient')
+      .option('--older-than <age>', 'every message received at least this long ago (seconds, or 30s, 5m, 2h, 1d)', parseAge)
+      .option('--all', 'every message in the queue')
+      .option('-y, --yes', 'act on a selection without asking (required when not on a terminal)')
       .option('--json', 'print JSON for scripts')
-      .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-        const message = await runMessageAction(command, action, id);
-        if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ id, action, message: message ? toMessageDetail(message) : null }, null, 2)}\n`);
+      .action(async (id: string | undefined, opts: SelectionOptions & { yes?: boolean; json?: boolean }, command: Command) => {
+        const selection = selectionOf(opts);
+        if (id !== undefined) {
+          if (!isEmptySelection(selection)) throw new CliError('give either a queue id or a selection (--domain, --state, ...), not both', 2);
+          const message = await runMessageAction(command, action, id);
+          if (opts.json) {
+            process.stdout.write(`${JSON.stringify({ id, action, message: message ? toMessageDetail(message) : null }, null, 2)}\n`);
+            return;
+          }
+          process.stdout.write(`${id}: ${done}${message ? ` (now ${toListEntry(message).state})` : ''}\n`);
           return;
         }
-        process.stdout.write(`${id}: ${done}${message ? ` (now ${toListEntry(message).state})` : ''}\n`);
+        if (isEmptySelection(selection)) throw new CliError(`give a queue id or a selection: ${SELECTION_HELP}`, 2);
+        const outcome = await runBulkAction(command, action, selection, opts.yes, options.prompter);
+        writeBulkOutcome(outcome, bulkDone, opts.json === true);
       });
   }
+
+  queue
+    .command('flush')
+    .description('make every deferred job due now (postqueue -f)')
+    .option('--json', 'print JSON for scripts')
+    .action(async (opts: { json?: boolean }, command: Command) => {
+      const outcome = await withStore(command, (store, loaded) =>
+        withAuditTrail(loaded, async (record) => {
+          const result = await applyBulkAction(store, 'retry', { state: 'deferred' });
+          record({
+            action: 'queue-flush',
+            id: 'selection',
+            selection: result.selection,
+            matched: result.matched,
+            affected: result.affected.length,
+            skipped: result.skipped.length,
+            ids: result.affected,
+          });
+          return result;
+        }),
+      );
+      writeBulkOutcome(outcome, 'due now', opts.json === true);
+    });
+}
+
+interface SelectionOptions {
+  domain?: string;
+  state?: string;
+  sender?: string;
+  recipient?: string;
+  olderThan?: number;
+  all?: boolean;
+}
+
+const SELECTION_HELP = '--domain D, --state S, --sender A, --recipient A, --older-than T (they combine), or --all';
+
+function selectionOf(opts: SelectionOptions): Selection {
+  const selection: Selection = {};
+  if (opts.domain !== undefined) selection.domain = opts.domain.toLowerCase();
+  const state = parseState(opts.state);
+  if (state !== undefined) selection.state = state;
+  if (opts.sender !== undefined) selection.sender = opts.sender;
+  if (opts.recipient !== undefined) selection.recipient = opts.recipient;
+  if (opts.olderThan !== undefined) selection.olderThan = opts.olderThan;
+  if (opts.all === true) selection.all = true;
+  return selection;
+}
+
+/**
+ * A bulk action: counts what the selection matches, asks (unless --yes), then acts; one audit entry per message
+ * (as the single action writes) and one for the whole run with its selection and counts.
+ */
+async function runBulkAction(command: Command, action: BulkAction, selection: Selection, yes: boolean | undefined, prompter: Prompter | undefined): Promise<BulkOutcome> {
+  return withStore(command, async (store, loaded) => {
+    const preview = await previewBulkAction(store, action, selection);
+    if (preview.apply.length === 0) {
+      return { action, selection: selectionView(selection), matched: preview.skipped.length, affected: [], skipped: preview.skipped };
+    }
+    const count = preview.apply.length;
+    await confirmBulk(
+      `${action} ${count} message${count === 1 ? '' : 's'} ${describeSelection(selection)}${preview.skipped.length > 0 ? ` (${preview.skipped.length} more skipped)` : ''}?`,
+      yes,
+      prompter,
+    );
+    try {
+      return await withAuditTrail(loaded, async (record) => {
+        const outcome = await applyBulkAction(store, action, selection, (id) => record({ action: `queue-${action}`, id, bulk: true }));
+        record({ action: `queue-bulk-${action}`, id: 'selection', selection: outcome.selection, matched: outcome.matched, affected: outcome.affected.length, skipped: outcome.skipped.length });
+        return outcome;
+      });
+    } catch (err) {
+      throw asCliError(err);
+    }
+  });
+}
+
+function writeBulkOutcome(outcome: BulkOutcome, done: string, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+    return;
+  }
+  const n = outcome.affected.length;
+  const lines = [`${n} message${n === 1 ? '' : 's'} ${done}, ${outcome.skipped.length} skipped (${outcome.matched} matched)`];
+  for (const skip of outcome.skipped) lines.push(`  ${skip.id}: ${skip.reason}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 async function listQuarantined(command: Command, json: boolean): Promise<void> {

@@ -1,7 +1,7 @@
 import { isMessageId } from '../ids';
-import { holdJob, matchesFilter, page, releaseJob, retryJobNow } from '../records';
+import { evidenceOnly, holdJob, jobInScope, matchesFilter, page, releaseJob, retryJobNow } from '../records';
 import type { QueueAdmin } from '../roles';
-import { NotFoundError, type JobRecord, type MessageFilter, type MessageRecord, type StoreCounts, type WaitingJobs } from '../types';
+import { NotFoundError, type JobRecord, type JobScope, type MessageFilter, type MessageRecord, type StoreCounts, type WaitingJobs } from '../types';
 import type { FileSpool } from './spool';
 
 /** Admin reads and actions over the embedded spool; every change is made under the message's lock. */
@@ -23,24 +23,32 @@ export class FileQueueAdmin implements QueueAdmin {
     );
   }
 
-  hold(messageId: string): Promise<MessageRecord> {
-    return this.updateJobs(messageId, holdJob);
+  hold(messageId: string, scope?: JobScope): Promise<MessageRecord> {
+    return this.updateJobs(messageId, holdJob, scope);
   }
 
-  release(messageId: string): Promise<MessageRecord> {
-    return this.updateJobs(messageId, releaseJob);
+  release(messageId: string, scope?: JobScope): Promise<MessageRecord> {
+    return this.updateJobs(messageId, releaseJob, scope);
   }
 
-  retryNow(messageId: string): Promise<MessageRecord> {
-    return this.updateJobs(messageId, retryJobNow);
+  retryNow(messageId: string, scope?: JobScope): Promise<MessageRecord> {
+    return this.updateJobs(messageId, retryJobNow, scope);
   }
 
   async deleteMessage(messageId: string): Promise<void> {
     if (!isMessageId(messageId)) throw new NotFoundError(`message ${messageId} not found`);
     await this.spool.locked(messageId, async () => {
       const record = await this.spool.readMeta(messageId);
-      if (!record) throw new NotFoundError(`message ${messageId} not found`);
-      await this.spool.removeMessageFiles(record.id);
+      if (!record || record.deletedAt !== undefined) throw new NotFoundError(`message ${messageId} not found`);
+      const kept = evidenceOnly(record, Date.now());
+      if (!kept) {
+        await this.spool.removeMessageFiles(record.id);
+        return;
+      }
+      // The evidence-only record replaces the metadata first; body and fallback items go after.
+      await this.spool.writeMeta(kept);
+      await this.spool.removeMessageBody(record.id);
+      this.spool.index.add(kept);
     });
   }
 
@@ -58,7 +66,7 @@ export class FileQueueAdmin implements QueueAdmin {
     return this.spool.index.waiting();
   }
 
-  private async updateJobs(messageId: string, change: (job: JobRecord, now: number) => JobRecord | undefined): Promise<MessageRecord> {
+  private async updateJobs(messageId: string, change: (job: JobRecord, now: number) => JobRecord | undefined, scope?: JobScope): Promise<MessageRecord> {
     const spool = this.spool;
     if (!isMessageId(messageId)) throw new NotFoundError(`message ${messageId} not found`);
     return spool.locked(messageId, async () => {
@@ -67,7 +75,7 @@ export class FileQueueAdmin implements QueueAdmin {
       const now = Date.now();
       let changed = false;
       record.jobs = record.jobs.map((job) => {
-        const next = change(job, now);
+        const next = jobInScope(job, scope) ? change(job, now) : undefined;
         if (next) changed = true;
         return next ?? job;
       });

@@ -1,5 +1,5 @@
 import { messageIdOfFallback } from '../ids';
-import { page, reopenRecipient } from '../records';
+import { matchesFallbackFilter, page, reopenRecipient } from '../records';
 import type { FallbackStore } from '../roles';
 import { handedOver, LeaseLostError, type FallbackFilter, type FallbackItem } from '../types';
 import { byDiversion, type FileSpool } from './spool';
@@ -11,7 +11,7 @@ export class FileFallbackStore implements FallbackStore {
   async listFallback(filter: FallbackFilter = {}): Promise<FallbackItem[]> {
     const items = await this.spool.readAllFallback();
     return page(
-      items.filter((i) => filter.state === undefined || i.state === filter.state),
+      items.filter((i) => matchesFallbackFilter(i, filter)),
       filter,
     );
   }

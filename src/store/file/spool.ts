@@ -225,13 +225,18 @@ export class FileSpool {
   async removeMessageFiles(id: string): Promise<void> {
     // Metadata first: a crash afterwards leaves only a body without metadata, which open() sets aside.
     await removeFile(this.layout.metaFile(id));
+    await this.removeMessageBody(id);
+    this.index.remove(id);
+  }
+
+  /** The body and fallback items of a message (an admin delete that keeps the record as evidence). */
+  async removeMessageBody(id: string): Promise<void> {
     await fs.rm(this.layout.bodyFile(id), { force: true });
     const prefix = `${id}.`;
     const items = (await fs.readdir(this.layout.fallback)).filter((n) => n.startsWith(prefix));
     await Promise.all(items.map((name) => fs.rm(this.layout.fallbackFile(idOfJsonName(name) ?? name), { force: true })));
     await Promise.all([fsyncDir(this.layout.bodies), fsyncDir(this.layout.fallback)]);
     for (const name of items) this.index.fallback.delete(idOfJsonName(name) ?? name);
-    this.index.remove(id);
   }
 
   /** Picks up changes other processes made (fs.watch events, plus a periodic full rescan). */

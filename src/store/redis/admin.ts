@@ -1,7 +1,8 @@
 import { isMessageId } from '../ids';
-import { emptyCounts, holdJob, matchesFilter, page, releaseJob, retryJobNow, summariseWaiting, withLease } from '../records';
+import { parseJobId } from '../ids';
+import { emptyCounts, evidenceOnly, holdJob, jobInScope, matchesFilter, page, releaseJob, retryJobNow, summariseWaiting, withLease } from '../records';
 import type { QueueAdmin } from '../roles';
-import { NotFoundError, type JobRecord, type JobState, type MessageFilter, type MessageRecord, type StoreCounts, type WaitingJobs } from '../types';
+import { NotFoundError, type JobRecord, type JobScope, type JobState, type MessageFilter, type MessageRecord, type StoreCounts, type WaitingJobs } from '../types';
 import { BATCH, checkStored, checkStoredJob, type Lease, type RedisCore, type StoredMessage } from './core';
 import { parseFallbackState } from './scripts';
 
@@ -28,22 +29,28 @@ export class RedisQueueAdmin implements QueueAdmin {
     return page(out, filter);
   }
 
-  hold(messageId: string): Promise<MessageRecord> {
-    return this.updateJobs(messageId, holdJob);
+  hold(messageId: string, scope?: JobScope): Promise<MessageRecord> {
+    return this.updateJobs(messageId, holdJob, scope);
   }
 
-  release(messageId: string): Promise<MessageRecord> {
-    return this.updateJobs(messageId, releaseJob);
+  release(messageId: string, scope?: JobScope): Promise<MessageRecord> {
+    return this.updateJobs(messageId, releaseJob, scope);
   }
 
-  retryNow(messageId: string): Promise<MessageRecord> {
-    return this.updateJobs(messageId, retryJobNow);
+  retryNow(messageId: string, scope?: JobScope): Promise<MessageRecord> {
+    return this.updateJobs(messageId, retryJobNow, scope);
   }
 
   async deleteMessage(messageId: string): Promise<void> {
     const stored = isMessageId(messageId) ? await this.core.readStored(messageId) : undefined;
-    if (!stored) throw new NotFoundError(`message ${messageId} not found`);
-    await this.core.removeMessage(stored);
+    if (!stored || stored.deletedAt !== undefined) throw new NotFoundError(`message ${messageId} not found`);
+    const [record] = await this.loadMessages([messageId], new Map());
+    const kept = record && evidenceOnly(record, Date.now());
+    if (!kept) {
+      await this.core.removeMessage(stored);
+      return;
+    }
+    await this.core.keepEvidenceOnly(stored, kept);
   }
 
   async counts(): Promise<StoreCounts> {
@@ -81,10 +88,11 @@ export class RedisQueueAdmin implements QueueAdmin {
     return summariseWaiting([...due, ...attempted]);
   }
 
-  private async updateJobs(messageId: string, change: (job: JobRecord, now: number) => JobRecord | undefined): Promise<MessageRecord> {
+  private async updateJobs(messageId: string, change: (job: JobRecord, now: number) => JobRecord | undefined, scope?: JobScope): Promise<MessageRecord> {
     const stored = isMessageId(messageId) ? await this.core.readStored(messageId) : undefined;
     if (!stored) throw new NotFoundError(`message ${messageId} not found`);
     for (const jobId of stored.jobIds) {
+      if (!jobInScope({ domain: parseJobId(jobId)?.domain ?? '' }, scope)) continue;
       await this.core.updateJob(
         jobId,
         (job) => {

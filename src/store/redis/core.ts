@@ -307,6 +307,38 @@ export class RedisCore {
     await this.checked(tx);
   }
 
+  /**
+   * An admin delete that keeps the delivery evidence: `kept` (evidenceOnly) replaces the message and its final
+   * jobs; the body, fallback items and the dropped jobs go, and the message joins the finished set so retention
+   * removes it once queue.keepFinished has passed.
+   */
+  async keepEvidenceOnly(stored: StoredMessage, kept: MessageRecord): Promise<void> {
+    const k = this.keys;
+    const id = stored.id;
+    const { jobs, ...message } = kept;
+    const keptIds = new Set(jobs.map((j) => j.id));
+    const dropped = stored.jobIds.filter((j) => !keptIds.has(j));
+    const itemIds = await this.redis.smembers(k.messageFallback(id));
+    const tx = this.redis
+      .multi()
+      .set(k.message(id), JSON.stringify({ ...message, jobIds: [...keptIds] }))
+      .del(k.body(id), k.bodyUpload(id), k.messageFallback(id))
+      .zadd(k.finished(), kept.deletedAt ?? Date.now(), id)
+      .zrem(k.due(), ...stored.jobIds)
+      .zrem(k.leases(), ...stored.jobIds)
+      .hdel(k.leaseOwners(), ...stored.jobIds);
+    for (const job of jobs) tx.set(k.job(job.id), JSON.stringify(job)).hset(k.jobStates(), job.id, job.state);
+    if (dropped.length > 0) tx.del(...dropped.map((j) => k.job(j))).hdel(k.jobStates(), ...dropped);
+    if (itemIds.length > 0) {
+      tx.del(...itemIds.map((i) => k.fallback(i)))
+        .hdel(k.fallbackStates(), ...itemIds)
+        .zrem(k.fallbackAll(), ...itemIds)
+        .zrem(k.fallbackReady(), ...itemIds)
+        .zrem(k.fallbackClaims(), ...itemIds);
+    }
+    await this.checked(tx);
+  }
+
   async checked(tx: { exec(): Promise<[Error | null, unknown][] | null> }): Promise<void> {
     const replies = await tx.exec();
     if (!replies) throw new Error('Redis transaction aborted');

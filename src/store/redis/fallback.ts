@@ -1,9 +1,9 @@
 import { messageIdOfFallback } from '../ids';
-import { page, reopenRecipient } from '../records';
+import { matchesFallbackFilter, page, reopenRecipient } from '../records';
 import type { FallbackStore } from '../roles';
 import { handedOver, NotFoundError, type FallbackFilter, type FallbackItem } from '../types';
 import { checkJson, fallbackSchema } from '../schema';
-import type { RedisCore } from './core';
+import { BATCH, type RedisCore } from './core';
 import { parseFallbackState, scriptOutcome } from './scripts';
 
 /** Fallback items in Redis: immutable item JSON plus a small state string per item (fbstates hash). */
@@ -19,7 +19,13 @@ export class RedisFallbackStore implements FallbackStore {
       const states = await redis.hmget(keys.fallbackStates(), ...ids);
       selected = ids.filter((_id, i) => states[i] && parseFallbackState(states[i]).state === filter.state);
     }
-    return this.loadFallback(page(selected, filter));
+    if (filter.domain === undefined && filter.recipient === undefined && filter.since === undefined) return this.loadFallback(page(selected, filter));
+    // Recipient and time are in the item's JSON (small: never the message), read in batches.
+    const matched: FallbackItem[] = [];
+    for (let i = 0; i < selected.length; i += BATCH) {
+      for (const item of await this.loadFallback(selected.slice(i, i + BATCH))) if (matchesFallbackFilter(item, filter)) matched.push(item);
+    }
+    return page(matched, filter);
   }
 
   async getFallback(id: string): Promise<FallbackItem | undefined> {

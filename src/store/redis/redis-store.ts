@@ -6,6 +6,7 @@ import type {
   HeaderFacts,
   JobRecord,
   JobResult,
+  JobScope,
   MessageFilter,
   MessageRecord,
   NewMessage,
@@ -91,14 +92,14 @@ export class RedisStore implements Store {
   listMessages(filter?: MessageFilter): Promise<MessageRecord[]> {
     return this.core.guard(() => this.admin.listMessages(filter));
   }
-  hold(messageId: string): Promise<MessageRecord> {
-    return this.core.guard(() => this.admin.hold(messageId));
+  hold(messageId: string, scope?: JobScope): Promise<MessageRecord> {
+    return this.core.guard(() => this.admin.hold(messageId, scope));
   }
-  release(messageId: string): Promise<MessageRecord> {
-    return this.core.guard(() => this.admin.release(messageId));
+  release(messageId: string, scope?: JobScope): Promise<MessageRecord> {
+    return this.core.guard(() => this.admin.release(messageId, scope));
   }
-  retryNow(messageId: string): Promise<MessageRecord> {
-    return this.core.guard(() => this.admin.retryNow(messageId));
+  retryNow(messageId: string, scope?: JobScope): Promise<MessageRecord> {
+    return this.core.guard(() => this.admin.retryNow(messageId, scope));
   }
   deleteMessage(messageId: string): Promise<void> {
     return this.core.guard(() => this.admin.deleteMessage(messageId));
