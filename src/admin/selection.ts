@@ -117,8 +117,8 @@ export function planAction(action: BulkAction, message: MessageRecord, selection
 }
 
 /**
- * A route's `config` naming the token scope it needs (`read` for lists and search, `operate` for actions), for the
- * admin server's scope check. Built here so the routes compile with or without that check's type declaration.
+ * A route's `config` naming the token scope it needs (`read` for lists and search, `operate` for actions), which the
+ * admin server checks before the handler runs.
  */
 export function routeScope(scope: 'read' | 'operate'): FastifyContextConfig {
   return { scope };

@@ -78,6 +78,8 @@ export function toMessageDetail(message: MessageRecord) {
         state: rcpt.state === 'pending' ? job.state : rcpt.state,
         notify: rcpt.notify ?? null,
         orcpt: rcpt.orcpt ?? null,
+        // When the sender was told this recipient is delayed (delivery.delayWarning); null: not (yet).
+        delayWarnedAt: iso(rcpt.delayWarnedAt),
         evidence: rcpt.history.map((e) => toAuditEntry(message.id, message.headers.messageId, rcpt.address, e)),
       })),
     })),
