@@ -5,6 +5,7 @@ import { createStore } from '../../src/store';
 import type { Store } from '../../src/store/types';
 import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { RawSmtpClient } from '../support/smtp-client';
+import { until } from '../support/wait';
 import { DEFERRED_RECIPIENT, standardScenarios, startWorld, type ReceivedMessage, type World } from '../support/world';
 
 /**
@@ -58,14 +59,6 @@ async function attemptsOf(store: Store, id: string): Promise<number> {
   return (await store.getMessage(id))?.jobs[0]?.attempts ?? 0;
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('delay warnings and NOTIFY end to end', () => {
   let world: World;
   let fixture: RelayFixture;
@@ -108,7 +101,11 @@ describe('delay warnings and NOTIFY end to end', () => {
 
     // Several more retries, each still deferred: no second warning, for either message.
     const attemptsAtWarning = await attemptsOf(store, warned);
-    await until('three more retries of both messages', async () => (await attemptsOf(store, warned)) >= attemptsAtWarning + 3 && (await attemptsOf(store, never)) >= attemptsAtWarning + 2, 20_000);
+    await until(
+      'three more retries of both messages',
+      async () => ((await attemptsOf(store, warned)) >= attemptsAtWarning + 3 && (await attemptsOf(store, never)) >= attemptsAtWarning + 2) || undefined,
+      20_000,
+    );
     expect(reports(world, warned, 'delayed')).toHaveLength(1);
     expect(reports(world, never, 'delayed')).toHaveLength(0);
     expect(world.mailbox('sender.test').received.filter((m) => m.raw.includes(`X-Sealgate-Queue-ID: ${never}`))).toHaveLength(0);
@@ -117,7 +114,7 @@ describe('delay warnings and NOTIFY end to end', () => {
     await relay.stop();
     relay = await startRelayProcess(fixture.configFile);
     const attemptsBeforeRestart = await attemptsOf(store, warned);
-    await until('two retries after the restart', async () => (await attemptsOf(store, warned)) >= attemptsBeforeRestart + 2, 20_000);
+    await until('two retries after the restart', async () => (await attemptsOf(store, warned)) >= attemptsBeforeRestart + 2 || undefined, 20_000);
     expect(reports(world, warned, 'delayed')).toHaveLength(1);
 
     const [warnedRecipient] = (await store.getMessage(warned))!.jobs[0]!.recipients;
