@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import nodemailer from 'nodemailer';
 import { stringify } from 'yaml';
 import { addUser } from '../../src/auth/users';
-import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
+import { relayFixture, relayTestConfig, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { until } from '../support/wait';
 import { leafCertificate, startWorld, type CertPair, type World } from '../support/world';
 
@@ -114,22 +114,7 @@ describe('reloading a running relay (SIGHUP)', () => {
     writeFileSync(certFile(), first.cert);
     writeFileSync(keyFile(), first.key);
     await addUser(fixture.usersFile, 'alice', PASSWORD);
-    config = {
-      hostname: 'relay.test',
-      queue: { path: 'queue' },
-      auth: { usersFile: 'users.json' },
-      tls: { cert: certFile(), key: keyFile() },
-      listeners: [
-        { name: 'submission', host: '127.0.0.1', port: 0, tls: 'starttls', auth: 'required' },
-        { name: 'submissions', host: '127.0.0.1', port: 0, tls: 'implicit', auth: 'required' },
-        { name: 'smarthost', host: '127.0.0.1', port: 0, tls: 'starttls', auth: 'optional', trustedNetworks: ['127.0.0.0/8'] },
-      ],
-      limits: { minFreeDisk: 0 },
-      admin: { port: 0 },
-      portal: { enabled: false, port: 0 },
-      delivery: { retrySchedule: ['1s'], pollInterval: '200ms' },
-      ...world.relayConfig(),
-    };
+    config = relayTestConfig({ tls: { cert: certFile(), key: keyFile() }, delivery: { retrySchedule: ['1s'], pollInterval: '200ms' }, ...world.relayConfig() });
     writeConfig(config);
     relay = await startRelayProcess(fixture.configFile);
   });

@@ -15,10 +15,9 @@ export interface RelayFixture {
   remove(): void;
 }
 
-/** A temp folder with a config file whose listeners bind port 0 (the relay logs the ports it got). */
-export function relayFixture(overrides: Record<string, unknown> = {}): RelayFixture {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-relay-'));
-  const config = {
+/** The tests' relay config: listeners on port 0 (the relay logs the ports it got), paths relative to the config file. */
+export function relayTestConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
     hostname: 'relay.test',
     queue: { path: 'queue' },
     auth: { usersFile: 'users.json' },
@@ -38,8 +37,13 @@ export function relayFixture(overrides: Record<string, unknown> = {}): RelayFixt
     dns: { servers: ['127.0.0.1:1'], timeout: '500ms', tries: 1 },
     ...overrides,
   };
+}
+
+/** A temp folder with a config file (relayTestConfig with these overrides). */
+export function relayFixture(overrides: Record<string, unknown> = {}): RelayFixture {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-relay-'));
   const configFile = path.join(dir, 'sealgate.yaml');
-  writeFileSync(configFile, stringify(config));
+  writeFileSync(configFile, stringify(relayTestConfig(overrides)));
   return {
     dir,
     configFile,
