@@ -8,7 +8,8 @@ import { isStoreError, SpoolLockedError } from '../store';
 /**
  * What `sealgate start` does with an error from starting the relay:
  * - `usage`: the configuration or the machine's setup is wrong (invalid config, a certificate file missing, a
- *   listener port taken, the spool held by another relay); retrying cannot help: exit 2 at once.
+ *   listener port taken, the spool held by another relay, Redis refusing the configured credentials); retrying
+ *   cannot help: exit 2 at once.
  * - `retry`: the queue store is not there yet (Redis down, the spool folder not writable, the disk full); it may
  *   come up, so the start is tried again until queue.startupTimeout.
  * - `failure`: anything else: exit 1 at once.
@@ -21,6 +22,8 @@ const BIND_CODES = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES']);
 const STORE_FS_CODES = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'ENOENT', 'EROFS', 'EIO', 'ENOSPC', 'EDQUOT', 'EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY']);
 /** A full disk is the store's problem wherever the write was. */
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
+/** Redis' answers to a wrong or missing password (AUTH/HELLO): the credentials in the config are wrong. */
+const REDIS_AUTH_REFUSED = /\b(WRONGPASS|NOAUTH)\b/;
 /** A chain of causes is followed this deep at most. */
 const MAX_CAUSES = 8;
 
@@ -74,6 +77,7 @@ export function classifyStartError(err: unknown, config: Config): StartErrorKind
   const files = configuredFiles(config);
   for (const link of chain) {
     if (link instanceof ConfigError || link instanceof AdminConfigError || link instanceof CertificateError || link instanceof SpoolLockedError) return 'usage';
+    if (config.queue.backend === 'redis' && link instanceof Error && REDIS_AUTH_REFUSED.test(link.message)) return 'usage';
     const e = errno(link);
     if (!e) continue;
     if (BIND_CODES.has(e.code) && (e.syscall === 'listen' || e.syscall === 'bind')) return 'usage';

@@ -37,6 +37,12 @@ describe('classifyStartError', () => {
     expect(classifyStartError(errnoError('ENOENT', 'open', path.resolve(base, 'redis.pw')), redisConfig)).toBe('usage');
   });
 
+  test('Redis refusing the configured credentials is a usage error (a wrong password does not get right by waiting)', () => {
+    expect(classifyStartError(new Error('WRONGPASS invalid username-password pair or user is disabled.'), redisConfig)).toBe('usage');
+    expect(classifyStartError(new Error('cannot open the Redis queue', { cause: new Error('NOAUTH Authentication required.') }), redisConfig)).toBe('usage');
+    expect(classifyStartError(new Error('WRONGPASS in an unrelated message'), fileConfig)).toBe('failure');
+  });
+
   test.each([
     ['Redis down', new StoreUnavailableError('Redis queue at 127.0.0.1:6379 is unreachable (connect ECONNREFUSED)')],
     ['the spool folder not writable', errnoError('EACCES', 'mkdir', spool)],
