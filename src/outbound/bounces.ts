@@ -31,10 +31,10 @@ export { wantsFailureNotice } from './notify';
 /** A recipient to report, with the stored facts its DSN needs (NOTIFY decides, ORCPT is carried into the report). */
 export type DsnCandidate = DsnRecipient & { record: Pick<RecipientRecord, 'notify' | 'orcpt'> };
 
-const KIND_OF: Record<DsnAction, { wants: (r: Pick<RecipientRecord, 'notify'>) => boolean; event: string; text: string }> = {
-  failed: { wants: wantsFailureNotice, event: 'dsn-queued', text: 'failure DSN queued to the sender' },
-  delayed: { wants: wantsDelayNotice, event: 'dsn-delay-queued', text: 'delay warning DSN queued to the sender' },
-  relayed: { wants: wantsSuccessNotice, event: 'dsn-relayed-queued', text: 'relayed (success) DSN queued to the sender' },
+const KIND_OF: Record<DsnAction, { wants: (r: Pick<RecipientRecord, 'notify'>) => boolean; event: string; logLine: string }> = {
+  failed: { wants: wantsFailureNotice, event: 'dsn-queued', logLine: 'failure DSN queued to the sender' },
+  delayed: { wants: wantsDelayNotice, event: 'dsn-delay-queued', logLine: 'delay warning DSN queued to the sender' },
+  relayed: { wants: wantsSuccessNotice, event: 'dsn-relayed-queued', logLine: 'relayed (success) DSN queued to the sender' },
 };
 
 /**
@@ -88,7 +88,7 @@ export async function queueDsn(store: Store, hostname: string, claimed: ClaimedJ
     Readable.from([dsn]),
     { messageId: `<${messageIdTag(recipients)}.${message.id}.${now}@${hostname}>`, from: `MAILER-DAEMON@${hostname}`, date: new Date(now).toISOString() },
   );
-  logger.info({ event: kind.event, queueId: message.id, dsnQueueId: record.id, recipients: recipients.length }, kind.text);
+  logger.info({ event: kind.event, queueId: message.id, dsnQueueId: record.id, recipients: recipients.length }, kind.logLine);
   return record.id;
 }
 
