@@ -10,7 +10,8 @@ export function registerStatsCommand(program: Command): void {
     .description('count jobs and fallback items by state, and show the config the running relay uses')
     .option('--json', "print JSON for scripts (the store counts, and `relay`: the running relay's version and config digest, or null)")
     .action(async (opts: { json?: boolean }, command: Command) => {
-      const { counts, relay } = await withStore(command, async (store, loaded) => ({ counts: await store.counts(), relay: await askRunningRelay(loaded.config) }));
+      const { counts, config } = await withStore(command, async (store, loaded) => ({ counts: await store.counts(), config: loaded.config }));
+      const relay = await askRunningRelay(config);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...counts, relay: relay ?? null }, null, 2)}\n`);
         return;
