@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { parseRoute, type Config } from '../config/schema';
 import type { MtaSts, MtaStsResult } from './mta-sts';
 import { mxMatchesPolicy } from './mta-sts/match';
+import type { DaneHostPolicy } from './dane/types';
 import { lookupMx, resolveMxAddresses, type MxHost, type MxLookup, type ResolvedHost } from './mx';
 import { DnsError, normalizeName, type DnsResolver } from './resolver';
 
@@ -23,6 +24,8 @@ export interface Candidate {
   /** MTA-STS testing mode: record (never act on) what enforce would have refused for this host. */
   stsTesting: boolean;
   implicit: boolean;
+  /** DANE (RFC 7672) for this host; null when DANE is off or does not apply. When its state is `secure-tlsa`, DANE alone authenticates the host. */
+  dane: DaneHostPolicy | null;
 }
 
 export interface PlanPolicy {
@@ -46,6 +49,8 @@ export interface WouldFail {
 export interface PlannedHost extends ResolvedHost {
   port: number;
   stsMatch: boolean | null;
+  /** DANE (RFC 7672) for this host; null when DANE is off or does not apply. */
+  dane: DaneHostPolicy | null;
   /**
    * Why this host is not a candidate (null: it is one). `address-lookup-temporary` hosts count as
    * transient: when every candidate is non-compliant but such a host exists, defer rather than divert.
@@ -140,7 +145,7 @@ export function createPlanner(deps: PlannerDeps): Planner {
       else if (host.error) excluded = host.error.temporary ? 'address-lookup-temporary' : 'no-address';
       else if (host.addresses.length === 0) excluded = 'address-cap-reached';
       if (active?.mode === 'testing' && !stsMatch) wouldFail.push({ host: host.host, reason: 'mx-not-in-policy', detail: `${host.host} matches none of ${active.mx.join(', ')}` });
-      hosts.push({ ...host, port: outbound.port, stsMatch, excluded });
+      hosts.push({ ...host, port: outbound.port, stsMatch, dane: null, excluded });
       if (excluded) continue;
       candidates.push({
         host: host.host,
@@ -152,6 +157,7 @@ export function createPlanner(deps: PlannerDeps): Planner {
         servername: host.host,
         stsTesting: active?.mode === 'testing',
         implicit: host.implicit,
+        dane: null,
       });
     }
     const planBase = { domain, policy, mtaSts: sts, hosts };
@@ -175,6 +181,7 @@ export function createPlanner(deps: PlannerDeps): Planner {
       addresses,
       port: route.port,
       stsMatch: null,
+      dane: null,
       excluded: error ? (error.temporary ? 'address-lookup-temporary' : 'no-address') : null,
       ...(error ? { error } : {}),
     };
@@ -188,6 +195,7 @@ export function createPlanner(deps: PlannerDeps): Planner {
       stsMatch: null,
       servername: literal ? null : route.host,
       stsTesting: false,
+      dane: null,
     };
     return { ...base, kind: 'deliver', candidates: [candidate], wouldFail: [] };
   }
@@ -208,7 +216,7 @@ export function createPlanner(deps: PlannerDeps): Planner {
     const candidates: Candidate[] = [];
     for (const host of resolved) {
       const excluded = host.error ? (host.error.temporary ? 'address-lookup-temporary' : 'no-address') : host.addresses.length === 0 ? 'address-cap-reached' : null;
-      hosts.push({ ...host, port: outbound.port, stsMatch: null, excluded });
+      hosts.push({ ...host, port: outbound.port, stsMatch: null, dane: null, excluded });
       if (excluded) continue;
       candidates.push({
         host: host.host,
@@ -220,6 +228,7 @@ export function createPlanner(deps: PlannerDeps): Planner {
         servername: host.host,
         stsTesting: false,
         implicit: host.implicit,
+        dane: null,
       });
     }
     const planBase = { ...base, hosts };

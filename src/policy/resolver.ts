@@ -2,6 +2,7 @@ import { promises as dnsPromises, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema';
+import type { TlsaRecord } from './dane/types';
 
 /**
  * The one DNS resolver of the relay. Every name the relay resolves (MX, TXT, the addresses of MX
@@ -63,6 +64,26 @@ export interface DnsResolver {
   resolveAddresses(name: string, options?: { ipv6?: boolean }): Promise<string[]>;
   /** For `lookup:` in https.request / net.connect / tls.connect. */
   readonly lookup: LookupFunction;
+  /**
+   * True when `dns.validating` says the servers validate DNSSEC, so the AD bit of their answers is trusted
+   * and DANE is on. False: every `secure` below is false.
+   */
+  readonly validating: boolean;
+  /** MX records with the AD bit of the answer. Same errors as resolveMx. */
+  resolveMxSecure(name: string): Promise<Secured<MxAnswer[]>>;
+  /**
+   * A then AAAA addresses with DNSSEC status (secure only when every answer used was), and the name the
+   * CNAME chain, if any, ended at (RFC 7672 §2.2.2). Same errors as resolveAddresses.
+   */
+  resolveAddressesSecure(name: string, options?: { ipv6?: boolean }): Promise<Secured<string[]> & { canonicalName: string }>;
+  /** TLSA records at `name` (e.g. `_25._tcp.mx.example.org`). nodata/nxdomain: none; temporary: SERVFAIL (bogus) or no answer. */
+  resolveTlsa(name: string): Promise<Secured<TlsaRecord[]>>;
+}
+
+/** An answer and whether the validating resolver marked it authenticated (the AD bit). */
+export interface Secured<T> {
+  value: T;
+  secure: boolean;
 }
 
 export interface ResolverOptions {
@@ -188,7 +209,12 @@ export function createResolver(config: Config['dns'], options: ResolverOptions =
     );
   };
 
-  return { resolveMx, resolveTxt, resolve4, resolve6, resolveAddresses, lookup };
+  // Without a validating resolver nothing is known to be secure, and TLSA records are never asked for.
+  const resolveMxSecure = async (name: string) => ({ value: await resolveMx(name), secure: false });
+  const resolveAddressesSecure = async (name: string, opts: { ipv6?: boolean } = {}) => ({ value: await resolveAddresses(name, opts), secure: false, canonicalName: normalizeName(name) });
+  const resolveTlsa = (name: string): Promise<Secured<TlsaRecord[]>> => Promise.reject(new DnsError('temporary', `TLSA ${normalizeName(name)}`, 'ENOTVALIDATING'));
+
+  return { resolveMx, resolveTxt, resolve4, resolve6, resolveAddresses, lookup, validating: false, resolveMxSecure, resolveAddressesSecure, resolveTlsa };
 }
 
 function addressesWithTtl(records: Array<{ address: string; ttl: number }>): { value: string[]; ttlMs: number } {

@@ -166,6 +166,7 @@ function plan(hosts: string[]): DeliveryPlan {
     servername: host,
     stsTesting: false,
     implicit: false,
+    dane: null,
   }));
   return {
     kind: 'deliver',

@@ -49,7 +49,18 @@ describe('planDelivery', () => {
     expect(plan.domain).toBe('plain.example');
     expect(plan.policy).toEqual({ source: 'default', mode: null, id: null, level: 'encrypt' });
     expect(plan.candidates).toEqual([
-      { host: 'mx1.plain.example', preference: 10, addresses: ['127.0.0.1'], port: 25, requireValidCert: false, stsMatch: null, servername: 'mx1.plain.example', stsTesting: false, implicit: false },
+      {
+        host: 'mx1.plain.example',
+        preference: 10,
+        addresses: ['127.0.0.1'],
+        port: 25,
+        requireValidCert: false,
+        stsMatch: null,
+        servername: 'mx1.plain.example',
+        stsTesting: false,
+        implicit: false,
+        dane: null,
+      },
       {
         host: 'mx2.plain.example',
         preference: 20,
@@ -60,6 +71,7 @@ describe('planDelivery', () => {
         servername: 'mx2.plain.example',
         stsTesting: false,
         implicit: false,
+        dane: null,
       },
     ]);
     expect(plan.wouldFail).toEqual([]);
