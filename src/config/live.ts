@@ -45,6 +45,8 @@ export const RESTART_ONLY_KEYS = [
   'portal.overrides',
   // Only read while starting: the next start uses it.
   'queue.startupTimeout',
+  // The report sender and its schedule are built at start.
+  'tlsrpt',
 ] as const;
 
 /**

@@ -409,6 +409,20 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** SMTP TLS Reporting (RFC 8460): daily reports of TLS successes and failures to the domains that ask (`_smtp._tls` TXT). */
+    tlsrpt: z
+      .object({
+        /** Count TLS sessions per policy domain and send the daily reports. */
+        enabled: z.boolean().default(false),
+        /** The report's `organization-name`; null: the relay's hostname. */
+        organizationName: z.string().min(1).nullable().default(null),
+        /** The report's `contact-info` (an address or URI a domain owner can write to); null: `postmaster@<submitter>`. */
+        contactInfo: z.string().min(1).nullable().default(null),
+        /** The reporting domain (file names, subject, TLS-Report-Submitter, DKIM d=); null: the relay's hostname. */
+        submitter: z.string().min(1).nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
     /** MTA-STS (RFC 8461) discovery and policy fetching. */
     mtaSts: z
       .object({
