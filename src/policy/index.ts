@@ -11,7 +11,7 @@ import { buildTrustStore } from './trust';
 export type { Candidate, DeliveryPlan, PlanPolicy, PlannedHost, Planner, TlsLevel, WouldFail } from './plan';
 export { storePolicyCache, memoryPolicyCache, type MtaStsObserver, type MtaStsResult, type PolicyCache } from './mta-sts';
 export { buildSessionOptions, type MxSessionOptions } from './session-options';
-export { DnsError, type DnsResolver } from './resolver';
+export { DnsError, dnssecSummary, type DnsResolver } from './resolver';
 
 /** Everything outbound needs from the policy module, built once at startup from the config. */
 export interface PolicyRuntime {
