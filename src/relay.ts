@@ -15,7 +15,7 @@ import { createAuditLog } from './evidence/audit-log';
 import { checkDomain } from './outbound/check';
 import { DeliveryEngine } from './outbound/engine';
 import { Scheduler } from './outbound/scheduler';
-import { createPolicyRuntime, livePolicy, type MtaStsResult, rebuildPolicyRuntime, storePolicyCache } from './policy';
+import { createPolicyRuntime, dnssecSummary, livePolicy, type MtaStsResult, rebuildPolicyRuntime, storePolicyCache } from './policy';
 import { openPortalParts, portalBaseUrl, startPortalRuntime } from './portal/service';
 import { portalCertificate, portalTlsOptions, startPortalServer, type PortalServer } from './portal/web';
 import { listenersStep, outboundStep, type RunningParts } from './reload-steps';
@@ -57,6 +57,9 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
   }
 
   if (config.admin.enabled) assertAdminListenerSafe(config.admin);
+  // Refused before anything opens: with dns.servers empty only now are the system's resolvers known.
+  const dnssec = dnssecSummary(config.dns);
+  logger.info({ event: 'dns-dnssec', ...dnssec }, dnssec.dane ? `DANE is on: DNSSEC answers validated by ${dnssec.resolvers.join(', ')}` : 'DANE is off (dns.validating is false)');
   const releaseSpool = config.queue.backend === 'file' ? await acquireSpoolLock(config.queue.path) : undefined;
   const metrics = createMetrics();
   const store = createStore(config, logger, { quarantined: (entry) => metrics.recordQuarantined(entry) });
