@@ -13,8 +13,8 @@ export interface StubAnswer {
   rcode?: 'NOERROR' | 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED';
   ad?: boolean;
   answers?: Answer[];
-  /** 'drop': never answer. 'truncate': over UDP only a TC answer. 'stray-first': over UDP first a reply with another id and one with another question, then the real one. 'garbage-first': an undecodable datagram first. */
-  behaviour?: 'drop' | 'truncate' | 'stray-first' | 'garbage-first';
+  /** 'drop': never answer. 'truncate': over UDP only a TC answer. 'stray-first': over UDP first a reply with another id and one with another question, then the real one. 'garbage-first': an undecodable datagram first; 'garbage-only': nothing else. */
+  behaviour?: 'drop' | 'truncate' | 'stray-first' | 'garbage-first' | 'garbage-only';
 }
 
 export interface StubQuery {
@@ -81,6 +81,7 @@ export async function startStubServer(): Promise<StubServer> {
       };
     }
     if (transport === 'udp' && entry.behaviour === 'garbage-first') return { replies: [Buffer.from([1, 2, 3]), real] };
+    if (entry.behaviour === 'garbage-only') return { replies: [Buffer.from([1, 2, 3])] };
     return { replies: [real] };
   };
 

@@ -52,6 +52,7 @@ describe('validating resolver (dns.validating) against a stub resolver on 127.0.
     server.set('stray.test', 'A', { ad: false, behaviour: 'stray-first', answers: [rr('stray.test', 'A', '127.0.0.50')] });
     server.set('garbage.test', 'A', { ad: false, behaviour: 'garbage-first', answers: [rr('garbage.test', 'A', '127.0.0.51')] });
     server.set('silent.test', 'MX', { behaviour: 'drop' });
+    server.set('malformed.test', 'MX', { behaviour: 'garbage-only' });
     server.set('refused.test', 'MX', { rcode: 'REFUSED' });
   });
   afterAll(() => server.close());
@@ -146,11 +147,12 @@ describe('validating resolver (dns.validating) against a stub resolver on 127.0.
     await expect(resolver.resolve4('garbage.test')).resolves.toEqual(['127.0.0.51']);
   });
 
-  it('reports a server that never answers as temporary (ETIMEOUT) after every try, and a REFUSED as temporary', async () => {
+  it('reports a server that never answers as temporary (ETIMEOUT) after every try, a REFUSED and a malformed answer as temporary', async () => {
     const retrying = createResolver(config({ tries: 2, timeout: 150 }), { now: () => clock });
     await expect(retrying.resolveMx('silent.test')).rejects.toMatchObject({ kind: 'temporary', code: 'ETIMEOUT' });
     expect(server.queries.filter((q) => q.name === 'silent.test')).toHaveLength(2);
     await expect(resolver.resolveMx('refused.test')).rejects.toMatchObject({ kind: 'temporary', code: 'EREFUSED' });
+    await expect(resolver.resolveMx('malformed.test')).rejects.toMatchObject({ kind: 'temporary', code: 'EBADRESP' });
   });
 
   it('asks the servers in order: a silent first server is passed over for the next', async () => {
@@ -169,7 +171,7 @@ describe('validating resolver (dns.validating) against a stub resolver on 127.0.
 describe('validating resolver refuses resolvers off this host', () => {
   const base = { timeout: 100, tries: 1, cacheSize: 10, validating: true };
 
-  it('refuses a remote server unless trustRemoteValidator, and checks the system resolvers when none is listed', () => {
+  it('refuses a remote server unless trustRemoteValidator, and accepts loopback ones', () => {
     expect(() => createResolver({ ...base, servers: ['192.0.2.53'], trustRemoteValidator: false })).toThrow(/dns\.validating.*192\.0\.2\.53.*not a loopback/);
     expect(createResolver({ ...base, servers: ['192.0.2.53'], trustRemoteValidator: true }).validating).toBe(true);
     expect(createResolver({ ...base, servers: ['127.0.0.53:5353', '[::1]:53'], trustRemoteValidator: false }).validating).toBe(true);
