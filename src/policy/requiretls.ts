@@ -11,7 +11,7 @@ import type { Candidate } from './plan';
 
 /** Attempt code of an MX skipped because nothing authenticates it for a REQUIRETLS message. */
 export const REQUIRETLS_UNAUTHENTICATED_MX = 'requiretls-unauthenticated-mx';
-/** Attempt code of an MX skipped while the domain's published MTA-STS policy could not be fetched (retried). */
+/** Attempt code of an MX skipped while the domain's published MTA-STS policy could not be fetched (transient: retried). */
 export const REQUIRETLS_POLICY_UNAVAILABLE = 'requiretls-mta-sts-unavailable';
 
 export type RequireTlsEligibility =
@@ -39,7 +39,9 @@ export function requireTlsEligibility(
   }
   if (candidate.stsMatch === true && !candidate.stsTesting) return { eligible: true, via: 'mta-sts' };
   if (candidate.stsMatch !== null && candidate.stsTesting) return unauthenticated(candidate.host, 'the MTA-STS policy is in testing mode, which authenticates nothing');
-  if (mtaSts?.record && !mtaSts.policy && mtaSts.errorType === 'sts-policy-fetch-error') {
+  // A fetch that failed (or met a bad HTTPS certificate, which an attacker on the path can cause) may work
+  // later: wait for the policy rather than bounce. A policy that was fetched and is invalid is the domain's.
+  if (mtaSts?.record && !mtaSts.policy && (mtaSts.errorType === 'sts-policy-fetch-error' || mtaSts.errorType === 'sts-webpki-invalid')) {
     return {
       eligible: false,
       code: REQUIRETLS_POLICY_UNAVAILABLE,

@@ -21,6 +21,11 @@ const SCENARIOS: WorldSpec = {
   'rt-sts-noreq.test': { mx: [{ host: 'mx1.rt-sts-noreq.test', tls: 'tls13' }], mtaSts: { mode: 'enforce', mx: ['mx1.rt-sts-noreq.test'] } },
   // No MTA-STS and no DANE (the default level): bounced 5.7.30 at once, the MX never dialled, though it would take it.
   'rt-nopolicy.test': { mx: [{ host: 'mx1.rt-nopolicy.test', tls: 'tls13', requireTls: true }] },
+  // MTA-STS published, but the policy fetch fails (404): the MX cannot be authenticated now, so the message waits.
+  'rt-fetchfail.test': {
+    mx: [{ host: 'mx1.rt-fetchfail.test', tls: 'tls13', requireTls: true }],
+    mtaSts: { mode: 'enforce', mx: ['mx1.rt-fetchfail.test'], response: { status: 404 } },
+  },
   // The envelope sender's mailbox, where the DSNs arrive.
   'sender.test': { mx: [{ host: 'mx1.sender.test', tls: 'tls13' }] },
 };
@@ -124,6 +129,24 @@ describe('REQUIRETLS end to end', () => {
     expect(JSON.stringify(relay.logs)).not.toContain(BODY_MARKER);
     expect(JSON.stringify(relay.logs)).not.toContain('private rt');
   }, 60_000);
+
+  test('a published MTA-STS policy that cannot be fetched defers the REQUIRETLS message (retried, never bounced or sent)', async () => {
+    const id = await submit(relay.ports.smarthost!, ['patient@rt-fetchfail.test'], raw('rt-fetchfail'), true);
+    const deadline = Date.now() + 20_000;
+    let message: MessageRecord | undefined;
+    // Two attempts, so the deferral is seen to be retried rather than turned into a bounce.
+    while (Date.now() < deadline) {
+      message = await store.getMessage(id);
+      if ((message?.jobs[0]?.attempts ?? 0) >= 2) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const job = message!.jobs[0]!;
+    expect(job.attempts).toBeGreaterThanOrEqual(2);
+    expect(job.recipients[0]!.state).toBe('pending');
+    expect(job.recipients[0]!.history.map((h) => [h.outcome, h.reason])).toContainEqual(['deferred', 'requiretls-mta-sts-unavailable']);
+    expect(world.mx('mx1.rt-fetchfail.test').events.filter((e) => e.kind === 'connect')).toHaveLength(0);
+    expect(world.mailbox('sender.test').received.some((m) => m.raw.includes('patient@rt-fetchfail.test'))).toBe(false);
+  }, 45_000);
 
   test('without REQUIRETLS the same domain with no policy is delivered as before, and no parameter is sent', async () => {
     const id = await submit(relay.ports.smarthost!, ['other@rt-nopolicy.test'], raw('plain'), false);

@@ -57,6 +57,8 @@ describe('requireTlsEligibility', () => {
 
   it('a published MTA-STS policy that could not be fetched: not eligible now, but transient (the message waits)', () => {
     expect(requireTlsEligibility(candidate(), fetchFailed)).toMatchObject({ eligible: false, code: REQUIRETLS_POLICY_UNAVAILABLE, transient: true });
+    const badHttpsCert: MtaStsResult = { ...fetchFailed, error: 'certificate has expired', errorType: 'sts-webpki-invalid' };
+    expect(requireTlsEligibility(candidate(), badHttpsCert)).toMatchObject({ eligible: false, code: REQUIRETLS_POLICY_UNAVAILABLE, transient: true });
     // An invalid policy is the domain's own error, not a passing one: no authentication.
     expect(requireTlsEligibility(candidate(), invalidPolicy)).toMatchObject({ eligible: false, code: REQUIRETLS_UNAUTHENTICATED_MX, transient: false });
   });
