@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { decideNoticeOutcomes, decideOutcomes, deliveryMode, endsAttempts, REASON, type AttemptClass, type CandidateAttempt, type Decision, type TransactionResult } from '../outcome';
-import type { Candidate, DeliveryPlan, PolicyRuntime } from '../policy';
+import { requireTlsEligibility, type Candidate, type DeliveryPlan, type PolicyRuntime } from '../policy';
 import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type TransactionInput } from '../smtp-client';
 import { isStoreError, type ClaimedJob, type JobResult, type RecipientOutcome, type RecipientRecord, type RecipientResult, type Store } from '../store/types';
 import type { AuditLog } from '../evidence/audit-log';
@@ -234,6 +234,11 @@ export class DeliveryEngine {
 
     for (const planned of plan.candidates) {
       if (signal.aborted) break;
+      const skipped = requireTls ? requireTlsSkip(planned, plan, this.now()) : null;
+      if (skipped) {
+        this.addAttempt(run, skipped);
+        continue;
+      }
       // REQUIRETLS (RFC 8689) needs an authenticated MX, so it raises the level to verify.
       const candidate: Candidate = requireTls ? { ...planned, requireValidCert: true } : planned;
       const key = ConnectionPool.key(candidate.host, candidate.port, candidate.requireValidCert, candidate.servername);
@@ -433,6 +438,30 @@ export class DeliveryEngine {
       'delivery attempt finished',
     );
   }
+}
+
+/**
+ * A REQUIRETLS message never goes to an MX nothing authenticates (RFC 8689 §4.2.1): such a candidate is
+ * not dialled, and counts as a non-compliant attempt (a transient one while a published MTA-STS policy
+ * could not be fetched), so the outcome rule bounces with 5.7.30 when no MX is left, or defers.
+ */
+function requireTlsSkip(candidate: Candidate, plan: Extract<DeliveryPlan, { kind: 'deliver' }>, at: number): CandidateAttempt<MxSession> | null {
+  const eligibility = requireTlsEligibility(candidate, plan.mtaSts);
+  if (eligibility.eligible) return null;
+  const classification: AttemptClass = eligibility.transient ? 'transient' : 'non-compliant';
+  const tried: MxAttemptEvidence = {
+    mx: candidate.host,
+    ip: null,
+    at,
+    class: classification,
+    code: eligibility.code,
+    reason: eligibility.reason,
+    starttls: null,
+    tls: null,
+    certificate: null,
+    reply: null,
+  };
+  return { kind: 'no-session', classification, code: eligibility.code, tried: [tried] };
 }
 
 function deferAll(pending: RecipientRecord[], reason: string, at: number, retryAt: number, detail?: string): JobResult {

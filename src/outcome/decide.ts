@@ -75,10 +75,17 @@ export function decideOutcomes<S>(input: OutcomeInput<S>): Map<string, Decision<
   return decisions;
 }
 
+/** The plan code of a domain set to level `portal` (src/policy/plan.ts). */
+const PORTAL_LEVEL = 'portal-level';
+
 function decideBeforeExpiry<S>({ plan, recipients, attempts, requireTls = false, aborted = false }: OutcomeInput<S>): Map<string, Decision<S>> {
   if (plan.kind !== 'deliver') {
-    const decision: Decision<S> =
-      plan.kind === 'bounce'
+    // No MX may carry it (MTA-STS enforce names none): RFC 8689 returns a REQUIRETLS message rather than
+    // let it take another path. The `portal` level is the admin's own rule for the domain and still diverts.
+    const requireTlsBounce = requireTls && plan.kind === 'divert' && plan.code !== PORTAL_LEVEL;
+    const decision: Decision<S> = requireTlsBounce
+      ? { outcome: 'bounced', reason: REASON.requireTlsUnavailable, detail: plan.reason, reply: REQUIRETLS_REPLY, status: REQUIRETLS_STATUS }
+      : plan.kind === 'bounce'
         ? { outcome: 'bounced', reason: plan.code, detail: plan.reason, reply: plan.reply, status: plan.status }
         : { outcome: plan.kind === 'divert' ? 'diverted' : 'deferred', reason: plan.code, detail: plan.reason, reply: null };
     return new Map(recipients.map((address) => [address, { ...decision }]));

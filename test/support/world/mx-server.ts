@@ -35,6 +35,8 @@ export interface MxReplyBehaviour {
 
 export interface MxBehaviour extends MxReplyBehaviour {
   tls: MxTlsBehaviour;
+  /** Advertise REQUIRETLS (RFC 8689) in EHLO after STARTTLS (smtp-server hides it by default). Fixed at start. */
+  requireTls?: boolean;
 }
 
 /** What the MX saw of the TLS session, from the server side. */
@@ -52,6 +54,8 @@ export interface ReceivedMessage {
   /** The MX host name this server stands for. */
   mx: string;
   mailFrom: string;
+  /** The MAIL FROM parameters as the client sent them (keyword upper-cased → value, or true for a bare keyword); always set by the server. */
+  mailParams?: Record<string, string | true>;
   rcptTo: string[];
   raw: Buffer;
   tls: MxTlsFacts | null;
@@ -127,6 +131,7 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
     disabledCommands: options.tls === 'none' ? ['AUTH', 'STARTTLS'] : ['AUTH'],
     closeTimeout: 100,
     disableReverseLookup: true, // no lookups outside the test world's DNS (and no delay)
+    hideREQUIRETLS: options.requireTls !== true,
     onConnect(session, callback) {
       note('connect', session.remoteAddress);
       callback();
@@ -173,6 +178,7 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
         const message: ReceivedMessage = {
           mx: name,
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          mailParams: session.envelope.mailFrom ? mailParamsOf(session.envelope.mailFrom.args) : {},
           rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
           raw,
           tls: tlsBySession.get(session.id) ?? null,
@@ -221,7 +227,7 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
     host,
     port,
     get behaviour() {
-      return { tls: options.tls, ...replies };
+      return { tls: options.tls, ...(options.requireTls ? { requireTls: true } : {}), ...replies };
     },
     received,
     events,
@@ -273,6 +279,12 @@ function pickReplies(source: MxReplyBehaviour): MxReplyBehaviour {
     ...(tempFailOnce ? { tempFailOnce } : {}),
     ...(dataDelayMs ? { dataDelayMs } : {}),
   };
+}
+
+function mailParamsOf(args: Record<string, string | boolean> | false | undefined): Record<string, string | true> {
+  const out: Record<string, string | true> = {};
+  for (const [key, value] of Object.entries(args || {})) if (value !== false) out[key.toUpperCase()] = value;
+  return out;
 }
 
 function listed(list: string[] | undefined, recipient: string): boolean {
