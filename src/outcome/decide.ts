@@ -71,7 +71,9 @@ export function endsAttempts(attempt: CandidateAttempt<unknown>): boolean {
 
 export function decideOutcomes<S>(input: OutcomeInput<S>): Map<string, Decision<S>> {
   const decisions = decideBeforeExpiry(input);
-  if (input.expired && !input.aborted) for (const decision of decisions.values()) expire(decision, input.expired);
+  // A REQUIRETLS message is returned, never diverted, when its time runs out (RFC 8689 §5: no other path).
+  const onExpiry = input.requireTls ? 'bounce' : input.expired;
+  if (input.expired && onExpiry && !input.aborted) for (const decision of decisions.values()) expire(decision, onExpiry);
   return decisions;
 }
 

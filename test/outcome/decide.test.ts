@@ -183,6 +183,10 @@ describe('outcome rule: outcomes per recipient', () => {
 describe('outcome rule: expiry after delivery.maxQueueTime', () => {
   const transient = [noSession('mx1', 'transient', 'connect-failed', '421 busy')];
 
+  it('a REQUIRETLS message still deferred at expiry bounces 4.4.7 even when onExpiry is divert', () => {
+    expect(decide({ expired: 'divert', requireTls: true, attempts: transient }).get(A)).toMatchObject({ outcome: 'bounced', reason: 'queue-time-expired', status: '4.4.7', reply: '421 busy' });
+  });
+
   it('onExpiry divert: a deferred recipient is diverted queue-time-expired, its reply kept', () => {
     expect(decide({ expired: 'divert', attempts: transient }).get(A)).toEqual({ outcome: 'diverted', reason: 'queue-time-expired', reply: '421 busy' });
   });
