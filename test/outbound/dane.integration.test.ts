@@ -72,26 +72,25 @@ async function startMx(mx: Mx): Promise<void> {
   dns.addresses.set(mx.name, mx.address);
 }
 
+async function resolveMxSecure(name: string) {
+  const hosts = dns.mx.get(name);
+  if (!hosts) throw new DnsError('nxdomain', `MX ${name}`, 'ENOTFOUND');
+  return { value: hosts.map((exchange, i) => ({ exchange, priority: 10 * (i + 1) })), secure: true };
+}
+async function resolveAddressesSecure(name: string) {
+  const address = dns.addresses.get(name);
+  if (!address) throw new DnsError('nxdomain', `A ${name}`, 'ENOTFOUND');
+  return { value: [address], secure: true, canonicalName: name };
+}
+
 /** A validating resolver in memory: everything secure, TLSA as the test sets it. */
 const resolver = {
   validating: true,
   lookup: () => undefined,
-  async resolveMx(name: string) {
-    return (await this.resolveMxSecure(name)).value;
-  },
-  async resolveMxSecure(name: string) {
-    const hosts = dns.mx.get(name);
-    if (!hosts) throw new DnsError('nxdomain', `MX ${name}`, 'ENOTFOUND');
-    return { value: hosts.map((exchange, i) => ({ exchange, priority: 10 * (i + 1) })), secure: true };
-  },
-  async resolveAddresses(name: string) {
-    return (await this.resolveAddressesSecure(name)).value;
-  },
-  async resolveAddressesSecure(name: string) {
-    const address = dns.addresses.get(name);
-    if (!address) throw new DnsError('nxdomain', `A ${name}`, 'ENOTFOUND');
-    return { value: [address], secure: true, canonicalName: name };
-  },
+  resolveMxSecure,
+  resolveAddressesSecure,
+  resolveMx: async (name: string) => (await resolveMxSecure(name)).value,
+  resolveAddresses: async (name: string) => (await resolveAddressesSecure(name)).value,
   async resolveTlsa(name: string) {
     const answer = dns.tlsa.get(name) ?? 'nodata';
     if (answer === 'temporary') throw new DnsError('temporary', `TLSA ${name}`, 'ESERVFAIL');
@@ -101,9 +100,7 @@ const resolver = {
   async resolveTxt(name: string): Promise<string[]> {
     throw new DnsError('nxdomain', `TXT ${name}`, 'ENOTFOUND');
   },
-  async resolve4(name: string) {
-    return this.resolveAddresses(name);
-  },
+  resolve4: async (name: string) => (await resolveAddressesSecure(name)).value,
   async resolve6(name: string): Promise<string[]> {
     throw new DnsError('nodata', `AAAA ${name}`, 'ENODATA');
   },

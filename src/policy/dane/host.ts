@@ -27,7 +27,8 @@ export async function daneHostPolicy(resolver: Pick<DnsResolver, 'resolveTlsa'>,
   const domain = normalizeName(input.domain);
   const canonical = normalizeName(input.canonicalName);
   const base = { records: [] as TlsaRecord[], usable: [] as TlsaRecord[], referenceNames: unique([host, domain]), tlsaName: null };
-  if (!input.mxSecure) return { ...base, state: 'insecure', reason: host === domain ? `the address records of ${domain} (implicit MX) are not DNSSEC-signed` : `the MX records of ${domain} are not DNSSEC-signed` };
+  if (!input.mxSecure)
+    return { ...base, state: 'insecure', reason: host === domain ? `the address records of ${domain} (implicit MX) are not DNSSEC-signed` : `the MX records of ${domain} are not DNSSEC-signed` };
   if (!input.addressesSecure) return { ...base, state: 'insecure', reason: `the address records of ${host} are not DNSSEC-signed` };
 
   const names = canonical !== host ? [canonical, host] : [host];

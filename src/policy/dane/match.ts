@@ -108,7 +108,10 @@ export function matchChain(records: readonly TlsaRecord[], chainDer: readonly Bu
   }
 
   const now = typeof options.now === 'number' ? options.now : options.now.getTime();
-  let failure: { code: DaneFailureCode; reason: string } = { code: 'dane-no-match', reason: `no usable TLSA record (${usable.map(describeRecord).join(', ') || 'none'}) matches the certificate chain` };
+  let failure: { code: DaneFailureCode; reason: string } = {
+    code: 'dane-no-match',
+    reason: `no usable TLSA record (${usable.map(describeRecord).join(', ') || 'none'}) matches the certificate chain`,
+  };
   const fail = (code: DaneFailureCode, reason: string) => {
     if (FAILURE_RANK[code] > FAILURE_RANK[failure.code]) failure = { code, reason };
   };
