@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger';
 import { decideNoticeOutcomes, decideOutcomes, deliveryMode, endsAttempts, REASON, type AttemptClass, type CandidateAttempt, type Decision, type TransactionResult } from '../outcome';
 import { requireTlsEligibility, type Candidate, type DeliveryPlan, type PolicyRuntime } from '../policy';
 import type { StsPolicy } from '../policy/mta-sts';
-import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type TransactionInput } from '../smtp-client';
+import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type SessionJudgement, type TransactionInput } from '../smtp-client';
 import { isStoreError, type ClaimedJob, type JobResult, type RecipientOutcome, type RecipientRecord, type RecipientResult, type Store } from '../store/types';
 import type { AuditLog } from '../evidence/audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
@@ -13,7 +13,7 @@ import { retryWhileUnavailable } from './store-retry';
 import { ConnectionPool, type PooledSession } from './connection-pool';
 import type { TlsSessionEvent, TlsSessionObserver } from './tls-session-observer';
 import type { AddressAttempt, CandidateConnection } from '../smtp-client/connect';
-import { toAuditEntry, type CertificateEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from '../evidence/delivery';
+import { toAuditEntry, type CertificateEvidence, type DaneEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from '../evidence/delivery';
 
 export interface DeliveryEngineDeps {
   config: Config;
@@ -122,7 +122,7 @@ export class DeliveryEngine {
     const policy: PolicyEvidence = { ...plan.policy };
     const recipients: RecipientResult[] = pending.map((rcpt) => {
       const decision = decisions.get(rcpt.address) ?? { outcome: 'deferred', reason: REASON.notAttempted, reply: null };
-      const evidence = buildEvidence(decision, policy, run.mxAttempts, startedAt, now, plan.kind === 'deliver' ? plan.wouldFail : []);
+      const evidence = buildEvidence(decision, withDanePolicy(policy, plan, decision.session), run.mxAttempts, startedAt, now, plan.kind === 'deliver' ? plan.wouldFail : []);
       return { address: rcpt.address, outcome: decision.outcome, evidence, ...(decision.outcome === 'diverted' ? { divertReason: decision.reason } : {}) };
     });
 
@@ -306,7 +306,7 @@ export class DeliveryEngine {
       }
       // REQUIRETLS (RFC 8689) needs an authenticated MX, so it raises the level to verify.
       const candidate: Candidate = requireTls ? { ...planned, requireValidCert: true } : planned;
-      const key = ConnectionPool.key(candidate.host, candidate.port, candidate.requireValidCert, candidate.servername);
+      const key = ConnectionPool.key(candidate.host, candidate.port, candidate.requireValidCert, candidate.servername, danePoolKey(candidate));
       let pooled = at.pool.take(key);
       const reused = pooled !== undefined;
       let tried: MxAttemptEvidence[] = [];
@@ -332,7 +332,7 @@ export class DeliveryEngine {
         result = await this.send(claimed, pooled.session, recipients, signal);
       }
       const session = pooled.session;
-      tried.push(sessionAttempt(session, result, this.now()));
+      tried.push(withDane(sessionAttempt(session, result, this.now()), candidate, pooled.judgement));
       const attempt: CandidateAttempt<MxSession> = { kind: 'transaction', session, result, tried };
       this.addAttempt(run, attempt);
 
@@ -381,6 +381,7 @@ export class DeliveryEngine {
         tls: session && session.target.address === attempt.address ? tlsOf(session) : null,
         certificate: session && session.target.address === attempt.address ? certificateEvidence(session.certificate) : null,
         reply: attempt.error?.reply ?? null,
+        ...(candidate.dane ? { dane: daneEvidence(candidate, attempt.judgement) } : {}),
       });
     }
     if (result.ok) return { ok: true, pooled: { session: result.session, judgement: result.judgement, sent: 0 } };
@@ -563,6 +564,31 @@ function testingFailure(report: NonNullable<SessionReport>, candidate: Candidate
   if (report.notInTestingPolicy.has(candidate.host)) return { code: 'mx-not-in-policy', reason: `${candidate.host} is not in the MTA-STS testing policy`, certificateError: null };
   const would = attempt.judgement.wouldFail.find((w) => w.host === candidate.host);
   return would ? { code: would.reason, reason: would.detail ?? would.reason, certificateError: attemptSession(attempt, result)?.certificate.error ?? null } : null;
+}
+
+/** The pool key part for DANE: a session judged under one TLSA RRset is not reused under another. */
+function danePoolKey(candidate: Candidate): string | null {
+  const dane = candidate.dane;
+  if (!dane) return null;
+  return `${dane.state}:${dane.records.map((r) => `${r.usage}.${r.selector}.${r.matchingType}.${r.data}`).join(',')}`;
+}
+
+/** What DANE said at one attempt; without a judgement (no TLS session), only the host's state. */
+function daneEvidence(candidate: Candidate, judgement: SessionJudgement | null | undefined): DaneEvidence | null {
+  if (!candidate.dane) return null;
+  if (judgement?.dane) return { state: judgement.dane.state, match: judgement.dane.match, result: judgement.dane.result };
+  return { state: candidate.dane.state, match: null, result: candidate.dane.state === 'secure-tlsa' ? 'not-checked' : 'not-applicable' };
+}
+
+function withDane(attempt: MxAttemptEvidence, candidate: Candidate, judgement: SessionJudgement): MxAttemptEvidence {
+  return candidate.dane ? { ...attempt, dane: daneEvidence(candidate, judgement) } : attempt;
+}
+
+/** The recipient's policy evidence names the DANE state of the MX used, when DANE is on for the plan. */
+function withDanePolicy(policy: PolicyEvidence, plan: DeliveryPlan, session: MxSession | undefined): PolicyEvidence {
+  if (!plan.hosts.some((host) => host.dane !== null)) return policy;
+  const used = session ? plan.hosts.find((host) => host.host === session.target.host) : undefined;
+  return { ...policy, dane: used?.dane?.state ?? null };
 }
 
 function deferAll(pending: RecipientRecord[], reason: string, at: number, retryAt: number, detail?: string): JobResult {

@@ -93,7 +93,11 @@ function decideBeforeExpiry<S>({ plan, recipients, attempts, requireTls = false,
     return new Map(recipients.map((address) => [address, { ...decision }]));
   }
 
-  let transient: string | null = plan.hosts.some((h) => h.excluded === 'address-lookup-temporary') ? REASON.mxAddressLookupTemporary : null;
+  let transient: string | null = plan.hosts.some((h) => h.excluded === 'address-lookup-temporary')
+    ? REASON.mxAddressLookupTemporary
+    : plan.hosts.some((h) => h.excluded === REASON.daneTlsaBogus)
+      ? REASON.daneTlsaBogus
+      : null;
   for (const attempt of attempts) {
     if (endsAttempts(attempt)) return decideAll(attempt, recipients);
     if (attempt.kind === 'no-session' && attempt.classification === 'transient') transient = attempt.code;

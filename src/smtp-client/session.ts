@@ -2,7 +2,7 @@ import { createSecureContext, type ConnectionOptions, type SecureContext, type T
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { MxSessionOptions } from '../policy/session-options';
 import { checkNegotiated, describeNegotiated, tlsContextOptions, type NegotiatedTls, type TlsCheck, type TlsProfile } from '../policy/tls-profile';
-import { describeCertificate, describeChain, type CertificateFacts, type ChainCertificate } from './certificate';
+import { describeCertificate, describeChain, peerChainDer, type CertificateFacts, type ChainCertificate } from './certificate';
 import type { MxTarget } from './target';
 
 export type { MxTarget } from './target';
@@ -30,6 +30,8 @@ export interface MxSession {
   ehloBeforeTls: string[];
   /** The certificate chain the server sent, leaf first: only when the session was opened to inspect it (`sealgate check --mx`). */
   chain?: ChainCertificate[];
+  /** The certificate chain the server sent as DER, leaf first: only when DANE applies to the host (the judge matches TLSA records against it). */
+  peerChainDer?: Buffer[];
   negotiated: NegotiatedTls;
   profileCheck: TlsCheck;
   certificate: CertificateFacts;
@@ -102,8 +104,11 @@ export function sessionTlsOptions(profile: TlsProfile, servername: string | null
   };
 }
 
-/** Opens a session; `inspect` also keeps the certificate chain (read while the socket is open), for `sealgate check --mx`. */
-export async function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOverride?: ConnectionOptions, inspect = false): Promise<MxSession> {
+/**
+ * Opens a session; `inspect` also keeps the certificate chain (read while the socket is open), for `sealgate check --mx`;
+ * `keepChainDer` keeps the raw chain for a DANE check.
+ */
+export async function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOverride?: ConnectionOptions, inspect = false, keepChainDer = false): Promise<MxSession> {
   const { connection, internals, starttlsAdvertised, ehloBeforeTls } = await dialMx(target, options, {
     requireTLS: true,
     tls: tlsOverride ?? sessionTlsOptions(options.profile, target.servername, options.ca),
@@ -117,6 +122,7 @@ export async function openMxSession(target: MxTarget, options: MxSessionOptions,
     ehlo: internals._ehloLines ?? [],
     ehloBeforeTls,
     ...(inspect ? { chain: describeChain(socket) } : {}),
+    ...(keepChainDer ? { peerChainDer: peerChainDer(socket) } : {}),
     negotiated: describeNegotiated(socket),
     profileCheck: checkNegotiated(socket, options.profile),
     certificate: describeCertificate(socket, target),
