@@ -7,8 +7,8 @@
  * Imports point down only. Type-only imports count too (tsPreCompilationDeps), so a lower module that needs an
  * upper module's type must declare its own narrow interface instead (e.g. a metrics observer wired in relay.ts).
  */
-const LOWER = 'config|log|auth|store|policy|smtp-client|outcome|evidence';
-const MIDDLE = 'inbound|outbound|fallback|portal';
+const LOWER = 'config|log|auth|store|policy|smtp-client|outcome|evidence|mail';
+const MIDDLE = 'inbound|outbound|fallback|portal|tlsrpt';
 const RELAY = '^src/relay\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
