@@ -64,7 +64,8 @@ export class TlsRptScheduler {
   private readonly random: () => number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  private stopped = true;
+  private started = false;
+  private stopped = false;
   /** The day whose reports are due next, and when. */
   private pending: { day: string; dueAt: number; done: boolean } | undefined;
   private readonly retries = new Map<string, Retry>();
@@ -75,8 +76,8 @@ export class TlsRptScheduler {
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
+    if (this.started || this.stopped) return;
+    this.started = true;
     this.schedule(0);
   }
 
