@@ -8,6 +8,7 @@ import { registerQueueCommands } from './commands/queue';
 import { registerReloadCommand } from './commands/reload';
 import { registerStartCommand } from './commands/start';
 import { registerStatsCommand } from './commands/stats';
+import { registerTlsRptSendCommand } from './commands/tlsrpt-send';
 import { registerUserCommands } from './commands/user';
 import { loadConfig } from '../config/load';
 import { VERSION } from '../config/version';
@@ -36,6 +37,7 @@ export function buildProgram(options: BulkCliOptions = {}): Command {
   registerEvidenceCommands(program, options);
   registerStatsCommand(program);
   registerReloadCommand(program);
+  registerTlsRptSendCommand(program);
   program.hook('preAction', warnWhenFileDiffers);
   return program;
 }

@@ -1,21 +1,14 @@
 import type { Logger } from '../log/logger';
 import type { KeyValueCache } from '../store/roles';
+import { dayRange, utcDay } from './report';
 import type { ReportSource, SendResult } from './send';
+
+export { utcDay };
 
 const DAY_MS = 86_400_000;
 /** Claims outlive the day they are about by a margin, so a late instance never sends a day twice. */
 const CLAIM_TTL_MS = 3 * DAY_MS;
 export const CLAIM_NAMESPACE = 'tlsrpt-claim';
-
-/** YYYY-MM-DD of a time, in UTC. */
-export function utcDay(at: number): string {
-  return new Date(at).toISOString().slice(0, 10);
-}
-
-/** Start of a UTC day (ms). */
-export function dayStart(day: string): number {
-  return Date.parse(`${day}T00:00:00.000Z`);
-}
 
 /** The claim key of one report: one instance per (domain, day) sends it. */
 export function claimKey(domain: string, day: string): string {
@@ -112,7 +105,7 @@ export class TlsRptScheduler {
     const now = this.now();
     const yesterday = utcDay(now - DAY_MS);
     if (this.pending?.day !== yesterday) {
-      const dueAt = dayStart(utcDay(now)) + Math.floor(this.random() * this.deps.maxDelay);
+      const dueAt = dayRange(utcDay(now)).begin + Math.floor(this.random() * this.deps.maxDelay);
       this.pending = { day: yesterday, dueAt, done: false };
       this.deps.logger.info({ event: 'tlsrpt-scheduled', day: yesterday, at: new Date(dueAt).toISOString() }, 'TLS reports of the day scheduled');
     }
