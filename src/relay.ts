@@ -21,6 +21,7 @@ import { portalCertificate, portalTlsOptions, startPortalServer, type PortalServ
 import { listenersStep, outboundStep, type RunningParts } from './reload-steps';
 import { buildTlsProfile } from './policy/tls-profile';
 import { acquireSpoolLock, createStore } from './store';
+import { createTlsRptRecorder } from './tlsrpt';
 import { startTlsRptSending } from './tlsrpt/runtime';
 import { storeReportSource } from './tlsrpt/source';
 import type { Store } from './store/types';
@@ -79,7 +80,10 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
     const running: RunningParts = { profile, policy: createPolicyRuntime(config, { ...policyOptions, profile }), inboundTls: tls };
     // For parts that ask one question at a time (domain checks, the admin API): always the running policy.
     const policy = livePolicy(() => running.policy);
-    const engine = new DeliveryEngine({ config, store, policy: running.policy, logger, audit });
+    // TLS-RPT counting (restart-only): the engine reports its TLS decisions, the recorder adds them up in the store.
+    const tlsRpt = config.tlsrpt.enabled ? createTlsRptRecorder({ counters: store, logger }) : undefined;
+    if (tlsRpt) cleanups.push(() => tlsRpt.flush());
+    const engine = new DeliveryEngine({ config, store, policy: running.policy, logger, audit, ...(tlsRpt ? { tlsSessions: tlsRpt } : {}) });
     cleanups.push(() => engine.close());
     const instance = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     // The built-in portal takes diverted recipients over (hand-over, notices, expiry) before delivery starts,

@@ -8,6 +8,7 @@ import { registerQueueCommands } from './commands/queue';
 import { registerReloadCommand } from './commands/reload';
 import { registerStartCommand } from './commands/start';
 import { registerStatsCommand } from './commands/stats';
+import { registerTlsRptCommands } from './commands/tlsrpt';
 import { registerTlsRptSendCommand } from './commands/tlsrpt-send';
 import { registerUserCommands } from './commands/user';
 import { loadConfig } from '../config/load';
@@ -36,8 +37,9 @@ export function buildProgram(options: BulkCliOptions = {}): Command {
   registerAuditCommand(program, options);
   registerEvidenceCommands(program, options);
   registerStatsCommand(program);
-  registerReloadCommand(program);
+  registerTlsRptCommands(program);
   registerTlsRptSendCommand(program);
+  registerReloadCommand(program);
   program.hook('preAction', warnWhenFileDiffers);
   return program;
 }

@@ -65,16 +65,20 @@ function outboundSecureContext(profile: TlsProfile, ca: string[] | undefined): S
  * Keeps the first (plaintext) EHLO reply nodemailer reads, which is the only place that says whether the server
  * offered STARTTLS: nodemailer exposes no accessor for it. Returns "was STARTTLS offered?" (null before EHLO).
  */
-function watchStarttlsOffer(internals: ConnectionInternals): { advertised: () => boolean | null; keywords: () => string[] | null } {
+function watchStarttlsOffer(internals: ConnectionInternals): { advertised: () => boolean | null; keywords: () => string[] | null; localAddress: () => string | null } {
   let plaintextEhlo: string | null = null;
+  // Our end of the connection, read at the first EHLO while the plain socket is surely open (TLS-RPT's sending-mta-ip).
+  let localAddress: string | null = null;
   const originalEhlo = internals._actionEHLO;
   internals._actionEHLO = function (this: unknown, str: string) {
     plaintextEhlo ??= str;
+    localAddress ??= (internals._socket as { localAddress?: string } | undefined)?.localAddress ?? null;
     return originalEhlo.call(this, str);
   };
   return {
     advertised: () => (plaintextEhlo === null ? null : /[ -]STARTTLS\b/im.test(plaintextEhlo)),
     keywords: () => (plaintextEhlo === null ? null : ehloKeywords(plaintextEhlo)),
+    localAddress: () => localAddress,
   };
 }
 
@@ -144,14 +148,14 @@ export function dialMx(
       logger: false,
     });
     const internals = connection as unknown as ConnectionInternals;
-    const { advertised, keywords } = watchStarttlsOffer(internals);
+    const { advertised, keywords, localAddress } = watchStarttlsOffer(internals);
     let settled = false;
 
     connection.on('error', (err: NodemailerError) => {
       if (settled) return;
       settled = true;
       const { classification, code, reason } = classifySessionError(err, advertised(), internals.upgrading === true);
-      reject(new MxSessionError(reason, classification, code, advertised(), err.response ?? null, keywords()));
+      reject(new MxSessionError(reason, classification, code, advertised(), err.response ?? null, keywords(), localAddress()));
     });
     connection.connect(() => {
       if (settled) return;

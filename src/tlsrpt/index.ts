@@ -9,3 +9,4 @@ export { resultType, sessionPolicy, countOf, stsStrings, COUNTED_CODES } from '.
 export { policyKey, detailKey, parsePolicyKey, parseDetailKey, type PolicyKey, type DetailKey } from './keys';
 export { createTlsRptRecorder, TLSRPT_KEEP_DAYS, type TlsRptRecorder } from './recorder';
 export type { TlsSessionFacts } from './session';
+export { reportIdentity, type ReportIdentity } from './settings';

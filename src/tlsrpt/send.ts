@@ -8,6 +8,7 @@ import type { JobQueue } from '../store/roles';
 import { buildReportMail, reportMessageId } from './message';
 import { selectTlsRptRecord, tlsRptRecordName, type ReportDestination } from './record';
 import { postReport } from './send-https';
+import { reportIdentity } from './settings';
 
 /** One built report, ready to go: the gzip and the names the RFC wants on it. */
 export interface ReadyReport {
@@ -69,7 +70,7 @@ export interface ReportSender {
 
 /** The reporting domain: tlsrpt.submitter, else the relay's hostname. */
 export function reportSubmitter(config: Config): string {
-  return config.tlsrpt.submitter ?? config.hostname;
+  return reportIdentity(config).submitter;
 }
 
 /** Envelope sender and From of report mail: tlsrpt.from, else noreply-tlsrpt@<submitter>. */

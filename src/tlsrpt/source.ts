@@ -1,13 +1,8 @@
 import type { Config } from '../config/schema';
 import type { TlsRptCounters } from '../store/roles';
 import { buildReport, dayRange, gzipReport, reportFileName } from './report';
-import { reportSubmitter, type ReportSource } from './send';
-
-/** The report's organization-name and contact-info as configured (defaults: the hostname, postmaster@<submitter>). */
-export function reportIdentity(config: Config): { organizationName: string; contactInfo: string; submitter: string } {
-  const submitter = reportSubmitter(config);
-  return { organizationName: config.tlsrpt.organizationName ?? config.hostname, contactInfo: config.tlsrpt.contactInfo ?? `postmaster@${submitter}`, submitter };
-}
+import type { ReportSource } from './send';
+import { reportIdentity } from './settings';
 
 /** Reports from the store's counters: the domains counted on a day, and each one's report, gzipped and named. */
 export function storeReportSource(counters: Pick<TlsRptCounters, 'tlsRptDomains' | 'tlsRptRead'>, config: Config): ReportSource {
