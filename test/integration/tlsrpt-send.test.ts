@@ -83,7 +83,8 @@ describe('TLS-RPT reports, sent', () => {
     world = await startWorld({ ...tlsRptScenarios(), 'sender.test': standard['sender.test']! });
     fixture = relayFixture({
       ...world.relayConfig(),
-      delivery: { retrySchedule: ['1s'], pollInterval: '200ms' },
+      // One message per connection: every message is a new session, so the sessions the test makes are known.
+      delivery: { retrySchedule: ['1s'], pollInterval: '200ms', maxMessagesPerConnection: 1 },
       domains: { 'rpt-wrongname.test': { level: 'verify' } },
       tlsrpt: {
         enabled: true,
@@ -149,6 +150,8 @@ describe('TLS-RPT reports, sent', () => {
       policy: { 'policy-type': 'no-policy-found', 'policy-domain': 'rpt-good.test' },
       summary: { 'total-successful-session-count': 2, 'total-failure-session-count': 0 },
     });
+    // As many as the MX saw TLS sessions.
+    expect(world.mx('mx1.rpt-good.test').events.filter((e) => e.kind === 'tls')).toHaveLength(2);
 
     // By mail: delivered by the running relay to the sink's MX, with STARTTLS.
     const mail = await world.mailbox('rpt-sink.test').waitFor((m) => m.rcptTo.includes(TLSRPT_MAILBOX), 30_000);
