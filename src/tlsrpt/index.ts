@@ -5,7 +5,7 @@
 export * from './types';
 export { buildReport, reportFileName, gzipReport, reportJson, dayRange, utcDay, addDays, rfc3339, MEDIA_TYPE_JSON, MEDIA_TYPE_GZIP, type BuildReportInput } from './report';
 export { validateReport } from './validate';
-export { resultType, sessionPolicy, countOf, stsStrings, COUNTED_CODES } from './mapping';
+export { resultType, sessionPolicy, countOf, noteOf, stsStrings, COUNTED_CODES } from './mapping';
 export { policyKey, detailKey, parsePolicyKey, parseDetailKey, type PolicyKey, type DetailKey } from './keys';
 export { createTlsRptRecorder, TLSRPT_KEEP_DAYS, type TlsRptRecorder } from './recorder';
 export type { TlsSessionFacts } from './session';

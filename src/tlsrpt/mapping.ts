@@ -96,3 +96,15 @@ function failureDetail(event: TlsSessionEvent, type: ResultType): DetailKey {
     'failure-reason-code': reason,
   };
 }
+
+/**
+ * A note beside a successful session: secure TLSA records that are all unusable (usage 0/1, unknown selector or
+ * matching type) make TLS mandatory without authenticating the MX (RFC 7672 §2.2). The session is no failure, so
+ * like mox it is reported as a `tlsa-invalid` detail with no failed sessions (a count of 0), telling the domain
+ * owner their records do nothing. Null otherwise.
+ */
+export function noteOf(event: TlsSessionEvent): DetailKey | null {
+  const dane = event.dane;
+  if (event.failure || !dane || dane.state !== 'secure-tlsa' || dane.records.length === 0 || dane.usable.length > 0) return null;
+  return { 'result-type': 'tlsa-invalid', ...(event.mx ? { 'receiving-mx-hostname': event.mx } : {}), 'failure-reason-code': 'all-unusable-records' };
+}

@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger';
 import type { TlsRptCounters } from '../store/types';
 import { detailKey, policyKey } from './keys';
-import { countOf } from './mapping';
+import { countOf, noteOf } from './mapping';
 import { addDays, utcDay } from './report';
 import type { TlsSessionFacts } from './session';
 
@@ -40,6 +40,8 @@ export function createTlsRptRecorder(deps: { counters: TlsRptCounters; logger: L
         if (!counted) continue;
         const day = utcDay(event.at);
         track(deps.counters.tlsRptCount(day, event.domain, policyKey(counted.policy), counted.detail && detailKey(counted.detail)), 'count a session', { domain: event.domain, day });
+        const note = noteOf(event);
+        if (note) track(deps.counters.tlsRptCount(day, event.domain, policyKey(counted.policy), detailKey(note), 0), 'note unusable TLSA records', { domain: event.domain, day });
         if (prunedFor !== day) {
           prunedFor = day;
           track(deps.counters.tlsRptPrune(addDays(day, -TLSRPT_KEEP_DAYS)), 'prune old counters', { day });

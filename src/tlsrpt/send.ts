@@ -109,12 +109,13 @@ export function createReportSender(deps: ReportSenderDeps): ReportSender {
         day: report.day,
       }),
     );
-    // Queued as a notice: the MX plan without level or MTA-STS, opportunistic TLS, never diverted, no DSN, not counted.
+    // Queued as a notice (the MX plan without level or MTA-STS, opportunistic TLS, never diverted, no DSN) and marked
+    // as a TLS report, so its sessions are not counted in the next report (RFC 8460 §5.3).
     const record = await store.enqueue(
       {
         from,
         recipients: [{ address: destination.address }],
-        params: { notice: { kind: 'tlsrpt' } },
+        params: { notice: { kind: 'tlsrpt' }, tlsReport: true },
         client: { ip: '127.0.0.1', listener: 'tlsrpt', hostname: config.hostname },
         receivedAt: date.getTime(),
       },

@@ -80,6 +80,26 @@ describe('buildReport', () => {
     expect(validateReport(report)).toEqual([]);
   });
 
+  test('secure TLSA records that are all unusable: the session succeeds, a tlsa-invalid detail with no failed session says so', async () => {
+    const dane = {
+      state: 'secure-tlsa' as const,
+      records: [{ usage: 1, selector: 1, matchingType: 1, data: 'ab'.repeat(32) }],
+      usable: [],
+      referenceNames: ['mx1.example.org'],
+      tlsaName: '_25._tcp.mx1.example.org',
+      reason: 'only PKIX usages',
+    };
+    const report = await reportFrom([session({ dane }), session({ dane })]);
+    expect(report.policies).toEqual([
+      {
+        policy: { 'policy-type': 'tlsa', 'policy-string': [`1 1 1 ${'ab'.repeat(32)}`], 'policy-domain': 'example.org', 'mx-host': ['mx1.example.org'] },
+        summary: { 'total-successful-session-count': 2, 'total-failure-session-count': 0 },
+        'failure-details': [{ 'result-type': 'tlsa-invalid', 'receiving-mx-hostname': 'mx1.example.org', 'failure-reason-code': 'all-unusable-records', 'failed-session-count': 0 }],
+      },
+    ]);
+    expect(validateReport(report)).toEqual([]);
+  });
+
   test('a day without counters is a valid report with no policies', async () => {
     const report = await buildReport({ counters: memoryCounters(), domain: 'example.org', day: DAY, ...identity, reportId: 'r-1' });
     expect(report.policies).toEqual([]);

@@ -143,7 +143,12 @@ describe('createReportSender', () => {
     const result = await sender.send('example.org', DAY);
     expect(result).toMatchObject({ status: 'sent', results: [{ uri: 'mailto:tls-reports@example.org', kind: 'mailto', ok: true, detail: 'queued as Q1' }] });
     const [{ message, raw, headers }] = store.queued as [(typeof store.queued)[number]];
-    expect(message).toMatchObject({ from: 'noreply-tlsrpt@clinic.example', recipients: [{ address: 'tls-reports@example.org' }], params: { notice: { kind: 'tlsrpt' } }, receivedAt: NOW });
+    expect(message).toMatchObject({
+      from: 'noreply-tlsrpt@clinic.example',
+      recipients: [{ address: 'tls-reports@example.org' }],
+      params: { notice: { kind: 'tlsrpt' }, tlsReport: true },
+      receivedAt: NOW,
+    });
     expect(headers).toMatchObject({ tlsRequired: 'No', from: 'noreply-tlsrpt@clinic.example' });
     const signature = /^DKIM-Signature:[^]*?(?=\r\n\S)/.exec(raw.toString())![0];
     expect(signature).toMatch(/d=clinic\.example/);
