@@ -177,7 +177,7 @@ describe('TLS-RPT reports, sent', () => {
     const signature = /^DKIM-Signature:[^]*?(?=\r\n\S)/m.exec(mail.raw.toString())![0];
     expect(signature).toMatch(/d=relay\.test/);
     expect(signature).not.toMatch(/[;\s]l=/);
-    expect((await dkimVerify(mail.raw, { resolver: dkimResolver })).results.map((r) => r.status.result)).toEqual(['pass']);
+    expect((await dkimVerify(mail.raw, { resolver: dkimResolver })).results).toEqual([expect.objectContaining({ status: expect.objectContaining({ result: 'pass' }) })]);
 
     // The report mail itself went out opportunistically and is not counted: its domain has no counters.
     expect(await store.tlsRptDomains(day)).not.toContain('rpt-sink.test');
@@ -193,7 +193,7 @@ describe('TLS-RPT reports, sent', () => {
       expect.objectContaining({ 'result-type': 'starttls-not-supported', 'receiving-mx-hostname': 'mx1.rpt-nostarttls.test', 'failed-session-count': 1 }),
     ]);
     const mail = await world.mailbox('rpt-sink.test').waitFor((m) => m.rcptTo.includes(TLSRPT_MAILBOX) && /^TLS-Report-Domain: rpt-nostarttls\.test\r$/im.test(m.raw.toString()), 30_000);
-    expect((await dkimVerify(mail.raw, { resolver: dkimResolver })).results.map((r) => r.status.result)).toEqual(['pass']);
+    expect((await dkimVerify(mail.raw, { resolver: dkimResolver })).results).toEqual([expect.objectContaining({ status: expect.objectContaining({ result: 'pass' }) })]);
 
     expect(await send('rpt-wrongname.test')).toMatchObject({ status: 'sent', results: [{ kind: 'https', ok: true }] });
     const wrong = JSON.parse(gunzipSync((await world.tlsRpt!.waitFor((p) => p.path === '/v1/rpt-wrongname.test', 10_000)).body).toString()) as Report;
