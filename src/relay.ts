@@ -22,6 +22,8 @@ import { listenersStep, outboundStep, type RunningParts } from './reload-steps';
 import { buildTlsProfile } from './policy/tls-profile';
 import { acquireSpoolLock, createStore } from './store';
 import { createTlsRptRecorder } from './tlsrpt';
+import { startTlsRptSending } from './tlsrpt/runtime';
+import { storeReportSource } from './tlsrpt/source';
 import type { Store } from './store/types';
 
 export interface Relay {
@@ -130,6 +132,19 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
     });
     if (config.delivery.enabled) scheduler.start();
     cleanups.push(() => scheduler.stop(live.current.delivery.shutdownGrace));
+
+    // The daily TLS reports (RFC 8460): one instance per (domain, day) sends, claimed through the store; report mail
+    // is queued like a portal notice, so the scheduler above delivers it. Stopped before the store closes.
+    if (config.tlsrpt.enabled) {
+      const reports = startTlsRptSending({
+        config,
+        store,
+        resolver: { resolveTxt: (name) => policy.resolver.resolveTxt(name), lookup: (host, options, callback) => policy.resolver.lookup(host, options, callback) },
+        source: storeReportSource(store, config),
+        logger,
+      });
+      cleanups.push(() => reports.close());
+    }
 
     const users = new UserDirectory(config.auth.usersFile);
     const inbound = await startInbound({ config, store, logger, profile, users, tls, observer: inboundMetrics(metrics), onQueued: () => scheduler.kick() });

@@ -9,6 +9,7 @@ import { registerReloadCommand } from './commands/reload';
 import { registerStartCommand } from './commands/start';
 import { registerStatsCommand } from './commands/stats';
 import { registerTlsRptCommands } from './commands/tlsrpt';
+import { registerTlsRptSendCommand } from './commands/tlsrpt-send';
 import { registerUserCommands } from './commands/user';
 import { loadConfig } from '../config/load';
 import { VERSION } from '../config/version';
@@ -37,6 +38,7 @@ export function buildProgram(options: BulkCliOptions = {}): Command {
   registerEvidenceCommands(program, options);
   registerStatsCommand(program);
   registerTlsRptCommands(program);
+  registerTlsRptSendCommand(program);
   registerReloadCommand(program);
   program.hook('preAction', warnWhenFileDiffers);
   return program;

@@ -428,6 +428,22 @@ export const configSchema = z
         contactInfo: z.string().min(1).nullable().default(null),
         /** The reporting domain (file names, subject, TLS-Report-Submitter, DKIM d=); null: the relay's hostname. */
         submitter: z.string().min(1).nullable().default(null),
+        /** Reports of a UTC day are sent after 00:00 UTC plus a random delay of up to this much (spreads the load on receivers). */
+        maxDelay: duration.default(4 * 3_600_000),
+        /** DKIM key of report mail (`mailto:` rua), relaxed/relaxed, no l=; null: mailto reports are not sent (logged), https ones are. */
+        dkim: z
+          .object({ domain: z.string().min(1), selector: z.string().min(1), keyFile: z.string().min(1) })
+          .strict()
+          .nullable()
+          .default(null),
+        /** Envelope sender and From of report mail; null: `noreply-tlsrpt@<submitter>`. */
+        from: z.string().min(3).nullable().default(null),
+        /** Waits after a failed send of one report (to every rua), then it is given up (logged). */
+        retrySchedule: z.array(duration).max(10).default([300_000, 1_800_000, 7_200_000, 21_600_000]),
+        /** Whole-request limit of an `https:` rua POST. */
+        httpsTimeout: duration.default(60_000),
+        /** PEM file of extra CAs trusted for `https:` rua servers, on top of Node's roots; null: mtaSts.extraCaFile. */
+        extraCaFile: z.string().min(1).nullable().default(null),
       })
       .strict()
       .prefault({}),

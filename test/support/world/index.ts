@@ -15,10 +15,12 @@ import { testCa } from './ca';
 import { startDnsServer, type DnsFailure, type DnsServer } from './dns-server';
 import { startMtaStsServer, type MtaStsResponse, type MtaStsServer } from './mta-sts-server';
 import { startMxServer, type MxBehaviour, type MxReplyBehaviour, type MxServer, type MxTlsBehaviour, type ReceivedMessage } from './mx-server';
+import { startTlsRptEndpoint, type TlsRptEndpoint } from './tlsrpt-endpoint';
 
 export type { DnsServer, DnsFailure, DnsRecordType, DnsRecordDataMap, DnsQueryLogEntry } from './dns-server';
 export type { MxServer, MxBehaviour, MxReplyBehaviour, MxTlsBehaviour, MxTlsFacts, ReceivedMessage, MxEvent } from './mx-server';
 export type { MtaStsServer, MtaStsResponse, MtaStsPolicy, MtaStsRequest } from './mta-sts-server';
+export type { TlsRptEndpoint, TlsRptPost } from './tlsrpt-endpoint';
 export { renderPolicy } from './mta-sts-server';
 export { testCa, leafCertificate, WRONG_NAME } from './ca';
 export type { TestCa, LeafKind, CertPair } from './ca';
@@ -57,6 +59,11 @@ export interface DomainSpec {
   mtaSts?: WorldMtaStsSpec;
   /** Make every query for the domain name itself fail this way. */
   dnsFailure?: DnsFailure;
+  /**
+   * Publish `_smtp._tls.<domain>` (RFC 8460): `rua` names the world's sinks (`mailto` = TLSRPT_MAILBOX, `https` =
+   * the world's TLS-RPT endpoint at /v1/<domain>), or `txt` gives the TXT record(s) verbatim.
+   */
+  tlsRpt?: { rua: Array<'mailto' | 'https'> } | { txt: string[] };
 }
 
 /** Domain name → what exists for it. */
@@ -94,6 +101,8 @@ export interface World {
   received(): ReceivedMessage[];
   /** Clear every recording (MX messages and events, DNS query log, MTA-STS request log) between tests. */
   clearRecords(): void;
+  /** The HTTPS endpoint of `https:` TLS-RPT destinations (TLSRPT_HOST on 127.0.0.4); null when no domain asks for one. */
+  tlsRpt: TlsRptEndpoint | null;
   /** The relay config keys that point it at this world (merge into a raw config before parseConfig). */
   relayConfig(): WorldRelayConfig;
   /** Close every server and remove temp files. Safe to call twice. */
@@ -103,6 +112,11 @@ export interface World {
 /** Fixed loopback addresses; MX hosts get 127.0.0.10 onwards. */
 const DNS_ADDRESS = '127.0.0.2';
 const MTA_STS_ADDRESS = '127.0.0.3';
+const TLSRPT_ADDRESS = '127.0.0.4';
+/** Host name of the world's TLS-RPT HTTPS endpoint. */
+export const TLSRPT_HOST = 'tlsrpt.rpt-sink.test';
+/** The mailbox `mailto:` TLS-RPT destinations of the world point at (its MX is mx1.rpt-sink.test). */
+export const TLSRPT_MAILBOX = 'tlsrpt@rpt-sink.test';
 const FIRST_MX_OCTET = 10;
 /** Attempts at finding one port free on every MX address. */
 const SHARED_PORT_ATTEMPTS = 10;
@@ -131,15 +145,22 @@ export async function startWorld(spec: WorldSpec): Promise<World> {
 
   try {
     const planned = planMxHosts(spec);
-    const [dns, mtaSts, mxServers] = await Promise.all([startDnsServer({ host: DNS_ADDRESS }), startMtaStsServer({ host: MTA_STS_ADDRESS }), startMxServersOnSharedPort(planned)]);
+    const wantsTlsRpt = Object.values(spec).some((domain) => domain.tlsRpt);
+    const [dns, mtaSts, mxServers, tlsRpt] = await Promise.all([
+      startDnsServer({ host: DNS_ADDRESS }),
+      startMtaStsServer({ host: MTA_STS_ADDRESS }),
+      startMxServersOnSharedPort(planned),
+      wantsTlsRpt ? startTlsRptEndpoint({ name: TLSRPT_HOST, host: TLSRPT_ADDRESS }) : null,
+    ]);
     cleanup.push(
       () => dns.close(),
       () => mtaSts.close(),
       ...mxServers.map((server) => () => server.close()),
+      ...(tlsRpt ? [() => tlsRpt.close()] : []),
     );
 
     const addresses = new Map<string, string>(planned.map((mx) => [mx.host, mx.address]));
-    writeRecords(spec, dns, mtaSts, addresses);
+    writeRecords(spec, dns, mtaSts, addresses, tlsRpt);
 
     const byHost = new Map(mxServers.map((server) => [server.name, server]));
     const smtpPort = mxServers[0]?.port ?? 0;
@@ -164,6 +185,7 @@ export async function startWorld(spec: WorldSpec): Promise<World> {
         const address = addresses.get(normalize(host));
         if (address) return address;
         if (normalize(host).startsWith('mta-sts.')) return MTA_STS_ADDRESS;
+        if (tlsRpt && normalize(host) === TLSRPT_HOST) return TLSRPT_ADDRESS;
         throw new Error(`test world has no address for ${host}`);
       },
       mailbox(domain) {
@@ -176,7 +198,9 @@ export async function startWorld(spec: WorldSpec): Promise<World> {
         for (const server of mxServers) server.clear();
         dns.clearLog();
         mtaSts.clearLog();
+        tlsRpt?.clear();
       },
+      tlsRpt,
       received: () => mxServers.flatMap((server) => server.received).sort((a, b) => a.at.getTime() - b.at.getTime()),
       relayConfig: () => ({
         dns: { servers: [dns.address] },
@@ -242,11 +266,15 @@ async function startMxServersOnSharedPort(planned: PlannedMx[]): Promise<MxServe
   }
 }
 
-function writeRecords(spec: WorldSpec, dns: DnsServer, mtaSts: MtaStsServer, addresses: Map<string, string>): void {
+function writeRecords(spec: WorldSpec, dns: DnsServer, mtaSts: MtaStsServer, addresses: Map<string, string>, tlsRpt: TlsRptEndpoint | null): void {
   const tld = (name: string): string => normalize(name).split('.').pop() ?? '';
   // Authoritative for the whole TLD of every name, so unknown names answer NXDOMAIN, never leak out.
   for (const name of [...Object.keys(spec), ...addresses.keys()]) dns.addZone(tld(name));
   for (const [host, address] of addresses) dns.set(host, 'A', [address]);
+  if (tlsRpt) {
+    dns.addZone(tld(TLSRPT_HOST));
+    dns.set(TLSRPT_HOST, 'A', [TLSRPT_ADDRESS]);
+  }
 
   for (const [rawDomain, domainSpec] of Object.entries(spec)) {
     const domain = normalize(rawDomain);
@@ -265,8 +293,31 @@ function writeRecords(spec: WorldSpec, dns: DnsServer, mtaSts: MtaStsServer, add
       dns.set(`mta-sts.${domain}`, 'A', [MTA_STS_ADDRESS]);
       mtaSts.set(domain, { ...response, policy: { mode, mx, maxAge } });
     }
+    if (domainSpec.tlsRpt) {
+      const rua = 'rua' in domainSpec.tlsRpt ? domainSpec.tlsRpt.rua.map((kind) => (kind === 'mailto' ? `mailto:${TLSRPT_MAILBOX}` : tlsRpt!.url(`/v1/${domain}`))) : null;
+      dns.set(`_smtp._tls.${domain}`, 'TXT', rua ? [`v=TLSRPTv1; rua=${rua.join(',')}`] : (domainSpec.tlsRpt as { txt: string[] }).txt);
+    }
     if (domainSpec.dnsFailure) dns.fail(domain, domainSpec.dnsFailure);
   }
+}
+
+/**
+ * Domains that publish `_smtp._tls` (RFC 8460) records, for the TLS-RPT tests; merge with standardScenarios().
+ * Reports by mail land at TLSRPT_MAILBOX (world.mailbox('rpt-sink.test')), by https at world.tlsRpt.
+ */
+export function tlsRptScenarios(): WorldSpec {
+  return {
+    // the mailto sink itself (deliverable, TLS 1.3)
+    'rpt-sink.test': { mx: [{ host: 'mx1.rpt-sink.test', tls: 'tls13' }] },
+    // deliverable, reports to both sinks
+    'rpt-good.test': { mx: [{ host: 'mx1.rpt-good.test', tls: 'tls13' }], tlsRpt: { rua: ['mailto', 'https'] } },
+    // no STARTTLS (starttls-not-supported), reports to both sinks
+    'rpt-nostarttls.test': { mx: [{ host: 'mx1.rpt-nostarttls.test', tls: 'none' }], tlsRpt: { rua: ['mailto', 'https'] } },
+    // certificate for another name (certificate-host-mismatch at level verify), reports by https only
+    'rpt-wrongname.test': { mx: [{ host: 'mx1.rpt-wrongname.test', tls: 'wrong-name' }], tlsRpt: { rua: ['https'] } },
+    // an invalid record (ftp: is not a TLS-RPT scheme): no report
+    'rpt-badrecord.test': { mx: [{ host: 'mx1.rpt-badrecord.test', tls: 'tls13' }], tlsRpt: { txt: ['v=TLSRPTv1; rua=ftp://rpt-sink.test/reports'] } },
+  };
 }
 
 /** Recipient that the rcpt550.test MX refuses with 550; any other recipient there is accepted. */
