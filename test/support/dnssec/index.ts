@@ -18,6 +18,7 @@ export type { ZoneRecord } from './zone';
 export type { Daemon } from './daemons';
 export { queryDnssec, type DnssecAnswer } from './query';
 export { tlsaData, tlsaRdata, type TlsaSelector, type TlsaMatching } from './tlsa';
+export { worldZoneRecords } from './world-records';
 
 export interface SignedZoneOptions {
   /** The signed zone's apex, e.g. `dane.test`. */
