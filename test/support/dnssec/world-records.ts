@@ -7,9 +7,10 @@ const MTA_STS_ADDRESS = '127.0.0.3';
 /**
  * The mail records of every spec domain inside `zone`, as the world DNS has them (MX, the MX
  * hosts' A records, `_mta-sts` TXT and `mta-sts` A), ready to be signed. TLSA records are the
- * caller's: they depend on the scenario.
+ * caller's: they depend on the scenario. `cnames` turns an MX host into an alias (RFC 7672 §2.2.2):
+ * `host CNAME target` and the address at `target`.
  */
-export function worldZoneRecords(world: World, spec: WorldSpec, zone: string): ZoneRecord[] {
+export function worldZoneRecords(world: World, spec: WorldSpec, zone: string, options: { cnames?: Record<string, string> } = {}): ZoneRecord[] {
   const inZone = (name: string): boolean => fqdn(name) === fqdn(zone) || fqdn(name).endsWith(`.${fqdn(zone)}`);
   const records: ZoneRecord[] = [];
   const hosts = new Set<string>();
@@ -26,6 +27,11 @@ export function worldZoneRecords(world: World, spec: WorldSpec, zone: string): Z
       records.push({ name: `mta-sts.${domain}`, type: 'A', data: MTA_STS_ADDRESS });
     }
   }
-  for (const host of hosts) if (inZone(host)) records.push({ name: host, type: 'A', data: world.addressOf(host) });
+  for (const host of hosts) {
+    if (!inZone(host)) continue;
+    const target = options.cnames?.[host];
+    if (target) records.push({ name: host, type: 'CNAME', data: fqdn(target) }, { name: target, type: 'A', data: world.addressOf(host) });
+    else records.push({ name: host, type: 'A', data: world.addressOf(host) });
+  }
   return records;
 }
