@@ -1,14 +1,14 @@
 /**
  * Module dependency direction: run with `npm run lint:deps`, part of `npm run lint`.
  *
- *   cli ─▶ relay.ts (composition root) ─▶ admin ─▶ inbound / outbound / fallback / portal
+ *   cli ─▶ relay.ts (composition root) ─▶ admin ─▶ inbound / outbound / fallback / portal / tlsrpt
  *     ─▶ smtp-client / policy / outcome / evidence / store / auth ─▶ config      (log: a leaf anyone may use)
  *
  * Imports point down only. Type-only imports count too (tsPreCompilationDeps), so a lower module that needs an
  * upper module's type must declare its own narrow interface instead (e.g. a metrics observer wired in relay.ts).
  */
 const LOWER = 'config|log|auth|store|policy|smtp-client|outcome|evidence';
-const MIDDLE = 'inbound|outbound|fallback|portal';
+const MIDDLE = 'inbound|outbound|fallback|portal|tlsrpt';
 const RELAY = '^src/relay\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -24,7 +24,7 @@ module.exports = {
     {
       name: 'lower-imports-upper',
       severity: 'error',
-      comment: 'config, log, auth, store, policy, smtp-client, outcome and evidence may not import inbound, outbound, fallback, portal, admin, cli or relay.ts.',
+      comment: 'config, log, auth, store, policy, smtp-client, outcome and evidence may not import inbound, outbound, fallback, portal, tlsrpt, admin, cli or relay.ts.',
       from: { path: `^src/(${LOWER})/` },
       to: { path: [`^src/(${MIDDLE}|admin|cli)/`, RELAY] },
     },
@@ -90,6 +90,20 @@ module.exports = {
       comment: 'The portal builds on fallback and the store; outbound reports notice outcomes through its observer, inbound hands it nothing.',
       from: { path: '^src/portal/' },
       to: { path: '^src/(inbound|outbound)/' },
+    },
+    {
+      name: 'tlsrpt-imports-only-store-policy-config-log',
+      severity: 'error',
+      comment: 'TLS reporting counts what the delivery engine reports through its TlsSessionObserver (wired in relay.ts); it builds on store, policy, config and log only.',
+      from: { path: '^src/tlsrpt/' },
+      to: { path: '^src/', pathNot: '^src/(tlsrpt|store|policy|config|log)/' },
+    },
+    {
+      name: 'outbound-imports-tlsrpt',
+      severity: 'error',
+      comment: 'Delivery reports TLS sessions through its own observer interface; it never imports the reporting module.',
+      from: { path: '^src/(outbound|smtp-client|inbound|fallback|portal)/' },
+      to: { path: '^src/tlsrpt/' },
     },
     {
       name: 'outcome-is-pure',

@@ -15,12 +15,13 @@ import { createAuditLog } from './evidence/audit-log';
 import { checkDomain } from './outbound/check';
 import { DeliveryEngine } from './outbound/engine';
 import { Scheduler } from './outbound/scheduler';
-import { createPolicyRuntime, livePolicy, type MtaStsResult, rebuildPolicyRuntime, storePolicyCache } from './policy';
+import { createPolicyRuntime, dnssecSummary, livePolicy, type MtaStsResult, rebuildPolicyRuntime, storePolicyCache } from './policy';
 import { openPortalParts, portalBaseUrl, startPortalRuntime } from './portal/service';
 import { portalCertificate, portalTlsOptions, startPortalServer, type PortalServer } from './portal/web';
 import { listenersStep, outboundStep, type RunningParts } from './reload-steps';
 import { buildTlsProfile } from './policy/tls-profile';
 import { acquireSpoolLock, createStore } from './store';
+import { createTlsRptRecorder } from './tlsrpt';
 import type { Store } from './store/types';
 
 export interface Relay {
@@ -57,6 +58,9 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
   }
 
   if (config.admin.enabled) assertAdminListenerSafe(config.admin);
+  // Refused before anything opens: with dns.servers empty only now are the system's resolvers known.
+  const dnssec = dnssecSummary(config.dns);
+  logger.info({ event: 'dns-dnssec', ...dnssec }, dnssec.dane ? `DANE is on: DNSSEC answers validated by ${dnssec.resolvers.join(', ')}` : 'DANE is off (dns.validating is false)');
   const releaseSpool = config.queue.backend === 'file' ? await acquireSpoolLock(config.queue.path) : undefined;
   const metrics = createMetrics();
   const store = createStore(config, logger, { quarantined: (entry) => metrics.recordQuarantined(entry) });
@@ -77,7 +81,10 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
     const running: RunningParts = { profile, policy: createPolicyRuntime(config, { ...policyOptions, profile }), inboundTls: tls };
     // For parts that ask one question at a time (domain checks, the admin API): always the running policy.
     const policy = livePolicy(() => running.policy);
-    const engine = new DeliveryEngine({ config, store, policy: running.policy, logger, audit });
+    // TLS-RPT counting (restart-only): the engine reports its TLS decisions, the recorder adds them up in the store.
+    const tlsRpt = config.tlsrpt.enabled ? createTlsRptRecorder({ counters: store, logger }) : undefined;
+    if (tlsRpt) cleanups.push(() => tlsRpt.flush());
+    const engine = new DeliveryEngine({ config, store, policy: running.policy, logger, audit, ...(tlsRpt ? { tlsSessions: tlsRpt } : {}) });
     cleanups.push(() => engine.close());
     const instance = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     // The built-in portal takes diverted recipients over (hand-over, notices, expiry) before delivery starts,

@@ -8,6 +8,7 @@ import { registerQueueCommands } from './commands/queue';
 import { registerReloadCommand } from './commands/reload';
 import { registerStartCommand } from './commands/start';
 import { registerStatsCommand } from './commands/stats';
+import { registerTlsRptCommands } from './commands/tlsrpt';
 import { registerUserCommands } from './commands/user';
 import { loadConfig } from '../config/load';
 import { VERSION } from '../config/version';
@@ -35,6 +36,7 @@ export function buildProgram(options: BulkCliOptions = {}): Command {
   registerAuditCommand(program, options);
   registerEvidenceCommands(program, options);
   registerStatsCommand(program);
+  registerTlsRptCommands(program);
   registerReloadCommand(program);
   program.hook('preAction', warnWhenFileDiffers);
   return program;

@@ -209,8 +209,16 @@ export const configSchema = z
         timeout: duration.default(5_000),
         tries: z.number().int().positive().default(2),
         cacheSize: z.number().int().positive().default(10_000),
+        /** The servers validate DNSSEC: trust the AD bit of their answers, which turns DANE on. Only for resolvers on loopback unless trustRemoteValidator. */
+        validating: z.boolean().default(false),
+        /** Trust the AD bit from a validating resolver that is not on a loopback address (the path to it must be secured otherwise). */
+        trustRemoteValidator: z.boolean().default(false),
       })
       .strict()
+      .superRefine((dns, ctx) => {
+        const problem = validatingResolverProblem(dns, dns.servers);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['servers'], message: problem });
+      })
       .prefault({}),
     /** Outbound delivery: how MX hosts are reached and how strict TLS must be by default. */
     outbound: z
@@ -463,6 +471,31 @@ export function parseHostPort(value: string, defaultPort: number): { host: strin
   }
   if (isIP(host) === 0 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   return { host, port };
+}
+
+/** Whether a resolver address (`ip`, `ip:port`, `[ip]:port`) is on this host: 127.0.0.0/8 or ::1 (also IPv4-mapped). */
+export function isLoopbackServer(server: string): boolean {
+  const parsed = parseHostPort(server, 53);
+  if (!parsed) return false;
+  const host = parsed.host.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return /^(0{0,4}:){2,7}0{0,3}1$/.test(host) || host === '::1';
+}
+
+/**
+ * Why `dns.validating` may not be trusted with these resolvers, or null: the AD bit says the resolver validated
+ * the answer, which proves nothing once the answer has crossed a network an attacker may be on. `servers` is
+ * `dns.servers`, or the system's resolvers when that is empty (checked when the relay starts).
+ */
+export function validatingResolverProblem(dns: { validating: boolean; trustRemoteValidator: boolean }, servers: readonly string[]): string | null {
+  if (!dns.validating || dns.trustRemoteValidator) return null;
+  const remote = servers.filter((server) => !isLoopbackServer(server));
+  if (remote.length === 0) return null;
+  return (
+    `dns.validating is true but ${remote.join(', ')} ${remote.length === 1 ? 'is not a loopback address' : 'are not loopback addresses'}: ` +
+    'the AD bit from across a network proves nothing. Run the validating resolver on this host (127.0.0.1 or ::1) and list it in dns.servers, ' +
+    'or set dns.trustRemoteValidator: true if the path to it is secured'
+  );
 }
 
 /** `host[:port]` where host is a DNS name, an IPv4 address or a bracketed IPv6 address. */

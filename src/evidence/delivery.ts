@@ -20,6 +20,27 @@ export interface CertificateEvidence {
   error?: string | null;
 }
 
+/** The TLSA record a certificate chain matched, and at which depth (0: the server's own certificate). */
+export interface DaneMatchEvidence {
+  usage: number;
+  selector: number;
+  matchingType: number;
+  data: string;
+  depth: number;
+}
+
+/**
+ * DANE (RFC 7672) at one MX attempt, present only when DANE is on (a validating resolver). `state`: secure-tlsa,
+ * insecure, bogus or no-tlsa; `result`: match, no-usable-records, a failure code (dane-no-match, dane-ta-chain,
+ * dane-ta-expired, dane-ta-name-mismatch), not-applicable (DANE does not apply to the host) or not-checked (no TLS
+ * session to check). Records and names only, never content.
+ */
+export interface DaneEvidence {
+  state: string;
+  match: DaneMatchEvidence | null;
+  result: string;
+}
+
 export interface PolicyEvidence {
   /** What set the requirements: an MTA-STS policy, a per-domain rule, or the global default. */
   source: 'mta-sts' | 'domain-rule' | 'default';
@@ -29,6 +50,8 @@ export interface PolicyEvidence {
   id: string | null;
   /** The level that was enforced: encrypt, verify or portal. */
   level: string;
+  /** The DANE state of the MX used (only when DANE is on; null when no MX was used). */
+  dane?: string | null;
 }
 
 /** What one MX offered, kept for every candidate tried, so a diversion shows why each MX failed. */
@@ -44,6 +67,8 @@ export interface MxAttemptEvidence {
   tls: TlsEvidence | null;
   certificate: CertificateEvidence | null;
   reply: string | null;
+  /** DANE at this attempt (only when DANE is on). */
+  dane?: DaneEvidence | null;
 }
 
 /** Evidence for one recipient outcome, as stored in the recipient's history and written to the audit log. */

@@ -30,7 +30,7 @@ import { inNetworks } from './networks';
 import { noopInboundObserver, type InboundObserver } from './observer';
 import { buildReceivedHeader } from './received-header';
 import { reply } from './replies';
-import { checkMailFrom, checkRcptTo, DISK_LOW, sourceRouteRefusal } from './session-rules';
+import { checkMailFrom, checkRcptTo, DISK_LOW, requireTlsParameterRefusal, sourceRouteRefusal } from './session-rules';
 import { applySmtpServerAdaptations } from './smtp-server-adaptations';
 
 export type { BoundListener, InboundHandle, InboundRuntime } from './listeners';
@@ -158,7 +158,7 @@ class Inbound {
         this.guard.deadlineMissed(reason, listener.name, ip, reason === 'command-timeout' ? this.runtimeOf(session).config.limits.commandTimeout : this.runtime.config.limits.tlsHandshakeTimeout),
       sealgateOnProtocolError: (code, text, session) => this.guard.protocolError(session.id, code, text, userOf(session)?.name),
       sealgateInspectCommand: (command, line, session) => {
-        const refusal = sourceRouteRefusal(line);
+        const refusal = sourceRouteRefusal(line) ?? (command === 'MAIL' ? requireTlsParameterRefusal(line, session.secure) : null);
         if (!refusal) return undefined;
         const state = this.guard.session(session.id);
         const err = state ? this.guard.refuse(state, command, refusal) : reply(refusal.code, refusal.text);

@@ -86,3 +86,43 @@ export function checkRcptTo(facts: RcptFacts, input: RcptInput): RcptDecision {
 export function sourceRouteRefusal(commandLine: string): Refusal | null {
   return hasSourceRoute(commandLine) ? { reason: 'source-route', code: 553, text: '5.1.3 Source routes are not accepted' } : null;
 }
+
+/**
+ * RFC 8689: REQUIRETLS is only offered after STARTTLS (smtp-server leaves it out of a plaintext EHLO), so a
+ * plaintext `MAIL FROM:<…> REQUIRETLS` is refused. 530 is RFC 3207's "Must issue a STARTTLS command first"
+ * and 5.7.10 "Encryption needed" (RFC 5248) says why; not 555 5.5.4 ("parameter not recognized"), which
+ * invites a retry without the parameter and so without the sender's requirement. Read from the raw line,
+ * before smtp-server's own check (530 with a made-up 5.7.0 text), so every listener gives this reply.
+ */
+export const REQUIRETLS_WITHOUT_TLS: Refusal = { reason: 'requiretls-without-tls', code: 530, text: '5.7.10 REQUIRETLS needs a TLS session: issue STARTTLS first' };
+
+export function requireTlsParameterRefusal(commandLine: string, secure: boolean): Refusal | null {
+  if (secure) return null;
+  return mailParameterNames(commandLine).includes('REQUIRETLS') ? REQUIRETLS_WITHOUT_TLS : null;
+}
+
+/** The parameter keywords of a raw `MAIL FROM:<path> params` line, upper-cased; [] for any other line. */
+export function mailParameterNames(commandLine: string): string[] {
+  const head = /^\s*MAIL\s+FROM\s*:\s*/i.exec(commandLine);
+  if (!head) return [];
+  let rest = commandLine.slice(head[0].length);
+  if (rest.startsWith('<')) {
+    // The path ends at the first `>` outside a quoted local part (a quoted part may hold `>`, a parameter value too).
+    let quoted = false;
+    let end = 1;
+    for (; end < rest.length; end++) {
+      const c = rest[end];
+      if (quoted && c === '\\') end++;
+      else if (c === '"') quoted = !quoted;
+      else if (c === '>' && !quoted) break;
+    }
+    rest = rest.slice(end + 1);
+  } else {
+    rest = rest.replace(/^\S*/, '');
+  }
+  return rest
+    .trim()
+    .split(/\s+/)
+    .filter((p) => p !== '')
+    .map((p) => p.split('=')[0]!.toUpperCase());
+}

@@ -15,7 +15,10 @@ import type { SMTPServerSession } from 'smtp-server';
  * 2. AUTH is neither advertised nor accepted before TLS: EHLO leaves it out and AUTH before TLS gets
  *    `530 5.7.0 Must issue a STARTTLS command first` (RFC 3207) instead of smtp-server's 538.
  * 3. MAIL and RCPT pass the raw command line to a server-level inspector first, because
- *    smtp-server strips a source route before the application sees the address.
+ *    smtp-server strips a source route before the application sees the address, and refuses a
+ *    plaintext REQUIRETLS itself (with a made-up 5.7.0) before onMailFrom runs. REQUIRETLS in EHLO
+ *    is smtp-server's own: offered only when `secure` and `hideREQUIRETLS` is false.
+ *    (test/inbound/requiretls.test.ts pins both with this version.)
  * 4. A command-line deadline: once the first byte of a command line has reached the command parser,
  *    the whole line must follow within `sealgateCommandTimeout` ms, else `421 4.4.2` and close
  *    (smtp-server's socketTimeout only counts idle time, so a byte every few seconds kept a session

@@ -2,6 +2,8 @@ import { decideOutcomes, type AttemptClass, type CandidateAttempt, type Recipien
 import { isIP } from 'node:net';
 import { DnsError, type Candidate, type DeliveryPlan, type PlannedHost, type PlanPolicy, type PolicyRuntime, type WouldFail } from '../policy';
 import { mxMatchesPolicy } from '../policy/mta-sts/match';
+import { DANE_TLSA_BOGUS, describeRecord } from '../policy/dane/match';
+import type { DaneMatch, DaneState, TlsaRecord } from '../policy/dane/types';
 import type { NegotiatedTls } from '../policy/tls-profile';
 import {
   closeMxSession,
@@ -15,6 +17,7 @@ import {
   type ChainCertificate,
   type MxSession,
   type MxTarget,
+  type SessionJudgement,
 } from '../smtp-client';
 
 /**
@@ -45,6 +48,17 @@ export interface CheckReport {
   mx: MxReport[];
   /** Failures MTA-STS testing mode would have caused under enforce. */
   wouldFail: WouldFail[];
+  /** Whether DANE (RFC 7672) is on: only with a validating resolver (`dns.validating`). */
+  daneEnabled: boolean;
+}
+
+/** DANE for one MX host in `sealgate check --json` (stable names). */
+export interface MxDaneReport {
+  state: DaneState;
+  records: TlsaRecord[];
+  /** The record the probed chain matched (null: none did, or none had to). */
+  match: DaneMatch | null;
+  reason: string;
 }
 
 export interface MxReport {
@@ -66,11 +80,17 @@ export interface MxReport {
   reason: string;
   /** For a non-compliant handshake: what the server negotiates with a permissive client (evidence only). */
   offered: { protocol: string | null; cipher: string | null; group: string | null } | null;
+  /** DANE for this host; null when DANE is off or does not apply (a route, a host whose addresses did not resolve). */
+  dane: MxDaneReport | null;
 }
 
 export const VERDICT_EXIT_CODES: Record<Verdict, number> = { deliver: 0, divert: 3, defer: 4, bounce: 5 };
 
-export async function checkDomain(domain: string, runtime: Pick<PolicyRuntime, 'planner' | 'sessionOptions'>, options: { diagnose?: boolean } = {}): Promise<CheckReport> {
+export async function checkDomain(
+  domain: string,
+  runtime: Pick<PolicyRuntime, 'planner' | 'sessionOptions'> & { resolver?: Pick<PolicyRuntime['resolver'], 'validating'> },
+  options: { diagnose?: boolean } = {},
+): Promise<CheckReport> {
   const plan = await runtime.planner.planDelivery(domain);
   const candidates = plan.kind === 'deliver' ? plan.candidates : [];
   const mx: MxReport[] = [];
@@ -102,6 +122,7 @@ export async function checkDomain(domain: string, runtime: Pick<PolicyRuntime, '
     },
     mx,
     wouldFail: plan.kind === 'deliver' ? [...plan.wouldFail, ...probeWouldFail] : [],
+    daneEnabled: runtime.resolver?.validating === true,
   };
 
   // The same rule as delivery, over the candidates in the order delivery tries them, for one
@@ -110,7 +131,7 @@ export async function checkDomain(domain: string, runtime: Pick<PolicyRuntime, '
   const verdict = VERDICT_OF[decision.outcome];
   if (plan.kind !== 'deliver') return { ...report, verdict, code: decision.reason, reason: decision.detail ?? decision.reason };
   // A host whose address lookup failed temporarily might have been the compliant one: it counts as transient.
-  const tried = mx.filter((entry) => candidates.some((c) => c.host === entry.host) || entry.code === 'address-lookup-temporary');
+  const tried = mx.filter((entry) => candidates.some((c) => c.host === entry.host) || entry.code === 'address-lookup-temporary' || entry.code === DANE_TLSA_BOGUS);
   if (verdict === 'deliver') {
     const winner = tried.find((entry) => entry.host === decision.session)!;
     return { ...report, verdict, code: decision.reason, via: winner.host, reason: `deliver via ${winner.host} (${winner.reason})` };
@@ -141,11 +162,25 @@ function blankReport(host: PlannedHost): MxReport {
     certificate: null,
     stsMatch: host.stsMatch,
     compliant: false,
-    classification: host.excluded === 'address-lookup-temporary' ? 'transient' : null,
+    classification: host.excluded === 'address-lookup-temporary' || host.excluded === DANE_TLSA_BOGUS ? 'transient' : null,
     code: host.excluded ?? 'not-probed',
-    reason: host.error?.message ?? host.excluded ?? 'not probed',
+    reason: host.error?.message ?? (host.excluded === DANE_TLSA_BOGUS ? host.dane?.reason : undefined) ?? host.excluded ?? 'not probed',
     offered: null,
+    dane: host.dane ? { state: host.dane.state, records: host.dane.records, match: null, reason: host.dane.reason } : null,
   };
+}
+
+/** The host's DANE report with what the probe found: the record matched, or why none did. */
+function withProbedDane(report: MxReport, judgement: SessionJudgement | null | undefined): MxReport {
+  if (!report.dane || !judgement?.dane) return report;
+  const { match, result } = judgement.dane;
+  const outcome =
+    result === 'match' && match
+      ? `the certificate chain matched ${describeRecord(match)} at depth ${match.depth}`
+      : result === 'no-usable-records' || result === 'not-applicable'
+        ? null
+        : `${result}: ${judgement.reason}`;
+  return { ...report, dane: { ...report.dane, match, reason: outcome ? `${report.dane.reason}; ${outcome}` : report.dane.reason } };
 }
 
 function tlsSummary(negotiated: NegotiatedTls): MxReport['tls'] {
@@ -166,6 +201,8 @@ async function probeHost(
   const report = blankReport(host);
   // A candidate without addresses still goes to connectCandidate, as in delivery (it fails at once, transient).
   if (host.addresses.length === 0 && !candidate) return { report, wouldFail: [], attempt: null };
+  // A host whose TLSA lookup was bogus is never used: probing it would say nothing delivery could act on.
+  if (host.excluded === DANE_TLSA_BOGUS) return { report, wouldFail: [], attempt: null };
   const target = candidate ?? { host: host.host, addresses: host.addresses, port: host.port, servername: host.host, requireValidCert: true, stsTesting: false };
   const result = await connectCandidate(target, runtime.sessionOptions);
   const session = result.session;
@@ -189,9 +226,10 @@ async function probeHost(
   }
   const attempt = probeAttempt(host.host, result);
   if (result.ok) {
-    return { report: { ...facts, compliant: true, classification: null, code: result.judgement.code, reason: result.judgement.reason }, wouldFail: result.judgement.wouldFail, attempt };
+    const ok: MxReport = { ...facts, compliant: true, classification: null, code: result.judgement.code, reason: result.judgement.reason };
+    return { report: withProbedDane(ok, result.judgement), wouldFail: result.judgement.wouldFail, attempt };
   }
-  let failed: MxReport = { ...facts, compliant: false, classification: result.classification, code: result.code, reason: result.reason };
+  let failed: MxReport = withProbedDane({ ...facts, compliant: false, classification: result.classification, code: result.code, reason: result.reason }, result.attempts.at(-1)?.judgement);
   const wouldFail = result.attempts.flatMap((attempt) => attempt.judgement?.wouldFail ?? []);
   if (result.code === 'tls-handshake-failed' && diagnose && failed.address) {
     const offered = await diagnoseHandshake({ host: host.host, address: failed.address, port: host.port, servername: target.servername }, runtime.sessionOptions);

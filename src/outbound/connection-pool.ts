@@ -30,8 +30,9 @@ export class ConnectionPool {
     private readonly closeSession: (session: MxSession, waitMs: number) => Promise<void> = closeMxSession,
   ) {}
 
-  static key(host: string, port: number, requireValidCert: boolean, servername: string | null): string {
-    return `${host.toLowerCase()}|${port}|${requireValidCert ? 'verify' : 'encrypt'}|${servername ?? ''}`;
+  /** `dane`: the host's DANE state and records, when DANE applies (a session judged under other records is not reused). */
+  static key(host: string, port: number, requireValidCert: boolean, servername: string | null, dane: string | null = null): string {
+    return `${host.toLowerCase()}|${port}|${requireValidCert ? 'verify' : 'encrypt'}|${servername ?? ''}${dane ? `|dane:${dane}` : ''}`;
   }
 
   /** An idle session for this key that is still open, or undefined. */

@@ -56,6 +56,8 @@ export const REASON = {
   requireTlsUnavailable: 'requiretls-unavailable',
   /** An MX host's address lookup failed temporarily (it might have been the compliant one). */
   mxAddressLookupTemporary: 'mx-address-lookup-temporary',
+  /** An MX host's TLSA lookup (DANE) was bogus or failed: that host is not used, and it might have been the compliant one. */
+  daneTlsaBogus: 'dane-tlsa-bogus',
   queueTimeExpired: 'queue-time-expired',
   shutdown: 'shutdown',
   internalError: 'internal-error',

@@ -71,20 +71,33 @@ export function endsAttempts(attempt: CandidateAttempt<unknown>): boolean {
 
 export function decideOutcomes<S>(input: OutcomeInput<S>): Map<string, Decision<S>> {
   const decisions = decideBeforeExpiry(input);
-  if (input.expired && !input.aborted) for (const decision of decisions.values()) expire(decision, input.expired);
+  // A REQUIRETLS message is returned, never diverted, when its time runs out (RFC 8689 §5: no other path).
+  const onExpiry = input.requireTls ? 'bounce' : input.expired;
+  if (input.expired && onExpiry && !input.aborted) for (const decision of decisions.values()) expire(decision, onExpiry);
   return decisions;
 }
 
+/** The plan code of a domain set to level `portal` (src/policy/plan.ts). */
+const PORTAL_LEVEL = 'portal-level';
+
 function decideBeforeExpiry<S>({ plan, recipients, attempts, requireTls = false, aborted = false }: OutcomeInput<S>): Map<string, Decision<S>> {
   if (plan.kind !== 'deliver') {
-    const decision: Decision<S> =
-      plan.kind === 'bounce'
+    // No MX may carry it (MTA-STS enforce names none): RFC 8689 returns a REQUIRETLS message rather than
+    // let it take another path. The `portal` level is the admin's own rule for the domain and still diverts.
+    const requireTlsBounce = requireTls && plan.kind === 'divert' && plan.code !== PORTAL_LEVEL;
+    const decision: Decision<S> = requireTlsBounce
+      ? { outcome: 'bounced', reason: REASON.requireTlsUnavailable, detail: plan.reason, reply: REQUIRETLS_REPLY, status: REQUIRETLS_STATUS }
+      : plan.kind === 'bounce'
         ? { outcome: 'bounced', reason: plan.code, detail: plan.reason, reply: plan.reply, status: plan.status }
         : { outcome: plan.kind === 'divert' ? 'diverted' : 'deferred', reason: plan.code, detail: plan.reason, reply: null };
     return new Map(recipients.map((address) => [address, { ...decision }]));
   }
 
-  let transient: string | null = plan.hosts.some((h) => h.excluded === 'address-lookup-temporary') ? REASON.mxAddressLookupTemporary : null;
+  let transient: string | null = plan.hosts.some((h) => h.excluded === 'address-lookup-temporary')
+    ? REASON.mxAddressLookupTemporary
+    : plan.hosts.some((h) => h.excluded === REASON.daneTlsaBogus)
+      ? REASON.daneTlsaBogus
+      : null;
   for (const attempt of attempts) {
     if (endsAttempts(attempt)) return decideAll(attempt, recipients);
     if (attempt.kind === 'no-session' && attempt.classification === 'transient') transient = attempt.code;

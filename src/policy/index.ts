@@ -11,7 +11,8 @@ import { buildTrustStore } from './trust';
 export type { Candidate, DeliveryPlan, PlanPolicy, PlannedHost, Planner, TlsLevel, WouldFail } from './plan';
 export { storePolicyCache, memoryPolicyCache, type MtaStsObserver, type MtaStsResult, type PolicyCache } from './mta-sts';
 export { buildSessionOptions, type MxSessionOptions } from './session-options';
-export { DnsError, type DnsResolver } from './resolver';
+export { DnsError, dnssecSummary, type DnsResolver } from './resolver';
+export { requireTlsEligibility, REQUIRETLS_POLICY_UNAVAILABLE, REQUIRETLS_UNAUTHENTICATED_MX, type RequireTlsEligibility } from './requiretls';
 
 /** Everything outbound needs from the policy module, built once at startup from the config. */
 export interface PolicyRuntime {

@@ -1,4 +1,4 @@
-import { DnsError, normalizeName, type DnsResolver, type MxAnswer } from './resolver';
+import { DnsError, normalizeName, type DnsResolver, type MxAnswer, type Secured } from './resolver';
 
 /** One MX host in delivery order. */
 export interface MxHost {
@@ -42,26 +42,61 @@ function isNullExchange(record: MxAnswer): boolean {
  * the domain has an address; a temporary failure never falls back to the implicit MX.
  */
 export async function lookupMx(resolver: Pick<DnsResolver, 'resolveMx' | 'resolveAddresses'>, rawDomain: string, options: { random?: () => number; ipv6?: boolean } = {}): Promise<MxLookup> {
+  const found = await lookupMxWith(
+    {
+      mx: async (name) => ({ value: await resolver.resolveMx(name), secure: false }),
+      addresses: async (name, ipv6) => ({ value: await resolver.resolveAddresses(name, { ipv6 }), secure: false }),
+    },
+    rawDomain,
+    options,
+  );
+  if (found.kind !== 'hosts') return found;
+  return { kind: 'hosts', hosts: found.hosts };
+}
+
+/**
+ * lookupMx through a validating resolver: the same answers, plus whether the MX RRset (or, for the implicit MX,
+ * the domain's address answer) was DNSSEC-secure, which DANE needs (RFC 7672 §2.2.1).
+ */
+export async function lookupMxSecure(
+  resolver: Pick<DnsResolver, 'resolveMxSecure' | 'resolveAddressesSecure'>,
+  rawDomain: string,
+  options: { random?: () => number; ipv6?: boolean } = {},
+): Promise<Exclude<MxLookup, { kind: 'hosts' }> | { kind: 'hosts'; hosts: MxHost[]; secure: boolean }> {
+  return lookupMxWith({ mx: (name) => resolver.resolveMxSecure(name), addresses: (name, ipv6) => resolver.resolveAddressesSecure(name, { ipv6 }) }, rawDomain, options);
+}
+
+interface MxQueries {
+  mx(name: string): Promise<Secured<MxAnswer[]>>;
+  addresses(name: string, ipv6: boolean | undefined): Promise<Secured<string[]>>;
+}
+
+async function lookupMxWith(
+  queries: MxQueries,
+  rawDomain: string,
+  options: { random?: () => number; ipv6?: boolean },
+): Promise<Exclude<MxLookup, { kind: 'hosts' }> | { kind: 'hosts'; hosts: MxHost[]; secure: boolean }> {
   const domain = normalizeName(rawDomain);
-  let records: MxAnswer[];
+  let answer: Secured<MxAnswer[]>;
   try {
-    records = await resolver.resolveMx(domain);
+    answer = await queries.mx(domain);
   } catch (err) {
     if (!(err instanceof DnsError)) throw err;
     if (err.kind === 'temporary') return { kind: 'temporary', error: err.message };
     if (err.kind === 'nxdomain') return { kind: 'nxdomain', error: err.message };
-    return implicitMx(resolver, domain, options.ipv6);
+    return implicitMx(queries, domain, options.ipv6);
   }
+  const records = answer.value;
   if (records.length > 0 && records.every(isNullExchange)) return { kind: 'null-mx' };
   const real = records.filter((record) => !isNullExchange(record));
-  if (real.length === 0) return implicitMx(resolver, domain, options.ipv6);
-  return { kind: 'hosts', hosts: orderMx(real, options.random) };
+  if (real.length === 0) return implicitMx(queries, domain, options.ipv6);
+  return { kind: 'hosts', hosts: orderMx(real, options.random), secure: answer.secure };
 }
 
-async function implicitMx(resolver: Pick<DnsResolver, 'resolveAddresses'>, domain: string, ipv6: boolean | undefined): Promise<MxLookup> {
+async function implicitMx(queries: MxQueries, domain: string, ipv6: boolean | undefined): Promise<Exclude<MxLookup, { kind: 'hosts' }> | { kind: 'hosts'; hosts: MxHost[]; secure: boolean }> {
   try {
-    await resolver.resolveAddresses(domain, { ipv6 });
-    return { kind: 'hosts', hosts: [{ host: domain, preference: 0, implicit: true }] };
+    const { secure } = await queries.addresses(domain, ipv6);
+    return { kind: 'hosts', hosts: [{ host: domain, preference: 0, implicit: true }], secure };
   } catch (err) {
     if (!(err instanceof DnsError)) throw err;
     if (err.kind === 'temporary') return { kind: 'temporary', error: err.message };
@@ -73,6 +108,9 @@ async function implicitMx(resolver: Pick<DnsResolver, 'resolveAddresses'>, domai
 /** An MX host with the addresses to try, or why it has none. */
 export interface ResolvedHost extends MxHost {
   addresses: string[];
+  /** Through a validating resolver only: whether every address answer was DNSSEC-secure, and where a CNAME chain ended. */
+  secure?: boolean;
+  canonicalName?: string;
   /** Set when the host's addresses could not be resolved. */
   error?: { temporary: boolean; message: string };
 }
@@ -82,14 +120,19 @@ export interface ResolvedHost extends MxHost {
  * at most `maxAddresses` addresses in total (the last hosts get what is left).
  */
 export async function resolveMxAddresses(
-  resolver: Pick<DnsResolver, 'resolveAddresses'>,
+  resolver: Pick<DnsResolver, 'resolveAddresses'> & Partial<Pick<DnsResolver, 'resolveAddressesSecure'>>,
   hosts: readonly MxHost[],
-  limits: { maxHosts: number; maxAddresses: number; ipv6: boolean },
+  limits: { maxHosts: number; maxAddresses: number; ipv6: boolean; secure?: boolean },
 ): Promise<ResolvedHost[]> {
   const chosen = hosts.slice(0, limits.maxHosts);
+  const secure = limits.secure === true && resolver.resolveAddressesSecure !== undefined;
   const answers = await Promise.all(
     chosen.map(async (host): Promise<ResolvedHost> => {
       try {
+        if (secure) {
+          const answer = await resolver.resolveAddressesSecure!(host.host, { ipv6: limits.ipv6 });
+          return { ...host, addresses: answer.value, secure: answer.secure, canonicalName: normalizeName(answer.canonicalName) };
+        }
         return { ...host, addresses: await resolver.resolveAddresses(host.host, { ipv6: limits.ipv6 }) };
       } catch (err) {
         if (!(err instanceof DnsError)) throw err;

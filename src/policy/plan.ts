@@ -2,8 +2,10 @@ import { isIP } from 'node:net';
 import { parseRoute, type Config } from '../config/schema';
 import type { MtaSts, MtaStsResult } from './mta-sts';
 import { mxMatchesPolicy } from './mta-sts/match';
+import { daneHostPolicy } from './dane/host';
+import { DANE_TLSA_BOGUS } from './dane/match';
 import type { DaneHostPolicy } from './dane/types';
-import { lookupMx, resolveMxAddresses, type MxHost, type MxLookup, type ResolvedHost } from './mx';
+import { lookupMx, lookupMxSecure, resolveMxAddresses, type MxHost, type MxLookup, type ResolvedHost } from './mx';
 import { DnsError, normalizeName, type DnsResolver } from './resolver';
 
 export type TlsLevel = 'encrypt' | 'verify' | 'portal';
@@ -85,7 +87,8 @@ export interface Planner {
 
 export interface PlannerDeps {
   config: Pick<Config, 'outbound' | 'domains'>;
-  resolver: Pick<DnsResolver, 'resolveMx' | 'resolveAddresses'>;
+  /** With `validating` (and the secure lookups), DANE is on for planDelivery; without, nothing DANE does happens. */
+  resolver: Pick<DnsResolver, 'resolveMx' | 'resolveAddresses'> & Partial<Pick<DnsResolver, 'validating' | 'resolveMxSecure' | 'resolveAddressesSecure' | 'resolveTlsa'>>;
   /** null when MTA-STS is disabled. */
   mtaSts: MtaSts | null;
   random?: () => number;
@@ -119,8 +122,10 @@ export function createPlanner(deps: PlannerDeps): Planner {
 
     if (rule.route) return planRoute(domain, rule.route, basePolicy);
 
-    const mx = await lookupMx(deps.resolver, domain, { random: deps.random, ipv6: outbound.ipv6 });
+    const dane = daneResolver();
+    const mx = dane ? await lookupMxSecure(dane, domain, { random: deps.random, ipv6: outbound.ipv6 }) : await lookupMx(deps.resolver, domain, { random: deps.random, ipv6: outbound.ipv6 });
     if (mx.kind !== 'hosts') return noMailHosts(domain, mx, base);
+    const mxSecure = 'secure' in mx && mx.secure === true;
 
     const sts = deps.mtaSts ? await deps.mtaSts.lookup(domain) : null;
     if (sts?.temporary) {
@@ -134,18 +139,30 @@ export function createPlanner(deps: PlannerDeps): Planner {
       level: rule.level,
     };
 
-    const resolved = await resolveMxAddresses(deps.resolver, mx.hosts, { maxHosts: outbound.maxMxHosts, maxAddresses: outbound.maxAddresses, ipv6: outbound.ipv6 });
+    const resolved = await resolveMxAddresses(deps.resolver, mx.hosts, { maxHosts: outbound.maxMxHosts, maxAddresses: outbound.maxAddresses, ipv6: outbound.ipv6, secure: dane !== null });
+    const danePolicies = await Promise.all(
+      resolved.map((host) =>
+        dane && !host.error
+          ? daneHostPolicy(dane, { host: host.host, domain, mxSecure, addressesSecure: host.secure === true, canonicalName: host.canonicalName ?? host.host })
+          : Promise.resolve(null),
+      ),
+    );
     const hosts: PlannedHost[] = [];
     const candidates: Candidate[] = [];
     const wouldFail: WouldFail[] = [];
-    for (const host of resolved) {
+    for (const [index, resolvedHost] of resolved.entries()) {
+      const { secure: _secure, canonicalName: _canonical, ...host } = resolvedHost;
+      const hostDane = danePolicies[index] ?? null;
+      // Where DANE applies, it alone governs the host: MTA-STS neither excludes it nor judges it (RFC 8461 §2).
+      const daneGoverns = hostDane?.state === 'secure-tlsa';
       const stsMatch = active ? mxMatchesPolicy(host.host, active.mx) : null;
       let excluded: string | null = null;
-      if (active?.mode === 'enforce' && !stsMatch) excluded = 'mx-not-in-policy';
+      if (hostDane?.state === 'bogus') excluded = DANE_TLSA_BOGUS;
+      else if (active?.mode === 'enforce' && !stsMatch && !daneGoverns) excluded = 'mx-not-in-policy';
       else if (host.error) excluded = host.error.temporary ? 'address-lookup-temporary' : 'no-address';
       else if (host.addresses.length === 0) excluded = 'address-cap-reached';
-      if (active?.mode === 'testing' && !stsMatch) wouldFail.push({ host: host.host, reason: 'mx-not-in-policy', detail: `${host.host} matches none of ${active.mx.join(', ')}` });
-      hosts.push({ ...host, port: outbound.port, stsMatch, dane: null, excluded });
+      if (active?.mode === 'testing' && !stsMatch && !daneGoverns) wouldFail.push({ host: host.host, reason: 'mx-not-in-policy', detail: `${host.host} matches none of ${active.mx.join(', ')}` });
+      hosts.push({ ...host, port: outbound.port, stsMatch, dane: hostDane, excluded });
       if (excluded) continue;
       candidates.push({
         host: host.host,
@@ -155,9 +172,9 @@ export function createPlanner(deps: PlannerDeps): Planner {
         requireValidCert: rule.level === 'verify' || active?.mode === 'enforce',
         stsMatch,
         servername: host.host,
-        stsTesting: active?.mode === 'testing',
+        stsTesting: active?.mode === 'testing' && !daneGoverns,
         implicit: host.implicit,
-        dane: null,
+        dane: hostDane,
       });
     }
     const planBase = { domain, policy, mtaSts: sts, hosts };
@@ -236,10 +253,22 @@ export function createPlanner(deps: PlannerDeps): Planner {
     return noCandidates(planBase, hosts);
   }
 
+  /** The resolver's DNSSEC-aware lookups when it validates (DANE on); null otherwise. */
+  function daneResolver(): Pick<DnsResolver, 'resolveMxSecure' | 'resolveAddressesSecure' | 'resolveTlsa'> | null {
+    const r = deps.resolver;
+    if (r.validating !== true || !r.resolveMxSecure || !r.resolveAddressesSecure || !r.resolveTlsa) return null;
+    return r as Pick<DnsResolver, 'resolveMxSecure' | 'resolveAddressesSecure' | 'resolveTlsa'>;
+  }
+
   return { planDelivery, planOpportunistic, domainRule };
 }
 
 function noCandidates(base: PlanBase, hosts: readonly PlannedHost[]): DeliveryPlan {
+  // A host whose TLSA lookup was bogus might be the one that would have worked: wait, never divert or deliver around it.
+  if (hosts.some((host) => host.excluded === DANE_TLSA_BOGUS)) {
+    const bogus = hosts.filter((host) => host.excluded === DANE_TLSA_BOGUS).map((host) => host.host);
+    return { ...base, kind: 'defer', code: DANE_TLSA_BOGUS, reason: `TLSA lookup failed (bogus or unanswered) for ${bogus.join(', ')}; no other MX host is usable` };
+  }
   if (hosts.length > 0 && hosts.every((host) => host.excluded === 'mx-not-in-policy')) {
     return { ...base, kind: 'divert', code: 'mta-sts-no-matching-mx', reason: `MTA-STS enforce: no MX host matches the policy (${base.mtaSts?.policy?.mx.join(', ') ?? ''})` };
   }

@@ -84,6 +84,20 @@ export function describeChain(socket: TLSSocket): ChainCertificate[] {
   return chain;
 }
 
+/** The chain as the server sent it (leaf first) in DER, each certificate once; empty without a certificate. */
+export function peerChainDer(socket: TLSSocket): Buffer[] {
+  const chain: Buffer[] = [];
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  // A self-issued root points at itself; the bound keeps a cyclic chain from looping.
+  while (cert?.raw && chain.length < 16) {
+    const raw = cert.raw;
+    if (chain.some((seen) => seen.equals(raw))) break;
+    chain.push(raw);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}
+
 function describeOne(cert: DetailedPeerCertificate): ChainCertificate {
   const x509 = new X509Certificate(cert.raw);
   const key = x509.publicKey;

@@ -19,6 +19,8 @@ export class MxSessionError extends Error {
     readonly reply: string | null,
     /** The plaintext EHLO keywords, when the session got that far (evidence for `sealgate check --mx`). */
     readonly ehlo: string[] | null = null,
+    /** Our end of the connection, when it got that far (TLS-RPT's sending-mta-ip). */
+    readonly localAddress: string | null = null,
   ) {
     super(message);
   }

@@ -24,7 +24,7 @@ export type CandidateConnection =
  * server). A compliant session is returned open; anything else is closed.
  */
 export async function connectCandidate(
-  candidate: Pick<Candidate, 'host' | 'addresses' | 'port' | 'servername' | 'requireValidCert' | 'stsTesting'>,
+  candidate: Pick<Candidate, 'host' | 'addresses' | 'port' | 'servername' | 'requireValidCert' | 'stsTesting'> & Partial<Pick<Candidate, 'dane'>>,
   options: MxSessionOptions,
   /** Keep each session's certificate chain (`sealgate check --mx`); delivery leaves it out. */
   inspect = false,
@@ -43,7 +43,7 @@ export async function connectCandidate(
     const target: MxTarget = { host: candidate.host, address, port: candidate.port, servername: candidate.servername };
     let session: MxSession;
     try {
-      session = await openMxSession(target, options, undefined, inspect);
+      session = await openMxSession(target, options, undefined, inspect, candidate.dane?.state === 'secure-tlsa');
     } catch (err) {
       if (!(err instanceof MxSessionError)) throw err;
       attempts.push({ address, error: err, judgement: null });

@@ -11,7 +11,10 @@ import { resetSession, sendTransaction, type TransactionInput } from './transact
  */
 export interface MxConnector {
   /** A compliant, judged session with a candidate, or how trying failed (connectCandidate). */
-  connect(candidate: Pick<Candidate, 'host' | 'addresses' | 'port' | 'servername' | 'requireValidCert' | 'stsTesting'>, options: MxSessionOptions): Promise<CandidateConnection>;
+  connect(
+    candidate: Pick<Candidate, 'host' | 'addresses' | 'port' | 'servername' | 'requireValidCert' | 'stsTesting'> & Partial<Pick<Candidate, 'dane'>>,
+    options: MxSessionOptions,
+  ): Promise<CandidateConnection>;
   /** One transaction; an abort closes the connection (the transaction then fails). Never throws. */
   send(session: MxSession, input: TransactionInput, signal: AbortSignal): Promise<TransactionResult>;
   /** RSET for the next message; false when the connection cannot be reused. */

@@ -2,7 +2,7 @@ import { createSecureContext, type ConnectionOptions, type SecureContext, type T
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { MxSessionOptions } from '../policy/session-options';
 import { checkNegotiated, describeNegotiated, tlsContextOptions, type NegotiatedTls, type TlsCheck, type TlsProfile } from '../policy/tls-profile';
-import { describeCertificate, describeChain, type CertificateFacts, type ChainCertificate } from './certificate';
+import { describeCertificate, describeChain, peerChainDer, type CertificateFacts, type ChainCertificate } from './certificate';
 import type { MxTarget } from './target';
 
 export type { MxTarget } from './target';
@@ -30,6 +30,8 @@ export interface MxSession {
   ehloBeforeTls: string[];
   /** The certificate chain the server sent, leaf first: only when the session was opened to inspect it (`sealgate check --mx`). */
   chain?: ChainCertificate[];
+  /** The certificate chain the server sent as DER, leaf first: only when DANE applies to the host (the judge matches TLSA records against it). */
+  peerChainDer?: Buffer[];
   negotiated: NegotiatedTls;
   profileCheck: TlsCheck;
   certificate: CertificateFacts;
@@ -65,16 +67,20 @@ function outboundSecureContext(profile: TlsProfile, ca: string[] | undefined): S
  * Keeps the first (plaintext) EHLO reply nodemailer reads, which is the only place that says whether the server
  * offered STARTTLS: nodemailer exposes no accessor for it. Returns "was STARTTLS offered?" (null before EHLO).
  */
-function watchStarttlsOffer(internals: ConnectionInternals): { advertised: () => boolean | null; keywords: () => string[] | null } {
+function watchStarttlsOffer(internals: ConnectionInternals): { advertised: () => boolean | null; keywords: () => string[] | null; localAddress: () => string | null } {
   let plaintextEhlo: string | null = null;
+  // Our end of the connection, read at the first EHLO while the plain socket is surely open (TLS-RPT's sending-mta-ip).
+  let localAddress: string | null = null;
   const originalEhlo = internals._actionEHLO;
   internals._actionEHLO = function (this: unknown, str: string) {
     plaintextEhlo ??= str;
+    localAddress ??= (internals._socket as { localAddress?: string } | undefined)?.localAddress ?? null;
     return originalEhlo.call(this, str);
   };
   return {
     advertised: () => (plaintextEhlo === null ? null : /[ -]STARTTLS\b/im.test(plaintextEhlo)),
     keywords: () => (plaintextEhlo === null ? null : ehloKeywords(plaintextEhlo)),
+    localAddress: () => localAddress,
   };
 }
 
@@ -98,8 +104,11 @@ export function sessionTlsOptions(profile: TlsProfile, servername: string | null
   };
 }
 
-/** Opens a session; `inspect` also keeps the certificate chain (read while the socket is open), for `sealgate check --mx`. */
-export async function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOverride?: ConnectionOptions, inspect = false): Promise<MxSession> {
+/**
+ * Opens a session; `inspect` also keeps the certificate chain (read while the socket is open), for `sealgate check --mx`;
+ * `keepChainDer` keeps the raw chain for a DANE check.
+ */
+export async function openMxSession(target: MxTarget, options: MxSessionOptions, tlsOverride?: ConnectionOptions, inspect = false, keepChainDer = false): Promise<MxSession> {
   const { connection, internals, starttlsAdvertised, ehloBeforeTls } = await dialMx(target, options, {
     requireTLS: true,
     tls: tlsOverride ?? sessionTlsOptions(options.profile, target.servername, options.ca),
@@ -113,6 +122,7 @@ export async function openMxSession(target: MxTarget, options: MxSessionOptions,
     ehlo: internals._ehloLines ?? [],
     ehloBeforeTls,
     ...(inspect ? { chain: describeChain(socket) } : {}),
+    ...(keepChainDer ? { peerChainDer: peerChainDer(socket) } : {}),
     negotiated: describeNegotiated(socket),
     profileCheck: checkNegotiated(socket, options.profile),
     certificate: describeCertificate(socket, target),
@@ -144,14 +154,14 @@ export function dialMx(
       logger: false,
     });
     const internals = connection as unknown as ConnectionInternals;
-    const { advertised, keywords } = watchStarttlsOffer(internals);
+    const { advertised, keywords, localAddress } = watchStarttlsOffer(internals);
     let settled = false;
 
     connection.on('error', (err: NodemailerError) => {
       if (settled) return;
       settled = true;
       const { classification, code, reason } = classifySessionError(err, advertised(), internals.upgrading === true);
-      reject(new MxSessionError(reason, classification, code, advertised(), err.response ?? null, keywords()));
+      reject(new MxSessionError(reason, classification, code, advertised(), err.response ?? null, keywords(), localAddress()));
     });
     connection.connect(() => {
       if (settled) return;

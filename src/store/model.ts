@@ -38,6 +38,8 @@ export interface NewMessage {
     dsn?: DsnEnvelope;
     /** A portal notice (link, code, reminder, sender notice): delivered with opportunistic TLS, never diverted, no DSN. */
     notice?: { itemId?: string; kind: string };
+    /** A TLS-RPT report the relay sends itself: its sessions are not counted in the next report (RFC 8460 §5.3). */
+    tlsReport?: boolean;
     /** The submitter's per-message portal choices (X-Sealgate-Portal-* headers, stripped before storage); the admin's settings bound them. */
     portal?: { notify?: boolean; expiry?: number; methods?: PortalAuthMethod[]; secretHash?: string };
   };

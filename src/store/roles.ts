@@ -145,6 +145,34 @@ export interface KeyValueCache {
   cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number>;
 }
 
+/** One counter of TLS-RPT sessions: how many sessions a (policy, failure detail) pair saw on one day for one domain. */
+export interface TlsRptTally {
+  /** The caller's policy key, as given to tlsRptCount. */
+  policy: string;
+  /** The caller's failure-detail key; null for successful sessions. */
+  detail: string | null;
+  count: number;
+}
+
+/**
+ * TLS session counters per UTC day and policy domain (RFC 8460 reports). The keys are opaque strings the
+ * caller builds; the store only adds them up. Several relays on one Redis add into the same counters.
+ * Days are `YYYY-MM-DD`; anything else is refused.
+ */
+export interface TlsRptCounters {
+  /** Adds `count` (default 1) sessions to a counter, creating it; `detail` null counts successes. */
+  tlsRptCount(day: string, domain: string, policy: string, detail: string | null, count?: number): Promise<void>;
+  /** Domains with any counter on that day, sorted. */
+  tlsRptDomains(day: string): Promise<string[]>;
+  /** Every counter of a domain on a day (empty when none). */
+  tlsRptRead(domain: string, day: string): Promise<TlsRptTally[]>;
+  /** Drops the counters of days before `before` (YYYY-MM-DD); returns how many days went. */
+  tlsRptPrune(before: string): Promise<number>;
+}
+
+/** A TLS-RPT day: `YYYY-MM-DD`, as the counters are keyed (also keeps file names and keys tame). */
+export const TLSRPT_DAY = /^\d{4}-\d{2}-\d{2}$/;
+
 /**
  * Damaged entries set aside. Reads that meet a damaged record (schema, size or checksum) quarantine it
  * themselves and skip it; these are for the delivery side (a result that cannot be recorded) and operators.

@@ -1,4 +1,4 @@
-import { checkMailFrom, checkRcptTo, DISK_LOW, sourceRouteRefusal, type MailFacts, type RcptFacts } from '../../src/inbound/session-rules';
+import { checkMailFrom, checkRcptTo, DISK_LOW, mailParameterNames, requireTlsParameterRefusal, sourceRouteRefusal, type MailFacts, type RcptFacts } from '../../src/inbound/session-rules';
 
 /** A submission session after STARTTLS and AUTH, on a listener that requires both. */
 const AUTHED: MailFacts = { requireTls: true, secure: true, authRequired: true, user: {} };
@@ -137,5 +137,33 @@ describe('source routes in the raw MAIL/RCPT line', () => {
     expect(sourceRouteRefusal('MAIL FROM: <@relay.example:user@dest.example> SIZE=10')).toEqual(refusal);
     expect(sourceRouteRefusal('RCPT TO:<user@dest.example>')).toBeNull();
     expect(sourceRouteRefusal('MAIL FROM:<>')).toBeNull();
+  });
+});
+
+describe('REQUIRETLS in the raw MAIL line (RFC 8689)', () => {
+  const refusal = { reason: 'requiretls-without-tls', code: 530, text: '5.7.10 REQUIRETLS needs a TLS session: issue STARTTLS first' };
+
+  test('plaintext: 530 5.7.10, whatever the case, position or other parameters', () => {
+    for (const line of [
+      'MAIL FROM:<a@sender.example> REQUIRETLS',
+      'mail from: <a@sender.example> SIZE=10 requiretls BODY=8BITMIME',
+      'MAIL FROM:<> REQUIRETLS',
+      'MAIL FROM:a@sender.example REQUIRETLS',
+    ]) {
+      expect(requireTlsParameterRefusal(line, false)).toEqual(refusal);
+    }
+  });
+
+  test('over TLS, or without the parameter, or on RCPT: nothing to refuse', () => {
+    expect(requireTlsParameterRefusal('MAIL FROM:<a@sender.example> REQUIRETLS', true)).toBeNull();
+    expect(requireTlsParameterRefusal('MAIL FROM:<a@sender.example> SIZE=10', false)).toBeNull();
+    expect(requireTlsParameterRefusal('RCPT TO:<a@dest.example> REQUIRETLS', false)).toBeNull();
+  });
+
+  test('the path is skipped as a unit: a quoted local part or a parameter value naming REQUIRETLS is not the parameter', () => {
+    expect(mailParameterNames('MAIL FROM:<"x> REQUIRETLS"@sender.example> SIZE=1')).toEqual(['SIZE']);
+    expect(mailParameterNames('MAIL FROM:<a@sender.example> ENVID=a>REQUIRETLS RET=HDRS')).toEqual(['ENVID', 'RET']);
+    expect(mailParameterNames('MAIL FROM:<a@sender.example>')).toEqual([]);
+    expect(mailParameterNames('EHLO REQUIRETLS')).toEqual([]);
   });
 });

@@ -80,6 +80,8 @@ describe('dependency direction rules', () => {
       'src/config/limits.ts': 'export interface Limits { n: number }\n',
       'src/admin/server.ts': "import { start } from '../relay';\nexport const serve = () => start();\n",
       'src/relay.ts': 'export const start = () => 1;\n',
+      'src/tlsrpt/counter.ts': "import { deliver } from '../outbound/engine';\nexport const count = () => deliver();\n",
+      'src/outbound/observer.ts': "import { count } from '../tlsrpt/counter';\nexport const observe = () => count();\n",
     });
     const found = violations.map((v) => `${v.rule}: ${v.from} -> ${v.to}`).sort();
     expect(found).toEqual(
@@ -94,6 +96,8 @@ describe('dependency direction rules', () => {
         'outcome-imports-only-types: src/outcome/rule.ts -> src/policy/probe.ts',
         'outcome-is-pure: src/outcome/rule.ts -> src/config/limits.ts',
         'relay-imported-outside-cli: src/admin/server.ts -> src/relay.ts',
+        'tlsrpt-imports-only-store-policy-config-log: src/tlsrpt/counter.ts -> src/outbound/engine.ts',
+        'outbound-imports-tlsrpt: src/outbound/observer.ts -> src/tlsrpt/counter.ts',
       ].sort(),
     );
     expect(exitCode).toBe(violations.length);

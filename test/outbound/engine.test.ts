@@ -182,6 +182,16 @@ function plan(hosts: string[]): DeliveryPlan {
   };
 }
 
+const planOf = (hosts: string[] | DeliveryPlan): DeliveryPlan => (Array.isArray(hosts) ? plan(hosts) : hosts);
+
+/** A plan whose candidates are changed as given (MTA-STS enforce, DANE, ...). */
+function planWith(hosts: string[], change: (c: Candidate) => Partial<Candidate>, mtaSts: DeliveryPlan['mtaSts'] = null): DeliveryPlan {
+  const base = plan(hosts) as Extract<DeliveryPlan, { kind: 'deliver' }>;
+  return { ...base, mtaSts, candidates: base.candidates.map((c) => ({ ...c, ...change(c) })) };
+}
+
+const enforce = (): Partial<Candidate> => ({ stsMatch: true, requireValidCert: true });
+
 function claimed(recipients: string[], params: ClaimedJob['message']['params'] = {}): ClaimedJob {
   return {
     job: {
@@ -199,7 +209,7 @@ function claimed(recipients: string[], params: ClaimedJob['message']['params'] =
   };
 }
 
-function engineWith(connector: FakeConnector, hosts: string[], openBody?: () => Promise<Readable>, delivery: Record<string, unknown> = {}) {
+function engineWith(connector: FakeConnector, hosts: string[] | DeliveryPlan, openBody?: () => Promise<Readable>, delivery: Record<string, unknown> = {}) {
   const config = parseConfig({ hostname: 'relay.test', listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }], delivery }, {}, '/tmp');
   const enqueued: Array<{ from: string; recipients: Array<{ address: string }> }> = [];
   /** The DSNs queued, as text, in order. */
@@ -215,7 +225,7 @@ function engineWith(connector: FakeConnector, hosts: string[], openBody?: () => 
     },
   } as unknown as Store;
   const policy = {
-    planner: { planDelivery: async () => plan(hosts), planOpportunistic: async () => plan(hosts), domainRule: () => ({ level: 'encrypt', source: 'default', route: null }) },
+    planner: { planDelivery: async () => planOf(hosts), planOpportunistic: async () => planOf(hosts), domainRule: () => ({ level: 'encrypt', source: 'default', route: null }) },
     sessionOptions: {},
   } as unknown as PolicyRuntime;
   const audit = { record: () => undefined, action: () => undefined, close: async () => undefined } as unknown as DeliveryEngineDeps['audit'];
@@ -358,7 +368,7 @@ describe('DeliveryEngine with a fake SMTP client', () => {
       { 'mx1.example.test': ['compliant'], 'mx2.example.test': ['compliant'] },
       { 'mx1.example.test': [failure('non-compliant', 'requiretls-not-supported', null)], 'mx2.example.test': [failure('non-compliant', 'requiretls-not-supported', null)] },
     );
-    const { engine, enqueued } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const { engine, enqueued } = engineWith(connector, planWith(['mx1.example.test', 'mx2.example.test'], enforce));
     const result = await engine.deliverJob(claimed(['a@example.test'], { requireTls: true }), run);
     expect(outcomes(result)).toEqual({ 'a@example.test': ['bounced', 'requiretls-unavailable'] });
     expect(evidence(result, 'a@example.test')).toMatchObject({ status: '5.7.30', reply: '550 5.7.30 REQUIRETLS support required' });
@@ -367,6 +377,99 @@ describe('DeliveryEngine with a fake SMTP client', () => {
       { host: 'mx2.example.test', requireValidCert: true },
     ]);
     expect(enqueued).toHaveLength(1);
+  });
+
+  it('REQUIRETLS to a domain with neither MTA-STS nor DANE: no MX is dialled, every recipient bounces 5.7.30 at once, the DSN has no body', async () => {
+    const connector = new FakeConnector({});
+    const { engine, enqueued, bodies } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test', 'b@example.test'], { requireTls: true, dsn: { ret: 'FULL' } }), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['bounced', 'requiretls-unavailable'], 'b@example.test': ['bounced', 'requiretls-unavailable'] });
+    expect(result.retryAt).toBeUndefined();
+    expect(connector.connects).toEqual([]);
+    expect(evidence(result, 'b@example.test')).toMatchObject({
+      status: '5.7.30',
+      reply: '550 5.7.30 REQUIRETLS support required',
+      mxAttempts: [
+        { mx: 'mx1.example.test', ip: null, class: 'non-compliant', code: 'requiretls-unauthenticated-mx' },
+        { mx: 'mx2.example.test', ip: null, class: 'non-compliant', code: 'requiretls-unauthenticated-mx' },
+      ],
+    });
+    expect(enqueued).toHaveLength(1);
+    expect(bodies[0]).toContain('Status: 5.7.30');
+    expect(bodies[0]).toContain('Subject: results');
+    expect(bodies[0]).not.toContain('private');
+  });
+
+  it('REQUIRETLS skips the MX nothing authenticates and delivers to the DANE-authenticated one, passing the parameter on', async () => {
+    const inputs: TransactionInput[] = [];
+    const connector = new FakeConnector(
+      { 'mx2.example.test': ['compliant'] },
+      {
+        'mx2.example.test': [
+          (input) => {
+            inputs.push(input);
+            return everyone('delivered', '250 2.0.0 ok')(input);
+          },
+        ],
+      },
+    );
+    const tlsa = { usage: 3, selector: 1, matchingType: 1, data: 'ab'.repeat(32) };
+    const dane = (secure: boolean): Candidate['dane'] =>
+      secure
+        ? { state: 'secure-tlsa', records: [tlsa], usable: [tlsa], referenceNames: ['mx2.example.test'], tlsaName: '_25._tcp.mx2.example.test', reason: 'secure' }
+        : { state: 'insecure', records: [], usable: [], referenceNames: [], tlsaName: null, reason: 'unsigned' };
+    const { engine } = engineWith(
+      connector,
+      planWith(['mx1.example.test', 'mx2.example.test'], (c) => ({ dane: dane(c.host === 'mx2.example.test') })),
+    );
+    const result = await engine.deliverJob(claimed(['a@example.test'], { requireTls: true }), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'delivered'] });
+    expect(connector.connects.map((c) => c.host)).toEqual(['mx2.example.test']);
+    expect(inputs.map((i) => i.requireTls)).toEqual([true]);
+    expect(evidence(result, 'a@example.test').mxAttempts.map((a) => [a.mx, a.code])).toEqual([
+      ['mx1.example.test', 'requiretls-unauthenticated-mx'],
+      ['mx2.example.test', 'ok'],
+    ]);
+    await engine.close();
+  });
+
+  it('REQUIRETLS while the published MTA-STS policy cannot be fetched: deferred, nothing dialled, no DSN', async () => {
+    const connector = new FakeConnector({});
+    const mtaSts = { record: { id: '1' }, policy: null, policyId: null, source: null, error: 'HTTP 503', errorType: 'sts-policy-fetch-error' as const, temporary: false };
+    const { engine, enqueued } = engineWith(
+      connector,
+      planWith(['mx1.example.test'], () => ({}), mtaSts),
+    );
+    const result = await engine.deliverJob(claimed(['a@example.test'], { requireTls: true }), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['deferred', 'requiretls-mta-sts-unavailable'] });
+    expect(result.retryAt).toBeDefined();
+    expect(connector.connects).toEqual([]);
+    expect(enqueued).toHaveLength(0);
+  });
+
+  it('a message without REQUIRETLS to the same unauthenticated MX is still delivered as before', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': ['compliant'] }, { 'mx1.example.test': [everyone('delivered', '250 ok')] });
+    const { engine } = engineWith(connector, ['mx1.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test']), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'delivered'] });
+    expect(connector.connects).toEqual([{ host: 'mx1.example.test', requireValidCert: false }]);
+    await engine.close();
+  });
+
+  it('TLS-Required: No is ignored for a REQUIRETLS message, even where the admin honours it', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': ['compliant'] }, { 'mx1.example.test': [everyone('delivered', '250 ok')] });
+    const { engine } = engineWith(
+      connector,
+      planWith(['mx1.example.test', 'mx2.example.test'], (c) => (c.host === 'mx1.example.test' ? enforce() : {})),
+      undefined,
+      { honorTlsRequiredNo: true },
+    );
+    const job = claimed(['a@example.test'], { requireTls: true });
+    job.message.headers = { tlsRequired: 'No' };
+    const result = await engine.deliverJob(job, run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'delivered'] });
+    expect(connector.connects).toEqual([{ host: 'mx1.example.test', requireValidCert: true }]);
+    await engine.close();
   });
 
   it('a job taken after shutdown began is handed back untouched', async () => {

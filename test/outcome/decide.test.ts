@@ -144,6 +144,31 @@ describe('outcome rule: outcomes per recipient', () => {
     expect(decide({ requireTls: true, attempts: [noSession('mx1', 'transient', 'connect-failed')] }).get(A)).toMatchObject({ outcome: 'deferred', reason: 'connect-failed' });
   });
 
+  it('REQUIRETLS when MTA-STS enforce names no MX: bounced 5.7.30 at once instead of diverted', () => {
+    const plan = { kind: 'divert' as const, code: 'mta-sts-no-matching-mx', reason: 'no MX in the policy' };
+    expect(decide({ plan, requireTls: true, attempts: [] }).get(A)).toEqual({
+      outcome: 'bounced',
+      reason: 'requiretls-unavailable',
+      detail: 'no MX in the policy',
+      reply: '550 5.7.30 REQUIRETLS support required',
+      status: '5.7.30',
+    });
+  });
+
+  it('REQUIRETLS to a domain at level portal: still diverted (the admin’s rule), and a deferring plan still defers', () => {
+    const portal = { kind: 'divert' as const, code: 'portal-level', reason: 'always divert' };
+    expect(decide({ plan: portal, requireTls: true, attempts: [] }).get(A)).toMatchObject({ outcome: 'diverted', reason: 'portal-level' });
+    const dns = { kind: 'defer' as const, code: 'mta-sts-dns-temporary', reason: 'SERVFAIL' };
+    expect(decide({ plan: dns, requireTls: true, attempts: [] }).get(A)).toMatchObject({ outcome: 'deferred', reason: 'mta-sts-dns-temporary' });
+  });
+
+  it('REQUIRETLS with every MX skipped as unauthenticated: bounced 5.7.30; a skip that may change (policy not fetched) defers', () => {
+    const skipped = noSession('mx1', 'non-compliant', 'requiretls-unauthenticated-mx');
+    expect(decide({ requireTls: true, attempts: [skipped] }).get(A)).toMatchObject({ outcome: 'bounced', status: '5.7.30' });
+    const waiting = noSession('mx1', 'transient', 'requiretls-mta-sts-unavailable');
+    expect(decide({ requireTls: true, attempts: [waiting] }).get(A)).toMatchObject({ outcome: 'deferred', reason: 'requiretls-mta-sts-unavailable' });
+  });
+
   it('shutdown before every recipient was decided: deferred shutdown, whatever else failed', () => {
     const d = decide({ aborted: true, attempts: [noSession('mx1', 'transient', 'connect-failed')] });
     expect(d.get(A)).toEqual({ outcome: 'deferred', reason: 'shutdown', reply: null });
@@ -157,6 +182,10 @@ describe('outcome rule: outcomes per recipient', () => {
 
 describe('outcome rule: expiry after delivery.maxQueueTime', () => {
   const transient = [noSession('mx1', 'transient', 'connect-failed', '421 busy')];
+
+  it('a REQUIRETLS message still deferred at expiry bounces 4.4.7 even when onExpiry is divert', () => {
+    expect(decide({ expired: 'divert', requireTls: true, attempts: transient }).get(A)).toMatchObject({ outcome: 'bounced', reason: 'queue-time-expired', status: '4.4.7', reply: '421 busy' });
+  });
 
   it('onExpiry divert: a deferred recipient is diverted queue-time-expired, its reply kept', () => {
     expect(decide({ expired: 'divert', attempts: transient }).get(A)).toEqual({ outcome: 'diverted', reason: 'queue-time-expired', reply: '421 busy' });

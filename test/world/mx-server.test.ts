@@ -179,6 +179,24 @@ describe('test world MX servers', () => {
     });
   });
 
+  it('requireTls: offers REQUIRETLS after STARTTLS and records the MAIL FROM parameter; without it, a client that requires it cannot send', async () => {
+    const offering = await start({ name: 'mx1.requiretls.test', tls: 'tls13', requireTls: true });
+    const plain = await start({ name: 'mx1.norequiretls.test', tls: 'tls13', host: '127.0.0.11' });
+    const send = async (server: MxServer) => {
+      const transport = nodemailer.createTransport({ host: server.host, port: server.port, requireTLS: true, name: 'relay.test', tls: { ca: caPem, servername: server.name } });
+      try {
+        return await transport.sendMail({ envelope: { from: 'a@sender.test', to: [`b@${server.name}`] }, raw: 'Subject: r\r\n\r\nbody\r\n', requireTLSExtensionEnabled: true });
+      } finally {
+        transport.close();
+      }
+    };
+    await send(offering);
+    const message = await offering.waitFor(() => true, 5000);
+    expect(message.mailParams).toMatchObject({ REQUIRETLS: true });
+    await expect(send(plain)).rejects.toMatchObject({ code: 'EREQUIRETLS' });
+    expect(plain.received).toHaveLength(0);
+  });
+
   it('answers 4xx/5xx to chosen recipients and accepts the others', async () => {
     const server = await start({ name: 'mx1.rcpt.test', tls: 'tls13', rcpt5xx: ['Bad@rcpt.test'], rcpt4xx: ['later@rcpt.test'] });
     const transport = nodemailer.createTransport({ host: server.host, port: server.port, tls: { ca: caPem, servername: server.name } });

@@ -34,7 +34,8 @@ async function auditRecipient(command: Command, recipient: string, since: number
   process.stdout.write(`${outcomes.length} message${outcomes.length === 1 ? '' : 's'}\n`);
 }
 
-function describe(entry: AuditEntry): string {
+/** One audit entry as text (exported for tests). */
+export function describe(entry: AuditEntry): string {
   const lines = [`${entry.at}  ${entry.recipient}  ${entry.outcome.toUpperCase()}  (${entry.reason})`];
   if (entry.mx) lines.push(`    via ${entry.mx} [${entry.ip ?? '?'}]`);
   if (entry.tls) lines.push(`    TLS ${entry.tls.protocol ?? '?'} ${entry.tls.cipher ?? '?'} group ${entry.tls.group ?? '?'}`);
@@ -42,9 +43,17 @@ function describe(entry: AuditEntry): string {
     const c = entry.certificate;
     lines.push(`    certificate ${c.subject ?? '?'} issued by ${c.issuer ?? '?'}, valid to ${c.validTo ?? '?'}, trusted ${c.trusted ? 'yes' : 'no'}, name match ${c.nameMatch ? 'yes' : 'no'}`);
   }
-  if (entry.policy) lines.push(`    policy ${entry.policy.source}, level ${entry.policy.level}${entry.policy.mode ? `, MTA-STS ${entry.policy.mode} id ${entry.policy.id ?? '?'}` : ''}`);
+  if (entry.policy) {
+    const dane = entry.policy.dane !== undefined ? `, DANE ${entry.policy.dane ?? '-'}` : '';
+    lines.push(`    policy ${entry.policy.source}, level ${entry.policy.level}${entry.policy.mode ? `, MTA-STS ${entry.policy.mode} id ${entry.policy.id ?? '?'}` : ''}${dane}`);
+  }
+  const matched = entry.mxAttempts.find((a) => a.class === 'ok' && a.dane?.match)?.dane?.match;
+  if (matched) lines.push(`    DANE TLSA ${matched.usage} ${matched.selector} ${matched.matchingType} matched at depth ${matched.depth}`);
   if (entry.reply) lines.push(`    reply ${entry.reply}`);
-  for (const attempt of entry.mxAttempts.filter((a) => a.class !== 'ok')) lines.push(`    tried ${attempt.mx} [${attempt.ip ?? '?'}]: ${attempt.class}, ${attempt.code}: ${attempt.reason}`);
+  for (const attempt of entry.mxAttempts.filter((a) => a.class !== 'ok')) {
+    const dane = attempt.dane ? ` (DANE ${attempt.dane.state}, ${attempt.dane.result})` : '';
+    lines.push(`    tried ${attempt.mx} [${attempt.ip ?? '?'}]: ${attempt.class}, ${attempt.code}: ${attempt.reason}${dane}`);
+  }
   return lines.join('\n');
 }
 

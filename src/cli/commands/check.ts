@@ -53,6 +53,7 @@ export function formatReport(report: CheckReport): string {
   const sts = report.mtaSts;
   const stsLine = sts.policy ? `${sts.policy.mode}, mx ${sts.policy.mx.join(' ') || '-'}, max_age ${sts.policy.maxAge} (${sts.source})` : 'no policy';
   lines.push(`MTA-STS:  record ${sts.record ? `id ${sts.record.id}` : 'none'}; ${stsLine}${sts.error ? `; error: ${sts.error}` : ''}`);
+  lines.push(report.daneEnabled ? 'DANE:     on (validating resolver)' : 'DANE:     off (dns.validating is false)');
   for (const entry of report.wouldFail) lines.push(`  would fail under enforce: ${entry.host}: ${entry.reason}${entry.detail ? ` (${entry.detail})` : ''}`);
   if (report.mx.length > 0) lines.push('MX hosts:');
   for (const mx of report.mx) lines.push(...formatMx(mx));
@@ -71,6 +72,11 @@ function formatMx(mx: MxReport): string[] {
     );
   }
   if (mx.offered) lines.push(`      offers (permissive client): ${mx.offered.protocol ?? '?'} ${mx.offered.cipher ?? '?'}`);
+  if (mx.dane) {
+    const records = mx.dane.records.map((r) => `${r.usage} ${r.selector} ${r.matchingType}`).join(', ');
+    const match = mx.dane.match ? `; matched ${mx.dane.match.usage} ${mx.dane.match.selector} ${mx.dane.match.matchingType} at depth ${mx.dane.match.depth}` : '';
+    lines.push(`      DANE ${mx.dane.state}${records ? ` (${records})` : ''}${match}: ${mx.dane.reason}`);
+  }
   return lines;
 }
 

@@ -18,6 +18,7 @@ import type {
   QuarantineKind,
   Store,
   StoreCounts,
+  TlsRptTally,
   WaitingJobs,
 } from '../types';
 import { FileQueueAdmin } from './admin';
@@ -27,6 +28,7 @@ import { FilePortalStore } from './portal';
 import { FileJobQueue } from './queue';
 import { FileRetention } from './retention';
 import { FileSpool, type FileStoreOptions } from './spool';
+import { FileTlsRptCounters } from './tlsrpt';
 
 export type { FileStoreOptions } from './spool';
 
@@ -43,6 +45,7 @@ export class FileStore implements Store {
   private readonly portal: FilePortalStore;
   private readonly cache: FileCache;
   private readonly retention: FileRetention;
+  private readonly tlsrpt: FileTlsRptCounters;
 
   constructor(options: FileStoreOptions) {
     this.spool = new FileSpool(options);
@@ -52,6 +55,7 @@ export class FileStore implements Store {
     this.portal = new FilePortalStore(this.spool.layout);
     this.cache = new FileCache(this.spool.layout);
     this.retention = new FileRetention(this.spool);
+    this.tlsrpt = new FileTlsRptCounters(this.spool.layout);
   }
 
   open(): Promise<void> {
@@ -180,5 +184,18 @@ export class FileStore implements Store {
 
   sweep(now?: number): Promise<number> {
     return this.retention.sweep(now);
+  }
+
+  tlsRptCount(day: string, domain: string, policy: string, detail: string | null, count?: number): Promise<void> {
+    return this.tlsrpt.tlsRptCount(day, domain, policy, detail, count);
+  }
+  tlsRptDomains(day: string): Promise<string[]> {
+    return this.tlsrpt.tlsRptDomains(day);
+  }
+  tlsRptRead(domain: string, day: string): Promise<TlsRptTally[]> {
+    return this.tlsrpt.tlsRptRead(domain, day);
+  }
+  tlsRptPrune(before: string): Promise<number> {
+    return this.tlsrpt.tlsRptPrune(before);
   }
 }

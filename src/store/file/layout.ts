@@ -16,6 +16,7 @@ import path from 'node:path';
  *   quarantine/          damaged entries set aside (at open, or when a read meets one)
  *   quarantine.jsonl     why and when each quarantined entry was set aside (ids and reasons, no content)
  *   inflight/<job id>    empty marker while a claimed job's result is unrecorded (possible duplicates after a crash)
+ *   tlsrpt/<day>.jsonl  TLS-RPT session counts of one UTC day, one increment per line, added up on read
  *   relay.pid            the spool lock of the one relay using it
  */
 export class SpoolLayout {
@@ -32,6 +33,7 @@ export class SpoolLayout {
   readonly portalBlobs: string;
   readonly portalTokens: string;
   readonly portalEvents: string;
+  readonly tlsrpt: string;
 
   constructor(readonly root: string) {
     this.bodies = path.join(root, 'bodies');
@@ -47,10 +49,25 @@ export class SpoolLayout {
     this.portalBlobs = path.join(this.portal, 'blobs');
     this.portalTokens = path.join(this.portal, 'tokens');
     this.portalEvents = path.join(this.portal, 'events');
+    this.tlsrpt = path.join(root, 'tlsrpt');
   }
 
   folders(): string[] {
-    return [this.bodies, this.meta, this.fallback, this.cache, this.locks, this.tmp, this.quarantine, this.portal, this.portalItems, this.portalBlobs, this.portalTokens, this.portalEvents];
+    return [
+      this.bodies,
+      this.meta,
+      this.fallback,
+      this.cache,
+      this.locks,
+      this.tmp,
+      this.quarantine,
+      this.portal,
+      this.portalItems,
+      this.portalBlobs,
+      this.portalTokens,
+      this.portalEvents,
+      this.tlsrpt,
+    ];
   }
 
   bodyFile(id: string): string {
@@ -87,6 +104,10 @@ export class SpoolLayout {
 
   portalLockFile(id: string): string {
     return path.join(this.locks, `portal.${id}.lock`);
+  }
+
+  tlsRptDayFile(day: string): string {
+    return path.join(this.tlsrpt, `${day}.jsonl`);
   }
 
   cacheLockFile(namespace: string, key: string): string {

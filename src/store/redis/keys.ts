@@ -112,6 +112,18 @@ export class RedisKeys {
     // Length-prefixed so ("a:b", "c") and ("a", "b:c") never share a key.
     return this.key('cache', String(namespace.length), namespace, key);
   }
+  /** Hash: TLS-RPT counters of one domain on one day, field `s\t<policy>` (successes) or `f\t<policy>\t<detail>`. */
+  tlsRptCounters(day: string, domain: string): string {
+    return this.key('tlsrpt', day, domain);
+  }
+  /** Set: the domains with counters on one day. */
+  tlsRptDomains(day: string): string {
+    return this.key('tlsrptdomains', day);
+  }
+  /** Set: the days that have counters (what prune walks). */
+  tlsRptDays(): string {
+    return this.key('tlsrptdays');
+  }
   /** Pattern matching every key of this store (tests, cleanup). */
   all(): string {
     return `${this.prefix}:*`;

@@ -18,6 +18,7 @@ import type {
   QuarantineKind,
   Store,
   StoreCounts,
+  TlsRptTally,
   WaitingJobs,
 } from '../types';
 import { RedisQueueAdmin } from './admin';
@@ -27,6 +28,7 @@ import { RedisFallbackStore } from './fallback';
 import { RedisPortalStore } from './portal';
 import { RedisJobQueue } from './queue';
 import { RedisRetention } from './retention';
+import { RedisTlsRptCounters } from './tlsrpt';
 
 export type { RedisStoreOptions } from './core';
 
@@ -46,6 +48,7 @@ export class RedisStore implements Store {
   private readonly portal: RedisPortalStore;
   private readonly cache: RedisCache;
   private readonly retention: RedisRetention;
+  private readonly tlsrpt: RedisTlsRptCounters;
 
   constructor(options: RedisStoreOptions) {
     this.core = new RedisCore(options);
@@ -55,6 +58,7 @@ export class RedisStore implements Store {
     this.portal = new RedisPortalStore(this.core);
     this.cache = new RedisCache(this.core);
     this.retention = new RedisRetention(this.core);
+    this.tlsrpt = new RedisTlsRptCounters(this.core);
   }
 
   open(): Promise<void> {
@@ -183,5 +187,18 @@ export class RedisStore implements Store {
 
   sweep(now?: number): Promise<number> {
     return this.core.guard(() => this.retention.sweep(now));
+  }
+
+  tlsRptCount(day: string, domain: string, policy: string, detail: string | null, count?: number): Promise<void> {
+    return this.core.guard(() => this.tlsrpt.tlsRptCount(day, domain, policy, detail, count));
+  }
+  tlsRptDomains(day: string): Promise<string[]> {
+    return this.core.guard(() => this.tlsrpt.tlsRptDomains(day));
+  }
+  tlsRptRead(domain: string, day: string): Promise<TlsRptTally[]> {
+    return this.core.guard(() => this.tlsrpt.tlsRptRead(domain, day));
+  }
+  tlsRptPrune(before: string): Promise<number> {
+    return this.core.guard(() => this.tlsrpt.tlsRptPrune(before));
   }
 }

@@ -27,6 +27,8 @@ export interface WorldMxSpec extends MxReplyBehaviour {
   /** MX host name (gets an A record on its own 127.0.0.x address). */
   host: string;
   tls: MxTlsBehaviour;
+  /** Advertise REQUIRETLS after STARTTLS (RFC 8689); received messages record their MAIL FROM parameters either way. */
+  requireTls?: boolean;
   /** MX preference (default 10, 20, 30… in list order). */
   preference?: number;
   /** Send the issuing test-CA root after the leaf (DANE-TA scenarios; see MxBehaviour.chain). */

@@ -40,6 +40,8 @@ export interface MxBehaviour extends MxReplyBehaviour {
    * (usage 2) record names a trust anchor the server must send in its chain (RFC 7671 §5.2.2).
    */
   chain?: boolean;
+  /** Advertise REQUIRETLS (RFC 8689) in EHLO after STARTTLS (smtp-server hides it by default). Fixed at start. */
+  requireTls?: boolean;
 }
 
 /** What the MX saw of the TLS session, from the server side. */
@@ -57,6 +59,8 @@ export interface ReceivedMessage {
   /** The MX host name this server stands for. */
   mx: string;
   mailFrom: string;
+  /** The MAIL FROM parameters as the client sent them (keyword upper-cased → value, or true for a bare keyword); always set by the server. */
+  mailParams?: Record<string, string | true>;
   rcptTo: string[];
   raw: Buffer;
   tls: MxTlsFacts | null;
@@ -137,6 +141,7 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
     disabledCommands: options.tls === 'none' ? ['AUTH', 'STARTTLS'] : ['AUTH'],
     closeTimeout: 100,
     disableReverseLookup: true, // no lookups outside the test world's DNS (and no delay)
+    hideREQUIRETLS: options.requireTls !== true,
     onConnect(session, callback) {
       note('connect', session.remoteAddress);
       callback();
@@ -183,6 +188,7 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
         const message: ReceivedMessage = {
           mx: name,
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          mailParams: session.envelope.mailFrom ? mailParamsOf(session.envelope.mailFrom.args) : {},
           rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
           raw,
           tls: tlsBySession.get(session.id) ?? null,
@@ -231,7 +237,7 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
     host,
     port,
     get behaviour() {
-      return { tls: options.tls, ...(options.chain ? { chain: true } : {}), ...replies };
+      return { tls: options.tls, ...(options.chain ? { chain: true } : {}), ...(options.requireTls ? { requireTls: true } : {}), ...replies };
     },
     certificate: tlsSetup.leaf,
     chainRoot: tlsSetup.root,
@@ -285,6 +291,12 @@ function pickReplies(source: MxReplyBehaviour): MxReplyBehaviour {
     ...(tempFailOnce ? { tempFailOnce } : {}),
     ...(dataDelayMs ? { dataDelayMs } : {}),
   };
+}
+
+function mailParamsOf(args: Record<string, string | boolean> | false | undefined): Record<string, string | true> {
+  const out: Record<string, string | true> = {};
+  for (const [key, value] of Object.entries(args || {})) if (value !== false) out[key.toUpperCase()] = value;
+  return out;
 }
 
 function listed(list: string[] | undefined, recipient: string): boolean {
