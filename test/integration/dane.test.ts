@@ -53,6 +53,8 @@ const SPEC: WorldSpec = {
   'usage01.dane.test': { mx: [{ host: 'mx1.usage01.dane.test', tls: 'self-signed' }] },
   // 3 1 1 matches, but the MX only speaks ChaCha20-Poly1305 (outside the NIST profile)
   'nist.dane.test': { mx: [{ host: 'mx1.nist.dane.test', tls: 'chacha20' }] },
+  // 3 1 1 matches the RSA 1024 key the MX negotiates with: the negotiated TLS fails the NIST profile
+  'nist-key.dane.test': { mx: [{ host: 'mx1.nist-key.dane.test', tls: 'weak-rsa' }] },
   // not signed at all: served by the ordinary world DNS, insecure to unbound
   'unsigned.test': { mx: [{ host: 'mx1.unsigned.test', tls: 'tls13' }] },
   // the sender's mailbox
@@ -74,6 +76,7 @@ const EXPECTED: Record<string, Outcome> = {
   'patient@sts-dane.dane.test': 'diverted',
   'patient@usage01.dane.test': 'delivered',
   'patient@nist.dane.test': 'diverted',
+  'patient@nist-key.dane.test': 'diverted',
   'patient@unsigned.test': 'delivered',
 };
 
@@ -110,6 +113,7 @@ async function tlsaRecords(world: World): Promise<ZoneRecord[]> {
     tlsa('mx1.usage01.dane.test', tlsaRdata(0, 0, 1, tlsaData(ecRoot, 0, 1))),
     tlsa('mx1.usage01.dane.test', tlsaRdata(1, 1, 1, spki('mx1.usage01.dane.test'))),
     tlsa('mx1.nist.dane.test', tlsaRdata(3, 1, 1, spki('mx1.nist.dane.test'))),
+    tlsa('mx1.nist-key.dane.test', tlsaRdata(3, 1, 1, spki('mx1.nist-key.dane.test'))),
   ];
 }
 
@@ -263,6 +267,14 @@ describe('DANE end to end (nsd + unbound + signed zone)', () => {
       expect.objectContaining({ mx: 'mx1.nist.dane.test', class: 'non-compliant', code: 'tls-handshake-failed', dane: expect.objectContaining({ state: 'secure-tlsa', result: 'not-checked' }) }),
     ]);
     expect(entry('patient@nist.dane.test').outcome).toBe('diverted');
+
+    // TLS negotiated with a DANE-matching certificate whose RSA key is below the profile's 2048 bits: diverted.
+    expect(world.mx('mx1.nist-key.dane.test').events.some((e) => e.kind === 'tls')).toBe(true);
+    expect(world.mx('mx1.nist-key.dane.test').received).toHaveLength(0);
+    expect(attempts('patient@nist-key.dane.test')).toEqual([
+      expect.objectContaining({ mx: 'mx1.nist-key.dane.test', class: 'non-compliant', code: 'tls-profile', dane: expect.objectContaining({ state: 'secure-tlsa', result: 'match' }) }),
+    ]);
+    expect(entry('patient@nist-key.dane.test').outcome).toBe('diverted');
 
     // The start log names the validating resolver.
     expect(relay.logs.find((l) => l.event === 'dns-dnssec')).toMatchObject({ dane: true, resolvers: [dnssec.resolver] });
