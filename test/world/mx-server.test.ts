@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
@@ -123,6 +124,27 @@ describe('test world MX servers', () => {
     const lenient = await probe(server, { ca: caPem, rejectUnauthorized: false });
     expect(lenient.socket?.authorized).toBe(false);
     lenient.socket?.destroy();
+  });
+
+  it('chain: sends the issuing test-CA root after the leaf (DANE-TA needs it); certificate is the leaf', async () => {
+    const ca = await testCa();
+    const root = new X509Certificate(ca.rootOf('valid')!);
+    const sentBy = async (server: MxServer): Promise<Buffer[]> => {
+      // No CA given: the chain seen is exactly what the server sent.
+      const { socket } = await probe(server, { rejectUnauthorized: false });
+      const chain: Buffer[] = [];
+      for (let cert = socket!.getPeerCertificate(true); cert?.raw && !chain.some((c) => c.equals(cert.raw)); cert = cert.issuerCertificate) chain.push(cert.raw);
+      socket!.destroy();
+      return chain;
+    };
+    const chained = await start({ name: 'mx1.chain.test', tls: 'tls12-13', chain: true });
+    const plain = await start({ name: 'mx1.nochain.test', tls: 'tls12-13', host: '127.0.0.11' });
+    expect(chained.chainRoot).toBe(ca.rootOf('valid'));
+    expect(plain.chainRoot).toBeNull();
+    const chainedSent = await sentBy(chained);
+    expect(chainedSent.map((der) => der.toString('hex'))).toEqual([new X509Certificate(chained.certificate).raw.toString('hex'), root.raw.toString('hex')]);
+    expect(await sentBy(plain)).toEqual([new X509Certificate(plain.certificate).raw]);
+    expect(new X509Certificate(chained.certificate).subject).toContain('mx1.chain.test');
   });
 
   it('weak-rsa: presents a trusted RSA 1024-bit certificate', async () => {

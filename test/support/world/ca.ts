@@ -30,6 +30,8 @@ export interface TestCa {
   caPem: string;
   /** A leaf for `names` (first name is the CN; all are DNS SANs). Cached per kind+names. */
   leaf(kind: LeafKind, names: string | string[]): Promise<CertPair>;
+  /** PEM of the root that signs leaves of this kind (EC or RSA root); null for `self-signed`. A DANE-TA record names it. */
+  rootOf(kind: LeafKind): string | null;
 }
 
 /** The name used by `wrong-name` leaves. */
@@ -88,6 +90,10 @@ async function createTestCa(): Promise<TestCa> {
 
   return {
     caPem: `${ecRoot.cert.trim()}\n${rsaRoot.cert.trim()}\n`,
+    rootOf(kind) {
+      if (kind === 'self-signed') return null;
+      return `${(kind === 'rsa' || kind === 'weak-rsa' ? rsaRoot : ecRoot).cert.trim()}\n`;
+    },
     leaf(kind, names) {
       const list = (Array.isArray(names) ? names : [names]).map((name) => name.toLowerCase().replace(/\.$/, ''));
       const cacheKey = `${kind}|${list.join(',')}`;

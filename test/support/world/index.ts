@@ -33,6 +33,8 @@ export interface WorldMxSpec extends MxReplyBehaviour {
   requireTls?: boolean;
   /** MX preference (default 10, 20, 30… in list order). */
   preference?: number;
+  /** Send the issuing test-CA root after the leaf (DANE-TA scenarios; see MxBehaviour.chain). */
+  chain?: boolean;
 }
 
 export interface WorldMtaStsSpec {

@@ -35,6 +35,11 @@ export interface MxReplyBehaviour {
 
 export interface MxBehaviour extends MxReplyBehaviour {
   tls: MxTlsBehaviour;
+  /**
+   * Send the issuing test-CA root after the leaf (ignored for `self-signed` and `none`). A DANE-TA
+   * (usage 2) record names a trust anchor the server must send in its chain (RFC 7671 §5.2.2).
+   */
+  chain?: boolean;
   /** Advertise REQUIRETLS (RFC 8689) in EHLO after STARTTLS (smtp-server hides it by default). Fixed at start. */
   requireTls?: boolean;
 }
@@ -84,6 +89,10 @@ export interface MxServer {
   readonly host: string;
   readonly port: number;
   readonly behaviour: MxBehaviour;
+  /** PEM of the leaf certificate this server presents (for TLSA records computed from it). */
+  readonly certificate: string;
+  /** PEM of the root it sends after the leaf (`chain: true`), else null. */
+  readonly chainRoot: string | null;
   /** Accepted messages, oldest first. */
   readonly received: ReceivedMessage[];
   /** Connections, TLS handshakes (and failures), refusals, oldest first. */
@@ -120,8 +129,9 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
     }
   };
 
+  const tlsSetup = await tlsOptionsFor(options.tls, name, options.chain === true);
   const serverOptions: SMTPServerOptions = {
-    ...(await tlsOptionsFor(options.tls, name)),
+    ...tlsSetup.options,
     name,
     banner: `${name} test MX`,
     logger: false,
@@ -227,8 +237,10 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
     host,
     port,
     get behaviour() {
-      return { tls: options.tls, ...(options.requireTls ? { requireTls: true } : {}), ...replies };
+      return { tls: options.tls, ...(options.chain ? { chain: true } : {}), ...(options.requireTls ? { requireTls: true } : {}), ...replies };
     },
+    certificate: tlsSetup.leaf,
+    chainRoot: tlsSetup.root,
     received,
     events,
     waitFor(predicate = () => true, timeoutMs = 10_000) {
@@ -303,39 +315,52 @@ function messageKeyOf(raw: Buffer): string {
   return match?.[1] ? match[1].replace(/\s+/g, '') : createHash('sha256').update(raw).digest('hex');
 }
 
-/** Protocol versions, suites and certificate for each TLS behaviour. */
-async function tlsOptionsFor(behaviour: MxTlsBehaviour, name: string): Promise<Partial<SMTPServerOptions>> {
+/** Which test-CA leaf each TLS behaviour presents. */
+const LEAF_KIND: Record<MxTlsBehaviour, LeafKind> = {
+  tls13: 'valid',
+  'tls12-gcm': 'valid',
+  tls11: 'valid',
+  none: 'valid',
+  chacha20: 'valid',
+  'self-signed': 'self-signed',
+  'wrong-name': 'wrong-name',
+  expired: 'expired',
+  'weak-rsa': 'weak-rsa',
+  'tls12-13': 'valid',
+};
+
+interface MxTlsSetup {
+  options: Partial<SMTPServerOptions>;
+  /** The leaf PEM presented. */
+  leaf: string;
+  /** The root PEM sent after it (`chain`), else null. */
+  root: string | null;
+}
+
+/** Protocol versions, suites and certificate (chain) for each TLS behaviour. */
+async function tlsOptionsFor(behaviour: MxTlsBehaviour, name: string, chain: boolean): Promise<MxTlsSetup> {
   const ca = await testCa();
-  const leafKind: Record<MxTlsBehaviour, LeafKind> = {
-    tls13: 'valid',
-    'tls12-gcm': 'valid',
-    tls11: 'valid',
-    none: 'valid',
-    chacha20: 'valid',
-    'self-signed': 'self-signed',
-    'wrong-name': 'wrong-name',
-    expired: 'expired',
-    'weak-rsa': 'weak-rsa',
-    'tls12-13': 'valid',
-  };
-  const { key, cert } = await ca.leaf(leafKind[behaviour], name);
+  const { key, cert: leaf } = await ca.leaf(LEAF_KIND[behaviour], name);
+  const root = chain && behaviour !== 'none' ? ca.rootOf(LEAF_KIND[behaviour]) : null;
+  const cert = root ? `${leaf.trim()}\n${root}` : leaf;
   const base = { key, cert, minVersion: 'TLSv1.2' as const, maxVersion: 'TLSv1.3' as const };
+  const setup = (options: Partial<SMTPServerOptions>): MxTlsSetup => ({ options, leaf, root });
   switch (behaviour) {
     case 'tls13':
-      return { ...base, minVersion: 'TLSv1.3' };
+      return setup({ ...base, minVersion: 'TLSv1.3' });
     case 'tls12-gcm':
-      return { ...base, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384' };
+      return setup({ ...base, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384' });
     case 'tls11':
       // OpenSSL 3 refuses TLS 1.1 at the default security level.
-      return { ...base, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0' };
+      return setup({ ...base, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0' });
     case 'none':
-      return { ...base, hideSTARTTLS: true };
+      return setup({ ...base, hideSTARTTLS: true });
     case 'chacha20':
       // TLS 1.3 names in `ciphers` restrict the TLS 1.3 suites; the rest restricts TLS 1.2.
-      return { ...base, ciphers: 'TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-CHACHA20-POLY1305' };
+      return setup({ ...base, ciphers: 'TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-CHACHA20-POLY1305' });
     case 'weak-rsa':
-      return { ...base, ciphers: 'DEFAULT:@SECLEVEL=0' };
+      return setup({ ...base, ciphers: 'DEFAULT:@SECLEVEL=0' });
     default:
-      return base;
+      return setup(base);
   }
 }
