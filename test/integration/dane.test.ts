@@ -1,5 +1,4 @@
 import { writeFileSync } from 'node:fs';
-import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import type { AuditEntry } from '../../src/evidence/delivery';
@@ -8,6 +7,7 @@ import type { MessageRecord, Store } from '../../src/store/types';
 import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { leafCertificate, startWorld, testCa, type World, type WorldSpec } from '../support/world';
 import { startSignedZone, tlsaData, tlsaRdata, worldZoneRecords, type SignedZoneWorld, type ZoneRecord } from '../support/dnssec';
+import { submit } from '../support/submit';
 import { until } from '../support/wait';
 
 /**
@@ -122,16 +122,6 @@ function raw(tag: string): Buffer {
     `From: Clinic <clinic@sender.test>\r\nTo: undisclosed-recipients:;\r\nSubject: private ${tag}\r\nMessage-ID: <${tag}@sender.test>\r\n` +
       `MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nResults\r\n`,
   );
-}
-
-async function submit(port: number, recipients: string[], body: Buffer): Promise<string> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false } });
-  try {
-    const info = await transport.sendMail({ envelope: { from: 'clinic@sender.test', to: recipients }, raw: body });
-    return /queued as (\S+)/.exec(info.response)![1]!;
-  } finally {
-    transport.close();
-  }
 }
 
 describe('DANE end to end (nsd + unbound + signed zone)', () => {

@@ -1,13 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
-import { loadConfig } from '../../src/config/load';
-import { silentLogger } from '../../src/log/logger';
 import type { AuditEntry } from '../../src/evidence/delivery';
-import { createStore } from '../../src/store';
-import type { MessageRecord, Store } from '../../src/store/types';
-import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
-import { REJECTED_RECIPIENT, standardScenarios, startWorld, type World } from '../support/world';
+import type { Store } from '../../src/store/types';
+import { runCli, type RelayFixture, type RelayProcess } from '../support/relay-process';
+import { REJECTED_RECIPIENT, standardScenarios, type World } from '../support/world';
+import { submit } from '../support/submit';
+import { waitForFinal } from '../support/wait';
+import { startWorldRelay, type WorldRelay } from '../support/world-relay';
 
 /**
  * One message to recipients in many scenario domains, through the real relay process, into the
@@ -38,50 +37,20 @@ function raw(tag: string): Buffer {
   );
 }
 
-async function submit(port: number, recipients: string[], body: Buffer): Promise<string> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false } });
-  try {
-    const info = await transport.sendMail({ envelope: { from: 'clinic@sender.test', to: recipients }, raw: body });
-    return /queued as (\S+)/.exec(info.response)![1]!;
-  } finally {
-    transport.close();
-  }
-}
-
-async function waitForFinal(store: Store, id: string, timeoutMs: number): Promise<MessageRecord> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const message = await store.getMessage(id);
-    if (message && message.jobs.every((j) => ['delivered', 'diverted', 'bounced'].includes(j.state))) return message;
-    if (Date.now() > deadline) throw new Error(`not final in time: ${JSON.stringify(message?.jobs.map((j) => [j.domain, j.state]))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 describe('delivery end to end', () => {
+  let setup: WorldRelay | undefined;
   let world: World;
   let fixture: RelayFixture;
   let relay: RelayProcess;
   let store: Store;
 
   beforeAll(async () => {
-    world = await startWorld(standardScenarios());
-    fixture = relayFixture({
-      ...world.relayConfig(),
-      delivery: { retrySchedule: ['1s'], pollInterval: '200ms' },
-      audit: { file: 'audit.log' },
-    });
-    relay = await startRelayProcess(fixture.configFile);
-    const { config } = loadConfig(fixture.configFile, {});
-    store = createStore(config, silentLogger());
-    await store.open();
+    setup = await startWorldRelay(standardScenarios(), { config: { audit: { file: 'audit.log' } } });
+    ({ world, fixture, relay, store } = setup);
   });
 
   afterAll(async () => {
-    await store?.close();
-    await relay?.stop();
-    await world?.stop();
-    fixture?.remove();
+    await setup?.stop();
   });
 
   test('every recipient ends with the outcome its domain demands, with evidence', async () => {
@@ -197,25 +166,18 @@ describe('delivery end to end', () => {
 });
 
 describe.each(['divert', 'bounce'] as const)('a message still deferred at maxQueueTime (onExpiry: %s)', (onExpiry) => {
+  let setup: WorldRelay | undefined;
   let world: World;
-  let fixture: RelayFixture;
   let relay: RelayProcess;
   let store: Store;
 
   beforeAll(async () => {
-    world = await startWorld(standardScenarios());
-    fixture = relayFixture({ ...world.relayConfig(), delivery: { retrySchedule: ['500ms'], pollInterval: '100ms', maxQueueTime: '2s', onExpiry } });
-    relay = await startRelayProcess(fixture.configFile);
-    const { config } = loadConfig(fixture.configFile, {});
-    store = createStore(config, silentLogger());
-    await store.open();
+    setup = await startWorldRelay(standardScenarios(), { config: { delivery: { retrySchedule: ['500ms'], pollInterval: '100ms', maxQueueTime: '2s', onExpiry } } });
+    ({ world, relay, store } = setup);
   });
 
   afterAll(async () => {
-    await store?.close();
-    await relay?.stop();
-    await world?.stop();
-    fixture?.remove();
+    await setup?.stop();
   });
 
   test(`is ${onExpiry === 'divert' ? 'diverted' : 'bounced'} once it has waited too long`, async () => {

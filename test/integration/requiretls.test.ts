@@ -1,11 +1,10 @@
-import nodemailer from 'nodemailer';
-import { loadConfig } from '../../src/config/load';
 import type { AuditEntry } from '../../src/evidence/delivery';
-import { silentLogger } from '../../src/log/logger';
-import { createStore } from '../../src/store';
 import type { MessageRecord, Store } from '../../src/store/types';
-import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
-import { startWorld, type World, type WorldSpec } from '../support/world';
+import { runCli, type RelayFixture, type RelayProcess } from '../support/relay-process';
+import { type World, type WorldSpec } from '../support/world';
+import { submit } from '../support/submit';
+import { waitForFinal } from '../support/wait';
+import { startWorldRelay, type WorldRelay } from '../support/world-relay';
 
 /**
  * REQUIRETLS (RFC 8689) end to end: a client submits with `MAIL FROM:<…> REQUIRETLS` over STARTTLS to the
@@ -45,51 +44,24 @@ function raw(tag: string): Buffer {
   );
 }
 
-/** Submits over STARTTLS with the REQUIRETLS MAIL FROM parameter (nodemailer refuses to send it without TLS and the keyword). */
-async function submit(port: number, recipients: string[], body: Buffer, requireTls: boolean): Promise<string> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false } });
-  try {
-    const info = await transport.sendMail({ envelope: { from: 'clinic@sender.test', to: recipients }, raw: body, ...(requireTls ? { requireTLSExtensionEnabled: true } : {}) });
-    return /queued as (\S+)/.exec(info.response)![1]!;
-  } finally {
-    transport.close();
-  }
-}
-
-async function waitForFinal(store: Store, id: string, timeoutMs: number): Promise<MessageRecord> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const message = await store.getMessage(id);
-    if (message && message.jobs.every((j) => ['delivered', 'diverted', 'bounced'].includes(j.state))) return message;
-    if (Date.now() > deadline) throw new Error(`not final in time: ${JSON.stringify(message?.jobs.map((j) => [j.domain, j.state]))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 describe('REQUIRETLS end to end', () => {
+  let setup: WorldRelay | undefined;
   let world: World;
   let fixture: RelayFixture;
   let relay: RelayProcess;
   let store: Store;
 
   beforeAll(async () => {
-    world = await startWorld(SCENARIOS);
-    fixture = relayFixture({ ...world.relayConfig(), delivery: { retrySchedule: ['1s'], pollInterval: '200ms' }, audit: { file: 'audit.log' } });
-    relay = await startRelayProcess(fixture.configFile);
-    const { config } = loadConfig(fixture.configFile, {});
-    store = createStore(config, silentLogger());
-    await store.open();
+    setup = await startWorldRelay(SCENARIOS, { config: { audit: { file: 'audit.log' } } });
+    ({ world, fixture, relay, store } = setup);
   });
 
   afterAll(async () => {
-    await store?.close();
-    await relay?.stop();
-    await world?.stop();
-    fixture?.remove();
+    await setup?.stop();
   });
 
   test('only the MTA-STS-authenticated MX that offers REQUIRETLS gets the message, with the parameter; the rest bounce 5.7.30 with a body-less DSN', async () => {
-    const id = await submit(relay.ports.smarthost!, Object.keys(EXPECTED), raw('rt'), true);
+    const id = await submit(relay.ports.smarthost!, Object.keys(EXPECTED), raw('rt'), { requireTls: true });
     const message = await waitForFinal(store, id, 30_000);
     expect(message.params.requireTls).toBe(true);
     const states = Object.fromEntries(message.jobs.flatMap((j) => j.recipients.map((r) => [r.address, r.state])));
@@ -131,7 +103,7 @@ describe('REQUIRETLS end to end', () => {
   }, 60_000);
 
   test('a published MTA-STS policy that cannot be fetched defers the REQUIRETLS message (retried, never bounced or sent)', async () => {
-    const id = await submit(relay.ports.smarthost!, ['patient@rt-fetchfail.test'], raw('rt-fetchfail'), true);
+    const id = await submit(relay.ports.smarthost!, ['patient@rt-fetchfail.test'], raw('rt-fetchfail'), { requireTls: true });
     const deadline = Date.now() + 20_000;
     let message: MessageRecord | undefined;
     // Two attempts, so the deferral is seen to be retried rather than turned into a bounce.
@@ -149,7 +121,7 @@ describe('REQUIRETLS end to end', () => {
   }, 45_000);
 
   test('without REQUIRETLS the same domain with no policy is delivered as before, and no parameter is sent', async () => {
-    const id = await submit(relay.ports.smarthost!, ['other@rt-nopolicy.test'], raw('plain'), false);
+    const id = await submit(relay.ports.smarthost!, ['other@rt-nopolicy.test'], raw('plain'));
     const message = await waitForFinal(store, id, 30_000);
     expect(message.jobs[0]!.recipients[0]!.state).toBe('delivered');
     const got = await world.mx('mx1.rt-nopolicy.test').waitFor((m) => m.rcptTo.includes('other@rt-nopolicy.test'), 10_000);

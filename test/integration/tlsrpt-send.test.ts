@@ -4,20 +4,20 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { dkimVerify } from 'mailauth';
 import { simpleParser } from 'mailparser';
-import nodemailer from 'nodemailer';
-import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import type { Config } from '../../src/config/schema';
 import { createResolver } from '../../src/policy/resolver';
-import { createStore } from '../../src/store';
-import type { MessageRecord, Store } from '../../src/store/types';
+import type { Store } from '../../src/store/types';
 import { createConfiguredSender } from '../../src/tlsrpt/runtime';
 import { claimReport } from '../../src/tlsrpt/schedule';
 import type { SendResult } from '../../src/tlsrpt/send';
 import { storeReportSource } from '../../src/tlsrpt/source';
 import { validateReport } from '../../src/tlsrpt/validate';
-import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
-import { standardScenarios, startWorld, tlsRptScenarios, TLSRPT_MAILBOX, type World } from '../support/world';
+import { runCli, type RelayFixture, type RelayProcess } from '../support/relay-process';
+import { standardScenarios, tlsRptScenarios, TLSRPT_MAILBOX, type World } from '../support/world';
+import { submit } from '../support/submit';
+import { waitForFinal } from '../support/wait';
+import { startWorldRelay, type WorldRelay } from '../support/world-relay';
 
 /**
  * TLS-RPT reports leaving a real relay: sessions to world domains that publish `_smtp._tls` are counted, then
@@ -39,29 +39,10 @@ function body(tag: string): Buffer {
   return Buffer.from(`From: <clinic@sender.test>\r\nTo: <patient@example.test>\r\nSubject: private ${tag}\r\nMessage-ID: <${tag}@sender.test>\r\n\r\nhello ${tag}\r\n`);
 }
 
-async function submit(port: number, recipients: string[], tag: string): Promise<string> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false } });
-  try {
-    const info = await transport.sendMail({ envelope: { from: 'clinic@sender.test', to: recipients }, raw: body(tag) });
-    return /queued as (\S+)/.exec(info.response)![1]!;
-  } finally {
-    transport.close();
-  }
-}
-
-async function waitForFinal(store: Store, id: string, timeoutMs: number): Promise<MessageRecord> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const message = await store.getMessage(id);
-    if (message && message.jobs.every((j) => ['delivered', 'diverted', 'bounced'].includes(j.state))) return message;
-    if (Date.now() > deadline) throw new Error(`not final in time: ${JSON.stringify(message?.jobs.map((j) => [j.domain, j.state, j.lastReason]))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 const today = () => new Date().toISOString().slice(0, 10);
 
 describe('TLS-RPT reports, sent', () => {
+  let setup: WorldRelay | undefined;
   let world: World;
   let fixture: RelayFixture;
   let relay: RelayProcess;
@@ -80,34 +61,36 @@ describe('TLS-RPT reports, sent', () => {
 
   beforeAll(async () => {
     const standard = standardScenarios();
-    world = await startWorld({ ...tlsRptScenarios(), 'sender.test': standard['sender.test']! });
-    fixture = relayFixture({
-      ...world.relayConfig(),
-      // One message per connection: every message is a new session, so the sessions the test makes are known.
-      delivery: { retrySchedule: ['1s'], pollInterval: '200ms', maxMessagesPerConnection: 1 },
-      domains: { 'rpt-wrongname.test': { level: 'verify' } },
-      tlsrpt: {
-        enabled: true,
-        maxDelay: 0,
-        organizationName: 'Sealgate Test Relay',
-        submitter: 'relay.test',
-        dkim: { domain: 'relay.test', selector: 'tlsrpt', keyFile: 'dkim.pem' },
-        httpsTimeout: '10s',
+    setup = await startWorldRelay(
+      { ...tlsRptScenarios(), 'sender.test': standard['sender.test']! },
+      {
+        config: {
+          // One message per connection: every message is a new session, so the sessions the test makes are known.
+          delivery: { retrySchedule: ['1s'], pollInterval: '200ms', maxMessagesPerConnection: 1 },
+          domains: { 'rpt-wrongname.test': { level: 'verify' } },
+          tlsrpt: {
+            enabled: true,
+            maxDelay: 0,
+            organizationName: 'Sealgate Test Relay',
+            submitter: 'relay.test',
+            dkim: { domain: 'relay.test', selector: 'tlsrpt', keyFile: 'dkim.pem' },
+            httpsTimeout: '10s',
+          },
+        },
+        beforeStart: (created) => {
+          const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+          writeFileSync(path.join(created.dir, 'dkim.pem'), pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+          dkimTxt = `v=DKIM1; k=rsa; p=${pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
+        },
       },
-    });
-    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    writeFileSync(path.join(fixture.dir, 'dkim.pem'), pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    dkimTxt = `v=DKIM1; k=rsa; p=${pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
-    relay = await startRelayProcess(fixture.configFile);
-    config = loadConfig(fixture.configFile, {}).config;
-    store = createStore(config, silentLogger());
-    await store.open();
+    );
+    ({ world, fixture, relay, store, config } = setup);
 
     // The sessions the reports must count: two good ones, one without STARTTLS, one with a certificate for another name.
     day = today();
     const ids = [
-      await submit(relay.ports.smarthost!, ['a@rpt-good.test', 'a@rpt-nostarttls.test', 'a@rpt-wrongname.test', 'a@rpt-badrecord.test'], 'one'),
-      await submit(relay.ports.smarthost!, ['b@rpt-good.test'], 'two'),
+      await submit(relay.ports.smarthost!, ['a@rpt-good.test', 'a@rpt-nostarttls.test', 'a@rpt-wrongname.test', 'a@rpt-badrecord.test'], body('one')),
+      await submit(relay.ports.smarthost!, ['b@rpt-good.test'], body('two')),
     ];
     for (const id of ids) await waitForFinal(store, id, 30_000);
     // A session on either side of midnight would split the counts over two days.
@@ -115,10 +98,7 @@ describe('TLS-RPT reports, sent', () => {
   }, 90_000);
 
   afterAll(async () => {
-    await store?.close();
-    await relay?.stop();
-    await world?.stop();
-    fixture?.remove();
+    await setup?.stop();
   });
 
   test('rpt-good.test: the report arrives by mail (multipart/report, RFC subject and headers, DKIM pass) and by https; counts match', async () => {

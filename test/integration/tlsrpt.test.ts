@@ -1,11 +1,10 @@
-import nodemailer from 'nodemailer';
-import { loadConfig } from '../../src/config/load';
-import { silentLogger } from '../../src/log/logger';
-import { createStore } from '../../src/store';
-import type { MessageRecord, Store } from '../../src/store/types';
+import type { Store } from '../../src/store/types';
 import { utcDay, validateReport, type TlsReport } from '../../src/tlsrpt';
-import { relayFixture, runCli, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
-import { standardScenarios, startWorld, type World } from '../support/world';
+import { runCli, type RelayFixture, type RelayProcess } from '../support/relay-process';
+import { standardScenarios, type World } from '../support/world';
+import { submit } from '../support/submit';
+import { waitForFinal } from '../support/wait';
+import { startWorldRelay, type WorldRelay } from '../support/world-relay';
 
 /**
  * TLS-RPT counting through the real relay process and the test world: what `sealgate tlsrpt preview --json`
@@ -14,53 +13,29 @@ import { standardScenarios, startWorld, type World } from '../support/world';
 
 const RECIPIENTS = ['patient@tls13.test', 'patient@nostarttls.test', 'patient@expired.test', 'patient@sts-enforce.test'];
 
-async function submit(port: number): Promise<string> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false } });
-  try {
-    const raw = Buffer.from('From: clinic@sender.test\r\nSubject: private tlsrpt\r\nMessage-ID: <tlsrpt@sender.test>\r\n\r\nresults\r\n');
-    const info = await transport.sendMail({ envelope: { from: 'clinic@sender.test', to: RECIPIENTS }, raw });
-    return /queued as (\S+)/.exec(info.response)![1]!;
-  } finally {
-    transport.close();
-  }
-}
-
-async function waitForFinal(store: Store, id: string, timeoutMs: number): Promise<MessageRecord> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const message = await store.getMessage(id);
-    if (message && message.jobs.every((j) => ['delivered', 'diverted', 'bounced'].includes(j.state))) return message;
-    if (Date.now() > deadline) throw new Error(`not final in time: ${JSON.stringify(message?.jobs.map((j) => [j.domain, j.state]))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const RAW = Buffer.from('From: clinic@sender.test\r\nSubject: private tlsrpt\r\nMessage-ID: <tlsrpt@sender.test>\r\n\r\nresults\r\n');
 
 type Summary = { type: string; ok: number; failed: number; results: string[] };
 
 describe('TLS-RPT counting end to end', () => {
+  let setup: WorldRelay | undefined;
   let world: World;
   let fixture: RelayFixture;
   let relay: RelayProcess;
   let store: Store;
 
   beforeAll(async () => {
-    world = await startWorld(standardScenarios());
-    fixture = relayFixture({
-      ...world.relayConfig(),
-      delivery: { retrySchedule: ['1s'], pollInterval: '200ms' },
-      domains: { 'expired.test': { level: 'verify' } },
-      tlsrpt: { enabled: true, organizationName: 'Sealgate Test', contactInfo: 'tlsrpt@relay.test', submitter: 'relay.test' },
+    setup = await startWorldRelay(standardScenarios(), {
+      config: {
+        domains: { 'expired.test': { level: 'verify' } },
+        tlsrpt: { enabled: true, organizationName: 'Sealgate Test', contactInfo: 'tlsrpt@relay.test', submitter: 'relay.test' },
+      },
     });
-    relay = await startRelayProcess(fixture.configFile);
-    store = createStore(loadConfig(fixture.configFile, {}).config, silentLogger());
-    await store.open();
+    ({ world, fixture, relay, store } = setup);
   });
 
   afterAll(async () => {
-    await store?.close();
-    await relay?.stop();
-    await world?.stop();
-    fixture?.remove();
+    await setup?.stop();
   });
 
   async function preview(domain: string, day: string): Promise<TlsReport> {
@@ -80,7 +55,7 @@ describe('TLS-RPT counting end to end', () => {
 
   test('the preview counts each session the relay made, with its result type, and validates', async () => {
     const day = utcDay(Date.now());
-    const id = await submit(relay.ports.smarthost!);
+    const id = await submit(relay.ports.smarthost!, RECIPIENTS, RAW);
     const message = await waitForFinal(store, id, 30_000);
     expect(Object.fromEntries(message.jobs.map((j) => [j.domain, j.state]))).toEqual({
       'tls13.test': 'delivered',

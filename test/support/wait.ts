@@ -18,3 +18,13 @@ export function finalMessage(store: Store, id: string): () => Promise<MessageRec
     return message && message.jobs.every((j) => ['delivered', 'diverted', 'bounced'].includes(j.state)) ? message : undefined;
   };
 }
+
+/** The message once every job is final; on timeout the error lists each job's domain, state and last reason. */
+export async function waitForFinal(store: Store, id: string, timeoutMs: number): Promise<MessageRecord> {
+  try {
+    return await until(`message ${id} to be final`, finalMessage(store, id), timeoutMs, 200);
+  } catch (error) {
+    const message = await store.getMessage(id).catch(() => null);
+    throw new Error(`${(error as Error).message}: ${JSON.stringify(message?.jobs.map((j) => [j.domain, j.state, j.lastReason]))}`, { cause: error });
+  }
+}

@@ -28,6 +28,8 @@ export interface NsdOptions {
   dir: string;
   zone: string;
   zoneFile: string;
+  /** Further zones served as they are (unsigned). */
+  extraZones?: { zone: string; file: string }[];
 }
 
 /** nsd serving one zone, with every path in `dir` (no chroot, no user switch, no control socket). */
@@ -61,6 +63,7 @@ export function startNsd(options: NsdOptions): Promise<Daemon> {
           'zone:',
           `  name: "${options.zone}"`,
           `  zonefile: "${options.zoneFile}"`,
+          ...(options.extraZones ?? []).flatMap((zone) => ['zone:', `  name: "${zone.zone}"`, `  zonefile: "${zone.file}"`]),
           '',
         ].join('\n'),
       );
@@ -79,6 +82,8 @@ export interface UnboundOptions {
   trustAnchor: string;
   /** 'ip:port' that answers everything outside the signed zone (unsigned, so insecure to unbound). */
   forwardTo?: string;
+  /** Unsigned zones nsd also serves (stub zones too; outside the trust anchor, so insecure). */
+  unsignedZones?: string[];
 }
 
 /** A validating unbound whose only trust anchor is the test zone's DS. */
@@ -121,6 +126,7 @@ export function startUnbound(options: UnboundOptions): Promise<Daemon> {
           'stub-zone:',
           `  name: "${options.zone}"`,
           `  stub-addr: ${at(options.authoritative)}`,
+          ...(options.unsignedZones ?? []).flatMap((zone) => ['stub-zone:', `  name: "${zone}"`, `  stub-addr: ${at(options.authoritative)}`]),
           ...(options.forwardTo ? ['forward-zone:', '  name: "."', `  forward-addr: ${at(options.forwardTo)}`] : []),
           '',
         ].join('\n'),

@@ -12,11 +12,11 @@ import { access, constants, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { NSD_BINARY, startNsd, startUnbound, UNBOUND_BINARY, type Daemon } from './daemons';
-import { LDNS_KEYGEN, LDNS_SIGNZONE, signZone, type ZoneRecord } from './zone';
+import { LDNS_KEYGEN, LDNS_SIGNZONE, signZone, writeZone, type ZoneRecord } from './zone';
 
 export type { ZoneRecord } from './zone';
 export type { Daemon } from './daemons';
-export { queryDnssec, type DnssecAnswer } from './query';
+export { queryDnssec, splitAddress, type DnssecAnswer } from './query';
 export { tlsaData, tlsaRdata, type TlsaSelector, type TlsaMatching } from './tlsa';
 export { worldZoneRecords } from './world-records';
 
@@ -28,6 +28,13 @@ export interface SignedZoneOptions {
   bogus?: string[];
   /** 'ip:port' answering every other name (the world's DNS server); without it they fail. */
   forwardTo?: string;
+  /** Further zones served unsigned by the same nsd: no trust anchor covers them, so unbound answers them insecure. */
+  unsigned?: UnsignedZone[];
+}
+
+export interface UnsignedZone {
+  zone: string;
+  records: ZoneRecord[];
 }
 
 export interface SignedZoneWorld {
@@ -44,17 +51,26 @@ export interface SignedZoneWorld {
   stop(): Promise<void>;
 }
 
-/** Whether nsd, unbound and the ldns tools are installed (.ci/run installs them). */
-export async function dnssecToolsAvailable(): Promise<boolean> {
-  try {
-    await Promise.all([NSD_BINARY, UNBOUND_BINARY, LDNS_KEYGEN, LDNS_SIGNZONE].map((file) => access(file, constants.X_OK)));
-    return true;
-  } catch {
-    return false;
+/** The DNSSEC tools this machine lacks (none when .ci/run has installed them). */
+export async function missingDnssecTools(files: string[] = [NSD_BINARY, UNBOUND_BINARY, LDNS_KEYGEN, LDNS_SIGNZONE]): Promise<string[]> {
+  const missing: string[] = [];
+  for (const file of files) {
+    await access(file, constants.X_OK).catch(() => missing.push(file));
   }
+  return missing;
+}
+
+/**
+ * Throws, naming what is missing, unless every DNSSEC tool is installed. Tests that need them fail
+ * rather than skip: a silently skipped DNSSEC test looks green in CI.
+ */
+export async function assertDnssecTools(files?: string[]): Promise<void> {
+  const missing = await missingDnssecTools(files);
+  if (missing.length > 0) throw new Error(`the DNSSEC test world needs ${missing.join(', ')} (packages nsd, unbound, ldnsutils): run the tests through .ci/run, which installs them`);
 }
 
 export async function startSignedZone(options: SignedZoneOptions): Promise<SignedZoneWorld> {
+  await assertDnssecTools();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sealgate-dnssec-'));
   const started: Daemon[] = [];
   const stopAll = async (): Promise<void> => {
@@ -68,9 +84,17 @@ export async function startSignedZone(options: SignedZoneOptions): Promise<Signe
   };
   try {
     const signed = await signZone(dir, options.zone, options.records, options.bogus);
-    const nsd = await startNsd({ dir, zone: signed.zone, zoneFile: signed.file });
+    const unsigned = await Promise.all((options.unsigned ?? []).map((zone) => writeZone(dir, zone.zone, zone.records)));
+    const nsd = await startNsd({ dir, zone: signed.zone, zoneFile: signed.file, extraZones: unsigned });
     started.push(nsd);
-    const unbound = await startUnbound({ dir, zone: signed.zone, authoritative: nsd.address, trustAnchor: signed.ds, ...(options.forwardTo ? { forwardTo: options.forwardTo } : {}) });
+    const unbound = await startUnbound({
+      dir,
+      zone: signed.zone,
+      authoritative: nsd.address,
+      trustAnchor: signed.ds,
+      unsignedZones: unsigned.map((zone) => zone.zone),
+      ...(options.forwardTo ? { forwardTo: options.forwardTo } : {}),
+    });
     started.push(unbound);
     let stopped: Promise<void> | undefined;
     return {

@@ -37,10 +37,24 @@ export function renderZone(zone: string, records: ZoneRecord[]): string {
   for (const record of records) {
     const owner = fqdn(record.name);
     if (owner !== origin && !owner.endsWith(`.${origin}`)) throw new Error(`record ${owner} is outside zone ${origin}`);
-    const data = record.type === 'TXT' ? `"${record.data.replace(/["\\]/g, '\\$&')}"` : record.data;
+    const data = record.type === 'TXT' ? txtStrings(record.data) : record.data;
     lines.push(`${owner} ${record.ttl ?? 300} IN ${record.type} ${data}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** TXT rdata as quoted character-strings of at most 255 bytes each (RFC 1035 §3.3.14): long values span several. */
+function txtStrings(value: string): string {
+  const chunks = value.match(/[^]{1,255}/g) ?? [''];
+  return chunks.map((chunk) => `"${chunk.replace(/["\\]/g, '\\$&')}"`).join(' ');
+}
+
+/** An unsigned zone file in `dir`, as nsd serves it. */
+export async function writeZone(dir: string, zone: string, records: ZoneRecord[]): Promise<{ zone: string; file: string }> {
+  const name = fqdn(zone).slice(0, -1);
+  const file = path.join(dir, `${name}.zone`);
+  await writeFile(file, renderZone(zone, records));
+  return { zone: name, file };
 }
 
 /**
@@ -51,8 +65,7 @@ export function renderZone(zone: string, records: ZoneRecord[]): string {
  */
 export async function signZone(dir: string, zone: string, records: ZoneRecord[], bogus: string[] = []): Promise<SignedZone> {
   const name = fqdn(zone).slice(0, -1);
-  const unsigned = path.join(dir, `${name}.zone`);
-  await writeFile(unsigned, renderZone(zone, records));
+  const { file: unsigned } = await writeZone(dir, zone, records);
   const ksk = (await run(LDNS_KEYGEN, ['-a', 'ECDSAP256SHA256', '-k', name], { cwd: dir })).stdout.trim();
   const zsk = (await run(LDNS_KEYGEN, ['-a', 'ECDSAP256SHA256', name], { cwd: dir })).stdout.trim();
   const inception = stamp(new Date(Date.now() - 60 * 60 * 1000));

@@ -1,7 +1,7 @@
-import https from 'node:https';
 import type http from 'node:http';
 import tls from 'node:tls';
 import { testCa } from './ca';
+import { listenHttps } from './https-server';
 
 /**
  * HTTPS server for `https://mta-sts.<domain>/.well-known/mta-sts.txt` (RFC 8461) in the test world,
@@ -120,7 +120,7 @@ export async function startMtaStsServer(options: MtaStsServerOptions = {}): Prom
     timers.add(timer);
   };
 
-  const server = https.createServer(
+  const listening = await listenHttps(
     {
       SNICallback: (servername, callback) => {
         contextFor(servername.toLowerCase()).then(
@@ -130,23 +130,12 @@ export async function startMtaStsServer(options: MtaStsServerOptions = {}): Prom
       },
     },
     handle,
+    { host, port: options.port },
   );
-  server.on('tlsClientError', () => undefined); // rejected handshakes are expected in tests
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-
-  let closing: Promise<void> | undefined;
   return {
     host,
-    port,
+    port: listening.port,
     requests,
     set(domain, response) {
       responses.set(normalize(domain), { ...response });
@@ -157,13 +146,9 @@ export async function startMtaStsServer(options: MtaStsServerOptions = {}): Prom
     requestsFor: (domain) => requests.filter((request) => request.domain === normalize(domain)),
     clearLog: () => void requests.splice(0, requests.length),
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      return listening.close();
     },
   };
 }

@@ -1,6 +1,6 @@
-import https from 'node:https';
 import type http from 'node:http';
 import { testCa } from './ca';
+import { listenHttps } from './https-server';
 
 /**
  * HTTPS endpoint for `https:` TLS-RPT destinations (RFC 8460 §5.4) in the test world: one host name with a
@@ -72,19 +72,9 @@ export async function startTlsRptEndpoint(options: { name: string; host: string;
     });
   };
 
-  const server = https.createServer({ key, cert }, handle);
-  server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const listening = await listenHttps({ key, cert }, handle, { host, port: options.port });
+  const { port } = listening;
 
-  let closing: Promise<void> | undefined;
   return {
     name,
     host,
@@ -113,12 +103,6 @@ export async function startTlsRptEndpoint(options: { name: string; host: string;
       });
     },
     clear: () => void posts.splice(0, posts.length),
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+    close: () => listening.close(),
   };
 }
