@@ -2,7 +2,7 @@ import type { Candidate, DeliveryPlan } from '../policy';
 import type { StsPolicy } from '../policy/mta-sts';
 import type { MxSession } from '../smtp-client';
 import type { AddressAttempt, CandidateConnection } from '../smtp-client/connect';
-import type { TlsSessionEvent } from './tls-session-observer';
+import type { TlsSessionFacts } from '../evidence/tls-session';
 
 /** What a job's TLS decisions are reported under; null when they are not reported. */
 export type SessionReport = {
@@ -10,7 +10,7 @@ export type SessionReport = {
   sts: StsPolicy | null;
   /** MX hosts an MTA-STS testing policy does not list: their sessions fail that policy though mail still goes. */
   notInTestingPolicy: Set<string>;
-  events: TlsSessionEvent[];
+  events: TlsSessionFacts[];
 } | null;
 
 /**
@@ -22,7 +22,7 @@ export function sessionReport(plan: DeliveryPlan, at: number): NonNullable<Sessi
   const policy = plan.mtaSts?.policy;
   const sts = policy && policy.mode !== 'none' ? policy : null;
   const notInTestingPolicy = new Set(plan.kind === 'deliver' ? plan.wouldFail.filter((w) => w.reason === 'mx-not-in-policy').map((w) => w.host) : []);
-  const report = { domain: plan.domain, sts, notInTestingPolicy, events: [] as TlsSessionEvent[] };
+  const report = { domain: plan.domain, sts, notInTestingPolicy, events: [] as TlsSessionFacts[] };
   const base = { at, domain: plan.domain, sts, address: null, localAddress: null };
   if (plan.mtaSts?.errorType) {
     report.events.push({ ...base, mx: null, dane: null, failure: { code: plan.mtaSts.errorType, reason: plan.mtaSts.error ?? plan.mtaSts.errorType, certificateError: null } });
@@ -61,7 +61,7 @@ function attemptLocalAddress(attempt: AddressAttempt, result: CandidateConnectio
 }
 
 /** null for a compliant session; the failure's code otherwise (the observer leaves transient ones out). */
-function attemptFailure(attempt: AddressAttempt, result: CandidateConnection): TlsSessionEvent['failure'] {
+function attemptFailure(attempt: AddressAttempt, result: CandidateConnection): TlsSessionFacts['failure'] {
   if (attempt.error) return { code: attempt.error.code, reason: attempt.error.message, certificateError: null };
   const judgement = attempt.judgement;
   if (!judgement || judgement.compliant) return null;
@@ -72,7 +72,7 @@ function attemptFailure(attempt: AddressAttempt, result: CandidateConnection): T
  * A session MTA-STS testing mode lets through although the policy fails (RFC 8461 §5: report, do not act): the
  * MX is not in the policy, or its certificate would not pass enforce. Null when nothing would have failed.
  */
-function testingFailure(report: NonNullable<SessionReport>, candidate: Candidate, attempt: AddressAttempt, result: CandidateConnection): TlsSessionEvent['failure'] {
+function testingFailure(report: NonNullable<SessionReport>, candidate: Candidate, attempt: AddressAttempt, result: CandidateConnection): TlsSessionFacts['failure'] {
   if (attempt.error || !attempt.judgement?.compliant) return null;
   if (report.notInTestingPolicy.has(candidate.host)) return { code: 'mx-not-in-policy', reason: `${candidate.host} is not in the MTA-STS testing policy`, certificateError: null };
   const would = attempt.judgement.wouldFail.find((w) => w.host === candidate.host);
