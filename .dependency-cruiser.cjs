@@ -94,9 +94,10 @@ module.exports = {
     {
       name: 'tlsrpt-imports-only-store-policy-config-log',
       severity: 'error',
-      comment: 'TLS reporting counts what the delivery engine reports through its TlsSessionObserver (wired in relay.ts); it builds on store, policy, config, log and mail (the DKIM signer) only.',
+      comment:
+        'TLS reporting counts what the delivery engine reports through its TlsSessionObserver (wired in relay.ts); it builds on store, policy, config, log and mail (the DKIM signer) only, plus the TlsSessionFacts shape both sides share (evidence/tls-session.ts).',
       from: { path: '^src/tlsrpt/' },
-      to: { path: '^src/', pathNot: '^src/(tlsrpt|store|policy|config|log|mail)/' },
+      to: { path: '^src/', pathNot: ['^src/(tlsrpt|store|policy|config|log|mail)/', '^src/evidence/tls-session\\.ts$'] },
     },
     {
       name: 'outbound-imports-tlsrpt',

@@ -1,9 +1,8 @@
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { decideNoticeOutcomes, decideOutcomes, deliveryMode, endsAttempts, REASON, type AttemptClass, type CandidateAttempt, type Decision, type TransactionResult } from '../outcome';
-import { requireTlsEligibility, type Candidate, type DeliveryPlan, type PolicyRuntime } from '../policy';
-import type { StsPolicy } from '../policy/mta-sts';
-import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type SessionJudgement, type TransactionInput } from '../smtp-client';
+import type { Candidate, DeliveryPlan, PolicyRuntime } from '../policy';
+import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type TransactionInput } from '../smtp-client';
 import { isStoreError, type ClaimedJob, type JobResult, type RecipientOutcome, type RecipientRecord, type RecipientResult, type Store } from '../store/types';
 import type { AuditLog } from '../evidence/audit-log';
 import { hasExpired, nextRetryAt } from './backoff';
@@ -11,9 +10,10 @@ import { delayedCandidates, queueDsn, queueFailureDsn, relayedCandidates, type D
 import { retryAtForWarning } from './notify';
 import { retryWhileUnavailable } from './store-retry';
 import { ConnectionPool, type PooledSession } from './connection-pool';
-import type { TlsSessionEvent, TlsSessionObserver } from './tls-session-observer';
-import type { AddressAttempt, CandidateConnection } from '../smtp-client/connect';
-import { toAuditEntry, type CertificateEvidence, type DaneEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from '../evidence/delivery';
+import type { TlsSessionObserver } from './tls-session-observer';
+import { reportConnection, sessionReport, type SessionReport } from './tls-session-report';
+import { daneEvidence, danePoolKey, requireTlsSkip, withDane, withDanePolicy } from './dane-requiretls';
+import { toAuditEntry, type CertificateEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from '../evidence/delivery';
 
 export interface DeliveryEngineDeps {
   config: Config;
@@ -44,15 +44,6 @@ interface CandidateRun<S = MxSession> {
   /** Every MX address tried, in order (evidence). */
   mxAttempts: MxAttemptEvidence[];
 }
-
-/** What a job's TLS decisions are reported under; null when they are not reported. */
-type SessionReport = {
-  domain: string;
-  sts: StsPolicy | null;
-  /** MX hosts an MTA-STS testing policy does not list: their sessions fail that policy though mail still goes. */
-  notInTestingPolicy: Set<string>;
-  events: TlsSessionEvent[];
-} | null;
 
 /**
  * Delivers one job (one message, one recipient domain): asks the policy module for a plan, tries
@@ -241,44 +232,12 @@ export class DeliveryEngine {
 
   /**
    * Where this job's TLS decisions go (RFC 8460 counting): nowhere without an observer, for a routed domain
-   * (the next hop is not the domain's MX) or for a TLS report the relay sends itself. Starts with what the plan
-   * decided without connecting: an MTA-STS policy that could not be fetched, and each MX left out (the observer
-   * decides which of those count; an unresolvable MX does not).
+   * (the next hop is not the domain's MX) or for a TLS report the relay sends itself.
    */
   private sessionReport(at: JobRuntime, claimed: ClaimedJob, plan: DeliveryPlan): SessionReport {
     if (!this.deps.tlsSessions || claimed.message.params.tlsReport === true) return null;
     if (at.policy.planner.domainRule(plan.domain).route) return null;
-    const policy = plan.mtaSts?.policy;
-    const sts = policy && policy.mode !== 'none' ? policy : null;
-    const notInTestingPolicy = new Set(plan.kind === 'deliver' ? plan.wouldFail.filter((w) => w.reason === 'mx-not-in-policy').map((w) => w.host) : []);
-    const report = { domain: plan.domain, sts, notInTestingPolicy, events: [] as TlsSessionEvent[] };
-    const at0 = this.now();
-    const base = { at: at0, domain: plan.domain, sts, address: null, localAddress: null };
-    if (plan.mtaSts?.errorType) {
-      report.events.push({ ...base, mx: null, dane: null, failure: { code: plan.mtaSts.errorType, reason: plan.mtaSts.error ?? plan.mtaSts.errorType, certificateError: null } });
-    }
-    for (const host of plan.hosts) {
-      if (host.excluded) report.events.push({ ...base, mx: host.host, dane: host.dane, failure: { code: host.excluded, reason: host.excluded, certificateError: null } });
-    }
-    return report;
-  }
-
-  /** A connection's TLS decisions as events: each address that got as far as a TLS decision (transient failures are left to the observer). */
-  private reportConnection(report: SessionReport, candidate: Candidate, result: CandidateConnection): void {
-    if (!report) return;
-    const at = this.now();
-    for (const attempt of result.attempts) {
-      report.events.push({
-        at,
-        domain: report.domain,
-        sts: report.sts,
-        mx: candidate.host,
-        dane: candidate.dane,
-        address: attempt.address,
-        localAddress: attemptLocalAddress(attempt, result),
-        failure: attemptFailure(attempt, result) ?? testingFailure(report, candidate, attempt, result),
-      });
-    }
+    return sessionReport(plan, this.now());
   }
 
   /**
@@ -365,7 +324,7 @@ export class DeliveryEngine {
     report: SessionReport,
   ): Promise<{ ok: true; pooled: PooledSession } | { ok: false; classification: AttemptClass; code: string }> {
     const result = await this.connector.connect(candidate, at.policy.sessionOptions);
-    this.reportConnection(report, candidate, result);
+    if (report) reportConnection(report, candidate, result, this.now());
     const triedAt = this.now();
     for (const attempt of result.attempts) {
       if (result.ok && attempt.error === null && attempt.judgement?.compliant) continue; // recorded after the transaction
@@ -510,85 +469,6 @@ export class DeliveryEngine {
       'delivery attempt finished',
     );
   }
-}
-
-/**
- * A REQUIRETLS message never goes to an MX nothing authenticates (RFC 8689 §4.2.1): such a candidate is
- * not dialled, and counts as a non-compliant attempt (a transient one while a published MTA-STS policy
- * could not be fetched), so the outcome rule bounces with 5.7.30 when no MX is left, or defers.
- */
-function requireTlsSkip(candidate: Candidate, plan: Extract<DeliveryPlan, { kind: 'deliver' }>, at: number): CandidateAttempt<MxSession> | null {
-  const eligibility = requireTlsEligibility(candidate, plan.mtaSts);
-  if (eligibility.eligible) return null;
-  const classification: AttemptClass = eligibility.transient ? 'transient' : 'non-compliant';
-  const tried: MxAttemptEvidence = {
-    mx: candidate.host,
-    ip: null,
-    at,
-    class: classification,
-    code: eligibility.code,
-    reason: eligibility.reason,
-    starttls: null,
-    tls: null,
-    certificate: null,
-    reply: null,
-  };
-  return { kind: 'no-session', classification, code: eligibility.code, tried: [tried] };
-}
-
-/** The session an address attempt ended with, when it got one (the open compliant one, or the closed judged one). */
-function attemptSession(attempt: AddressAttempt, result: CandidateConnection): MxSession | null {
-  const session = result.session;
-  return session && attempt.error === null && session.target.address === attempt.address ? session : null;
-}
-
-function attemptLocalAddress(attempt: AddressAttempt, result: CandidateConnection): string | null {
-  if (attempt.error) return attempt.error.localAddress ?? null;
-  return attemptSession(attempt, result)?.socket?.localAddress ?? null;
-}
-
-/** null for a compliant session; the failure's code otherwise (the observer leaves transient ones out). */
-function attemptFailure(attempt: AddressAttempt, result: CandidateConnection): TlsSessionEvent['failure'] {
-  if (attempt.error) return { code: attempt.error.code, reason: attempt.error.message, certificateError: null };
-  const judgement = attempt.judgement;
-  if (!judgement || judgement.compliant) return null;
-  return { code: judgement.code, reason: judgement.reason, certificateError: attemptSession(attempt, result)?.certificate.error ?? null };
-}
-
-/**
- * A session MTA-STS testing mode lets through although the policy fails (RFC 8461 §5: report, do not act): the
- * MX is not in the policy, or its certificate would not pass enforce. Null when nothing would have failed.
- */
-function testingFailure(report: NonNullable<SessionReport>, candidate: Candidate, attempt: AddressAttempt, result: CandidateConnection): TlsSessionEvent['failure'] {
-  if (attempt.error || !attempt.judgement?.compliant) return null;
-  if (report.notInTestingPolicy.has(candidate.host)) return { code: 'mx-not-in-policy', reason: `${candidate.host} is not in the MTA-STS testing policy`, certificateError: null };
-  const would = attempt.judgement.wouldFail.find((w) => w.host === candidate.host);
-  return would ? { code: would.reason, reason: would.detail ?? would.reason, certificateError: attemptSession(attempt, result)?.certificate.error ?? null } : null;
-}
-
-/** The pool key part for DANE: a session judged under one TLSA RRset is not reused under another. */
-function danePoolKey(candidate: Candidate): string | null {
-  const dane = candidate.dane;
-  if (!dane) return null;
-  return `${dane.state}:${dane.records.map((r) => `${r.usage}.${r.selector}.${r.matchingType}.${r.data}`).join(',')}`;
-}
-
-/** What DANE said at one attempt; without a judgement (no TLS session), only the host's state. */
-function daneEvidence(candidate: Candidate, judgement: SessionJudgement | null | undefined): DaneEvidence | null {
-  if (!candidate.dane) return null;
-  if (judgement?.dane) return { state: judgement.dane.state, match: judgement.dane.match, result: judgement.dane.result };
-  return { state: candidate.dane.state, match: null, result: candidate.dane.state === 'secure-tlsa' ? 'not-checked' : 'not-applicable' };
-}
-
-function withDane(attempt: MxAttemptEvidence, candidate: Candidate, judgement: SessionJudgement): MxAttemptEvidence {
-  return candidate.dane ? { ...attempt, dane: daneEvidence(candidate, judgement) } : attempt;
-}
-
-/** The recipient's policy evidence names the DANE state of the MX used, when DANE is on for the plan. */
-function withDanePolicy(policy: PolicyEvidence, plan: DeliveryPlan, session: MxSession | undefined): PolicyEvidence {
-  if (!plan.hosts.some((host) => host.dane !== null)) return policy;
-  const used = session ? plan.hosts.find((host) => host.host === session.target.host) : undefined;
-  return { ...policy, dane: used?.dane?.state ?? null };
 }
 
 function deferAll(pending: RecipientRecord[], reason: string, at: number, retryAt: number, detail?: string): JobResult {

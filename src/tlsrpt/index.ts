@@ -8,5 +8,5 @@ export { validateReport } from './validate';
 export { resultType, sessionPolicy, countOf, noteOf, stsStrings, COUNTED_CODES } from './mapping';
 export { policyKey, detailKey, parsePolicyKey, parseDetailKey, type PolicyKey, type DetailKey } from './keys';
 export { createTlsRptRecorder, TLSRPT_KEEP_DAYS, type TlsRptRecorder } from './recorder';
-export type { TlsSessionFacts } from './session';
+export type { TlsSessionFacts } from '../evidence/tls-session';
 export { reportIdentity, type ReportIdentity } from './settings';

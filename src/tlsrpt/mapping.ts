@@ -1,4 +1,4 @@
-import type { TlsSessionFacts as TlsSessionEvent } from './session';
+import type { TlsSessionFacts } from '../evidence/tls-session';
 import type { DaneHostPolicy } from '../policy/dane/types';
 import type { StsPolicy } from '../policy/mta-sts';
 import type { DetailKey, PolicyKey } from './keys';
@@ -61,14 +61,14 @@ export function stsStrings(policy: StsPolicy): string[] {
  * The policy a session was made under: `tlsa` when DANE applied to the MX (secure TLSA records; DANE then
  * decides alone), else `sts` with an MTA-STS policy in enforce or testing mode, else `no-policy-found`.
  */
-export function sessionPolicy(event: Pick<TlsSessionEvent, 'mx' | 'dane' | 'sts'>): PolicyKey {
+export function sessionPolicy(event: Pick<TlsSessionFacts, 'mx' | 'dane' | 'sts'>): PolicyKey {
   if (event.mx !== null && event.dane?.state === 'secure-tlsa') return { type: 'tlsa', strings: tlsaStrings(event.dane), mxHost: [event.mx] };
   if (event.sts && event.sts.mode !== 'none') return { type: 'sts', strings: stsStrings(event.sts), mxHost: [...event.sts.mx] };
   return { type: 'no-policy-found', strings: [], mxHost: [] };
 }
 
 /** What one event adds to the counters: the policy, and the failure detail (null: a success); null when not counted. */
-export function countOf(event: TlsSessionEvent): { policy: PolicyKey; detail: DetailKey | null } | null {
+export function countOf(event: TlsSessionFacts): { policy: PolicyKey; detail: DetailKey | null } | null {
   const policy = sessionPolicy(event);
   if (!event.failure) return { policy, detail: null };
   const type = resultType(event.failure.code, event.failure.certificateError);
@@ -79,7 +79,7 @@ export function countOf(event: TlsSessionEvent): { policy: PolicyKey; detail: De
 /** The longest failure-reason-code kept: a reason, not a transcript. */
 const MAX_REASON = 200;
 
-function failureDetail(event: TlsSessionEvent, type: ResultType): DetailKey {
+function failureDetail(event: TlsSessionFacts, type: ResultType): DetailKey {
   const failure = event.failure!;
   // A validation-failure is "any other failure": its reason text says which (the profile problem, the OpenSSL error).
   const reason =
@@ -103,7 +103,7 @@ function failureDetail(event: TlsSessionEvent, type: ResultType): DetailKey {
  * like mox it is reported as a `tlsa-invalid` detail with no failed sessions (a count of 0), telling the domain
  * owner their records do nothing. Null otherwise.
  */
-export function noteOf(event: TlsSessionEvent): DetailKey | null {
+export function noteOf(event: TlsSessionFacts): DetailKey | null {
   const dane = event.dane;
   if (event.failure || !dane || dane.state !== 'secure-tlsa' || dane.records.length === 0 || dane.usable.length > 0) return null;
   return { 'result-type': 'tlsa-invalid', ...(event.mx ? { 'receiving-mx-hostname': event.mx } : {}), 'failure-reason-code': 'all-unusable-records' };

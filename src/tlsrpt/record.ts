@@ -6,6 +6,8 @@
  * Only `mailto:` and `https:` URIs are accepted; anything else makes the record invalid (no report).
  */
 
+import { isFieldValue, parseTaggedFields, selectTaggedRecord, type TaggedRecordResult } from '../policy/tagged-record';
+
 export type ReportDestination = { kind: 'mailto'; uri: string; address: string } | { kind: 'https'; uri: string; url: string };
 
 export interface TlsRptRecord {
@@ -14,10 +16,8 @@ export interface TlsRptRecord {
   extensions: Record<string, string>;
 }
 
-export type TlsRptRecordResult = { ok: true; record: TlsRptRecord } | { ok: false; reason: string };
+export type TlsRptRecordResult = TaggedRecordResult<TlsRptRecord>;
 
-const FIELD_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
-const FIELD_VALUE = /^[\x21-\x3a\x3c\x3e-\x7e]+$/; // printable ASCII except ";" and "="
 /** A URI's characters (RFC 3986 unreserved, reserved but "!" "," ";", and "%"); "!" would be a size limit in DMARC, so it must be encoded. */
 const URI_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@$&'()*+=%]+$/;
 const PERCENT = /%(?![0-9A-Fa-f]{2})/;
@@ -60,33 +60,27 @@ function parseUri(uri: string): ReportDestination | string {
 
 /** Parses one TXT record (its strings already joined). */
 export function parseTlsRptRecord(text: string): TlsRptRecordResult {
-  const fields = text.split(/[ \t]*;[ \t]*/);
-  if (fields.length > 1 && fields[fields.length - 1] === '') fields.pop();
-  if (fields[0] !== 'v=TLSRPTv1') return { ok: false, reason: `bad version field "${fields[0] ?? ''}"` };
   let rua: ReportDestination[] | undefined;
   const extensions: Record<string, string> = {};
-  for (const field of fields.slice(1)) {
-    const eq = field.indexOf('=');
-    if (eq <= 0) return { ok: false, reason: `malformed field "${field}"` };
-    const name = field.slice(0, eq);
-    const value = field.slice(eq + 1);
-    if (!FIELD_NAME.test(name)) return { ok: false, reason: `malformed field name "${name}"` };
+  const rejected = parseTaggedFields(text, 'v=TLSRPTv1', (name, value) => {
     if (name === 'rua') {
-      if (rua !== undefined) return { ok: false, reason: 'record has more than one rua field' };
+      if (rua !== undefined) return 'record has more than one rua field';
       const uris = value.split(/[ \t]*,[ \t]*/);
-      if (uris.some((u) => u === '')) return { ok: false, reason: 'rua has an empty URI' };
+      if (uris.some((u) => u === '')) return 'rua has an empty URI';
       rua = [];
       for (const uri of uris) {
         const parsed = parseUri(uri);
-        if (typeof parsed === 'string') return { ok: false, reason: parsed };
+        if (typeof parsed === 'string') return parsed;
         rua.push(parsed);
       }
     } else {
-      if (name === 'v') return { ok: false, reason: 'record has more than one version field' };
-      if (!FIELD_VALUE.test(value)) return { ok: false, reason: `malformed value of field "${name}"` };
+      if (name === 'v') return 'record has more than one version field';
+      if (!isFieldValue(value)) return `malformed value of field "${name}"`;
       extensions[name] = value;
     }
-  }
+    return undefined;
+  });
+  if (rejected !== null) return { ok: false, reason: rejected };
   if (!rua) return { ok: false, reason: 'record has no rua field' };
   return { ok: true, record: { rua, extensions } };
 }
@@ -96,8 +90,5 @@ export function parseTlsRptRecord(text: string): TlsRptRecordResult {
  * `v=TLSRPTv1;` are discarded; anything but exactly one valid record means no reporting.
  */
 export function selectTlsRptRecord(records: readonly string[]): TlsRptRecordResult {
-  const candidates = records.filter((record) => /^v=TLSRPTv1[ \t]*;/.test(record));
-  if (candidates.length === 0) return { ok: false, reason: 'no TXT record starting with "v=TLSRPTv1;"' };
-  if (candidates.length > 1) return { ok: false, reason: `${candidates.length} TXT records start with "v=TLSRPTv1;" (exactly one is allowed)` };
-  return parseTlsRptRecord(candidates[0]!);
+  return selectTaggedRecord(records, /^v=TLSRPTv1[ \t]*;/, 'v=TLSRPTv1;', parseTlsRptRecord);
 }

@@ -3,7 +3,7 @@ import type { TlsRptCounters } from '../store/types';
 import { detailKey, policyKey } from './keys';
 import { countOf, noteOf } from './mapping';
 import { addDays, utcDay } from './report';
-import type { TlsSessionFacts } from './session';
+import type { TlsSessionFacts } from '../evidence/tls-session';
 
 /** Days of counters kept: the report of a day is sent the next day, retries may take a few more. */
 export const TLSRPT_KEEP_DAYS = 14;

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { DeliveryEngine, type DeliveryEngineDeps } from '../../src/outbound/engine';
-import type { TlsSessionEvent } from '../../src/outbound/tls-session-observer';
+import type { TlsSessionFacts as TlsSessionEvent } from '../../src/evidence/tls-session';
 import type { Candidate, DeliveryPlan, PolicyRuntime } from '../../src/policy';
 import { MxSessionError, type CandidateConnection, type MxConnector, type MxSession, type SessionJudgement } from '../../src/smtp-client';
 import type { ClaimedJob, Store } from '../../src/store/types';
