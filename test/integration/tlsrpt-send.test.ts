@@ -174,6 +174,15 @@ describe('TLS-RPT reports, sent', () => {
     ]);
     const mail = await world.mailbox('rpt-sink.test').waitFor((m) => m.rcptTo.includes(TLSRPT_MAILBOX) && /^TLS-Report-Domain: rpt-nostarttls\.test\r$/im.test(m.raw.toString()), 30_000);
     expect((await dkimVerify(mail.raw, { resolver: dkimResolver })).results).toEqual([expect.objectContaining({ status: expect.objectContaining({ result: 'pass' }) })]);
+    // SEALGATE_TLSRPT_SAMPLE=file keeps one report as it arrived by mail: the header section and the report it carries.
+    if (process.env.SEALGATE_TLSRPT_SAMPLE) {
+      const raw = mail.raw.toString();
+      const mailed = (await simpleParser(mail.raw)).attachments[0]!;
+      writeFileSync(
+        process.env.SEALGATE_TLSRPT_SAMPLE,
+        `${raw.slice(0, raw.indexOf('\r\n\r\n'))}\n\n${mailed.filename}:\n${JSON.stringify(JSON.parse(gunzipSync(mailed.content).toString()), null, 2)}\n`,
+      );
+    }
 
     expect(await send('rpt-wrongname.test')).toMatchObject({ status: 'sent', results: [{ kind: 'https', ok: true }] });
     const wrong = JSON.parse(gunzipSync((await world.tlsRpt!.waitFor((p) => p.path === '/v1/rpt-wrongname.test', 10_000)).body).toString()) as Report;
