@@ -3,11 +3,12 @@ import { AdminConfigError } from '../admin/server';
 import { ConfigError } from '../config/load';
 import type { Config } from '../config/schema';
 import { CertificateError } from '../inbound/dev-certificate';
+import { DkimKeyError } from '../mail/dkim';
 import { isStoreError, SpoolLockedError } from '../store';
 
 /**
  * What `sealgate start` does with an error from starting the relay:
- * - `usage`: the configuration or the machine's setup is wrong (invalid config, a certificate file missing, a
+ * - `usage`: the configuration or the machine's setup is wrong (invalid config, a certificate or DKIM key file missing, a
  *   listener port taken, the spool held by another relay, Redis refusing the configured credentials); retrying
  *   cannot help: exit 2 at once.
  * - `retry`: the queue store is not there yet (Redis down, the spool folder not writable, the disk full); it may
@@ -76,7 +77,7 @@ export function classifyStartError(err: unknown, config: Config): StartErrorKind
   const chain = causes(err);
   const files = configuredFiles(config);
   for (const link of chain) {
-    if (link instanceof ConfigError || link instanceof AdminConfigError || link instanceof CertificateError || link instanceof SpoolLockedError) return 'usage';
+    if (link instanceof ConfigError || link instanceof AdminConfigError || link instanceof CertificateError || link instanceof DkimKeyError || link instanceof SpoolLockedError) return 'usage';
     if (config.queue.backend === 'redis' && link instanceof Error && REDIS_AUTH_REFUSED.test(link.message)) return 'usage';
     const e = errno(link);
     if (!e) continue;

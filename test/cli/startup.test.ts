@@ -2,6 +2,7 @@ import path from 'node:path';
 import { AdminConfigError } from '../../src/admin/server';
 import { ConfigError, parseConfig } from '../../src/config/load';
 import { CertificateError } from '../../src/inbound/dev-certificate';
+import { DkimKeyError } from '../../src/mail/dkim';
 import { FIRST_DELAY_MS, MAX_DELAY_MS, classifyStartError, startRetryDelay } from '../../src/cli/startup';
 import { SpoolLockedError, StoreUnavailableError } from '../../src/store';
 
@@ -24,6 +25,7 @@ describe('classifyStartError', () => {
     ['an invalid config', new ConfigError('queue.redis.url: expected a redis:// URL')],
     ['an unsafe admin listener', new AdminConfigError('admin.host is 0.0.0.0 and no admin token is configured')],
     ['an unreadable inbound certificate', new CertificateError('cannot read the TLS certificate (tls.cert)')],
+    ['an unusable DKIM key (tlsrpt.dkim, portal.dkim)', new DkimKeyError('tlsrpt.dkim.keyFile /etc/sealgate/dkim.pem: not a PEM private key')],
     ['the spool held by another relay', new SpoolLockedError('queue spool is already used by another Sealgate relay (PID 42)', 42)],
     ['a listener port in use', errnoError('EADDRINUSE', 'listen')],
     ['a listener address not on this host', errnoError('EADDRNOTAVAIL', 'listen')],
