@@ -2,19 +2,10 @@ import { ConfigError, parseConfig } from '../../src/config/load';
 import { isLoopbackServer } from '../../src/config/schema';
 import { classifyStartError } from '../../src/cli/startup';
 import { dnssecSummary, validatingServers } from '../../src/policy/resolver';
+import { configErrorOf } from './config-error';
 
 const listeners = [{ name: 'sub', port: 2587, tls: 'starttls', auth: 'required' }];
 const parse = (dns: Record<string, unknown>, env: Record<string, string> = {}) => parseConfig({ listeners, dns }, env, '/srv/sealgate');
-
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('dns.validating and dns.trustRemoteValidator', () => {
   test('both default to false: DANE is off and no resolver is refused', () => {
@@ -23,7 +14,7 @@ describe('dns.validating and dns.trustRemoteValidator', () => {
   });
 
   test('a validating resolver off this host is refused, naming the keys and the server', () => {
-    const message = configError(() => parse({ validating: true, servers: ['127.0.0.1:5353', '192.0.2.53', '[2001:db8::53]:53'] }));
+    const message = configErrorOf(() => parse({ validating: true, servers: ['127.0.0.1:5353', '192.0.2.53', '[2001:db8::53]:53'] }));
     expect(message).toContain('dns.servers');
     expect(message).toContain('dns.validating');
     expect(message).toContain('dns.trustRemoteValidator');
@@ -37,7 +28,7 @@ describe('dns.validating and dns.trustRemoteValidator', () => {
   });
 
   test('a remote server from SEALGATE_DNS_SERVERS is refused the same way', () => {
-    expect(configError(() => parse({ validating: true }, { SEALGATE_DNS_SERVERS: '127.0.0.1,10.0.0.2' }))).toMatch(/10\.0\.0\.2 is not a loopback address/);
+    expect(configErrorOf(() => parse({ validating: true }, { SEALGATE_DNS_SERVERS: '127.0.0.1,10.0.0.2' }))).toMatch(/10\.0\.0\.2 is not a loopback address/);
   });
 
   test.each([

@@ -1,20 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, parseConfig } from '../../src/config/load';
+import { DEFAULT_CONFIG_FILE, loadConfig, parseConfig } from '../../src/config/load';
 import { parseDuration, parseSize } from '../../src/config/units';
+import { configErrorOf } from './config-error';
 
 const minimal = { listeners: [{ name: 'sub', port: 2587, tls: 'starttls', auth: 'required' }] };
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('config loading', () => {
   let dir: string;
@@ -46,12 +37,12 @@ describe('config loading', () => {
   });
 
   test('an unknown key is named with its full path', () => {
-    const message = errorOf(() => parseConfig({ ...minimal, limits: { maxMesageSize: 10 } }, {}, dir));
+    const message = configErrorOf(() => parseConfig({ ...minimal, limits: { maxMesageSize: 10 } }, {}, dir));
     expect(message).toContain('limits.maxMesageSize: unknown key');
   });
 
   test('a bad value names the key and what was expected', () => {
-    const message = errorOf(() => parseConfig({ listeners: [{ name: 'x', port: 99999, tls: 'sometimes', auth: 'required', trustedNetworks: ['10.0.0.0/33'] }] }, {}, dir));
+    const message = configErrorOf(() => parseConfig({ listeners: [{ name: 'x', port: 99999, tls: 'sometimes', auth: 'required', trustedNetworks: ['10.0.0.0/33'] }] }, {}, dir));
     expect(message).toMatch(/listeners\.0\.port: .*65535/);
     expect(message).toMatch(/listeners\.0\.tls: .*"starttls"\|"implicit"/);
     expect(message).toMatch(/listeners\.0\.trustedNetworks\.0: expected a CIDR/);
@@ -64,12 +55,12 @@ describe('config loading', () => {
     expect(parseSize('50MiB')).toBe(52_428_800);
     expect(parseSize('64k')).toBe(65_536);
     expect(parseSize('12 parsecs')).toBeUndefined();
-    const message = errorOf(() => parseConfig({ ...minimal, limits: { socketTimeout: 'a while' } }, {}, dir));
+    const message = configErrorOf(() => parseConfig({ ...minimal, limits: { socketTimeout: 'a while' } }, {}, dir));
     expect(message).toMatch(/limits\.socketTimeout: expected a duration/);
   });
 
   test('certificate and key must be set together', () => {
-    const message = errorOf(() => parseConfig({ ...minimal, tls: { cert: 'c.pem' } }, {}, dir));
+    const message = configErrorOf(() => parseConfig({ ...minimal, tls: { cert: 'c.pem' } }, {}, dir));
     expect(message).toMatch(/tls: set both tls.cert and tls.key/);
   });
 
@@ -90,7 +81,7 @@ describe('config loading', () => {
   });
 
   test('a bad DNS server from the environment is reported against dns.servers', () => {
-    const message = errorOf(() => parseConfig(minimal, { SEALGATE_DNS_SERVERS: 'resolver.example:53' }, dir));
+    const message = configErrorOf(() => parseConfig(minimal, { SEALGATE_DNS_SERVERS: 'resolver.example:53' }, dir));
     expect(message).toMatch(/dns\.servers\.0: expected "ip" or "ip:port"/);
   });
 
@@ -101,9 +92,9 @@ describe('config loading', () => {
   });
 
   test('unreadable files and broken YAML give clear errors', () => {
-    expect(errorOf(() => loadConfig(path.join(dir, 'missing.yaml'), {}))).toMatch(/cannot read config file/);
+    expect(configErrorOf(() => loadConfig(path.join(dir, 'missing.yaml'), {}))).toMatch(/cannot read config file/);
     const file = path.join(dir, 'broken.yaml');
     writeFileSync(file, 'listeners: [\n  - name: a\n hostname: x: y\n');
-    expect(errorOf(() => loadConfig(file, {}))).toMatch(/is not valid YAML/);
+    expect(configErrorOf(() => loadConfig(file, {}))).toMatch(/is not valid YAML/);
   });
 });

@@ -1,18 +1,9 @@
 import path from 'node:path';
-import { ConfigError, parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/config/load';
+import { configErrorOf } from './config-error';
 
 const minimal = { listeners: [{ name: 'sub', port: 2587, tls: 'starttls', auth: 'required' }] };
 const base = '/etc/sealgate';
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('queue.redis and queue.startupTimeout', () => {
   test('queue.startupTimeout defaults to 60 s and takes a duration', () => {
@@ -23,14 +14,14 @@ describe('queue.redis and queue.startupTimeout', () => {
   test.each(['http://127.0.0.1:6379', 'unix:///run/redis.sock', '127.0.0.1:6379', '/run/redis.sock', 'redis.example'])(
     'a Redis URL %s (not redis: or rediss:) is a config error naming queue.redis.url',
     (url) => {
-      const message = errorOf(() => parseConfig({ ...minimal, queue: { backend: 'redis', redis: { url } } }, {}, base));
+      const message = configErrorOf(() => parseConfig({ ...minimal, queue: { backend: 'redis', redis: { url } } }, {}, base));
       expect(message).toContain('queue.redis.url');
       expect(message).toContain('redis:// or rediss://');
     },
   );
 
   test('SEALGATE_REDIS_URL is checked the same way, and its password never appears in the message', () => {
-    const message = errorOf(() => parseConfig(minimal, { SEALGATE_REDIS_URL: 'https://user:hunter2-secret@redis.example' }, base));
+    const message = configErrorOf(() => parseConfig(minimal, { SEALGATE_REDIS_URL: 'https://user:hunter2-secret@redis.example' }, base));
     expect(message).toContain('queue.redis.url');
     expect(message).not.toContain('hunter2-secret');
   });
@@ -51,7 +42,7 @@ describe('queue.redis and queue.startupTimeout', () => {
   });
 
   test('queue.redis.tls with a plain redis:// URL is refused (the CA would silently go unused)', () => {
-    const message = errorOf(() => parseConfig({ ...minimal, queue: { redis: { url: 'redis://redis.example', tls: { ca: 'ca.pem' } } } }, {}, base));
+    const message = configErrorOf(() => parseConfig({ ...minimal, queue: { redis: { url: 'redis://redis.example', tls: { ca: 'ca.pem' } } } }, {}, base));
     expect(message).toContain('queue.redis.tls');
   });
 });
