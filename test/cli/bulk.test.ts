@@ -1,15 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CommanderError } from 'commander';
-import { buildProgram } from '../../src/cli/main';
 import type { Prompter } from '../../src/cli/confirm';
-import { CliError } from '../../src/cli/errors';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { FileStore } from '../../src/store/file/file-store';
 import type { RecipientOutcome } from '../../src/store/types';
 import { chunked, evidence, newMessage } from '../store/contract';
+import { runCliInProcess, type CliRun } from './in-process';
 
 /**
  * `sealgate queue retry|hold|release|delete` with a selection, `queue flush`, `fallback list` filters and paging,
@@ -62,25 +60,8 @@ async function message(outcomes: Record<string, RecipientOutcome>): Promise<{ id
   return { id: record.id, messageId };
 }
 
-async function cli(prompter: Prompter | undefined, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-  let code = 0;
-  try {
-    await buildProgram(prompter ? { prompter } : {}).parseAsync(['node', 'sealgate', '--config', configFile, ...args]);
-  } catch (e) {
-    if (e instanceof CliError) {
-      code = e.exitCode;
-      stderr += e.message;
-    } else if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-    else throw e;
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  return { code, stdout, stderr };
+function cli(prompter: Prompter | undefined, ...args: string[]): Promise<CliRun> {
+  return runCliInProcess(configFile, args, prompter ? { prompter } : {});
 }
 
 const run = (...args: string[]) => cli(undefined, ...args);

@@ -1,9 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CommanderError } from 'commander';
-import { buildProgram } from '../../src/cli/main';
-import { CliError } from '../../src/cli/errors';
 import { loadConfig } from '../../src/config/load';
 import { FallbackService } from '../../src/fallback';
 import { silentLogger } from '../../src/log/logger';
@@ -12,6 +9,7 @@ import type { PortalParts } from '../../src/portal/service/wiring';
 import { FileStore } from '../../src/store/file/file-store';
 import { FakeCopies, FakeNotices } from '../portal/service/fakes';
 import { chunked, evidence, newMessage } from '../store/contract';
+import { runCliInProcess, type CliRun } from './in-process';
 
 /**
  * `sealgate portal ...`, `sealgate evidence verify` and the portal part of `sealgate audit`, run in-process on a
@@ -68,25 +66,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-  let code = 0;
-  try {
-    await buildProgram({ portalParts: async () => parts }).parseAsync(['node', 'sealgate', '--config', configFile, ...args]);
-  } catch (e) {
-    if (e instanceof CliError) {
-      code = e.exitCode;
-      stderr += e.message;
-    } else if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-    else throw e;
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  return { code, stdout, stderr };
+function cli(...args: string[]): Promise<CliRun> {
+  return runCliInProcess(configFile, args, { portalParts: async () => parts });
 }
 
 test('portal list: table and --json, --state filter, bad state is a usage error; never content', async () => {
