@@ -1,9 +1,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import net from 'node:net';
-import { parseConfig } from '../../src/config/load';
 import { probeExitCode, probeMx } from '../../src/outbound/check';
-import { createPolicyRuntime, memoryPolicyCache } from '../../src/policy';
 import { leafCertificate, startWorld, type World } from '../support/world';
+import { worldPolicyRuntime } from './world-policy';
 
 /** `sealgate check --mx HOST[:PORT] DOMAIN` logic against MX hosts of the test world on loopback (real DNS, SMTP, TLS). */
 describe('probeMx against the test world', () => {
@@ -21,19 +20,7 @@ describe('probeMx against the test world', () => {
   afterAll(() => world?.stop());
 
   function runtime(extra: Record<string, unknown> = {}) {
-    const relay = world.relayConfig();
-    const config = parseConfig(
-      {
-        hostname: 'sealgate.test',
-        listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }],
-        ...relay,
-        dns: { ...relay.dns, timeout: 1000, tries: 1 },
-        ...extra,
-      },
-      {},
-      '/tmp',
-    );
-    return createPolicyRuntime(config, { cache: memoryPolicyCache() });
+    return worldPolicyRuntime(world, extra);
   }
 
   const colonHex = /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/;

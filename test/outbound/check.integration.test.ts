@@ -1,7 +1,7 @@
-import { parseConfig } from '../../src/config/load';
 import { checkDomain, type CheckReport, type MxReport } from '../../src/outbound/check';
-import { createPolicyRuntime, memoryPolicyCache, type PolicyCache } from '../../src/policy';
+import { memoryPolicyCache, type PolicyCache } from '../../src/policy';
 import { standardScenarios, startWorld, type World } from '../support/world';
+import { worldPolicyRuntime } from './world-policy';
 
 /** `sealgate check` logic against the test world: real DNS, real SMTP servers, real TLS, real HTTPS. */
 describe('checkDomain against the test world', () => {
@@ -22,20 +22,8 @@ describe('checkDomain against the test world', () => {
   }, 60_000);
   afterAll(() => world?.stop());
 
-  function runtime(extra: Record<string, unknown> = {}, cache: PolicyCache = memoryPolicyCache()) {
-    const relay = world.relayConfig();
-    const config = parseConfig(
-      {
-        hostname: 'sealgate.test',
-        listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }],
-        ...relay,
-        dns: { ...relay.dns, timeout: 1000, tries: 1 },
-        ...extra,
-      },
-      {},
-      '/tmp',
-    );
-    return createPolicyRuntime(config, { cache });
+  function runtime(extra: Record<string, unknown> = {}, cache?: PolicyCache) {
+    return worldPolicyRuntime(world, extra, cache);
   }
 
   const check = (domain: string, extra?: Record<string, unknown>) => checkDomain(domain, runtime(extra));
