@@ -3,7 +3,7 @@ import type { Config } from '../../config/schema';
 import type { Logger } from '../../log/logger';
 import type { JobQueue } from '../../store/roles';
 import { composeNotice, type Notice } from './compose';
-import { loadDkimSigner } from './dkim';
+import { loadDkimSigner } from '../../mail/dkim';
 import { buildNoticeDsn, buildNoticeMime, noticeMessageId, type NoticeDsnReport } from './mime';
 
 export interface NoticeSender {

@@ -7,7 +7,8 @@ import { simpleParser } from 'mailparser';
 import { dkimVerify } from 'mailauth';
 import { parseConfig } from '../../../src/config/load';
 import { silentLogger } from '../../../src/log/logger';
-import { createNoticeSender, DkimKeyError, loadDkimSigner, type Notice } from '../../../src/portal/notices';
+import { DkimKeyError, loadDkimSigner } from '../../../src/mail/dkim';
+import { createNoticeSender, type Notice } from '../../../src/portal/notices';
 import type { HeaderFacts, MessageRecord, NewMessage } from '../../../src/store/types';
 
 /** Building, signing and queueing notices, without sockets: a fake store's enqueue keeps what it was given. */
