@@ -1,14 +1,14 @@
 /**
  * Module dependency direction: run with `npm run lint:deps`, part of `npm run lint`.
  *
- *   cli ─▶ relay.ts (composition root) ─▶ admin ─▶ inbound / outbound / fallback / portal / tlsrpt
+ *   cli ─▶ relay.ts (composition root) ─▶ admin ─▶ inbound / outbound / fallback / portal / tlsrpt / report
  *     ─▶ smtp-client / policy / outcome / evidence / store / auth ─▶ config      (log: a leaf anyone may use)
  *
  * Imports point down only. Type-only imports count too (tsPreCompilationDeps), so a lower module that needs an
  * upper module's type must declare its own narrow interface instead (e.g. a metrics observer wired in relay.ts).
  */
 const LOWER = 'config|log|auth|store|policy|smtp-client|outcome|evidence|mail';
-const MIDDLE = 'inbound|outbound|fallback|portal|tlsrpt';
+const MIDDLE = 'inbound|outbound|fallback|portal|tlsrpt|report';
 const RELAY = '^src/relay\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -98,6 +98,21 @@ module.exports = {
         'TLS reporting counts what the delivery engine reports through its TlsSessionObserver (wired in relay.ts); it builds on store, policy, config, log and mail (the DKIM signer) only, plus the TlsSessionFacts shape both sides share (evidence/tls-session.ts).',
       from: { path: '^src/tlsrpt/' },
       to: { path: '^src/', pathNot: ['^src/(tlsrpt|store|policy|config|log|mail)/', '^src/evidence/tls-session\\.ts$'] },
+    },
+    {
+      name: 'report-imports-only-store-evidence-config-log-mail',
+      severity: 'error',
+      comment:
+        'Compliance reports are built from the evidence log (store) and rendered; the partner-posture check is handed in by the admin API or the CLI, so report never imports delivery, policy or the portal.',
+      from: { path: '^src/report/' },
+      to: { path: '^src/', pathNot: ['^src/(report|store|evidence|config|log|mail)/'] },
+    },
+    {
+      name: 'message-path-imports-report',
+      severity: 'error',
+      comment: 'Reports read what the message path recorded; the message path never depends on reporting.',
+      from: { path: '^src/(inbound|outbound|smtp-client|fallback|portal|tlsrpt|policy)/' },
+      to: { path: '^src/report/' },
     },
     {
       name: 'outbound-imports-tlsrpt',

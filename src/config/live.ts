@@ -47,6 +47,9 @@ export const RESTART_ONLY_KEYS = [
   'queue.startupTimeout',
   // The report sender and its schedule are built at start.
   'tlsrpt',
+  // The evidence log is opened with the store; the report schedule is built at start.
+  'evidence',
+  'reports',
 ] as const;
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import stringify from 'safe-stable-stringify';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ADMIN_SCOPES, ADMIN_TOKEN_MIN_LENGTH, AUDIT_FILE_NEXT_TO_QUEUE, configSchema, type AdminScope, type Config } from './schema';
+import { ADMIN_SCOPES, ADMIN_TOKEN_MIN_LENGTH, AUDIT_FILE_NEXT_TO_QUEUE, configSchema, EVIDENCE_PATH_NEXT_TO_QUEUE, REPORTS_FOLDER_NEXT_TO_QUEUE, type AdminScope, type Config } from './schema';
 
 /** The repository (or installed package) root: src/config and dist/config are both two levels down. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -150,6 +150,10 @@ function resolvePaths(config: Config, baseDir: string): Config {
   if (config.outbound.extraCaFile) config.outbound.extraCaFile = abs(config.outbound.extraCaFile);
   if (config.audit.file === AUDIT_FILE_NEXT_TO_QUEUE) config.audit.file = path.join(path.dirname(config.queue.path), 'audit.log');
   else if (config.audit.file) config.audit.file = abs(config.audit.file);
+  const nextToQueue = (name: string): string => path.join(path.dirname(config.queue.path), name);
+  config.evidence.path = config.evidence.path === EVIDENCE_PATH_NEXT_TO_QUEUE ? nextToQueue('evidence') : abs(config.evidence.path);
+  if (config.evidence.anchorCopy) config.evidence.anchorCopy = abs(config.evidence.anchorCopy);
+  config.reports.folder = config.reports.folder === REPORTS_FOLDER_NEXT_TO_QUEUE ? nextToQueue('reports') : abs(config.reports.folder);
   if (config.mtaSts.extraCaFile) config.mtaSts.extraCaFile = abs(config.mtaSts.extraCaFile);
   config.portal.keyFile = abs(config.portal.keyFile);
   if (config.portal.cert) config.portal.cert = abs(config.portal.cert);

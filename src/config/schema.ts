@@ -57,6 +57,9 @@ const tlsLevel = z.enum(['encrypt', 'verify', 'portal']);
 
 /** The default of audit.file: `audit.log` next to the queue folder (resolved by the loader once queue.path is known). */
 export const AUDIT_FILE_NEXT_TO_QUEUE = '<queue.path>/../audit.log';
+/** The defaults of evidence.path and reports.folder: next to the queue folder, like the audit file. */
+export const EVIDENCE_PATH_NEXT_TO_QUEUE = '<queue.path>/../evidence';
+export const REPORTS_FOLDER_NEXT_TO_QUEUE = '<queue.path>/../reports';
 
 /**
  * What an admin token may do: `read` lists and shows, `operate` changes state, `content` reads message
@@ -386,6 +389,49 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The evidence log: every recipient outcome, admin action and portal event, hash-chained, kept apart from the
+     * queue (the file store's folder, or the Redis server the queue uses) and never removed by message deletion.
+     */
+    evidence: z
+      .object({
+        /** File store: the folder of daily segments, indexes and anchors; default `evidence` in the folder that holds queue.path. */
+        path: z.string().min(1).default(EVIDENCE_PATH_NEXT_TO_QUEUE),
+        /** A second copy of every daily anchor, one file per day, ideally on other storage (WORM, another host's mount); null: none. */
+        anchorCopy: z.string().min(1).nullable().default(null),
+        /** How long evidence is kept; `sealgate evidence prune` refuses to remove anything younger. Never shorter than queue.keepFinished. */
+        retention: duration.default(6 * 366 * 86_400_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Compliance reports (`sealgate report`) and their schedule. */
+    reports: z
+      .object({
+        /** Write a report for the period just ended: off, daily (at 00:00 UTC), weekly (Mondays) or monthly (the 1st). */
+        schedule: z.enum(['off', 'daily', 'weekly', 'monthly']).default('off'),
+        /** Where scheduled reports go; default `reports` in the folder that holds queue.path. */
+        folder: z.string().min(1).default(REPORTS_FOLDER_NEXT_TO_QUEUE),
+        /** Formats written by the schedule. */
+        formats: z
+          .array(z.enum(['json', 'csv', 'html', 'pdf']))
+          .min(1)
+          .default(['html', 'csv']),
+        /** Mail each scheduled report to these addresses (over compliant TLS only, never diverted); empty: files only. */
+        mailTo: z
+          .array(
+            z
+              .string()
+              .min(3)
+              .regex(/^[^@\s]+@[^@\s]+$/, 'expected an address such as compliance@example.org'),
+          )
+          .default([]),
+        /** Envelope and From address of report mail; default `reports@<hostname>`. */
+        from: z.string().min(1).nullable().default(null),
+        /** How many of the busiest recipient domains the partner-posture section checks. */
+        postureDomains: z.number().int().min(0).max(100).default(10),
+      })
+      .strict()
+      .prefault({}),
     /** The admin HTTP API (queue, fallback, portal, audit, check, metrics, health). */
     admin: z
       .object({
@@ -466,7 +512,14 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // Evidence must outlive the message records it describes: a finished message's record is the last place its
+    // outcome is kept besides the evidence log.
+    if (config.evidence.retention < config.queue.keepFinished) {
+      ctx.addIssue({ code: 'custom', path: ['evidence', 'retention'], message: 'must not be shorter than queue.keepFinished (evidence must outlive the message records)' });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;
 export type ListenerConfig = Config['listeners'][number];

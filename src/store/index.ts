@@ -25,6 +25,7 @@ export function createStore(config: Config, logger: Logger, observer?: StoreObse
       fallbackRetention: config.fallback.bodyRetention,
       onWeakDurability: queue.redis.onWeakDurability,
       quarantineRetention: queue.quarantineRetention,
+      anchorCopy: config.evidence.anchorCopy,
       logger,
       ...(observer ? { observer } : {}),
     });
@@ -34,6 +35,8 @@ export function createStore(config: Config, logger: Logger, observer?: StoreObse
     keepFinished: queue.keepFinished,
     fallbackRetention: config.fallback.bodyRetention,
     quarantineRetention: queue.quarantineRetention,
+    evidencePath: config.evidence.path,
+    anchorCopy: config.evidence.anchorCopy,
     logger,
     ...(observer ? { observer } : {}),
   });

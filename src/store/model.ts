@@ -320,3 +320,104 @@ export interface PortalFilter {
   limit?: number;
   offset?: number;
 }
+
+/**
+ * What an evidence record is about: a recipient's final or interim outcome (delivered, diverted, bounced,
+ * deferred, with its DeliveryEvidence audit entry), an admin action (API or CLI), a portal event (an item's
+ * trail entry, mirrored), or the log's own housekeeping (a prune, a scheduled report written).
+ */
+export type EvidenceKind = 'recipient-outcome' | 'admin-action' | 'portal-event' | 'evidence-pruned' | 'report-generated';
+export const EVIDENCE_KINDS: readonly EvidenceKind[] = ['recipient-outcome', 'admin-action', 'portal-event', 'evidence-pruned', 'report-generated'];
+
+/** One record as a producer hands it to the evidence log. Addresses, ids, times, TLS facts, replies, reasons: never content. */
+export interface EvidenceRecordInput {
+  kind: EvidenceKind;
+  /** When it happened (epoch ms), as the producer saw it. */
+  at: number;
+  /** Indexed look-up keys; null when the record has none (an admin action on the config, a prune). */
+  queueId: string | null;
+  /** The Message-ID header, as received. */
+  messageId: string | null;
+  /** The recipient address, lower-cased; its domain is indexed too. */
+  recipient: string | null;
+  /** The envelope sender ('' for the null sender), so reports can filter by it. */
+  sender: string | null;
+  /** Who did it: 'relay', 'admin:<token>', 'cli:<user>', 'recipient' (portal). */
+  actor: string;
+  /** The record itself: an AuditEntry, an AdminActionEntry, a PortalEvent, a prune summary. Plain JSON. */
+  data: Record<string, unknown>;
+}
+
+/** A stored record: the input plus its place in the hash chain. */
+export interface EvidenceRecord extends EvidenceRecordInput {
+  /** Position in the log, 1, 2, 3, ... with no gaps across days (one log however many relays append). */
+  seq: number;
+  /** The UTC day (YYYY-MM-DD) of the segment holding it: the day it was appended. */
+  day: string;
+  /** When the log appended it (epoch ms); decides the day. */
+  loggedAt: number;
+  /** The hash of the record before it (GENESIS for the very first record). */
+  prevHash: string;
+  /** SHA-256 hex over prevHash and the canonical JSON of every other field (evidence-chain.ts). */
+  hash: string;
+}
+
+/**
+ * A day's seal, kept apart from the day's records (another folder or key, and copied into every report): how
+ * many records the day holds, its first and last sequence numbers and hashes. Anchors chain too, so
+ * deleting a whole day together with its anchor shows.
+ */
+export interface EvidenceAnchor {
+  day: string;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+  /** prevHash of the day's first record: the previous day's lastHash (or GENESIS). */
+  firstPrevHash: string;
+  lastHash: string;
+  sealedAt: number;
+  /** hash of the previous anchor (GENESIS for the first). */
+  prevAnchorHash: string;
+  hash: string;
+}
+
+/**
+ * Where the log starts after a prune: the last removed day's anchor, so the first kept record's prevHash and the
+ * first kept anchor's prevAnchorHash can still be checked. Null while nothing was pruned.
+ */
+export interface EvidenceBase {
+  /** The last day removed. */
+  prunedThrough: string;
+  lastSeq: number;
+  lastHash: string;
+  anchorHash: string;
+  prunedAt: number;
+}
+
+/** A look-up: every condition given must hold; ids use the store's indexes, from/to limit the days read. */
+export interface EvidenceQuery {
+  /** Inclusive lower bound on `at` (epoch ms). */
+  from?: number;
+  /** Exclusive upper bound on `at` (epoch ms). */
+  to?: number;
+  queueId?: string;
+  messageId?: string;
+  /** Compared lower-cased. */
+  recipient?: string;
+  /** Recipient domain, compared lower-cased. */
+  domain?: string;
+  /** Envelope sender, compared lower-cased ('' matches the null sender). */
+  sender?: string;
+  kinds?: readonly EvidenceKind[];
+  /** Stop after this many records (oldest first). */
+  limit?: number;
+}
+
+/** What a prune removed: whole days, with the anchor of each (also recorded in the 'evidence-pruned' record). */
+export interface EvidencePruneResult {
+  days: string[];
+  records: number;
+  anchors: EvidenceAnchor[];
+  /** The new base (unchanged when nothing was removed). */
+  base: EvidenceBase | null;
+}

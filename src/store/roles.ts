@@ -18,6 +18,12 @@ import type {
   QuarantineKind,
   StoreCounts,
   WaitingJobs,
+  EvidenceAnchor,
+  EvidenceBase,
+  EvidencePruneResult,
+  EvidenceQuery,
+  EvidenceRecord,
+  EvidenceRecordInput,
 } from './model';
 
 /*
@@ -172,6 +178,46 @@ export interface TlsRptCounters {
 
 /** A TLS-RPT day: `YYYY-MM-DD`, as the counters are keyed (also keeps file names and keys tame). */
 export const TLSRPT_DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * The evidence log: every recipient outcome, admin action and portal event, kept apart from the queue (deleting
+ * or purging messages never touches it) for `evidence.retention`, append-only and hash-chained (evidence-chain.ts
+ * builds and checks every record and anchor, for both backends). One log, one chain, however many relays append
+ * to it. Records go into daily segments by the day they were appended; a day is sealed by an anchor stored apart.
+ */
+export interface EvidenceLog {
+  /**
+   * Appends the records in order as one batch and resolves once they are durable (file: written and fsynced,
+   * with concurrent batches sharing one fsync; Redis: acknowledged by the server). Returns them as stored.
+   * Seals every earlier day that has records and no anchor first (the first append of a new day seals the last).
+   */
+  appendEvidence(records: readonly EvidenceRecordInput[]): Promise<EvidenceRecord[]>;
+  /**
+   * Records matching the query, oldest first (by seq). Ids (queueId, messageId, recipient, domain) go through the
+   * store's indexes; from/to limit the days read (the days from the day before `from` through the day of `to`,
+   * since a record's day is when it was logged, at or just after `at`). Never reads every day for an id look-up.
+   * Lines that do not parse are skipped here (verify names them).
+   */
+  queryEvidence(query: EvidenceQuery): AsyncIterable<EvidenceRecord>;
+  /** Days that hold records (or held: an anchored day whose records are gone is still listed), oldest first. */
+  evidenceDays(): Promise<string[]>;
+  /** A day's stored lines in stored order, unparsed, so verify can name a damaged line; [] for a day with none. */
+  readEvidenceDay(day: string): Promise<string[]>;
+  /** Every anchor, oldest first. */
+  evidenceAnchors(): Promise<EvidenceAnchor[]>;
+  /** The record after which the kept log starts (null until a prune). */
+  evidenceBase(): Promise<EvidenceBase | null>;
+  /** The newest record (the chain's head), if any. */
+  evidenceHead(): Promise<EvidenceRecord | undefined>;
+  /** Seals every day before the day of `now` that has records and no anchor yet; returns the anchors written. */
+  sealEvidence(now?: number): Promise<EvidenceAnchor[]>;
+  /**
+   * Removes every whole day before `beforeDay` (YYYY-MM-DD): records, index entries and anchors, sealing them first,
+   * and sets the base to the last removed day. Never removes the open day. The caller records the prune
+   * ('evidence-pruned', with the result) right after.
+   */
+  pruneEvidence(beforeDay: string): Promise<EvidencePruneResult>;
+}
 
 /**
  * Damaged entries set aside. Reads that meet a damaged record (schema, size or checksum) quarantine it

@@ -82,6 +82,9 @@ describe('dependency direction rules', () => {
       'src/relay.ts': 'export const start = () => 1;\n',
       'src/tlsrpt/counter.ts': "import { deliver } from '../outbound/engine';\nexport const count = () => deliver();\n",
       'src/outbound/observer.ts': "import { count } from '../tlsrpt/counter';\nexport const observe = () => count();\n",
+      'src/report/build.ts': "import { check } from '../outbound/check';\nexport const build = () => check();\n",
+      'src/outbound/check.ts': 'export const check = () => 1;\n',
+      'src/portal/stats.ts': "import { build } from '../report/build';\nexport const stats = () => build();\n",
     });
     const found = violations.map((v) => `${v.rule}: ${v.from} -> ${v.to}`).sort();
     expect(found).toEqual(
@@ -98,6 +101,8 @@ describe('dependency direction rules', () => {
         'relay-imported-outside-cli: src/admin/server.ts -> src/relay.ts',
         'tlsrpt-imports-only-store-policy-config-log: src/tlsrpt/counter.ts -> src/outbound/engine.ts',
         'outbound-imports-tlsrpt: src/outbound/observer.ts -> src/tlsrpt/counter.ts',
+        'report-imports-only-store-evidence-config-log-mail: src/report/build.ts -> src/outbound/check.ts',
+        'message-path-imports-report: src/portal/stats.ts -> src/report/build.ts',
       ].sort(),
     );
     expect(exitCode).toBe(violations.length);

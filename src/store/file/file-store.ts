@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import type {
   ClaimedJob,
+  EvidenceAnchor,
+  EvidenceBase,
+  EvidencePruneResult,
+  EvidenceQuery,
+  EvidenceRecord,
+  EvidenceRecordInput,
   FallbackFilter,
   FallbackItem,
   HeaderFacts,
@@ -28,6 +34,7 @@ import { FilePortalStore } from './portal';
 import { FileJobQueue } from './queue';
 import { FileRetention } from './retention';
 import { FileSpool, type FileStoreOptions } from './spool';
+import { FileEvidenceLog } from './evidence';
 import { FileTlsRptCounters } from './tlsrpt';
 
 export type { FileStoreOptions } from './spool';
@@ -46,6 +53,7 @@ export class FileStore implements Store {
   private readonly cache: FileCache;
   private readonly retention: FileRetention;
   private readonly tlsrpt: FileTlsRptCounters;
+  private readonly evidence: FileEvidenceLog;
 
   constructor(options: FileStoreOptions) {
     this.spool = new FileSpool(options);
@@ -56,6 +64,7 @@ export class FileStore implements Store {
     this.cache = new FileCache(this.spool.layout);
     this.retention = new FileRetention(this.spool);
     this.tlsrpt = new FileTlsRptCounters(this.spool.layout);
+    this.evidence = new FileEvidenceLog(options);
   }
 
   open(): Promise<void> {
@@ -197,5 +206,32 @@ export class FileStore implements Store {
   }
   tlsRptPrune(before: string): Promise<number> {
     return this.tlsrpt.tlsRptPrune(before);
+  }
+  appendEvidence(records: readonly EvidenceRecordInput[]): Promise<EvidenceRecord[]> {
+    return this.evidence.appendEvidence(records);
+  }
+  queryEvidence(query: EvidenceQuery): AsyncIterable<EvidenceRecord> {
+    return this.evidence.queryEvidence(query);
+  }
+  evidenceDays(): Promise<string[]> {
+    return this.evidence.evidenceDays();
+  }
+  readEvidenceDay(day: string): Promise<string[]> {
+    return this.evidence.readEvidenceDay(day);
+  }
+  evidenceAnchors(): Promise<EvidenceAnchor[]> {
+    return this.evidence.evidenceAnchors();
+  }
+  evidenceBase(): Promise<EvidenceBase | null> {
+    return this.evidence.evidenceBase();
+  }
+  evidenceHead(): Promise<EvidenceRecord | undefined> {
+    return this.evidence.evidenceHead();
+  }
+  sealEvidence(now?: number): Promise<EvidenceAnchor[]> {
+    return this.evidence.sealEvidence(now);
+  }
+  pruneEvidence(beforeDay: string): Promise<EvidencePruneResult> {
+    return this.evidence.pruneEvidence(beforeDay);
   }
 }

@@ -16,6 +16,10 @@ export interface FileStoreOptions {
   fallbackRetention?: number;
   /** How long quarantined entries are kept before the sweep deletes them (default 30 days). */
   quarantineRetention?: number;
+  /** The evidence log's folder (kept apart from the spool); default `evidence` beside the spool folder. */
+  evidencePath?: string;
+  /** A second copy of each daily anchor, one file per day; none when absent. */
+  anchorCopy?: string | null;
   logger: Logger;
   /** Told of every entry set aside (metrics). */
   observer?: StoreObserver;

@@ -40,6 +40,8 @@ export interface RedisStoreOptions {
   quarantineRetention?: number;
   /** Told of every entry set aside (metrics). */
   observer?: StoreObserver;
+  /** A second copy of each daily evidence anchor, one file per day, outside Redis; none when absent. */
+  anchorCopy?: string | null;
 }
 
 /** The message as stored: everything but the jobs, which live in their own keys. */

@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import type {
   ClaimedJob,
+  EvidenceAnchor,
+  EvidenceBase,
+  EvidencePruneResult,
+  EvidenceQuery,
+  EvidenceRecord,
+  EvidenceRecordInput,
   FallbackFilter,
   FallbackItem,
   HeaderFacts,
@@ -28,6 +34,7 @@ import { RedisFallbackStore } from './fallback';
 import { RedisPortalStore } from './portal';
 import { RedisJobQueue } from './queue';
 import { RedisRetention } from './retention';
+import { RedisEvidenceLog } from './evidence';
 import { RedisTlsRptCounters } from './tlsrpt';
 
 export type { RedisStoreOptions } from './core';
@@ -49,6 +56,7 @@ export class RedisStore implements Store {
   private readonly cache: RedisCache;
   private readonly retention: RedisRetention;
   private readonly tlsrpt: RedisTlsRptCounters;
+  private readonly evidence: RedisEvidenceLog;
 
   constructor(options: RedisStoreOptions) {
     this.core = new RedisCore(options);
@@ -59,6 +67,7 @@ export class RedisStore implements Store {
     this.cache = new RedisCache(this.core);
     this.retention = new RedisRetention(this.core);
     this.tlsrpt = new RedisTlsRptCounters(this.core);
+    this.evidence = new RedisEvidenceLog(this.core);
   }
 
   open(): Promise<void> {
@@ -200,5 +209,32 @@ export class RedisStore implements Store {
   }
   tlsRptPrune(before: string): Promise<number> {
     return this.core.guard(() => this.tlsrpt.tlsRptPrune(before));
+  }
+  appendEvidence(records: readonly EvidenceRecordInput[]): Promise<EvidenceRecord[]> {
+    return this.core.guard(() => this.evidence.appendEvidence(records));
+  }
+  queryEvidence(query: EvidenceQuery): AsyncIterable<EvidenceRecord> {
+    return this.evidence.queryEvidence(query);
+  }
+  evidenceDays(): Promise<string[]> {
+    return this.core.guard(() => this.evidence.evidenceDays());
+  }
+  readEvidenceDay(day: string): Promise<string[]> {
+    return this.core.guard(() => this.evidence.readEvidenceDay(day));
+  }
+  evidenceAnchors(): Promise<EvidenceAnchor[]> {
+    return this.core.guard(() => this.evidence.evidenceAnchors());
+  }
+  evidenceBase(): Promise<EvidenceBase | null> {
+    return this.core.guard(() => this.evidence.evidenceBase());
+  }
+  evidenceHead(): Promise<EvidenceRecord | undefined> {
+    return this.core.guard(() => this.evidence.evidenceHead());
+  }
+  sealEvidence(now?: number): Promise<EvidenceAnchor[]> {
+    return this.core.guard(() => this.evidence.sealEvidence(now));
+  }
+  pruneEvidence(beforeDay: string): Promise<EvidencePruneResult> {
+    return this.core.guard(() => this.evidence.pruneEvidence(beforeDay));
   }
 }
