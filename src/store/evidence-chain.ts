@@ -167,6 +167,10 @@ export async function verifyEvidence(log: Reader, range: { fromDay?: string; toD
     }
     const end = { day, line: lines.length + 1, seq: expectedSeq };
     const anchor = byDay.get(day);
+    // Every day before the newest is sealed before a later day's first record is written.
+    if (!anchor && day !== allDays[allDays.length - 1]) {
+      return result(records, { ...end, reason: `${day} has no anchor although later days exist: its anchor was removed` });
+    }
     if (anchor && (anchor.lastSeq !== expectedSeq - 1 || anchor.lastHash !== expectedPrev)) {
       return result(records, { ...end, reason: `${day} ends at record ${expectedSeq - 1} but its anchor seals records ${anchor.firstSeq} to ${anchor.lastSeq}: records were removed or added` });
     }

@@ -95,6 +95,12 @@ describe('evidence chain', () => {
     expect((await verifyEvidence(reader(gone))).firstBroken).toMatchObject({ day: day(1), line: 0, reason: expect.stringContaining('does not link to the anchor before it') });
   });
 
+  it('notices the anchor of a day that is not the newest removed', async () => {
+    const log = buildLog();
+    log.anchors.pop();
+    expect((await verifyEvidence(reader(log))).firstBroken).toMatchObject({ day: day(1), line: 3, seq: 6, reason: expect.stringContaining('has no anchor') });
+  });
+
   it('notices the tail of the open day cut against the head', async () => {
     const log = buildLog();
     log.lines.get(day(2))!.pop();
