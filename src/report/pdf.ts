@@ -31,7 +31,9 @@ export function chromiumPath(options: PdfOptions = {}): string {
 }
 
 function missingChromium(path: string, cause?: unknown): Error {
-  const detail = cause instanceof Error ? ` (${cause.message.split('\n')[0]})` : '';
+  // Not `instanceof Error`: errors from node's core can come from another realm (jest's sandbox).
+  const message = typeof cause === 'object' && cause !== null && 'message' in cause ? String(cause.message) : '';
+  const detail = message ? ` (${message.split('\n')[0]})` : '';
   return new Error(`the PDF report needs headless Chromium, which could not be started from ${path}${detail}: install it (apt-get install chromium) or set SEALGATE_CHROMIUM to its path`);
 }
 

@@ -59,7 +59,7 @@ export function chainStatement(chain: ChainStatus): Statement {
   const days = chain.anchors.length;
   return {
     tone: 'ok',
-    text: `Evidence chain intact: ${count(chain.records)} records checked, ${count(days)} sealed ${days === 1 ? 'day' : 'days'}.`,
+    text: `Evidence chain intact: ${count(chain.records)} ${chain.records === 1 ? 'record' : 'records'} checked, ${count(days)} sealed ${days === 1 ? 'day' : 'days'}.`,
   };
 }
 
