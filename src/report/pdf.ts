@@ -85,13 +85,15 @@ export async function renderReportPdf(data: ReportData, options: PdfOptions = {}
     throw missingChromium(executablePath, error);
   }
   const args = process.getuid?.() === 0 ? ['--no-sandbox', ...LAUNCH_ARGS] : LAUNCH_ARGS;
+  const started = Date.now();
   let browser: Browser;
   try {
     browser = await chromium.launch({ executablePath, headless: true, args, timeout: timeoutMs });
   } catch (error) {
     throw missingChromium(executablePath, error);
   }
-  const limit = deadline(timeoutMs, 'printing the PDF report');
+  // One bound for launching and printing together.
+  const limit = deadline(Math.max(1, timeoutMs - (Date.now() - started)), 'printing the PDF report');
   try {
     return await Promise.race([print(browser, data, timeoutMs), limit.promise]);
   } finally {

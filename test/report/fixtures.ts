@@ -42,7 +42,7 @@ export const SAMPLE_DOMAINS: DomainReport[] = [
     deliveredByTls: [{ protocol: 'TLSv1.2', cipher: 'ECDHE-RSA-AES256-GCM-SHA384', count: 20 }],
     divertedByReason: { 'tls-profile': 3, 'certificate-name-mismatch': 2 },
     policySources: { default: 20, 'mta-sts-testing': 5 },
-    certificateProblems: { 'name-mismatch': 2 },
+    certificateProblems: { 'certificate-name-mismatch': 2 },
   },
   {
     domain: 'legacy.example',
@@ -66,7 +66,7 @@ export const SAMPLE_DOMAINS: DomainReport[] = [
     deliveredByTls: [{ protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', count: 7 }],
     divertedByReason: { 'dane-no-match': 2 },
     policySources: { dane: 9 },
-    certificateProblems: { 'dane-no-match': 2, expired: 1 },
+    certificateProblems: { 'dane-no-match': 2, 'certificate-untrusted': 1 },
   },
   {
     domain: 'oldfax.example',

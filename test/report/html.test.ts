@@ -118,8 +118,8 @@ describe('renderReportHtml: the sample week', () => {
     expect(row(diverted, 'data-domain="clinic.example" data-reason="certificate-name-mismatch"')).toEqual(['clinic.example', 'certificate-name-mismatch', '2']);
     expect(row(diverted, 'data-domain="lab.example" data-reason="dane-no-match"')).toEqual(['lab.example', 'dane-no-match', '2']);
     const certificates = element(page, 'table', 'certificates-table');
-    expect(row(certificates, 'data-domain="lab.example" data-problem="expired"')).toEqual(['lab.example', 'expired', '1']);
-    expect(row(certificates, 'data-domain="clinic.example" data-problem="name-mismatch"')).toEqual(['clinic.example', 'name-mismatch', '2']);
+    expect(row(certificates, 'data-domain="lab.example" data-problem="certificate-untrusted"')).toEqual(['lab.example', 'certificate-untrusted', '1']);
+    expect(row(certificates, 'data-domain="clinic.example" data-problem="certificate-name-mismatch"')).toEqual(['clinic.example', 'certificate-name-mismatch', '2']);
     expect(certificates).not.toContain('partner.example');
   });
 
