@@ -1,4 +1,3 @@
-import * as echarts from 'echarts';
 import type { EChartsOption } from 'echarts';
 import { count, isModernTls, OUTCOME_COLOURS, OUTCOMES } from './format';
 import type { ReportData, TimelinePoint } from './types';
@@ -18,6 +17,9 @@ const TEXT = { color: '#1a1a1a', fontFamily: 'sans-serif', fontSize: 12 };
 
 /** One option as an SVG string, the instance disposed whatever happens. */
 export function renderChart(option: EChartsOption, size: { width: number; height: number }): string {
+  // Loaded on demand: echarts takes about half a second to load, which only a report should pay.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps echarts unloaded until a chart is drawn
+  const echarts = require('echarts') as typeof import('echarts');
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: size.width, height: size.height });
   try {
     chart.setOption({ animation: false, backgroundColor: '#ffffff', textStyle: TEXT, ...option });

@@ -1,6 +1,6 @@
 import { constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { escapeHtml } from './escape';
 import { renderReportHtml } from './html';
 import { periodDays } from './format';
@@ -86,6 +86,9 @@ export async function renderReportPdf(data: ReportData, options: PdfOptions = {}
   }
   const args = process.getuid?.() === 0 ? ['--no-sandbox', ...LAUNCH_ARGS] : LAUNCH_ARGS;
   const started = Date.now();
+  // Loaded on demand: playwright-core takes seconds to load, which every CLI command and relay start would pay.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps playwright unloaded until a PDF is asked for
+  const { chromium } = require('playwright-core') as typeof import('playwright-core');
   let browser: Browser;
   try {
     browser = await chromium.launch({ executablePath, headless: true, args, timeout: timeoutMs });
