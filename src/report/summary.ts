@@ -98,7 +98,7 @@ export function summarySection(data: ReportData): SafeHtml {
       <thead>
         <tr>
           <th scope="col">Outcome</th>
-          <th scope="col" class="num">Recipients</th>
+          <th scope="col" class="num">Recipient outcomes</th>
           <th scope="col" class="num">Share</th>
         </tr>
       </thead>
