@@ -34,6 +34,8 @@ const TAIL_WINDOW = 64 * 1024;
 const SEEN_LIMIT = 200_000;
 /** How many of the newest days are re-indexed when a process first writes (a crash may leave the index behind). */
 const REINDEX_DAYS = 2;
+/** Index bucket files appended to at once. */
+const INDEX_WRITERS = 8;
 
 type IndexKind = 'queue' | 'message' | 'recipient' | 'domain';
 const INDEX_KINDS: readonly IndexKind[] = ['queue', 'message', 'recipient', 'domain'];
@@ -474,7 +476,12 @@ export class FileEvidenceLog implements EvidenceLog {
         lines.set(file, `${lines.get(file) ?? ''}${encodeURIComponent(key)}\t${record.day}\n`);
       }
     }
-    for (const [file, text] of lines) await fs.appendFile(file, text, { mode: 0o600 });
+    // Parallel appends to distinct files (different buckets never share a line).
+    const pending = [...lines];
+    const worker = async () => {
+      for (let next = pending.pop(); next !== undefined; next = pending.pop()) await fs.appendFile(next[0], next[1], { mode: 0o600 });
+    };
+    await Promise.all(Array.from({ length: Math.min(INDEX_WRITERS, pending.length) }, worker));
   }
 
   /** Adds what the index misses for the newest days (a crash between a batch's fsync and its index lines). */
