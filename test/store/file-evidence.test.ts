@@ -136,9 +136,11 @@ describe('file evidence log on disk', () => {
     // The first look-up of a process checks the index of the newest days; count the reads after it.
     for await (const r of reader.queryEvidence({ queueId: 'none' })) found.push(r.seq);
     const read = jest.spyOn(reader, 'readEvidenceDay');
+    const anchors = jest.spyOn(reader, 'evidenceAnchors');
     for await (const r of reader.queryEvidence({ queueId: 'QX' })) found.push(r.seq);
     expect(found).toEqual([1, 5]);
     expect(read.mock.calls.map((c) => c[0])).toEqual(['2026-03-10', '2026-03-14']);
+    expect(anchors).not.toHaveBeenCalled();
     read.mockClear();
     for await (const r of reader.queryEvidence({ domain: 'FAR.test' })) found.push(r.seq);
     expect(read.mock.calls.map((c) => c[0])).toEqual(['2026-03-10']);

@@ -144,7 +144,9 @@ export class FileEvidenceLog implements EvidenceLog {
   }
 
   async *queryEvidence(query: EvidenceQuery): AsyncIterable<EvidenceRecord> {
-    let days = await this.evidenceDays();
+    // The segment folder's listing only: a look-up reads no anchor and no day it does not need.
+    const base = await this.evidenceBase();
+    let days = (await this.segmentDays()).filter((d) => base === null || d > base.prunedThrough);
     if (query.from !== undefined) {
       const first = evidenceDay(query.from - DAY_MS);
       days = days.filter((d) => d >= first);
