@@ -254,8 +254,9 @@ export class RedisEvidenceLog implements EvidenceLog {
     const folder = this.core.options.anchorCopy;
     if (!folder) return;
     try {
-      await fs.mkdir(folder, { recursive: true });
-      await writeFileAtomic(folder, path.join(folder, `${anchor.day}.json`), `${JSON.stringify(anchor)}\n`);
+      // The same file the file store writes, so a copy folder reads the same whichever backend filled it.
+      await fs.mkdir(folder, { recursive: true, mode: 0o700 });
+      await writeFileAtomic(folder, path.join(folder, `${anchor.day}.json`), `${JSON.stringify(anchor, null, 2)}\n`);
     } catch (error) {
       // The anchor is stored in Redis already; failing the append now would only make the caller append twice.
       this.core.options.logger.warn({ event: 'evidence-anchor-copy-failed', day: anchor.day, err: (error as Error).message }, 'could not write the evidence anchor copy');
@@ -359,14 +360,27 @@ export class RedisEvidenceLog implements EvidenceLog {
   }
 
   async evidenceAnchors(): Promise<EvidenceAnchor[]> {
-    const all = await this.core.redis.hgetall(this.core.keys.evidenceAnchors());
-    return Object.keys(all)
+    const { redis, keys } = this.core;
+    const replies = await redis.multi().hgetall(keys.evidenceAnchors()).get(keys.evidenceLastAnchor()).get(keys.evidenceBase()).exec();
+    if (!replies) throw new StoreError('internal', 'Redis transaction aborted');
+    for (const [error] of replies) if (error) throw error;
+    const all = replies[0]![1] as Record<string, string>;
+    const last = parseObject<EvidenceAnchor>(replies[1]![1] as string | null);
+    const base = parseObject<EvidenceBase>(replies[2]![1] as string | null);
+    const anchors = Object.keys(all)
       .sort()
       .map((day) => {
         // A damaged anchor is handed on as what is left of it (its day), so verify names that day.
         const anchor = parseObject<EvidenceAnchor>(all[day] ?? null);
         return anchor ?? ({ day } as EvidenceAnchor);
       });
+    // The newest anchor is also kept on its own (appends link to it). Missing from the hash while its day is
+    // still kept means it was deleted there: handed on as a damaged entry, so verify names that day too.
+    if (last && typeof last.day === 'string' && all[last.day] === undefined && (base === undefined || last.day > base.prunedThrough)) {
+      anchors.push({ day: last.day } as EvidenceAnchor);
+      anchors.sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0));
+    }
+    return anchors;
   }
 
   async evidenceBase(): Promise<EvidenceBase | null> {

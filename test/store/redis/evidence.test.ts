@@ -297,6 +297,20 @@ describe('tampering in Redis is named by verify at the right entry', () => {
     expect(result.firstBroken?.reason).toMatch(/does not link to the anchor before it/);
   });
 
+  test('the newest anchor removed (HDEL): its day still must have one', async () => {
+    const result = await tampered(async (prefix) => {
+      await client.hdel(evidenceKey(prefix, 'anchors'), '2026-11-03');
+    });
+    expect(result.firstBroken).toMatchObject({ day: '2026-11-03', line: 0 });
+  });
+
+  test('a damaged anchor', async () => {
+    const result = await tampered(async (prefix) => {
+      await client.hset(evidenceKey(prefix, 'anchors'), '2026-11-02', '{"day": "2026-11-02", "lastSeq": 4');
+    });
+    expect(result.firstBroken).toMatchObject({ day: '2026-11-02', line: 0 });
+  });
+
   test('the last record of the open day removed (RPOP)', async () => {
     const result = await tampered(async (prefix) => {
       await client.rpop(evidenceKey(prefix, 'day', '2026-11-04'));
