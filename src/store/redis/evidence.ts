@@ -116,6 +116,9 @@ export class RedisEvidenceLog implements EvidenceLog {
 
   appendEvidence(records: readonly EvidenceRecordInput[]): Promise<EvidenceRecord[]> {
     if (records.length === 0) return Promise.resolve([]);
+    // Checked before anything is sent: a score Redis refuses would stop the script half way through a batch.
+    const bad = records.find((r) => typeof r.at !== 'number' || !Number.isFinite(r.at) || typeof r.kind !== 'string' || typeof r.actor !== 'string');
+    if (bad) return Promise.reject(new TypeError(`not an evidence record (at must be a finite time, kind and actor strings): ${String(bad.kind)} at ${String(bad.at)}`));
     return new Promise<EvidenceRecord[]>((resolve, reject) => {
       this.pending.push({ inputs: records, resolve, reject });
       if (!this.draining) {

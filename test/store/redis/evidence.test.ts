@@ -204,6 +204,17 @@ test('concurrent appends in one process share script calls (group commit) and ke
   expect(await verifyEvidence(store)).toMatchObject({ ok: true, records: 200 });
 });
 
+test('a record Redis could not index is refused before anything is written', async () => {
+  const prefix = freshPrefix();
+  const store = await openStore(prefix);
+  await store.appendEvidence([input(0, T0)]);
+  await expect(store.appendEvidence([input(1, T0), input(2, Number.NaN)])).rejects.toThrow(TypeError);
+  expect((await store.evidenceHead())?.seq).toBe(1);
+  const [next] = await store.appendEvidence([input(3, T0)]);
+  expect(next!.seq).toBe(2);
+  expect(await verifyEvidence(store)).toMatchObject({ ok: true, records: 2 });
+});
+
 test('a resent script call whose first run was applied appends nothing twice', async () => {
   const prefix = freshPrefix();
   const store = await openStore(prefix);
