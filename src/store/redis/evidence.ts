@@ -274,8 +274,10 @@ export class RedisEvidenceLog implements EvidenceLog {
     const limit = query.limit ?? Infinity;
     if (limit <= 0) return;
     let found = 0;
-    const source = (await this.core.guard(() => this.pickIndex(query))) ?? undefined;
-    const records = source === undefined ? this.scanDays(query) : this.readIndexed(source, query);
+    const source = await this.core.guard(() => this.pickIndex(query));
+    const places = source === undefined ? undefined : await this.indexPlaces(source, query);
+    // No id, or an index key that is not a sorted set any more (damage): read the days instead.
+    const records = places === undefined ? this.scanDays(query) : this.readPlaces(places);
     for await (const record of records) {
       if (!matches(record, query)) continue;
       yield record;
@@ -292,22 +294,28 @@ export class RedisEvidenceLog implements EvidenceLog {
     if (query.recipient !== undefined) candidates.push(keys.evidenceIndex('r', query.recipient.toLowerCase()));
     if (query.domain !== undefined) candidates.push(keys.evidenceIndex('d', query.domain.toLowerCase()));
     if (candidates.length <= 1) return candidates[0];
-    const sizes = await Promise.all(candidates.map((key) => redis.zcard(key)));
+    const sizes = await Promise.all(candidates.map((key) => redis.zcard(key).catch(() => Infinity)));
     let best = 0;
     for (let i = 1; i < candidates.length; i++) if (sizes[i]! < sizes[best]!) best = i;
     return candidates[best];
   }
 
-  /** The records an index names within [from, to), in chain order; members pointing nowhere are skipped. */
-  private async *readIndexed(key: string, query: EvidenceQuery): AsyncGenerator<EvidenceRecord> {
-    const { redis, keys } = this.core;
+  /** Where the records an index names within [from, to) are, in chain order; undefined when the key is not an index. */
+  private async indexPlaces(key: string, query: EvidenceQuery): Promise<Array<{ day: string; pos: number }> | undefined> {
+    const redis = this.core.redis;
     const min = query.from !== undefined ? String(query.from) : '-inf';
     const max = query.to !== undefined ? `(${query.to}` : '+inf';
     const places: Array<{ day: string; pos: number }> = [];
     // Pages may overlap when appends land between them: each member is read once.
     const seen = new Set<string>();
     for (let offset = 0; ; offset += INDEX_PAGE) {
-      const page = await this.core.guard(() => redis.zrangebyscore(key, min, max, 'LIMIT', offset, INDEX_PAGE));
+      let page: string[];
+      try {
+        page = await this.core.guard(() => redis.zrangebyscore(key, min, max, 'LIMIT', offset, INDEX_PAGE));
+      } catch (error) {
+        if (error instanceof Error && /WRONGTYPE/.test(error.message)) return undefined;
+        throw error;
+      }
       for (const member of page) {
         const place = seen.has(member) ? undefined : parseMember(member);
         seen.add(member);
@@ -315,7 +323,12 @@ export class RedisEvidenceLog implements EvidenceLog {
       }
       if (page.length < INDEX_PAGE) break;
     }
-    places.sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : a.pos - b.pos));
+    return places.sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : a.pos - b.pos));
+  }
+
+  /** The records at those places, in that order; members pointing nowhere or at a damaged line are skipped. */
+  private async *readPlaces(places: ReadonlyArray<{ day: string; pos: number }>): AsyncGenerator<EvidenceRecord> {
+    const { redis, keys } = this.core;
     for (let i = 0; i < places.length; i += READ_CHUNK) {
       const chunk = places.slice(i, i + READ_CHUNK);
       const pipeline = redis.pipeline();

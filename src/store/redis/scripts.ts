@@ -320,10 +320,12 @@ for i = 1, n do
   redis.call('RPUSH', KEYS[5], ARGV[a])
   last = ARGV[a]
   local member = ARGV[5] .. ':' .. (pos + i - 1)
-  for j = 1, k do redis.call('ZADD', KEYS[tonumber(ARGV[a + 2 + j])], ARGV[a + 1], member) end
+  -- An index key someone overwrote with another type must not stop the append half way: the records and the
+  -- head are what counts, an index entry is only a short cut (queries skip what they cannot find).
+  for j = 1, k do redis.pcall('ZADD', KEYS[tonumber(ARGV[a + 2 + j])], ARGV[a + 1], member) end
   a = a + 3 + k
 end
-for i = 8, #KEYS do redis.call('SADD', KEYS[6], KEYS[i]) end
+for i = 8, #KEYS do redis.pcall('SADD', KEYS[6], KEYS[i]) end
 local lo, hi = tonumber(ARGV[8]), tonumber(ARGV[9])
 local span = redis.call('HGET', KEYS[7], ARGV[5])
 if span then

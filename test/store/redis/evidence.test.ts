@@ -215,6 +215,20 @@ test('a record Redis could not index is refused before anything is written', asy
   expect(await verifyEvidence(store)).toMatchObject({ ok: true, records: 2 });
 });
 
+test('an index key overwritten with another type does not stop an append half way', async () => {
+  const prefix = freshPrefix();
+  const store = await openStore(prefix);
+  await client.set(evidenceKey(prefix, 'ix', 'q', 'Q1'), 'not a sorted set');
+  const stored = await store.appendEvidence([input(0, T0), input(1, T0), input(2, T0)]);
+  expect(stored.map((r) => r.seq)).toEqual([1, 2, 3]);
+  expect((await store.evidenceHead())?.seq).toBe(3);
+  expect((await collect(store, { recipient: 'patient1@partner1.example' })).map((r) => r.seq)).toEqual([2]);
+  // A look-up through the broken index reads the days instead.
+  expect((await collect(store, { queueId: 'Q1' })).map((r) => r.seq)).toEqual([2]);
+  expect((await collect(store, { queueId: 'Q1', domain: 'partner1.example' })).map((r) => r.seq)).toEqual([2]);
+  expect(await verifyEvidence(store)).toMatchObject({ ok: true, records: 3 });
+});
+
 test('a resent script call whose first run was applied appends nothing twice', async () => {
   const prefix = freshPrefix();
   const store = await openStore(prefix);
