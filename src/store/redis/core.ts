@@ -42,6 +42,8 @@ export interface RedisStoreOptions {
   observer?: StoreObserver;
   /** A second copy of each daily evidence anchor, one file per day, outside Redis; none when absent. */
   anchorCopy?: string | null;
+  /** The evidence log's clock (when a record is logged, so its day); Date.now when absent. Nothing else reads it. */
+  now?: () => number;
 }
 
 /** The message as stored: everything but the jobs, which live in their own keys. */

@@ -124,6 +124,56 @@ export class RedisKeys {
   tlsRptDays(): string {
     return this.key('tlsrptdays');
   }
+  /**
+   * Every evidence key carries the same hash tag, so one script may touch them all (they share a slot on a
+   * Redis Cluster). Layout: `<prefix>:evidence:{<prefix>-evidence}:<part>`.
+   */
+  private evidenceKey(...parts: string[]): string {
+    return this.key('evidence', `{${this.prefix}-evidence}`, ...parts);
+  }
+  /** String: the newest evidence record as stored (JSON); appends compare-and-set on it. */
+  evidenceHead(): string {
+    return this.evidenceKey('head');
+  }
+  /** String: the newest anchor (JSON), kept after its day is pruned so the next anchor can link to it. */
+  evidenceLastAnchor(): string {
+    return this.evidenceKey('lastanchor');
+  }
+  /** Hash: day (YYYY-MM-DD) -> that day's anchor (JSON). */
+  evidenceAnchors(): string {
+    return this.evidenceKey('anchors');
+  }
+  /** String: the prune base (EvidenceBase JSON); absent until a prune. */
+  evidenceBase(): string {
+    return this.evidenceKey('base');
+  }
+  /** Sorted set: every day with records, scored by the sequence number of its first record. */
+  evidenceDays(): string {
+    return this.evidenceKey('days');
+  }
+  /** List: one day's records (JSON lines), in chain order. */
+  evidenceDay(day: string): string {
+    return this.evidenceKey('day', day);
+  }
+  /** Set: the index keys a day's records were added to, so prune can take the day's members out of each. */
+  evidenceDayIndexes(day: string): string {
+    return this.evidenceKey('dayix', day);
+  }
+  /** Hash: day -> "<min at>\t<max at>" of its records: the score range prune searches in each index key. */
+  evidenceSpans(): string {
+    return this.evidenceKey('spans');
+  }
+  /** Set: pruned days whose index members are still being removed (a prune that stopped half way resumes). */
+  evidencePruning(): string {
+    return this.evidenceKey('pruning');
+  }
+  /**
+   * Sorted set: the records with one id, members `<day>:<position in the day's list>`, scored by `at`.
+   * Kinds: q (queue id), m (Message-ID), r (recipient, lower-cased), d (recipient domain, lower-cased).
+   */
+  evidenceIndex(kind: 'q' | 'm' | 'r' | 'd', value: string): string {
+    return this.evidenceKey('ix', kind, value);
+  }
   /** Pattern matching every key of this store (tests, cleanup). */
   all(): string {
     return `${this.prefix}:*`;

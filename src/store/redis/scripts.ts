@@ -284,6 +284,76 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) 
 return value
 `;
 
+const EVIDENCE_APPEND = `
+-- Appends one batch of evidence records (and seals the day before it) only if the log is still as the caller
+-- read it: SHA-256 cannot run here, so the caller chains the batch onto the head it read and this script
+-- compares-and-sets. Every key shares one hash tag.
+-- KEYS[1] head string, KEYS[2] last-anchor string, KEYS[3] anchors hash, KEYS[4] days zset, KEYS[5] the batch
+-- day's list, KEYS[6] the batch day's index-key set, KEYS[7] spans hash, KEYS[8..] index keys.
+-- ARGV[1] head as read ('' none), ARGV[2] last anchor as read ('' none), ARGV[3] day to seal ('' none),
+-- ARGV[4] its anchor JSON, ARGV[5] batch day, ARGV[6] first seq of the batch, ARGV[7] number of records n,
+-- ARGV[8] smallest at, ARGV[9] largest at, then per record: JSON, at, k, k numbers (index into KEYS).
+-- Returns 1 appended, 2 already appended (a resent call whose first run was applied), 0 the log moved on
+-- (re-read and rebuild), -4 the batch day is sealed already (rebuild on a later day).
+local n = tonumber(ARGV[7])
+local head = redis.call('GET', KEYS[1]) or ''
+local anchor = redis.call('GET', KEYS[2]) or ''
+if head ~= ARGV[1] or anchor ~= ARGV[2] then
+  if n > 0 then
+    local dayFirst = redis.call('ZSCORE', KEYS[4], ARGV[5])
+    if dayFirst and redis.call('LINDEX', KEYS[5], tonumber(ARGV[6]) - tonumber(dayFirst)) == ARGV[10] then return 2 end
+  end
+  return 0
+end
+if n > 0 and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 1 then return -4 end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+  redis.call('SET', KEYS[2], ARGV[4])
+end
+if n == 0 then return 1 end
+local pos = redis.call('LLEN', KEYS[5])
+redis.call('ZADD', KEYS[4], 'NX', tonumber(ARGV[6]) - pos, ARGV[5])
+local a = 10
+local last = ''
+for i = 1, n do
+  local k = tonumber(ARGV[a + 2])
+  redis.call('RPUSH', KEYS[5], ARGV[a])
+  last = ARGV[a]
+  local member = ARGV[5] .. ':' .. (pos + i - 1)
+  -- An index key someone overwrote with another type must not stop the append half way: the records and the
+  -- head are what counts, an index entry is only a short cut (queries skip what they cannot find).
+  for j = 1, k do redis.pcall('ZADD', KEYS[tonumber(ARGV[a + 2 + j])], ARGV[a + 1], member) end
+  a = a + 3 + k
+end
+for i = 8, #KEYS do redis.pcall('SADD', KEYS[6], KEYS[i]) end
+local lo, hi = tonumber(ARGV[8]), tonumber(ARGV[9])
+local span = redis.call('HGET', KEYS[7], ARGV[5])
+if span then
+  local tab = string.find(span, '\t', 1, true)
+  lo = math.min(lo, tonumber(string.sub(span, 1, tab - 1)))
+  hi = math.max(hi, tonumber(string.sub(span, tab + 1)))
+end
+redis.call('HSET', KEYS[7], ARGV[5], string.format('%.0f\t%.0f', lo, hi))
+redis.call('SET', KEYS[1], last)
+return 1
+`;
+
+const EVIDENCE_PRUNE_DAY = `
+-- Removes one sealed day of evidence: its records and anchor go, the base moves to it, and the day is listed
+-- as pruning until its index members are removed (outside this script, in bounded steps).
+-- KEYS[1] days zset, KEYS[2] anchors hash, KEYS[3] base string, KEYS[4] the day's list, KEYS[5] pruning set.
+-- ARGV[1] day, ARGV[2] new base JSON, ARGV[3] the day's anchor JSON as read.
+-- Returns 1 removed, 0 already gone (another relay pruned it), -1 its anchor changed or is missing.
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[3] then return -1 end
+redis.call('UNLINK', KEYS[4])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('SADD', KEYS[5], ARGV[1])
+return 1
+`;
+
 /**
  * What the scripts that change state answer (RENEW_LEASE, RELEASE_LEASE, UPDATE_JOB, ACK_FALLBACK, UPDATE_PORTAL,
  * APPEND_PORTAL_EVENT).
@@ -352,6 +422,8 @@ export interface StoreScripts {
   sgAppendPortalEvent(...args: (string | number)[]): Promise<number>;
   sgCacheIncrement(...args: (string | number)[]): Promise<number>;
   sgQuarantine(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  sgEvidenceAppend(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  sgEvidencePruneDay(...args: (string | number)[]): Promise<number>;
 }
 
 export type ScriptedRedis = Redis & StoreScripts;
@@ -369,6 +441,8 @@ export function defineScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('sgAppendPortalEvent', { lua: APPEND_PORTAL_EVENT, numberOfKeys: 1 });
   redis.defineCommand('sgCacheIncrement', { lua: CACHE_INCREMENT, numberOfKeys: 1 });
   redis.defineCommand('sgQuarantine', { lua: QUARANTINE });
+  redis.defineCommand('sgEvidenceAppend', { lua: EVIDENCE_APPEND });
+  redis.defineCommand('sgEvidencePruneDay', { lua: EVIDENCE_PRUNE_DAY, numberOfKeys: 5 });
   return redis as ScriptedRedis;
 }
 
