@@ -64,7 +64,7 @@ export function outcomeRecord(message: OutcomeMessage, result: Pick<RecipientRes
  * `recipient` fields (fallback actions carry them). `actor` is the record's: 'admin:<token>' or 'cli:<user>'.
  */
 export function actionRecord(entry: AdminActionEntry, at: number, subject: EvidenceSubject = {}, actor: string = entry.actor): EvidenceRecordInput {
-  const field = (name: string): string | null => (typeof entry[name] === 'string' ? (entry[name] as string) : null);
+  const field = (name: string): string | null => (typeof entry[name] === 'string' ? entry[name] : null);
   return {
     kind: 'admin-action',
     at,
