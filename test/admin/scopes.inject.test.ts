@@ -117,6 +117,7 @@ const EXPECTED: Record<string, string> = {
   'POST /api/v1/portal/items/:id/release': 'operate',
   'POST /api/v1/portal/items/:id/extend': 'operate',
   'GET /api/v1/audit/:id': 'read',
+  'GET /api/v1/evidence': 'read',
   'GET /api/v1/check/:domain': 'read',
   'GET /api/v1/stats': 'read',
   'GET /api/v1/config': 'read',
