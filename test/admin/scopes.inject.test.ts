@@ -119,6 +119,8 @@ const EXPECTED: Record<string, string> = {
   'GET /api/v1/audit/:id': 'read',
   'GET /api/v1/evidence': 'read',
   'GET /api/v1/check/:domain': 'read',
+  'GET /api/v1/evidence/verify': 'read',
+  'POST /api/v1/evidence/prune': 'operate',
   'GET /api/v1/stats': 'read',
   'GET /api/v1/config': 'read',
   'POST /api/v1/reload': 'operate',

@@ -167,5 +167,7 @@ describe('evidence recording end to end (file store)', () => {
     const everything = await search('--limit', '100000');
     expect(JSON.stringify(everything)).not.toMatch(/private evidence|Results evidence/);
     expect(await verifyEvidence(store)).toMatchObject({ ok: true, firstBroken: null });
+    const verified = JSON.parse(await cli('evidence', 'verify', '--json')) as { ok: boolean; evidence: { ok: boolean; records: number } };
+    expect(verified).toMatchObject({ ok: true, evidence: { ok: true, records: everything.length } });
   }, 240_000);
 });
