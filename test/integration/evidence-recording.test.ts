@@ -168,6 +168,8 @@ describe('evidence recording end to end (file store)', () => {
     expect(JSON.stringify(everything)).not.toMatch(/private evidence|Results evidence/);
     expect(await verifyEvidence(store)).toMatchObject({ ok: true, firstBroken: null });
     const verified = JSON.parse(await cli('evidence', 'verify', '--json')) as { ok: boolean; evidence: { ok: boolean; records: number } };
-    expect(verified).toMatchObject({ ok: true, evidence: { ok: true, records: everything.length } });
+    expect(verified).toMatchObject({ ok: true, evidence: { ok: true } });
+    // The relay may have appended since (the bounce's DSN, notices): never fewer.
+    expect(verified.evidence.records).toBeGreaterThanOrEqual(everything.length);
   }, 240_000);
 });
