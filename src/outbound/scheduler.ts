@@ -271,7 +271,8 @@ export class Scheduler {
           return false;
         }
         logger.warn({ event: 'evidence-write-retry', jobId, retryInMs: delay, err: (err as Error).message }, 'could not write the evidence of a result: holding the result and retrying');
-        await sleep(delay, undefined, { ref: false });
+        // A shutdown ends the wait at once (then the next round gives up).
+        await sleep(delay, undefined, { ref: false, signal: this.abort.signal }).catch(() => undefined);
       }
     }
   }
