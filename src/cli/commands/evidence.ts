@@ -4,6 +4,7 @@ import { verifyEvidence, type EvidenceVerification } from '../../store/evidence-
 import { confirmBulk, type BulkCliOptions } from '../confirm';
 import { withStore } from '../context';
 import { CliError } from '../errors';
+import { registerEvidenceSearchCommand } from './evidence-search';
 import { cliActor, withPortal } from './portal';
 
 function dayOption(name: string, value: string | undefined): string | undefined {
@@ -31,7 +32,8 @@ export function describeVerification(v: EvidenceVerification): string[] {
  * `sealgate evidence prune` removes whole days older than evidence.retention, and records that it did.
  */
 export function registerEvidenceCommands(program: Command, options: BulkCliOptions = {}): void {
-  const evidence = program.command('evidence').description('check and prune the tamper-evident evidence log and audit trails');
+  const evidence = program.command('evidence').description('check, search and prune the tamper-evident evidence log and audit trails');
+  registerEvidenceSearchCommand(evidence);
   evidence
     .command('verify')
     .description('check the evidence log’s hash chain and anchors and every portal item’s trail; names the first broken entry (exit 1 when one is broken)')
