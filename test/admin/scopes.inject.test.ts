@@ -118,6 +118,7 @@ const EXPECTED: Record<string, string> = {
   'GET /api/v1/audit/:id': 'read',
   'GET /api/v1/check/:domain': 'read',
   'GET /api/v1/stats': 'read',
+  'GET /api/v1/reports': 'read',
   'GET /api/v1/config': 'read',
   'POST /api/v1/reload': 'operate',
   'GET /healthz': 'public',
