@@ -12,6 +12,7 @@ import { loadOrCreateInboundCertificate } from './inbound/dev-certificate';
 import { listenerTlsOptions, startInbound, type InboundHandle } from './inbound/server';
 import type { Logger } from './log/logger';
 import { createAuditLog } from './evidence/audit-log';
+import { createEvidenceRecorder } from './evidence/recorder';
 import { checkDomain } from './outbound/check';
 import { DeliveryEngine } from './outbound/engine';
 import { Scheduler } from './outbound/scheduler';
@@ -76,8 +77,10 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
     await store.open();
 
     const policyOptions = { cache: storePolicyCache(store), logger, mtaStsObserver: { lookedUp: (result: MtaStsResult) => metrics.recordMtaSts(result) } };
-    const audit = createAuditLog(config.audit.file, logger);
-    cleanups.push(() => audit.close());
+    // The evidence log (in the store) is the durable record of every outcome and admin action; the audit file is
+    // its plain mirror, written after the append and not fsynced (one fsync per result is the evidence log's).
+    const evidence = createEvidenceRecorder({ log: store, mirror: createAuditLog(config.audit.file, logger, { fsync: false }), logger });
+    cleanups.push(() => evidence.close());
     const tls = await loadOrCreateInboundCertificate(config, logger);
     // What new work starts under; the reload steps move it on, work in flight keeps what it took.
     const running: RunningParts = { profile, policy: createPolicyRuntime(config, { ...policyOptions, profile }), inboundTls: tls };
@@ -86,7 +89,7 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
     // TLS-RPT counting (restart-only): the engine reports its TLS decisions, the recorder adds them up in the store.
     const tlsRpt = config.tlsrpt.enabled ? createTlsRptRecorder({ counters: store, logger }) : undefined;
     if (tlsRpt) cleanups.push(() => tlsRpt.flush());
-    const engine = new DeliveryEngine({ config, store, policy: running.policy, logger, audit, ...(tlsRpt ? { tlsSessions: tlsRpt } : {}) });
+    const engine = new DeliveryEngine({ config, store, policy: running.policy, logger, evidence, ...(tlsRpt ? { tlsSessions: tlsRpt } : {}) });
     cleanups.push(() => engine.close());
     const instance = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     // The built-in portal takes diverted recipients over (hand-over, notices, expiry) before delivery starts,
@@ -124,9 +127,9 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
       idlePollMs: config.delivery.pollInterval,
       deliver: (claimed, signal) => engine.deliverJob(claimed, signal),
       onCrash: (claimed, error) => engine.onCrash(claimed, error),
-      // Audit lines first, on disk before the store acknowledges the outcome: if the store write then fails the
-      // line stays (the job is retried, and its next outcome gets a line of its own).
-      beforeRecord: (claimed, result) => engine.recordAudit(claimed, result),
+      // Evidence first, durable before the store acknowledges the outcome: if the store write then fails the
+      // record stays (the job is retried, and its next outcome gets a record of its own).
+      beforeRecord: (claimed, result) => engine.recordEvidence(claimed, result),
       onSettled: (claimed, result) => metrics.recordSettled(claimed, result),
       ...(portal ? { noticeObserver: portal.noticeObserver } : {}),
     });
@@ -187,6 +190,8 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
 
     const sweeper = setInterval(() => {
       store.sweep().catch((err: Error) => logger.warn({ event: 'sweep-failed', err: err.message }, 'queue sweep failed'));
+      // Appends seal the days before theirs; this seals a quiet day too, within a sweep interval of midnight UTC.
+      store.sealEvidence().catch((err: Error) => logger.warn({ event: 'evidence-seal-failed', err: err.message }, 'could not seal the evidence log'));
     }, SWEEP_INTERVAL_MS);
     sweeper.unref();
     cleanups.push(async () => clearInterval(sweeper));
@@ -199,7 +204,7 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
         store,
         policy,
         logger,
-        audit,
+        evidence,
         metrics,
         ...(portal ? { portal: portal.service } : {}),
         readiness: () => checkReady({ store: storeProbe(store), listeners: listenersProbe(inbound) }),

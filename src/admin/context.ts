@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
-import type { AdminActionEntry, AuditLog } from '../evidence/audit-log';
+import type { AdminActionEntry } from '../evidence/audit-log';
+import type { EvidenceRecorder, EvidenceSubject } from '../evidence/recorder';
 import type { PolicyRuntime } from '../policy';
 import type { Store } from '../store/types';
 import type { ScopeDeclaration, TokenIdentity } from './auth';
@@ -13,8 +14,12 @@ export interface AdminContext {
   store: Store;
   policy: PolicyRuntime;
   logger: Logger;
-  /** Records a state-changing action, or a read of message content, with who did it (the token's name). */
-  recordAction(request: FastifyRequest, entry: Omit<AdminActionEntry, 'actor'>): void;
+  /**
+   * Records a state-changing action, or a read of message content, with who did it (the token's name), and the
+   * message or fallback item it was on (`subject`: the evidence log's look-up keys). Resolves once the record is
+   * durable in the evidence log: await it before answering 2xx.
+   */
+  recordAction(request: FastifyRequest, entry: Omit<AdminActionEntry, 'actor'>, subject?: EvidenceSubject): Promise<void>;
 }
 
 declare module 'fastify' {
@@ -34,12 +39,8 @@ declare module 'fastify' {
   }
 }
 
-export function actionRecorder(audit: AuditLog | undefined, logger: Logger): AdminContext['recordAction'] {
-  return (request, entry) => {
-    const full = { actor: request.actor, ...entry } as AdminActionEntry;
-    if (audit) audit.action(full);
-    else logger.info({ event: 'admin-action', admin: full }, 'admin action');
-  };
+export function actionRecorder(evidence: Pick<EvidenceRecorder, 'recordAction'>): AdminContext['recordAction'] {
+  return (request, entry, subject) => evidence.recordAction({ actor: request.actor, ...entry } as AdminActionEntry, subject, `admin:${request.actor}`);
 }
 
 export type Reply = FastifyReply;

@@ -6,7 +6,8 @@ import type { ConfigStatus, LiveConfig, ReloadResult } from '../config/live';
 import type { Config } from '../config/schema';
 import { VERSION } from '../config/version';
 import type { Logger } from '../log/logger';
-import type { AuditLog } from '../evidence/audit-log';
+import { createAuditLog } from '../evidence/audit-log';
+import { createEvidenceRecorder, type EvidenceRecorder } from '../evidence/recorder';
 import type { PolicyRuntime } from '../policy';
 import { LeaseLostError, NotFoundError, StoreUnavailableError, type Store } from '../store/types';
 import { InvalidStateError } from './actions';
@@ -16,6 +17,7 @@ import type { Readiness } from './health';
 import type { Metrics } from './metrics';
 import { registerConfigRoutes } from './routes/config';
 import { registerFallbackRoutes } from './routes/fallback';
+import { registerEvidenceSearchRoute } from './routes/evidence-search';
 import { registerOpsRoutes } from './routes/ops';
 import { registerPortalItemRoutes, type PortalAdmin } from './routes/portal-items';
 import { registerQueueRoutes } from './routes/queue';
@@ -29,7 +31,8 @@ export interface AdminServerOptions {
   store: Store;
   policy: PolicyRuntime;
   logger: Logger;
-  audit?: AuditLog;
+  /** Where admin actions are recorded; without it, the store's evidence log mirrored into the main log. */
+  evidence?: Pick<EvidenceRecorder, 'recordAction'>;
   metrics?: Pick<Metrics, 'render'>;
   /** /readyz; without it, readiness is "the store answers a ping". */
   readiness?: () => Promise<Readiness>;
@@ -202,13 +205,14 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
     store,
     policy: options.policy,
     logger,
-    recordAction: actionRecorder(options.audit, logger),
+    recordAction: actionRecorder(options.evidence ?? createEvidenceRecorder({ log: store, mirror: createAuditLog(null, logger), logger })),
   };
   await app.register(
     async (api) => {
       registerQueueRoutes(api, ctx);
       registerFallbackRoutes(api, ctx, options.portal);
       registerOpsRoutes(api, ctx);
+      registerEvidenceSearchRoute(api, ctx);
       registerPortalItemRoutes(api, ctx, options.portal);
       registerReportRoutes(api, ctx);
       const { configStatus, reload } = options;

@@ -1,5 +1,7 @@
 import { toAuditEntry, type AuditEntry } from '../evidence/delivery';
-import type { FallbackItem, MessageRecord, Store } from '../store/types';
+import { bracketedMessageId } from '../evidence/search';
+import { arrivalOf, isMessageId } from '../store/ids';
+import type { EvidenceKind, EvidenceLog, EvidenceQuery, EvidenceRecord, FallbackItem, MessageRecord, Store } from '../store/types';
 
 /**
  * The JSON shapes admins and scripts see, shared by the CLI (`--json`) and the HTTP API so both
@@ -125,7 +127,7 @@ export function toFallbackDetail(item: FallbackItem) {
 }
 
 /** A queue id, or a Message-ID with or without its angle brackets. */
-export async function findMessages(store: Store, id: string): Promise<MessageRecord[]> {
+export async function findMessages(store: Pick<Store, 'getMessage' | 'listMessages'>, id: string): Promise<MessageRecord[]> {
   const byQueueId = await store.getMessage(id);
   if (byQueueId) return [byQueueId];
   const wanted = id.startsWith('<') ? id : `<${id}>`;
@@ -185,4 +187,145 @@ export async function recipientOutcomes(store: Pick<Store, 'listMessages'>, reci
     }
   }
   return out.sort((a, b) => b.receivedAt.localeCompare(a.receivedAt) || a.queueId.localeCompare(b.queueId));
+}
+
+/**
+ * A message the evidence log knows of whose queue record is gone: deleted by an admin (the log holds the
+ * 'queue-delete' action) or purged by retention (`queue.keepFinished`). Its outcomes come from the log.
+ */
+export interface LoggedMessage {
+  id: string;
+  messageId: string | null;
+  from: string | null;
+  /** Read from the queue id (it encodes the arrival time). */
+  receivedAt: string | null;
+  recordGone: true;
+  /** When and by whom it was deleted, when the log holds the 'queue-delete' action; null: purged by retention. */
+  deletedAt: string | null;
+  deletedBy: string | null;
+}
+
+/** One answer of `sealgate audit ID` / GET /audit/:id: the queue's records, what only the log knows, every entry. */
+export interface AuditAnswer {
+  messages: MessageRecord[];
+  logged: LoggedMessage[];
+  /** Every outcome, from the records and the evidence log (each once), in time order. */
+  entries: AuditEntry[];
+  /** Set when the evidence log could not be read (the entries are then the records' only). */
+  logError?: string;
+}
+
+/** Most evidence records one audit look-up reads (a queue id or Message-ID has a handful; this only bounds a runaway). */
+const AUDIT_LOG_LIMIT = 10_000;
+
+const entryKey = (e: AuditEntry): string => [e.queueId, e.recipient.toLowerCase(), e.at, e.outcome, e.reason].join('\n');
+
+/** Adds the entries not already there (the same outcome is in the record's history and in the log). */
+function mergeEntries(base: AuditEntry[], more: AuditEntry[]): AuditEntry[] {
+  const seen = new Set(base.map(entryKey));
+  const out = [...base];
+  for (const entry of more) {
+    const key = entryKey(entry);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(entry);
+  }
+  return out.sort((a, b) => a.at.localeCompare(b.at));
+}
+
+async function collect(log: Pick<EvidenceLog, 'queryEvidence'>, query: EvidenceQuery): Promise<EvidenceRecord[]> {
+  const out: EvidenceRecord[] = [];
+  for await (const record of log.queryEvidence({ ...query, limit: AUDIT_LOG_LIMIT })) out.push(record);
+  return out;
+}
+
+/** The outcome and admin-action records of a queue id (or, failing that, a Message-ID) in the evidence log. */
+async function loggedRecords(log: Pick<EvidenceLog, 'queryEvidence'>, id: string): Promise<EvidenceRecord[]> {
+  const kinds: EvidenceKind[] = ['recipient-outcome', 'admin-action'];
+  if (isMessageId(id)) {
+    const byQueueId = await collect(log, { queueId: id, kinds });
+    if (byQueueId.length > 0) return byQueueId;
+  }
+  return collect(log, { messageId: bracketedMessageId(id), kinds });
+}
+
+const isOutcome = (r: EvidenceRecord): boolean => r.kind === 'recipient-outcome' && r.queueId !== null;
+const isDelete = (r: EvidenceRecord): boolean => r.kind === 'admin-action' && r.data.action === 'queue-delete' && r.queueId !== null;
+
+/** What the log says of messages whose record is gone: ids, sender, and who deleted them (else: purged). */
+function loggedMessages(records: EvidenceRecord[], known: Set<string>): LoggedMessage[] {
+  const out = new Map<string, LoggedMessage>();
+  for (const r of records.filter(isOutcome)) {
+    const id = r.queueId!;
+    if (known.has(id) || out.has(id)) continue;
+    const arrival = arrivalOf(id);
+    out.set(id, { id, messageId: r.messageId, from: r.sender, receivedAt: arrival === undefined ? null : new Date(arrival).toISOString(), recordGone: true, deletedAt: null, deletedBy: null });
+  }
+  for (const r of records.filter(isDelete)) {
+    const message = out.get(r.queueId!);
+    if (message) Object.assign(message, { deletedAt: new Date(r.at).toISOString(), deletedBy: r.actor });
+  }
+  return [...out.values()];
+}
+
+/**
+ * `sealgate audit ID` and GET /audit/:id: the queue's records of a queue id or Message-ID, merged with the evidence
+ * log's outcomes, so a message deleted or purged from the queue still shows every outcome. When the log cannot be
+ * read the records still answer (logError says why); with no record either, the error is thrown.
+ */
+export async function auditAnswer(store: Pick<Store, 'getMessage' | 'listMessages' | 'queryEvidence'>, id: string): Promise<AuditAnswer> {
+  const messages = await findMessages(store, id);
+  let records: EvidenceRecord[];
+  try {
+    records = await loggedRecords(store, id);
+  } catch (err) {
+    if (messages.length === 0) throw err;
+    return { messages, logged: [], entries: auditTrail(messages), logError: (err as Error).message };
+  }
+  const logged = loggedMessages(records, new Set(messages.map((m) => m.id)));
+  const fromLog = records.filter(isOutcome).map((r) => r.data as unknown as AuditEntry);
+  return { messages, logged, entries: mergeEntries(auditTrail(messages), fromLog) };
+}
+
+/**
+ * `sealgate audit --recipient A` and GET /audit?recipient=: recipientOutcomes, plus the messages to that recipient
+ * that only the evidence log still knows (their record deleted or purged), marked `recordGone: true`.
+ */
+export async function recipientAnswer(
+  store: Pick<Store, 'listMessages' | 'queryEvidence'>,
+  recipient: string,
+  since?: number,
+): Promise<{ items: Array<RecipientOutcomeView & { recordGone?: true }>; logError?: string }> {
+  const items: Array<RecipientOutcomeView & { recordGone?: true }> = await recipientOutcomes(store, recipient, since);
+  let records: EvidenceRecord[];
+  try {
+    records = await collect(store, { recipient: recipient.toLowerCase(), kinds: ['recipient-outcome'], ...(since !== undefined ? { from: since } : {}) });
+  } catch (err) {
+    return { items, logError: (err as Error).message };
+  }
+  const known = new Set(items.map((i) => i.queueId));
+  const byQueueId = new Map<string, EvidenceRecord[]>();
+  for (const r of records.filter(isOutcome)) {
+    if (known.has(r.queueId!)) continue;
+    byQueueId.set(r.queueId!, [...(byQueueId.get(r.queueId!) ?? []), r]);
+  }
+  for (const [queueId, outcomes] of byQueueId) {
+    const arrival = arrivalOf(queueId);
+    if (since !== undefined && arrival !== undefined && arrival < since) continue;
+    const entries = outcomes.map((r) => r.data as unknown as AuditEntry);
+    const last = entries[entries.length - 1]!;
+    items.push({
+      queueId,
+      messageId: outcomes[0]!.messageId,
+      from: outcomes[0]!.sender ?? '',
+      receivedAt: new Date(arrival ?? outcomes[0]!.at).toISOString(),
+      recipient: last.recipient,
+      state: last.outcome,
+      deletedAt: null,
+      entries,
+      recordGone: true,
+    });
+  }
+  items.sort((a, b) => b.receivedAt.localeCompare(a.receivedAt) || a.queueId.localeCompare(b.queueId));
+  return { items };
 }

@@ -4,6 +4,7 @@ import { applyFallbackAction, applyMessageAction, type FallbackAction, type Mess
 import type { LoadedConfig } from '../config/load';
 import { createLogger } from '../log/logger';
 import { createAuditLog, type AdminActionEntry } from '../evidence/audit-log';
+import { createEvidenceRecorder, fallbackSubject, messageSubject, type EvidenceSubject } from '../evidence/recorder';
 import { isStoreError, type FallbackItem, type MessageRecord, type QuarantineEntry, type Store } from '../store/types';
 import { withStore } from './context';
 import { CliError } from './errors';
@@ -17,24 +18,28 @@ function cliActor(): string {
   }
 }
 
-/** Writes one admin action to the audit file (or, without one, as a JSON line on stderr). */
-async function recordAction(loaded: LoadedConfig, entry: Omit<AdminActionEntry, 'actor'>): Promise<void> {
-  const audit = createAuditLog(loaded.config.audit.file, createLogger('info', 2));
-  audit.action({ actor: cliActor(), ...entry } as AdminActionEntry);
-  await audit.close();
+/** Records one admin action: see withAuditTrail. */
+export async function recordAction(store: Pick<Store, 'appendEvidence'>, loaded: LoadedConfig, entry: Omit<AdminActionEntry, 'actor'>, subject?: EvidenceSubject): Promise<void> {
+  await withAuditTrail(store, loaded, (record) => record(entry, subject));
 }
 
 /**
- * One audit writer for a command that records many actions (a bulk action writes one entry per item plus its
- * summary); closed, and so flushed, when `run` ends.
+ * One evidence writer for a command that records one or many actions (a bulk action writes one entry per item
+ * plus its summary): each `record` resolves once the action is durable in the store's evidence log (so the
+ * command never exits 0 before), and mirrors it to the audit file (or, without one, a JSON line on stderr).
  */
-export async function withAuditTrail<T>(loaded: LoadedConfig, run: (record: (entry: Omit<AdminActionEntry, 'actor'>) => void) => Promise<T>): Promise<T> {
-  const audit = createAuditLog(loaded.config.audit.file, createLogger('info', 2));
+export async function withAuditTrail<T>(
+  store: Pick<Store, 'appendEvidence'>,
+  loaded: LoadedConfig,
+  run: (record: (entry: Omit<AdminActionEntry, 'actor'>, subject?: EvidenceSubject) => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const logger = createLogger('info', 2);
+  const evidence = createEvidenceRecorder({ log: store, mirror: createAuditLog(loaded.config.audit.file, logger, { fsync: false }), logger });
   const actor = cliActor();
   try {
-    return await run((entry) => audit.action({ actor, ...entry } as AdminActionEntry));
+    return await run((entry, subject) => evidence.recordAction({ actor, ...entry } as AdminActionEntry, subject));
   } finally {
-    await audit.close();
+    await evidence.close();
   }
 }
 
@@ -48,8 +53,11 @@ export function asCliError(err: unknown): unknown {
 export async function runMessageAction(command: Command, action: MessageAction, id: string): Promise<MessageRecord | undefined> {
   return withStore(command, async (store: Store, loaded) => {
     try {
+      // Read first: the evidence record of a delete names the Message-ID and sender the record had.
+      const before = action === 'delete' ? await store.getMessage(id) : undefined;
       const message = await applyMessageAction(store, action, id);
-      await recordAction(loaded, { action: `queue-${action}`, id });
+      const about = message ?? before;
+      await recordAction(store, loaded, { action: `queue-${action}`, id }, about ? messageSubject(about) : { queueId: id });
       return message;
     } catch (err) {
       throw asCliError(err);
@@ -61,7 +69,7 @@ export async function runFallbackAction(command: Command, action: FallbackAction
   return withStore(command, async (store: Store, loaded) => {
     try {
       const item = await applyFallbackAction(store, action, id);
-      await recordAction(loaded, { action: `fallback-${action}`, id, queueId: item.queueId });
+      await recordAction(store, loaded, { action: `fallback-${action}`, id, queueId: item.queueId }, fallbackSubject(item));
       return item;
     } catch (err) {
       throw asCliError(err);
@@ -73,7 +81,7 @@ export async function runFallbackAction(command: Command, action: FallbackAction
 export async function runQuarantinePurge(command: Command, before: number): Promise<QuarantineEntry[]> {
   return withStore(command, async (store: Store, loaded) => {
     const purged = await store.purgeQuarantined(before);
-    await recordAction(loaded, { action: 'queue-purge-quarantine', id: 'quarantine', before: new Date(before).toISOString(), count: purged.length, ids: purged.map((e) => e.id) });
+    await recordAction(store, loaded, { action: 'queue-purge-quarantine', id: 'quarantine', before: new Date(before).toISOString(), count: purged.length, ids: purged.map((e) => e.id) });
     return purged;
   });
 }

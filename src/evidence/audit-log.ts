@@ -28,15 +28,25 @@ export interface AuditLog<Entry extends object = object> {
   close(): Promise<void>;
 }
 
+export interface AuditLogOptions {
+  /**
+   * Fsync the file after every line (record, action) or result (recordAll). Off for the mirror of the evidence
+   * log (src/evidence/recorder.ts): the evidence log is the durable record and pays the one fsync per result.
+   */
+  fsync?: boolean;
+}
+
 /**
  * One JSON line per recipient outcome with its evidence: to its own append-only file when
  * `audit.file` is set (the default), else into the main log as event "audit". Never message content.
- * The file is written synchronously and fsynced on every line, so a line is on disk when record()
- * returns (recordAll: when its promise resolves): the caller writes it before the outcome is recorded in the store, and a crash (even
- * SIGKILL or a power cut) never leaves a recorded outcome without its audit line. The main log is
- * asynchronous and may lose its last lines in a crash, which is why it is not the default.
+ * The file is written synchronously, so a line is in the file (the OS's page cache) when record() returns
+ * and a crash of this process cannot lose it. With `fsync` (the default) every line is also fsynced, so it
+ * survives a power cut (recordAll: when its promise resolves). The relay and the CLI write it as the mirror
+ * of the evidence log, without fsync: the evidence log append before it is what survives a power cut. The
+ * main log is asynchronous and may lose its last lines in a crash, which is why it is not the default.
  */
-export function createAuditLog<Entry extends object = object>(file: string | null, logger: Logger): AuditLog<Entry> {
+export function createAuditLog<Entry extends object = object>(file: string | null, logger: Logger, options: AuditLogOptions = {}): AuditLog<Entry> {
+  const durable = options.fsync ?? true;
   if (!file) {
     const audit = logger.child({ event: 'audit' });
     const admin = logger.child({ event: 'admin-action' });
@@ -55,11 +65,11 @@ export function createAuditLog<Entry extends object = object>(file: string | nul
   const destination = pino.destination({ fd, sync: true });
   const audit = pino({ base: { service: 'sealgate' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
   const write = (entry: Entry): void => audit.info({ event: 'audit', audit: entry }, 'recipient outcome');
-  const sync = (): Promise<void> => new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+  const sync = (): Promise<void> => (durable ? new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve()))) : Promise.resolve());
   return {
     record: (entry) => {
       write(entry);
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     },
     recordAll: async (entries) => {
       entries.forEach(write);
@@ -67,7 +77,7 @@ export function createAuditLog<Entry extends object = object>(file: string | nul
     },
     action: (entry) => {
       audit.info({ event: 'admin-action', admin: entry }, 'admin action');
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     },
     close: async () => {
       destination.end();

@@ -4,7 +4,7 @@ import { decideNoticeOutcomes, decideOutcomes, deliveryMode, endsAttempts, REASO
 import type { Candidate, DeliveryPlan, PolicyRuntime } from '../policy';
 import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type TransactionInput } from '../smtp-client';
 import { isStoreError, type ClaimedJob, type JobResult, type RecipientOutcome, type RecipientRecord, type RecipientResult, type Store } from '../store/types';
-import type { AuditLog } from '../evidence/audit-log';
+import type { EvidenceRecorder } from '../evidence/recorder';
 import { hasExpired, nextRetryAt } from './backoff';
 import { delayedCandidates, queueDsn, queueFailureDsn, relayedCandidates, type DsnCandidate } from './bounces';
 import { retryAtForWarning } from './notify';
@@ -13,14 +13,15 @@ import { ConnectionPool, type PooledSession } from './connection-pool';
 import type { TlsSessionObserver } from './tls-session-observer';
 import { reportConnection, sessionReport, type SessionReport } from './tls-session-report';
 import { daneEvidence, danePoolKey, requireTlsSkip, withDane, withDanePolicy } from './dane-requiretls';
-import { toAuditEntry, type CertificateEvidence, type DeliveryEvidence, type MxAttemptEvidence, type PolicyEvidence, type TlsEvidence } from '../evidence/delivery';
+import type { CertificateEvidence, DeliveryEvidence, MxAttemptEvidence, PolicyEvidence, TlsEvidence } from '../evidence/delivery';
 
 export interface DeliveryEngineDeps {
   config: Config;
   store: Store;
   policy: PolicyRuntime;
   logger: Logger;
-  audit: AuditLog;
+  /** Writes each result's outcomes to the evidence log (and the audit-file mirror) before the store records them. */
+  evidence: Pick<EvidenceRecorder, 'recordOutcomes'>;
   now?: () => number;
   /** The wire: connect, send, reset, close. The real SMTP client unless a test brings a fake. */
   connector?: MxConnector;
@@ -208,9 +209,9 @@ export class DeliveryEngine {
     return deferAll(pending, REASON.internalError, now, nextRetryAt(claimed.job.attempts + 1, this.runtime.config.delivery.retrySchedule, now), error.message);
   }
 
-  /** Writes the audit lines for a result, before the store records it (the audit file is synchronous and fsynced). */
-  recordAudit(claimed: ClaimedJob, result: JobResult): Promise<void> {
-    return this.deps.audit.recordAll(result.recipients.map((r) => toAuditEntry(claimed.message.id, claimed.message.headers.messageId, r.address, r.evidence)));
+  /** Writes the evidence of a result (durable in the evidence log, then mirrored to the audit file), before the store records it. */
+  recordEvidence(claimed: ClaimedJob, result: JobResult): Promise<void> {
+    return this.deps.evidence.recordOutcomes(claimed.message, result.recipients);
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log/logger';
 import { isStoreError, LeaseLostError, type ClaimedJob, type JobResult, type Store } from '../store/types';
 import { finishedNotices, noopNoticeObserver, type NoticeObserver } from './notice-observer';
-import { retryWhileUnavailable } from './store-retry';
+import { retryWhileUnavailable, STORE_RETRY_MS } from './store-retry';
 
 /**
  * Whether a failed completeJob may succeed later (store unreachable, contention) or no longer matters (lease
@@ -32,11 +32,14 @@ export interface SchedulerOptions {
   /** Result for a job whose delivery threw unexpectedly: everything pending deferred. */
   onCrash: (claimed: ClaimedJob, error: Error) => JobResult;
   /**
-   * Called with a result just before the store records it (durable audit lines: evidence is on disk before the
-   * outcome is acknowledged). A failure here is logged and the result still recorded (the store keeps the
-   * evidence too); not recording would leave a delivered job to be delivered again.
+   * Called with a result just before the store records it: writes its evidence, durable before the outcome is
+   * recorded. A result whose evidence cannot be written is never recorded: it is held (the lease kept alive) and
+   * the write retried for up to `evidenceHoldMs`, then left unrecorded, so the lease expires and the job is
+   * retried (an outcome without its evidence record is what the evidence log exists to rule out).
    */
   beforeRecord?: (claimed: ClaimedJob, result: JobResult) => void | Promise<void>;
+  /** How long a result is held while its evidence cannot be written (default STORE_RETRY_MS). */
+  evidenceHoldMs?: number;
   /** Called once the store has recorded a result (metrics). */
   onSettled?: (claimed: ClaimedJob, result: JobResult) => void;
   /** Told of every portal notice recipient whose outcome became final (delivered or bounced). */
@@ -222,13 +225,11 @@ export class Scheduler {
         logger.error({ event: 'delivery-crashed', jobId, err: (err as Error).message }, 'delivery failed unexpectedly; deferring');
         result = this.options.onCrash(claimed, err as Error);
       }
-      clearInterval(renew);
       if (leaseLost) logger.warn({ event: 'possible-duplicate', jobId }, 'the lease was lost during delivery; another worker may deliver this job again');
-      try {
-        await this.options.beforeRecord?.(claimed, result);
-      } catch (err) {
-        logger.error({ event: 'audit-write-failed', jobId, err: (err as Error).message }, 'could not write the audit lines of a result; recording it anyway');
-      }
+      // The lease is still renewed while the evidence is written (and held, if the evidence log is unavailable).
+      const evidenced = await this.writeEvidence(claimed, result);
+      clearInterval(renew);
+      if (!evidenced) return;
       try {
         await this.record(jobId, result);
       } catch (err) {
@@ -245,6 +246,33 @@ export class Scheduler {
       }
     } finally {
       clearInterval(renew);
+    }
+  }
+
+  /**
+   * Writes a result's evidence (beforeRecord), retrying a failed write 0.5 s doubling to 5 s for up to
+   * evidenceHoldMs (never past shutdown). False when it was not written: the caller must not record the result.
+   */
+  private async writeEvidence(claimed: ClaimedJob, result: JobResult): Promise<boolean> {
+    const { beforeRecord, logger } = this.options;
+    if (!beforeRecord) return true;
+    const jobId = claimed.job.id;
+    const giveUpAt = Date.now() + (this.options.evidenceHoldMs ?? STORE_RETRY_MS);
+    for (let delay = 500; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        await beforeRecord(claimed, result);
+        return true;
+      } catch (err) {
+        if (this.abort.signal.aborted || Date.now() + delay > giveUpAt) {
+          logger.error(
+            { event: 'evidence-write-failed', jobId, err: (err as Error).message },
+            'could not write the evidence of a result; the outcome is not recorded: the job is retried once its lease expires',
+          );
+          return false;
+        }
+        logger.warn({ event: 'evidence-write-retry', jobId, retryInMs: delay, err: (err as Error).message }, 'could not write the evidence of a result: holding the result and retrying');
+        await sleep(delay, undefined, { ref: false });
+      }
     }
   }
 

@@ -1,4 +1,5 @@
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { EvidenceSubject, PortalEventEvidence } from '../evidence/recorder';
 import { PortalTrailDamagedError, verifyPortalChain } from '../store/portal-chain';
 import { InvalidStateError, type KeyValueCache, type PortalEvent, type PortalEventInput, type PortalFilter, type PortalItem, type PortalSealedFacts, type PortalStore } from '../store/types';
 import { CHUNK_SIZE, decryptStream, encryptStream, newDataKey, newLinkToken, PortalKeyError, seal, tokenHash, unseal, type Keyring } from './crypto';
@@ -8,9 +9,16 @@ export type PortalCopiesStore = PortalStore & Pick<KeyValueCache, 'cacheGet' | '
 export interface PortalCopiesOptions {
   /** Plaintext bytes per ciphertext chunk for new copies (default CHUNK_SIZE; tests use small ones). */
   chunkSize?: number;
+  /** Mirrors every trail entry into the evidence log, with the item's queue id and (while unshredded) recipient. */
+  evidence?: PortalEventEvidence;
 }
 
 const ignore = (): void => undefined;
+
+/** The evidence-log keys of a portal item: never the subject or anything else sealed but the addresses and ids. */
+function subjectOf(item: Pick<PortalItem, 'queueId'>, facts: PortalSealedFacts | undefined): EvidenceSubject {
+  return { queueId: item.queueId, recipient: facts?.recipient ?? null, sender: facts?.from ?? null, messageId: facts?.messageId ?? null };
+}
 
 /**
  * The portal's data layer: every diverted recipient's copy encrypted under its own data key (wrapped by the
@@ -19,6 +27,7 @@ const ignore = (): void => undefined;
  */
 export class PortalCopies {
   private readonly chunkSize: number;
+  private readonly evidence: PortalEventEvidence | undefined;
 
   constructor(
     private readonly store: PortalCopiesStore,
@@ -27,6 +36,7 @@ export class PortalCopies {
     options: PortalCopiesOptions = {},
   ) {
     this.chunkSize = options.chunkSize ?? CHUNK_SIZE;
+    this.evidence = options.evidence;
   }
 
   /** Encrypts one diverted recipient's message (the queue body) into a portal copy, state 'stored', with a live link token (returned once, stored only as a hash); records 'portal.stored'. Same fallback id again replaces the copy (crash replay). */
@@ -84,7 +94,7 @@ export class PortalCopies {
       });
       const ciphertext = pipeline(input.body, count, encryptStream(dataKey, id, this.chunkSize), ignore);
       await this.store.putPortalCopy(item, ciphertext);
-      await this.store.appendPortalEvent(id, { at: now, type: 'portal.stored', actor: input.actor ?? 'relay', detail: { size: item.size, kid } });
+      await this.append(id, { at: now, type: 'portal.stored', actor: input.actor ?? 'relay', detail: { size: item.size, kid } }, subjectOf(item, input.facts));
       return { item: { ...item }, token };
     } finally {
       dataKey.fill(0);
@@ -142,7 +152,31 @@ export class PortalCopies {
   }
 
   record(id: string, event: PortalEventInput): Promise<PortalEvent> {
-    return this.store.appendPortalEvent(id, event);
+    return this.append(id, event);
+  }
+
+  /**
+   * Appends to the item's trail, then (with `evidence`) mirrors the stored entry into the evidence log, awaited:
+   * an entry the evidence log refused fails the operation like a trail write would. `subject` is given when the
+   * caller knows the facts (at creation, or read before a shred); else they are read from the item.
+   */
+  private async append(id: string, event: PortalEventInput, subject?: EvidenceSubject): Promise<PortalEvent> {
+    const stored = await this.store.appendPortalEvent(id, event);
+    if (this.evidence) await this.evidence.recordPortalEvent(stored, subject ?? (await this.subject(id)));
+    return stored;
+  }
+
+  /** The evidence keys of an item: its queue id, and the recipient, sender and Message-ID while its facts can be unsealed. */
+  private async subject(id: string): Promise<EvidenceSubject> {
+    const item = await this.get(id);
+    if (!item) return {};
+    try {
+      return subjectOf(item, item.sealed === null ? undefined : this.facts(item));
+    } catch (err) {
+      // Shredded meanwhile, or its key retired: the queue id still ties the entry to its message.
+      if (err instanceof PortalKeyError) return subjectOf(item, undefined);
+      throw err;
+    }
   }
 
   events(id: string): Promise<PortalEvent[]> {
@@ -154,9 +188,11 @@ export class PortalCopies {
    * The link's token hash stays, so the link shows the final state's page ("this message has expired").
    */
   async shred(id: string, state: 'expired' | 'purged' | 'released', event: PortalEventInput): Promise<PortalItem> {
+    // The facts are unreadable once shredded: take the evidence keys first.
+    const subject = this.evidence ? await this.subject(id) : undefined;
     await this.update(id, (item) => ({ ...item, state }));
     await this.store.shredPortalCopy(id);
-    await this.record(id, event);
+    await this.append(id, event, subject);
     const item = await this.get(id);
     if (!item) throw new InvalidStateError(`portal item ${id} disappeared while being shredded`);
     return item;

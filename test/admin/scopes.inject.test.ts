@@ -10,6 +10,7 @@ import { parseConfig, type LoadedConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { VERSION } from '../../src/config/version';
 import { createAuditLog } from '../../src/evidence/audit-log';
+import { createEvidenceRecorder } from '../../src/evidence/recorder';
 import { FallbackService } from '../../src/fallback';
 import { createLogger, silentLogger } from '../../src/log/logger';
 import type { PolicyRuntime } from '../../src/policy';
@@ -238,7 +239,7 @@ describe('what each scope may do', () => {
   test('a body download is in the audit trail with the token name, item, queue id and recipient, never the content', async () => {
     const auditFile = path.join(dir, 'audit.log');
     const audit = createAuditLog(auditFile, silentLogger());
-    const admin = await app({ audit });
+    const admin = await app({ evidence: createEvidenceRecorder({ log: store, mirror: audit, logger: silentLogger() }) });
     const { id, queueId } = await fallbackItem('dr.x@partner.test');
     expect((await admin.inject({ method: 'GET', url: `/api/v1/portal/items/${id}/body`, headers: bearer('content') })).statusCode).toBe(200);
     // A refused download is not a read.

@@ -144,8 +144,8 @@ async function deliver(domain: string): Promise<DeliveryEvidence & { outcome: st
   const policy = runtime();
   const config = parseConfig({ hostname: 'relay.test', listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }], delivery: { retrySchedule: ['1m'] } }, {}, '/tmp');
   const store = { openBody: async () => Readable.from([Buffer.from('Subject: test\r\n\r\nbody\r\n')]), enqueue: async () => ({ id: 'dsn' }) } as unknown as Store;
-  const audit = { record: () => undefined, recordAll: async () => undefined, action: () => undefined, close: async () => undefined } as unknown as DeliveryEngineDeps['audit'];
-  const engine = new DeliveryEngine({ config, store, policy, logger: silentLogger(), audit });
+  const evidence: DeliveryEngineDeps['evidence'] = { recordOutcomes: async () => undefined };
+  const engine = new DeliveryEngine({ config, store, policy, logger: silentLogger(), evidence });
   try {
     const result = await engine.deliverJob(claimed(domain), new AbortController().signal);
     return result.recipients[0]!.evidence as DeliveryEvidence & { outcome: string };

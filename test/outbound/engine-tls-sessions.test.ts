@@ -107,7 +107,7 @@ function setup(wire: Wire, planFor: () => DeliveryPlan, route: { host: string; p
     planner: { planDelivery: async () => planFor(), planOpportunistic: async () => planFor(), domainRule: () => ({ level: 'verify', source: 'default', route }) },
     sessionOptions: {},
   } as unknown as PolicyRuntime;
-  const audit = { close: async () => undefined } as unknown as DeliveryEngineDeps['audit'];
+  const evidence: DeliveryEngineDeps['evidence'] = { recordOutcomes: async () => undefined };
   const events: TlsSessionEvent[] = [];
   const counters = memoryCounters();
   const recorder = createTlsRptRecorder({ counters, logger: silentLogger() });
@@ -116,7 +116,7 @@ function setup(wire: Wire, planFor: () => DeliveryPlan, route: { host: string; p
     store,
     policy,
     logger: silentLogger(),
-    audit,
+    evidence,
     now: () => NOW,
     connector: wire as unknown as MxConnector,
     tlsSessions: {

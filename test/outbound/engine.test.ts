@@ -228,8 +228,8 @@ function engineWith(connector: FakeConnector, hosts: string[] | DeliveryPlan, op
     planner: { planDelivery: async () => planOf(hosts), planOpportunistic: async () => planOf(hosts), domainRule: () => ({ level: 'encrypt', source: 'default', route: null }) },
     sessionOptions: {},
   } as unknown as PolicyRuntime;
-  const audit = { record: () => undefined, action: () => undefined, close: async () => undefined } as unknown as DeliveryEngineDeps['audit'];
-  const engine = new DeliveryEngine({ config, store, policy, logger: silentLogger(), audit, now: () => NOW, connector });
+  const evidence: DeliveryEngineDeps['evidence'] = { recordOutcomes: async () => undefined };
+  const engine = new DeliveryEngine({ config, store, policy, logger: silentLogger(), evidence, now: () => NOW, connector });
   return { engine, enqueued, bodies };
 }
 

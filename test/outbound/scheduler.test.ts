@@ -299,19 +299,60 @@ describe('Scheduler', () => {
     ]);
   });
 
-  test('a failing beforeRecord is logged and the result is still recorded', async () => {
+  test('a result whose evidence cannot be written is held, the write retried, and recorded once it is written', async () => {
     const id = await enqueue(['one.test']);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = { ...silentLogger(), error: (fields: Record<string, unknown>) => lines.push(fields), warn: (fields: Record<string, unknown>) => lines.push(fields) } as unknown as Logger;
+    let writes = 0;
+    let deliveries = 0;
     const scheduler = schedulerWith({
-      concurrency: 1,
-      perDestination: 1,
-      deliver: async (claimed) => deferredOrDelivered(claimed, 'delivered'),
-      beforeRecord: () => {
-        throw new Error('disk full');
+      logger,
+      deliver: async (claimed) => {
+        deliveries++;
+        return deferredOrDelivered(claimed, 'delivered');
+      },
+      beforeRecord: async () => {
+        // Not recorded while its evidence is not written.
+        expect((await store.getMessage(id))!.jobs[0]!.recipients[0]!.state).toBe('pending');
+        if (++writes < 3) throw new Error('ENOSPC: no space left on device');
       },
     });
     scheduler.start();
-    await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'delivered');
+    await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'delivered', 15_000);
     await scheduler.stop(1_000);
+    expect(writes).toBe(3);
+    expect(deliveries).toBe(1);
+    expect(lines.filter((l) => l.event === 'evidence-write-retry')).toHaveLength(2);
+    expect(lines.filter((l) => l.event === 'evidence-write-failed')).toEqual([]);
+  });
+
+  test('a result whose evidence cannot be written at all is never recorded: the lease runs out and the job is retried', async () => {
+    const id = await enqueue(['one.test']);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = { ...silentLogger(), error: (fields: Record<string, unknown>) => lines.push(fields), warn: (fields: Record<string, unknown>) => lines.push(fields) } as unknown as Logger;
+    let deliveries = 0;
+    let evidenceDown = true;
+    const scheduler = schedulerWith({
+      logger,
+      leaseMs: 1_000,
+      evidenceHoldMs: 0,
+      deliver: async (claimed) => {
+        deliveries++;
+        return deferredOrDelivered(claimed, 'delivered');
+      },
+      beforeRecord: () => {
+        if (evidenceDown) throw new Error('the evidence log is unavailable');
+      },
+    });
+    scheduler.start();
+    await waitUntil(() => lines.some((l) => l.event === 'evidence-write-failed'));
+    expect((await store.getMessage(id))!.jobs[0]!.recipients[0]!.state).toBe('pending');
+    evidenceDown = false;
+    // Taken again once the lease expired, delivered again (a possible duplicate, logged), recorded this time.
+    await waitUntil(async () => (await store.getMessage(id))!.jobs[0]!.state === 'delivered', 15_000);
+    await scheduler.stop(1_000);
+    expect(deliveries).toBe(2);
+    expect(lines.find((l) => l.event === 'evidence-write-failed')).toMatchObject({ jobId: `${id}/one.test`, err: 'the evidence log is unavailable' });
   });
 
   test('a result that cannot be recorded is not delivered again: the message is quarantined once, with possible-duplicate evidence', async () => {

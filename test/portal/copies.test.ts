@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { silentLogger } from '../../src/log/logger';
+import { portalEventEvidence } from '../../src/evidence/recorder';
 import { PortalCopies } from '../../src/portal/copies';
 import { addKeyEncryptionKey, loadOrCreateKeyring, PortalKeyError, tokenHash, type Keyring } from '../../src/portal/crypto';
 import { FileStore } from '../../src/store/file/file-store';
@@ -155,6 +156,46 @@ describe('PortalCopies over the file store', () => {
     expect(await copies.verifyTrail(item.id)).toEqual({ ok: true, events: 3 });
     await expect(copies.newToken(item.id)).rejects.toBeInstanceOf(InvalidStateError);
     expect((await fs.readdir(path.join(spool, 'portal', 'blobs'))).length).toBe(0);
+  });
+
+  test('with evidence, every trail entry is mirrored into the evidence log with its item’s keys, also across a shred; never the subject', async () => {
+    const mirrored = new PortalCopies(store, keyring, () => clock, { chunkSize: 1000, evidence: portalEventEvidence(store) });
+    const { item } = await mirrored.create({
+      fallbackId: '01JQ000000000000000099.aa',
+      queueId: '01JQ000000000000000099',
+      jobId: '01JQ000000000000000099/example.test',
+      facts,
+      body: pieces(message, 777),
+      expiresAt: clock + 86_400_000,
+      auth: { methods: ['email-otp'] },
+    });
+    await mirrored.record(item.id, { at: clock + 1, type: 'link.opened', actor: 'recipient', ip: '127.0.0.9', uaHash: 'abcd' });
+    await mirrored.shred(item.id, 'purged', { at: clock + 2, type: 'admin.purge', actor: 'cli:ops' });
+    // After the shred the facts are gone: the queue id still ties an entry to its message.
+    await mirrored.record(item.id, { at: clock + 3, type: 'link.opened', actor: 'recipient' });
+    const logged = [];
+    for await (const r of store.queryEvidence({ queueId: item.queueId })) logged.push(r);
+    const trail = await mirrored.events(item.id);
+    expect(logged.map((r) => r.data)).toEqual(trail.map((e) => ({ ...e })));
+    expect(logged.slice(0, 3).map((r) => [r.kind, r.actor, r.queueId, r.recipient, r.sender, r.messageId])).toEqual([
+      ['portal-event', 'relay', item.queueId, 'pat@example.test', 'dr@clinic.test', '<m1@clinic.test>'],
+      ['portal-event', 'recipient', item.queueId, 'pat@example.test', 'dr@clinic.test', '<m1@clinic.test>'],
+      ['portal-event', 'cli:ops', item.queueId, 'pat@example.test', 'dr@clinic.test', '<m1@clinic.test>'],
+    ]);
+    expect(logged[3]).toMatchObject({ kind: 'portal-event', queueId: item.queueId, recipient: null });
+    expect(logged.map((r) => r.at)).toEqual([clock, clock + 1, clock + 2, clock + 3]);
+    expect(JSON.stringify(logged)).not.toContain(CANARY);
+    // Copies built without it (tests, tools) write the trail only.
+    await copies.record(item.id, { at: clock + 4, type: 'link.opened', actor: 'recipient' });
+    let after = 0;
+    for await (const _r of store.queryEvidence({ queueId: item.queueId })) after++;
+    expect(after).toBe(4);
+  });
+
+  test('with evidence, an entry the evidence log refuses fails the operation', async () => {
+    const refusing = new PortalCopies(store, keyring, () => clock, { chunkSize: 1000, evidence: { recordPortalEvent: () => Promise.reject(new Error('disk full')) } });
+    const { item } = await create();
+    await expect(refusing.record(item.id, { at: clock, type: 'link.opened', actor: 'recipient' })).rejects.toThrow('disk full');
   });
 
   test('rewrapAll after addKeyEncryptionKey moves every live item to the new kid; content still decrypts', async () => {

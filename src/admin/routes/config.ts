@@ -28,12 +28,12 @@ export function registerConfigRoutes(app: FastifyInstance, ctx: AdminContext, co
       if (!config) return reply.code(503).send({ error: 'unavailable', message: 'this admin API is not attached to a running relay' });
       try {
         const result = await config.reload();
-        ctx.recordAction(request, { action: 'config-reload', id: result.digest, previousDigest: result.previousDigest, changed: result.changed });
+        await ctx.recordAction(request, { action: 'config-reload', id: result.digest, previousDigest: result.previousDigest, changed: result.changed });
         return { reloaded: true, ...result };
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         const restartKeys = 'restartKeys' in err ? (err.restartKeys as string[]) : [];
-        ctx.recordAction(request, { action: 'config-reload-refused', id: config.status().digest, reason: err.message });
+        await ctx.recordAction(request, { action: 'config-reload-refused', id: config.status().digest, reason: err.message });
         return reply.code(restartKeys.length > 0 ? 409 : 422).send({ error: 'reload-refused', message: err.message, restartKeys, digest: config.status().digest });
       }
     },

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { fallbackSubject } from '../../evidence/recorder';
 import { FALLBACK_STATES, FallbackService } from '../../fallback';
 import type { FallbackFilter, FallbackState } from '../../store/types';
 import { releaseFallbackSelection, type PortalOwner } from '../actions';
@@ -86,9 +87,10 @@ export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext, 
           entry.via === 'portal'
             ? { action: 'portal-release', id: entry.id, newQueueId: entry.newQueueId, bulk: true }
             : { action: 'fallback-release', id: entry.id, queueId: entry.queueId, bulk: true, ...(entry.withdrawn ? { portalCopy: 'purged' } : {}) },
+          { queueId: entry.queueId, recipient: entry.recipient },
         ),
       );
-      ctx.recordAction(request, {
+      await ctx.recordAction(request, {
         action: 'fallback-bulk-release',
         id: 'selection',
         selection: outcome.selection,
@@ -111,14 +113,14 @@ export function registerFallbackRoutes(app: FastifyInstance, ctx: AdminContext, 
     { config: { scope: 'operate' }, schema: { tags: ['fallback'], summary: 'Put the recipient back into delivery (refused once the portal acknowledged it)', params: idParams } },
     async (request) => {
       const item = await fallback.release(request.params.id);
-      ctx.recordAction(request, { action: 'fallback-release', id: item.id, queueId: item.queueId });
+      await ctx.recordAction(request, { action: 'fallback-release', id: item.id, queueId: item.queueId }, fallbackSubject(item));
       return { id: item.id, action: 'release', queueId: item.queueId };
     },
   );
 
   app.delete<{ Params: { id: string } }>('/fallback/:id', { config: { scope: 'operate' }, schema: { tags: ['fallback'], summary: 'Delete a fallback item', params: idParams } }, async (request) => {
     const item = await fallback.delete(request.params.id);
-    ctx.recordAction(request, { action: 'fallback-delete', id: item.id, queueId: item.queueId });
+    await ctx.recordAction(request, { action: 'fallback-delete', id: item.id, queueId: item.queueId }, fallbackSubject(item));
     return { id: item.id, action: 'delete' };
   });
 
@@ -160,7 +162,7 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext, fallback:
       const leaseMs = lease === undefined ? ctx.config.fallback.claimLease : parseAdminDuration(lease);
       if (!leaseMs) return reply.code(400).send({ error: 'bad-request', message: 'body/lease must be a positive duration', field: 'lease' });
       const items = await fallback.claim(owner, limit, leaseMs);
-      if (items.length > 0) ctx.recordAction(request, { action: 'portal-claim', id: items.map((i) => i.id).join(','), owner, leaseMs });
+      if (items.length > 0) await ctx.recordAction(request, { action: 'portal-claim', id: items.map((i) => i.id).join(','), owner, leaseMs });
       return { items: items.map(toFallbackDetail) };
     },
   );
@@ -181,7 +183,7 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext, fallback:
       const { item, body } = await fallback.openBody(request.params.id);
       // Who read which message, on disk before the first byte leaves; never the content itself.
       try {
-        ctx.recordAction(request, { action: 'content-read', id: item.id, queueId: item.queueId, recipient: item.recipient });
+        await ctx.recordAction(request, { action: 'content-read', id: item.id, queueId: item.queueId, recipient: item.recipient }, fallbackSubject(item));
       } catch (err) {
         body.destroy();
         throw err;
@@ -203,7 +205,7 @@ function registerPortalRoutes(app: FastifyInstance, ctx: AdminContext, fallback:
     },
     async (request) => {
       await fallback.ack(request.params.id, request.body.owner);
-      ctx.recordAction(request, { action: 'portal-ack', id: request.params.id, owner: request.body.owner });
+      await ctx.recordAction(request, { action: 'portal-ack', id: request.params.id, owner: request.body.owner });
       return { id: request.params.id, action: 'ack' };
     },
   );

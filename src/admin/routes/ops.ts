@@ -4,7 +4,7 @@ import { checkDomain, probeMx } from '../../outbound/check';
 import { NotFoundError } from '../../store/types';
 import type { AdminContext } from '../context';
 import { parseSinceValue, routeScope } from '../selection';
-import { auditTrail, findMessages, recipientOutcomes } from '../views';
+import { auditAnswer, recipientAnswer } from '../views';
 
 export function registerOpsRoutes(app: FastifyInstance, ctx: AdminContext): void {
   app.get<{ Querystring: { recipient: string; since?: string } }>(
@@ -13,7 +13,8 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: AdminContext): void
       config: routeScope('read'),
       schema: {
         tags: ['audit'],
-        summary: 'Every message to one recipient with its outcome and evidence (the `sealgate audit --recipient A --json` entries), newest first',
+        summary:
+          'Every message to one recipient with its outcome and evidence (the `sealgate audit --recipient A --json` entries), newest first; messages whose record was deleted or purged come from the evidence log (recordGone: true)',
         querystring: {
           type: 'object',
           required: ['recipient'],
@@ -29,7 +30,8 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: AdminContext): void
       const { recipient, since } = request.query;
       const at = since === undefined ? undefined : parseSinceValue(since);
       if (since !== undefined && at === undefined) return reply.code(400).send({ error: 'bad-request', message: 'since must be an ISO 8601 time or an age such as "2h" or "7d"', field: 'since' });
-      const items = await recipientOutcomes(ctx.store, recipient, at);
+      const { items, logError } = await recipientAnswer(ctx.store, recipient, at);
+      if (logError !== undefined) ctx.logger.warn({ event: 'evidence-read-failed', err: logError }, 'audit answered from the queue records only: the evidence log could not be read');
       return { recipient, since: at === undefined ? null : new Date(at).toISOString(), items };
     },
   );
@@ -40,16 +42,18 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: AdminContext): void
       config: { scope: 'read' },
       schema: {
         tags: ['audit'],
-        summary: 'Delivery evidence (the `sealgate audit --json` entries) by queue id or Message-ID (URL-encoded, brackets optional)',
+        summary:
+          'Delivery evidence (the `sealgate audit --json` entries) by queue id or Message-ID (URL-encoded, brackets optional), from the queue records and the evidence log: a deleted or purged message still answers (recordGone: true)',
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 998 } } },
       },
     },
     async (request) => {
-      const messages = await findMessages(ctx.store, request.params.id);
-      if (messages.length === 0) throw new NotFoundError(`no message with queue id or Message-ID ${request.params.id}`);
+      const answer = await auditAnswer(ctx.store, request.params.id);
+      if (answer.messages.length === 0 && answer.logged.length === 0) throw new NotFoundError(`no message with queue id or Message-ID ${request.params.id}`);
+      if (answer.logError !== undefined) ctx.logger.warn({ event: 'evidence-read-failed', err: answer.logError }, 'audit answered from the queue records only: the evidence log could not be read');
       return {
-        messages: messages.map((m) => ({ id: m.id, messageId: m.headers.messageId ?? null })),
-        entries: auditTrail(messages),
+        messages: [...answer.messages.map((m) => ({ id: m.id, messageId: m.headers.messageId ?? null })), ...answer.logged],
+        entries: answer.entries,
       };
     },
   );

@@ -60,16 +60,16 @@ export function registerPortalItemRoutes(app: FastifyInstance, ctx: AdminContext
       const actor = `admin:${request.actor}`;
       if (op === 'resend') {
         const { item, noticeQueueId } = await portal.resend(id, actor);
-        ctx.recordAction(request, { action: 'portal-resend', id, noticeQueueId });
+        await ctx.recordAction(request, { action: 'portal-resend', id, noticeQueueId }, { queueId: item.queueId });
         return { id, action: op, noticeQueueId, item: toPortalItemView(item) };
       }
       if (op === 'release') {
         const { item, queueId } = await portal.release(id, actor);
-        ctx.recordAction(request, { action: 'portal-release', id, newQueueId: queueId });
+        await ctx.recordAction(request, { action: 'portal-release', id, newQueueId: queueId }, { queueId: item.queueId });
         return { id, action: op, queueId, item: toPortalItemView(item) };
       }
       const item = await portal[op](id, actor);
-      ctx.recordAction(request, { action: `portal-${op}`, id });
+      await ctx.recordAction(request, { action: `portal-${op}`, id }, { queueId: item.queueId });
       return { id, action: op, item: toPortalItemView(item) };
     });
   }
@@ -113,7 +113,7 @@ export function registerPortalItemRoutes(app: FastifyInstance, ctx: AdminContext
         change = { by: ms };
       }
       const item = await portal.extend(request.params.id, change, `admin:${request.actor}`);
-      ctx.recordAction(request, { action: 'portal-extend', id: item.id, expiresAt: new Date(item.expiresAt).toISOString() });
+      await ctx.recordAction(request, { action: 'portal-extend', id: item.id, expiresAt: new Date(item.expiresAt).toISOString() }, { queueId: item.queueId });
       return { id: item.id, action: 'extend', item: toPortalItemView(item) };
     },
   );

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { messageSubject } from '../../evidence/recorder';
 import { JOB_STATES, type JobState } from '../../store/types';
 import { applyBulkAction, applyMessageAction, previewBulkAction, type MessageAction } from '../actions';
 import { isEmptySelection, routeScope, selectionView, type BulkAction, type Selection } from '../selection';
@@ -101,7 +102,7 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
   for (const [action, summary] of actions) {
     app.post<{ Params: { id: string } }>(`/queue/:id/${action}`, { config: { scope: 'operate' }, schema: { tags: ['queue'], summary, params: idParams } }, async (request) => {
       const message = await applyMessageAction(ctx.store, action, request.params.id);
-      ctx.recordAction(request, { action: `queue-${action}`, id: request.params.id });
+      await ctx.recordAction(request, { action: `queue-${action}`, id: request.params.id }, message ? messageSubject(message) : { queueId: request.params.id });
       return { id: request.params.id, action, message: message ? toMessageDetail(message) : null };
     });
   }
@@ -110,8 +111,10 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
     '/queue/:id',
     { config: { scope: 'operate' }, schema: { tags: ['queue'], summary: 'Delete a message, its body, jobs and fallback items', params: idParams } },
     async (request) => {
+      // Read first: the evidence record of a delete names the Message-ID and sender the record had.
+      const message = await ctx.store.getMessage(request.params.id);
       await applyMessageAction(ctx.store, 'delete', request.params.id);
-      ctx.recordAction(request, { action: 'queue-delete', id: request.params.id });
+      await ctx.recordAction(request, { action: 'queue-delete', id: request.params.id }, message ? messageSubject(message) : { queueId: request.params.id });
       return { id: request.params.id, action: 'delete' };
     },
   );
@@ -148,8 +151,8 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
           skipped: preview.skipped,
         };
       }
-      const outcome = await applyBulkAction(ctx.store, action, selection, (id) => ctx.recordAction(request, { action: `queue-${action}`, id, bulk: true }));
-      ctx.recordAction(request, {
+      const outcome = await applyBulkAction(ctx.store, action, selection, (id) => ctx.recordAction(request, { action: `queue-${action}`, id, bulk: true }, { queueId: id }));
+      await ctx.recordAction(request, {
         action: `queue-bulk-${action}`,
         id: 'selection',
         selection: outcome.selection,
@@ -163,7 +166,7 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
 
   app.post('/queue/flush', { config: OPERATE, schema: { tags: ['queue'], summary: 'Make every deferred job due now (postqueue -f)' } }, async (request) => {
     const outcome = await applyBulkAction(ctx.store, 'retry', { state: 'deferred' });
-    ctx.recordAction(request, {
+    await ctx.recordAction(request, {
       action: 'queue-flush',
       id: 'selection',
       selection: outcome.selection,

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { auditTrail, findMessages, recipientOutcomes } from '../../admin/views';
+import { auditAnswer, recipientAnswer } from '../../admin/views';
 import type { AuditEntry } from '../../evidence/delivery';
 import type { Config } from '../../config/schema';
 import type { Logger } from '../../log/logger';
 import { toPortalEventView, toPortalItemView, type PortalEventView, type PortalItemView } from '../../portal/service';
 import { openPortalParts } from '../../portal/service/wiring';
-import type { MessageRecord, Store } from '../../store/types';
+import type { Store } from '../../store/types';
 import { cliLogger, withStore } from '../context';
 import { CliError } from '../errors';
 import { parseSince } from './fallback';
@@ -16,18 +16,19 @@ import { describeEvent, type PortalCliOptions } from './portal';
 export { auditEntries } from '../../admin/views';
 
 async function auditRecipient(command: Command, recipient: string, since: number | undefined, json: boolean): Promise<void> {
-  const outcomes = await withStore(command, (store) => recipientOutcomes(store, recipient, since));
+  const { items: outcomes, logError } = await withStore(command, (store) => recipientAnswer(store, recipient, since));
+  if (logError !== undefined) process.stderr.write(`sealgate: the evidence log could not be read (${logError}); showing the queue records only\n`);
   if (json) {
     process.stdout.write(`${JSON.stringify(outcomes, null, 2)}\n`);
     return;
   }
   if (outcomes.length === 0) {
-    process.stdout.write(`No message to ${recipient}${since !== undefined ? ` since ${new Date(since).toISOString()}` : ''} in the queue or its kept records.\n`);
+    process.stdout.write(`No message to ${recipient}${since !== undefined ? ` since ${new Date(since).toISOString()}` : ''} in the queue, its kept records or the evidence log.\n`);
     return;
   }
   for (const o of outcomes) {
     process.stdout.write(
-      `Message ${o.queueId}${o.messageId ? ` ${o.messageId}` : ''} from ${o.from || '<>'}, received ${o.receivedAt}: ${o.recipient} ${o.state.toUpperCase()}${o.deletedAt ? ` (message deleted ${o.deletedAt})` : ''}\n`,
+      `Message ${o.queueId}${o.messageId ? ` ${o.messageId}` : ''} from ${o.from || '<>'}, received ${o.receivedAt}: ${o.recipient} ${o.state.toUpperCase()}${o.deletedAt ? ` (message deleted ${o.deletedAt})` : ''}${o.recordGone ? ' (message record deleted/purged; from the evidence log)' : ''}\n`,
     );
     process.stdout.write(o.entries.length === 0 ? '    no delivery attempt yet\n' : `${o.entries.map((e) => describe(e).replace(/^/gm, '    ')).join('\n')}\n`);
   }
@@ -63,12 +64,12 @@ export interface PortalTrail {
 }
 
 /** The portal items of these messages with their trails; undefined (with the reason) when the portal cannot be opened. */
-async function portalTrails(deps: { config: Config; logger: Logger; store: Store }, messages: MessageRecord[], options: PortalCliOptions): Promise<{ trails?: PortalTrail[]; error?: string }> {
+async function portalTrails(deps: { config: Config; logger: Logger; store: Store }, queueIds: string[], options: PortalCliOptions): Promise<{ trails?: PortalTrail[]; error?: string }> {
   // No key file: the portal never ran here, so there are no items (and a read-only command creates no keys).
   if (!deps.config.portal.enabled || !existsSync(deps.config.portal.keyFile)) return { trails: [] };
   try {
     const { copies } = await (options.portalParts ?? openPortalParts)(deps);
-    const ids = new Set(messages.map((m) => m.id));
+    const ids = new Set(queueIds);
     const trails: PortalTrail[] = [];
     for (const item of (await copies.list()).filter((i) => ids.has(i.queueId))) {
       trails.push({ item: toPortalItemView(item), events: (await copies.events(item.id)).map(toPortalEventView) });
@@ -96,13 +97,15 @@ export function registerAuditCommand(program: Command, options: PortalCliOptions
       if (id === undefined) throw new CliError('give a queue id or Message-ID, or --recipient A [--since T]', 2);
       if (opts.since !== undefined) throw new CliError('--since goes with --recipient', 2);
       const wantPortal = !opts.json || opts.portal === true;
-      const { messages, portal } = await withStore(command, async (store, loaded) => {
-        const found = await findMessages(store, id);
-        const trails = found.length > 0 && wantPortal ? await portalTrails({ config: loaded.config, logger: cliLogger(loaded.config.log.level), store }, found, options) : {};
-        return { messages: found, portal: trails };
+      const { answer, portal } = await withStore(command, async (store, loaded) => {
+        const found = await auditAnswer(store, id);
+        const queueIds = [...found.messages.map((m) => m.id), ...found.logged.map((m) => m.id)];
+        const trails = queueIds.length > 0 && wantPortal ? await portalTrails({ config: loaded.config, logger: cliLogger(loaded.config.log.level), store }, queueIds, options) : {};
+        return { answer: found, portal: trails };
       });
-      if (messages.length === 0) throw new CliError(`no message with queue id or Message-ID ${id}`, 6);
-      const entries = auditTrail(messages);
+      const { messages, logged, entries } = answer;
+      if (messages.length === 0 && logged.length === 0) throw new CliError(`no message with queue id or Message-ID ${id}`, 6);
+      if (answer.logError !== undefined) process.stderr.write(`sealgate: the evidence log could not be read (${answer.logError}); showing the queue records only\n`);
       if (opts.json && !opts.portal) {
         process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
         return;
@@ -115,6 +118,12 @@ export function registerAuditCommand(program: Command, options: PortalCliOptions
       for (const message of messages) {
         process.stdout.write(
           `Message ${message.id}${message.headers.messageId ? ` ${message.headers.messageId}` : ''} from ${message.from || '<>'}, received ${new Date(message.receivedAt).toISOString()}${message.deletedAt !== undefined ? `, deleted ${new Date(message.deletedAt).toISOString()} (evidence kept)` : ''}\n`,
+        );
+      }
+      for (const message of logged) {
+        const gone = message.deletedAt !== null ? `deleted ${message.deletedAt} by ${message.deletedBy ?? '?'}` : 'deleted/purged';
+        process.stdout.write(
+          `Message ${message.id}${message.messageId ? ` ${message.messageId}` : ''} from ${message.from || '<>'}${message.receivedAt ? `, received ${message.receivedAt}` : ''}: message record ${gone}; from the evidence log\n`,
         );
       }
       process.stdout.write(entries.length === 0 ? 'No delivery attempts yet.\n' : `${entries.map(describe).join('\n')}\n`);

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { CliError } from '../errors';
+import { registerEvidenceSearchCommand } from './evidence-search';
 import { withPortal, type PortalCliOptions } from './portal';
 
 /** `sealgate evidence verify`: checks the hash chain of every portal item's audit trail (or one item's). */
 export function registerEvidenceCommands(program: Command, options: PortalCliOptions = {}): void {
   const evidence = program.command('evidence').description('check the tamper-evident audit trails');
+  registerEvidenceSearchCommand(evidence);
   evidence
     .command('verify')
     .description('check every portal item’s hash-chained trail; names the first broken entry (exit 1 when one is broken)')

@@ -187,15 +187,16 @@ async function releaseSelection(command: Command, filter: FallbackFilter, yes: b
       await confirmBulk(`release ${items.length} fallback item${items.length === 1 ? '' : 's'} ${describeFallbackFilter(filter)} back into delivery?`, yes, options.prompter);
     }
     try {
-      return await withAuditTrail(loaded, async (record) => {
+      return await withAuditTrail(store, loaded, async (record) => {
         const outcome = await releaseFallbackSelection(store, filter, portal, cliActor(), (entry) =>
           record(
             entry.via === 'portal'
               ? { action: 'portal-release', id: entry.id, newQueueId: entry.newQueueId, bulk: true }
               : { action: 'fallback-release', id: entry.id, queueId: entry.queueId, bulk: true, ...(entry.withdrawn ? { portalCopy: 'purged' } : {}) },
+            { queueId: entry.queueId, recipient: entry.recipient },
           ),
         );
-        record({ action: 'fallback-bulk-release', id: 'selection', selection: outcome.selection, matched: outcome.matched, affected: outcome.released.length, skipped: outcome.skipped.length });
+        await record({ action: 'fallback-bulk-release', id: 'selection', selection: outcome.selection, matched: outcome.matched, affected: outcome.released.length, skipped: outcome.skipped.length });
         return outcome;
       });
     } catch (err) {

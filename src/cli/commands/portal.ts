@@ -2,13 +2,11 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { parseAdminDuration } from '../../admin/durations';
 import type { LoadedConfig } from '../../config/load';
-import { createAuditLog, type AdminActionEntry } from '../../evidence/audit-log';
 import { FallbackService } from '../../fallback';
-import { createLogger } from '../../log/logger';
 import { PORTAL_STATES, PortalService, isPortalState, toPortalItemView, type ExtendBy, type PortalEventView } from '../../portal/service';
 import { openPortalParts, type PortalPartsFactory } from '../../portal/service/wiring';
 import type { Store } from '../../store/types';
-import { asCliError } from '../admin-actions';
+import { asCliError, recordAction } from '../admin-actions';
 import { cliLogger, withStore } from '../context';
 import { CliError } from '../errors';
 import { formatTable } from '../format';
@@ -53,12 +51,6 @@ export async function withPortal<T>(command: Command, options: PortalCliOptions,
       throw asCliError(err);
     }
   });
-}
-
-async function recordAction(loaded: LoadedConfig, entry: Omit<AdminActionEntry, 'actor'>): Promise<void> {
-  const audit = createAuditLog(loaded.config.audit.file, createLogger('info', 2));
-  audit.action({ actor: cliActor(), ...entry } as AdminActionEntry);
-  await audit.close();
 }
 
 const write = (text: string): void => {
@@ -134,20 +126,20 @@ export function registerPortalCommands(program: Command, options: PortalCliOptio
       .description(description)
       .option('--json', 'print JSON for scripts')
       .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-        const result = await withPortal(command, options, async (service, _store, loaded) => {
+        const result = await withPortal(command, options, async (service, store, loaded) => {
           const actor = cliActor();
           if (op === 'resend') {
             const { item, noticeQueueId } = await service.resend(id, actor);
-            await recordAction(loaded, { action: 'portal-resend', id, noticeQueueId });
+            await recordAction(store, loaded, { action: 'portal-resend', id, noticeQueueId }, { queueId: item.queueId });
             return { id, action: op, noticeQueueId, item: toPortalItemView(item) };
           }
           if (op === 'release') {
             const { item, queueId } = await service.release(id, actor);
-            await recordAction(loaded, { action: 'portal-release', id, newQueueId: queueId });
+            await recordAction(store, loaded, { action: 'portal-release', id, newQueueId: queueId }, { queueId: item.queueId });
             return { id, action: op, queueId, item: toPortalItemView(item) };
           }
           const item = await service[op](id, actor);
-          await recordAction(loaded, { action: `portal-${op}`, id });
+          await recordAction(store, loaded, { action: `portal-${op}`, id }, { queueId: item.queueId });
           return { id, action: op, item: toPortalItemView(item) };
         });
         if (opts.json) return json(result);
@@ -173,9 +165,9 @@ export function registerPortalCommands(program: Command, options: PortalCliOptio
         if (!ms) throw new CliError('--by must be a positive duration such as 7d', 2);
         change = { by: ms };
       }
-      const item = await withPortal(command, options, async (service, _store, loaded) => {
+      const item = await withPortal(command, options, async (service, store, loaded) => {
         const updated = await service.extend(id, change, cliActor());
-        await recordAction(loaded, { action: 'portal-extend', id, expiresAt: new Date(updated.expiresAt).toISOString() });
+        await recordAction(store, loaded, { action: 'portal-extend', id, expiresAt: new Date(updated.expiresAt).toISOString() }, { queueId: updated.queueId });
         return toPortalItemView(updated);
       });
       if (opts.json) return json({ id, action: 'extend', item });
@@ -188,9 +180,9 @@ export function registerPortalCommands(program: Command, options: PortalCliOptio
     .option('--retire', 'drop key-encryption keys that no portal copy uses any more')
     .option('--json', 'print JSON for scripts')
     .action(async (opts: { json?: boolean; retire?: boolean }, command: Command) => {
-      const result = await withPortal(command, options, async (service, _store, loaded) => {
+      const result = await withPortal(command, options, async (service, store, loaded) => {
         const rotated = await service.rotateKey(loaded.config.portal.keyFile, { retire: opts.retire === true });
-        await recordAction(loaded, { action: 'portal-rotate-key', id: rotated.kid, rewrapped: rotated.rewrapped, retired: rotated.retired });
+        await recordAction(store, loaded, { action: 'portal-rotate-key', id: rotated.kid, rewrapped: rotated.rewrapped, retired: rotated.retired });
         return rotated;
       });
       if (opts.json) return json(result);

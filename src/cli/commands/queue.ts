@@ -197,9 +197,9 @@ export function registerQueueCommands(program: Command, options: BulkCliOptions 
     .option('--json', 'print JSON for scripts')
     .action(async (opts: { json?: boolean }, command: Command) => {
       const outcome = await withStore(command, (store, loaded) =>
-        withAuditTrail(loaded, async (record) => {
+        withAuditTrail(store, loaded, async (record) => {
           const result = await applyBulkAction(store, 'retry', { state: 'deferred' });
-          record({
+          await record({
             action: 'queue-flush',
             id: 'selection',
             selection: result.selection,
@@ -255,9 +255,9 @@ async function runBulkAction(command: Command, action: BulkAction, selection: Se
       prompter,
     );
     try {
-      return await withAuditTrail(loaded, async (record) => {
-        const outcome = await applyBulkAction(store, action, selection, (id) => record({ action: `queue-${action}`, id, bulk: true }));
-        record({ action: `queue-bulk-${action}`, id: 'selection', selection: outcome.selection, matched: outcome.matched, affected: outcome.affected.length, skipped: outcome.skipped.length });
+      return await withAuditTrail(store, loaded, async (record) => {
+        const outcome = await applyBulkAction(store, action, selection, (id) => record({ action: `queue-${action}`, id, bulk: true }, { queueId: id }));
+        await record({ action: `queue-bulk-${action}`, id: 'selection', selection: outcome.selection, matched: outcome.matched, affected: outcome.affected.length, skipped: outcome.skipped.length });
         return outcome;
       });
     } catch (err) {

@@ -1,5 +1,6 @@
 import type { Config } from '../../config/schema';
 import type { Logger } from '../../log/logger';
+import { portalEventEvidence } from '../../evidence/recorder';
 import type { Store } from '../../store/types';
 import { PortalCopies } from '../copies';
 import { addKeyEncryptionKey, loadOrCreateKeyring, retireKeyEncryptionKeys } from '../crypto';
@@ -22,13 +23,15 @@ export type ProcessPortalParts = PortalParts & { copies: PortalCopies; notices: 
 /** Builds the keyring, PortalCopies and NoticeSender for one process over an open store. */
 export const openPortalParts = async ({ config, logger, store }: Parameters<PortalPartsFactory>[0]): Promise<ProcessPortalParts> => {
   const keyring = await loadOrCreateKeyring(config.portal.keyFile, logger);
+  // Every trail entry is mirrored into the evidence log (one log of outcomes, admin actions and portal events).
+  const evidence = portalEventEvidence(store);
   return {
-    copies: new PortalCopies(store, keyring),
+    copies: new PortalCopies(store, keyring, Date.now, { evidence }),
     notices: createNoticeSender({ config, store, logger }),
     keys: {
       addKeyEncryptionKey,
       retireKeyEncryptionKeys,
-      reopen: async (file) => new PortalCopies(store, await loadOrCreateKeyring(file, logger)),
+      reopen: async (file) => new PortalCopies(store, await loadOrCreateKeyring(file, logger), Date.now, { evidence }),
     },
   };
 };
