@@ -78,7 +78,7 @@ describe('sealgate report over a test-world run', () => {
 
     const byName = new Map(report.domains.map((d) => [d.domain, d]));
     expect(byName.get('tls13.test')!.deliveredByTls).toEqual([{ protocol: 'TLSv1.3', cipher: expect.any(String), count: 1 }]);
-    expect(byName.get('tls12.test')!.deliveredByTls).toEqual([{ protocol: 'TLSv1.2', cipher: 'ECDHE-ECDSA-AES128-GCM-SHA256', count: 1 }]);
+    expect(byName.get('tls12.test')!.deliveredByTls).toEqual([{ protocol: 'TLSv1.2', cipher: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', count: 1 }]);
     expect(byName.get('sts-enforce.test')!.policySources).toEqual({ 'mta-sts-enforce': 1 });
     expect(byName.get('sts-testing.test')!.policySources).toEqual({ 'mta-sts-testing': 1 });
     expect(byName.get('tls13.test')!.policySources).toEqual({ default: 1 });
