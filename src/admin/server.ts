@@ -16,8 +16,9 @@ import { actionRecorder, type AdminContext } from './context';
 import type { Readiness } from './health';
 import type { Metrics } from './metrics';
 import { registerConfigRoutes } from './routes/config';
-import { registerFallbackRoutes } from './routes/fallback';
+import { registerEvidenceRoutes } from './routes/evidence';
 import { registerEvidenceSearchRoute } from './routes/evidence-search';
+import { registerFallbackRoutes } from './routes/fallback';
 import { registerOpsRoutes } from './routes/ops';
 import { registerPortalItemRoutes, type PortalAdmin } from './routes/portal-items';
 import { registerQueueRoutes } from './routes/queue';
@@ -213,6 +214,7 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
       registerFallbackRoutes(api, ctx, options.portal);
       registerOpsRoutes(api, ctx);
       registerEvidenceSearchRoute(api, ctx);
+      registerEvidenceRoutes(api, ctx);
       registerPortalItemRoutes(api, ctx, options.portal);
       registerReportRoutes(api, ctx);
       const { configStatus, reload } = options;

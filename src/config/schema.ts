@@ -382,8 +382,9 @@ export const configSchema = z
     audit: z
       .object({
         /**
-         * File to append audit lines to, written and fsynced before the outcome is recorded; default `audit.log` in
-         * the folder that holds queue.path. null writes them to the asynchronous main log instead (may lose its tail).
+         * File to append audit lines to: the evidence log's plain mirror, written after its append and before the
+         * outcome is recorded, not fsynced (the evidence log is the durable record); default `audit.log` in the folder
+         * that holds queue.path. null writes them to the asynchronous main log instead (may lose its tail).
          */
         file: z.string().min(1).nullable().default(AUDIT_FILE_NEXT_TO_QUEUE),
       })
