@@ -83,8 +83,8 @@ describe('sealgate report', () => {
     expect(statSync(out).mode & 0o777).toBe(0o640);
   });
 
-  it('runs the posture checks unless --no-posture, a failed check giving verdict null', async () => {
-    // No resolver answers in this test: the checks fail, quickly, and the report still comes.
+  it('runs the posture checks unless --no-posture, over the configured resolver', async () => {
+    // No resolver answers in this test: the check reports the lookup failure, quickly, and the report still comes.
     writeFileSync(
       path.join(dir, 'posture.yaml'),
       JSON.stringify({
@@ -108,5 +108,16 @@ describe('sealgate report', () => {
     expect(await run('--from', '2026-11-05T10:00:00', '--to', '2026-11-06')).toMatchObject({ code: 2, stderr: expect.stringContaining('with its zone') });
     expect(await run('--from', '2026-11-01', '--to', '2026-11-02', '--format', 'xlsx')).toMatchObject({ code: 2, stderr: expect.stringContaining('not one of json, csv, html, pdf') });
     expect((await run('--to', '2026-11-02')).code).toBe(2);
+  });
+
+  it('does not write a PDF to a terminal', async () => {
+    const was = Object.getOwnPropertyDescriptor(process.stdout, 'isTTY');
+    Object.defineProperty(process.stdout, 'isTTY', { value: true, configurable: true });
+    try {
+      expect(await run('--from', '2026-11-02', '--to', '2026-11-02', '--format', 'pdf', '--no-posture')).toMatchObject({ code: 2, stdout: '', stderr: expect.stringContaining('give --out FILE') });
+    } finally {
+      if (was) Object.defineProperty(process.stdout, 'isTTY', was);
+      else delete (process.stdout as { isTTY?: boolean }).isTTY;
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { partnerPostureCheck } from '../../admin/posture';
 import { createPolicyRuntime, storePolicyCache } from '../../policy';
@@ -75,6 +75,8 @@ export function registerReportCommand(program: Command): void {
       try {
         // Addresses and domains: readable by the owner and the group only.
         await writeFile(opts.out, produced.body, { mode: 0o640 });
+        // Also when the file was there before, and whatever the umask.
+        await chmod(opts.out, 0o640);
       } catch (err) {
         throw new CliError(`cannot write ${opts.out}: ${(err as Error).message}`);
       }
