@@ -20,6 +20,8 @@ export interface FileStoreOptions {
   evidencePath?: string;
   /** A second copy of each daily anchor, one file per day; none when absent. */
   anchorCopy?: string | null;
+  /** The evidence log's clock (epoch ms); Date.now when absent (tests set days with it). */
+  now?: () => number;
   logger: Logger;
   /** Told of every entry set aside (metrics). */
   observer?: StoreObserver;

@@ -1,0 +1,213 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '../../src/log/logger';
+import { verifyEvidence } from '../../src/store/evidence-chain';
+import { FileEvidenceLog } from '../../src/store/file/evidence';
+import { FileStore } from '../../src/store/file/file-store';
+import type { FileStoreOptions } from '../../src/store/file/spool';
+import { DAY2, DAY3, describeEvidenceLog, outcomeInput, testClock } from './evidence-contract';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const dirs: string[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-evidence-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function options(dir: string, now: () => number, extra: Partial<FileStoreOptions> = {}): FileStoreOptions {
+  return { path: path.join(dir, 'queue'), keepFinished: 86_400_000, logger: silentLogger(), now, ...extra };
+}
+
+describeEvidenceLog('file', async (now) => {
+  const dir = tempDir();
+  return {
+    log: new FileEvidenceLog(options(dir, now)),
+    peer: async () => new FileEvidenceLog(options(dir, now)),
+    dispose: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+describe('file evidence log on disk', () => {
+  let dir: string;
+  let clock: ReturnType<typeof testClock>;
+  const segment = (day: string) => path.join(dir, 'evidence', 'segments', `${day}.jsonl`);
+
+  beforeEach(() => {
+    dir = tempDir();
+    clock = testClock();
+  });
+
+  test('lives beside the spool by default, or at evidencePath, with a copy of every anchor under anchorCopy', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([outcomeInput(1)]);
+    await fs.access(segment('2026-03-10'));
+
+    const own = path.join(dir, 'elsewhere');
+    const copy = path.join(dir, 'copy');
+    const moved = new FileEvidenceLog(options(dir, clock.now, { evidencePath: own, anchorCopy: copy }));
+    await moved.appendEvidence([outcomeInput(1)]);
+    clock.set(DAY2);
+    await moved.appendEvidence([outcomeInput(2)]);
+    await fs.access(path.join(own, 'segments', '2026-03-11.jsonl'));
+    const anchor = await fs.readFile(path.join(own, 'anchors', '2026-03-10.json'), 'utf8');
+    expect(await fs.readFile(path.join(copy, '2026-03-10.json'), 'utf8')).toBe(anchor);
+    await moved.pruneEvidence('2026-03-11');
+    expect(await fs.readFile(path.join(copy, 'base.json'), 'utf8')).toBe(await fs.readFile(path.join(own, 'base.json'), 'utf8'));
+  });
+
+  test('FileStore hands the role to it', async () => {
+    const store = new FileStore(options(dir, clock.now));
+    await store.open();
+    try {
+      const [r] = await store.appendEvidence([outcomeInput(7)]);
+      expect(r!.seq).toBe(1);
+      expect((await store.evidenceHead())!.hash).toBe(r!.hash);
+      expect(await verifyEvidence(store)).toMatchObject({ ok: true, records: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a reopened log continues the chain and its index', async () => {
+    const first = new FileEvidenceLog(options(dir, clock.now));
+    await first.appendEvidence([outcomeInput(1), outcomeInput(2)]);
+    clock.set(DAY2);
+    const reopened = new FileEvidenceLog(options(dir, clock.now));
+    const [r] = await reopened.appendEvidence([outcomeInput(3, { queueId: 'Q1' })]);
+    expect(r!.seq).toBe(3);
+    const found: number[] = [];
+    for await (const x of reopened.queryEvidence({ queueId: 'Q1' })) found.push(x.seq);
+    expect(found).toEqual([1, 3]);
+    expect(await verifyEvidence(reopened)).toMatchObject({ ok: true, records: 3, anchors: 1 });
+  });
+
+  test('a torn last line (a crash mid-write) is cut off at open, logged, and acknowledged records stay', async () => {
+    const first = new FileEvidenceLog(options(dir, clock.now));
+    const acked = await first.appendEvidence([outcomeInput(1), outcomeInput(2)]);
+    await fs.appendFile(segment('2026-03-10'), '{"kind":"recipient-outcome","at":17');
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = { ...silentLogger(), warn: (fields: Record<string, unknown>) => warnings.push(fields) } as unknown as ReturnType<typeof silentLogger>;
+    const reopened = new FileEvidenceLog(options(dir, clock.now, { logger }));
+    // Readers never see the partial line.
+    expect(await reopened.readEvidenceDay('2026-03-10')).toHaveLength(2);
+    const [r] = await reopened.appendEvidence([outcomeInput(3)]);
+    expect(warnings).toEqual([expect.objectContaining({ event: 'evidence-torn-tail', day: '2026-03-10', bytes: 35 })]);
+    expect(r).toMatchObject({ seq: 3, prevHash: acked[1]!.hash });
+    const text = await fs.readFile(segment('2026-03-10'), 'utf8');
+    expect(text.split('\n')).toHaveLength(4);
+    expect(text.endsWith('\n')).toBe(true);
+    expect(await verifyEvidence(reopened)).toMatchObject({ ok: true, records: 3 });
+  });
+
+  test('a torn first line of a new day leaves the head on the day before', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    const [r1] = await log.appendEvidence([outcomeInput(1)]);
+    await fs.writeFile(segment('2026-03-11'), '{"kind":"recipi');
+    clock.set(DAY2);
+    const reopened = new FileEvidenceLog(options(dir, clock.now));
+    const [r2] = await reopened.appendEvidence([outcomeInput(2)]);
+    expect(r2).toMatchObject({ seq: 2, day: '2026-03-11', prevHash: r1!.hash });
+    expect(await verifyEvidence(reopened)).toMatchObject({ ok: true, records: 2, anchors: 1 });
+  });
+
+  test('a look-up reads only the days its index lists', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([outcomeInput(1, { queueId: 'QX', recipient: 'a@far.test' })]);
+    for (const [at, n] of [
+      [DAY2, 2],
+      [DAY3, 3],
+      [DAY3 + 86_400_000, 4],
+    ] as const) {
+      clock.set(at);
+      await log.appendEvidence([outcomeInput(n)]);
+    }
+    clock.set(DAY3 + 2 * 86_400_000);
+    await log.appendEvidence([outcomeInput(5, { queueId: 'QX' })]);
+    const reader = new FileEvidenceLog(options(dir, clock.now));
+    const found: number[] = [];
+    // The first look-up of a process checks the index of the newest days; count the reads after it.
+    for await (const r of reader.queryEvidence({ queueId: 'none' })) found.push(r.seq);
+    const read = jest.spyOn(reader, 'readEvidenceDay');
+    for await (const r of reader.queryEvidence({ queueId: 'QX' })) found.push(r.seq);
+    expect(found).toEqual([1, 5]);
+    expect(read.mock.calls.map((c) => c[0])).toEqual(['2026-03-10', '2026-03-14']);
+    read.mockClear();
+    for await (const r of reader.queryEvidence({ domain: 'FAR.test' })) found.push(r.seq);
+    expect(read.mock.calls.map((c) => c[0])).toEqual(['2026-03-10']);
+    read.mockClear();
+    // A range reads the day before `from` through the day after `to`, no more.
+    for await (const r of reader.queryEvidence({ from: DAY3, to: DAY3 + 1000 })) found.push(r.seq);
+    expect(read.mock.calls.map((c) => c[0])).toEqual(['2026-03-11', '2026-03-12', '2026-03-13']);
+  });
+
+  test('index lines lost in a crash are rebuilt for the newest days when a process first writes or looks up', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([outcomeInput(1, { queueId: 'QL' })]);
+    await fs.rm(path.join(dir, 'evidence', 'index'), { recursive: true });
+    const reader = new FileEvidenceLog(options(dir, clock.now));
+    const found: number[] = [];
+    for await (const r of reader.queryEvidence({ queueId: 'QL' })) found.push(r.seq);
+    expect(found).toEqual([1]);
+  });
+
+  test('pruning rewrites the index buckets without the removed days', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([outcomeInput(1, { queueId: 'QP' })]);
+    clock.set(DAY2);
+    await log.appendEvidence([outcomeInput(2, { queueId: 'QP' })]);
+    clock.set(DAY3);
+    await log.appendEvidence([outcomeInput(3)]);
+    await log.pruneEvidence('2026-03-11');
+    const index = path.join(dir, 'evidence', 'index');
+    const all: string[] = [];
+    for (const kind of await fs.readdir(index)) for (const f of await fs.readdir(path.join(index, kind))) all.push(await fs.readFile(path.join(index, kind, f), 'utf8'));
+    expect(all.join('')).not.toContain('2026-03-10');
+    expect(all.join('')).toContain('QP\t2026-03-11');
+  });
+
+  test('group commit: 2000 records from 50 concurrent callers cost far fewer fsyncs than records', async () => {
+    const log = new FileEvidenceLog(options(dir, Date.now));
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: 50 }, async (_, c) => {
+        for (let i = 0; i < 40; i++) await log.appendEvidence([outcomeInput(c * 1000 + i)]);
+      }),
+    );
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    process.stdout.write(`group commit: 2000 records, 50 callers: ${log.stats.fsyncs} fsyncs in ${log.stats.batches} batches, ${ms.toFixed(0)} ms\n`);
+    expect(log.stats.records).toBe(2000);
+    expect(log.stats.fsyncs).toBeLessThanOrEqual(2000 / 10);
+    expect(await verifyEvidence(log)).toMatchObject({ ok: true, records: 2000 });
+  });
+
+  test('two processes appending at once form one chain', async () => {
+    const root = path.join(dir, 'evidence');
+    const child = (tag: string) =>
+      new Promise<void>((resolve, reject) => {
+        const script = `
+          require('tsx/cjs');
+          const { FileEvidenceLog } = require(${JSON.stringify(path.join(REPO_ROOT, 'src/store/file/evidence.ts'))});
+          const logger = { warn() {}, info() {}, error() {}, debug() {}, child() { return logger; } };
+          const log = new FileEvidenceLog({ path: ${JSON.stringify(path.join(dir, 'queue'))}, evidencePath: ${JSON.stringify(root)}, keepFinished: 1, logger });
+          const input = (n) => ({ kind: 'admin-action', at: Date.now(), queueId: '${tag}' + n, messageId: null, recipient: null, sender: null, actor: 'cli:${tag}', data: { n } });
+          Promise.all(Array.from({ length: 20 }, async (_, c) => { for (let i = 0; i < 10; i++) await log.appendEvidence([input(c * 10 + i), input(c * 10 + i + 1000)]); }))
+            .then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });`;
+        const proc = spawn(process.execPath, ['-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+        proc.once('error', reject);
+        proc.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`child ${tag} exited ${code}`))));
+      });
+    const here = new FileEvidenceLog(options(dir, Date.now, { evidencePath: root }));
+    await Promise.all([child('A'), child('B'), ...Array.from({ length: 20 }, (_, i) => here.appendEvidence([outcomeInput(i)]))]);
+    const v = await verifyEvidence(here);
+    expect(v).toMatchObject({ ok: true, records: 2 * 200 * 2 + 20 });
+    expect((await here.evidenceHead())!.seq).toBe(820);
+  }, 60_000);
+});
