@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../src/log/logger';
 import { CLAIM_NAMESPACE, lastCompletePeriod, nextRunAt, reportFileName, ReportScheduler, SETTLE_MS, type GeneratedReport, type ReportSchedulerDeps } from '../../src/report/schedule';
+import { reportClock, TEST_CLOCK_ENV } from '../../src/report/runtime';
 import type { ReportFormat, ReportRequest } from '../../src/report/types';
 import type { EvidenceRecordInput } from '../../src/store/types';
 
@@ -254,5 +255,17 @@ describe('ReportScheduler timer', () => {
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }
+  });
+});
+
+describe('reportClock (the schedule test clock)', () => {
+  it('is the real clock unless SEALGATE_TEST_REPORT_CLOCK is set; then it starts there and advances with the real one', () => {
+    let real = 1_000_000;
+    expect(reportClock({}, () => real)()).toBe(1_000_000);
+    const clock = reportClock({ [TEST_CLOCK_ENV]: '2026-12-01T06:00:00Z' }, () => real);
+    expect(clock()).toBe(at('2026-12-01T06:00:00Z'));
+    real += 5_000;
+    expect(clock()).toBe(at('2026-12-01T06:00:05Z'));
+    expect(() => reportClock({ [TEST_CLOCK_ENV]: 'tomorrow' })).toThrow(/not an ISO time/);
   });
 });
