@@ -15,6 +15,7 @@ import { actionRecorder, type AdminContext } from './context';
 import type { Readiness } from './health';
 import type { Metrics } from './metrics';
 import { registerConfigRoutes } from './routes/config';
+import { registerEvidenceRoutes } from './routes/evidence';
 import { registerFallbackRoutes } from './routes/fallback';
 import { registerOpsRoutes } from './routes/ops';
 import { registerPortalItemRoutes, type PortalAdmin } from './routes/portal-items';
@@ -208,6 +209,7 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
       registerQueueRoutes(api, ctx);
       registerFallbackRoutes(api, ctx, options.portal);
       registerOpsRoutes(api, ctx);
+      registerEvidenceRoutes(api, ctx);
       registerPortalItemRoutes(api, ctx, options.portal);
       const { configStatus, reload } = options;
       registerConfigRoutes(api, ctx, configStatus && reload ? { status: configStatus, reload } : undefined);

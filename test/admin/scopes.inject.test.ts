@@ -117,6 +117,8 @@ const EXPECTED: Record<string, string> = {
   'POST /api/v1/portal/items/:id/extend': 'operate',
   'GET /api/v1/audit/:id': 'read',
   'GET /api/v1/check/:domain': 'read',
+  'GET /api/v1/evidence/verify': 'read',
+  'POST /api/v1/evidence/prune': 'operate',
   'GET /api/v1/stats': 'read',
   'GET /api/v1/config': 'read',
   'POST /api/v1/reload': 'operate',

@@ -211,3 +211,29 @@ describe('file evidence log on disk', () => {
     expect((await here.evidenceHead())!.seq).toBe(820);
   }, 60_000);
 });
+
+describe('file evidence log index failures', () => {
+  test('a failing index never fails an append, and is caught up once it works again', async () => {
+    const dir = tempDir();
+    const clock = testClock();
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = { ...silentLogger(), warn: (fields: Record<string, unknown>) => warnings.push(fields) } as unknown as ReturnType<typeof silentLogger>;
+    const log = new FileEvidenceLog(options(dir, clock.now, { logger }));
+    await log.appendEvidence([outcomeInput(1, { queueId: 'QF' })]);
+    const queueIndex = path.join(dir, 'evidence', 'index', 'queue');
+    await fs.rm(queueIndex, { recursive: true });
+    await fs.writeFile(queueIndex, 'not a folder');
+    const [r2] = await log.appendEvidence([outcomeInput(2, { queueId: 'QG' })]);
+    expect(r2!.seq).toBe(2);
+    expect(warnings.map((w) => w.event)).toContain('evidence-index-failed');
+    await fs.rm(queueIndex);
+    // The next write of the same process catches the index up before appending.
+    await log.appendEvidence([outcomeInput(3)]);
+    const buckets = await fs.readdir(queueIndex);
+    const text = (await Promise.all(buckets.map((b) => fs.readFile(path.join(queueIndex, b), 'utf8')))).join('');
+    expect(text).toContain('QG\t2026-03-10');
+    const found: number[] = [];
+    for await (const r of log.queryEvidence({ queueId: 'QG' })) found.push(r.seq);
+    expect(found).toEqual([2]);
+  });
+});

@@ -291,7 +291,14 @@ export class FileEvidenceLog implements EvidenceLog {
     this.stats.fsyncs++;
     this.stats.records += records.length;
     this.head = { day, size: stat.size, ino: stat.ino, record: records[records.length - 1]! };
-    await this.writeIndex(records);
+    try {
+      await this.writeIndex(records);
+    } catch (error) {
+      // The records are durable; only the derived index is behind: checked again before the next write.
+      this.seen.clear();
+      this.ready = undefined;
+      this.logger.warn({ event: 'evidence-index-failed', err: (error as Error).message }, 'could not add to the evidence index; it is checked again before the next write');
+    }
     return records;
   }
 
@@ -517,11 +524,21 @@ export class FileEvidenceLog implements EvidenceLog {
   /** Once per process, before its first write: folders, a torn tail cut off, the newest days' index checked. */
   private prepare(): Promise<void> {
     this.ready ??= (async () => {
-      for (const dir of [this.segments, this.anchors, this.tmp, ...INDEX_KINDS.map((k) => path.join(this.index, k))]) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      let indexed = true;
+      for (const dir of [this.segments, this.anchors, this.tmp]) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       await withFileLock(this.lockFile, async () => {
         await this.headLocked(evidenceDay(this.now()));
-        await this.reindexLocked();
+        // The index is derived: a failure here leaves look-ups behind, never the log itself.
+        try {
+          for (const kind of INDEX_KINDS) await fs.mkdir(path.join(this.index, kind), { recursive: true, mode: 0o700 });
+          await this.reindexLocked();
+        } catch (error) {
+          indexed = false;
+          this.logger.warn({ event: 'evidence-index-failed', err: (error as Error).message }, 'could not check the evidence index; look-ups may miss the newest records');
+        }
       });
+      // Checked again before the next write until it works.
+      if (!indexed) this.ready = undefined;
     })().catch((error: unknown) => {
       this.ready = undefined;
       throw error;
