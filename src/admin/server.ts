@@ -20,6 +20,7 @@ import { registerFallbackRoutes } from './routes/fallback';
 import { registerOpsRoutes } from './routes/ops';
 import { registerPortalItemRoutes, type PortalAdmin } from './routes/portal-items';
 import { registerQueueRoutes } from './routes/queue';
+import { registerReportRoutes } from './routes/reports';
 
 export interface AdminServerOptions {
   /** The config at start: the listener's address, and everything else when `live` is not given. */
@@ -211,6 +212,7 @@ export async function buildAdminApp(options: AdminServerOptions): Promise<Fastif
       registerOpsRoutes(api, ctx);
       registerEvidenceRoutes(api, ctx);
       registerPortalItemRoutes(api, ctx, options.portal);
+      registerReportRoutes(api, ctx);
       const { configStatus, reload } = options;
       registerConfigRoutes(api, ctx, configStatus && reload ? { status: configStatus, reload } : undefined);
     },

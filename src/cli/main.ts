@@ -6,6 +6,7 @@ import { registerFallbackCommands } from './commands/fallback';
 import { registerPortalCommands } from './commands/portal';
 import { registerQueueCommands } from './commands/queue';
 import { registerReloadCommand } from './commands/reload';
+import { registerReportCommand } from './commands/report';
 import { registerStartCommand } from './commands/start';
 import { registerStatsCommand } from './commands/stats';
 import { registerTlsRptCommands } from './commands/tlsrpt';
@@ -36,6 +37,7 @@ export function buildProgram(options: BulkCliOptions = {}): Command {
   registerPortalCommands(program, options);
   registerAuditCommand(program, options);
   registerEvidenceCommands(program, options);
+  registerReportCommand(program);
   registerStatsCommand(program);
   registerTlsRptCommands(program);
   registerTlsRptSendCommand(program);

@@ -120,6 +120,7 @@ const EXPECTED: Record<string, string> = {
   'GET /api/v1/evidence/verify': 'read',
   'POST /api/v1/evidence/prune': 'operate',
   'GET /api/v1/stats': 'read',
+  'GET /api/v1/reports': 'read',
   'GET /api/v1/config': 'read',
   'POST /api/v1/reload': 'operate',
   'GET /healthz': 'public',
