@@ -21,6 +21,8 @@ import { openPortalParts, portalBaseUrl, startPortalRuntime } from './portal/ser
 import { portalCertificate, portalTlsOptions, startPortalServer, type PortalServer } from './portal/web';
 import { listenersStep, outboundStep, type RunningParts } from './reload-steps';
 import { buildTlsProfile } from './policy/tls-profile';
+import { partnerPostureCheck } from './admin/posture';
+import { startReportSchedule } from './report/runtime';
 import { acquireSpoolLock, createStore } from './store';
 import { createTlsRptRecorder } from './tlsrpt';
 import { startTlsRptSending } from './tlsrpt/runtime';
@@ -148,6 +150,13 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
       });
       cleanups.push(() => reports.close());
     }
+
+    // Scheduled compliance reports (restart-only): written at start for the last complete period if missing, then after
+    // each period ends; report mail is queued compliant-only, so the scheduler above delivers it over compliant TLS or
+    // not at all. Its timer is unref'd and stopped before the store closes.
+    // The partner-posture section asks `sealgate check` of the busiest domains, through the running policy.
+    const reportSchedule = startReportSchedule({ config, store, logger, ...(config.reports.postureDomains > 0 ? { posture: partnerPostureCheck(policy) } : {}) });
+    if (reportSchedule) cleanups.push(() => reportSchedule.close());
 
     const users = new UserDirectory(config.auth.usersFile);
     const inbound = await startInbound({ config, store, logger, profile, users, tls, observer: inboundMetrics(metrics), onQueued: () => scheduler.kick() });

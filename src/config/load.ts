@@ -160,6 +160,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
   if (config.portal.key) config.portal.key = abs(config.portal.key);
   if (config.portal.dkim) config.portal.dkim.keyFile = abs(config.portal.dkim.keyFile);
   if (config.tlsrpt.dkim) config.tlsrpt.dkim.keyFile = abs(config.tlsrpt.dkim.keyFile);
+  if (config.reports.dkim) config.reports.dkim.keyFile = abs(config.reports.dkim.keyFile);
   if (config.tlsrpt.extraCaFile) config.tlsrpt.extraCaFile = abs(config.tlsrpt.extraCaFile);
   return config;
 }

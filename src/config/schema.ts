@@ -428,6 +428,12 @@ export const configSchema = z
           .default([]),
         /** Envelope and From address of report mail; default `reports@<hostname>`. */
         from: z.string().min(1).nullable().default(null),
+        /** DKIM key of report mail (relaxed/relaxed, no l=, RSA or Ed25519 by key type); null: report mail goes unsigned. */
+        dkim: z
+          .object({ domain: z.string().min(1), selector: z.string().min(1), keyFile: z.string().min(1) })
+          .strict()
+          .nullable()
+          .default(null),
         /** How many of the busiest recipient domains the partner-posture section checks. */
         postureDomains: z.number().int().min(0).max(100).default(10),
       })

@@ -59,6 +59,20 @@ export async function queueDsn(store: Store, hostname: string, claimed: ClaimedJ
     logger.info({ event: 'dsn-suppressed', queueId: message.id, reason: 'portal-notice' }, 'no DSN for a portal notice');
     return undefined;
   }
+  if (suppressed === 'relay-mail') {
+    // The relay's own mail to its staff (a scheduled report): nobody reads the sender's mailbox, so the failure is
+    // an error in the log (the recipient's outcome, with its evidence, is recorded as for any message).
+    if (action === 'failed') {
+      const kind = message.params.compliantOnly?.kind ?? 'relay-mail';
+      for (const c of candidates) {
+        logger.error(
+          { event: 'relay-mail-bounced', queueId: message.id, kind, recipient: c.address, status: c.status, reply: c.diagnostic },
+          'the relay could not deliver its own mail over compliant TLS; it was not diverted',
+        );
+      }
+    }
+    return undefined;
+  }
   if (suppressed === 'null-sender') {
     logger.info({ event: 'dsn-suppressed', queueId: message.id, reason: 'null-sender' }, 'no DSN for a message from the null sender');
     return undefined;

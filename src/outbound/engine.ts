@@ -1,6 +1,17 @@
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
-import { decideNoticeOutcomes, decideOutcomes, deliveryMode, endsAttempts, REASON, type AttemptClass, type CandidateAttempt, type Decision, type TransactionResult } from '../outcome';
+import {
+  decideCompliantOnlyOutcomes,
+  decideNoticeOutcomes,
+  decideOutcomes,
+  deliveryMode,
+  endsAttempts,
+  REASON,
+  type AttemptClass,
+  type CandidateAttempt,
+  type Decision,
+  type TransactionResult,
+} from '../outcome';
 import type { Candidate, DeliveryPlan, PolicyRuntime } from '../policy';
 import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type TransactionInput } from '../smtp-client';
 import { isStoreError, type ClaimedJob, type JobResult, type RecipientOutcome, type RecipientRecord, type RecipientResult, type Store } from '../store/types';
@@ -89,7 +100,8 @@ export class DeliveryEngine {
     if (pending.length === 0) return { recipients: [] };
     if (signal.aborted) return this.handBack(pending);
     const at = this.runtime;
-    if (deliveryMode(message.params) === 'opportunistic') return this.deliverNotice(at, claimed, pending, signal);
+    const mode = deliveryMode(message.params);
+    if (mode === 'opportunistic') return this.deliverNotice(at, claimed, pending, signal);
     const startedAt = this.now();
     const plan = this.applyTlsRequiredHeader(at, claimed, await at.policy.planner.planDelivery(job.domain));
 
@@ -102,14 +114,18 @@ export class DeliveryEngine {
     const { maxQueueTime, onExpiry } = at.config.delivery;
     const expired = !signal.aborted && hasExpired(message.receivedAt, maxQueueTime, this.now());
     if (report && report.events.length > 0) this.deps.tlsSessions?.tlsSessions(report.events);
-    const decisions = decideOutcomes({
-      plan,
-      recipients: pending.map((r) => r.address),
-      attempts: run.attempts,
-      requireTls: message.params.requireTls === true,
-      aborted: signal.aborted,
-      expired: expired ? onExpiry : null,
-    });
+    // Compliant-only mail (the relay's own reports to its staff) is tried like any message, but never diverted.
+    const decisions =
+      mode === 'compliant-only'
+        ? decideCompliantOnlyOutcomes({ plan, recipients: pending.map((r) => r.address), attempts: run.attempts, aborted: signal.aborted, expired })
+        : decideOutcomes({
+            plan,
+            recipients: pending.map((r) => r.address),
+            attempts: run.attempts,
+            requireTls: message.params.requireTls === true,
+            aborted: signal.aborted,
+            expired: expired ? onExpiry : null,
+          });
     const now = this.now();
     const policy: PolicyEvidence = { ...plan.policy };
     const recipients: RecipientResult[] = pending.map((rcpt) => {

@@ -33,8 +33,12 @@ export function wantsSuccessNotice(recipient: Pick<RecipientRecord, 'notify'>): 
   return notifyOf(recipient).has('SUCCESS');
 }
 
-/** Messages that never get a DSN at all: from the null sender (RFC 3461 §6.2), or a portal notice (the portal tells the sender). */
-export function dsnSuppressedFor(message: Pick<MessageRecord, 'from' | 'params'>): 'null-sender' | 'portal-notice' | null {
+/**
+ * Messages that never get a DSN at all: from the null sender (RFC 3461 §6.2), a portal notice (the portal tells the
+ * sender), or the relay's own compliant-only mail (its sender is the relay itself: a bounce is an error in its log).
+ */
+export function dsnSuppressedFor(message: Pick<MessageRecord, 'from' | 'params'>): 'null-sender' | 'portal-notice' | 'relay-mail' | null {
+  if (message.params.compliantOnly) return 'relay-mail';
   if (message.params.notice) return 'portal-notice';
   if (message.from === '') return 'null-sender';
   return null;

@@ -1,3 +1,3 @@
 export * from './codes';
 export { decideOutcomes, endsAttempts, sharedCause, type CandidateAttempt, type Decision, type OutcomeInput, type OutcomePlan, type TriedAddress } from './decide';
-export { decideNoticeOutcomes, deliveryMode, type DeliveryMode, type NoticeOutcomeInput } from './notice';
+export { decideCompliantOnlyOutcomes, decideNoticeOutcomes, deliveryMode, type DeliveryMode, type NoticeOutcomeInput } from './notice';

@@ -38,6 +38,11 @@ export interface NewMessage {
     dsn?: DsnEnvelope;
     /** A portal notice (link, code, reminder, sender notice): delivered with opportunistic TLS, never diverted, no DSN. */
     notice?: { itemId?: string; kind: string };
+    /**
+     * Mail the relay sends its own staff (kind 'report': a scheduled compliance report): compliant TLS only, never
+     * opportunistic, never diverted (the portal is for partners); deferred, then bounced at expiry with no DSN.
+     */
+    compliantOnly?: { kind: string };
     /** A TLS-RPT report the relay sends itself: its sessions are not counted in the next report (RFC 8460 §5.3). */
     tlsReport?: boolean;
     /** The submitter's per-message portal choices (X-Sealgate-Portal-* headers, stripped before storage); the admin's settings bound them. */

@@ -563,6 +563,60 @@ describe('DeliveryEngine: portal notices go out with opportunistic TLS', () => {
   });
 });
 
+describe('DeliveryEngine: compliant-only mail (scheduled reports to staff) goes over compliant TLS or not at all', () => {
+  const report = { compliantOnly: { kind: 'report' } };
+
+  it('delivered over a compliant session like any message (reason delivered), never the opportunistic client', async () => {
+    const connector = new FakeConnector({ 'mx1.example.test': ['compliant'] }, { 'mx1.example.test': [everyone('delivered', '250 ok')] });
+    connector.opportunisticScript['mx1.example.test'] = ['plaintext'];
+    const { engine } = engineWith(connector, ['mx1.example.test']);
+    const result = await engine.deliverJob(claimed(['a@example.test'], report), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['delivered', 'delivered'] });
+    expect(evidence(result, 'a@example.test').tls).toMatchObject({ protocol: 'TLSv1.3' });
+    expect(connector.opportunisticConnects).toHaveLength(0);
+  });
+
+  it('no MX with compliant TLS: deferred (not diverted, not sent), then bounced at expiry with an error line and no DSN', async () => {
+    const steps = (): ConnectStep[] => [{ fail: 'non-compliant', code: 'starttls-not-offered' }];
+    const connector = new FakeConnector({
+      'mx1.example.test': [...steps(), ...steps()],
+      'mx2.example.test': [
+        { fail: 'non-compliant', code: 'tls-handshake-failed' },
+        { fail: 'non-compliant', code: 'tls-handshake-failed' },
+      ],
+    });
+    connector.opportunisticScript['mx1.example.test'] = ['plaintext', 'plaintext'];
+    const { engine, enqueued } = engineWith(connector, ['mx1.example.test', 'mx2.example.test']);
+    const first = await engine.deliverJob(claimed(['a@example.test'], report), run);
+    expect(first.recipients[0]).toMatchObject({ outcome: 'deferred' });
+    expect(first.recipients[0]!.divertReason).toBeUndefined();
+    expect(first.retryAt).toBeGreaterThan(NOW);
+    const job = claimed(['a@example.test'], report);
+    const last = await engine.deliverJob({ ...job, message: { ...job.message, receivedAt: NOW - 30 * 86_400_000 } }, run);
+    expect(outcomes(last)).toEqual({ 'a@example.test': ['bounced', 'queue-time-expired'] });
+    expect(last.recipients[0]!.divertReason).toBeUndefined();
+    expect(connector.sends).toHaveLength(0);
+    expect(connector.opportunisticConnects).toHaveLength(0);
+    expect(enqueued).toHaveLength(0);
+  });
+
+  it('a domain at level portal (a divert plan) defers compliant-only mail instead of diverting it', async () => {
+    const connector = new FakeConnector({});
+    const { engine } = engineWith(connector, {
+      kind: 'divert',
+      code: 'portal-level',
+      reason: 'always divert',
+      domain: DOMAIN,
+      hosts: [],
+      policy: { source: 'domain-rule', mode: null, id: null, level: 'portal' },
+      mtaSts: null,
+    } as unknown as DeliveryPlan);
+    const result = await engine.deliverJob(claimed(['a@example.test'], report), run);
+    expect(outcomes(result)).toEqual({ 'a@example.test': ['deferred', 'portal-level'] });
+    expect(result.recipients[0]!.divertReason).toBeUndefined();
+  });
+});
+
 describe('DeliveryEngine: delay warnings and NOTIFY per recipient', () => {
   const HOUR = 3_600_000;
   const MX = 'mx1.example.test';

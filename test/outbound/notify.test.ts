@@ -45,6 +45,7 @@ describe('NOTIFY (RFC 3461)', () => {
     expect(dsnSuppressedFor(message())).toBeNull();
     expect(dsnSuppressedFor(message({ from: '' }))).toBe('null-sender');
     expect(dsnSuppressedFor(message({ notice: true }))).toBe('portal-notice');
+    expect(dsnSuppressedFor({ from: 'reports@relay.test', params: { compliantOnly: { kind: 'report' } } })).toBe('relay-mail');
   });
 });
 
