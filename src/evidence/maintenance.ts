@@ -1,4 +1,5 @@
 import { evidenceDay } from '../store/evidence-chain';
+import { parseEvidenceDay } from './dates';
 import type { EvidencePruneResult, EvidenceRecord } from '../store/model';
 import type { EvidenceLog } from '../store/roles';
 
@@ -10,15 +11,6 @@ import type { EvidenceLog } from '../store/roles';
 /** A prune the retention forbids, or a date that is not a day. */
 export class EvidencePruneRefused extends Error {
   override name = 'EvidencePruneRefused';
-}
-
-const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
-
-/** "YYYY-MM-DD" when `text` is a real calendar day, else undefined. */
-export function parseEvidenceDay(text: string): string | undefined {
-  if (!DAY_RE.test(text)) return undefined;
-  const ms = Date.parse(`${text}T00:00:00Z`);
-  return Number.isFinite(ms) && evidenceDay(ms) === text ? text : undefined;
 }
 
 /** The latest `before` a prune may use: the day holding now − retention (only days wholly older go). */

@@ -1,3 +1,4 @@
+import { parsePeriodBound } from './dates';
 import { EVIDENCE_KINDS, type EvidenceKind, type EvidenceLog, type EvidenceQuery, type EvidenceRecord } from '../store/types';
 
 /**
@@ -33,16 +34,6 @@ export interface EvidenceSearchError {
   field: keyof EvidenceSearchParams;
 }
 
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const DAY_MS = 86_400_000;
-
-/** A --from / --to value as epoch ms; a bare date is its UTC midnight, or (for an upper bound) the next one. */
-function parseBound(value: string, upper: boolean): number | undefined {
-  const at = Date.parse(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value);
-  if (!Number.isFinite(at)) return undefined;
-  return upper && DATE_ONLY.test(value) ? at + DAY_MS : at;
-}
-
 /** A Message-ID as stored (the header as received): angle brackets added when left out. */
 export function bracketedMessageId(id: string): string {
   return id.startsWith('<') ? id : `<${id}>`;
@@ -59,8 +50,8 @@ export function evidenceQuery(params: EvidenceSearchParams): EvidenceQuery | Evi
   for (const field of ['from', 'to'] as const) {
     const value = params[field];
     if (value === undefined) continue;
-    const at = parseBound(value, field === 'to');
-    if (at === undefined) return { error: `${field} must be a date (2026-01-31) or an ISO 8601 time`, field };
+    const at = parsePeriodBound(value, field);
+    if (at === undefined) return { error: `${field} must be a date (2026-01-31, UTC) or an ISO 8601 time with its zone`, field };
     query[field] = at;
   }
   if (query.from !== undefined && query.to !== undefined && query.to <= query.from) return { error: 'to must be after from', field: 'to' };

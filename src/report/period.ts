@@ -1,3 +1,4 @@
+import { parsePeriodBound } from '../evidence/dates';
 import { REPORT_FORMATS, type ReportFormat, type ReportRequest } from './types';
 
 /*
@@ -17,26 +18,13 @@ export class ReportRequestError extends Error {
   }
 }
 
-const DAY_MS = 86_400_000;
-const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2})$/;
-
 /**
  * A report date: YYYY-MM-DD is a UTC day (its start for `from`; for `to`, the end of that day, so the day is
  * included), or a full ISO 8601 time with its zone (Z or ±hh:mm), taken as it is. Epoch ms.
  */
 export function parseReportDate(text: string, edge: 'from' | 'to'): number {
-  const value = text.trim();
-  const day = DATE_ONLY.exec(value);
-  if (day) {
-    const ms = Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3]));
-    if (new Date(ms).toISOString().slice(0, 10) !== value) throw new ReportRequestError(`${edge} "${text}" is not a calendar date`, edge);
-    return edge === 'to' ? ms + DAY_MS : ms;
-  }
-  if (DATE_TIME.test(value)) {
-    const ms = Date.parse(value);
-    if (Number.isFinite(ms)) return ms;
-  }
+  const ms = parsePeriodBound(text, edge);
+  if (ms !== undefined) return ms;
   throw new ReportRequestError(`${edge} "${text}" is not a date: use YYYY-MM-DD (UTC) or an ISO 8601 time with its zone, e.g. 2026-11-02T08:00:00Z`, edge);
 }
 

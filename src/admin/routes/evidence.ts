@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { EvidencePruneRefused, parseEvidenceDay, pruneEvidenceLog } from '../../evidence/maintenance';
+import { parseEvidenceDay } from '../../evidence/dates';
+import { EvidencePruneRefused, pruneEvidenceLog } from '../../evidence/maintenance';
 import { verifyEvidence } from '../../store/evidence-chain';
 import type { AdminContext } from '../context';
 

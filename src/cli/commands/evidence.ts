@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { EvidencePruneRefused, latestPruneDay, parseEvidenceDay, pruneEvidenceLog } from '../../evidence/maintenance';
+import { parseEvidenceDay } from '../../evidence/dates';
+import { EvidencePruneRefused, latestPruneDay, pruneEvidenceLog } from '../../evidence/maintenance';
 import { verifyEvidence, type EvidenceVerification } from '../../store/evidence-chain';
 import { confirmBulk, type BulkCliOptions } from '../confirm';
 import { withStore } from '../context';
