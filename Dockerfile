@@ -18,9 +18,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY config ./config
-RUN mkdir -p /app/queue && chown -R node:node /app/queue
+# The queue, the evidence log (file store) and scheduled reports each get their own volume (evidence outlives the queue).
+RUN mkdir -p /app/queue /app/evidence /app/reports && chown -R node:node /app/queue /app/evidence /app/reports
 USER node
-VOLUME ["/app/queue"]
+VOLUME ["/app/queue", "/app/evidence", "/app/reports"]
 # SMTP listeners, then the admin API (/metrics, /healthz, /readyz).
 EXPOSE 2587 2465 2525 8025
 ENV SEALGATE_CONFIG=/app/config/docker.yaml
