@@ -33,6 +33,15 @@ tfoot th, tfoot td { border-top: 2px solid #333; }
 .nowrap { white-space: nowrap; }
 td, th { overflow-wrap: anywhere; }
 th.domain { min-width: 32mm; }
+/* Six columns with long check reasons: fixed widths, or the short columns get squeezed to a few letters a line. */
+#posture-table { table-layout: fixed; }
+#posture-table th.domain { min-width: 0; }
+#posture-table thead th:nth-child(1) { width: 17%; }
+#posture-table thead th:nth-child(2) { width: 11%; }
+#posture-table thead th:nth-child(3) { width: 26%; }
+#posture-table thead th:nth-child(4) { width: 12%; }
+#posture-table thead th:nth-child(5) { width: 18%; }
+#posture-table thead th:nth-child(6) { width: 16%; }
 ul.cell { font-size: 8.5pt; }
 .hash { font-family: "DejaVu Sans Mono", monospace; font-size: 7.5pt; word-break: break-all; }
 code { font-family: "DejaVu Sans Mono", monospace; font-size: 90%; overflow-wrap: anywhere; }

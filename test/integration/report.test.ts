@@ -120,4 +120,17 @@ describe('sealgate report over a test-world run', () => {
       ['TOTAL', '1', '1'],
     ]);
   }, 120_000);
+
+  // Not a check: with SEALGATE_REPORT_SAMPLE=<folder> the run's report is also written there in every format, so a
+  // person can look at what an auditor would get (the HTML and PDF are checked in test/report/*.browser.test.ts).
+  const sampleDir = process.env.SEALGATE_REPORT_SAMPLE;
+  if (sampleDir) {
+    test('writes the sample report of this run', async () => {
+      for (const format of ['json', 'csv', 'html', 'pdf']) {
+        const out = `${sampleDir}/test-world-report.${format}`;
+        const res = await runCli(['--config', setup!.fixture.configFile, 'report', '--from', from, '--to', to, '--format', format, '--out', out], { timeoutMs: 120_000 });
+        expect({ format, code: res.code, stderr: res.stderr }).toEqual({ format, code: 0, stderr: expect.any(String) });
+      }
+    }, 300_000);
+  }
 });
