@@ -8,7 +8,7 @@ import { LiveConfig } from '../../src/config/live';
 import { loadConfig } from '../../src/config/load';
 import { createLogger } from '../../src/log/logger';
 import type { PolicyRuntime } from '../../src/policy';
-import type { Store } from '../../src/store/types';
+import type { EvidenceRecordInput, Store } from '../../src/store/types';
 
 /** GET /api/v1/config and POST /api/v1/reload over a real LiveConfig on a temp file. */
 
@@ -33,20 +33,23 @@ async function app() {
   const live = new LiveConfig(loadConfig(file, {}), (f) => loadConfig(f, {}));
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
+  // Admin actions go to the store's evidence log first, then to the (here: main) log.
+  const evidence: EvidenceRecordInput[] = [];
+  const appendEvidence = async (records: readonly EvidenceRecordInput[]) => (evidence.push(...records), []);
   const admin = await buildAdminApp({
     config: live.current,
-    store: { kind: 'file', ping: async () => undefined } as unknown as Store,
+    store: { kind: 'file', ping: async () => undefined, appendEvidence } as unknown as Store,
     policy: {} as PolicyRuntime,
     logger: createLogger('info', sink),
     configStatus: () => live.status(),
     reload: () => live.reload(),
   });
   const actions = () => lines.map((l) => JSON.parse(l) as { event?: string; admin?: Record<string, unknown> }).filter((l) => l.event === 'admin-action');
-  return { admin, live, actions };
+  return { admin, live, actions, evidence };
 }
 
 test('/healthz and /api/v1/config show the running digest; a reload answers what changed and is recorded with the token name', async () => {
-  const { admin, live, actions } = await app();
+  const { admin, live, actions, evidence } = await app();
   const started = live.status();
   expect((await admin.inject({ method: 'GET', url: '/healthz' })).json()).toMatchObject({ status: 'ok', version: expect.any(String), config: { digest: started.digest, loadedAt: started.loadedAt } });
   expect((await admin.inject({ method: 'GET', url: '/api/v1/config' })).statusCode).toBe(401);
@@ -60,6 +63,7 @@ test('/healthz and /api/v1/config show the running digest; a reload answers what
   expect(live.current.domains['partner.example']?.level).toBe('portal');
   expect((await admin.inject({ method: 'GET', url: '/api/v1/config', headers: auth })).json()).toMatchObject({ digest: reloaded.json().digest, reloads: 1 });
   expect(actions()).toEqual([expect.objectContaining({ admin: expect.objectContaining({ actor: 'ops', action: 'config-reload', id: reloaded.json().digest, changed: ['domains.partner.example'] }) })]);
+  expect(evidence).toEqual([expect.objectContaining({ kind: 'admin-action', actor: 'admin:ops', data: expect.objectContaining({ action: 'config-reload', id: reloaded.json().digest }) })]);
   await admin.close();
 });
 
