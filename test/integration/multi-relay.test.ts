@@ -2,12 +2,13 @@ import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { createStore } from '../../src/store';
-import type { Store } from '../../src/store/types';
+import { verifyEvidence } from '../../src/store/evidence-chain';
+import type { EvidenceRecord, Store } from '../../src/store/types';
 import { startRedis, type RedisHandle } from '../support/redis-server';
 import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
 import { startWorld, type World } from '../support/world';
 
-/** Two relay processes sharing one Redis queue deliver a batch: every message once, none missed. */
+/** Two relay processes sharing one Redis queue deliver a batch: every message once, none missed, one evidence chain. */
 
 const MESSAGES = 200;
 const SUBMIT_CONCURRENCY = 8;
@@ -88,5 +89,15 @@ describe('two relays on one Redis', () => {
     const attemptsPerRelay = relays.map((r) => r.logs.filter((l) => l.event === 'job-attempted').length);
     expect(attemptsPerRelay.every((n) => n > 0)).toBe(true);
     expect(attemptsPerRelay.reduce((a, b) => a + b, 0)).toBe(MESSAGES * 2);
+
+    // Both relays appended their outcomes to one evidence log in Redis: one chain, every outcome once, no gap.
+    const verification = await verifyEvidence(store);
+    expect(verification).toMatchObject({ ok: true, firstBroken: null });
+    expect(verification.records).toBe((await store.evidenceHead())!.seq);
+    const outcomes: EvidenceRecord[] = [];
+    for await (const record of store.queryEvidence({ kinds: ['recipient-outcome'] })) outcomes.push(record);
+    expect(outcomes).toHaveLength(MESSAGES * 2);
+    expect(new Set(outcomes.map((r) => r.recipient)).size).toBe(MESSAGES * 2);
+    expect(outcomes.every((r) => r.data.outcome === 'delivered')).toBe(true);
   }, 150_000);
 });
