@@ -32,3 +32,8 @@ export function parsePeriodBound(text: string, edge: 'from' | 'to'): number | un
   const ms = Date.parse(value);
   return Number.isFinite(ms) ? ms : undefined;
 }
+
+/** Why `text` is not a period bound, in words for an error message ("2026-11-31" is no calendar date, ...). */
+export function periodBoundProblem(text: string): string {
+  return DATE_ONLY.test(text.trim()) ? 'is not a calendar date' : 'is not a date: use YYYY-MM-DD (UTC) or an ISO 8601 time with its zone, e.g. 2026-11-02T08:00:00Z';
+}

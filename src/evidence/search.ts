@@ -1,4 +1,4 @@
-import { parsePeriodBound } from './dates';
+import { parsePeriodBound, periodBoundProblem } from './dates';
 import { EVIDENCE_KINDS, type EvidenceKind, type EvidenceLog, type EvidenceQuery, type EvidenceRecord } from '../store/types';
 
 /**
@@ -51,7 +51,7 @@ export function evidenceQuery(params: EvidenceSearchParams): EvidenceQuery | Evi
     const value = params[field];
     if (value === undefined) continue;
     const at = parsePeriodBound(value, field);
-    if (at === undefined) return { error: `${field} must be a date (2026-01-31, UTC) or an ISO 8601 time with its zone`, field };
+    if (at === undefined) return { error: `${field} "${value}" ${periodBoundProblem(value)}`, field };
     query[field] = at;
   }
   if (query.from !== undefined && query.to !== undefined && query.to <= query.from) return { error: 'to must be after from', field: 'to' };

@@ -1,4 +1,4 @@
-import { parsePeriodBound } from '../evidence/dates';
+import { parsePeriodBound, periodBoundProblem } from '../evidence/dates';
 import { REPORT_FORMATS, type ReportFormat, type ReportRequest } from './types';
 
 /*
@@ -25,7 +25,7 @@ export class ReportRequestError extends Error {
 export function parseReportDate(text: string, edge: 'from' | 'to'): number {
   const ms = parsePeriodBound(text, edge);
   if (ms !== undefined) return ms;
-  throw new ReportRequestError(`${edge} "${text}" is not a date: use YYYY-MM-DD (UTC) or an ISO 8601 time with its zone, e.g. 2026-11-02T08:00:00Z`, edge);
+  throw new ReportRequestError(`${edge} "${text}" ${periodBoundProblem(text)}`, edge);
 }
 
 const DOMAIN = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/;
