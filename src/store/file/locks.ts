@@ -1,5 +1,6 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { StoreError } from '../errors';
 
 /** Runs tasks for one key one after another inside this process (cheap, no file system). */
 export class KeyedMutex {
@@ -137,8 +138,8 @@ function isStale(ageMs: number, owner: LockOwner | undefined): boolean {
  * message, so neither loses the other's change. (Two processes removing the same stale lock at once could
  * both win; stale locks only follow a crash, so this needs a crash and a race together.)
  */
-export async function withFileLock<T>(lockFile: string, task: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
+export async function withFileLock<T>(lockFile: string, task: () => Promise<T>, options: { waitMs?: number } = {}): Promise<T> {
+  const deadline = Date.now() + (options.waitMs ?? LOCK_WAIT_MS);
   let delay = 2;
   for (;;) {
     try {
@@ -154,7 +155,9 @@ export async function withFileLock<T>(lockFile: string, task: () => Promise<T>):
         await fs.rm(lockFile, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path.basename(lockFile)} (held by PID ${owner?.pid ?? 'unknown'})`, { cause: error });
+      // Contention, not damage: a lock left empty by a process killed while taking it is stale only after
+      // STALE_UNOWNED_MS, so callers retry (a delivery result is then retried, never quarantined for it).
+      if (Date.now() > deadline) throw new StoreError('contention', `timed out waiting for lock ${path.basename(lockFile)} (held by PID ${owner?.pid ?? 'unknown'})`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 50);
     }

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { acquireSpoolLock, currentOwner, formatOwner, ownerIsLive, parseOwner, processFacts, spoolLockHolder, SpoolLockedError, type ProcessFacts } from '../../../src/store/file/locks';
+import { isStoreError } from '../../../src/store/errors';
+import { acquireSpoolLock, withFileLock, currentOwner, formatOwner, ownerIsLive, parseOwner, processFacts, spoolLockHolder, SpoolLockedError, type ProcessFacts } from '../../../src/store/file/locks';
 
 const running = (start: string, command = 'node bin/sealgate start'): ProcessFacts => ({ alive: true, stat: { start, zombie: false, command } });
 
@@ -85,5 +86,23 @@ const linux = process.platform === 'linux';
     const release = await acquireSpoolLock(dir);
     expect(await fs.readFile(file, 'utf8')).toBe(formatOwner(currentOwner()));
     await release();
+  });
+});
+
+describe('withFileLock', () => {
+  test('a lock left empty by a process killed while taking it is contention: the caller may retry, nothing runs', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealgate-lock-'));
+    try {
+      const lockFile = path.join(dir, 'm.lock');
+      await fs.writeFile(lockFile, '');
+      let ran = false;
+      const error = await withFileLock(lockFile, async () => (ran = true), { waitMs: 100 }).catch((e: unknown) => e);
+      expect(isStoreError(error, 'contention')).toBe(true);
+      expect(ran).toBe(false);
+      // The lock is left for its owner (or for the stale rule): never removed by a waiter that gave up.
+      expect(await fs.readFile(lockFile, 'utf8')).toBe('');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
