@@ -1,22 +1,12 @@
 import type { Command } from 'commander';
 import type { AuditEntry } from '../../evidence/delivery';
-import { EVIDENCE_SEARCH_LIMIT, EVIDENCE_SEARCH_MAX, evidenceQuery, isSearchError, searchEvidence } from '../../evidence/search';
+import { EVIDENCE_SEARCH_LIMIT, EVIDENCE_SEARCH_MAX, evidenceQuery, isSearchError, searchEvidence, type EvidenceSearchParams } from '../../evidence/search';
 import { EVIDENCE_KINDS, type EvidenceRecord } from '../../store/types';
 import { withStore } from '../context';
 import { CliError } from '../errors';
 
-interface SearchOptions {
-  queueId?: string;
-  messageId?: string;
-  recipient?: string;
-  domain?: string;
-  sender?: string;
-  from?: string;
-  to?: string;
-  kind?: string;
-  limit?: string;
-  json?: boolean;
-}
+/** The look-up's parameters as commander hands them over: text, the limit included. */
+type SearchOptions = Omit<EvidenceSearchParams, 'kind' | 'limit'> & { kind?: string; limit?: string; json?: boolean };
 
 /** What a record is about, in a few words: the outcome and how it left, the action, the portal event. */
 function summary(record: EvidenceRecord): string {
