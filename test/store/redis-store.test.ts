@@ -150,7 +150,13 @@ describe('redis store against a real server', () => {
     try {
       const body = randomBytes(600_000);
       const before = await store.enqueue(newMessage(['a@one.test']), chunked(body));
+      // A body being read when Redis goes away fails as unavailable (retryable: a DSN is held, not dropped).
+      // 8 MB is 32 pieces: far more than the stream reads ahead, so the read is still going when Redis stops.
+      const big = await store.enqueue(newMessage(['big@one.test']), chunked(randomBytes(8 * 1024 * 1024)));
+      const reading = (await store.openBody(big.id))[Symbol.asyncIterator]();
+      expect(((await reading.next()).value as Buffer).length).toBeGreaterThan(0);
       await redis.pause();
+      await expect(drain(reading)).rejects.toBeInstanceOf(StoreUnavailableError);
       await expect(store.enqueue(newMessage(['b@one.test']), chunked(Buffer.from('down\r\n')))).rejects.toBeInstanceOf(StoreUnavailableError);
       await expect(store.ping()).rejects.toThrow(/is unreachable/);
       await redis.resume();
@@ -161,12 +167,16 @@ describe('redis store against a real server', () => {
       }
       expect(after).toBeDefined();
       expect((await readAll(await store.openBody(before.id))).equals(body)).toBe(true);
-      expect((await store.listMessages()).map((m) => m.id)).toEqual([before.id, after!.id]);
+      expect((await store.listMessages()).map((m) => m.id)).toEqual([before.id, big.id, after!.id]);
     } finally {
       await store.close();
     }
   });
 });
+
+async function drain(iterator: AsyncIterator<unknown>): Promise<void> {
+  while (!(await iterator.next()).done);
+}
 
 describe('portal copies in Redis', () => {
   test('no key under the prefix holds the plaintext; the copy still opens from a second relay', async () => {

@@ -46,11 +46,19 @@ export async function uploadBlob(redis: Redis, key: string, source: Readable, wh
   return { size, sha256: hash.digest('hex') };
 }
 
-/** Reads `size` bytes of the Redis string `key` as a stream of pieces; fails naming `what` if it vanishes meanwhile. */
-export function readBlob(redis: Redis, key: string, size: number, what: string): Readable {
+/**
+ * Reads `size` bytes of the Redis string `key` as a stream of pieces; fails naming `what` if it vanishes meanwhile.
+ * A read error goes through `classify` (the core's: a lost connection becomes StoreUnavailableError).
+ */
+export function readBlob(redis: Redis, key: string, size: number, what: string, classify: (error: unknown) => unknown): Readable {
   async function* pieces(): AsyncGenerator<Buffer> {
     for (let offset = 0; offset < size; offset += BLOB_PIECE) {
-      const piece = await redis.getrangeBuffer(key, offset, Math.min(offset + BLOB_PIECE, size) - 1);
+      let piece: Buffer;
+      try {
+        piece = await redis.getrangeBuffer(key, offset, Math.min(offset + BLOB_PIECE, size) - 1);
+      } catch (error) {
+        throw classify(error);
+      }
       if (piece.length === 0) throw new NotFoundError(`${what} disappeared while being read`);
       yield piece;
     }

@@ -105,11 +105,20 @@ export class RedisCore {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof Error && !(error instanceof StoreError) && CONNECTION_FAILURE.test(error.message)) {
-        throw new StoreUnavailableError(`Redis queue at ${this.where} is unreachable (${error.message})`, { cause: error });
-      }
-      throw error;
+      throw this.classify(error);
     }
+  }
+
+  /**
+   * A lost connection as StoreUnavailableError, any other error unchanged. Streams read after their method
+   * returned (a body, portal ciphertext) fail through here too: a Redis restart mid-read must be retryable
+   * (a failure DSN held and queued once Redis is back), not an unexplained error that drops it.
+   */
+  classify(error: unknown): unknown {
+    if (error instanceof Error && !(error instanceof StoreError) && CONNECTION_FAILURE.test(error.message)) {
+      return new StoreUnavailableError(`Redis queue at ${this.where} is unreachable (${error.message})`, { cause: error });
+    }
+    return error;
   }
 
   async open(): Promise<void> {

@@ -96,7 +96,7 @@ export class RedisPortalStore implements PortalStore {
     const key = this.core.keys.portalBlob(id);
     const [[, exists], [, length]] = (await redis.pipeline().exists(key).strlen(key).exec()) as [[Error | null, number], [Error | null, number]];
     if (exists === 0) throw new NotFoundError(`portal item ${id} has no ciphertext`);
-    return readBlob(redis, key, length, `ciphertext of portal item ${id}`);
+    return readBlob(redis, key, length, `ciphertext of portal item ${id}`, (error) => this.core.classify(error));
   }
 
   async shredPortalCopy(id: string): Promise<void> {

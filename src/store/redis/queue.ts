@@ -51,7 +51,7 @@ export class RedisJobQueue implements JobQueue {
     }
     // Verified as it streams: a body changed since enqueue fails the stream before it ends (no second read).
     const verifier = new BodyVerifier({ size, sha256: stored.sha256 }, (reason, code) => this.damagedBody(id, reason, code));
-    const source = readBlob(redis, key, size, `body of message ${id}`);
+    const source = readBlob(redis, key, size, `body of message ${id}`, (error) => this.core.classify(error));
     source.on('error', (error) => verifier.destroy(error));
     verifier.on('close', () => source.destroy());
     return source.pipe(verifier);
