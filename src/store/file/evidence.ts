@@ -6,7 +6,7 @@ import { chainEvidence, evidenceDay, parseEvidenceLine, pruneBase, recipientDoma
 import type { EvidenceAnchor, EvidenceBase, EvidencePruneResult, EvidenceQuery, EvidenceRecord, EvidenceRecordInput } from '../model';
 import type { EvidenceLog } from '../roles';
 import { fsyncDir, readJson, writeFileAtomic } from './durable';
-import { withFileLock } from './locks';
+import { sweepLockStages, withFileLock } from './locks';
 import type { FileStoreOptions } from './spool';
 
 /*
@@ -535,6 +535,7 @@ export class FileEvidenceLog implements EvidenceLog {
     this.ready ??= (async () => {
       let indexed = true;
       for (const dir of [this.segments, this.anchors, this.tmp]) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await sweepLockStages(this.root);
       await withFileLock(this.lockFile, async () => {
         await this.headLocked(evidenceDay(this.now()));
         // The index is derived: a failure here leaves look-ups behind, never the log itself.

@@ -120,7 +120,7 @@ async function readOwner(file: string): Promise<LockOwner | undefined> {
   }
 }
 
-/** A lock without a readable PID (its writer died between create and write) is stale after this. */
+/** A lock without a readable PID (written by a version that created it empty first, or damaged) is stale after this. */
 const STALE_UNOWNED_MS = 30_000;
 /** A lock of a live PID older than this is stale too: the PID was reused after the writer died. */
 const STALE_OWNED_MS = 5 * 60_000;
@@ -132,8 +132,37 @@ function isStale(ageMs: number, owner: LockOwner | undefined): boolean {
   return ageMs > STALE_OWNED_MS;
 }
 
+const STAGE_SUFFIX = '.stage';
+let stageCounter = 0;
+
 /**
- * Cross-process lock on one file (O_EXCL create holding our PID). A lock whose owner process is gone is
+ * Creates `lockFile` already holding our owner line, or fails with EEXIST. The owner is written to a staging file
+ * first and hard-linked into place, so the lock never exists empty: a process killed while taking it leaves a
+ * lock that names a dead PID (stale at once), not an unowned one that blocks everyone for STALE_UNOWNED_MS.
+ * Staging files a kill leaves behind are removed by sweepLockStages.
+ */
+async function createOwnedLock(lockFile: string): Promise<void> {
+  const stage = `${lockFile}.${process.pid}.${++stageCounter}${STAGE_SUFFIX}`;
+  await fs.writeFile(stage, formatOwner(currentOwner()), { flag: 'wx', mode: 0o600 });
+  try {
+    await fs.link(stage, lockFile);
+  } finally {
+    await fs.rm(stage, { force: true });
+  }
+}
+
+/** Removes the staging files of lock takers that died (their PID is in the name); a live taker's (ours too) are left alone. */
+export async function sweepLockStages(dir: string): Promise<void> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.endsWith(STAGE_SUFFIX)) continue;
+    const pid = Number(name.split('.').at(-3));
+    if (pid !== process.pid && !pidAlive(pid)) await fs.rm(path.join(dir, name), { force: true });
+  }
+}
+
+/**
+ * Cross-process lock on one file (created atomically holding our PID, see createOwnedLock). A lock whose owner process is gone is
  * stale and removed. The relay and the admin CLI both take it around every read-modify-write of one
  * message, so neither loses the other's change. (Two processes removing the same stale lock at once could
  * both win; stale locks only follow a crash, so this needs a crash and a race together.)
@@ -143,9 +172,7 @@ export async function withFileLock<T>(lockFile: string, task: () => Promise<T>, 
   let delay = 2;
   for (;;) {
     try {
-      const handle = await fs.open(lockFile, 'wx', 0o600);
-      await handle.writeFile(formatOwner(currentOwner()));
-      await handle.close();
+      await createOwnedLock(lockFile);
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -155,8 +182,7 @@ export async function withFileLock<T>(lockFile: string, task: () => Promise<T>, 
         await fs.rm(lockFile, { force: true });
         continue;
       }
-      // Contention, not damage: a lock left empty by a process killed while taking it is stale only after
-      // STALE_UNOWNED_MS, so callers retry (a delivery result is then retried, never quarantined for it).
+      // Contention, not damage: callers retry (a delivery result is then retried, never quarantined for it).
       if (Date.now() > deadline) throw new StoreError('contention', `timed out waiting for lock ${path.basename(lockFile)} (held by PID ${owner?.pid ?? 'unknown'})`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 50);

@@ -5,7 +5,7 @@ import { checkFallback } from '../schema';
 import { DamagedEntryError, LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineKind, type StoreObserver } from '../types';
 import { fsyncDir, readJson, removeFile, writeFileAtomic } from './durable';
 import { idOfJsonName, SpoolLayout } from './layout';
-import { KeyedMutex, spoolLockHolder, withFileLock } from './locks';
+import { KeyedMutex, spoolLockHolder, sweepLockStages, withFileLock } from './locks';
 import { inspectMeta, Quarantine, type Recovery } from './recovery';
 import { SpoolIndex, type Lease } from './spool-index';
 
@@ -77,6 +77,7 @@ export class FileSpool {
     const recovery: Recovery | undefined = holder === process.pid ? { olderThan: Infinity } : holder === undefined ? { olderThan: Date.now() - DEBRIS_AGE_MS } : undefined;
     this.mayQuarantine = recovery !== undefined;
     if (recovery) await this.quarantine.tempFiles(recovery);
+    await sweepLockStages(this.layout.locks);
     await this.rescan(recovery);
     this.watch(this.layout.meta, this.dirtyMessages, this.ownMetaWrites);
     this.watch(this.layout.fallback, this.dirtyFallback);

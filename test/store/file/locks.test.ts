@@ -3,7 +3,19 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isStoreError } from '../../../src/store/errors';
-import { acquireSpoolLock, withFileLock, currentOwner, formatOwner, ownerIsLive, parseOwner, processFacts, spoolLockHolder, SpoolLockedError, type ProcessFacts } from '../../../src/store/file/locks';
+import {
+  acquireSpoolLock,
+  sweepLockStages,
+  withFileLock,
+  currentOwner,
+  formatOwner,
+  ownerIsLive,
+  parseOwner,
+  processFacts,
+  spoolLockHolder,
+  SpoolLockedError,
+  type ProcessFacts,
+} from '../../../src/store/file/locks';
 
 const running = (start: string, command = 'node bin/sealgate start'): ProcessFacts => ({ alive: true, stat: { start, zombie: false, command } });
 
@@ -90,7 +102,7 @@ const linux = process.platform === 'linux';
 });
 
 describe('withFileLock', () => {
-  test('a lock left empty by a process killed while taking it is contention: the caller may retry, nothing runs', async () => {
+  test('an empty lock (an older version killed while taking it, or damage) is contention: the caller may retry, nothing runs', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealgate-lock-'));
     try {
       const lockFile = path.join(dir, 'm.lock');
@@ -104,5 +116,71 @@ describe('withFileLock', () => {
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('taking a lock never leaves it empty', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealgate-lock-'));
+  });
+
+  afterEach(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  async function deadPid(): Promise<number> {
+    const child = spawn('true', { stdio: 'ignore' });
+    await new Promise((resolve) => child.once('exit', resolve));
+    return child.pid!;
+  }
+
+  test('while held, the lock names this process and no staging file is left', async () => {
+    const lockFile = path.join(dir, 'm.lock');
+    const seen = await withFileLock(lockFile, async () => ({ text: await fs.readFile(lockFile, 'utf8'), files: await fs.readdir(dir) }));
+    expect(seen).toEqual({ text: formatOwner(currentOwner()), files: ['m.lock'] });
+    expect(await fs.readdir(dir)).toEqual([]);
+  });
+
+  test('a taker killed before linking leaves a staging file; the lock is free and the sweep removes only dead takers’ files', async () => {
+    const dead = await deadPid();
+    const lockFile = path.join(dir, 'm.lock');
+    await fs.writeFile(`${lockFile}.${dead}.1.stage`, `${dead}`);
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => sleeper.once('spawn', resolve));
+      await fs.writeFile(`${lockFile}.${sleeper.pid}.7.stage`, `${sleeper.pid}`);
+      expect(await withFileLock(lockFile, async () => 'ran', { waitMs: 100 })).toBe('ran');
+      await sweepLockStages(dir);
+      expect(await fs.readdir(dir)).toEqual([`m.lock.${sleeper.pid}.7.stage`]);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
+  test('a taker killed after linking leaves a lock naming its dead PID: taken over at once, not after the unowned wait', async () => {
+    const dead = await deadPid();
+    const lockFile = path.join(dir, 'm.lock');
+    await fs.writeFile(lockFile, `${dead}`);
+    expect(await withFileLock(lockFile, async () => 'ran', { waitMs: 100 })).toBe('ran');
+  });
+
+  test('many takers in one process run one at a time', async () => {
+    const lockFile = path.join(dir, 'm.lock');
+    let inside = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        withFileLock(lockFile, async () => {
+          inside++;
+          most = Math.max(most, inside);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          inside--;
+        }),
+      ),
+    );
+    expect(most).toBe(1);
+    expect(await fs.readdir(dir)).toEqual([]);
   });
 });
