@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
@@ -130,12 +131,6 @@ async function finish(run: Run, world: World, submissions: Submission[]): Promis
   // SIGTERM: a clean stop flushes the last relay's log, which the duplicate check reads.
   await run.current?.stop('SIGTERM');
   run.current = undefined;
-  if (process.env.CRASH_KEEP_LOGS) {
-    // For a failure's post-mortem: every relay log line of the run, one JSON object a line.
-    const file = path.join(process.env.CRASH_KEEP_LOGS, `crash-${path.basename(run.fixture.dir)}.jsonl`);
-    writeFileSync(file, run.relays.map((relay, i) => relay.logs.map((l) => JSON.stringify({ relayRun: i, ...l })).join('\n')).join('\n') + '\n');
-    console.log(`relay logs kept in ${file}`);
-  }
   const reconciliation = reconcile({
     submissions,
     messages: await run.store.listMessages(),
@@ -145,7 +140,29 @@ async function finish(run: Run, world: World, submissions: Submission[]): Promis
     dsnMailbox: 'mx1.sender.test',
     kills: run.kills,
   });
+  keepLogs(run, reconciliation);
   return { reconciliation, open };
+}
+
+/**
+ * For a failure's post-mortem, which a rerun rarely reproduces (it depends on the machine's timing): every relay
+ * log line of the run, one JSON object a line, kept in CRASH_KEEP_LOGS when set and in a temp folder whenever
+ * the run found a problem; the lines naming each problem message are printed too, so a CI log alone explains it.
+ */
+function keepLogs(run: Run, r: Reconciliation): void {
+  const problems = [...r.unexplainedDuplicates, ...r.duplicatesWithoutCrash].map((d) => d.queueId);
+  for (const line of [...r.lostDetails, ...r.conflicts]) problems.push(...(line.match(/\b[0-9A-HJKMNP-TV-Z]{22}\b/g) ?? []));
+  const failed = problems.length > 0 || r.lost > 0;
+  const dir = process.env.CRASH_KEEP_LOGS ?? (failed ? mkdtempSync(path.join(os.tmpdir(), 'sealgate-crash-logs-')) : undefined);
+  if (!dir) return;
+  const lines = run.relays.flatMap((relay, i) => relay.logs.map((l) => ({ relayRun: i, ...l })));
+  const file = path.join(dir, `crash-${path.basename(run.fixture.dir)}.jsonl`);
+  writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  console.log(`relay logs kept in ${file}`);
+  for (const queueId of new Set(problems)) {
+    const about = lines.filter((l) => JSON.stringify(l).includes(queueId)).slice(0, 60);
+    console.log(`relay lines for ${queueId} (kills at ${run.kills.join(', ')}):\n${about.map((l) => JSON.stringify(l)).join('\n')}`);
+  }
 }
 
 /** Stops what a test started, whatever point it reached: the load, every relay (by PID), the store, the spool, Redis. */

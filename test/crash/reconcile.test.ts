@@ -49,7 +49,7 @@ function record(seq: number, states: Record<string, RecipientState>): MessageRec
   };
 }
 
-function arrived(seq: number, rcpt: string, at: number, mx = 'mx1.tls13.test'): ReceivedMessage {
+function arrived(seq: number, rcpt: string, at: number, mx = 'mx1.tls13.test', dataStartedAt = at - 5): ReceivedMessage {
   return {
     mx,
     mailFrom: 'clinic@sender.test',
@@ -58,12 +58,13 @@ function arrived(seq: number, rcpt: string, at: number, mx = 'mx1.tls13.test'): 
     tls: null,
     remoteAddress: '127.0.0.1',
     at: new Date(at),
+    dataStartedAt: new Date(dataStartedAt),
   };
 }
 
 function dsn(seq: number, rcpt: string, at: number): ReceivedMessage {
   const raw = `Message-ID: <dsn.Q${seq}.${at}@relay.test>\r\n\r\nFinal-Recipient: rfc822; ${rcpt}\r\n\r\nMessage-ID: <crash-unit-${seq}@sender.test>\r\n`;
-  return { mx: 'mx1.sender.test', mailFrom: '', rcptTo: ['clinic@sender.test'], raw: Buffer.from(raw), tls: null, remoteAddress: '127.0.0.1', at: new Date(at) };
+  return { mx: 'mx1.sender.test', mailFrom: '', rcptTo: ['clinic@sender.test'], raw: Buffer.from(raw), tls: null, remoteAddress: '127.0.0.1', at: new Date(at), dataStartedAt: new Date(at - 5) };
 }
 
 function fallback(seq: number, recipient: string): FallbackItem {
@@ -148,6 +149,27 @@ test('a duplicate needs a possible-duplicate line for its message and a kill bet
   expect(r.duplicatesWithoutCrash.map((d) => d.messageId)).toEqual(['crash-unit-3@sender.test']);
   expect(r.lost).toBe(0);
   expect(summaryLine('unit', 1, r)).toMatch(/kills=1 acknowledged=3 delivered=3 .*duplicates=3 .*unexplained=1 withoutCrash=1/);
+});
+
+test('a copy whose DATA began before a kill but arrived after it may be the dead relay’s: the kill explains the next copy', () => {
+  const input = base({
+    submissions: [submission(1, ['a@tls13.test']), submission(2, ['b@tls13.test'])],
+    messages: [record(1, { 'a@tls13.test': 'delivered' }), record(2, { 'b@tls13.test': 'delivered' })],
+    received: [
+      // The MX took in the last bytes of the killed relay 40 ms after the kill; the next relay sent it again.
+      arrived(1, 'a@tls13.test', T0 + 540, 'mx1.tls13.test', T0 + 480),
+      arrived(1, 'a@tls13.test', T0 + 9_000),
+      // DATA began after the kill: only the next relay can have sent both copies.
+      arrived(2, 'b@tls13.test', T0 + 540, 'mx1.tls13.test', T0 + 520),
+      arrived(2, 'b@tls13.test', T0 + 9_000),
+    ],
+    logs: [
+      { event: 'possible-duplicate', jobId: 'Q1/tls13.test', msg: 'taking over a job whose lease expired mid-attempt' },
+      { event: 'possible-duplicate', jobId: 'Q2/tls13.test', msg: 'taking over a job whose lease expired mid-attempt' },
+    ],
+    kills: [T0 + 500],
+  });
+  expect(reconcile(input).duplicatesWithoutCrash.map((d) => d.messageId)).toEqual(['crash-unit-2@sender.test']);
 });
 
 test('a second DSN for one bounce is a duplicate; unacknowledged submissions are counted apart', () => {

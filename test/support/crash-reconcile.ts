@@ -74,8 +74,14 @@ export function messageIdOf(raw: Buffer): string | undefined {
 
 const key = (messageId: string, recipient: string): string => `${messageId} ${recipient.toLowerCase()}`;
 
-function count(map: Map<string, number[]>, k: string, at: Date): void {
-  map.set(k, [...(map.get(k) ?? []), at.getTime()]);
+/** One copy at an MX: when it arrived, and when its DATA began (a relay killed after that may still have sent it). */
+interface Copy {
+  at: number;
+  dataStartedAt: number;
+}
+
+function count(map: Map<string, Copy[]>, k: string, message: Pick<ReceivedMessage, 'at' | 'dataStartedAt'>): void {
+  map.set(k, [...(map.get(k) ?? []), { at: message.at.getTime(), dataStartedAt: message.dataStartedAt.getTime() }]);
 }
 
 export function reconcile(input: ReconcileInput): Reconciliation {
@@ -84,8 +90,8 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   for (const m of input.messages) if (m.headers.messageId) byMessageId.set(m.headers.messageId.replace(/^<|>$/g, ''), m);
 
   // Copies at the MX hosts per (Message-ID, recipient), and DSNs per (original Message-ID, recipient).
-  const copies = new Map<string, number[]>();
-  const dsns = new Map<string, number[]>();
+  const copies = new Map<string, Copy[]>();
+  const dsns = new Map<string, Copy[]>();
   /** (original Message-ID, recipient) → queue ids of the DSN messages reporting it. */
   const dsnQueueIds = new Map<string, Set<string>>();
   for (const message of input.received) {
@@ -97,14 +103,14 @@ export function reconcile(input: ReconcileInput): Reconciliation {
       const dsnQueueId = id ? byMessageId.get(id)?.id : undefined;
       for (const original of originals) {
         for (const recipient of finals) {
-          count(dsns, key(original, recipient), message.at);
+          count(dsns, key(original, recipient), message);
           if (dsnQueueId) dsnQueueIds.set(key(original, recipient), new Set([...(dsnQueueIds.get(key(original, recipient)) ?? []), dsnQueueId]));
         }
       }
       continue;
     }
     if (!id) continue;
-    for (const rcpt of message.rcptTo) count(copies, key(id, rcpt), message.at);
+    for (const rcpt of message.rcptTo) count(copies, key(id, rcpt), message);
   }
 
   // The relay's dsn-queued lines name each DSN's own queue id (a DSN message sent twice is flagged under that id).
@@ -160,10 +166,12 @@ export function reconcile(input: ReconcileInput): Reconciliation {
         [dsns.get(k) ?? [], true],
       ] as const) {
         if (arrivals.length < 2) continue;
-        const sorted = [...arrivals].sort((a, b) => a - b);
+        const sorted = [...arrivals].sort((a, b) => a.at - b.at);
         // A DSN's arrival says nothing about when it was generated (a DSN queued by a relay that was then killed
-        // is delivered by the next one), so only direct copies are timed against the kills.
-        const withoutCrash = !dsn && sorted.slice(1).some((at, i) => !input.kills.some((kill) => kill > sorted[i]! && kill < at));
+        // is delivered by the next one), so only direct copies are timed against the kills. A kill explains two
+        // copies when it fell after the first one's DATA began (the test MX may take in a dead relay's last bytes
+        // after the kill) and before the second one arrived.
+        const withoutCrash = !dsn && sorted.slice(1).some((copy, i) => !input.kills.some((kill) => kill > sorted[i]!.dataStartedAt && kill < copy.at));
         const duplicate: Duplicate = {
           messageId: submission.messageId,
           recipient,
@@ -173,7 +181,7 @@ export function reconcile(input: ReconcileInput): Reconciliation {
           causes: [submission.queueId!, ...(dsn ? [...(dsnQueueIds.get(k) ?? []), ...(dsnsQueuedFor.get(submission.queueId!) ?? [])] : [])]
             .flatMap(causesFor)
             .filter((cause, i, all) => all.indexOf(cause) === i),
-          arrivals: sorted,
+          arrivals: sorted.map((c) => c.at),
           withoutCrash,
           ...(dsn ? { dsn } : {}),
         };

@@ -66,6 +66,11 @@ export interface ReceivedMessage {
   tls: MxTlsFacts | null;
   remoteAddress: string;
   at: Date;
+  /**
+   * When this server answered DATA with 354: the client sends the content only after that, so a client that died
+   * before this moment cannot have sent this copy, while one that died after it may have (its bytes were in flight).
+   */
+  dataStartedAt: Date;
 }
 
 /** Something that happened on a connection that did not end in an accepted message. */
@@ -175,6 +180,7 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
       callback();
     },
     onData(stream, session, callback) {
+      const dataStartedAt = new Date();
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
@@ -194,6 +200,7 @@ export async function startMxServer(options: MxServerOptions): Promise<MxServer>
           tls: tlsBySession.get(session.id) ?? null,
           remoteAddress: session.remoteAddress,
           at: new Date(),
+          dataStartedAt,
         };
         const accept = (): void => {
           if (closedSessions.has(session.id)) {
