@@ -61,11 +61,15 @@ export interface RelayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs `sealgate --config FILE start` as a child process and waits until it reports its listeners. */
+/**
+ * Runs `sealgate --config FILE start` as a child process and waits until it reports its listeners. The wait is a
+ * liveness bound, not a speed check: from a source checkout the start compiles src/ through tsx, which took over
+ * 15 s on 2 cores with a load average of 13.
+ */
 export async function startRelayProcess(
   configFile: string,
   env: NodeJS.ProcessEnv = {},
-  timeoutMs = 20_000,
+  timeoutMs = 45_000,
   /** Hears every JSON log line as it arrives, also before the relay has started (e.g. its start retries). */
   onLog?: (entry: Record<string, unknown>) => void,
 ): Promise<RelayProcess> {
