@@ -153,6 +153,9 @@ export async function loadThrough(relay: RelayUnderTest, sinks: SinkWorld, conte
 
 interface CompareResult {
   runs: RunFigures[];
+  /** The leg the ratios are taken against, and the Redis 1-vs-N-processes line. */
+  baseline?: string;
+  scaling?: string;
   checks: TargetCheck[];
   table: string;
 }
@@ -172,11 +175,18 @@ async function compare(context: Context, sinks: SinkWorld): Promise<CompareResul
   }
   const baseline = baselineOf(runs);
   const checks = compareChecks(runs, { size: context.options.size });
+  const scaling = scalingSummary(runs);
   const notes = [
     ...(baseline && baseline.leg !== 'postfix-reuse' ? [`Ratios are against ${baseline.relay} (the reuse Postfix did not run): no throughput targets checked.`] : []),
-    ...[scalingSummary(runs)].filter((line): line is string => line !== undefined),
+    ...(scaling ? [scaling] : []),
   ];
-  return { runs, checks, table: [comparisonTable(runs, baseline), ...notes.map((note) => `\n${note}`)].join('\n') };
+  return {
+    runs,
+    checks,
+    ...(baseline ? { baseline: baseline.leg } : {}),
+    ...(scaling ? { scaling } : {}),
+    table: [comparisonTable(runs, baseline), ...notes.map((note) => `\n${note}`)].join('\n'),
+  };
 }
 
 async function latencyAtHalfRate(context: Context, sinks: SinkWorld): Promise<{ max: RunFigures; paced: RunFigures; check: TargetCheck }> {
@@ -237,6 +247,8 @@ async function main(): Promise<void> {
         context.log('compare: Sealgate and Postfix, same load');
         const result = await compare(context, sinks);
         results.compare = result.runs;
+        if (result.baseline) results.compareBaseline = result.baseline;
+        if (result.scaling) results.scaling = result.scaling;
         checks.push(...result.checks);
         sections.push(`### Throughput, latency, CPU, memory (M=${options.messages}, S=${options.size} B, C=${options.connections}, ${options.domains} domains)\n\n${result.table}`);
       } finally {
