@@ -158,6 +158,10 @@ export async function startSealgate(options: SealgateOptions): Promise<RelayUnde
 
   try {
     const port = await waitForListener(logFile, child, options.timeoutMs ?? (options.defaultStart ? 90_000 : 30_000));
+    if (options.defaultStart) {
+      const problems = defaultStartProblems(readFileSync(logFile, 'utf8'));
+      if (problems.length > 0) throw new Error(`the default start did not run as shipped: ${problems.join('; ')}`);
+    }
     return {
       label: options.label ?? `Sealgate (${options.backend})`,
       leg: options.leg ?? options.backend,
@@ -198,6 +202,25 @@ export function defaultStartConfig(shipped: Record<string, unknown>, world: Worl
     outbound: { ...section('outbound'), ...world.outbound },
     mtaSts: { ...section('mtaSts'), ...world.mtaSts },
   };
+}
+
+/** What the default start's log must show, as `npm start` would: the file store and the admin API listening. */
+export function defaultStartProblems(log: string): string[] {
+  const events = log
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => {
+      try {
+        return JSON.parse(line) as { event?: string; backend?: string };
+      } catch {
+        return {};
+      }
+    });
+  const problems: string[] = [];
+  const started = events.find((entry) => entry.event === 'relay-started');
+  if (started?.backend !== 'file') problems.push(`store ${started?.backend ?? 'unknown'}, not file`);
+  if (!events.some((entry) => entry.event === 'admin-started')) problems.push('no admin API listening');
+  return problems;
 }
 
 function withoutSealgateEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

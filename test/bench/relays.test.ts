@@ -1,4 +1,4 @@
-import { combineRelays, defaultStartConfig, parseRedisCpu, postfixReuseConfig, type RelayUnderTest } from '../../bench/relays';
+import { combineRelays, defaultStartConfig, defaultStartProblems, parseRedisCpu, postfixReuseConfig, type RelayUnderTest } from '../../bench/relays';
 import { endpointFor } from '../../bench/load';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -96,5 +96,18 @@ describe('endpointFor', () => {
     ];
     expect([0, 1, 2, 3, 4].map((worker) => endpointFor(endpoints, worker).port)).toEqual([1, 2, 1, 2, 1]);
     expect(() => endpointFor([], 0)).toThrow(/no endpoint/);
+  });
+});
+
+describe('defaultStartProblems', () => {
+  const line = (entry: object): string => JSON.stringify({ level: 'info', ...entry });
+
+  it('accepts a start with the file store and the admin API listening', () => {
+    const log = [line({ event: 'admin-started', port: 41000 }), 'sealgate: a plain line', line({ event: 'relay-started', backend: 'file' })].join('\n');
+    expect(defaultStartProblems(log)).toEqual([]);
+  });
+
+  it('names a start without the admin API or on another store', () => {
+    expect(defaultStartProblems(line({ event: 'relay-started', backend: 'redis' }))).toEqual(['store redis, not file', 'no admin API listening']);
   });
 });
