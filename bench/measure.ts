@@ -1,7 +1,7 @@
 import type { SinkWorld } from './sink-world';
 import { now, runLoad, type LoadOptions } from './load';
 import type { LegId } from './legs';
-import type { RelayUnderTest } from './relays';
+import { postfixDeliveries, type RelayUnderTest } from './relays';
 
 /** The figures of one load through one relay. */
 export interface RunFigures {
@@ -38,6 +38,9 @@ export interface RunFigures {
   peakRss: number;
   /** Peak of summed PSS (shared pages split), for multi-process relays. */
   peakPss?: number;
+  /** Postfix legs: deliveries its log reports as sent during the run, and how many over a reused connection. */
+  deliveriesSent?: number;
+  deliveriesOverReusedConnection?: number;
   /** TCP connections the sinks accepted during the run (how well the relay reuses MX connections). */
   sinkConnections: number;
   elapsedSeconds: number;
@@ -66,6 +69,7 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
   const sampler = setInterval(sample, SAMPLE_MS);
   const cpuBefore = relay.cpuSeconds();
   const storeBefore = await relay.storeCpuSeconds?.();
+  const logBefore = relay.logText?.().length;
   const harnessBefore = process.cpuUsage();
   try {
     const load = await runLoad({ ...options, host: relay.host, port: relay.port, endpoints: relay.endpoints });
@@ -78,6 +82,7 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
     const systemCpu = cpuAfter.system - cpuBefore.system;
     const harness = process.cpuUsage(harnessBefore);
     const storeAfter = await relay.storeCpuSeconds?.();
+    const deliveries = logBefore !== undefined ? postfixDeliveries(relay.logText!().slice(logBefore)) : undefined;
     const perMessage = (seconds: number): number => (seconds / Math.max(1, expected)) * 1000;
     sample();
 
@@ -123,6 +128,7 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
       harnessCpuPer1000: ((harness.user + harness.system) / 1e6 / Math.max(1, expected)) * 1000,
       peakRss: kernelPeak ?? peakRss,
       ...(relay.memory().pss !== undefined ? { peakPss } : {}),
+      ...(deliveries ? { deliveriesSent: deliveries.sent, deliveriesOverReusedConnection: deliveries.reused } : {}),
       sinkConnections: sinks.world.mxServers.reduce((sum, server) => sum + server.events.filter((event) => event.kind === 'connect').length, 0),
       elapsedSeconds: (now() - load.firstStart) / 1000,
       ...(load.failures[0] ? { firstError: load.failures[0].error } : {}),

@@ -22,6 +22,8 @@ export interface RelayUnderTest {
   port: number;
   /** Every listener to submit to when several processes share the load (the load generator spreads its connections). */
   endpoints?: Endpoint[];
+  /** The relay's own log so far, for figures only it knows (Postfix: deliveries over a reused connection). */
+  logText?: () => string;
   /** CPU seconds used so far by the store's own server (Redis), which cpuSeconds does not count. */
   storeCpuSeconds?: () => Promise<number>;
   /** CPU seconds used so far (the relay's process tree), and the kernel-mode part. */
@@ -258,6 +260,21 @@ export function combineRelays(relays: RelayUnderTest[], leg: LegId, label: strin
   };
 }
 
+/**
+ * Deliveries Postfix's log reports as sent, and how many of them went over a reused connection
+ * (`conn_use=N` in the delivery line; a delivery on a new connection has none).
+ */
+export function postfixDeliveries(log: string): { sent: number; reused: number } {
+  let sent = 0;
+  let reused = 0;
+  for (const line of log.split('\n')) {
+    if (!/ postfix\/smtp\[\d+\]: .* status=sent /.test(line)) continue;
+    sent++;
+    if (/, conn_use=\d+,/.test(line)) reused++;
+  }
+  return { sent, reused };
+}
+
 /** used_cpu_sys + used_cpu_user (and the same of its forked children) from Redis's `INFO cpu`, seconds. */
 export function parseRedisCpu(info: string): number {
   let total = 0;
@@ -342,6 +359,7 @@ export async function startPostfixRelay(world: World, nextHops: Record<string, s
       return { rss, pss };
     },
     kernelPeakRss: () => undefined,
+    logText: () => instance.log(),
     stop: () => instance.stop(),
   };
 }

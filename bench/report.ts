@@ -65,6 +65,12 @@ const ROWS: Row[] = [
   { name: 'bench harness CPU-ms / message', value: (f) => f.harnessCpuPer1000, format: (n) => fixed(n, 2) },
   { name: 'peak RSS (MB)', value: (f) => f.peakRss, format: mb },
   { name: 'connections to sinks', value: (f) => f.sinkConnections, format: (n) => String(n) },
+  {
+    name: 'Postfix deliveries over a reused connection (%)',
+    value: (f) => (f.deliveriesSent ? (100 * (f.deliveriesOverReusedConnection ?? 0)) / f.deliveriesSent : NaN),
+    format: (n) => (Number.isFinite(n) ? fixed(n, 0) : ''),
+    noRatio: true,
+  },
   { name: 'arrived / accepted', value: (f) => f.arrived, format: (n) => String(n), noRatio: true },
 ];
 

@@ -1,4 +1,4 @@
-import { combineRelays, defaultStartConfig, defaultStartProblems, parseRedisCpu, postfixReuseConfig, type RelayUnderTest } from '../../bench/relays';
+import { combineRelays, defaultStartConfig, defaultStartProblems, parseRedisCpu, postfixDeliveries, postfixReuseConfig, type RelayUnderTest } from '../../bench/relays';
 import { endpointFor } from '../../bench/load';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -109,5 +109,17 @@ describe('defaultStartProblems', () => {
 
   it('names a start without the admin API or on another store', () => {
     expect(defaultStartProblems(line({ event: 'relay-started', backend: 'redis' }))).toEqual(['store redis, not file', 'no admin API listening']);
+  });
+});
+
+describe('postfixDeliveries', () => {
+  it('counts sent deliveries and those Postfix marks as over a reused connection', () => {
+    const log = [
+      'Nov 30 08:48:08 postfix postfix/smtp[20181]: 36E6541C117: to=<u1@bench-4.test>, relay=127.0.0.13[127.0.0.13]:40651, delay=0.23, delays=0.02/0/0.16/0.05, dsn=2.0.0, status=sent (250 2.0.0 Ok)',
+      'Nov 30 08:48:08 postfix postfix/smtp[20180]: 2A92D41C981: to=<u2@bench-4.test>, relay=127.0.0.13[127.0.0.13]:40651, delay=0.28, delays=0.06/0/0.17/0.05, conn_use=3, dsn=2.0.0, status=sent (250 2.0.0 Ok)',
+      'Nov 30 08:48:08 postfix postfix/smtp[20180]: 3A07841C755: to=<u3@bench-4.test>, relay=127.0.0.13[127.0.0.13]:40651, delay=1, delays=0.06/0/0.17/0.05, conn_use=2, dsn=4.4.2, status=deferred (lost connection)',
+      'Nov 30 08:48:08 postfix postfix/qmgr[20100]: 36E6541C117: removed',
+    ].join('\n');
+    expect(postfixDeliveries(log)).toEqual({ sent: 2, reused: 1 });
   });
 });

@@ -61,9 +61,16 @@ describe('comparisonTable', () => {
     expect(table).toContain('Postfix (TLS connection reuse) peak summed PSS (shared pages split): 80.0 MB.');
   });
 
+  it('shows the share of Postfix deliveries over a reused connection', () => {
+    const withLog = { ...reuse, deliveriesSent: 200, deliveriesOverReusedConnection: 170 };
+    const table = comparisonTable([file, withLog], withLog);
+    expect(cells(table, 'Postfix deliveries over a reused connection (%)')).toEqual(['', '85', '']);
+  });
+
   it('leaves the Redis row out when no leg used Redis, and ratios out without a baseline', () => {
     const table = comparisonTable([file]);
     expect(table).not.toContain('Redis server CPU-ms');
+    expect(table).not.toContain('reused connection');
     expect(table.split('\n')[0]).toBe('| figure | Sealgate (file) |');
   });
 });
