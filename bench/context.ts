@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { startRedis, type RedisHandle } from '../test/support/redis-server';
 import type { MxTlsBehaviour } from '../test/support/world';
-import { startSealgate, type RelayUnderTest, type SealgateOptions } from './relays';
+import { LEGS, type LegId } from './legs';
+import { combineRelays, redisCpuSeconds, startPostfixRelay, startSealgate, type RelayUnderTest, type SealgateOptions } from './relays';
 import type { SinkWorld } from './sink-world';
 
 /** What every bench mode shares: the options, the cleanup list, the progress log. */
@@ -20,6 +21,10 @@ export interface BenchOptions {
   mix: MxTlsBehaviour[];
   backends: Array<'file' | 'redis'>;
   postfix: boolean;
+  /** The compare mode's legs, in run order (bench/legs.ts selectLegs). */
+  legs: LegId[];
+  /** Sealgate processes of the redis-multi leg. */
+  processes: number;
   from: 'build' | 'source';
   profileDir?: string;
   /** Extra node flags for every Sealgate process. */
@@ -66,7 +71,7 @@ export async function sealgateFor(
 ): Promise<{ relay: RelayUnderTest; stop: () => Promise<void>; redis?: RedisHandle }> {
   let redis: RedisHandle | undefined;
   let stopRedis: (() => Promise<void>) | undefined;
-  if (backend === 'redis') {
+  if (backend === 'redis' && !extra.redisUrl) {
     redis = await startRedis();
     stopRedis = context.cleanup.add('redis', () => redis!.stop());
   }
@@ -76,7 +81,7 @@ export async function sealgateFor(
     from: context.options.from,
     nodeFlags: context.options.relayNodeFlags,
     ...(redis ? { redisUrl: redis.url } : {}),
-    ...(context.options.profileDir ? { cpuProfileDir: path.join(context.options.profileDir, backend) } : {}),
+    ...(context.options.profileDir ? { cpuProfileDir: path.join(context.options.profileDir, extra.leg ?? backend) } : {}),
     ...extra,
   });
   const stopRelay = context.cleanup.add(relay.label, () => relay.stop());
@@ -88,4 +93,48 @@ export async function sealgateFor(
       await stopRedis?.();
     },
   };
+}
+
+/**
+ * Starts one compare-mode leg, registered for cleanup: a Sealgate (tuned build or the default
+ * start), N Sealgates on one Redis with the same prefix, or a Postfix with or without reuse.
+ */
+export async function startLeg(context: Context, sinks: SinkWorld, leg: LegId): Promise<{ relay: RelayUnderTest; stop: () => Promise<void> }> {
+  const spec = LEGS[leg];
+  if (spec.kind === 'postfix') {
+    const relay = await startPostfixRelay(sinks.world, sinks.nextHops, { reuse: leg === 'postfix-reuse' });
+    return { relay, stop: context.cleanup.add(relay.label, () => relay.stop()) };
+  }
+  if (leg === 'default') return sealgateFor(context, sinks, 'file', { leg, label: spec.label(1), defaultStart: true });
+  if (leg !== 'redis-multi') {
+    const started = await sealgateFor(context, sinks, spec.kind, { leg, label: spec.label(1) });
+    return withRedisCpu(started);
+  }
+  // The first process starts Redis; the others join it with the same URL (and so the same key prefix).
+  const first = await sealgateFor(context, sinks, 'redis', { leg, label: `${spec.label(context.options.processes)} #1` });
+  const others: Array<{ relay: RelayUnderTest; stop: () => Promise<void> }> = [];
+  try {
+    for (let index = 2; index <= context.options.processes; index++) {
+      others.push(await sealgateFor(context, sinks, 'redis', { leg, label: `${spec.label(context.options.processes)} #${index}`, redisUrl: first.redis!.url }));
+    }
+  } catch (error) {
+    for (const other of others) await other.stop();
+    await first.stop();
+    throw error;
+  }
+  const relay = combineRelays([first.relay, ...others.map((other) => other.relay)], leg, spec.label(context.options.processes));
+  return withRedisCpu({
+    relay,
+    redis: first.redis,
+    stop: async () => {
+      await Promise.all(others.map((other) => other.stop()));
+      await first.stop();
+    },
+  });
+}
+
+function withRedisCpu(started: { relay: RelayUnderTest; stop: () => Promise<void>; redis?: RedisHandle }): { relay: RelayUnderTest; stop: () => Promise<void> } {
+  const url = started.redis?.url;
+  if (url) started.relay.storeCpuSeconds = () => redisCpuSeconds(url);
+  return started;
 }

@@ -10,6 +10,8 @@ import nodemailer from 'nodemailer';
 export interface LoadOptions {
   host: string;
   port: number;
+  /** Several listeners (relay processes) to spread the connections over, round-robin; default host:port. */
+  endpoints?: Endpoint[];
   runId: string;
   messages: number;
   /** Approximate size of each message in bytes (headers + body). */
@@ -22,6 +24,17 @@ export interface LoadOptions {
   plaintext?: boolean;
   /** Give up on the whole load after this long. */
   timeoutMs: number;
+}
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** The listener connection `worker` (0-based) submits to: the endpoints taken in turn. */
+export function endpointFor(endpoints: Endpoint[], worker: number): Endpoint {
+  if (endpoints.length === 0) throw new Error('no endpoint to submit to');
+  return endpoints[worker % endpoints.length]!;
 }
 
 export interface Submission {
@@ -75,10 +88,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const firstStart = now();
   let next = 0;
 
-  const worker = async (): Promise<void> => {
+  const endpoints = options.endpoints ?? [{ host: options.host, port: options.port }];
+  const worker = async (workerIndex: number): Promise<void> => {
+    const endpoint = endpointFor(endpoints, workerIndex);
     const transport = nodemailer.createTransport({
-      host: options.host,
-      port: options.port,
+      host: endpoint.host,
+      port: endpoint.port,
       secure: false,
       ...(options.plaintext ? { ignoreTLS: true } : { requireTLS: true }),
       tls: { rejectUnauthorized: false },
@@ -111,7 +126,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
   };
 
-  await Promise.all(Array.from({ length: options.connections }, () => worker()));
+  await Promise.all(Array.from({ length: options.connections }, (_, index) => worker(index)));
   const lastAccepted = submissions.reduce((max, s) => Math.max(max, s.acceptedAt), firstStart);
   return { submissions, failures, firstStart, lastAccepted };
 }

@@ -1,10 +1,15 @@
 import type { SinkWorld } from './sink-world';
 import { now, runLoad, type LoadOptions } from './load';
-import type { RelayUnderTest } from './relays';
+import type { LegId } from './legs';
+import { postfixDeliveries, type RelayUnderTest } from './relays';
 
 /** The figures of one load through one relay. */
 export interface RunFigures {
   relay: string;
+  /** Which leg of the compare mode (see bench/legs.ts). */
+  leg: LegId;
+  /** Relay processes that shared the load (Postfix: 1 master and its children). */
+  processes: number;
   messages: number;
   accepted: number;
   submitFailures: number;
@@ -21,6 +26,10 @@ export interface RunFigures {
   latencyMax: number;
   /** CPU seconds of the relay's process tree per 1,000 messages over the run. */
   cpuPer1000: number;
+  /** The same figure in CPU milliseconds per accepted message (relay processes incl. children; Postfix's whole process tree). */
+  cpuMsPerMessage: number;
+  /** Redis server's CPU ms per message, for the Redis legs (not in cpuMsPerMessage). */
+  storeCpuMsPerMessage?: number;
   /** Kernel-mode part of cpuPer1000. */
   systemCpuPer1000: number;
   /** CPU seconds per 1,000 messages of this bench process (load generator and sinks share the machine). */
@@ -29,6 +38,9 @@ export interface RunFigures {
   peakRss: number;
   /** Peak of summed PSS (shared pages split), for multi-process relays. */
   peakPss?: number;
+  /** Postfix legs: deliveries its log reports as sent during the run, and how many over a reused connection. */
+  deliveriesSent?: number;
+  deliveriesOverReusedConnection?: number;
   /** TCP connections the sinks accepted during the run (how well the relay reuses MX connections). */
   sinkConnections: number;
   elapsedSeconds: number;
@@ -56,9 +68,11 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
   sample();
   const sampler = setInterval(sample, SAMPLE_MS);
   const cpuBefore = relay.cpuSeconds();
+  const storeBefore = await relay.storeCpuSeconds?.();
+  const logBefore = relay.logText?.().length;
   const harnessBefore = process.cpuUsage();
   try {
-    const load = await runLoad({ ...options, host: relay.host, port: relay.port });
+    const load = await runLoad({ ...options, host: relay.host, port: relay.port, endpoints: relay.endpoints });
     const expected = load.submissions.length;
     const deadline = Date.now() + options.arrivalTimeoutMs;
     while (sinks.arrivals() < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -67,6 +81,9 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
     const cpu = cpuAfter.total - cpuBefore.total;
     const systemCpu = cpuAfter.system - cpuBefore.system;
     const harness = process.cpuUsage(harnessBefore);
+    const storeAfter = await relay.storeCpuSeconds?.();
+    const deliveries = logBefore !== undefined ? postfixDeliveries(relay.logText!().slice(logBefore)) : undefined;
+    const perMessage = (seconds: number): number => (seconds / Math.max(1, expected)) * 1000;
     sample();
 
     const accepted = new Map(load.submissions.map((s) => [s.index, s]));
@@ -91,6 +108,8 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
     const kernelPeak = relay.kernelPeakRss();
     return {
       relay: relay.label,
+      leg: relay.leg,
+      processes: relay.processes,
       messages: options.messages,
       accepted: expected,
       submitFailures: load.failures.length,
@@ -102,11 +121,14 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
       latencyP95: percentile(latencies, 0.95),
       latencyP99: percentile(latencies, 0.99),
       latencyMax: latencies[latencies.length - 1] ?? NaN,
-      cpuPer1000: (cpu / Math.max(1, expected)) * 1000,
-      systemCpuPer1000: (systemCpu / Math.max(1, expected)) * 1000,
+      cpuPer1000: perMessage(cpu),
+      cpuMsPerMessage: perMessage(cpu),
+      ...(storeBefore !== undefined && storeAfter !== undefined ? { storeCpuMsPerMessage: perMessage(storeAfter - storeBefore) } : {}),
+      systemCpuPer1000: perMessage(systemCpu),
       harnessCpuPer1000: ((harness.user + harness.system) / 1e6 / Math.max(1, expected)) * 1000,
       peakRss: kernelPeak ?? peakRss,
       ...(relay.memory().pss !== undefined ? { peakPss } : {}),
+      ...(deliveries ? { deliveriesSent: deliveries.sent, deliveriesOverReusedConnection: deliveries.reused } : {}),
       sinkConnections: sinks.world.mxServers.reduce((sum, server) => sum + server.events.filter((event) => event.kind === 'connect').length, 0),
       elapsedSeconds: (now() - load.firstStart) / 1000,
       ...(load.failures[0] ? { firstError: load.failures[0].error } : {}),

@@ -48,34 +48,50 @@ interface Row {
   name: string;
   value: (f: RunFigures) => number;
   format: (n: number) => string;
+  /** No ratio column for this row (counts, not costs). */
+  noRatio?: boolean;
 }
 
 const ROWS: Row[] = [
+  { name: 'relay processes', value: (f) => f.processes, format: (n) => String(n), noRatio: true },
   { name: 'submissions/s', value: (f) => f.submissionsPerSecond, format: (n) => fixed(n, 1) },
   { name: 'end-to-end msg/s', value: (f) => f.endToEndPerSecond, format: (n) => fixed(n, 1) },
   { name: 'latency p50 (ms)', value: (f) => f.latencyP50, format: (n) => fixed(n, 0) },
   { name: 'latency p95 (ms)', value: (f) => f.latencyP95, format: (n) => fixed(n, 0) },
   { name: 'latency p99 (ms)', value: (f) => f.latencyP99, format: (n) => fixed(n, 0) },
-  { name: 'CPU s / 1,000 msgs', value: (f) => f.cpuPer1000, format: (n) => fixed(n, 2) },
+  { name: 'CPU-ms / message (relay processes incl. children)', value: (f) => f.cpuMsPerMessage, format: (n) => fixed(n, 2) },
   { name: '… of which kernel', value: (f) => f.systemCpuPer1000, format: (n) => fixed(n, 2) },
-  { name: 'bench harness CPU s / 1,000', value: (f) => f.harnessCpuPer1000, format: (n) => fixed(n, 2) },
+  { name: 'Redis server CPU-ms / message', value: (f) => f.storeCpuMsPerMessage ?? NaN, format: (n) => (Number.isFinite(n) ? fixed(n, 2) : '') },
+  { name: 'bench harness CPU-ms / message', value: (f) => f.harnessCpuPer1000, format: (n) => fixed(n, 2) },
   { name: 'peak RSS (MB)', value: (f) => f.peakRss, format: mb },
   { name: 'connections to sinks', value: (f) => f.sinkConnections, format: (n) => String(n) },
-  { name: 'arrived / accepted', value: (f) => f.arrived, format: (n) => String(n) },
+  {
+    name: 'Postfix deliveries over a reused connection (%)',
+    value: (f) => (f.deliveriesSent ? (100 * (f.deliveriesOverReusedConnection ?? 0)) / f.deliveriesSent : NaN),
+    format: (n) => (Number.isFinite(n) ? fixed(n, 0) : ''),
+    noRatio: true,
+  },
+  { name: 'arrived / accepted', value: (f) => f.arrived, format: (n) => String(n), noRatio: true },
 ];
 
-/** Rows are figures, columns are relays, then the ratio of each Sealgate column to Postfix. */
+/**
+ * Rows are figures, columns are relays, then the ratio of each other column to the baseline (the
+ * Postfix with connection reuse, see legs.ts baselineOf). Rows no run has a value for are left out.
+ */
 export function comparisonTable(runs: RunFigures[], baseline?: RunFigures): string {
   const others = runs.filter((run) => run !== baseline);
-  const header = ['figure', ...runs.map((run) => run.relay), ...(baseline ? others.map((run) => `${run.relay} / Postfix`) : [])];
+  const header = ['figure', ...runs.map((run) => run.relay), ...(baseline ? others.map((run) => `${run.relay} / ${baseline.relay}`) : [])];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   for (const row of ROWS) {
+    if (!runs.some((run) => Number.isFinite(row.value(run)))) continue;
     const cells = runs.map((run) => (row.name.startsWith('arrived') ? `${run.arrived} / ${run.accepted}` : row.format(row.value(run))));
-    const ratios = baseline && !row.name.startsWith('arrived') ? others.map((run) => fixed(row.value(run) / row.value(baseline), 2)) : others.map(() => '');
-    lines.push(`| ${[row.name, ...cells, ...(baseline ? ratios : [])].join(' | ')} |`);
+    const ratio = (run: RunFigures): string => {
+      const value = row.value(run) / row.value(baseline!);
+      return row.noRatio || !Number.isFinite(value) ? '' : fixed(value, 2);
+    };
+    lines.push(`| ${[row.name, ...cells, ...(baseline ? others.map(ratio) : [])].join(' | ')} |`);
   }
-  const pss = runs.find((run) => run.peakPss !== undefined);
-  if (pss) lines.push('', `Postfix peak summed PSS (shared pages split): ${mb(pss.peakPss!)} MB.`);
+  for (const run of runs.filter((r) => r.peakPss !== undefined)) lines.push('', `${run.relay} peak summed PSS (shared pages split): ${mb(run.peakPss!)} MB.`);
   return lines.join('\n');
 }
 

@@ -9,15 +9,16 @@ import { parseArgs } from 'node:util';
 import { postfixUnavailableReason } from '../test/support/postfix';
 import type { MxTlsBehaviour } from '../test/support/world';
 import { measure, type RunFigures } from './measure';
-import { Cleanup, MODES, runId, sealgateFor, type BenchOptions, type Context, type Mode } from './context';
-import { buildSealgate, startPostfixRelay, type RelayUnderTest } from './relays';
+import { Cleanup, MODES, runId, sealgateFor, startLeg, type BenchOptions, type Context, type Mode } from './context';
+import { baselineOf, compareChecks, reusesConnections, scalingSummary, selectLegs } from './legs';
+import { buildSealgate, type RelayUnderTest } from './relays';
 import { comparisonTable, machine, targetTable, type TargetCheck } from './report';
 import { startSinkWorld, type SinkWorld } from './sink-world';
 
 const WARMUP_MESSAGES = 40;
 import { checkDurability, runLargeMessage, runQueuedWhileSinksDown } from './targets';
 
-const HELP = `Usage: npm run bench -- [options]
+export const HELP = `Usage: npm run bench -- [options]
 
   --mode MODE          compare (default) | latency | queued | large | durability | all
   --short              quick check: a few hundred messages, smaller targets' loads
@@ -26,10 +27,24 @@ const HELP = `Usage: npm run bench -- [options]
   --connections C      concurrent submission connections (default 8)
   --domains N          destination domains (default 4)
   --mix LIST           TLS behaviours of the sinks, cycled over the domains (default tls13,tls12-gcm)
-  --backends LIST      Sealgate stores to run: file,redis (default both)
-  --no-postfix         skip the Postfix run (no ratios)
-  --from build|source  run Sealgate compiled (default, as in production) or from src/ through tsx
-  --relay-node-flags F node flags for Sealgate, e.g. "--max-semi-space-size=2"
+  --legs LIST          compare-mode legs, any of (default all, in this order):
+                         file           Sealgate (file), tuned bench config, compiled build
+                         default        Sealgate as the README's \`npm start\`: node bin/sealgate start,
+                                        shipped config/default.yaml (admin API on, default logging, file
+                                        store), only ports and the sink world's DNS/MTA-STS/CA changed
+                         redis          Sealgate (redis), tuned bench config
+                         redis-multi    several Sealgate processes on one Redis (same prefix, own
+                                        listeners; the connections are spread over them)
+                         postfix-reuse  Postfix with smtp_tls_connection_reuse (tlsproxy): the baseline
+                                        of every ratio and target
+                         postfix        Postfix opening a new TLS connection per message
+  --processes N        Sealgate processes of the redis-multi leg (default 2)
+  --backends LIST      Sealgate stores to run: file,redis (default both); without --legs, file selects
+                       file and default, redis selects redis and redis-multi; the target modes use the first
+  --no-postfix         without --legs: skip both Postfix legs (no ratios)
+  --from build|source  run the tuned Sealgate legs compiled (default, as in production) or from src/
+                       through tsx (the default leg always runs bin/sealgate, as npm start does)
+  --relay-node-flags F node flags for the tuned Sealgate legs, e.g. "--max-semi-space-size=2"
   --profile DIR        write a V8 CPU profile of each Sealgate run to DIR (--cpu-prof)
   --out FILE           JSON results (default bench/results/latest.json)
   --time-limit SEC     stop everything after this long (default 1800)
@@ -62,6 +77,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       mix: { type: 'string', default: 'tls13,tls12-gcm' },
       backends: { type: 'string', default: 'file,redis' },
       'no-postfix': { type: 'boolean', default: false },
+      legs: { type: 'string' },
+      processes: { type: 'string' },
       from: { type: 'string', default: 'build' },
       profile: { type: 'string' },
       'relay-node-flags': { type: 'string', default: '' },
@@ -76,6 +93,9 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const backends = values.backends.split(',').map((b) => b.trim());
   if (backends.some((b) => b !== 'file' && b !== 'redis')) throw new Error('--backends: file, redis or file,redis');
   if (values.from !== 'build' && values.from !== 'source') throw new Error('--from: build or source');
+  const legs = selectLegs({ ...(values.legs !== undefined ? { legs: values.legs } : {}), backends: backends as Array<'file' | 'redis'>, postfix: !values['no-postfix'] });
+  const processes = positive('processes', values.processes, 2);
+  if (processes < 2) throw new Error('--processes: at least 2 (one process is the redis leg)');
   return {
     mode: values.mode as Mode,
     short: values.short,
@@ -85,7 +105,10 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     domains: positive('domains', values.domains, 4),
     mix: values.mix.split(',').map((m) => m.trim() as MxTlsBehaviour),
     backends: backends as Array<'file' | 'redis'>,
-    postfix: !values['no-postfix'],
+    // Postfix must be installed when any Postfix leg runs.
+    postfix: legs.some((leg) => leg.startsWith('postfix')),
+    legs,
+    processes,
     from: values.from,
     ...(values.profile ? { profileDir: path.resolve(values.profile) } : {}),
     relayNodeFlags: values['relay-node-flags'].split(' ').filter(Boolean),
@@ -130,46 +153,40 @@ export async function loadThrough(relay: RelayUnderTest, sinks: SinkWorld, conte
 
 interface CompareResult {
   runs: RunFigures[];
+  /** The leg the ratios are taken against, and the Redis 1-vs-N-processes line. */
+  baseline?: string;
+  scaling?: string;
   checks: TargetCheck[];
   table: string;
 }
 
 async function compare(context: Context, sinks: SinkWorld): Promise<CompareResult> {
   const runs: RunFigures[] = [];
-  for (const backend of context.options.backends) {
-    const { relay, stop } = await sealgateFor(context, sinks, backend);
+  for (const leg of context.options.legs) {
+    const { relay, stop } = await startLeg(context, sinks, leg);
     try {
-      runs.push(await loadThrough(relay, sinks, context));
+      const figures = await loadThrough(relay, sinks, context);
+      context.log(`  ${relay.label}: ${figures.sinkConnections} connections to sinks for ${figures.accepted} messages, ${figures.cpuMsPerMessage.toFixed(2)} CPU-ms per message`);
+      if (leg === 'postfix-reuse' && !reusesConnections(figures)) context.log(`  WARNING: ${relay.label} did not reuse its connections to the sinks`);
+      runs.push(figures);
     } finally {
       await stop();
     }
   }
-  let postfix: RunFigures | undefined;
-  if (context.options.postfix) {
-    const relay = await startPostfixRelay(sinks.world, sinks.nextHops);
-    const stop = context.cleanup.add('postfix', () => relay.stop());
-    try {
-      postfix = await loadThrough(relay, sinks, context);
-      runs.push(postfix);
-    } finally {
-      await stop();
-    }
-  }
-  const checks: TargetCheck[] = [];
-  for (const run of runs) {
-    if (run.arrived < run.accepted || run.submitFailures > 0) {
-      checks.push({ target: `${run.relay}: every message accepted and delivered`, measured: `${run.arrived}/${run.messages}`, pass: false });
-    }
-  }
-  if (postfix && context.options.size === 10 * 1024) {
-    const goal = { file: 2, redis: 1.5 } as const;
-    for (const run of runs.filter((r) => r !== postfix)) {
-      const backend = run.relay.includes('redis') ? 'redis' : 'file';
-      const ratio = run.endToEndPerSecond / postfix.endToEndPerSecond;
-      checks.push({ target: `end-to-end throughput ${run.relay} ≥ ${goal[backend]}× Postfix`, measured: `${ratio.toFixed(2)}×`, pass: ratio >= goal[backend] });
-    }
-  }
-  return { runs, checks, table: comparisonTable(runs, postfix) };
+  const baseline = baselineOf(runs);
+  const checks = compareChecks(runs, { size: context.options.size });
+  const scaling = scalingSummary(runs);
+  const notes = [
+    ...(baseline && baseline.leg !== 'postfix-reuse' ? [`Ratios are against ${baseline.relay} (the reuse Postfix did not run): no throughput targets checked.`] : []),
+    ...(scaling ? [scaling] : []),
+  ];
+  return {
+    runs,
+    checks,
+    ...(baseline ? { baseline: baseline.leg } : {}),
+    ...(scaling ? { scaling } : {}),
+    table: [comparisonTable(runs, baseline), ...notes.map((note) => `\n${note}`)].join('\n'),
+  };
 }
 
 async function latencyAtHalfRate(context: Context, sinks: SinkWorld): Promise<{ max: RunFigures; paced: RunFigures; check: TargetCheck }> {
@@ -209,7 +226,7 @@ async function main(): Promise<void> {
   const limit = setTimeout(() => abort(`time limit of ${options.timeLimitSeconds} s reached`), options.timeLimitSeconds * 1000);
   limit.unref();
 
-  if (options.postfix) {
+  if (options.postfix && (options.mode === 'compare' || options.mode === 'all')) {
     const reason = postfixUnavailableReason();
     if (reason) throw new Error(`Postfix comparison impossible: ${reason} (or pass --no-postfix)`);
   }
@@ -230,6 +247,8 @@ async function main(): Promise<void> {
         context.log('compare: Sealgate and Postfix, same load');
         const result = await compare(context, sinks);
         results.compare = result.runs;
+        if (result.baseline) results.compareBaseline = result.baseline;
+        if (result.scaling) results.scaling = result.scaling;
         checks.push(...result.checks);
         sections.push(`### Throughput, latency, CPU, memory (M=${options.messages}, S=${options.size} B, C=${options.connections}, ${options.domains} domains)\n\n${result.table}`);
       } finally {
