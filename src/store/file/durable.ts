@@ -2,13 +2,87 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-/** fsyncs a directory so a rename or unlink in it survives a power cut (Haraka and chasquid skip this). */
-export async function fsyncDir(dir: string): Promise<void> {
+/** One fsync of a directory: every rename or unlink done in it before this started then survives a power cut. */
+async function fsyncDirOnce(dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r');
   try {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+interface Round {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+function newRound(): Round {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Shares directory fsyncs between callers that ask at once. A caller asks after its rename (or unlink) has
+ * completed, so any fsync that starts after the call covers it: callers join the folder's pending round, which
+ * starts once the current turn of the event loop is over (every rename completed in that turn shares it). A
+ * round never waits for a running fsync (ext4 already lets concurrent fsyncs share one journal commit; making
+ * callers queue behind a running fsync was measured slower), and a failed fsync rejects every caller of its round.
+ */
+export class DirSync {
+  private readonly pending = new Map<string, Round>();
+
+  constructor(
+    private readonly syncOnce: (dir: string) => Promise<void> = fsyncDirOnce,
+    private readonly schedule: (start: () => void) => void = (start) => void setImmediate(start),
+  ) {}
+
+  sync(dir: string): Promise<void> {
+    let round = this.pending.get(dir);
+    if (round === undefined) {
+      round = newRound();
+      this.pending.set(dir, round);
+      this.schedule(() => this.start(dir));
+    }
+    return round.promise;
+  }
+
+  private start(dir: string): void {
+    const round = this.pending.get(dir);
+    if (round === undefined) return;
+    // From here on, callers form the next round: this fsync may start before their renames.
+    this.pending.delete(dir);
+    // An async wrapper turns a synchronous throw into this round's failure too.
+    const started = (async () => this.syncOnce(dir))();
+    started.then(
+      () => round.resolve(),
+      (error: unknown) => round.reject(error as Error),
+    );
+  }
+}
+
+const dirSync = new DirSync();
+
+/**
+ * fsyncs a directory so a rename or unlink in it survives a power cut (Haraka and chasquid skip this). Callers
+ * that ask in the same turn of the event loop share one fsync (DirSync); each gets one that started after its call.
+ */
+export function fsyncDir(dir: string): Promise<void> {
+  return dirSync.sync(path.resolve(dir));
+}
+
+/** Removes a file; a missing one is fine. One unlink (fs.rm stats the path first, twice). */
+export async function unlinkIfPresent(file: string): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 
@@ -52,7 +126,7 @@ export async function writeFileAtomic(tmpDir: string, target: string, data: stri
 
 /** Removes a file (missing is fine) and, when durable, makes the removal survive a crash. */
 export async function removeFile(target: string, durable = true): Promise<void> {
-  await fs.rm(target, { force: true });
+  await unlinkIfPresent(target);
   if (durable) await fsyncDir(path.dirname(target));
 }
 

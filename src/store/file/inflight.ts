@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fsyncDir } from './durable';
+import { fsyncDir, unlinkIfPresent } from './durable';
 
 /**
  * In-flight markers of the embedded spool: `inflight/<job id>`, an empty file per job this relay has claimed and
@@ -34,7 +34,7 @@ export class InflightMarkers {
     for (const name of await fs.readdir(this.dir)) {
       const jobId = decodeName(name);
       if (jobId !== undefined && isWaiting(jobId)) left.add(jobId);
-      else await fs.rm(path.join(this.dir, name), { force: true });
+      else await unlinkIfPresent(path.join(this.dir, name));
     }
     this.left ??= left;
     return this.left;
@@ -51,7 +51,7 @@ export class InflightMarkers {
   /** The attempt is settled (result recorded, or the lease handed back unused). */
   async clear(jobId: string): Promise<void> {
     this.left?.delete(jobId);
-    await fs.rm(this.file(jobId), { force: true });
+    await unlinkIfPresent(this.file(jobId));
   }
 
   private file(jobId: string): string {

@@ -1,6 +1,7 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from '../errors';
+import { unlinkIfPresent } from './durable';
 
 /** Runs tasks for one key one after another inside this process (cheap, no file system). */
 export class KeyedMutex {
@@ -147,7 +148,7 @@ async function createOwnedLock(lockFile: string): Promise<void> {
   try {
     await fs.link(stage, lockFile);
   } finally {
-    await fs.rm(stage, { force: true });
+    await unlinkIfPresent(stage);
   }
 }
 
@@ -157,7 +158,7 @@ export async function sweepLockStages(dir: string): Promise<void> {
   for (const name of names) {
     if (!name.endsWith(STAGE_SUFFIX)) continue;
     const pid = Number(name.split('.').at(-3));
-    if (pid !== process.pid && !pidAlive(pid)) await fs.rm(path.join(dir, name), { force: true });
+    if (pid !== process.pid && !pidAlive(pid)) await unlinkIfPresent(path.join(dir, name));
   }
 }
 
@@ -179,7 +180,7 @@ export async function withFileLock<T>(lockFile: string, task: () => Promise<T>, 
       const stat = await fs.stat(lockFile).catch(() => undefined);
       const owner = await readOwner(lockFile);
       if (stat !== undefined && isStale(Date.now() - stat.mtimeMs, owner)) {
-        await fs.rm(lockFile, { force: true });
+        await unlinkIfPresent(lockFile);
         continue;
       }
       // Contention, not damage: callers retry (a delivery result is then retried, never quarantined for it).
@@ -191,7 +192,7 @@ export async function withFileLock<T>(lockFile: string, task: () => Promise<T>, 
   try {
     return await task();
   } finally {
-    await fs.rm(lockFile, { force: true });
+    await unlinkIfPresent(lockFile);
   }
 }
 
@@ -233,7 +234,7 @@ export async function acquireSpoolLock(spoolPath: string): Promise<() => Promise
       await handle.close();
       return async () => {
         const owner = await readOwner(file);
-        if (owner !== undefined && isSelf(owner)) await fs.rm(file, { force: true });
+        if (owner !== undefined && isSelf(owner)) await unlinkIfPresent(file);
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -242,7 +243,7 @@ export async function acquireSpoolLock(spoolPath: string): Promise<() => Promise
         throw new SpoolLockedError(`queue spool ${spoolPath} is already used by another Sealgate relay (PID ${owner.pid}); stop it first`, owner.pid);
       }
       // Left behind by a relay that died (or by this very process), or naming a PID now reused: take it over.
-      await fs.rm(file, { force: true });
+      await unlinkIfPresent(file);
     }
   }
   throw new Error(`could not take the spool lock ${file}`);

@@ -10,9 +10,19 @@ import { fsyncDir, tempName } from './durable';
 import { InflightMarkers } from './inflight';
 import type { FileSpool } from './spool';
 
+/** Messages whose body facts are kept in memory for openBody (insertion order: the oldest are dropped first). */
+const BODY_FACTS_LIMIT = 4096;
+
+type BodyFacts = Pick<MessageRecord, 'size' | 'sha256'>;
+
 /** The job queue over the embedded spool: durable enqueue, in-memory leases checked against disk, results. */
 export class FileJobQueue implements JobQueue {
   private readonly markers: InflightMarkers;
+  /**
+   * Size and SHA-256 of bodies this process wrote or just read the metadata of (at claim). They never change for
+   * a message id, so openBody checks the body against them without reading the metadata a third time.
+   */
+  private readonly bodyFacts = new Map<string, BodyFacts>();
 
   constructor(private readonly spool: FileSpool) {
     this.markers = new InflightMarkers(spool.layout.root);
@@ -51,20 +61,34 @@ export class FileJobQueue implements JobQueue {
       throw error;
     }
     index.add(record);
+    this.rememberBody(record);
     return index.view(record);
   }
 
+  private rememberBody(record: MessageRecord): void {
+    if (this.bodyFacts.has(record.id)) return;
+    if (this.bodyFacts.size >= BODY_FACTS_LIMIT) this.bodyFacts.delete(this.bodyFacts.keys().next().value!);
+    this.bodyFacts.set(record.id, { size: record.size, ...(record.sha256 !== undefined ? { sha256: record.sha256 } : {}) });
+  }
+
   async openBody(id: string): Promise<Readable> {
-    const record = isMessageId(id) ? await this.spool.readMeta(id) : undefined;
-    if (!record) throw new NotFoundError(`message ${id} not found`);
-    if (record.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(this.spool.layout.bodyFile(id), 'r');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`message ${id} has no body`);
-      throw error;
+    if (!isMessageId(id)) throw new NotFoundError(`message ${id} not found`);
+    const known = this.bodyFacts.get(id);
+    // A body is removed before its record says so: while the file opens, the facts known are enough. When it
+    // does not, the metadata says why (message gone, body removed, or missing).
+    const opened = known ? await this.openBodyFile(id) : undefined;
+    let record: BodyFacts | undefined = opened ? known : undefined;
+    let handle = opened;
+    if (!handle) {
+      const stored = await this.spool.readMeta(id);
+      if (!stored) throw new NotFoundError(`message ${id} not found`);
+      if (stored.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
+      handle = await this.openBodyFile(id);
+      if (!handle) throw new NotFoundError(`message ${id} has no body`);
+      record = stored;
+      this.rememberBody(stored);
     }
+    if (!record) throw new NotFoundError(`message ${id} not found`);
     const { size } = await handle.stat();
     if (size !== record.size) {
       await handle.close();
@@ -76,6 +100,16 @@ export class FileJobQueue implements JobQueue {
     source.on('error', (error) => verifier.destroy(error));
     verifier.on('close', () => source.destroy());
     return source.pipe(verifier);
+  }
+
+  /** The body file opened for reading; undefined when it is not there. */
+  private async openBodyFile(id: string): Promise<fs.FileHandle | undefined> {
+    try {
+      return await fs.open(this.spool.layout.bodyFile(id), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
   }
 
   private async damagedBody(id: string, reason: string, code: 'body-size' | 'body-checksum'): Promise<Error> {
@@ -159,6 +193,7 @@ export class FileJobQueue implements JobQueue {
       else index.remove(messageId);
       return undefined;
     }
+    this.rememberBody(record);
     const { jobs: _jobs, ...message } = record;
     return { job: withLease(job, lease), message, ...(resumed ? { resumed } : {}) };
   }
