@@ -81,6 +81,11 @@ const CONNECTION_FAILURE =
   /max retries per request|connection is closed|command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|isn't writeable|^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|LOADING|READONLY|MASTERDOWN)\b|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|Cluster is ended|slots allocation group/i;
 /** Replies meaning the slot is (for now) served elsewhere: the write did not run, and may be sent again. */
 const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|READONLY)\b|connection is closed/i;
+/**
+ * Connections (per node) for writes confirmed with WAIT on a cluster. WAIT covers every write the master applied
+ * before it (its replication offset), so a body uploaded on the main connection is confirmed with its enqueue.
+ */
+const CONFIRMING_CONNECTIONS = 4;
 /** Rounds a confirmed write is sent again after a redirection before it is reported unavailable. */
 const MAX_REDIRECTED_ROUNDS = 20;
 
@@ -91,6 +96,12 @@ const MAX_REDIRECTED_ROUNDS = 20;
  */
 export class RedisCore {
   readonly redis: ScriptedRedis;
+  /**
+   * Cluster only: connections of their own for the writes confirmed with WAIT. WAIT blocks the connection it is
+   * sent on until the replicas answer (up to replicaTimeout), so on the shared connection every other command
+   * of the relay would queue behind it; here a few confirmations wait side by side and nothing else waits.
+   */
+  private readonly confirmers: Array<{ redis: ScriptedRedis; busy: number }> = [];
   readonly keys: RedisKeys;
   private readonly where: string;
   private unreachable = false;
@@ -112,6 +123,14 @@ export class RedisCore {
       options.logger.info('Redis queue reachable again');
     });
     this.redis = defineScripts(client);
+    if (options.cluster) {
+      for (let i = 0; i < CONFIRMING_CONNECTIONS; i++) {
+        const confirmer = clusterClient(options, options.cluster);
+        // The main client reports the cluster's state; these only must not throw an unheard 'error'.
+        confirmer.on('error', () => undefined);
+        this.confirmers.push({ redis: defineScripts(confirmer), busy: 0 });
+      }
+    }
     this.where = redisAddress(options.url);
   }
 
@@ -147,6 +166,7 @@ export class RedisCore {
   async open(): Promise<void> {
     try {
       if (this.redis.status === 'wait') await this.redis.connect();
+      for (const { redis } of this.confirmers) if (redis.status === 'wait') await redis.connect();
       const client: unknown = this.redis;
       if (client instanceof Cluster) {
         // Every node, replicas included: a replica promoted by a failover must keep acknowledged writes as well.
@@ -157,6 +177,7 @@ export class RedisCore {
     } catch (error) {
       // Stop the reconnect loop: an open that failed must not leave a client retrying in the background.
       this.redis.disconnect();
+      for (const { redis } of this.confirmers) redis.disconnect();
       const cause = this.lastError;
       if (cause && error instanceof Error && /connection is closed/i.test(error.message)) {
         throw new StoreUnavailableError(`Redis queue at ${this.where} is unreachable (${cause.message})`, { cause });
@@ -166,6 +187,7 @@ export class RedisCore {
   }
 
   async close(): Promise<void> {
+    for (const { redis } of this.confirmers) redis.disconnect();
     // QUIT on a client that is not connected would wait for a reconnect first.
     if (this.redis.status !== 'ready') {
       this.redis.disconnect();
@@ -393,8 +415,19 @@ export class RedisCore {
     const cluster = this.options.cluster;
     const script = this.redis[name] as (...args: (string | number)[]) => Promise<Awaited<ReturnType<StoreScripts[K]>>>;
     if (!cluster || cluster.replicas === 0) return script.apply(this.redis, args);
+    // The least busy confirming connection: its WAIT then holds up as few other writes as possible.
+    const confirmer = this.confirmers.reduce((best, next) => (next.busy < best.busy ? next : best));
+    confirmer.busy++;
+    try {
+      return await this.confirmOn(confirmer.redis, cluster, name, args);
+    } finally {
+      confirmer.busy--;
+    }
+  }
+
+  private async confirmOn<K extends ConfirmedScript>(redis: ScriptedRedis, cluster: RedisClusterOptions, name: K, args: (string | number)[]): Promise<Awaited<ReturnType<StoreScripts[K]>>> {
     for (let round = 1; ; round++) {
-      const pipeline = this.redis.pipeline() as unknown as Record<K, (...args: (string | number)[]) => unknown> & {
+      const pipeline = redis.pipeline() as unknown as Record<K, (...args: (string | number)[]) => unknown> & {
         wait(replicas: number, timeout: number): unknown;
         exec(): Promise<[Error | null, unknown][] | null>;
       };
@@ -405,6 +438,10 @@ export class RedisCore {
       const [[error, value], [waitError, acked]] = replies as [[Error | null, unknown], [Error | null, unknown]];
       if (error) {
         if (!REDIRECTED.test(error.message) || round >= MAX_REDIRECTED_ROUNDS) throw error;
+        // The client only learns the new owner of the slot from a refresh: a pipeline whose WAIT answered (or
+        // failed differently) is not redirected by ioredis itself.
+        const client: unknown = redis;
+        if (client instanceof Cluster) client.refreshSlotsCache();
         await sleep(Math.min(50 * round, 500));
         continue;
       }
