@@ -35,20 +35,18 @@ describe('RedisCore.classify on a cluster', () => {
     expect((classified as StoreError).code).toBe('unavailable');
   });
 
-  test('a script error, a wrong type or a cross-slot request stays what it is (retrying cannot fix it)', () => {
-    for (const message of ['ERR Error running script', 'WRONGTYPE Operation against a key holding the wrong kind of value', "CROSSSLOT Keys in request don't hash to the same slot"]) {
-      const error = new Error(message);
-      expect(core(true).classify(error)).toBe(error);
-    }
-  });
-
-  test('the cluster client is made on a cluster only: a single Redis keeps its plain client and key names', () => {
+  test('the cluster client is made on a cluster only (a single Redis keeps its plain client and key names); errors retrying cannot fix stay as they are', () => {
     const single = core(false);
     const clustered = core(true);
     expect(single.redis as unknown).toBeInstanceOf(Redis);
     expect(clustered.redis as unknown).toBeInstanceOf(Cluster);
     expect(single.keys.message('M')).toBe('sg:msg:M');
     expect(clustered.keys.message('M')).toBe('{sg}:msg:M');
+    // A script error, a wrong type or a cross-slot request stays what it is: retrying cannot fix it.
+    for (const message of ['ERR Error running script', 'WRONGTYPE Operation against a key holding the wrong kind of value', "CROSSSLOT Keys in request don't hash to the same slot"]) {
+      const error = new Error(message);
+      expect(clustered.classify(error)).toBe(error);
+    }
     single.redis.disconnect();
     clustered.redis.disconnect();
   });
