@@ -27,9 +27,10 @@ export class UnconfirmedWriteError extends StoreUnavailableError {}
 
 /**
  * The scripts whose success a reply or a delivery relies on: on a cluster they are confirmed by replicas
- * (RedisCore.confirmed). A claim too: a lease a failover forgot would let the same job be claimed and sent again.
+ * (RedisCore.confirmed). A claim too: a lease a failover forgot would let the same job be claimed and sent again;
+ * and a portal copy, its trail and a portal's acknowledgement of a hand-over (a notice may already point at them).
  */
-type ConfirmedScript = 'sgEnqueue' | 'sgUpdateJob' | 'sgEvidenceAppend' | 'sgClaim';
+type ConfirmedScript = 'sgEnqueue' | 'sgUpdateJob' | 'sgEvidenceAppend' | 'sgClaim' | 'sgPutPortal' | 'sgAppendPortalEvent' | 'sgAckFallback';
 
 export interface RedisStoreOptions {
   /** `redis://` or `rediss://`; never logged as is (see redactRedisUrl). */
