@@ -104,11 +104,28 @@ export const configSchema = z
               })
               .strict()
               .prefault({}),
+            /** A Redis Cluster: `url` is one seed node; the store's keys get hash tags (docs/operations.md, "Redis Cluster"). */
+            cluster: z
+              .object({
+                enabled: z.boolean().default(false),
+                /** More seed nodes besides queue.redis.url (same credentials and TLS). */
+                nodes: z.array(redisUrl).default([]),
+                /** Replicas that must hold a write (WAIT) before the 250 or the recorded result that relies on it; 0 does not wait. */
+                replicas: z.number().int().min(0).default(1),
+                /** How long to wait for them; a shortfall is a 4xx (or a held result), never an early 250. */
+                replicaTimeout: duration.default(2_000),
+              })
+              .strict()
+              .prefault({}),
           })
           .strict()
           .refine((redis) => (redis.tls.ca === null && redis.tls.servername === null) || redisUrlIsTls(redis.url), {
             message: 'queue.redis.tls is set but queue.redis.url is not a rediss:// URL',
             path: ['tls'],
+          })
+          .refine((redis) => !redis.cluster.enabled || !/[{}]/.test(redis.prefix), {
+            message: 'queue.redis.prefix must not contain { or } with queue.redis.cluster.enabled (the store makes it the hash tag)',
+            path: ['prefix'],
           })
           .prefault({}),
       })

@@ -28,6 +28,7 @@ export function createStore(config: Config, logger: Logger, observer?: StoreObse
       anchorCopy: config.evidence.anchorCopy,
       logger,
       ...(observer ? { observer } : {}),
+      ...(queue.redis.cluster.enabled ? { cluster: { nodes: queue.redis.cluster.nodes, replicas: queue.redis.cluster.replicas, replicaTimeoutMs: queue.redis.cluster.replicaTimeout } } : {}),
     });
   }
   return new FileStore({

@@ -45,4 +45,21 @@ describe('queue.redis and queue.startupTimeout', () => {
     const message = configErrorOf(() => parseConfig({ ...minimal, queue: { redis: { url: 'redis://redis.example', tls: { ca: 'ca.pem' } } } }, {}, base));
     expect(message).toContain('queue.redis.tls');
   });
+
+  test('queue.redis.cluster is off by default; on, it takes seed nodes, a replica count and a replica timeout', () => {
+    expect(parseConfig(minimal, {}, base).queue.redis.cluster).toEqual({ enabled: false, nodes: [], replicas: 1, replicaTimeout: 2_000 });
+    const cluster = parseConfig(
+      { ...minimal, queue: { backend: 'redis', redis: { url: 'redis://10.0.0.1:7000', cluster: { enabled: true, nodes: ['redis://10.0.0.2:7000'], replicas: 2, replicaTimeout: '500ms' } } } },
+      {},
+      base,
+    ).queue.redis.cluster;
+    expect(cluster).toEqual({ enabled: true, nodes: ['redis://10.0.0.2:7000'], replicas: 2, replicaTimeout: 500 });
+  });
+
+  test('a cluster seed node that is not a redis:// URL, or a prefix with a hash tag of its own on a cluster, is refused', () => {
+    expect(configErrorOf(() => parseConfig({ ...minimal, queue: { redis: { cluster: { enabled: true, nodes: ['10.0.0.2:7000'] } } } }, {}, base))).toContain('queue.redis.cluster.nodes');
+    expect(configErrorOf(() => parseConfig({ ...minimal, queue: { redis: { prefix: '{sg}', cluster: { enabled: true } } } }, {}, base))).toContain('queue.redis.prefix');
+    // A single Redis keeps any prefix it had.
+    expect(parseConfig({ ...minimal, queue: { redis: { prefix: '{sg}' } } }, {}, base).queue.redis.prefix).toBe('{sg}');
+  });
 });

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../../log/logger';
 import { parseJobId } from '../ids';
 import { isClaimable } from '../records';
@@ -19,7 +20,17 @@ import {
 import { redisAddress, redisConnection, type RedisTlsOptions } from './connection';
 import { checkDurability } from './durability';
 import { RedisKeys } from './keys';
-import { defineScripts, scriptOutcome, type ScriptedRedis } from './scripts';
+import { defineScripts, scriptOutcome, type ScriptedRedis, type StoreScripts } from './scripts';
+
+/** A write the cluster's master applied but too few replicas confirmed in time: unavailable, yet it may stay. */
+export class UnconfirmedWriteError extends StoreUnavailableError {}
+
+/**
+ * The scripts whose success a reply or a delivery relies on: on a cluster they are confirmed by replicas
+ * (RedisCore.confirmed). A claim too: a lease a failover forgot would let the same job be claimed and sent again;
+ * and a portal copy, its trail and a portal's acknowledgement of a hand-over (a notice may already point at them).
+ */
+type ConfirmedScript = 'sgEnqueue' | 'sgUpdateJob' | 'sgEvidenceAppend' | 'sgClaim' | 'sgPutPortal' | 'sgAppendPortalEvent' | 'sgAckFallback';
 
 export interface RedisStoreOptions {
   /** `redis://` or `rediss://`; never logged as is (see redactRedisUrl). */
@@ -44,6 +55,18 @@ export interface RedisStoreOptions {
   anchorCopy?: string | null;
   /** The evidence log's clock (when a record is logged, so its day); Date.now when absent. Nothing else reads it. */
   now?: () => number;
+  /** A Redis Cluster (queue.redis.cluster): `url` is one seed node; absent for a single Redis. */
+  cluster?: RedisClusterOptions;
+}
+
+/** How the store talks to a Redis Cluster. */
+export interface RedisClusterOptions {
+  /** More seed nodes besides the store's url (same credentials and TLS). */
+  nodes: string[];
+  /** Replicas that must hold a write before the reply that relies on it (WAIT); 0 does not wait. */
+  replicas: number;
+  /** How long WAIT waits for them; a shortfall is StoreUnavailableError (the write is kept). */
+  replicaTimeoutMs: number;
 }
 
 /** The message as stored: everything but the jobs, which live in their own keys. */
@@ -55,7 +78,17 @@ const MAX_CAS_ATTEMPTS = 50;
 /** How many records one MGET reads. */
 export const BATCH = 500;
 
-const CONNECTION_FAILURE = /max retries per request|connection is closed|command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|isn't writeable/i;
+const CONNECTION_FAILURE =
+  /max retries per request|connection is closed|command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|isn't writeable|^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|LOADING|READONLY|MASTERDOWN)\b|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|Cluster is ended|slots allocation group/i;
+/** Replies meaning the slot is (for now) served elsewhere: the write did not run, and may be sent again. */
+const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|READONLY)\b|connection is closed/i;
+/**
+ * Connections (per node) for writes confirmed with WAIT on a cluster. WAIT covers every write the master applied
+ * before it (its replication offset), so a body uploaded on the main connection is confirmed with its enqueue.
+ */
+const CONFIRMING_CONNECTIONS = 4;
+/** Rounds a confirmed write is sent again after a redirection before it is reported unavailable. */
+const MAX_REDIRECTED_ROUNDS = 20;
 
 /**
  * The shared core of the Redis backend under every role (queue.ts, admin.ts, fallback.ts, cache.ts,
@@ -64,6 +97,12 @@ const CONNECTION_FAILURE = /max retries per request|connection is closed|command
  */
 export class RedisCore {
   readonly redis: ScriptedRedis;
+  /**
+   * Cluster only: connections of their own for the writes confirmed with WAIT. WAIT blocks the connection it is
+   * sent on until the replicas answer (up to replicaTimeout), so on the shared connection every other command
+   * of the relay would queue behind it; here a few confirmations wait side by side and nothing else waits.
+   */
+  private readonly confirmers: Array<{ redis: ScriptedRedis; busy: number }> = [];
   readonly keys: RedisKeys;
   private readonly where: string;
   private unreachable = false;
@@ -71,17 +110,8 @@ export class RedisCore {
   private lastError: Error | undefined;
 
   constructor(readonly options: RedisStoreOptions) {
-    this.keys = new RedisKeys(options.prefix);
-    const connection = redisConnection(options.url, options.password, options.tls);
-    const client = new Redis(connection.url, {
-      ...(connection.tls ? { tls: connection.tls } : {}),
-      protocol: 2,
-      lazyConnect: true,
-      // Bounded: while Redis is down, commands fail after a few reconnect attempts instead of waiting forever.
-      maxRetriesPerRequest: 3,
-      commandTimeout: options.commandTimeoutMs ?? 15_000,
-      retryStrategy: (times) => Math.min(times * 100, 2_000),
-    });
+    this.keys = new RedisKeys(options.prefix, options.cluster !== undefined);
+    const client = options.cluster ? clusterClient(options, options.cluster) : singleClient(options);
     client.on('error', (error: Error) => {
       this.lastError = error;
       if (this.unreachable) return;
@@ -94,6 +124,14 @@ export class RedisCore {
       options.logger.info('Redis queue reachable again');
     });
     this.redis = defineScripts(client);
+    if (options.cluster) {
+      for (let i = 0; i < CONFIRMING_CONNECTIONS; i++) {
+        const confirmer = clusterClient(options, options.cluster);
+        // The main client reports the cluster's state; these only must not throw an unheard 'error'.
+        confirmer.on('error', () => undefined);
+        this.confirmers.push({ redis: defineScripts(confirmer), busy: 0 });
+      }
+    }
     this.where = redisAddress(options.url);
   }
 
@@ -121,13 +159,26 @@ export class RedisCore {
     return error;
   }
 
+  /** True when the store talks to a Redis Cluster. */
+  get cluster(): boolean {
+    return this.options.cluster !== undefined;
+  }
+
   async open(): Promise<void> {
     try {
       if (this.redis.status === 'wait') await this.redis.connect();
-      await checkDurability(this.redis, this.options.onWeakDurability, this.options.logger);
+      for (const { redis } of this.confirmers) if (redis.status === 'wait') await redis.connect();
+      const client: unknown = this.redis;
+      if (client instanceof Cluster) {
+        // Every node, replicas included: a replica promoted by a failover must keep acknowledged writes as well.
+        for (const node of client.nodes('all')) await checkDurability(node, this.options.onWeakDurability, this.options.logger, `${node.options.host}:${node.options.port}`);
+      } else {
+        await checkDurability(this.redis, this.options.onWeakDurability, this.options.logger);
+      }
     } catch (error) {
       // Stop the reconnect loop: an open that failed must not leave a client retrying in the background.
       this.redis.disconnect();
+      for (const { redis } of this.confirmers) redis.disconnect();
       const cause = this.lastError;
       if (cause && error instanceof Error && /connection is closed/i.test(error.message)) {
         throw new StoreUnavailableError(`Redis queue at ${this.where} is unreachable (${cause.message})`, { cause });
@@ -137,6 +188,7 @@ export class RedisCore {
   }
 
   async close(): Promise<void> {
+    for (const { redis } of this.confirmers) redis.disconnect();
     // QUIT on a client that is not connected would wait for a reconnect first.
     if (this.redis.status !== 'ready') {
       this.redis.disconnect();
@@ -292,7 +344,7 @@ export class RedisCore {
         const { state: _state, claim: _claim, ackedAt: _ackedAt, ...immutable } = item;
         args.push(item.id, JSON.stringify(immutable), item.divertedAt);
       }
-      const reply = await this.redis.sgUpdateJob(keys.length, ...keys, ...args);
+      const reply = await this.confirmed('sgUpdateJob', keys.length, ...keys, ...args);
       const subject = { jobId, ...(change.requireOwner !== undefined ? { owner: change.requireOwner } : {}), ...(change.removeItem !== undefined ? { itemId: change.removeItem } : {}) };
       if (scriptOutcome(reply, subject) === 'done') return job;
     }
@@ -352,6 +404,56 @@ export class RedisCore {
     await this.checked(tx);
   }
 
+  /**
+   * Runs one of the store's scripts whose success a reply relies on (a `250`, a recorded result, an evidence
+   * record). On a cluster, replication is asynchronous: a master that fails before its replicas have the write
+   * loses it. So the script and a WAIT go in one pipeline, on the one connection to the slot's master, and a
+   * write fewer replicas confirmed in time than configured is StoreUnavailableError: the caller answers 4xx or
+   * holds its result and retries, and nothing acknowledged rests on one node. A redirection (the slot moved in a
+   * failover) means the script did not run: it is sent again to the new master. On a single Redis: the script alone.
+   */
+  async confirmed<K extends ConfirmedScript>(name: K, ...args: (string | number)[]): Promise<Awaited<ReturnType<StoreScripts[K]>>> {
+    const cluster = this.options.cluster;
+    const script = this.redis[name] as (...args: (string | number)[]) => Promise<Awaited<ReturnType<StoreScripts[K]>>>;
+    if (!cluster || cluster.replicas === 0) return script.apply(this.redis, args);
+    // The least busy confirming connection: its WAIT then holds up as few other writes as possible.
+    const confirmer = this.confirmers.reduce((best, next) => (next.busy < best.busy ? next : best));
+    confirmer.busy++;
+    try {
+      return await this.confirmOn(confirmer.redis, cluster, name, args);
+    } finally {
+      confirmer.busy--;
+    }
+  }
+
+  private async confirmOn<K extends ConfirmedScript>(redis: ScriptedRedis, cluster: RedisClusterOptions, name: K, args: (string | number)[]): Promise<Awaited<ReturnType<StoreScripts[K]>>> {
+    for (let round = 1; ; round++) {
+      const pipeline = redis.pipeline() as unknown as Record<K, (...args: (string | number)[]) => unknown> & {
+        wait(replicas: number, timeout: number): unknown;
+        exec(): Promise<[Error | null, unknown][] | null>;
+      };
+      pipeline[name](...args);
+      pipeline.wait(cluster.replicas, cluster.replicaTimeoutMs);
+      const replies = await pipeline.exec();
+      if (!replies || replies.length !== 2) throw new StoreUnavailableError(`Redis Cluster at ${this.where} did not answer the write`);
+      const [[error, value], [waitError, acked]] = replies as [[Error | null, unknown], [Error | null, unknown]];
+      if (error) {
+        if (!REDIRECTED.test(error.message) || round >= MAX_REDIRECTED_ROUNDS) throw error;
+        // The client only learns the new owner of the slot from a refresh: a pipeline whose WAIT answered (or
+        // failed differently) is not redirected by ioredis itself.
+        const client: unknown = redis;
+        if (client instanceof Cluster) client.refreshSlotsCache();
+        await sleep(Math.min(50 * round, 500));
+        continue;
+      }
+      if (waitError) throw new StoreUnavailableError(`Redis Cluster at ${this.where}: the write is not known to be replicated (${waitError.message})`, { cause: waitError });
+      if (Number(acked) < cluster.replicas) {
+        throw new UnconfirmedWriteError(`Redis Cluster at ${this.where}: ${String(acked)} of ${cluster.replicas} replicas confirmed the write within ${cluster.replicaTimeoutMs} ms; not acknowledged`);
+      }
+      return value as Awaited<ReturnType<StoreScripts[K]>>;
+    }
+  }
+
   async checked(tx: { exec(): Promise<[Error | null, unknown][] | null> }): Promise<void> {
     const replies = await tx.exec();
     if (!replies) throw new Error('Redis transaction aborted');
@@ -380,4 +482,53 @@ function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
-/** host:port of a Redis URL, without credentials, for error messages. */
+function singleClient(options: RedisStoreOptions): Redis {
+  const connection = redisConnection(options.url, options.password, options.tls);
+  return new Redis(connection.url, {
+    ...(connection.tls ? { tls: connection.tls } : {}),
+    protocol: 2,
+    lazyConnect: true,
+    // Bounded: while Redis is down, commands fail after a few reconnect attempts instead of waiting forever.
+    maxRetriesPerRequest: 3,
+    commandTimeout: options.commandTimeoutMs ?? 15_000,
+    retryStrategy: (times) => Math.min(times * 100, 2_000),
+  });
+}
+
+/**
+ * A Redis Cluster client seeded with the url and the extra nodes; every node gets the url's credentials and TLS.
+ * Typed as Redis: the command API the store uses is the same on both (slot routing aside, which the hash tags in
+ * keys.ts take care of).
+ */
+function clusterClient(options: RedisStoreOptions, cluster: RedisClusterOptions): Redis {
+  const connection = redisConnection(options.url, options.password, options.tls);
+  const parsed = new URL(connection.url);
+  const seeds = [options.url, ...cluster.nodes].map((url) => {
+    const node = new URL(url);
+    return { host: node.hostname, port: Number(node.port || '6379') };
+  });
+  const secure = parsed.protocol === 'rediss:';
+  const client = new Cluster(seeds, {
+    lazyConnect: true,
+    scaleReads: 'master',
+    // While no node answers, commands fail at once (StoreUnavailableError) instead of queueing without bound.
+    enableOfflineQueue: false,
+    clusterRetryStrategy: (times) => Math.min(times * 100, 2_000),
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 200,
+    retryDelayOnMoved: 50,
+    slotsRefreshTimeout: 2_000,
+    // TLS names are checked against the host names given, not the addresses they resolve to.
+    ...(secure ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+    redisOptions: {
+      protocol: 2,
+      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+      ...(secure ? { tls: connection.tls ?? {} } : {}),
+      maxRetriesPerRequest: 3,
+      commandTimeout: options.commandTimeoutMs ?? 15_000,
+    },
+  });
+  return client as unknown as Redis;
+}

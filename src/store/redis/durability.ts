@@ -20,15 +20,20 @@ export async function durabilityProblems(redis: Redis): Promise<string[] | undef
   return problems;
 }
 
-/** Warns about, or refuses, a Redis that could lose acknowledged mail. */
-export async function checkDurability(redis: Redis, mode: 'warn' | 'refuse', logger: Logger): Promise<void> {
+/**
+ * Warns about, or refuses, a Redis that could lose acknowledged mail. `node` (host:port) names one node of a
+ * cluster, each of which is checked: any of them may be the master that acknowledges a write after a failover.
+ */
+export async function checkDurability(redis: Redis, mode: 'warn' | 'refuse', logger: Logger, node?: string): Promise<void> {
   const problems = await durabilityProblems(redis);
   if (problems === undefined) {
-    logger.warn('could not read Redis persistence settings (CONFIG GET refused); durability of the queue is not verified');
+    const text = 'could not read Redis persistence settings (CONFIG GET refused); durability of the queue is not verified';
+    if (node === undefined) logger.warn(text);
+    else logger.warn({ node }, text);
     return;
   }
   if (problems.length === 0) return;
-  const text = `Redis may lose acknowledged mail: ${problems.join('; ')}`;
+  const text = `Redis${node !== undefined ? ` node ${node}` : ''} may lose acknowledged mail: ${problems.join('; ')}`;
   if (mode === 'refuse') throw new Error(`${text}. Fix the Redis configuration or set queue.redis.onWeakDurability: warn`);
-  logger.warn({ problems }, 'Redis may lose acknowledged mail; set appendonly yes, appendfsync always, maxmemory-policy noeviction');
+  logger.warn({ problems, ...(node !== undefined ? { node } : {}) }, 'Redis may lose acknowledged mail; set appendonly yes, appendfsync always, maxmemory-policy noeviction');
 }

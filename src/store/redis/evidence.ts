@@ -184,7 +184,7 @@ export class RedisEvidenceLog implements EvidenceLog {
   }
 
   private async appendBatch(inputs: readonly EvidenceRecordInput[]): Promise<EvidenceRecord[]> {
-    const { redis, keys } = this.core;
+    const { keys } = this.core;
     let floor = 0;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const state = await this.readState();
@@ -227,7 +227,8 @@ export class RedisEvidenceLog implements EvidenceLog {
         keys.evidenceSpans(),
         ...indexKeys,
       ];
-      const reply = await redis.sgEvidenceAppend(
+      const reply = await this.core.confirmed(
+        'sgEvidenceAppend',
         scriptKeys.length,
         ...scriptKeys,
         state.headRaw,
@@ -411,7 +412,7 @@ export class RedisEvidenceLog implements EvidenceLog {
   async sealEvidence(now?: number): Promise<EvidenceAnchor[]> {
     const at = now ?? this.now();
     const today = evidenceDay(at);
-    const { redis, keys } = this.core;
+    const { keys } = this.core;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const state = await this.readState();
       const head = state.head;
@@ -426,7 +427,7 @@ export class RedisEvidenceLog implements EvidenceLog {
         keys.evidenceDayIndexes(head.day),
         keys.evidenceSpans(),
       ];
-      const reply = await redis.sgEvidenceAppend(scriptKeys.length, ...scriptKeys, state.headRaw, state.anchorRaw, anchor.day, JSON.stringify(anchor), head.day, 0, 0, 0, 0);
+      const reply = await this.core.confirmed('sgEvidenceAppend', scriptKeys.length, ...scriptKeys, state.headRaw, state.anchorRaw, anchor.day, JSON.stringify(anchor), head.day, 0, 0, 0, 0);
       if (reply === Reply.appended) {
         await this.copyAnchor(anchor);
         return [anchor];

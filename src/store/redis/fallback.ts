@@ -40,8 +40,8 @@ export class RedisFallbackStore implements FallbackStore {
   }
 
   async ackFallback(id: string, owner: string): Promise<void> {
-    const { redis, keys } = this.core;
-    scriptOutcome(await redis.sgAckFallback(keys.fallbackClaims(), keys.fallbackStates(), id, owner, Date.now()), { itemId: id, owner });
+    const { keys } = this.core;
+    scriptOutcome(await this.core.confirmed('sgAckFallback', keys.fallbackClaims(), keys.fallbackStates(), id, owner, Date.now()), { itemId: id, owner });
   }
 
   async releaseFallback(id: string): Promise<void> {

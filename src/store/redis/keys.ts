@@ -1,12 +1,24 @@
 /**
  * Every Redis key the store uses, built in one place under the configured prefix (like BullMQ's QueueKeys).
  * Ids never make two keys collide: message ids are base32 and job ids are `<messageId>/<domain>`.
+ *
+ * On a Redis Cluster (`cluster` true) every queue key starts with the prefix as a hash tag, `{<prefix>}:msg:<id>`,
+ * so all of them sit in one slot and every script and MULTI over them runs on one node; the evidence keys keep
+ * their own tag (below), a second slot. On a single Redis the names stay exactly `<prefix>:msg:<id>`, as before.
  */
 export class RedisKeys {
-  constructor(readonly prefix: string) {}
+  /** What every queue key starts with: the prefix, or `{<prefix>}` on a cluster. */
+  readonly head: string;
+
+  constructor(
+    readonly prefix: string,
+    readonly cluster = false,
+  ) {
+    this.head = cluster ? `{${prefix}}` : prefix;
+  }
 
   private key(...parts: string[]): string {
-    return [this.prefix, ...parts].join(':');
+    return [this.head, ...parts].join(':');
   }
 
   /** Message record without its jobs, plus the job ids (JSON string). */
@@ -106,7 +118,7 @@ export class RedisKeys {
   }
   /** Where a quarantined key's value is kept until purged: the original key under `q:` (e.g. prefix:q:msg:<id>). */
   quarantined(key: string): string {
-    return this.key('q', key.slice(this.prefix.length + 1));
+    return this.key('q', key.slice(this.head.length + 1));
   }
   cache(namespace: string, key: string): string {
     // Length-prefixed so ("a:b", "c") and ("a", "b:c") never share a key.
@@ -129,7 +141,8 @@ export class RedisKeys {
    * Redis Cluster). Layout: `<prefix>:evidence:{<prefix>-evidence}:<part>`.
    */
   private evidenceKey(...parts: string[]): string {
-    return this.key('evidence', `{${this.prefix}-evidence}`, ...parts);
+    // Built on the bare prefix in both modes: on a cluster the tag is then this one, not the queue keys' `{<prefix>}`.
+    return [this.prefix, 'evidence', `{${this.prefix}-evidence}`, ...parts].join(':');
   }
   /** String: the newest evidence record as stored (JSON); appends compare-and-set on it. */
   evidenceHead(): string {
@@ -174,8 +187,8 @@ export class RedisKeys {
   evidenceIndex(kind: 'q' | 'm' | 'r' | 'd', value: string): string {
     return this.evidenceKey('ix', kind, value);
   }
-  /** Pattern matching every key of this store (tests, cleanup). */
+  /** Pattern matching every key of this store (tests, cleanup); on a cluster, the queue keys' only (one slot). */
   all(): string {
-    return `${this.prefix}:*`;
+    return `${this.head}:*`;
   }
 }

@@ -31,7 +31,8 @@ export class RedisPortalStore implements PortalStore {
       const { size } = await uploadBlob(redis, upload, ciphertext, `portal copy ${item.id}`);
       // The record is taken as it is now that the stream has ended (fields computed while streaming count).
       const record: PortalItem = { ...item };
-      await redis.sgPutPortal(
+      await this.core.confirmed(
+        'sgPutPortal',
         upload,
         keys.portalBlob(item.id),
         keys.portalItem(item.id),
@@ -119,7 +120,7 @@ export class RedisPortalStore implements PortalStore {
       const previous = last.length > 0 ? parsePortalEvent(itemId, length, last[0]!) : undefined;
       if ((previous?.seq ?? 0) !== length) throw new StoreError('internal', `portal trail of ${itemId} has ${length} entries but its last is number ${String(previous?.seq)}`);
       const event = chainPortalEvent(itemId, previous, input);
-      const reply = await redis.sgAppendPortalEvent(list, length, JSON.stringify(event));
+      const reply = await this.core.confirmed('sgAppendPortalEvent', list, length, JSON.stringify(event));
       if (scriptOutcome(reply, { portalItemId: itemId }) === 'done') return event;
       await pause(attempt);
     }

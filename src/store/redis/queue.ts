@@ -5,7 +5,7 @@ import type { JobQueue } from '../roles';
 import { BodyVerifier } from '../body-check';
 import { DamagedEntryError, LeaseLostError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
 import { readBlob, uploadBlob } from './blobs';
-import { checkStored, checkStoredJob, type RedisCore, type StoredMessage } from './core';
+import { checkStored, checkStoredJob, UnconfirmedWriteError, type RedisCore, type StoredMessage } from './core';
 import { scriptOutcome } from './scripts';
 
 /** The job queue in Redis: streamed enqueue, leases in a zset + owners hash, results by compare-and-set. */
@@ -27,7 +27,14 @@ export class RedisJobQueue implements JobQueue {
         keys.push(k.job(job.id));
         args.push(job.id, JSON.stringify(job), job.dueAt);
       }
-      await redis.sgEnqueue(keys.length, ...keys, ...args);
+      try {
+        await this.core.confirmed('sgEnqueue', keys.length, ...keys, ...args);
+      } catch (error) {
+        // Committed, but not confirmed by enough replicas in time (cluster): the client is told 4xx and sends it
+        // again, so this copy is taken back if it still can be (else it is delivered too: a duplicate, never a loss).
+        if (error instanceof UnconfirmedWriteError) await this.core.removeMessage(stored).catch(() => undefined);
+        throw error;
+      }
       return record;
     } catch (error) {
       await redis.del(upload).catch(() => undefined);
@@ -65,7 +72,7 @@ export class RedisJobQueue implements JobQueue {
   async claimDue(owner: string, limit: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[]> {
     const { redis, keys: k } = this.core;
     const expiresAt = now + leaseMs;
-    const marked = await redis.sgClaim(k.due(), k.leases(), k.leaseOwners(), k.jobStates(), now, limit, expiresAt, owner);
+    const marked = await this.core.confirmed('sgClaim', k.due(), k.leases(), k.leaseOwners(), k.jobStates(), now, limit, expiresAt, owner);
     if (marked.length === 0) return [];
     const resumed = new Set(marked.filter((id) => id.startsWith('!')).map((id) => id.slice(1)));
     const ids = marked.map((id) => (id.startsWith('!') ? id.slice(1) : id));
