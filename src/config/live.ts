@@ -21,6 +21,7 @@ export const RESTART_ONLY_KEYS = [
   'portal.keyFile',
   'audit.file',
   'delivery.enabled',
+  'memory.optimizeForSize',
   // Taken over at start by parts that do not reload yet: named here so a change is refused, never ignored.
   'hostname',
   'queue.leaseTime',

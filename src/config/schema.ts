@@ -222,6 +222,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** How the relay's process uses memory. */
+    memory: z
+      .object({
+        /** V8's --optimize-for-size, set at start: the heap grows less under a burst (no heap limit, so a big backlog cannot crash-loop). */
+        optimizeForSize: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
     dns: z
       .object({
         /** Resolvers as "ip[:port]"; empty means the system's resolvers. */

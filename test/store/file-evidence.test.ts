@@ -3,7 +3,7 @@ import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../src/log/logger';
-import { verifyEvidence } from '../../src/store/evidence-chain';
+import { chainEvidence, verifyEvidence } from '../../src/store/evidence-chain';
 import { FileEvidenceLog } from '../../src/store/file/evidence';
 import { FileStore } from '../../src/store/file/file-store';
 import type { FileStoreOptions } from '../../src/store/file/spool';
@@ -170,7 +170,9 @@ describe('file evidence log on disk', () => {
     await log.pruneEvidence('2026-03-11');
     const index = path.join(dir, 'evidence', 'index');
     const all: string[] = [];
-    for (const kind of await fs.readdir(index)) for (const f of await fs.readdir(path.join(index, kind))) all.push(await fs.readFile(path.join(index, kind, f), 'utf8'));
+    // The kinds' folders (indexed.json beside them is the index mark).
+    const kinds = (await fs.readdir(index, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    for (const kind of kinds) for (const f of await fs.readdir(path.join(index, kind))) all.push(await fs.readFile(path.join(index, kind, f), 'utf8'));
     expect(all.join('')).not.toContain('2026-03-10');
     expect(all.join('')).toContain('QP\t2026-03-11');
   });
@@ -237,5 +239,78 @@ describe('file evidence log index failures', () => {
     const found: number[] = [];
     for await (const r of log.queryEvidence({ queueId: 'QG' })) found.push(r.seq);
     expect(found).toEqual([2]);
+  });
+});
+
+describe('file evidence index mark', () => {
+  let dir: string;
+  let clock: ReturnType<typeof testClock>;
+  const segment = () => path.join(dir, 'evidence', 'segments', '2026-03-10.jsonl');
+  const markFile = () => path.join(dir, 'evidence', 'index', 'indexed.json');
+  const queueIds = async (log: FileEvidenceLog, queueId: string) => {
+    const seqs: number[] = [];
+    for await (const r of log.queryEvidence({ queueId })) seqs.push(r.seq);
+    return seqs;
+  };
+
+  beforeEach(() => {
+    dir = tempDir();
+    clock = testClock();
+  });
+
+  test('a restarted process re-reads none of the log its index is marked complete through', async () => {
+    const first = new FileEvidenceLog(options(dir, clock.now), { indexMarkIntervalMs: 0 });
+    for (let i = 1; i <= 30; i++) await first.appendEvidence([outcomeInput(i)]);
+    const reopened = new FileEvidenceLog(options(dir, clock.now));
+    const [r] = await reopened.appendEvidence([outcomeInput(31)]);
+    expect(r!.seq).toBe(31);
+    expect(reopened.stats.reindexedBytes).toBe(0);
+    expect(await queueIds(reopened, 'Q7')).toEqual([7]);
+    expect(await verifyEvidence(reopened)).toMatchObject({ ok: true, records: 31 });
+  });
+
+  test('a batch fsynced but killed before its index lines is indexed by the next process, which reads only the tail after the mark', async () => {
+    const first = new FileEvidenceLog(options(dir, clock.now), { indexMarkIntervalMs: 0 });
+    for (let i = 1; i <= 20; i++) await first.appendEvidence([outcomeInput(i)]);
+    const indexedSize = (await fs.stat(segment())).size;
+    // What a kill right after the segment's fsync leaves: the record on disk, no index line, the mark before it.
+    const [lost] = chainEvidence(await first.evidenceHead(), [outcomeInput(21, { queueId: 'QK' })], clock.now());
+    const line = `${JSON.stringify(lost)}\n`;
+    await fs.appendFile(segment(), line);
+    const reopened = new FileEvidenceLog(options(dir, clock.now));
+    await reopened.appendEvidence([outcomeInput(22)]);
+    expect(await queueIds(reopened, 'QK')).toEqual([21]);
+    expect(reopened.stats.reindexedBytes).toBe(Buffer.byteLength(line));
+    expect((await fs.stat(segment())).size).toBeGreaterThan(indexedSize + Buffer.byteLength(line));
+  });
+
+  test('a mark written before a reboot is not trusted: the newest days are re-read whole', async () => {
+    const first = new FileEvidenceLog(options(dir, clock.now), { indexMarkIntervalMs: 0 });
+    for (let i = 1; i <= 10; i++) await first.appendEvidence([outcomeInput(i, { queueId: i === 3 ? 'QB' : `Q${i}` })]);
+    // A power loss may drop index lines (never fsynced) while the mark survived.
+    const queueIndex = path.join(dir, 'evidence', 'index', 'queue');
+    for (const bucket of await fs.readdir(queueIndex)) {
+      const file = path.join(queueIndex, bucket);
+      await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace('QB\t2026-03-10\n', ''));
+    }
+    const mark = JSON.parse(await fs.readFile(markFile(), 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(markFile(), JSON.stringify({ ...mark, boot: 'an-earlier-boot' }));
+    const reopened = new FileEvidenceLog(options(dir, clock.now));
+    await reopened.appendEvidence([outcomeInput(11)]);
+    expect(await queueIds(reopened, 'QB')).toEqual([3]);
+    expect(reopened.stats.reindexedBytes).toBeGreaterThanOrEqual((await fs.stat(segment())).size - 2048);
+  });
+
+  test('records another process appended are indexed by the next write here, and the mark moves past them', async () => {
+    const here = new FileEvidenceLog(options(dir, clock.now), { indexMarkIntervalMs: 0 });
+    await here.appendEvidence([outcomeInput(1)]);
+    // Another writer whose index lines were lost (killed after its fsync).
+    const [other] = chainEvidence(await here.evidenceHead(), [outcomeInput(2, { queueId: 'QO' })], clock.now());
+    await fs.appendFile(segment(), `${JSON.stringify(other)}\n`);
+    const [r] = await here.appendEvidence([outcomeInput(3)]);
+    expect(r!.seq).toBe(3);
+    expect(await queueIds(here, 'QO')).toEqual([2]);
+    const mark = JSON.parse(await fs.readFile(markFile(), 'utf8')) as { size: number };
+    expect(mark.size).toBe((await fs.stat(segment())).size);
   });
 });

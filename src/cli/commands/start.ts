@@ -1,3 +1,4 @@
+import v8 from 'node:v8';
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../../config/load';
 import { createLogger, type Logger } from '../../log/logger';
@@ -26,6 +27,7 @@ export function registerStartCommand(program: Command): void {
     .description('run the relay (SMTP submission listeners and the queue)')
     .action(async (_opts: unknown, command: Command) => {
       const loaded = loadCliConfig(command);
+      for (const flag of memoryFlags(loaded.config)) v8.setFlagsFromString(flag);
       const logger = createLogger(loaded.config.log.level);
       const { queue } = loaded.config;
       // The Redis URL as configured but with its password masked: which Redis, without the secret.
@@ -33,6 +35,11 @@ export function registerStartCommand(program: Command): void {
       logger.info({ event: 'config-loaded', file: loaded.file, backend: queue.backend, ...store }, 'configuration loaded');
       await runRelay(loaded, logger);
     });
+}
+
+/** The V8 flags the relay sets for itself at start (memory.optimizeForSize). */
+export function memoryFlags(config: Pick<LoadedConfig['config'], 'memory'>): string[] {
+  return config.memory.optimizeForSize ? ['--optimize-for-size'] : [];
 }
 
 type Phase = 'starting' | 'running' | 'stopping';

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { read } from 'read';
 import { addUser, listUsers, removeUser } from '../../auth/users';
 import { loadCliConfig } from '../context';
 import { CliError } from '../errors';
@@ -14,6 +13,9 @@ async function readPassword(): Promise<string> {
     if (password === '') throw new CliError('no password on standard input', 2);
     return password;
   }
+  // Loaded on demand: only this prompt needs it, and every command (the relay's `start` too) loads this module.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps read unloaded until a password is typed
+  const { read } = require('read') as typeof import('read');
   const first = await read({ prompt: 'Password: ', silent: true, replace: '*' });
   const second = await read({ prompt: 'Repeat password: ', silent: true, replace: '*' });
   if (first !== second) throw new CliError('the passwords do not match', 2);

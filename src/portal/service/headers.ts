@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { simpleParser } from 'mailparser';
 
 const MAX_HEADER_BYTES = 256 * 1024;
 
@@ -28,6 +27,9 @@ export async function readHeaderBlock(body: Readable): Promise<{ subject?: strin
   }
   const all = Buffer.concat(chunks);
   const block = end === -1 ? all.subarray(0, MAX_HEADER_BYTES) : all.subarray(0, end);
+  // Loaded on demand: mailparser (~15 MB of RSS) is needed only when a diverted message is handed to the portal.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps mailparser unloaded until a hand-over
+  const { simpleParser } = require('mailparser') as typeof import('mailparser');
   // An empty body after the header block keeps mailparser from reading anything else.
   const parsed = await simpleParser(Buffer.concat([block, Buffer.from('\r\n\r\n')]), { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
   const out: { subject?: string; date?: string } = {};

@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
-import { simpleParser, type AddressObject, type Attachment } from 'mailparser';
-import sanitizeHtml from 'sanitize-html';
+import type { AddressObject, Attachment } from 'mailparser';
 
 export interface AttachmentView {
   index: number;
@@ -43,6 +42,9 @@ const STYLE_PROPS = ['color', 'background-color', 'text-align', 'font-weight', '
  */
 export function sanitizeMessageHtml(html: string, cidImages: ReadonlyMap<string, string>, remoteImages = false): { html: string; remoteImagesDropped: boolean } {
   let remoteImagesDropped = false;
+  // Loaded on demand (with postcss, ~10 MB of RSS): only a recipient reading a message needs it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps sanitize-html unloaded until a message is read
+  const sanitizeHtml = require('sanitize-html') as typeof import('sanitize-html');
   const clean = sanitizeHtml(html, {
     allowedTags: [...sanitizeHtml.defaults.allowedTags, 'img', 'font', 'center'],
     allowedAttributes: {
@@ -82,6 +84,9 @@ export function sanitizeMessageHtml(html: string, cidImages: ReadonlyMap<string,
  * straight from the decrypting store stream instead.
  */
 export async function parseMessage(source: Readable, options: { remoteImages?: boolean } = {}): Promise<ParsedMessage> {
+  // Loaded on demand: mailparser (~15 MB of RSS with its HTML libraries) is needed only when a message is read.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps mailparser unloaded until a message is read
+  const { simpleParser } = require('mailparser') as typeof import('mailparser');
   const mail = await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, keepCidLinks: true });
   const cidImages = new Map<string, string>();
   for (const attachment of mail.attachments) {

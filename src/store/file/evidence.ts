@@ -19,6 +19,10 @@ import type { FileStoreOptions } from './spool';
  *                              of sha256(key): "key<TAB>day" once per key and day, so a look-up reads one small
  *                              bucket and then only the listed days' segments. Derived data: the segments are the
  *                              truth, and the newest days are re-indexed when a process first writes.
+ *   index/indexed.json         how far the index is known complete (day, byte offset, inode, boot id): a process's
+ *                              first write re-reads the segments only after it; written at most every few seconds
+ *                              and only after the index lines before it, ignored after a reboot (the index is not
+ *                              fsynced, so a power loss may have lost lines before it)
  *   append.lock                cross-process lock (withFileLock) held around every batch, seal and prune, so the
  *                              relay and the admin CLI appending at once still form one chain
  *   tmp/                       files being written
@@ -36,6 +40,9 @@ const SEEN_LIMIT = 200_000;
 const REINDEX_DAYS = 2;
 /** Index bucket files appended to at once. */
 const INDEX_WRITERS = 8;
+/** How often the index mark is written while appending (a kill re-reads at most this much of the log at the next start). */
+const INDEX_MARK_INTERVAL_MS = 5_000;
+const INDEX_MARK_FILE = 'indexed.json';
 
 type IndexKind = 'queue' | 'message' | 'recipient' | 'domain';
 const INDEX_KINDS: readonly IndexKind[] = ['queue', 'message', 'recipient', 'domain'];
@@ -58,6 +65,51 @@ export interface EvidenceLogStats {
   batches: number;
   fsyncs: number;
   records: number;
+  /** Segment bytes read to check the index (a process's first write, or after another process wrote). */
+  reindexedBytes: number;
+}
+
+/** Every record before byte `size` of day `day`'s segment (inode `ino`), and of the days before it, has its index lines. */
+interface IndexMark {
+  day: string;
+  size: number;
+  ino: number;
+}
+
+/** Tuning for tests. */
+export interface FileEvidenceLogTuning {
+  /** Least time between two writes of the index mark while appending. */
+  indexMarkIntervalMs?: number;
+}
+
+let bootIdPromise: Promise<string | undefined> | undefined;
+/** This boot of the machine (Linux); undefined elsewhere, and then a mark from disk is never trusted. */
+function bootId(): Promise<string | undefined> {
+  bootIdPromise ??= fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (text) => text.trim() || undefined,
+    () => undefined,
+  );
+  return bootIdPromise;
+}
+
+/**
+ * The complete lines of a segment from byte `start` (a line start) to `end`, streamed, with the offset just past
+ * each line: a trailing piece without its newline was never acknowledged and is not returned.
+ */
+async function* segmentLines(handle: fs.FileHandle, start: number, end: number): AsyncGenerator<{ line: string; next: number }> {
+  if (end <= start) return;
+  let carry: Buffer | undefined;
+  let offset = start;
+  for await (const chunk of handle.createReadStream({ start, end: end - 1, autoClose: false }) as AsyncIterable<Buffer>) {
+    const data = carry ? Buffer.concat([carry, chunk]) : chunk;
+    let from = 0;
+    for (let newline = data.indexOf(0x0a); newline >= 0; newline = data.indexOf(0x0a, from)) {
+      offset += newline + 1 - from;
+      yield { line: data.toString('utf8', from, newline), next: offset };
+      from = newline + 1;
+    }
+    carry = from < data.length ? data.subarray(from) : undefined;
+  }
 }
 
 function indexKeys(record: EvidenceRecord): Array<[IndexKind, string]> {
@@ -107,7 +159,7 @@ function completeLines(text: string): string[] {
 
 export class FileEvidenceLog implements EvidenceLog {
   readonly root: string;
-  readonly stats: EvidenceLogStats = { batches: 0, fsyncs: 0, records: 0 };
+  readonly stats: EvidenceLogStats = { batches: 0, fsyncs: 0, records: 0, reindexedBytes: 0 };
   private readonly segments: string;
   private readonly anchors: string;
   private readonly index: string;
@@ -122,8 +174,13 @@ export class FileEvidenceLog implements EvidenceLog {
   private ready: Promise<void> | undefined;
   private seenDay = '';
   private readonly seen = new Set<string>();
+  /** How far this process knows the index to be complete (undefined: not known, re-read from the mark on disk). */
+  private indexed: IndexMark | undefined;
+  private markWrittenAt = 0;
+  private readonly markIntervalMs: number;
 
-  constructor(options: FileStoreOptions) {
+  constructor(options: FileStoreOptions, tuning: FileEvidenceLogTuning = {}) {
+    this.markIntervalMs = tuning.indexMarkIntervalMs ?? INDEX_MARK_INTERVAL_MS;
     this.root = options.evidencePath ?? path.join(path.dirname(options.path), 'evidence');
     this.segments = path.join(this.root, 'segments');
     this.anchors = path.join(this.root, 'anchors');
@@ -282,9 +339,10 @@ export class FileEvidenceLog implements EvidenceLog {
     const file = this.segmentFile(day);
     const isNew = head?.day !== day && (await fs.stat(file).catch(() => undefined)) === undefined;
     const handle = await fs.open(file, 'a', 0o600);
+    const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
     let stat;
     try {
-      await handle.appendFile(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      await handle.appendFile(text);
       await handle.sync();
       stat = await handle.stat();
     } finally {
@@ -297,10 +355,22 @@ export class FileEvidenceLog implements EvidenceLog {
     this.head = { day, size: stat.size, ino: stat.ino, record: records[records.length - 1]! };
     try {
       await this.writeIndex(records);
+      // Under the lock, so the batch sits right before the file's new end; anything else written since this
+      // process last knew the index complete (another process's records, a new day) is checked now.
+      const mark = this.indexed;
+      const batchStart = stat.size - Buffer.byteLength(text);
+      if (mark !== undefined && mark.day === day && mark.ino === stat.ino && mark.size === batchStart) {
+        this.indexed = { day, size: stat.size, ino: stat.ino };
+        if (Date.now() - this.markWrittenAt >= this.markIntervalMs) await this.writeIndexMark(this.indexed);
+      } else {
+        await this.reindexLocked();
+      }
     } catch (error) {
       // The records are durable; only the derived index is behind: checked again before the next write.
       this.seen.clear();
       this.ready = undefined;
+      this.indexed = undefined;
+      await fs.rm(path.join(this.index, INDEX_MARK_FILE), { force: true }).catch(() => undefined);
       this.logger.warn({ event: 'evidence-index-failed', err: (error as Error).message }, 'could not add to the evidence index; it is checked again before the next write');
     }
     return records;
@@ -486,20 +556,43 @@ export class FileEvidenceLog implements EvidenceLog {
     await Promise.all(Array.from({ length: Math.min(INDEX_WRITERS, pending.length) }, worker));
   }
 
-  /** Adds what the index misses for the newest days (a crash between a batch's fsync and its index lines). */
+  /**
+   * Adds what the index misses for the newest days (a crash between a batch's fsync and its index lines), reading the
+   * segments as a stream and only after the point the index is known complete to (this process's, or the mark on disk).
+   */
   private async reindexLocked(): Promise<void> {
     const days = (await this.segmentDays()).slice(-REINDEX_DAYS);
+    const mark = this.indexed ?? (await this.readIndexMark());
     const wanted = new Map<string, Set<string>>();
+    let end: IndexMark = { day: '', size: 0, ino: 0 };
     for (const day of days) {
-      for (const line of await this.readEvidenceDay(day)) {
-        const record = parseEvidenceLine(line);
-        if (!record || record.day !== day) continue;
-        for (const [kind, key] of indexKeys(record)) {
-          const file = path.join(this.index, kind, bucketName(key));
-          let set = wanted.get(file);
-          if (!set) wanted.set(file, (set = new Set()));
-          set.add(`${encodeURIComponent(key)}\t${day}`);
+      if (mark !== undefined && day < mark.day) continue;
+      let handle: fs.FileHandle;
+      try {
+        handle = await fs.open(this.segmentFile(day), 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      try {
+        const { size, ino } = await handle.stat();
+        const start = mark !== undefined && mark.day === day && mark.ino === ino && mark.size <= size ? mark.size : 0;
+        let through = start;
+        for await (const { line, next } of segmentLines(handle, start, size)) {
+          through = next;
+          const record = parseEvidenceLine(line);
+          if (!record || record.day !== day) continue;
+          for (const [kind, key] of indexKeys(record)) {
+            const file = path.join(this.index, kind, bucketName(key));
+            let set = wanted.get(file);
+            if (!set) wanted.set(file, (set = new Set()));
+            set.add(`${encodeURIComponent(key)}\t${day}`);
+          }
         }
+        this.stats.reindexedBytes += size - start;
+        end = { day, size: through, ino };
+      } finally {
+        await handle.close();
       }
     }
     let added = 0;
@@ -511,6 +604,27 @@ export class FileEvidenceLog implements EvidenceLog {
       await fs.appendFile(file, missing.map((e) => `${e}\n`).join(''), { mode: 0o600 });
     }
     if (added > 0) this.logger.warn({ event: 'evidence-index-repaired', entries: added }, 'evidence index was behind its segments (after a crash); added the missing entries');
+    // With no segment read, what was known still holds.
+    if (end.day === '' && mark !== undefined) end = mark;
+    this.indexed = end;
+    await this.writeIndexMark(end);
+  }
+
+  /** The mark on disk, when it was written since this machine booted (the index lines before it are not fsynced). */
+  private async readIndexMark(): Promise<IndexMark | undefined> {
+    const boot = await bootId();
+    if (boot === undefined) return undefined;
+    const saved = await readJson<Partial<IndexMark> & { boot?: unknown }>(path.join(this.index, INDEX_MARK_FILE)).catch(() => undefined);
+    if (!saved || saved.boot !== boot || typeof saved.day !== 'string' || typeof saved.size !== 'number' || typeof saved.ino !== 'number') return undefined;
+    return { day: saved.day, size: saved.size, ino: saved.ino };
+  }
+
+  /** Only ever called under the lock, after the index lines before the mark were written. */
+  private async writeIndexMark(mark: IndexMark): Promise<void> {
+    this.markWrittenAt = Date.now();
+    const boot = await bootId();
+    if (boot === undefined) return;
+    await writeFileAtomic(this.tmp, path.join(this.index, INDEX_MARK_FILE), JSON.stringify({ ...mark, boot }), false);
   }
 
   /** Rewrites the index buckets without the lines of days up to `through`. */
