@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { createStore } from '../../src/store';
 import type { Store } from '../../src/store/types';
-import { crashSeed, seededRandom, sleep, SmtpLoad, type Submission } from '../support/crash-load';
+import { crashSeed, drainStore, seededRandom, sleep, SmtpLoad, type Submission } from '../support/crash-load';
 import { reconcile, summaryLine, type Reconciliation } from '../support/crash-reconcile';
 import { startRedis, type RedisHandle } from '../support/redis-server';
 import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
@@ -64,16 +64,6 @@ function friendlyReplies(world: World): void {
   world.mx('mx1.slow.test').setReplies({});
 }
 
-async function drain(store: Store): Promise<number> {
-  const deadline = Date.now() + DRAIN_MS;
-  for (;;) {
-    const { jobs } = await store.counts();
-    const open = jobs.queued + jobs.deferred + jobs.leased + jobs.held;
-    if (open === 0 || Date.now() > deadline) return open;
-    await sleep(250);
-  }
-}
-
 interface Run {
   fixture: RelayFixture;
   env: NodeJS.ProcessEnv;
@@ -127,7 +117,7 @@ async function sigkill(run: Run): Promise<void> {
 
 async function finish(run: Run, world: World, submissions: Submission[]): Promise<{ reconciliation: Reconciliation; open: number }> {
   friendlyReplies(world);
-  const open = await drain(run.store);
+  const open = await drainStore(run.store, DRAIN_MS);
   // SIGTERM: a clean stop flushes the last relay's log, which the duplicate check reads.
   await run.current?.stop('SIGTERM');
   run.current = undefined;

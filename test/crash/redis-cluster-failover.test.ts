@@ -2,7 +2,7 @@ import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { createStore } from '../../src/store';
 import type { Store } from '../../src/store/types';
-import { crashSeed, seededRandom, sleep, SmtpLoad, type Submission } from '../support/crash-load';
+import { crashSeed, drainStore, seededRandom, sleep, SmtpLoad, type Submission } from '../support/crash-load';
 import { reconcile, summaryLine } from '../support/crash-reconcile';
 import { startRedisCluster, type ClusterNodeHandle, type RedisClusterHandle } from '../support/redis-cluster';
 import { relayFixture, startRelayProcess, type RelayFixture, type RelayProcess } from '../support/relay-process';
@@ -33,16 +33,6 @@ function recipients(seq: number, random: () => number): string[] {
   if (random() < 0.3) list.push(`m${seq}@nostarttls.test`);
   if (random() < 0.2) list.push(`m${seq}@rcpt550.test`);
   return list;
-}
-
-async function drain(store: Store): Promise<number> {
-  const deadline = Date.now() + DRAIN_MS;
-  for (;;) {
-    const { jobs } = await store.counts();
-    const open = jobs.queued + jobs.deferred + jobs.leased + jobs.held;
-    if (open === 0 || Date.now() > deadline) return open;
-    await sleep(250);
-  }
 }
 
 function tally(list: Submission[]): Record<string, number> {
@@ -132,7 +122,7 @@ test('kill -9 of the master serving the queue under load: the replica takes over
   console.log(
     `redis cluster failover: submissions around it (start and end ms after the kill, result): ${during.map((s) => `${s.startedAt - killedAt}..${s.endedAt - killedAt} ${s.result}`).join(', ')}`,
   );
-  const open = await drain(store);
+  const open = await drainStore(store, DRAIN_MS);
   const relayAlive = relay.child.exitCode === null && relay.child.signalCode === null;
   await relay.stop('SIGTERM');
   const reconciliation = reconcile({

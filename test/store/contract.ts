@@ -931,3 +931,42 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
     });
   });
 }
+
+/** The Redis commands the key-damage hooks use: a single client and a cluster client both have them. */
+interface DamageClient {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string | Buffer): Promise<unknown>;
+  getBuffer(key: string): Promise<Buffer | null>;
+  getrangeBuffer(key: string, start: number, end: number): Promise<Buffer>;
+  setrange(key: string, offset: number, value: Buffer): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** Hand-damage of a Redis store's keys (under the names the store uses), as redis-cli would leave them. */
+export function redisKeyDamage(keys: { body(id: string): string; message(id: string): string; job(jobId: string): string }, connect: () => DamageClient): DamageHooks {
+  const withClient = async (task: (c: DamageClient) => Promise<unknown>) => {
+    const c = connect();
+    try {
+      await task(c);
+    } finally {
+      c.disconnect();
+    }
+  };
+  const edit = (key: string, change: (record: Record<string, unknown>) => void) =>
+    withClient(async (c) => {
+      const record = JSON.parse((await c.get(key))!) as Record<string, unknown>;
+      change(record);
+      await c.set(key, JSON.stringify(record));
+    });
+  return {
+    truncateBody: (id, bytes) => withClient(async (c) => c.set(keys.body(id), (await c.getBuffer(keys.body(id)))!.subarray(0, bytes))),
+    flipBodyByte: (id, offset) =>
+      withClient(async (c) => {
+        const byte = (await c.getrangeBuffer(keys.body(id), offset, offset))[0]!;
+        await c.setrange(keys.body(id), offset, Buffer.from([byte ^ 0xff]));
+      }),
+    editMessage: (id, change) => edit(keys.message(id), change),
+    editJob: (jobId, change) => edit(keys.job(jobId), change),
+    garble: (jobId) => withClient((c) => c.set(keys.job(jobId), '{"id": "truncated')),
+  };
+}

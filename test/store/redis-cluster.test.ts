@@ -5,7 +5,7 @@ import { RedisKeys } from '../../src/store/redis/keys';
 import { RedisStore } from '../../src/store/redis/redis-store';
 import { StoreUnavailableError, type Store } from '../../src/store/types';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
-import { chunked, newMessage, storeContract, type ContractBackend, type DamageHooks } from './contract';
+import { chunked, newMessage, redisKeyDamage, storeContract, type ContractBackend, type DamageHooks } from './contract';
 import { describeEvidenceLog, outcomeInput } from './evidence-contract';
 
 /*
@@ -40,32 +40,7 @@ function openStore(prefix: string, options: { keepFinished?: number; fallbackRet
 
 /** Hand-damage of the store's keys through a cluster client, under the names the store uses on a cluster. */
 function clusterDamage(prefix: string): DamageHooks {
-  const keys = new RedisKeys(prefix, true);
-  const withClient = async (task: (c: Cluster) => Promise<unknown>) => {
-    const c = new Cluster([{ host: '127.0.0.1', port: cluster.nodes[0]!.port }]);
-    try {
-      await task(c);
-    } finally {
-      c.disconnect();
-    }
-  };
-  const edit = (key: string, change: (record: Record<string, unknown>) => void) =>
-    withClient(async (c) => {
-      const record = JSON.parse((await c.get(key))!) as Record<string, unknown>;
-      change(record);
-      await c.set(key, JSON.stringify(record));
-    });
-  return {
-    truncateBody: (id, bytes) => withClient(async (c) => c.set(keys.body(id), (await c.getBuffer(keys.body(id)))!.subarray(0, bytes))),
-    flipBodyByte: (id, offset) =>
-      withClient(async (c) => {
-        const byte = (await c.getrangeBuffer(keys.body(id), offset, offset))[0]!;
-        await c.setrange(keys.body(id), offset, Buffer.from([byte ^ 0xff]));
-      }),
-    editMessage: (id, change) => edit(keys.message(id), change),
-    editJob: (jobId, change) => edit(keys.job(jobId), change),
-    garble: (jobId) => withClient((c) => c.set(keys.job(jobId), '{"id": "truncated')),
-  };
+  return redisKeyDamage(new RedisKeys(prefix, true), () => new Cluster([{ host: '127.0.0.1', port: cluster.nodes[0]!.port }]));
 }
 
 function clusterBackend(): ContractBackend {

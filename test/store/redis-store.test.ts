@@ -6,40 +6,16 @@ import path from 'node:path';
 import { PortalCopies } from '../../src/portal/copies';
 import { loadOrCreateKeyring } from '../../src/portal/crypto';
 import { silentLogger } from '../../src/log/logger';
+import { RedisKeys } from '../../src/store/redis/keys';
 import { RedisStore } from '../../src/store/redis/redis-store';
 import { Readable } from 'node:stream';
 import { EnqueueAbortedError, StoreUnavailableError, type Store } from '../../src/store/types';
 import { startRedis, type RedisHandle } from '../support/redis-server';
-import { chunked, newMessage, readAll, storeContract, type ContractBackend, type DamageHooks } from './contract';
+import { chunked, newMessage, readAll, redisKeyDamage, storeContract, type ContractBackend, type DamageHooks } from './contract';
 
 /** Hand-damage of the store's keys, as redis-cli would leave them. */
 function redisDamage(prefix: string): DamageHooks {
-  const client = () => new Redis(redis.url, { lazyConnect: false });
-  const withClient = async (task: (c: Redis) => Promise<unknown>) => {
-    const c = client();
-    try {
-      await task(c);
-    } finally {
-      c.disconnect();
-    }
-  };
-  const edit = (key: string, change: (record: Record<string, unknown>) => void) =>
-    withClient(async (c) => {
-      const record = JSON.parse((await c.get(key))!) as Record<string, unknown>;
-      change(record);
-      await c.set(key, JSON.stringify(record));
-    });
-  return {
-    truncateBody: (id, bytes) => withClient(async (c) => c.set(`${prefix}:body:${id}`, (await c.getBuffer(`${prefix}:body:${id}`))!.subarray(0, bytes))),
-    flipBodyByte: (id, offset) =>
-      withClient(async (c) => {
-        const byte = (await c.getrangeBuffer(`${prefix}:body:${id}`, offset, offset))[0]!;
-        await c.setrange(`${prefix}:body:${id}`, offset, Buffer.from([byte ^ 0xff]));
-      }),
-    editMessage: (id, change) => edit(`${prefix}:msg:${id}`, change),
-    editJob: (jobId, change) => edit(`${prefix}:job:${jobId}`, change),
-    garble: (jobId) => withClient((c) => c.set(`${prefix}:job:${jobId}`, '{"id": "truncated')),
-  };
+  return redisKeyDamage(new RedisKeys(prefix), () => new Redis(redis.url, { lazyConnect: false }));
 }
 
 let redis: RedisHandle;

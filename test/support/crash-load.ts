@@ -1,3 +1,4 @@
+import type { Store } from '../../src/store/types';
 import { RawSmtpClient, type SmtpReply } from './smtp-client';
 
 /**
@@ -30,6 +31,17 @@ export function crashSeed(): number {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until the store has no open job (queued, deferred, leased, held) or `maxMs` passed; returns how many are still open. */
+export async function drainStore(store: Pick<Store, 'counts'>, maxMs: number): Promise<number> {
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    const { jobs } = await store.counts();
+    const open = jobs.queued + jobs.deferred + jobs.leased + jobs.held;
+    if (open === 0 || Date.now() > deadline) return open;
+    await sleep(250);
+  }
+}
 
 /** How one submission ended, from the submitter's side. */
 export type SubmissionResult =

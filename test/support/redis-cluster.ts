@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from './ports';
+import { pingOnce } from './redis-server';
 
 const REDIS_BINARY = process.env.SEALGATE_TEST_REDIS_SERVER ?? 'redis-server';
 const REDIS_CLI = process.env.SEALGATE_TEST_REDIS_CLI ?? 'redis-cli';
@@ -67,21 +68,7 @@ async function pingable(port: number, child: ChildProcess, timeoutMs = 10_000): 
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited with code ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
-      let reply = '';
-      const done = (value: boolean) => {
-        socket.destroy();
-        resolve(value);
-      };
-      socket.setTimeout(500, () => done(false));
-      socket.on('error', () => done(false));
-      socket.on('connect', () => socket.write('PING\r\n'));
-      socket.on('data', (data) => {
-        reply += data.toString('latin1');
-        if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-      });
-    });
+    const ok = await pingOnce(port);
     if (ok) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -26,7 +26,8 @@ export interface RedisHandle {
 
 const REDIS_BINARY = process.env.SEALGATE_TEST_REDIS_SERVER ?? 'redis-server';
 
-function pingOnce(port: number): Promise<boolean> {
+/** One PING to a Redis on loopback: true on +PONG, false on anything else within 0.5 s. */
+export function pingOnce(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     let reply = '';
