@@ -38,6 +38,10 @@ const COLON = 0x3a;
 /** Enough of a header line to tell its field name; longer names are not Received. */
 const FIELD_NAME_PREFIX = 16;
 
+const NUL_ERROR = (): GuardError => new GuardError('nul-byte', 'Message contains a NUL byte');
+const BARE_CR_ERROR = (): GuardError => new GuardError('bare-newline', 'Message contains a bare CR');
+const BARE_LF_ERROR = (): GuardError => new GuardError('bare-newline', 'Message contains a bare LF');
+
 export class MessageGuard extends Transform {
   /** Client bytes seen so far (the prefix is not counted). */
   bytes = 0;
@@ -140,14 +144,17 @@ export class MessageGuard extends Transform {
       return new GuardError('too-big', `Message exceeds the maximum size of ${this.limits.maxMessageSize} bytes`);
     }
     let headerEnd = -1;
-    for (let i = 0; i < chunk.length; i++) {
+    let i = 0;
+    // The header byte by byte (field names are followed across chunks); the body, nearly all of a message, by
+    // native scans for CR, LF and NUL (scanBody), with the same checks and the same first error.
+    for (; this.inHeader && i < chunk.length; i++) {
       const byte = chunk[i]!;
-      if (byte === NUL) return new GuardError('nul-byte', 'Message contains a NUL byte');
+      if (byte === NUL) return NUL_ERROR();
       if (this.previousWasCr) {
-        if (byte !== LF) return new GuardError('bare-newline', 'Message contains a bare CR');
+        if (byte !== LF) return BARE_CR_ERROR();
         this.previousWasCr = false;
         // End of a line: a zero-length line ends the header section.
-        if (this.inHeader && this.lineLength === 0) {
+        if (this.lineLength === 0) {
           this.inHeader = false;
           headerEnd = i + 1;
         }
@@ -159,15 +166,17 @@ export class MessageGuard extends Transform {
         this.previousWasCr = true;
         continue;
       }
-      if (byte === LF) return new GuardError('bare-newline', 'Message contains a bare LF');
+      if (byte === LF) return BARE_LF_ERROR();
       this.lineLength++;
-      if (this.inHeader && this.fieldName !== undefined) {
+      if (this.fieldName !== undefined) {
         const loop = this.readFieldName(byte);
         if (loop) return loop;
       }
-      if (this.lineLength > this.limits.maxLineLength) {
-        return new GuardError('line-too-long', `Message has a line longer than ${this.limits.maxLineLength} bytes`);
-      }
+      if (this.lineLength > this.limits.maxLineLength) return this.lineTooLong();
+    }
+    if (!this.inHeader) {
+      const problem = this.scanBody(chunk, i);
+      if (problem) return problem;
     }
     if (this.inHeader || headerEnd >= 0) {
       const part = headerEnd >= 0 ? chunk.subarray(0, headerEnd) : chunk;
@@ -178,5 +187,49 @@ export class MessageGuard extends Transform {
       this.headerChunks.push(Buffer.from(part));
     }
     return undefined;
+  }
+
+  /**
+   * The body part of a chunk from `from` on: the first NUL, bare CR, bare LF or over-long line, in byte order
+   * (the same error the byte loop of the header would give), found with Buffer.indexOf instead of a JavaScript
+   * loop over every byte.
+   */
+  private scanBody(chunk: Buffer, from: number): GuardError | undefined {
+    const length = chunk.length;
+    const max = this.limits.maxLineLength;
+    const nul = chunk.indexOf(NUL, from);
+    let i = from;
+    while (i < length) {
+      if (this.previousWasCr) {
+        const byte = chunk[i]!;
+        if (byte === NUL) return NUL_ERROR();
+        if (byte !== LF) return BARE_CR_ERROR();
+        this.previousWasCr = false;
+        this.lineLength = 0;
+        i++;
+        continue;
+      }
+      const cr = chunk.indexOf(CR, i);
+      const end = cr < 0 ? length : cr;
+      const lf = chunk.indexOf(LF, i);
+      const nulAt = nul >= i && nul < end ? nul : Infinity;
+      const lfAt = lf >= 0 && lf < end ? lf : Infinity;
+      const tooLongAt = this.lineLength + (end - i) > max ? i + max - this.lineLength : Infinity;
+      const first = Math.min(nulAt, lfAt, tooLongAt);
+      if (first !== Infinity) {
+        if (first === nulAt) return NUL_ERROR();
+        if (first === lfAt) return BARE_LF_ERROR();
+        return this.lineTooLong();
+      }
+      this.lineLength += end - i;
+      if (cr < 0) return undefined;
+      this.previousWasCr = true;
+      i = cr + 1;
+    }
+    return undefined;
+  }
+
+  private lineTooLong(): GuardError {
+    return new GuardError('line-too-long', `Message has a line longer than ${this.limits.maxLineLength} bytes`);
   }
 }
