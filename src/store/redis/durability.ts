@@ -26,14 +26,16 @@ export async function durabilityProblems(redis: Redis): Promise<string[] | undef
  */
 export async function checkDurability(redis: Redis, mode: 'warn' | 'refuse', logger: Logger, node?: string): Promise<void> {
   const problems = await durabilityProblems(redis);
+  // Settings and the node's address only: nothing of any message.
+  const where = node !== undefined ? { node } : {};
   if (problems === undefined) {
-    const text = 'could not read Redis persistence settings (CONFIG GET refused); durability of the queue is not verified';
-    if (node === undefined) logger.warn(text);
-    else logger.warn({ node }, text);
+    logger.warn({ event: 'redis-durability-unknown', ...where }, 'could not read Redis persistence settings (CONFIG GET refused); durability of the queue is not verified');
     return;
   }
   if (problems.length === 0) return;
-  const text = `Redis${node !== undefined ? ` node ${node}` : ''} may lose acknowledged mail: ${problems.join('; ')}`;
-  if (mode === 'refuse') throw new Error(`${text}. Fix the Redis configuration or set queue.redis.onWeakDurability: warn`);
-  logger.warn({ problems, ...(node !== undefined ? { node } : {}) }, 'Redis may lose acknowledged mail; set appendonly yes, appendfsync always, maxmemory-policy noeviction');
+  if (mode === 'refuse') {
+    const redisName = node !== undefined ? `Redis node ${node}` : 'Redis';
+    throw new Error(`${redisName} may lose acknowledged mail: ${problems.join('; ')}. Fix the Redis configuration or set queue.redis.onWeakDurability: warn`);
+  }
+  logger.warn({ event: 'redis-durability-weak', problems, ...where }, 'Redis may lose acknowledged mail; set appendonly yes, appendfsync always, maxmemory-policy noeviction');
 }
