@@ -65,10 +65,7 @@ export function plainHeaderFacts(headerBlock: Buffer): HeaderFacts | undefined {
         break;
       }
       case 'from':
-        from ??= field.line
-          .slice(field.line.indexOf(':') + 1)
-          .replace(/\r?\n[ \t]+/g, ' ')
-          .trim();
+        from ??= valueAsSent(field.line);
         break;
       case 'tls-required': {
         const value = decodedValue(field.line);
@@ -92,8 +89,8 @@ function decodedValue(line: string): string {
   return Buffer.from(value, 'latin1').toString();
 }
 
-/** The facts as mailparser reads them, for the blocks the plain reader leaves to it. */
-async function parsedHeaderFacts(headerBlock: Buffer): Promise<HeaderFacts> {
+/** The facts as mailparser reads them, for the blocks the plain reader leaves to it (and the reference it is tested against). */
+export async function parsedHeaderFacts(headerBlock: Buffer): Promise<HeaderFacts> {
   // Loaded on demand: mailparser and its HTML libraries cost ~19 MB of RSS, and plain blocks never need it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps mailparser unloaded until a block needs it
   const { simpleParser } = require('mailparser') as typeof import('mailparser');
@@ -118,10 +115,13 @@ async function parsedHeaderFacts(headerBlock: Buffer): Promise<HeaderFacts> {
 /** The header's value as sent (unfolded), so stored facts match what the client wrote. */
 function rawValue(headerLines: ReadonlyArray<{ key: string; line: string }>, key: string): string | undefined {
   const entry = headerLines.find((h) => h.key === key);
-  if (!entry) return undefined;
-  const colon = entry.line.indexOf(':');
-  return entry.line
-    .slice(colon + 1)
+  return entry ? valueAsSent(entry.line) : undefined;
+}
+
+/** A whole header line's value: after the first colon, folds joined by one space, trimmed. */
+function valueAsSent(line: string): string {
+  return line
+    .slice(line.indexOf(':') + 1)
     .replace(/\r?\n[ \t]+/g, ' ')
     .trim();
 }

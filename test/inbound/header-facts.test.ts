@@ -1,27 +1,9 @@
-import { simpleParser } from 'mailparser';
-import { extractHeaderFacts, plainHeaderFacts } from '../../src/inbound/header-facts';
+import { extractHeaderFacts, parsedHeaderFacts, plainHeaderFacts } from '../../src/inbound/header-facts';
 import type { HeaderFacts } from '../../src/store/types';
 
 /** The facts as the relay stored them when every block went through mailparser: the reference the plain reader must match. */
 async function mailparserFacts(headerBlock: Buffer): Promise<HeaderFacts> {
-  if (headerBlock.length === 0) return {};
-  const parsed = await simpleParser(Buffer.concat([headerBlock, Buffer.from('\r\n')]), { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
-  const facts: HeaderFacts = {};
-  if (parsed.messageId) facts.messageId = parsed.messageId;
-  const entry = parsed.headerLines.find((h) => h.key === 'from');
-  const from =
-    (entry
-      ? entry.line
-          .slice(entry.line.indexOf(':') + 1)
-          .replace(/\r?\n[ \t]+/g, ' ')
-          .trim()
-      : undefined) ?? parsed.from?.text;
-  if (from) facts.from = from;
-  const date = parsed.headers.get('date');
-  if (date instanceof Date && !Number.isNaN(date.getTime())) facts.date = date.toISOString();
-  const tlsRequired = parsed.headers.get('tls-required');
-  if (typeof tlsRequired === 'string') facts.tlsRequired = tlsRequired.trim();
-  return facts;
+  return headerBlock.length === 0 ? {} : parsedHeaderFacts(headerBlock);
 }
 
 /** A Date that does not parse becomes the time of parsing in both: compare those as "now". */
