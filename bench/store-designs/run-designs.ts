@@ -95,7 +95,7 @@ const ROWS: Array<{ name: string; value: (f: DesignFigures) => number | undefine
   { name: 'accept (enqueue) p50 ms', value: (f) => f.acceptP50Ms, digits: 2, ratio: false },
   { name: 'accept (enqueue) p99 ms', value: (f) => f.acceptP99Ms, digits: 2, ratio: false },
   { name: 'fdatasync / message (own count)', value: (f) => f.syncsPerMessage, digits: 3, ratio: false },
-  { name: 'peak RSS MB', value: (f) => f.peakRssMb, digits: 0, ratio: false },
+  { name: 'peak RSS MB (this process, so far: earlier columns included)', value: (f) => f.peakRssMb, digits: 0, ratio: false },
 ];
 
 /** Rows are figures, columns designs, then each design's ratio to the first column (the file store when run). */
@@ -118,7 +118,7 @@ export function largeTable(large: LargeFigures[]): string {
     `|---|${large.map(() => '---').join('|')}|`,
     `| accept ms | ${large.map((l) => l.acceptMs.toFixed(0)).join(' | ')} |`,
     `| read back ms | ${large.map((l) => l.readMs.toFixed(0)).join(' | ')} |`,
-    `| RSS growth MB | ${large.map((l) => l.rssGrowthMb.toFixed(1)).join(' | ')} |`,
+    `| RSS growth MB (LMDB's includes its mapped file pages) | ${large.map((l) => l.rssGrowthMb.toFixed(1)).join(' | ')} |`,
   ].join('\n');
 }
 
