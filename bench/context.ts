@@ -3,12 +3,14 @@ import path from 'node:path';
 import { startRedis, type RedisHandle } from '../test/support/redis-server';
 import type { MxTlsBehaviour } from '../test/support/world';
 import { LEGS, type LegId } from './legs';
+import type { DesignId } from './store-designs/options';
 import { combineRelays, redisCpuSeconds, startPostfixRelay, startSealgate, type RelayUnderTest, type SealgateOptions } from './relays';
 import type { SinkWorld } from './sink-world';
 
 /** What every bench mode shares: the options, the cleanup list, the progress log. */
 
-export const MODES = ['compare', 'latency', 'queued', 'large', 'durability', 'all'] as const;
+/** `all` runs every mode but store-designs (an in-process store measurement, not a relay comparison). */
+export const MODES = ['compare', 'latency', 'queued', 'large', 'durability', 'all', 'store-designs'] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface BenchOptions {
@@ -31,6 +33,10 @@ export interface BenchOptions {
   relayNodeFlags: string[];
   out: string;
   timeLimitSeconds: number;
+  /** store-designs mode: the designs, in run order; the one large message's size (0: none); where their files go. */
+  designs: DesignId[];
+  largeSize: number;
+  storeDir: string;
 }
 
 /** Everything started is stopped through here, in reverse order, also on SIGINT or the time limit. */

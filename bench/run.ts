@@ -14,13 +14,15 @@ import { baselineOf, compareChecks, reusesConnections, scalingSummary, selectLeg
 import { buildSealgate, type RelayUnderTest } from './relays';
 import { comparisonTable, machine, targetTable, type TargetCheck } from './report';
 import { startSinkWorld, type SinkWorld } from './sink-world';
+import { parseDesigns } from './store-designs/options';
 
 const WARMUP_MESSAGES = 40;
 import { checkDurability, runLargeMessage, runQueuedWhileSinksDown } from './targets';
 
 export const HELP = `Usage: npm run bench -- [options]
 
-  --mode MODE          compare (default) | latency | queued | large | durability | all
+  --mode MODE          compare (default) | latency | queued | large | durability | all | store-designs
+                       (all runs every mode except store-designs)
   --short              quick check: a few hundred messages, smaller targets' loads
   --messages M         messages per run (default 2000; --short 300)
   --size S             message size, e.g. 10KB, 100KB (default 10KB)
@@ -46,8 +48,15 @@ export const HELP = `Usage: npm run bench -- [options]
                        through tsx (the default leg always runs bin/sealgate, as npm start does)
   --relay-node-flags F node flags for the tuned Sealgate legs, e.g. "--max-semi-space-size=2"
   --profile DIR        write a V8 CPU profile of each Sealgate run to DIR (--cpu-prof)
-  --out FILE           JSON results (default bench/results/latest.json)
+  --out FILE           JSON results (default bench/results/latest.json; store-designs.json for that mode)
   --time-limit SEC     stop everything after this long (default 1800)
+
+store-designs mode (one process, no sockets: the store's per-message hot-path work, --messages at a time
+--connections, of --size bytes):
+  --designs LIST       any of file-store, redis-store, lmdb, lmdb-nooverlap, journal
+                       (default file-store,redis-store,lmdb,journal; lmdb and journal are prototypes)
+  --large-size S       one message of this size per design after the run (default 50MB; 0: none)
+  --store-dir DIR      where the designs write (default .bench/store-designs; must be a disk, not tmpfs)
 `;
 
 function parseSizeArg(value: string): number {
@@ -82,8 +91,11 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       from: { type: 'string', default: 'build' },
       profile: { type: 'string' },
       'relay-node-flags': { type: 'string', default: '' },
-      out: { type: 'string', default: path.join(__dirname, 'results', 'latest.json') },
+      out: { type: 'string' },
       'time-limit': { type: 'string' },
+      designs: { type: 'string' },
+      'large-size': { type: 'string', default: '50MB' },
+      'store-dir': { type: 'string', default: path.join(__dirname, '..', '.bench', 'store-designs') },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -112,8 +124,12 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     from: values.from,
     ...(values.profile ? { profileDir: path.resolve(values.profile) } : {}),
     relayNodeFlags: values['relay-node-flags'].split(' ').filter(Boolean),
-    out: path.resolve(values.out),
+    // The store-designs figures never replace the relay comparison's latest.json.
+    out: path.resolve(values.out ?? path.join(__dirname, 'results', values.mode === 'store-designs' ? 'store-designs.json' : 'latest.json')),
     timeLimitSeconds: positive('time-limit', values['time-limit'], 1800),
+    designs: parseDesigns(values.designs),
+    largeSize: values['large-size'] === '0' ? 0 : parseSizeArg(values['large-size']),
+    storeDir: path.resolve(values['store-dir']),
   };
 }
 
@@ -235,7 +251,19 @@ async function main(): Promise<void> {
   const checks: TargetCheck[] = [];
   const sections: string[] = [];
   try {
-    if (options.from === 'build') {
+    if (options.mode === 'store-designs') {
+      context.log('store-designs: the store hot path of each design, in this process');
+      // Loaded only here: the prototypes pull in lmdb's native addon, which no other mode needs.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps lmdb unloaded for the other modes
+      const { runStoreDesigns } = require('./store-designs/run-designs') as typeof import('./store-designs/run-designs');
+      const result = await runStoreDesigns(
+        { designs: options.designs, messages: options.messages, connections: options.connections, size: options.size, largeSize: options.largeSize, dir: options.storeDir },
+        (line) => context.log(line),
+      );
+      results.storeDesigns = { figures: result.figures, large: result.large, fileSystem: result.fileSystem };
+      sections.push(`### Store designs, per message (M=${options.messages}, S=${options.size} B, C=${options.connections}; one process, no sockets)\n\n${result.table}`);
+    }
+    if (options.from === 'build' && options.mode !== 'store-designs') {
       context.log('building Sealgate (tsc -> .bench/dist)');
       await buildSealgate();
     }

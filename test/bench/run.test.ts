@@ -35,4 +35,20 @@ describe('parseOptions', () => {
     expect(parseOptions(['--help'])).toBeUndefined();
     for (const text of ['--legs LIST', '--processes N', 'postfix-reuse', 'redis-multi', 'npm start']) expect(HELP).toContain(text);
   });
+
+  it('parses the store-designs mode with its own defaults, output file and sizes', () => {
+    const options = parseOptions(['--mode', 'store-designs', '--designs', 'journal,lmdb', '--large-size', '5MB', '--connections', '32'])!;
+    expect(options.mode).toBe('store-designs');
+    expect(options.designs).toEqual(['journal', 'lmdb']);
+    expect(options.largeSize).toBe(5 * 1024 ** 2);
+    expect(options.connections).toBe(32);
+    expect(options.messages).toBe(2000);
+    expect(options.size).toBe(10 * 1024);
+    expect(options.out).toMatch(/bench\/results\/store-designs\.json$/);
+    expect(parseOptions(['--mode', 'store-designs', '--large-size', '0'])!.largeSize).toBe(0);
+    expect(parseOptions(['--mode', 'store-designs'])!.designs).toEqual(['file-store', 'redis-store', 'lmdb', 'journal']);
+    expect(parseOptions([])!.out).toMatch(/bench\/results\/latest\.json$/);
+    expect(() => parseOptions(['--mode', 'store-designs', '--designs', 'sqlite'])).toThrow(/unknown design/);
+    expect(HELP).toContain('store-designs');
+  });
 });
