@@ -222,7 +222,8 @@ describe('file evidence log index failures', () => {
     const clock = testClock();
     const warnings: Array<Record<string, unknown>> = [];
     const logger = { ...silentLogger(), warn: (fields: Record<string, unknown>) => warnings.push(fields) } as unknown as ReturnType<typeof silentLogger>;
-    const log = new FileEvidenceLog(options(dir, clock.now, { logger }));
+    // Index lines appended with every batch (the mark due at once), so the failure shows at the batch.
+    const log = new FileEvidenceLog(options(dir, clock.now, { logger }), { indexMarkIntervalMs: 0 });
     await log.appendEvidence([outcomeInput(1, { queueId: 'QF' })]);
     const queueIndex = path.join(dir, 'evidence', 'index', 'queue');
     await fs.rm(queueIndex, { recursive: true });
@@ -312,5 +313,65 @@ describe('file evidence index mark', () => {
     expect(await queueIds(here, 'QO')).toEqual([2]);
     const mark = JSON.parse(await fs.readFile(markFile(), 'utf8')) as { size: number };
     expect(mark.size).toBe((await fs.stat(segment())).size);
+  });
+});
+
+describe('file evidence log file-system calls', () => {
+  let dir: string;
+  let clock: ReturnType<typeof testClock>;
+  const segment = (day: string) => path.join(dir, 'evidence', 'segments', `${day}.jsonl`);
+  const queueIds = async (log: FileEvidenceLog, queueId: string) => {
+    const seqs: number[] = [];
+    for await (const r of log.queryEvidence({ queueId })) seqs.push(r.seq);
+    return seqs;
+  };
+
+  beforeEach(() => {
+    dir = tempDir();
+    clock = testClock();
+  });
+
+  afterEach(() => jest.restoreAllMocks());
+
+  test("the day's segment is opened once for many batches, again for a new day or when the path names another file", async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    const open = jest.spyOn(fs, 'open');
+    const segmentOpens = (day: string) => open.mock.calls.filter(([file, flags]) => file === segment(day) && flags === 'a').length;
+    for (let i = 1; i <= 5; i++) await log.appendEvidence([outcomeInput(i)]);
+    expect(segmentOpens('2026-03-10')).toBe(1);
+    // Replaced by hand with the same records: the next batch goes to the file the path names now.
+    const text = await fs.readFile(segment('2026-03-10'), 'utf8');
+    await fs.rm(segment('2026-03-10'));
+    await fs.writeFile(segment('2026-03-10'), text);
+    await log.appendEvidence([outcomeInput(6)]);
+    expect(segmentOpens('2026-03-10')).toBe(2);
+    clock.set(DAY2);
+    await log.appendEvidence([outcomeInput(7)]);
+    await log.appendEvidence([outcomeInput(8)]);
+    expect(segmentOpens('2026-03-11')).toBe(1);
+    await log.close();
+    expect(await verifyEvidence(log)).toMatchObject({ ok: true, records: 8 });
+    expect((await log.readEvidenceDay('2026-03-10')).map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  test('index lines are appended together when the mark is due, not per batch; look-ups here and in another process still find every record', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([outcomeInput(1)]);
+    const appendFile = jest.spyOn(fs, 'appendFile');
+    for (let i = 2; i <= 40; i++) await log.appendEvidence([outcomeInput(i)]);
+    // 39 batches of 4 keys each, within one mark interval: nothing appended yet.
+    expect(appendFile).not.toHaveBeenCalled();
+    // Another process (a CLI look-up) reads past the mark on disk and finds them.
+    const other = new FileEvidenceLog(options(dir, clock.now));
+    expect(await queueIds(other, 'Q33')).toEqual([33]);
+    // This process appends what it gathered before looking up.
+    expect(await queueIds(log, 'Q17')).toEqual([17]);
+    await log.appendEvidence([outcomeInput(41, { queueId: 'QZ' })]);
+    await log.close();
+    const reopened = new FileEvidenceLog(options(dir, clock.now));
+    await reopened.appendEvidence([outcomeInput(42)]);
+    // close() appended the last lines and moved the mark past them: nothing re-read.
+    expect(reopened.stats.reindexedBytes).toBe(0);
+    expect(await queueIds(reopened, 'QZ')).toEqual([41]);
   });
 });

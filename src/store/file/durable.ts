@@ -90,10 +90,23 @@ export function tempName(tmpDir: string, hint: string): string {
   return path.join(tmpDir, `${hint}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/** Which file a path names: a rename keeps it, any rewrite (a new temp file renamed over it) changes it. */
+export interface FileIdentity {
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+}
+
+export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
+}
+
 /** Called just before the rename into place, and if that rename fails (e.g. to expect its fs.watch event). */
 export interface RenameHooks {
   beforeRename(): void;
   renameFailed(): void;
+  /** When set, told the identity of the file written (one fstat before it is closed), before the rename. */
+  written?(identity: FileIdentity): void;
 }
 
 /**
@@ -107,6 +120,10 @@ export async function writeFileAtomic(tmpDir: string, target: string, data: stri
   try {
     await handle.writeFile(data);
     if (durable) await handle.sync();
+    if (hooks?.written) {
+      const { ino, size, mtimeNs } = await handle.stat({ bigint: true });
+      hooks.written({ ino, size, mtimeNs });
+    }
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.rm(temp, { force: true });

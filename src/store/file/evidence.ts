@@ -6,7 +6,7 @@ import { chainEvidence, evidenceDay, parseEvidenceLine, pruneBase, recipientDoma
 import type { EvidenceAnchor, EvidenceBase, EvidencePruneResult, EvidenceQuery, EvidenceRecord, EvidenceRecordInput } from '../model';
 import type { EvidenceLog } from '../roles';
 import { fsyncDir, readJson, writeFileAtomic } from './durable';
-import { sweepLockStages, withFileLock } from './locks';
+import { releaseLockStages, sweepLockStages, withFileLock } from './locks';
 import type { FileStoreOptions } from './spool';
 
 /*
@@ -22,11 +22,16 @@ import type { FileStoreOptions } from './spool';
  *   index/indexed.json         how far the index is known complete (day, byte offset, inode, boot id): a process's
  *                              first write re-reads the segments only after it; written at most every few seconds
  *                              and only after the index lines before it, ignored after a reboot (the index is not
- *                              fsynced, so a power loss may have lost lines before it)
+ *                              fsynced, so a power loss may have lost lines before it). A process gathers its index
+ *                              lines in memory and appends them when it writes the mark (or before a look-up, a
+ *                              prune or close), one append per bucket file for many records; a kill loses only
+ *                              lines after the mark on disk, which the next process re-derives from the segments
  *   append.lock                cross-process lock (withFileLock) held around every batch, seal and prune, so the
  *                              relay and the admin CLI appending at once still form one chain
  *   tmp/                       files being written
- * Appends are group-committed: calls arriving while a batch is being written and fsynced join the next batch.
+ * Appends are group-committed: calls arriving while a batch is being written and fsynced join the next batch. The
+ * newest day's segment stays open between batches (O_APPEND, so another process's appends are never overwritten);
+ * it is opened again when the path names another file (a new day, a file replaced by hand) and closed by close().
  */
 
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
@@ -43,6 +48,8 @@ const INDEX_WRITERS = 8;
 /** How often the index mark is written while appending (a kill re-reads at most this much of the log at the next start). */
 const INDEX_MARK_INTERVAL_MS = 5_000;
 const INDEX_MARK_FILE = 'indexed.json';
+/** Index lines gathered in memory past which they are appended before the mark is due. */
+const INDEX_BUFFER_LINES = 4096;
 
 type IndexKind = 'queue' | 'message' | 'recipient' | 'domain';
 const INDEX_KINDS: readonly IndexKind[] = ['queue', 'message', 'recipient', 'domain'];
@@ -178,6 +185,11 @@ export class FileEvidenceLog implements EvidenceLog {
   private indexed: IndexMark | undefined;
   private markWrittenAt = 0;
   private readonly markIntervalMs: number;
+  /** Index lines not yet appended: bucket file -> lines. Only changed or appended under the lock. */
+  private indexBuffer = new Map<string, string>();
+  private indexBufferLines = 0;
+  /** The newest day's segment, kept open for appending while the path still names it. */
+  private segment: { day: string; ino: number; handle: fs.FileHandle } | undefined;
 
   constructor(options: FileStoreOptions, tuning: FileEvidenceLogTuning = {}) {
     this.markIntervalMs = tuning.indexMarkIntervalMs ?? INDEX_MARK_INTERVAL_MS;
@@ -219,9 +231,11 @@ export class FileEvidenceLog implements EvidenceLog {
     if (query.recipient !== undefined) lookups.push(['recipient', query.recipient.toLowerCase()]);
     if (query.domain !== undefined) lookups.push(['domain', query.domain.toLowerCase()]);
     if (lookups.length > 0) {
-      await this.prepare().catch((error: unknown) =>
-        this.logger.warn({ event: 'evidence-index-check-failed', err: (error as Error).message }, 'could not check the evidence index; look-ups may miss the newest records'),
-      );
+      await this.prepare()
+        .then(() => (this.indexBufferLines > 0 ? withFileLock(this.lockFile, () => this.flushIndexLocked()) : undefined))
+        .catch((error: unknown) =>
+          this.logger.warn({ event: 'evidence-index-check-failed', err: (error as Error).message }, 'could not check the evidence index; look-ups may miss the newest records'),
+        );
       for (const [kind, key] of lookups) {
         const listed = await this.indexedDays(kind, key);
         days = days.filter((d) => listed.has(d));
@@ -299,6 +313,23 @@ export class FileEvidenceLog implements EvidenceLog {
     return withFileLock(this.lockFile, () => this.pruneLocked(beforeDay));
   }
 
+  /**
+   * Appends the index lines still in memory (with the mark after them) and closes the open segment. The log stays
+   * usable: the next write opens what it needs again.
+   */
+  async close(): Promise<void> {
+    // Batches in flight finish first: they use the open segment and the buffer.
+    while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
+    if (this.indexBufferLines > 0 && this.indexed !== undefined) {
+      const mark = this.indexed;
+      await withFileLock(this.lockFile, () => this.writeIndexMark(mark)).catch((error: unknown) =>
+        this.logger.warn({ event: 'evidence-index-failed', err: (error as Error).message }, 'could not add to the evidence index; the next process re-reads the newest records'),
+      );
+    }
+    await this.closeSegment();
+    await releaseLockStages([this.root]);
+  }
+
   // ---- writing
 
   private startBatch(): void {
@@ -322,6 +353,7 @@ export class FileEvidenceLog implements EvidenceLog {
       }
     } catch (error) {
       this.head = undefined;
+      await this.closeSegment();
       for (const p of batch) p.reject(error);
     }
   }
@@ -337,36 +369,49 @@ export class FileEvidenceLog implements EvidenceLog {
     const previous = head ?? (base === null ? undefined : { seq: base.lastSeq, hash: base.lastHash });
     const records = chainEvidence(previous, inputs, loggedAt);
     const file = this.segmentFile(day);
-    const isNew = head?.day !== day && (await fs.stat(file).catch(() => undefined)) === undefined;
-    const handle = await fs.open(file, 'a', 0o600);
     const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
-    let stat;
-    try {
-      await handle.appendFile(text);
-      await handle.sync();
-      stat = await handle.stat();
-    } finally {
-      await handle.close();
+    // headLocked has just checked that the path still names the file at this.head (same inode, same size), so
+    // when the segment kept open is that file, it is appended to and its new size known without a stat.
+    const cached = this.head;
+    let stat: { size: number; ino: number };
+    if (this.segment !== undefined && cached !== undefined && cached.day === day && this.segment.day === day && this.segment.ino === cached.ino) {
+      await this.segment.handle.appendFile(text);
+      await this.segment.handle.sync();
+      stat = { size: cached.size + Buffer.byteLength(text), ino: cached.ino };
+    } else {
+      await this.closeSegment();
+      const isNew = head?.day !== day && (await fs.stat(file).catch(() => undefined)) === undefined;
+      const handle = await fs.open(file, 'a', 0o600);
+      try {
+        await handle.appendFile(text);
+        await handle.sync();
+        stat = await handle.stat();
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
+      this.segment = { day, ino: stat.ino, handle };
+      if (isNew) await fsyncDir(this.segments);
     }
-    if (isNew) await fsyncDir(this.segments);
     this.stats.batches++;
     this.stats.fsyncs++;
     this.stats.records += records.length;
     this.head = { day, size: stat.size, ino: stat.ino, record: records[records.length - 1]! };
     try {
-      await this.writeIndex(records);
+      this.writeIndex(records);
       // Under the lock, so the batch sits right before the file's new end; anything else written since this
       // process last knew the index complete (another process's records, a new day) is checked now.
       const mark = this.indexed;
       const batchStart = stat.size - Buffer.byteLength(text);
       if (mark !== undefined && mark.day === day && mark.ino === stat.ino && mark.size === batchStart) {
         this.indexed = { day, size: stat.size, ino: stat.ino };
-        if (Date.now() - this.markWrittenAt >= this.markIntervalMs) await this.writeIndexMark(this.indexed);
+        if (Date.now() - this.markWrittenAt >= this.markIntervalMs || this.indexBufferLines >= INDEX_BUFFER_LINES) await this.writeIndexMark(this.indexed);
       } else {
         await this.reindexLocked();
       }
     } catch (error) {
       // The records are durable; only the derived index is behind: checked again before the next write.
+      this.dropIndexBuffer();
       this.seen.clear();
       this.ready = undefined;
       this.indexed = undefined;
@@ -490,6 +535,8 @@ export class FileEvidenceLog implements EvidenceLog {
   }
 
   private async pruneLocked(beforeDay: string): Promise<EvidencePruneResult> {
+    await this.flushIndexLocked();
+    await this.closeSegment();
     const now = this.now();
     const today = evidenceDay(now);
     await this.sealLocked(now);
@@ -533,8 +580,8 @@ export class FileEvidenceLog implements EvidenceLog {
     return days;
   }
 
-  private async writeIndex(records: readonly EvidenceRecord[]): Promise<void> {
-    const lines = new Map<string, string>();
+  /** Gathers the records' index lines in memory (appended by flushIndexLocked before the mark moves past them). */
+  private writeIndex(records: readonly EvidenceRecord[]): void {
     for (const record of records) {
       if (record.day !== this.seenDay || this.seen.size > SEEN_LIMIT) {
         this.seen.clear();
@@ -545,9 +592,18 @@ export class FileEvidenceLog implements EvidenceLog {
         if (this.seen.has(seenKey)) continue;
         this.seen.add(seenKey);
         const file = path.join(this.index, kind, bucketName(key));
-        lines.set(file, `${lines.get(file) ?? ''}${encodeURIComponent(key)}\t${record.day}\n`);
+        this.indexBuffer.set(file, `${this.indexBuffer.get(file) ?? ''}${encodeURIComponent(key)}\t${record.day}\n`);
+        this.indexBufferLines++;
       }
     }
+  }
+
+  /** Appends the gathered index lines (under the lock: a prune rewrites bucket files). */
+  private async flushIndexLocked(): Promise<void> {
+    if (this.indexBufferLines === 0) return;
+    const lines = this.indexBuffer;
+    this.indexBuffer = new Map();
+    this.indexBufferLines = 0;
     // Parallel appends to distinct files (different buckets never share a line).
     const pending = [...lines];
     const worker = async () => {
@@ -561,6 +617,8 @@ export class FileEvidenceLog implements EvidenceLog {
    * segments as a stream and only after the point the index is known complete to (this process's, or the mark on disk).
    */
   private async reindexLocked(): Promise<void> {
+    // Lines still in memory first, so the bucket files read below hold them and none is appended twice.
+    await this.flushIndexLocked();
     const days = (await this.segmentDays()).slice(-REINDEX_DAYS);
     const mark = this.indexed ?? (await this.readIndexMark());
     const wanted = new Map<string, Set<string>>();
@@ -621,6 +679,7 @@ export class FileEvidenceLog implements EvidenceLog {
 
   /** Only ever called under the lock, after the index lines before the mark were written. */
   private async writeIndexMark(mark: IndexMark): Promise<void> {
+    await this.flushIndexLocked();
     this.markWrittenAt = Date.now();
     const boot = await bootId();
     if (boot === undefined) return;
@@ -668,6 +727,17 @@ export class FileEvidenceLog implements EvidenceLog {
       throw error;
     });
     return this.ready;
+  }
+
+  private dropIndexBuffer(): void {
+    this.indexBuffer = new Map();
+    this.indexBufferLines = 0;
+  }
+
+  private async closeSegment(): Promise<void> {
+    const open = this.segment;
+    this.segment = undefined;
+    await open?.handle.close().catch(() => undefined);
   }
 
   private segmentDays(): Promise<string[]> {

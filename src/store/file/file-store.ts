@@ -70,8 +70,9 @@ export class FileStore implements Store {
   open(): Promise<void> {
     return this.spool.open();
   }
-  close(): Promise<void> {
-    return this.spool.close();
+  async close(): Promise<void> {
+    await this.spool.close();
+    await this.evidence.close();
   }
   ping(): Promise<void> {
     return this.spool.ping();

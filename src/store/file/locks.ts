@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from '../errors';
@@ -134,21 +135,71 @@ function isStale(ageMs: number, owner: LockOwner | undefined): boolean {
 }
 
 const STAGE_SUFFIX = '.stage';
-let stageCounter = 0;
+/** How often a staging file's mtime is brought forward (a lock's age is its mtime; it must stay far below STALE_OWNED_MS). */
+const STAGE_TOUCH_MS = 60_000;
+
+interface Stage {
+  file: string;
+  touchedAt: number;
+}
+
+/** This process's staging file per lock folder, made once (see createOwnedLock). */
+const stages = new Map<string, Promise<Stage>>();
+
+async function makeStage(dir: string): Promise<Stage> {
+  // "owner.<pid>.<random>.stage": the PID third from the end, where sweepLockStages looks for it.
+  const file = path.join(dir, `owner.${process.pid}.${randomBytes(4).toString('hex')}${STAGE_SUFFIX}`);
+  await fs.writeFile(file, formatOwner(currentOwner()), { flag: 'wx', mode: 0o600 });
+  return { file, touchedAt: Date.now() };
+}
+
+function stageIn(dir: string): Promise<Stage> {
+  let stage = stages.get(dir);
+  if (stage === undefined) {
+    stage = makeStage(dir);
+    stages.set(dir, stage);
+    stage.catch(() => stages.delete(dir));
+  }
+  return stage;
+}
 
 /**
- * Creates `lockFile` already holding our owner line, or fails with EEXIST. The owner is written to a staging file
- * first and hard-linked into place, so the lock never exists empty: a process killed while taking it leaves a
- * lock that names a dead PID (stale at once), not an unowned one that blocks everyone for STALE_UNOWNED_MS.
- * Staging files a kill leaves behind are removed by sweepLockStages.
+ * Creates `lockFile` already holding our owner line, or fails with EEXIST. The owner line is written once per
+ * process and folder to a staging file that every lock taken there is hard-linked from (one link to take a lock,
+ * one unlink to drop it), so the lock never exists empty: a process killed while taking it leaves a lock that
+ * names a dead PID (stale at once), not an unowned one that blocks everyone for STALE_UNOWNED_MS. A lock's age is
+ * the staging file's mtime, brought forward at least every STAGE_TOUCH_MS while the process takes locks. The
+ * staging files of dead processes are removed by sweepLockStages; releaseLockStages removes this process's.
  */
 async function createOwnedLock(lockFile: string): Promise<void> {
-  const stage = `${lockFile}.${process.pid}.${++stageCounter}${STAGE_SUFFIX}`;
-  await fs.writeFile(stage, formatOwner(currentOwner()), { flag: 'wx', mode: 0o600 });
-  try {
-    await fs.link(stage, lockFile);
-  } finally {
-    await unlinkIfPresent(stage);
+  const dir = path.resolve(path.dirname(lockFile));
+  for (let attempt = 0; ; attempt++) {
+    const stage = await stageIn(dir);
+    const now = Date.now();
+    try {
+      if (now - stage.touchedAt >= STAGE_TOUCH_MS) {
+        stage.touchedAt = now;
+        await fs.utimes(stage.file, now / 1000, now / 1000);
+      }
+      await fs.link(stage.file, lockFile);
+      return;
+    } catch (error) {
+      // The staging file went away (released by another user of this folder in this process, or removed by
+      // hand): made again once. ENOENT again means the folder itself is missing.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw error;
+      if (stages.get(dir) !== undefined && (await stages.get(dir)!.catch(() => undefined)) === stage) stages.delete(dir);
+    }
+  }
+}
+
+/** Removes this process's staging files (a store being closed); the next lock taken makes them again. */
+export async function releaseLockStages(dirs: readonly string[]): Promise<void> {
+  for (const dir of dirs.map((d) => path.resolve(d))) {
+    const stage = stages.get(dir);
+    if (stage === undefined) continue;
+    stages.delete(dir);
+    const made = await stage.catch(() => undefined);
+    if (made !== undefined) await unlinkIfPresent(made.file);
   }
 }
 

@@ -3,9 +3,10 @@ import type { Logger } from '../../log/logger';
 import { isMessageId, messageIdOfFallback, parseJobId } from '../ids';
 import { checkFallback } from '../schema';
 import { DamagedEntryError, LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineKind, type StoreObserver } from '../types';
-import { fsyncDir, readJson, removeFile, writeFileAtomic } from './durable';
+import { allJobsFinal } from '../records';
+import { fsyncDir, readJson, removeFile, sameFile, writeFileAtomic, type FileIdentity } from './durable';
 import { idOfJsonName, SpoolLayout } from './layout';
-import { KeyedMutex, spoolLockHolder, sweepLockStages, withFileLock } from './locks';
+import { KeyedMutex, releaseLockStages, spoolLockHolder, sweepLockStages, withFileLock } from './locks';
 import { inspectMeta, Quarantine, type Recovery } from './recovery';
 import { SpoolIndex, type Lease } from './spool-index';
 
@@ -31,6 +32,8 @@ export interface FileStoreOptions {
 const RESCAN_INTERVAL_MS = 60_000;
 /** Debris younger than this may still be in use by a writer when no relay holds the spool. */
 const DEBRIS_AGE_MS = 10 * 60_000;
+/** Metadata files this process wrote that are kept in memory (insertion order: the oldest are dropped first). */
+const WRITTEN_META_LIMIT = 2048;
 
 /**
  * The shared core of the embedded spool (layout.ts) under every role (queue.ts, admin.ts, fallback.ts,
@@ -60,6 +63,13 @@ export class FileSpool {
    * of re-reading the file. Another process's change raises its own event and is still read.
    */
   private readonly ownMetaWrites = new Map<string, number>();
+  /**
+   * The metadata this process last wrote for messages still in progress, with the identity of the file written.
+   * A read whose stat still finds that very file (same inode, size and mtime: every write renames a new file into
+   * place) uses the text in memory instead of opening and reading the file again. Another process's write (the
+   * admin CLI) is a new file, so it is always read from disk.
+   */
+  private readonly writtenMeta = new Map<string, { text: string; identity: FileIdentity }>();
   private readonly watchers: FSWatcher[] = [];
   private lastRescan = 0;
 
@@ -85,6 +95,7 @@ export class FileSpool {
 
   async close(): Promise<void> {
     for (const watcher of this.watchers.splice(0)) watcher.close();
+    await releaseLockStages([this.layout.locks]);
   }
 
   async ping(): Promise<void> {
@@ -118,6 +129,13 @@ export class FileSpool {
    * place and reads as missing until it can be read.
    */
   async readMeta(id: string, options: { throwIfDamaged?: boolean } = {}): Promise<MessageRecord | undefined> {
+    const written = this.writtenMeta.get(id);
+    if (written !== undefined) {
+      const stat = await fs.stat(this.layout.metaFile(id), { bigint: true }).catch(() => undefined);
+      // Checked against the schema before it was written; a fresh object, since callers change what they read.
+      if (stat !== undefined && sameFile(stat, written.identity)) return JSON.parse(written.text) as MessageRecord;
+      this.writtenMeta.delete(id);
+    }
     const check = await inspectMeta(this.layout, id);
     if ('record' in check) return check.record;
     if ('gone' in check) return undefined;
@@ -150,13 +168,18 @@ export class FileSpool {
     const files = [this.layout.metaFile(id), this.layout.bodyFile(id), ...items.map((n) => this.layout.fallbackFile(idOfJsonName(n)!))];
     await this.quarantine.setAside({ id, kind, code, reason, at: Date.now(), ...(jobId !== undefined ? { jobId } : {}) }, files);
     for (const name of items) this.index.fallback.delete(idOfJsonName(name)!);
+    this.writtenMeta.delete(id);
     this.index.remove(id);
   }
 
   async writeMeta(record: MessageRecord): Promise<void> {
     const id = record.id;
+    const text = JSON.stringify(record);
+    let identity: FileIdentity | undefined;
+    this.writtenMeta.delete(id);
     // Counted before the rename, so its event can never arrive before the count.
-    await writeFileAtomic(this.layout.tmp, this.layout.metaFile(id), JSON.stringify(record), true, {
+    await writeFileAtomic(this.layout.tmp, this.layout.metaFile(id), text, true, {
+      written: (written) => (identity = written),
       beforeRename: () => this.ownMetaWrites.set(id, (this.ownMetaWrites.get(id) ?? 0) + 1),
       renameFailed: () => {
         const pending = (this.ownMetaWrites.get(id) ?? 1) - 1;
@@ -164,6 +187,11 @@ export class FileSpool {
         else this.ownMetaWrites.delete(id);
       },
     });
+    // A finished message is read again only by the sweep and admins: not worth the memory.
+    if (identity !== undefined && !allJobsFinal(record)) {
+      if (this.writtenMeta.size >= WRITTEN_META_LIMIT) this.writtenMeta.delete(this.writtenMeta.keys().next().value!);
+      this.writtenMeta.set(id, { text, identity });
+    }
   }
 
   async readFallback(id: string): Promise<FallbackItem | undefined> {
@@ -232,6 +260,7 @@ export class FileSpool {
   async removeMessageFiles(id: string): Promise<void> {
     // Metadata first: a crash afterwards leaves only a body without metadata, which open() sets aside.
     await removeFile(this.layout.metaFile(id));
+    this.writtenMeta.delete(id);
     await this.removeMessageBody(id);
     this.index.remove(id);
   }

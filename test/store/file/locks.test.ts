@@ -5,6 +5,7 @@ import path from 'node:path';
 import { isStoreError } from '../../../src/store/errors';
 import {
   acquireSpoolLock,
+  releaseLockStages,
   sweepLockStages,
   withFileLock,
   currentOwner,
@@ -136,11 +137,51 @@ describe('taking a lock never leaves it empty', () => {
     return child.pid!;
   }
 
-  test('while held, the lock names this process and no staging file is left', async () => {
+  test('while held, the lock names this process; every lock in a folder is a link to one staging file of this process, removed on release', async () => {
     const lockFile = path.join(dir, 'm.lock');
-    const seen = await withFileLock(lockFile, async () => ({ text: await fs.readFile(lockFile, 'utf8'), files: await fs.readdir(dir) }));
-    expect(seen).toEqual({ text: formatOwner(currentOwner()), files: ['m.lock'] });
-    expect(await fs.readdir(dir)).toEqual([]);
+    const other = path.join(dir, 'n.lock');
+    const writeFile = jest.spyOn(fs, 'writeFile');
+    try {
+      const seen = await withFileLock(lockFile, async () =>
+        withFileLock(other, async () => ({
+          text: await fs.readFile(lockFile, 'utf8'),
+          files: (await fs.readdir(dir)).sort(),
+          same: (await fs.stat(lockFile)).ino === (await fs.stat(other)).ino,
+        })),
+      );
+      await withFileLock(lockFile, async () => undefined);
+      const stage = `owner.${process.pid}.`;
+      expect(seen.text).toBe(formatOwner(currentOwner()));
+      expect(seen.files).toEqual([expect.stringMatching(/^m\.lock$/), expect.stringMatching(/^n\.lock$/), expect.stringMatching(new RegExp(`^owner\\.${process.pid}\\.[0-9a-f]+\\.stage$`))]);
+      expect(seen.same).toBe(true);
+      // The owner line is written once for the folder, not once per lock.
+      expect(writeFile.mock.calls.filter(([file]) => typeof file === 'string' && file.includes(stage))).toHaveLength(1);
+      expect((await fs.readdir(dir)).filter((name) => !name.startsWith(stage))).toEqual([]);
+      await releaseLockStages([dir]);
+      expect(await fs.readdir(dir)).toEqual([]);
+      // Taken again after a release: the staging file is made again.
+      expect(await withFileLock(lockFile, async () => 'again')).toBe('again');
+    } finally {
+      writeFile.mockRestore();
+      await releaseLockStages([dir]);
+    }
+  });
+
+  test('a lock is as old as the last lock this process took in the folder, never older than a minute and a bit', async () => {
+    const lockFile = path.join(dir, 'm.lock');
+    await withFileLock(lockFile, async () => undefined);
+    const stage = (await fs.readdir(dir)).find((name) => name.endsWith('.stage'))!;
+    const longAgo = new Date(Date.now() - 10 * 60_000);
+    await fs.utimes(path.join(dir, stage), longAgo, longAgo);
+    const later = Date.now() + 61_000;
+    const now = jest.spyOn(Date, 'now').mockReturnValue(later);
+    try {
+      const mtime = await withFileLock(lockFile, async () => (await fs.stat(lockFile)).mtimeMs);
+      expect(Math.abs(mtime - later)).toBeLessThan(1_000);
+    } finally {
+      now.mockRestore();
+      await releaseLockStages([dir]);
+    }
   });
 
   test('a taker killed before linking leaves a staging file; the lock is free and the sweep removes only dead takers’ files', async () => {
@@ -153,7 +194,8 @@ describe('taking a lock never leaves it empty', () => {
       await fs.writeFile(`${lockFile}.${sleeper.pid}.7.stage`, `${sleeper.pid}`);
       expect(await withFileLock(lockFile, async () => 'ran', { waitMs: 100 })).toBe('ran');
       await sweepLockStages(dir);
-      expect(await fs.readdir(dir)).toEqual([`m.lock.${sleeper.pid}.7.stage`]);
+      // This process's own staging file is live too: left alone.
+      expect((await fs.readdir(dir)).filter((name) => !name.startsWith(`owner.${process.pid}.`))).toEqual([`m.lock.${sleeper.pid}.7.stage`]);
     } finally {
       sleeper.kill('SIGKILL');
     }
@@ -181,6 +223,7 @@ describe('taking a lock never leaves it empty', () => {
       ),
     );
     expect(most).toBe(1);
+    await releaseLockStages([dir]);
     expect(await fs.readdir(dir)).toEqual([]);
   });
 });
