@@ -119,7 +119,8 @@ export function classifyDnsError(err: unknown): { kind: DnsFailureKind; code: st
   }
 }
 
-type CacheEntry = { expiresAt: number } & ({ ok: true; value: unknown } | { ok: false; kind: 'nxdomain' | 'nodata'; code: string; secure: boolean });
+/** A negative entry keeps the error it answers with: every hit throws that one (building an Error costs a stack trace). */
+type CacheEntry = { expiresAt: number } & ({ ok: true; value: unknown } | { ok: false; error: DnsError });
 
 /** `dns` settings as createResolver reads them; the DNSSEC keys default to off. */
 export type ResolverConfig = Omit<Config['dns'], 'validating' | 'trustRemoteValidator'> & Partial<Pick<Config['dns'], 'validating' | 'trustRemoteValidator'>>;
@@ -156,7 +157,7 @@ function createAnswerCache(cacheSize: number, options: ResolverOptions): Cached 
     const hit = fromCache(key);
     if (hit) {
       if (hit.ok) return hit.value as T;
-      throw new DnsError(hit.kind, `${type} ${normalized}`, hit.code, hit.secure);
+      throw hit.error;
     }
     // Concurrent deliveries to one domain share a single query.
     const pending = inflight.get(key);
@@ -169,8 +170,9 @@ function createAnswerCache(cacheSize: number, options: ResolverOptions): Cached 
       } catch (err) {
         const { kind, code } = classifyDnsError(err);
         const secure = (err as { secure?: unknown })?.secure === true;
-        if (kind !== 'temporary') remember(key, { ok: false, kind, code, secure, expiresAt: 0 }, negativeTtl);
-        throw new DnsError(kind, `${type} ${normalized}`, code, secure);
+        const error = new DnsError(kind, `${type} ${normalized}`, code, secure);
+        if (kind !== 'temporary') remember(key, { ok: false, error, expiresAt: 0 }, negativeTtl);
+        throw error;
       } finally {
         inflight.delete(key);
       }

@@ -78,6 +78,22 @@ describe('DNS resolver (real DNS server on loopback)', () => {
     await expect(resolver.resolveMx('gone.resolver.test')).resolves.toHaveLength(1);
   });
 
+  it('answers every hit of a cached negative answer with the one error it was cached with, until it expires', async () => {
+    const miss = (name: string) =>
+      resolver.resolveTxt(name).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    const first = await miss('_mta-sts.none.resolver.test');
+    expect(first).toBeInstanceOf(DnsError);
+    expect(first).toMatchObject({ kind: 'nxdomain', query: 'TXT _mta-sts.none.resolver.test', code: 'ENOTFOUND', temporary: false });
+    expect(await miss('_MTA-STS.none.resolver.test.')).toBe(first);
+    clock += 31_000;
+    const later = await miss('_mta-sts.none.resolver.test');
+    expect(later).not.toBe(first);
+    expect(later).toMatchObject({ kind: 'nxdomain', query: 'TXT _mta-sts.none.resolver.test' });
+  });
+
   it('sees a published null MX ("0 .") as null MX and a name without MX as implicit MX', async () => {
     server.set('null.resolver.test', 'MX', [{ preference: 0, exchange: '.' }]);
     expect(await lookupMx(resolver, 'null.resolver.test')).toEqual({ kind: 'null-mx' });

@@ -9,9 +9,9 @@ import { silentLogger } from '../../src/log/logger';
 import { RedisKeys } from '../../src/store/redis/keys';
 import { RedisStore } from '../../src/store/redis/redis-store';
 import { Readable } from 'node:stream';
-import { EnqueueAbortedError, StoreUnavailableError, type Store } from '../../src/store/types';
+import { EnqueueAbortedError, LeaseLostError, StoreUnavailableError, type Store } from '../../src/store/types';
 import { startRedis, type RedisHandle } from '../support/redis-server';
-import { chunked, newMessage, readAll, redisKeyDamage, storeContract, type ContractBackend, type DamageHooks } from './contract';
+import { chunked, evidence, newMessage, readAll, redisKeyDamage, storeContract, type ContractBackend, type DamageHooks } from './contract';
 
 /** Hand-damage of the store's keys, as redis-cli would leave them. */
 function redisDamage(prefix: string): DamageHooks {
@@ -115,6 +115,39 @@ describe('redis store against a real server', () => {
       const after = new Redis(redis.url);
       expect((await after.keys(`${prefix}:upload:*`)).length).toBe(0);
       after.disconnect();
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a small message costs one round trip to enqueue, two to claim, one to open and two to record its result', async () => {
+    const store = openStore(`${redis.prefix}:trips-${randomBytes(3).toString('hex')}`);
+    await store.open();
+    try {
+      // What goes out on the store's connection: one write per command sent alone, one per pipeline.
+      const stream = (store as unknown as { core: { redis: { stream: { write: (...args: unknown[]) => boolean } } } }).core.redis.stream;
+      const write = jest.spyOn(stream, 'write');
+      const trips = async <T>(step: () => Promise<T>): Promise<[T, number]> => {
+        write.mockClear();
+        const value = await step();
+        return [value, write.mock.calls.length];
+      };
+      const body = Buffer.from('Subject: round trips\r\n\r\nsmall body\r\n');
+      const [record, enqueueTrips] = await trips(() => store.enqueue(newMessage(['a@one.test']), chunked(body)));
+      const [[claimed], claimTrips] = await trips(() => store.claimDue('w1', 1, 60_000));
+      const [read, openTrips] = await trips(async () => readAll(await store.openBody(record.id)));
+      const [job, resultTrips] = await trips(() =>
+        store.completeJob(claimed!.job.id, 'w1', { recipients: [{ address: 'a@one.test', outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] }),
+      );
+      expect(read.equals(body)).toBe(true);
+      expect(job.state).toBe('delivered');
+      expect({ enqueueTrips, claimTrips, openTrips, resultTrips }).toEqual({ enqueueTrips: 1, claimTrips: 2, openTrips: 1, resultTrips: 2 });
+      write.mockRestore();
+      // The lease is still checked before anything else: a result from a worker that lost it is refused.
+      const second = await store.enqueue(newMessage(['b@one.test']), chunked(body));
+      const [other] = await store.claimDue('w1', 1, 60_000);
+      expect(other!.message.id).toBe(second.id);
+      await expect(store.completeJob(other!.job.id, 'w2', { recipients: [] })).rejects.toBeInstanceOf(LeaseLostError);
     } finally {
       await store.close();
     }

@@ -13,6 +13,28 @@ const UPLOAD_TTL_MS = 3_600_000;
  * away) and returns its size and SHA-256 (hex). An error of the source stream becomes EnqueueAbortedError naming `what`.
  */
 export async function uploadBlob(redis: Redis, key: string, source: Readable, what: string): Promise<{ size: number; sha256: string }> {
+  const { size, sha256, rest } = await uploadBlobHead(redis, key, source, what);
+  if (rest.length > 0) await appendPiece(redis, key, rest);
+  return { size, sha256 };
+}
+
+/** The APPEND of one piece and the upload's TTL, in one round trip. */
+export async function appendPiece(redis: Redis, key: string, data: Buffer): Promise<void> {
+  const replies = await uploadPiece(redis.pipeline(), key, data).exec();
+  const failed = replies?.find(([error]) => error)?.[0];
+  if (failed) throw failed;
+}
+
+/** Queues the APPEND of one piece and the upload's TTL on `pipeline` (the caller runs it). */
+export function uploadPiece<P extends { append(key: string, data: Buffer): P; pexpire(key: string, ms: number): P }>(pipeline: P, key: string, data: Buffer): P {
+  return pipeline.append(key, data).pexpire(key, UPLOAD_TTL_MS);
+}
+
+/**
+ * uploadBlob but for its last piece (up to BLOB_PIECE bytes, empty when there is none), which is returned instead
+ * of sent: the caller sends it together with what commits the upload, one round trip for a small value.
+ */
+export async function uploadBlobHead(redis: Redis, key: string, source: Readable, what: string): Promise<{ size: number; sha256: string; rest: Buffer }> {
   let size = 0;
   const hash = createHash('sha256');
   let pending: Buffer[] = [];
@@ -22,9 +44,7 @@ export async function uploadBlob(redis: Redis, key: string, source: Readable, wh
     const data = Buffer.concat(pending, pendingBytes);
     pending = [];
     pendingBytes = 0;
-    const replies = await redis.pipeline().append(key, data).pexpire(key, UPLOAD_TTL_MS).exec();
-    const failed = replies?.find(([error]) => error)?.[0];
-    if (failed) throw failed;
+    await appendPiece(redis, key, data);
   };
   const chunks = source[Symbol.asyncIterator]();
   for (;;) {
@@ -42,22 +62,28 @@ export async function uploadBlob(redis: Redis, key: string, source: Readable, wh
     size += chunk.length;
     if (pendingBytes >= BLOB_PIECE) await flush();
   }
-  await flush();
-  return { size, sha256: hash.digest('hex') };
+  return { size, sha256: hash.digest('hex'), rest: Buffer.concat(pending, pendingBytes) };
 }
 
 /**
  * Reads `size` bytes of the Redis string `key` as a stream of pieces; fails naming `what` if it vanishes meanwhile.
- * A read error goes through `classify` (the core's: a lost connection becomes StoreUnavailableError).
+ * A read error goes through `classify` (the core's: a lost connection becomes StoreUnavailableError). `firstPiece`,
+ * when given, is GETRANGE 0 to BLOB_PIECE - 1 read by the caller together with its other reads: used instead of a
+ * first GETRANGE of its own.
  */
-export function readBlob(redis: Redis, key: string, size: number, what: string, classify: (error: unknown) => unknown): Readable {
+export function readBlob(redis: Redis, key: string, size: number, what: string, classify: (error: unknown) => unknown, firstPiece?: Buffer): Readable {
   async function* pieces(): AsyncGenerator<Buffer> {
     for (let offset = 0; offset < size; offset += BLOB_PIECE) {
       let piece: Buffer;
-      try {
-        piece = await redis.getrangeBuffer(key, offset, Math.min(offset + BLOB_PIECE, size) - 1);
-      } catch (error) {
-        throw classify(error);
+      if (offset === 0 && firstPiece !== undefined) {
+        // Read already, in the caller's round trip (bytes 0 to BLOB_PIECE - 1): cut to what was asked for.
+        piece = firstPiece.length > size ? firstPiece.subarray(0, size) : firstPiece;
+      } else {
+        try {
+          piece = await redis.getrangeBuffer(key, offset, Math.min(offset + BLOB_PIECE, size) - 1);
+        } catch (error) {
+          throw classify(error);
+        }
       }
       if (piece.length === 0) throw new NotFoundError(`${what} disappeared while being read`);
       yield piece;

@@ -3,7 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../../log/logger';
 import { parseJobId } from '../ids';
 import { isClaimable } from '../records';
-import { checkJob, checkJson, storedMessageSchema, type Checked } from '../schema';
+import { checkJob, checkRecord, storedMessageSchema, type Checked } from '../schema';
 import {
   DamagedEntryError,
   NotFoundError,
@@ -159,6 +159,11 @@ export class RedisCore {
     return error;
   }
 
+  /** True when confirmed() sends more than the script (a cluster that waits for replicas): nothing may go with it. */
+  get confirming(): boolean {
+    return (this.options.cluster?.replicas ?? 0) > 0;
+  }
+
   /** True when the store talks to a Redis Cluster. */
   get cluster(): boolean {
     return this.options.cluster !== undefined;
@@ -207,7 +212,11 @@ export class RedisCore {
 
   /** The message key, checked; a damaged one is quarantined and reported as DamagedEntryError. */
   async readStored(id: string): Promise<StoredMessage | undefined> {
-    const raw = await this.redis.get(this.keys.message(id));
+    return this.storedFrom(await this.redis.get(this.keys.message(id)), id);
+  }
+
+  /** A message key's value read by the caller (null: no such key), checked as readStored checks it. */
+  async storedFrom(raw: string | null, id: string): Promise<StoredMessage | undefined> {
     if (!raw) return undefined;
     const checked = checkStored(raw, id);
     if (!checked.ok) {
@@ -295,13 +304,17 @@ export class RedisCore {
       .sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
   }
 
-  /** Read, change, compare-and-set one job; retried when someone else changed it in between. */
-  async updateJob(jobId: string, plan: (job: JobRecord) => JobPlan | undefined, stored?: StoredMessage): Promise<JobRecord> {
+  /**
+   * Read, change, compare-and-set one job; retried when someone else changed it in between. `jobRaw`: the job key
+   * as the caller just read it (null: missing), used by the first attempt instead of reading it again.
+   */
+  async updateJob(jobId: string, plan: (job: JobRecord) => JobPlan | undefined, stored?: StoredMessage, jobRaw?: string | null): Promise<JobRecord> {
     const messageId = parseJobId(jobId)?.messageId ?? '';
     const siblings = stored ?? (await this.readStored(messageId));
     if (!siblings) throw new NotFoundError(`job ${jobId} not found`);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const raw = await this.redis.get(this.keys.job(jobId));
+      // The first attempt may start from the job key as the caller read it (the compare-and-set checks it anyway).
+      const raw = attempt === 0 && jobRaw !== undefined ? jobRaw : await this.redis.get(this.keys.job(jobId));
       if (!raw) throw new NotFoundError(`job ${jobId} not found`);
       const checked = checkStoredJob(raw, jobId);
       if (!checked.ok) {
@@ -462,20 +475,65 @@ export class RedisCore {
   }
 }
 
+/**
+ * JSON texts that passed their schema check lately, each with the id it was checked against. A record is read
+ * several times while it is handled (a message at claim, body open and result; a job at claim and result), mostly
+ * unchanged: the same text again is parsed but not checked again. Any other text, a damaged one included, misses
+ * and is checked in full. Bounded: the oldest text goes first.
+ */
+export class CheckedTexts {
+  private readonly ids = new Map<string, string>();
+  constructor(private readonly max: number) {}
+
+  has(raw: string, id: string): boolean {
+    return this.ids.get(raw) === id;
+  }
+
+  add(raw: string, id: string): void {
+    if (this.ids.has(raw)) return;
+    if (this.ids.size >= this.max) this.ids.delete(this.ids.keys().next().value!);
+    this.ids.set(raw, id);
+  }
+}
+
+/** Texts per schema: about as many as there are records in flight, a few hundred KB at most. */
+const CHECKED_TEXTS = 512;
+const checkedMessages = new CheckedTexts(CHECKED_TEXTS);
+const checkedJobs = new CheckedTexts(CHECKED_TEXTS);
+
+/** `raw` parsed, checked by `check` unless the same text passed it for the same id lately. */
+function checkCached<T>(seen: CheckedTexts, raw: string, id: string | undefined, what: string, check: (value: unknown) => Checked<T>): Checked<T> {
+  if (id === undefined || !seen.has(raw, id)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return { ok: false, code: 'invalid-json', reason: `${what} is not valid JSON` };
+    }
+    const checked = check(value);
+    if (checked.ok && id !== undefined) seen.add(raw, id);
+    return checked;
+  }
+  return { ok: true, value: JSON.parse(raw) as T };
+}
+
 /** A message key's JSON, checked against the stored-message schema. */
 export function checkStored(raw: string, id?: string): Checked<StoredMessage> {
-  return checkJson<StoredMessage>(storedMessageSchema, raw, 'message record', id);
+  return checkCached(checkedMessages, raw, id, 'message record', (value) => checkRecord<StoredMessage>(storedMessageSchema, value, 'message record', id));
 }
 
 /** A job key's JSON, checked against the job schema. */
 export function checkStoredJob(raw: string, id?: string): Checked<JobRecord> {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return { ok: false, code: 'invalid-json', reason: 'job record is not valid JSON' };
-  }
-  return checkJob(value, id);
+  return checkCached(checkedJobs, raw, id, 'job record', (value) => checkJob(value, id));
+}
+
+/** What a pipeline's commands answered, in order; the first error among them is thrown. */
+export async function pipelineValues(pipeline: { exec(): Promise<[Error | null, unknown][] | null> }): Promise<unknown[]> {
+  const replies = await pipeline.exec();
+  if (!replies) throw new Error('Redis pipeline aborted');
+  const failed = replies.find(([error]) => error)?.[0];
+  if (failed) throw failed;
+  return replies.map(([, value]) => value);
 }
 
 function escapeGlob(text: string): string {

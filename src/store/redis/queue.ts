@@ -4,8 +4,8 @@ import { applyJobResult, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
 import { BodyVerifier } from '../body-check';
 import { DamagedEntryError, LeaseLostError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
-import { readBlob, uploadBlob } from './blobs';
-import { checkStored, checkStoredJob, UnconfirmedWriteError, type RedisCore, type StoredMessage } from './core';
+import { appendPiece, BLOB_PIECE, readBlob, uploadBlobHead, uploadPiece } from './blobs';
+import { checkStored, checkStoredJob, pipelineValues, UnconfirmedWriteError, type RedisCore, type StoredMessage } from './core';
 import { scriptOutcome } from './scripts';
 
 /** The job queue in Redis: streamed enqueue, leases in a zset + owners hash, results by compare-and-set. */
@@ -17,7 +17,8 @@ export class RedisJobQueue implements JobQueue {
     const id = newMessageId();
     const upload = k.bodyUpload(id);
     try {
-      const { size, sha256 } = await uploadBlob(redis, upload, body, 'message body');
+      // The body's last piece (all of a small one) is sent with the commit below.
+      const { size, sha256, rest: lastPiece } = await uploadBlobHead(redis, upload, body, 'message body');
       const record = newMessageRecord(id, message, headers, size, sha256);
       const keys = [upload, k.body(id), k.message(id), k.messages(), k.jobStates(), k.due(), k.finished()];
       const { jobs, ...rest } = record;
@@ -27,6 +28,14 @@ export class RedisJobQueue implements JobQueue {
         keys.push(k.job(job.id));
         args.push(job.id, JSON.stringify(job), job.dueAt);
       }
+      if (!this.core.confirming) {
+        // One round trip: the script checks the upload's length, so a piece that failed fails the commit too.
+        const pipeline = lastPiece.length > 0 ? uploadPiece(redis.pipeline(), upload, lastPiece) : redis.pipeline();
+        (pipeline as unknown as { sgEnqueue(...args: (string | number)[]): unknown }).sgEnqueue(keys.length, ...keys, ...args);
+        await pipelineValues(pipeline);
+        return record;
+      }
+      if (lastPiece.length > 0) await appendPiece(redis, upload, lastPiece);
       try {
         await this.core.confirmed('sgEnqueue', keys.length, ...keys, ...args);
       } catch (error) {
@@ -43,22 +52,27 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async openBody(id: string): Promise<Readable> {
-    const stored = isMessageId(id) ? await this.core.readStored(id) : undefined;
+    if (!isMessageId(id)) throw new NotFoundError(`message ${id} not found`);
+    const { redis, keys: k } = this.core;
+    const key = k.body(id);
+    // One round trip for the record, the body's length and its first piece (the whole body when it is small): a
+    // STRLEN of 0 means no body or an empty one, told apart below only in that rare case.
+    const [raw, length, firstPiece] = (await pipelineValues(
+      redis
+        .pipeline()
+        .get(k.message(id))
+        .strlen(key)
+        .getrangeBuffer(key, 0, BLOB_PIECE - 1),
+    )) as [string | null, number, Buffer];
+    const stored = await this.core.storedFrom(raw, id);
     if (!stored) throw new NotFoundError(`message ${id} not found`);
     if (stored.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
-    const redis = this.core.redis;
-    const key = this.core.keys.body(id);
     const size = stored.size;
-    if ((await redis.exists(key)) === 0) throw new NotFoundError(`message ${id} has no body`);
-    const length = await redis.strlen(key);
-    if (length !== size) {
-      // Removed by the sweep in between: gone, not damaged.
-      if ((await redis.exists(key)) === 0) throw new NotFoundError(`message ${id} has no body`);
-      throw await this.damagedBody(id, `body has ${length} of the ${size} bytes stored at enqueue`, 'body-size');
-    }
+    if (length === 0 && (await redis.exists(key)) === 0) throw new NotFoundError(`message ${id} has no body`);
+    if (length !== size) throw await this.damagedBody(id, `body has ${length} of the ${size} bytes stored at enqueue`, 'body-size');
     // Verified as it streams: a body changed since enqueue fails the stream before it ends (no second read).
     const verifier = new BodyVerifier({ size, sha256: stored.sha256 }, (reason, code) => this.damagedBody(id, reason, code));
-    const source = readBlob(redis, key, size, `body of message ${id}`, (error) => this.core.classify(error));
+    const source = readBlob(redis, key, size, `body of message ${id}`, (error) => this.core.classify(error), firstPiece);
     source.on('error', (error) => verifier.destroy(error));
     verifier.on('close', () => source.destroy());
     return source.pipe(verifier);
@@ -76,11 +90,16 @@ export class RedisJobQueue implements JobQueue {
     if (marked.length === 0) return [];
     const resumed = new Set(marked.filter((id) => id.startsWith('!')).map((id) => id.slice(1)));
     const ids = marked.map((id) => (id.startsWith('!') ? id.slice(1) : id));
-    const jobs = await redis.mget(ids.map((id) => k.job(id)));
     const messageIds = [...new Set(ids.map((id) => parseJobId(id)?.messageId ?? ''))];
+    // The jobs and their messages in one round trip.
+    const [jobs, rawMessages] = (await pipelineValues(
+      redis
+        .pipeline()
+        .mget(ids.map((id) => k.job(id)))
+        .mget(messageIds.map((id) => k.message(id))),
+    )) as [(string | null)[], (string | null)[]];
     const messages = new Map<string, StoredMessage>();
     const damaged = new Set<string>();
-    const rawMessages = await redis.mget(messageIds.map((id) => k.message(id)));
     for (const [i, raw] of rawMessages.entries()) {
       const messageId = messageIds[i]!;
       if (!raw) continue;
@@ -128,9 +147,16 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord> {
-    if ((await this.core.redis.hget(this.core.keys.leaseOwners(), jobId)) !== owner) throw new LeaseLostError(`lease on ${jobId} is not held by ${owner}`);
+    const { redis, keys: k } = this.core;
     const messageId = parseJobId(jobId)?.messageId ?? '';
-    const stored = await this.core.readStored(messageId);
+    // The lease, the message and the job in one round trip; checked in that order, as if read one after the other.
+    const [leaseOwner, messageRaw, jobRaw] = (await pipelineValues(redis.pipeline().hget(k.leaseOwners(), jobId).get(k.message(messageId)).get(k.job(jobId)))) as [
+      string | null,
+      string | null,
+      string | null,
+    ];
+    if (leaseOwner !== owner) throw new LeaseLostError(`lease on ${jobId} is not held by ${owner}`);
+    const stored = await this.core.storedFrom(messageRaw, messageId);
     if (!stored) throw new NotFoundError(`job ${jobId} not found`);
     return this.core.updateJob(
       jobId,
@@ -139,6 +165,7 @@ export class RedisJobQueue implements JobQueue {
         return { job: next, fallback, requireOwner: owner, dropLease: true };
       },
       stored,
+      jobRaw,
     );
   }
 }

@@ -229,6 +229,33 @@ test('an index key overwritten with another type does not stop an append half wa
   expect(await verifyEvidence(store)).toMatchObject({ ok: true, records: 3 });
 });
 
+test('an append starts from the log as this process left it; a stale start is caught and read afresh', async () => {
+  const prefix = freshPrefix();
+  const clock = { at: T0 };
+  const one = await openStore(prefix, { clock });
+  const two = await openStore(prefix, { clock });
+  // Writes on one's connection: one per command sent alone (the state read, the script call).
+  const stream = (one as unknown as { core: { redis: { stream: { write: (...args: unknown[]) => boolean } } } }).core.redis.stream;
+  const write = jest.spyOn(stream, 'write');
+  const trips = async (store: RedisStore, n: number): Promise<number> => {
+    write.mockClear();
+    await store.appendEvidence([input(n, clock.at + n)]);
+    return write.mock.calls.length;
+  };
+  const first = await trips(one, 0);
+  const second = await trips(one, 1);
+  await two.appendEvidence([input(2, clock.at + 2)]);
+  // one's start is stale now: its script call is refused, it reads the log and appends after two's record.
+  const afterOther = await trips(one, 3);
+  // Having been wrong once, it reads first, finds the log as it left it and trusts its own state again.
+  const untrusted = await trips(one, 4);
+  const trustedAgain = await trips(one, 5);
+  write.mockRestore();
+  expect({ first, second, afterOther, untrusted, trustedAgain }).toEqual({ first: 2, second: 1, afterOther: 3, untrusted: 2, trustedAgain: 1 });
+  expect(await verifyEvidence(two)).toMatchObject({ ok: true, records: 6 });
+  expect((await collect(two, {})).map((r) => [r.seq, r.data.n])).toEqual([0, 1, 2, 3, 4, 5].map((n) => [n + 1, n]));
+});
+
 test('a resent script call whose first run was applied appends nothing twice', async () => {
   const prefix = freshPrefix();
   const store = await openStore(prefix);
