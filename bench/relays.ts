@@ -50,7 +50,11 @@ export async function buildSealgate(): Promise<void> {
     if (!existsSync(path.join(BUILD_DIR, 'cli', 'main.js'))) throw new Error(`build failed: ${error.stdout ?? String(error)}`);
   });
   await run(process.execPath, [path.join(REPO_ROOT, 'scripts', 'copy-web-assets.js'), BUILD_DIR], { cwd: REPO_ROOT });
-  writeFileSync(LAUNCHER, `'use strict';\nrequire('./dist/cli/main.js').main(process.argv);\n`);
+  // As bin/sealgate: the young generation waits for the relay's memory.maxSemiSpace before it grows.
+  writeFileSync(
+    LAUNCHER,
+    `'use strict';\nif (process.argv.slice(2).includes('start')) require('node:v8').setFlagsFromString('--semi-space-growth-factor=1');\nrequire('./dist/cli/main.js').main(process.argv);\n`,
+  );
   // The build reads its version from the package root, two levels above dist/config: .bench/.
   copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(REPO_ROOT, '.bench', 'package.json'));
 }

@@ -22,6 +22,7 @@ export const RESTART_ONLY_KEYS = [
   'audit.file',
   'delivery.enabled',
   'memory.optimizeForSize',
+  'memory.maxSemiSpace',
   // Taken over at start by parts that do not reload yet: named here so a change is refused, never ignored.
   'hostname',
   'queue.leaseTime',

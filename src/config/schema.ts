@@ -227,6 +227,8 @@ export const configSchema = z
       .object({
         /** V8's --optimize-for-size, set at start: the heap grows less under a burst (no heap limit, so a big backlog cannot crash-loop). */
         optimizeForSize: z.boolean().default(true),
+        /** Upper bound on V8's young-generation semi-space, held at run time (not a heap limit: old space stays unbounded); 0 leaves V8's own (16 MiB). */
+        maxSemiSpace: size.default(2 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

@@ -7,6 +7,7 @@ import { redactRedisUrl } from '../../store';
 import { loadCliConfig } from '../context';
 import { CliError, EXIT } from '../errors';
 import { classifyStartError, startRetryDelay } from '../startup';
+import { boundSemiSpace } from '../young-generation';
 
 /**
  * Beyond delivery.shutdownGrace: inbound's wait for messages being stored (15 s) and its close (5 s), then
@@ -28,12 +29,17 @@ export function registerStartCommand(program: Command): void {
     .action(async (_opts: unknown, command: Command) => {
       const loaded = loadCliConfig(command);
       for (const flag of memoryFlags(loaded.config)) v8.setFlagsFromString(flag);
+      const unbound = boundSemiSpace(loaded.config.memory.maxSemiSpace);
       const logger = createLogger(loaded.config.log.level);
       const { queue } = loaded.config;
       // The Redis URL as configured but with its password masked: which Redis, without the secret.
       const store = queue.backend === 'redis' ? { redis: redactRedisUrl(queue.redis.url) } : { path: queue.path };
       logger.info({ event: 'config-loaded', file: loaded.file, backend: queue.backend, ...store }, 'configuration loaded');
-      await runRelay(loaded, logger);
+      try {
+        await runRelay(loaded, logger);
+      } finally {
+        unbound();
+      }
     });
 }
 
