@@ -243,16 +243,18 @@ describe('file evidence log index failures', () => {
   });
 });
 
+/** The seq numbers of the records a look-up by queue id finds. */
+async function queueIds(log: FileEvidenceLog, queueId: string): Promise<number[]> {
+  const seqs: number[] = [];
+  for await (const r of log.queryEvidence({ queueId })) seqs.push(r.seq);
+  return seqs;
+}
+
 describe('file evidence index mark', () => {
   let dir: string;
   let clock: ReturnType<typeof testClock>;
   const segment = () => path.join(dir, 'evidence', 'segments', '2026-03-10.jsonl');
   const markFile = () => path.join(dir, 'evidence', 'index', 'indexed.json');
-  const queueIds = async (log: FileEvidenceLog, queueId: string) => {
-    const seqs: number[] = [];
-    for await (const r of log.queryEvidence({ queueId })) seqs.push(r.seq);
-    return seqs;
-  };
 
   beforeEach(() => {
     dir = tempDir();
@@ -320,11 +322,6 @@ describe('file evidence log file-system calls', () => {
   let dir: string;
   let clock: ReturnType<typeof testClock>;
   const segment = (day: string) => path.join(dir, 'evidence', 'segments', `${day}.jsonl`);
-  const queueIds = async (log: FileEvidenceLog, queueId: string) => {
-    const seqs: number[] = [];
-    for await (const r of log.queryEvidence({ queueId })) seqs.push(r.seq);
-    return seqs;
-  };
 
   beforeEach(() => {
     dir = tempDir();
