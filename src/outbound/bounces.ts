@@ -40,18 +40,20 @@ const KIND_OF: Record<DsnAction, { wants: (r: Pick<RecipientRecord, 'notify'>) =
 /**
  * Queues a failure DSN to the envelope sender as a new message, so it travels under Sealgate's own
  * rules (TLS policy, portal fallback). Returns the DSN's queue id, or undefined when none is due
- * (null sender, NOTIFY said no).
+ * (null sender, NOTIFY said no). `dsnId`: see queueDsn.
  */
-export function queueFailureDsn(store: Store, hostname: string, claimed: ClaimedJob, failed: DsnCandidate[], logger: Logger): Promise<string | undefined> {
-  return queueDsn(store, hostname, claimed, 'failed', failed, logger);
+export function queueFailureDsn(store: Store, hostname: string, claimed: ClaimedJob, failed: DsnCandidate[], logger: Logger, dsnId?: string): Promise<string | undefined> {
+  return queueDsn(store, hostname, claimed, 'failed', failed, logger, dsnId);
 }
 
 /**
  * Queues one DSN of one kind (every recipient in `candidates` must carry that action) to the envelope sender,
  * as a new message from <> with the original headers only, like the failure DSN. Recipients whose NOTIFY does not
  * ask for this kind are left out; returns undefined when none is left, or the message gets no DSN at all.
+ * `dsnId` (a newMessageId() chosen once by a caller that retries this) is the DSN's queue id: a retry after a
+ * write that landed but whose reply was lost finds that DSN instead of queueing a second one.
  */
-export async function queueDsn(store: Store, hostname: string, claimed: ClaimedJob, action: DsnAction, candidates: DsnCandidate[], logger: Logger): Promise<string | undefined> {
+export async function queueDsn(store: Store, hostname: string, claimed: ClaimedJob, action: DsnAction, candidates: DsnCandidate[], logger: Logger, dsnId?: string): Promise<string | undefined> {
   const { message } = claimed;
   const suppressed = dsnSuppressedFor(message);
   if (suppressed === 'portal-notice') {
@@ -101,6 +103,7 @@ export async function queueDsn(store: Store, hostname: string, claimed: ClaimedJ
     },
     Readable.from([dsn]),
     { messageId: `<${messageIdTag(recipients)}.${message.id}.${now}@${hostname}>`, from: `MAILER-DAEMON@${hostname}`, date: new Date(now).toISOString() },
+    dsnId !== undefined ? { id: dsnId } : undefined,
   );
   logger.info({ event: kind.event, queueId: message.id, dsnQueueId: record.id, recipients: recipients.length }, kind.logLine);
   return record.id;

@@ -15,6 +15,7 @@ import {
 import type { Candidate, DeliveryPlan, PolicyRuntime } from '../policy';
 import { smtpConnector, type MxConnector, type MxSession, type OpportunisticSession, type TransactionInput } from '../smtp-client';
 import { isStoreError, type ClaimedJob, type JobResult, type RecipientOutcome, type RecipientRecord, type RecipientResult, type Store } from '../store/types';
+import { newMessageId } from '../store/ids';
 import type { EvidenceRecorder } from '../evidence/recorder';
 import { hasExpired, nextRetryAt } from './backoff';
 import { delayedCandidates, queueDsn, queueFailureDsn, relayedCandidates, type DsnCandidate } from './bounces';
@@ -435,8 +436,10 @@ export class DeliveryEngine {
     });
     try {
       // Held through a store outage like the result itself: recording the bounce without its DSN would leave the sender unaware.
+      // One id for every try: a write that landed though its reply was lost is found again, not queued twice.
       const { store, logger } = this.deps;
-      await retryWhileUnavailable(() => queueFailureDsn(store, config.hostname, claimed, failed, logger), { event: 'dsn-retry', logger, fields: { queueId: claimed.message.id }, signal });
+      const dsnId = newMessageId();
+      await retryWhileUnavailable(() => queueFailureDsn(store, config.hostname, claimed, failed, logger, dsnId), { event: 'dsn-retry', logger, fields: { queueId: claimed.message.id }, signal });
     } catch (err) {
       // Losing the bounce notice must not lose the outcome: the bounce itself is recorded either way.
       this.deps.logger.error({ event: 'dsn-failed', queueId: claimed.message.id, err: (err as Error).message }, 'could not queue a failure DSN');
@@ -469,8 +472,15 @@ export class DeliveryEngine {
   /** Queues a delay or relayed DSN; a failure is logged and the DSN is simply due again at the next attempt (delay) or lost (relayed). */
   private async queueNotice(config: Config, claimed: ClaimedJob, action: 'delayed' | 'relayed', candidates: DsnCandidate[], signal: AbortSignal): Promise<string | undefined> {
     const { store, logger } = this.deps;
+    // One id for every try, as for the failure DSN.
+    const dsnId = newMessageId();
     try {
-      return await retryWhileUnavailable(() => queueDsn(store, config.hostname, claimed, action, candidates, logger), { event: 'dsn-retry', logger, fields: { queueId: claimed.message.id }, signal });
+      return await retryWhileUnavailable(() => queueDsn(store, config.hostname, claimed, action, candidates, logger, dsnId), {
+        event: 'dsn-retry',
+        logger,
+        fields: { queueId: claimed.message.id },
+        signal,
+      });
     } catch (err) {
       logger.error({ event: 'dsn-failed', queueId: claimed.message.id, action, err: (err as Error).message }, `could not queue a ${action} DSN`);
       return undefined;

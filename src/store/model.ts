@@ -61,6 +61,16 @@ export interface HeaderFacts {
   tlsRequired?: string;
 }
 
+/** How JobQueue.enqueue stores a message. */
+export interface EnqueueOptions {
+  /**
+   * The id to store it under (a newMessageId() the caller chose), so a write retried after an ambiguous failure
+   * (it landed, the reply did not) finds the first: when a message with this id exists, nothing new is stored and
+   * the stored record is returned. Without it the store picks a new id.
+   */
+  id?: string;
+}
+
 /** Evidence of one delivery attempt or decision for one recipient: free-form facts plus a few fixed names. */
 export interface Evidence {
   at: number;

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type {
   ClaimedJob,
+  EnqueueOptions,
   FallbackFilter,
   FallbackItem,
   HeaderFacts,
@@ -46,9 +47,10 @@ export interface StoreLifecycle {
 export interface JobQueue {
   /**
    * Streams a message body into the store. Resolves only once message, body and jobs are durable;
-   * rejects (storing nothing) if the body stream errors. The body is stored byte for byte.
+   * rejects (storing nothing) if the body stream errors. The body is stored byte for byte. With `options.id`
+   * it is idempotent: a message already stored under that id is returned as it is and this body is dropped.
    */
-  enqueue(message: NewMessage, body: Readable, headers?: HeaderFacts): Promise<MessageRecord>;
+  enqueue(message: NewMessage, body: Readable, headers?: HeaderFacts, options?: EnqueueOptions): Promise<MessageRecord>;
   /** The stored body; NotFoundError ('not-found') when the message or its body is gone. */
   openBody(id: string): Promise<Readable>;
 

@@ -44,6 +44,21 @@ describe('queueFailureDsn', () => {
     expect(enqueued).toEqual(['clinic@sender.test']);
   });
 
+  it('queues it under the id the caller chose, so a retry of a write that landed finds it; none chosen, none passed', async () => {
+    const options: unknown[] = [];
+    const store = {
+      openBody: async () => Readable.from([Buffer.from('Subject: x\r\n\r\nbody\r\n')]),
+      enqueue: async (_message: unknown, body: Readable, _headers: unknown, given?: { id?: string }) => {
+        body.resume();
+        options.push(given);
+        return { id: given?.id ?? 'picked-by-store' };
+      },
+    } as unknown as Store;
+    expect(await queueFailureDsn(store, 'relay.test', claimed({}), failed, silentLogger(), '01JDSN00000000000000AB')).toBe('01JDSN00000000000000AB');
+    expect(await queueFailureDsn(store, 'relay.test', claimed({}), failed, silentLogger())).toBe('picked-by-store');
+    expect(options).toEqual([{ id: '01JDSN00000000000000AB' }, undefined]);
+  });
+
   it('queues none for a portal notice', async () => {
     const { store, enqueued } = fakeStore();
     expect(await queueFailureDsn(store, 'relay.test', claimed({ notice: { itemId: 'i1', kind: 'portal-link' } }, 'portal@relay.test'), failed, silentLogger())).toBeUndefined();

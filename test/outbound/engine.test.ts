@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parseConfig } from '../../src/config/load';
-import { silentLogger } from '../../src/log/logger';
+import { createLogger, silentLogger, type Logger } from '../../src/log/logger';
 import type { AttemptClass, TransactionResult } from '../../src/outcome';
 import { DeliveryEngine, type DeliveryEngineDeps } from '../../src/outbound/engine';
 import type { DeliveryEvidence } from '../../src/evidence/delivery';
@@ -18,7 +21,8 @@ import {
   type SessionJudgement,
   type TransactionInput,
 } from '../../src/smtp-client';
-import { DamagedEntryError, StoreError, type ClaimedJob, type JobResult, type Store } from '../../src/store/types';
+import { FileStore } from '../../src/store/file/file-store';
+import { DamagedEntryError, StoreError, StoreUnavailableError, type ClaimedJob, type JobResult, type Store } from '../../src/store/types';
 
 /**
  * The delivery engine with a fake wire (chasquid's TestCourier idea): scripted connects and
@@ -209,27 +213,35 @@ function claimed(recipients: string[], params: ClaimedJob['message']['params'] =
   };
 }
 
-function engineWith(connector: FakeConnector, hosts: string[] | DeliveryPlan, openBody?: () => Promise<Readable>, delivery: Record<string, unknown> = {}) {
+function engineWith(
+  connector: FakeConnector,
+  hosts: string[] | DeliveryPlan,
+  openBody?: () => Promise<Readable>,
+  delivery: Record<string, unknown> = {},
+  real: { store?: Store; logger?: Logger } = {},
+) {
   const config = parseConfig({ hostname: 'relay.test', listeners: [{ name: 'submission', port: 0, tls: 'starttls', auth: 'required' }], delivery }, {}, '/tmp');
   const enqueued: Array<{ from: string; recipients: Array<{ address: string }> }> = [];
   /** The DSNs queued, as text, in order. */
   const bodies: string[] = [];
-  const store = {
-    openBody: openBody ?? (async () => Readable.from([Buffer.from('Subject: results\r\n\r\nprivate\r\n')])),
-    enqueue: async (message: { from: string; recipients: Array<{ address: string }> }, body: Readable) => {
-      enqueued.push(message);
-      const chunks: Buffer[] = [];
-      for await (const chunk of body) chunks.push(chunk as Buffer);
-      bodies.push(Buffer.concat(chunks).toString('utf8'));
-      return { id: `dsn${enqueued.length}` };
-    },
-  } as unknown as Store;
+  const store =
+    real.store ??
+    ({
+      openBody: openBody ?? (async () => Readable.from([Buffer.from('Subject: results\r\n\r\nprivate\r\n')])),
+      enqueue: async (message: { from: string; recipients: Array<{ address: string }> }, body: Readable) => {
+        enqueued.push(message);
+        const chunks: Buffer[] = [];
+        for await (const chunk of body) chunks.push(chunk as Buffer);
+        bodies.push(Buffer.concat(chunks).toString('utf8'));
+        return { id: `dsn${enqueued.length}` };
+      },
+    } as unknown as Store);
   const policy = {
     planner: { planDelivery: async () => planOf(hosts), planOpportunistic: async () => planOf(hosts), domainRule: () => ({ level: 'encrypt', source: 'default', route: null }) },
     sessionOptions: {},
   } as unknown as PolicyRuntime;
   const evidence: DeliveryEngineDeps['evidence'] = { recordOutcomes: async () => undefined };
-  const engine = new DeliveryEngine({ config, store, policy, logger: silentLogger(), evidence, now: () => NOW, connector });
+  const engine = new DeliveryEngine({ config, store, policy, logger: real.logger ?? silentLogger(), evidence, now: () => NOW, connector });
   return { engine, enqueued, bodies };
 }
 
@@ -838,5 +850,56 @@ describe('DeliveryEngine after a reload (reconfigure)', () => {
     await engine.deliverJob(claimed(['a@example.test']), run);
     expect(connector.connects).toHaveLength(2);
     await engine.close();
+  });
+});
+
+describe('DeliveryEngine: a DSN written by the store though the store answered unavailable', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-dsn-once-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is queued once: the retry carries the same id and finds it, and dsn-queued is logged once with that id', async () => {
+    const real = new FileStore({ path: path.join(dir, 'queue'), keepFinished: 3_600_000, logger: silentLogger() });
+    await real.open();
+    // Its first enqueue lands, then the reply is lost (Redis killed after it ran and fsynced the write).
+    let enqueues = 0;
+    const store = new Proxy(real, {
+      get(target, name) {
+        if (name === 'enqueue') {
+          return async (...args: Parameters<Store['enqueue']>) => {
+            const record = await target.enqueue(...args);
+            if (++enqueues === 1) throw new StoreUnavailableError('Redis queue at 127.0.0.1:6379 is unreachable (Connection is closed.)');
+            return record;
+          };
+        }
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    try {
+      const original = await real.enqueue(
+        { from: 'clinic@sender.test', recipients: [{ address: 'a@example.test' }], params: {}, client: { ip: '127.0.0.1', listener: 'submission' }, receivedAt: NOW },
+        Readable.from([Buffer.from('Subject: results\r\n\r\nprivate\r\n')]),
+      );
+      const [job] = await real.claimDue('w1', 1, 60_000, NOW);
+      const connector = new FakeConnector({ 'mx1.example.test': ['compliant'] }, { 'mx1.example.test': [everyone('bounced', '550 5.1.1 no such user')] });
+      const { engine } = engineWith(connector, ['mx1.example.test'], undefined, {}, { store, logger });
+      const result = await engine.deliverJob(job!, run);
+      await engine.close();
+      expect(outcomes(result)).toEqual({ 'a@example.test': ['bounced', 'rcpt-550'] });
+      expect(enqueues).toBe(2);
+      const dsns = (await real.listMessages()).filter((m) => m.from === '');
+      expect(dsns.map((m) => m.jobs.flatMap((j) => j.recipients.map((r) => r.address)))).toEqual([['clinic@sender.test']]);
+      expect(lines.filter((l) => l.event === 'dsn-retry')).toHaveLength(1);
+      expect(lines.filter((l) => l.event === 'dsn-queued')).toEqual([expect.objectContaining({ queueId: original.id, dsnQueueId: dsns[0]!.id })]);
+    } finally {
+      await real.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { newMessageId } from '../../src/store/ids';
 import { GENESIS_HASH, verifyPortalChain } from '../../src/store/portal-chain';
 import {
   EnqueueAbortedError,
@@ -152,6 +153,33 @@ export function storeContract(name: string, backend: () => ContractBackend): voi
       const record = await enqueue(['a@one.test'], Buffer.alloc(0));
       expect(record.size).toBe(0);
       expect((await readAll(await store.openBody(record.id))).length).toBe(0);
+    });
+
+    test('enqueue under a given id twice (a retried write whose first try landed) stores one message and returns the first', async () => {
+      const id = newMessageId();
+      const body = Buffer.from('Subject: failure notice\r\n\r\nfirst try\r\n');
+      const first = await store.enqueue(newMessage(['a@one.test', 'b@two.test']), chunked(body), { messageId: '<dsn1@relay.test>' }, { id });
+      expect(first.id).toBe(id);
+      // The retry builds its message again: other time, other header, other body. The first one stays.
+      const again = await store.enqueue(
+        newMessage(['a@one.test', 'b@two.test'], { receivedAt: first.receivedAt + 5_000 }),
+        chunked(Buffer.from('Subject: failure notice\r\n\r\nsecond try, longer\r\n')),
+        { messageId: '<dsn2@relay.test>' },
+        { id },
+      );
+      expect(again).toEqual(first);
+      expect((await store.listMessages()).map((m) => m.id)).toEqual([id]);
+      expect(await store.getMessage(id)).toEqual(first);
+      const counts = await store.counts();
+      expect(counts.messages).toBe(1);
+      expect(counts.jobs.queued).toBe(2);
+      const claimed = await store.claimDue('w1', 10, 60_000);
+      expect(claimed.map((c) => c.job.id).sort()).toEqual([`${id}/one.test`, `${id}/two.test`]);
+      expect((await readAll(await store.openBody(id))).equals(body)).toBe(true);
+      // Without a given id nothing changes: a new id each time.
+      const other = await enqueue(['a@one.test']);
+      expect(other.id).not.toBe(id);
+      expect((await store.counts()).messages).toBe(2);
     });
 
     test('ids are unique and sort by arrival', async () => {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../src/log/logger';
 import { FileStore } from '../../src/store/file/file-store';
+import { newMessageId } from '../../src/store/ids';
 import { acquireSpoolLock, currentOwner, formatOwner, processFacts } from '../../src/store/file/locks';
 import { Readable } from 'node:stream';
 import { EnqueueAbortedError, type Store } from '../../src/store/types';
@@ -102,6 +103,18 @@ describe('file store on disk', () => {
     expect(await fs.readdir(path.join(backend.dir, 'tmp'))).toEqual([]);
     expect(await fs.readdir(path.join(backend.dir, 'bodies'))).toEqual([]);
     expect(await fs.readdir(path.join(backend.dir, 'meta'))).toEqual([]);
+  });
+
+  test('a second enqueue under a given id leaves one body file, the first, and nothing in tmp', async () => {
+    const store = await backend.open();
+    const id = newMessageId();
+    const body = Buffer.from('Subject: failure notice\r\n\r\nfirst try\r\n');
+    await store.enqueue(newMessage(['a@one.test']), chunked(body), {}, { id });
+    await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from('Subject: failure notice\r\n\r\nsecond try\r\n')), {}, { id });
+    expect(await fs.readdir(path.join(backend.dir, 'bodies'))).toEqual([id]);
+    expect(await fs.readdir(path.join(backend.dir, 'meta'))).toEqual([`${id}.json`]);
+    expect(await fs.readdir(path.join(backend.dir, 'tmp'))).toEqual([]);
+    expect((await fs.readFile(path.join(backend.dir, 'bodies', id))).equals(body)).toBe(true);
   });
 
   test('a failing disk is reported as a store failure, not as an aborted body', async () => {

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { silentLogger } from '../../src/log/logger';
+import { newMessageId } from '../../src/store/ids';
 import { RedisKeys } from '../../src/store/redis/keys';
 import { RedisStore } from '../../src/store/redis/redis-store';
 import { StoreUnavailableError, type Store } from '../../src/store/types';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
-import { chunked, newMessage, redisKeyDamage, storeContract, type ContractBackend, type DamageHooks } from './contract';
+import { chunked, newMessage, readAll, redisKeyDamage, storeContract, type ContractBackend, type DamageHooks } from './contract';
 import { describeEvidenceLog, outcomeInput } from './evidence-contract';
 
 /*
@@ -126,6 +127,31 @@ describe('redis store on a cluster', () => {
       await cluster.waitHealthy(`{${prefix}}`, 1);
       const record = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from('x\r\n')));
       expect((await store.listMessages()).map((m) => m.id)).toEqual([record.id]);
+    } finally {
+      await replica!.restart();
+      await store.close();
+    }
+  }, 60_000);
+
+  test('under a given id, a copy the replica did not confirm is kept, and the retry with that id confirms it: one message', async () => {
+    const prefix = `${cluster.prefix}-again`;
+    const store = openStore(prefix, { replicaTimeoutMs: 300 });
+    await store.open();
+    const [replica] = await cluster.replicasOf(`{${prefix}}`);
+    expect(replica).toBeDefined();
+    try {
+      const id = newMessageId();
+      const body = Buffer.from('Subject: failure notice\r\n\r\nfirst try\r\n');
+      await replica!.kill9();
+      await expect(store.enqueue(newMessage(['a@one.test']), chunked(body), {}, { id })).rejects.toBeInstanceOf(StoreUnavailableError);
+      // Not taken back: the caller sends it again under the same id.
+      expect((await store.listMessages()).map((m) => m.id)).toEqual([id]);
+      await replica!.restart();
+      await cluster.waitHealthy(`{${prefix}}`, 1);
+      const record = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from('Subject: failure notice\r\n\r\nsecond try\r\n')), {}, { id });
+      expect(record.id).toBe(id);
+      expect((await store.listMessages()).map((m) => m.id)).toEqual([id]);
+      expect((await readAll(await store.openBody(id))).equals(body)).toBe(true);
     } finally {
       await replica!.restart();
       await store.close();

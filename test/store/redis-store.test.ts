@@ -6,6 +6,7 @@ import path from 'node:path';
 import { PortalCopies } from '../../src/portal/copies';
 import { loadOrCreateKeyring } from '../../src/portal/crypto';
 import { silentLogger } from '../../src/log/logger';
+import { newMessageId } from '../../src/store/ids';
 import { RedisKeys } from '../../src/store/redis/keys';
 import { RedisStore } from '../../src/store/redis/redis-store';
 import { Readable } from 'node:stream';
@@ -116,6 +117,32 @@ describe('redis store against a real server', () => {
       expect((await after.keys(`${prefix}:upload:*`)).length).toBe(0);
       after.disconnect();
     } finally {
+      await store.close();
+    }
+  });
+
+  test('a retry under a given id starts its upload afresh: part of one left by a failed first try neither fails nor corrupts it', async () => {
+    const prefix = `${redis.prefix}:again-${randomBytes(3).toString('hex')}`;
+    const store = openStore(prefix);
+    await store.open();
+    const admin = new Redis(redis.url);
+    try {
+      const id = newMessageId();
+      // What a first try that died mid-upload leaves: the start of the body, with the upload's expiry.
+      await admin.append(new RedisKeys(prefix).bodyUpload(id), Buffer.alloc(300_000, 'p'));
+      await admin.pexpire(new RedisKeys(prefix).bodyUpload(id), 3_600_000);
+      const body = randomBytes(600_000);
+      const record = await store.enqueue(newMessage(['a@one.test']), chunked(body), {}, { id });
+      expect(record).toMatchObject({ id, size: body.length });
+      expect((await readAll(await store.openBody(id))).equals(body)).toBe(true);
+      // Again (its first reply was lost): the first is returned, this upload dropped, nothing else stored.
+      const again = await store.enqueue(newMessage(['a@one.test']), chunked(randomBytes(400_000)), {}, { id });
+      expect(again).toEqual(record);
+      expect((await readAll(await store.openBody(id))).equals(body)).toBe(true);
+      expect(await admin.keys(`${prefix}:upload:*`)).toEqual([]);
+      expect((await store.listMessages()).map((m) => m.id)).toEqual([id]);
+    } finally {
+      admin.disconnect();
       await store.close();
     }
   });

@@ -9,6 +9,7 @@ import type {
   EvidenceRecordInput,
   FallbackFilter,
   FallbackItem,
+  EnqueueOptions,
   HeaderFacts,
   JobRecord,
   JobResult,
@@ -78,8 +79,8 @@ export class FileStore implements Store {
     return this.spool.ping();
   }
 
-  enqueue(message: NewMessage, body: Readable, headers?: HeaderFacts): Promise<MessageRecord> {
-    return this.queue.enqueue(message, body, headers);
+  enqueue(message: NewMessage, body: Readable, headers?: HeaderFacts, options?: EnqueueOptions): Promise<MessageRecord> {
+    return this.queue.enqueue(message, body, headers, options);
   }
   openBody(id: string): Promise<Readable> {
     return this.queue.openBody(id);

@@ -5,7 +5,18 @@ import { isMessageId, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
 import { BodyDigest, BodyVerifier } from '../body-check';
-import { DamagedEntryError, EnqueueAbortedError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
+import {
+  DamagedEntryError,
+  EnqueueAbortedError,
+  NotFoundError,
+  type ClaimedJob,
+  type EnqueueOptions,
+  type HeaderFacts,
+  type JobRecord,
+  type JobResult,
+  type MessageRecord,
+  type NewMessage,
+} from '../types';
 import { fsyncDir, tempName } from './durable';
 import { InflightMarkers } from './inflight';
 import type { FileSpool } from './spool';
@@ -28,9 +39,23 @@ export class FileJobQueue implements JobQueue {
     this.markers = new InflightMarkers(spool.layout.root);
   }
 
-  async enqueue(message: NewMessage, body: Readable, headers: HeaderFacts = {}): Promise<MessageRecord> {
+  async enqueue(message: NewMessage, body: Readable, headers: HeaderFacts = {}, options: EnqueueOptions = {}): Promise<MessageRecord> {
+    const chosen = options.id;
+    if (chosen === undefined) return this.store(newMessageId(), message, body, headers);
+    if (!isMessageId(chosen)) throw new RangeError(`enqueue: ${JSON.stringify(chosen)} is not a message id`);
+    // Looked up and written under the message's lock: a second write of the same id (a retry) returns the first
+    // and never replaces its body.
+    return this.spool.locked(chosen, async () => {
+      const existing = await this.spool.readMeta(chosen);
+      if (!existing) return this.store(chosen, message, body, headers);
+      body.destroy();
+      this.rememberBody(existing);
+      return this.spool.index.view(existing);
+    });
+  }
+
+  private async store(id: string, message: NewMessage, body: Readable, headers: HeaderFacts): Promise<MessageRecord> {
     const { layout, index } = this.spool;
-    const id = newMessageId();
     const temp = tempName(layout.tmp, `${id}.body`);
     const out = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true });
     // A failing disk is a store failure, not an aborted body: keep the two apart for the inbound reply.

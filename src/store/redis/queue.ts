@@ -3,19 +3,34 @@ import { isMessageId, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
 import { BodyVerifier } from '../body-check';
-import { DamagedEntryError, LeaseLostError, NotFoundError, type ClaimedJob, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
+import {
+  DamagedEntryError,
+  LeaseLostError,
+  NotFoundError,
+  type ClaimedJob,
+  type EnqueueOptions,
+  type HeaderFacts,
+  type JobRecord,
+  type JobResult,
+  type MessageRecord,
+  type NewMessage,
+} from '../types';
 import { appendPiece, BLOB_PIECE, readBlob, uploadBlobHead, uploadPiece } from './blobs';
 import { checkStored, checkStoredJob, pipelineValues, UnconfirmedWriteError, type RedisCore, type StoredMessage } from './core';
-import { scriptOutcome } from './scripts';
+import { ENQUEUE_FOUND, scriptOutcome } from './scripts';
 
 /** The job queue in Redis: streamed enqueue, leases in a zset + owners hash, results by compare-and-set. */
 export class RedisJobQueue implements JobQueue {
   constructor(private readonly core: RedisCore) {}
 
-  async enqueue(message: NewMessage, body: Readable, headers: HeaderFacts = {}): Promise<MessageRecord> {
+  async enqueue(message: NewMessage, body: Readable, headers: HeaderFacts = {}, options: EnqueueOptions = {}): Promise<MessageRecord> {
     const { redis, keys: k } = this.core;
-    const id = newMessageId();
+    const chosen = options.id;
+    if (chosen !== undefined && !isMessageId(chosen)) throw new RangeError(`enqueue: ${JSON.stringify(chosen)} is not a message id`);
+    const id = chosen ?? newMessageId();
     const upload = k.bodyUpload(id);
+    // A retry under the caller's id starts its upload afresh: a failed first try may have left part of one.
+    if (chosen !== undefined) await redis.del(upload);
     try {
       // The body's last piece (all of a small one) is sent with the commit below.
       const { size, sha256, rest: lastPiece } = await uploadBlobHead(redis, upload, body, 'message body');
@@ -32,23 +47,45 @@ export class RedisJobQueue implements JobQueue {
         // One round trip: the script checks the upload's length, so a piece that failed fails the commit too.
         const pipeline = lastPiece.length > 0 ? uploadPiece(redis.pipeline(), upload, lastPiece) : redis.pipeline();
         (pipeline as unknown as { sgEnqueue(...args: (string | number)[]): unknown }).sgEnqueue(keys.length, ...keys, ...args);
-        await pipelineValues(pipeline);
-        return record;
+        const values = await pipelineValues(pipeline);
+        return values[values.length - 1] === ENQUEUE_FOUND ? await this.existing(id) : record;
       }
       if (lastPiece.length > 0) await appendPiece(redis, upload, lastPiece);
+      let reply: number;
       try {
-        await this.core.confirmed('sgEnqueue', keys.length, ...keys, ...args);
+        reply = await this.core.confirmed('sgEnqueue', keys.length, ...keys, ...args);
       } catch (error) {
         // Committed, but not confirmed by enough replicas in time (cluster): the client is told 4xx and sends it
         // again, so this copy is taken back if it still can be (else it is delivered too: a duplicate, never a loss).
-        if (error instanceof UnconfirmedWriteError) await this.core.removeMessage(stored).catch(() => undefined);
+        // A caller that chose the id sends it again under that id: the copy stays, and that retry's WAIT confirms it.
+        if (error instanceof UnconfirmedWriteError && chosen === undefined) await this.core.removeMessage(stored).catch(() => undefined);
         throw error;
       }
-      return record;
+      return reply === ENQUEUE_FOUND ? await this.existing(id) : record;
     } catch (error) {
       await redis.del(upload).catch(() => undefined);
       throw error;
     }
+  }
+
+  /** The record a first write under a caller-chosen id stored (found again by its retry), its jobs as they are now. */
+  private async existing(id: string): Promise<MessageRecord> {
+    const stored = await this.core.readStored(id);
+    if (!stored) throw new NotFoundError(`message ${id} was stored, then removed before it could be read back`);
+    const { jobIds, ...message } = stored;
+    const raws = jobIds.length > 0 ? await this.core.redis.mget(jobIds.map((jobId) => this.core.keys.job(jobId))) : [];
+    const jobs: JobRecord[] = [];
+    for (const [i, raw] of raws.entries()) {
+      const jobId = jobIds[i]!;
+      if (raw === null) continue;
+      const job = checkStoredJob(raw, jobId);
+      if (!job.ok) {
+        await this.core.quarantine(id, 'job', job.code, job.reason, jobId);
+        throw new DamagedEntryError(`job ${jobId}: ${job.reason}; quarantined`);
+      }
+      jobs.push(job.value);
+    }
+    return { ...message, jobs };
   }
 
   async openBody(id: string): Promise<Readable> {

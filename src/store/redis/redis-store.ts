@@ -9,6 +9,7 @@ import type {
   EvidenceRecordInput,
   FallbackFilter,
   FallbackItem,
+  EnqueueOptions,
   HeaderFacts,
   JobRecord,
   JobResult,
@@ -80,8 +81,8 @@ export class RedisStore implements Store {
     return this.core.guard(() => this.core.ping());
   }
 
-  enqueue(message: NewMessage, body: Readable, headers?: HeaderFacts): Promise<MessageRecord> {
-    return this.core.guard(() => this.queue.enqueue(message, body, headers));
+  enqueue(message: NewMessage, body: Readable, headers?: HeaderFacts, options?: EnqueueOptions): Promise<MessageRecord> {
+    return this.core.guard(() => this.queue.enqueue(message, body, headers, options));
   }
   openBody(id: string): Promise<Readable> {
     return this.core.guard(() => this.queue.openBody(id));

@@ -16,7 +16,15 @@ const ENQUEUE = `
 -- KEYS[6] due zset, KEYS[7] finished zset, KEYS[8..] one job key per job.
 -- ARGV[1] message JSON, ARGV[2] message id, ARGV[3] receivedAt, ARGV[4] body size,
 -- then per job: job id, job JSON, dueAt.
--- Returns 1, or an error when the uploaded body is missing or incomplete (it expired).
+-- Returns 1; 0 when a message with this id is stored already (a caller-chosen id written again by a retry whose
+-- first try landed): nothing is stored, this try's upload is dropped, and the record is written back unchanged so
+-- that a WAIT after this script (cluster) covers the first write too. An error when the uploaded body is missing
+-- or incomplete (it expired).
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[3], redis.call('GET', KEYS[3]))
+  return 0
+end
 local size = tonumber(ARGV[4])
 if size > 0 then
   if redis.call('STRLEN', KEYS[1]) ~= size then return redis.error_reply('body upload incomplete') end
@@ -37,6 +45,9 @@ for i = 8, #KEYS do
 end
 return 1
 `;
+
+/** sgEnqueue's reply when the message id was taken: the message stored first is kept and nothing new is stored. */
+export const ENQUEUE_FOUND = 0;
 
 const CLAIM = `
 -- Leases up to ARGV[2] jobs: due waiting jobs first, then jobs whose lease expired (if still waiting).
