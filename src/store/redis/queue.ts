@@ -21,7 +21,11 @@ import { ENQUEUE_FOUND, scriptOutcome } from './scripts';
 
 /** The job queue in Redis: streamed enqueue, leases in a zset + owners hash, results by compare-and-set. */
 export class RedisJobQueue implements JobQueue {
-  constructor(private readonly core: RedisCore) {}
+  /** `readMessage`: the admin's full record read (jobs and leases), for a retry that finds its first write. */
+  constructor(
+    private readonly core: RedisCore,
+    private readonly readMessage: (id: string) => Promise<MessageRecord | undefined>,
+  ) {}
 
   async enqueue(message: NewMessage, body: Readable, headers: HeaderFacts = {}, options: EnqueueOptions = {}): Promise<MessageRecord> {
     const { redis, keys: k } = this.core;
@@ -68,24 +72,11 @@ export class RedisJobQueue implements JobQueue {
     }
   }
 
-  /** The record a first write under a caller-chosen id stored (found again by its retry), its jobs as they are now. */
+  /** The record a first write under a caller-chosen id stored (found again by its retry), as it is now. */
   private async existing(id: string): Promise<MessageRecord> {
-    const stored = await this.core.readStored(id);
-    if (!stored) throw new NotFoundError(`message ${id} was stored, then removed before it could be read back`);
-    const { jobIds, ...message } = stored;
-    const raws = jobIds.length > 0 ? await this.core.redis.mget(jobIds.map((jobId) => this.core.keys.job(jobId))) : [];
-    const jobs: JobRecord[] = [];
-    for (const [i, raw] of raws.entries()) {
-      const jobId = jobIds[i]!;
-      if (raw === null) continue;
-      const job = checkStoredJob(raw, jobId);
-      if (!job.ok) {
-        await this.core.quarantine(id, 'job', job.code, job.reason, jobId);
-        throw new DamagedEntryError(`job ${jobId}: ${job.reason}; quarantined`);
-      }
-      jobs.push(job.value);
-    }
-    return { ...message, jobs };
+    const record = await this.readMessage(id);
+    if (!record) throw new NotFoundError(`message ${id} was stored, then removed before it could be read back`);
+    return record;
   }
 
   async openBody(id: string): Promise<Readable> {

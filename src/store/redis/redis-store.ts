@@ -61,8 +61,8 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions) {
     this.core = new RedisCore(options);
-    this.queue = new RedisJobQueue(this.core);
     this.admin = new RedisQueueAdmin(this.core);
+    this.queue = new RedisJobQueue(this.core, (id) => this.admin.getMessage(id));
     this.fallback = new RedisFallbackStore(this.core);
     this.portal = new RedisPortalStore(this.core);
     this.cache = new RedisCache(this.core);
