@@ -222,12 +222,18 @@ export async function startRedisCluster(options: { masters?: number; replicasPer
       let last = '';
       while (Date.now() < deadline) {
         try {
-          const states = await Promise.all(nodes.filter((n) => n.running()).map((n) => ask(n.port, (c) => c.cluster('INFO'))));
+          const running = nodes.filter((n) => n.running());
+          const states = await Promise.all(running.map((n) => ask(n.port, (c) => c.cluster('INFO'))));
+          // A restarted node stays flagged failed in the others' views for a while; a client opened meanwhile does
+          // not see it (CLUSTER SLOTS leaves it out), so the cluster is not healthy until every view has cleared it.
+          const views = await Promise.all(running.map((n) => ask(n.port, (c) => c.cluster('NODES') as Promise<string>)));
+          const runningPorts = new Set(running.map((n) => n.port));
+          const flagged = views.flatMap((text) => parseNodes(text)).find((l) => l.failed && runningPorts.has(l.port));
           const { master } = await masterLine(key);
           const synced = await ask(master.port, (c) => c.info('replication'));
           const online = synced.split('\n').filter((l) => /^slave\d+:.*state=online/.test(l)).length;
-          if (states.every((s) => s.includes('cluster_state:ok')) && online >= replicas) return;
-          last = `master ${master.port} has ${online} replicas online`;
+          if (states.every((s) => s.includes('cluster_state:ok')) && online >= replicas && flagged === undefined) return;
+          last = flagged ? `node ${flagged.port} is still flagged failed` : `master ${master.port} has ${online} replicas online`;
         } catch (error) {
           last = (error as Error).message;
         }
