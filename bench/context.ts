@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { startRedisCluster } from '../test/support/redis-cluster';
 import { startRedis, type RedisHandle } from '../test/support/redis-server';
 import type { MxTlsBehaviour } from '../test/support/world';
-import { LEGS, type LegId } from './legs';
+import { LEGS, processesOf, type LegId } from './legs';
 import type { DesignId } from './store-designs/options';
-import { combineRelays, redisCpuSeconds, startPostfixRelay, startSealgate, type RelayUnderTest, type SealgateOptions } from './relays';
+import { benchRedisPrefix, combineRelays, redisCpuSeconds, redisServersCpuSeconds, startPostfixRelay, startSealgate, type RelayUnderTest, type SealgateOptions } from './relays';
 import type { SinkWorld } from './sink-world';
 
 /** What every bench mode shares: the options, the cleanup list, the progress log. */
@@ -101,9 +102,53 @@ export async function sealgateFor(
   };
 }
 
+/** The Redis a Redis leg's relays share: one redis-server, or a local Redis Cluster. */
+interface RedisForLeg {
+  url: string;
+  cluster?: { nodes: string[]; replicas: number };
+  /** redis-server processes (a cluster's masters and replicas). */
+  servers: number;
+  cpuSeconds(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** The cluster the cluster legs run on: as test/support/redis-cluster.ts starts it for the tests. */
+export const BENCH_CLUSTER = { masters: 3, replicasPerMaster: 1 } as const;
+
+/**
+ * Starts the Redis of a leg, registered for cleanup. A cluster (BENCH_CLUSTER, every node with
+ * appendonly and appendfsync always, stopped by PID) is ready once the master of the relays' slot
+ * has its replica online: before that every WAIT-confirmed 250 would fail.
+ */
+async function startRedisForLeg(context: Context, topology: 'single' | 'cluster'): Promise<RedisForLeg> {
+  if (topology === 'single') {
+    const redis = await startRedis();
+    return { url: redis.url, servers: 1, cpuSeconds: () => redisCpuSeconds(redis.url), stop: context.cleanup.add('redis', () => redis.stop()) };
+  }
+  context.log(`  starting a Redis Cluster (${BENCH_CLUSTER.masters} masters, ${BENCH_CLUSTER.replicasPerMaster} replica each) on loopback`);
+  // A failover needs the node timeout without an answer; Redis's own default (15 s) keeps a node slowed by
+  // the loaded machine from being failed over mid-run, as the tests' 2 s could.
+  const cluster = await startRedisCluster({ ...BENCH_CLUSTER, nodeTimeoutMs: 15_000 });
+  const stop = context.cleanup.add('redis cluster', () => cluster.stop());
+  try {
+    await cluster.waitHealthy(`{${benchRedisPrefix()}}`, BENCH_CLUSTER.replicasPerMaster, 60_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    url: cluster.url,
+    cluster: { nodes: cluster.urls.slice(1), replicas: BENCH_CLUSTER.replicasPerMaster },
+    servers: cluster.urls.length,
+    cpuSeconds: () => redisServersCpuSeconds(cluster.urls),
+    stop,
+  };
+}
+
 /**
  * Starts one compare-mode leg, registered for cleanup: a Sealgate (tuned build or the default
- * start), N Sealgates on one Redis with the same prefix, or a Postfix with or without reuse.
+ * start), one or N Sealgates on one Redis or one Redis Cluster with the same prefix, or a Postfix
+ * with or without reuse.
  */
 export async function startLeg(context: Context, sinks: SinkWorld, leg: LegId): Promise<{ relay: RelayUnderTest; stop: () => Promise<void> }> {
   const spec = LEGS[leg];
@@ -112,35 +157,36 @@ export async function startLeg(context: Context, sinks: SinkWorld, leg: LegId): 
     return { relay, stop: context.cleanup.add(relay.label, () => relay.stop()) };
   }
   if (leg === 'default') return sealgateFor(context, sinks, 'file', { leg, label: spec.label(1), defaultStart: true });
-  if (leg !== 'redis-multi') {
-    const started = await sealgateFor(context, sinks, spec.kind, { leg, label: spec.label(1) });
-    return withRedisCpu(started);
-  }
-  // The first process starts Redis; the others join it with the same URL (and so the same key prefix).
-  const first = await sealgateFor(context, sinks, 'redis', { leg, label: `${spec.label(context.options.processes)} #1` });
-  const others: Array<{ relay: RelayUnderTest; stop: () => Promise<void> }> = [];
+  if (spec.kind === 'file') return sealgateFor(context, sinks, 'file', { leg, label: spec.label(1) });
+  const processes = processesOf(leg, context.options.processes);
+  const redis = await startRedisForLeg(context, spec.redis ?? 'single');
+  // Every process joins the same Redis with the same URL (and so the same key prefix): one shared queue.
+  const started: Array<{ relay: RelayUnderTest; stop: () => Promise<void> }> = [];
   try {
-    for (let index = 2; index <= context.options.processes; index++) {
-      others.push(await sealgateFor(context, sinks, 'redis', { leg, label: `${spec.label(context.options.processes)} #${index}`, redisUrl: first.redis!.url }));
+    for (let index = 1; index <= processes; index++) {
+      const label = processes === 1 ? spec.label(1) : `${spec.label(processes)} #${index}`;
+      started.push(await sealgateFor(context, sinks, 'redis', { leg, label, redisUrl: redis.url, ...(redis.cluster ? { redisCluster: redis.cluster } : {}) }));
     }
   } catch (error) {
-    for (const other of others) await other.stop();
-    await first.stop();
+    for (const one of started) await one.stop();
+    await redis.stop();
     throw error;
   }
-  const relay = combineRelays([first.relay, ...others.map((other) => other.relay)], leg, spec.label(context.options.processes));
-  return withRedisCpu({
+  const relay =
+    processes === 1
+      ? started[0]!.relay
+      : combineRelays(
+          started.map((one) => one.relay),
+          leg,
+          spec.label(processes),
+        );
+  relay.storeCpuSeconds = () => redis.cpuSeconds();
+  if (redis.servers > 1) relay.storeServers = redis.servers;
+  return {
     relay,
-    redis: first.redis,
     stop: async () => {
-      await Promise.all(others.map((other) => other.stop()));
-      await first.stop();
+      await Promise.all(started.map((one) => one.stop()));
+      await redis.stop();
     },
-  });
-}
-
-function withRedisCpu(started: { relay: RelayUnderTest; stop: () => Promise<void>; redis?: RedisHandle }): { relay: RelayUnderTest; stop: () => Promise<void> } {
-  const url = started.redis?.url;
-  if (url) started.relay.storeCpuSeconds = () => redisCpuSeconds(url);
-  return started;
+  };
 }

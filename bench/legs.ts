@@ -5,28 +5,43 @@
  * test/bench/legs.test.ts.
  */
 
-export const LEG_IDS = ['file', 'redis', 'redis-multi', 'default', 'postfix-reuse', 'postfix'] as const;
+export const LEG_IDS = ['file', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'default', 'postfix-reuse', 'postfix'] as const;
 export type LegId = (typeof LEG_IDS)[number];
 
 export interface LegSpec {
   id: LegId;
   /** Sealgate's store, or 'postfix'. */
   kind: 'file' | 'redis' | 'postfix';
+  /** Redis legs: one redis-server, or a local Redis Cluster (3 masters, 1 replica each); default 'single'. */
+  redis?: 'single' | 'cluster';
+  /** Runs `--processes` relay processes on one store instead of one. */
+  multiProcess?: boolean;
+  /** End-to-end throughput it must reach, as a multiple of Postfix with reuse; none: figures only. */
+  throughputGoal?: number;
   /** What the table's column says. */
   label(processes: number): string;
 }
 
 export const LEGS: Record<LegId, LegSpec> = {
-  file: { id: 'file', kind: 'file', label: () => 'Sealgate (file)' },
-  redis: { id: 'redis', kind: 'redis', label: () => 'Sealgate (redis)' },
-  'redis-multi': { id: 'redis-multi', kind: 'redis', label: (n) => `Sealgate (redis, ${n} processes)` },
-  default: { id: 'default', kind: 'file', label: () => 'Sealgate (npm start, default config, file)' },
+  file: { id: 'file', kind: 'file', throughputGoal: 2, label: () => 'Sealgate (file)' },
+  redis: { id: 'redis', kind: 'redis', throughputGoal: 2.5, label: () => 'Sealgate (redis)' },
+  'redis-multi': { id: 'redis-multi', kind: 'redis', multiProcess: true, throughputGoal: 2.5, label: (n) => `Sealgate (redis, ${n} processes)` },
+  // A topology for availability (every 250 waits for a replica), measured for sizing: no throughput target.
+  'redis-cluster': { id: 'redis-cluster', kind: 'redis', redis: 'cluster', label: () => 'Sealgate (Redis Cluster)' },
+  'redis-cluster-multi': {
+    id: 'redis-cluster-multi',
+    kind: 'redis',
+    redis: 'cluster',
+    multiProcess: true,
+    label: (n) => `Sealgate (Redis Cluster, ${n} processes)`,
+  },
+  default: { id: 'default', kind: 'file', throughputGoal: 2, label: () => 'Sealgate (npm start, default config, file)' },
   'postfix-reuse': { id: 'postfix-reuse', kind: 'postfix', label: () => 'Postfix (TLS connection reuse)' },
   postfix: { id: 'postfix', kind: 'postfix', label: () => 'Postfix (new TLS connection per message)' },
 };
 
-/** Sealgate legs first (tuned build, then the default start), then the two Postfix peers. */
-const RUN_ORDER: LegId[] = ['file', 'default', 'redis', 'redis-multi', 'postfix-reuse', 'postfix'];
+/** Sealgate legs first (tuned build, then the default start, then Redis and Redis Cluster), then the two Postfix peers. */
+const RUN_ORDER: LegId[] = ['file', 'default', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix'];
 
 /**
  * The legs to run: `--legs` when given (in run order, duplicates dropped), else every leg whose
@@ -71,17 +86,16 @@ export function baselineOf<T extends LegRun>(runs: T[]): T | undefined {
 
 /**
  * End-to-end throughput each Sealgate leg must reach against Postfix with connection reuse: 2× on
- * the file store (the default start included), 2.5× on Redis. Postfix legs have none.
+ * the file store (the default start included), 2.5× on one Redis. Postfix legs and the Redis
+ * Cluster legs (figures for sizing) have none.
  */
 export function throughputGoal(leg: LegId): number | undefined {
-  switch (LEGS[leg].kind) {
-    case 'file':
-      return 2;
-    case 'redis':
-      return 2.5;
-    default:
-      return undefined;
-  }
+  return LEGS[leg].throughputGoal;
+}
+
+/** Relay processes a leg runs: `--processes` for the multi-process legs, else one. */
+export function processesOf(leg: LegId, processes: number): number {
+  return LEGS[leg].multiProcess ? processes : 1;
 }
 
 /** CPU per message each Sealgate leg may use, as a share of the reuse Postfix's. */
@@ -135,11 +149,27 @@ export function compareChecks<T extends LegRun & { arrived: number; submitFailur
   return checks;
 }
 
-/** "1 process: … msg/s, … CPU-ms/msg; N processes: …" for the Redis legs, when both ran. */
-export function scalingSummary(runs: LegRun[]): string | undefined {
-  const one = runs.find((run) => run.leg === 'redis');
-  const many = runs.find((run) => run.leg === 'redis-multi');
+/** A pair of legs that differ only in the number of relay processes, and what the scaling line calls their store. */
+export interface ScaleOut {
+  one: LegId;
+  many: LegId;
+  store: string;
+}
+
+export const REDIS_SCALE_OUT: ScaleOut = { one: 'redis', many: 'redis-multi', store: 'one Redis' };
+export const CLUSTER_SCALE_OUT: ScaleOut = { one: 'redis-cluster', many: 'redis-cluster-multi', store: 'a Redis Cluster (3 masters, 1 replica each)' };
+
+/**
+ * "1 process: … msg/s, … CPU-ms/msg; N processes: …" for a pair of legs (default the one-Redis
+ * pair), when both ran. The store server's CPU (summed over every node of a cluster) is added
+ * when the runs measured it.
+ */
+export function scalingSummary(runs: Array<LegRun & { storeCpuMsPerMessage?: number }>, pair: ScaleOut = REDIS_SCALE_OUT): string | undefined {
+  const one = runs.find((run) => run.leg === pair.one);
+  const many = runs.find((run) => run.leg === pair.many);
   if (!one || !many) return undefined;
-  const line = (run: LegRun): string => `${run.processes} process${run.processes === 1 ? '' : 'es'}: ${run.endToEndPerSecond.toFixed(1)} msg/s, ${run.cpuMsPerMessage.toFixed(2)} CPU-ms per message`;
-  return `Redis scale-out on one Redis: ${line(one)}; ${line(many)} (throughput × ${(many.endToEndPerSecond / one.endToEndPerSecond).toFixed(2)}).`;
+  const store = (run: { storeCpuMsPerMessage?: number }): string => (run.storeCpuMsPerMessage !== undefined ? ` (+${run.storeCpuMsPerMessage.toFixed(2)} Redis)` : '');
+  const line = (run: LegRun & { storeCpuMsPerMessage?: number }): string =>
+    `${run.processes} process${run.processes === 1 ? '' : 'es'}: ${run.endToEndPerSecond.toFixed(1)} msg/s, ${run.cpuMsPerMessage.toFixed(2)} CPU-ms per message${store(run)}`;
+  return `Redis scale-out on ${pair.store}: ${line(one)}; ${line(many)} (throughput × ${(many.endToEndPerSecond / one.endToEndPerSecond).toFixed(2)}).`;
 }

@@ -28,8 +28,10 @@ export interface RunFigures {
   cpuPer1000: number;
   /** The same figure in CPU milliseconds per accepted message (relay processes incl. children; Postfix's whole process tree). */
   cpuMsPerMessage: number;
-  /** Redis server's CPU ms per message, for the Redis legs (not in cpuMsPerMessage). */
+  /** Redis server's CPU ms per message, for the Redis legs (not in cpuMsPerMessage); on a Redis Cluster the sum over every node. */
   storeCpuMsPerMessage?: number;
+  /** redis-server processes storeCpuMsPerMessage sums over, when more than one (the cluster legs: masters and replicas). */
+  storeServers?: number;
   /** Kernel-mode part of cpuPer1000. */
   systemCpuPer1000: number;
   /** CPU seconds per 1,000 messages of this bench process (load generator and sinks share the machine). */
@@ -124,6 +126,7 @@ export async function measure(relay: RelayUnderTest, sinks: SinkWorld, options: 
       cpuPer1000: perMessage(cpu),
       cpuMsPerMessage: perMessage(cpu),
       ...(storeBefore !== undefined && storeAfter !== undefined ? { storeCpuMsPerMessage: perMessage(storeAfter - storeBefore) } : {}),
+      ...(relay.storeServers !== undefined ? { storeServers: relay.storeServers } : {}),
       systemCpuPer1000: perMessage(systemCpu),
       harnessCpuPer1000: ((harness.user + harness.system) / 1e6 / Math.max(1, expected)) * 1000,
       peakRss: kernelPeak ?? peakRss,

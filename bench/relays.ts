@@ -24,8 +24,10 @@ export interface RelayUnderTest {
   endpoints?: Endpoint[];
   /** The relay's own log so far, for figures only it knows (Postfix: deliveries over a reused connection). */
   logText?: () => string;
-  /** CPU seconds used so far by the store's own server (Redis), which cpuSeconds does not count. */
+  /** CPU seconds used so far by the store's own server (Redis; every node of a cluster, summed), which cpuSeconds does not count. */
   storeCpuSeconds?: () => Promise<number>;
+  /** redis-server processes storeCpuSeconds sums over, when more than one (a cluster's nodes). */
+  storeServers?: number;
   /** CPU seconds used so far (the relay's process tree), and the kernel-mode part. */
   cpuSeconds(): CpuSeconds;
   /** Current memory in bytes: RSS (summed over processes for Postfix) and PSS for process trees. */
@@ -73,6 +75,8 @@ export interface SealgateOptions {
    */
   defaultStart?: boolean;
   redisUrl?: string;
+  /** redisUrl is one seed node of a Redis Cluster: the other seeds, and the replicas each write waits for (WAIT). */
+  redisCluster?: { nodes: string[]; replicas: number };
   /** From the compiled build (default) or the TypeScript sources through bin/sealgate (tsx). */
   from: 'build' | 'source';
   /** Extra config keys merged over the bench defaults (e.g. `delivery: { enabled: false }`). */
@@ -84,6 +88,11 @@ export interface SealgateOptions {
   /** Command prefix the relay runs under (e.g. strace); the relay's node process is its child. */
   wrapper?: string[];
   timeoutMs?: number;
+}
+
+/** The key prefix of every bench relay on Redis (relays of one leg share the queue through it); on a cluster, its hash tag. */
+export function benchRedisPrefix(): string {
+  return `bench${process.pid}`;
 }
 
 /**
@@ -114,7 +123,16 @@ export async function startSealgate(options: SealgateOptions): Promise<RelayUnde
       queue: {
         path: 'queue',
         backend: options.backend,
-        ...(options.backend === 'redis' ? { redis: { url: options.redisUrl, prefix: `bench${process.pid}`, onWeakDurability: 'refuse' } } : {}),
+        ...(options.backend === 'redis'
+          ? {
+              redis: {
+                url: options.redisUrl,
+                prefix: benchRedisPrefix(),
+                onWeakDurability: 'refuse',
+                ...(options.redisCluster ? { cluster: { enabled: true, nodes: options.redisCluster.nodes, replicas: options.redisCluster.replicas } } : {}),
+              },
+            }
+          : {}),
       },
       auth: { usersFile: 'users.json' },
       tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') },
@@ -248,6 +266,7 @@ export function combineRelays(relays: RelayUnderTest[], leg: LegId, label: strin
     port: first.port,
     endpoints: relays.map((relay) => ({ host: relay.host, port: relay.port })),
     ...(first.storeCpuSeconds ? { storeCpuSeconds: first.storeCpuSeconds } : {}),
+    ...(first.storeServers !== undefined ? { storeServers: first.storeServers } : {}),
     cpuSeconds: () =>
       relays.reduce(
         (sum, relay) => {
@@ -289,15 +308,33 @@ export function parseRedisCpu(info: string): number {
   return total;
 }
 
-/** The Redis server's CPU seconds so far, asked over a short-lived connection. */
-export async function redisCpuSeconds(url: string): Promise<number> {
+/** CPU seconds of several Redis servers (every node of a cluster, masters and replicas) from each one's `INFO cpu`, summed. */
+export function sumRedisCpu(infos: string[]): number {
+  return infos.reduce((sum, info) => sum + parseRedisCpu(info), 0);
+}
+
+async function redisCpuInfo(url: string): Promise<string> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await client.connect();
-    return parseRedisCpu(await client.info('cpu'));
+    return await client.info('cpu');
   } finally {
     client.disconnect();
   }
+}
+
+/** The Redis server's CPU seconds so far, asked over a short-lived connection. */
+export async function redisCpuSeconds(url: string): Promise<number> {
+  return parseRedisCpu(await redisCpuInfo(url));
+}
+
+/**
+ * The CPU seconds so far of every Redis server in `urls` (each node of a cluster, asked directly, not
+ * through a cluster client), summed. A node that does not answer fails the figure rather than
+ * leaving its share out.
+ */
+export async function redisServersCpuSeconds(urls: string[]): Promise<number> {
+  return sumRedisCpu(await Promise.all(urls.map((url) => redisCpuInfo(url))));
 }
 
 async function waitForListener(logFile: string, child: ChildProcess, timeoutMs: number): Promise<number> {

@@ -92,6 +92,11 @@ export function comparisonTable(runs: RunFigures[], baseline?: RunFigures): stri
     lines.push(`| ${[row.name, ...cells, ...(baseline ? others.map(ratio) : [])].join(' | ')} |`);
   }
   for (const run of runs.filter((r) => r.peakPss !== undefined)) lines.push('', `${run.relay} peak summed PSS (shared pages split): ${mb(run.peakPss!)} MB.`);
+  const clustered = runs.filter((r) => r.storeServers !== undefined && r.storeCpuMsPerMessage !== undefined);
+  if (clustered.length > 0) {
+    const counts = clustered.map((run) => `${run.relay}: ${run.storeServers}`).join(', ');
+    lines.push('', `Redis server CPU on a Redis Cluster is the sum over every redis-server process of the cluster, masters and replicas (${counts}).`);
+  }
   return lines.join('\n');
 }
 

@@ -10,7 +10,7 @@ import { postfixUnavailableReason } from '../test/support/postfix';
 import type { MxTlsBehaviour } from '../test/support/world';
 import { measure, type RunFigures } from './measure';
 import { Cleanup, MODES, runId, sealgateFor, startLeg, type BenchOptions, type Context, type Mode } from './context';
-import { baselineOf, compareChecks, reusesConnections, scalingSummary, selectLegs } from './legs';
+import { baselineOf, CLUSTER_SCALE_OUT, compareChecks, reusesConnections, scalingSummary, selectLegs } from './legs';
 import { buildSealgate, type RelayUnderTest } from './relays';
 import { comparisonTable, machine, targetTable, type TargetCheck } from './report';
 import { startSinkWorld, type SinkWorld } from './sink-world';
@@ -37,12 +37,18 @@ export const HELP = `Usage: npm run bench -- [options]
                          redis          Sealgate (redis), tuned bench config
                          redis-multi    several Sealgate processes on one Redis (same prefix, own
                                         listeners; the connections are spread over them)
+                         redis-cluster  Sealgate on a Redis Cluster the bench starts on loopback
+                                        (3 masters, 1 replica each, appendfsync always; every 250
+                                        waits for the replica); Redis CPU summed over all 6 nodes
+                         redis-cluster-multi
+                                        several Sealgate processes on such a Redis Cluster
                          postfix-reuse  Postfix with smtp_tls_connection_reuse (tlsproxy): the baseline
                                         of every ratio and target
                          postfix        Postfix opening a new TLS connection per message
-  --processes N        Sealgate processes of the redis-multi leg (default 2)
+  --processes N        Sealgate processes of the redis-multi and redis-cluster-multi legs (default 2)
   --backends LIST      Sealgate stores to run: file,redis (default both); without --legs, file selects
-                       file and default, redis selects redis and redis-multi; the target modes use the first
+                       file and default, redis selects redis, redis-multi and the two redis-cluster legs;
+                       the target modes use the first
   --no-postfix         without --legs: skip both Postfix legs (no ratios)
   --from build|source  run the tuned Sealgate legs compiled (default, as in production) or from src/
                        through tsx (the default leg always runs bin/sealgate, as npm start does)
@@ -107,7 +113,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   if (values.from !== 'build' && values.from !== 'source') throw new Error('--from: build or source');
   const legs = selectLegs({ ...(values.legs !== undefined ? { legs: values.legs } : {}), backends: backends as Array<'file' | 'redis'>, postfix: !values['no-postfix'] });
   const processes = positive('processes', values.processes, 2);
-  if (processes < 2) throw new Error('--processes: at least 2 (one process is the redis leg)');
+  if (processes < 2) throw new Error('--processes: at least 2 (one process is the redis and redis-cluster legs)');
   return {
     mode: values.mode as Mode,
     short: values.short,
@@ -169,9 +175,10 @@ export async function loadThrough(relay: RelayUnderTest, sinks: SinkWorld, conte
 
 interface CompareResult {
   runs: RunFigures[];
-  /** The leg the ratios are taken against, and the Redis 1-vs-N-processes line. */
+  /** The leg the ratios are taken against, and the 1-vs-N-processes lines on one Redis and on a Redis Cluster. */
   baseline?: string;
   scaling?: string;
+  clusterScaling?: string;
   checks: TargetCheck[];
   table: string;
 }
@@ -179,7 +186,9 @@ interface CompareResult {
 async function compare(context: Context, sinks: SinkWorld): Promise<CompareResult> {
   const runs: RunFigures[] = [];
   for (const leg of context.options.legs) {
+    const legStarted = Date.now();
     const { relay, stop } = await startLeg(context, sinks, leg);
+    context.log(`  ${relay.label}: started in ${((Date.now() - legStarted) / 1000).toFixed(1)} s`);
     try {
       const figures = await loadThrough(relay, sinks, context);
       context.log(`  ${relay.label}: ${figures.sinkConnections} connections to sinks for ${figures.accepted} messages, ${figures.cpuMsPerMessage.toFixed(2)} CPU-ms per message`);
@@ -187,20 +196,24 @@ async function compare(context: Context, sinks: SinkWorld): Promise<CompareResul
       runs.push(figures);
     } finally {
       await stop();
+      context.log(`  ${leg}: ${((Date.now() - legStarted) / 1000).toFixed(1)} s from start to stop`);
     }
   }
   const baseline = baselineOf(runs);
   const checks = compareChecks(runs, { size: context.options.size });
   const scaling = scalingSummary(runs);
+  const clusterScaling = scalingSummary(runs, CLUSTER_SCALE_OUT);
   const notes = [
     ...(baseline && baseline.leg !== 'postfix-reuse' ? [`Ratios are against ${baseline.relay} (the reuse Postfix did not run): no throughput targets checked.`] : []),
     ...(scaling ? [scaling] : []),
+    ...(clusterScaling ? [clusterScaling] : []),
   ];
   return {
     runs,
     checks,
     ...(baseline ? { baseline: baseline.leg } : {}),
     ...(scaling ? { scaling } : {}),
+    ...(clusterScaling ? { clusterScaling } : {}),
     table: [comparisonTable(runs, baseline), ...notes.map((note) => `\n${note}`)].join('\n'),
   };
 }
@@ -277,6 +290,7 @@ async function main(): Promise<void> {
         results.compare = result.runs;
         if (result.baseline) results.compareBaseline = result.baseline;
         if (result.scaling) results.scaling = result.scaling;
+        if (result.clusterScaling) results.clusterScaling = result.clusterScaling;
         checks.push(...result.checks);
         sections.push(`### Throughput, latency, CPU, memory (M=${options.messages}, S=${options.size} B, C=${options.connections}, ${options.domains} domains)\n\n${result.table}`);
       } finally {

@@ -1,4 +1,4 @@
-import { baselineOf, compareChecks, reusesConnections, scalingSummary, selectLegs, throughputGoal, type LegId, type LegRun } from '../../bench/legs';
+import { baselineOf, CLUSTER_SCALE_OUT, compareChecks, LEGS, processesOf, reusesConnections, scalingSummary, selectLegs, throughputGoal, type LegId, type LegRun } from '../../bench/legs';
 
 function run(leg: LegId, figures: Partial<LegRun & { arrived: number; submitFailures: number }> = {}): LegRun & { arrived: number; submitFailures: number } {
   return {
@@ -18,16 +18,26 @@ function run(leg: LegId, figures: Partial<LegRun & { arrived: number; submitFail
 
 describe('selectLegs', () => {
   it('runs every leg by default, Sealgate legs first and both Postfix peers last', () => {
-    expect(selectLegs({ backends: ['file', 'redis'], postfix: true })).toEqual(['file', 'default', 'redis', 'redis-multi', 'postfix-reuse', 'postfix']);
+    expect(selectLegs({ backends: ['file', 'redis'], postfix: true })).toEqual(['file', 'default', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix']);
   });
 
   it('maps --backends onto the legs of that store and --no-postfix drops both Postfix legs', () => {
     expect(selectLegs({ backends: ['file'], postfix: true })).toEqual(['file', 'default', 'postfix-reuse', 'postfix']);
-    expect(selectLegs({ backends: ['redis'], postfix: false })).toEqual(['redis', 'redis-multi']);
+    expect(selectLegs({ backends: ['redis'], postfix: false })).toEqual(['redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi']);
   });
 
   it('takes --legs as given, in run order, whatever --backends says', () => {
     expect(selectLegs({ legs: 'postfix, redis-multi,default,redis-multi', backends: ['file'], postfix: false })).toEqual(['default', 'redis-multi', 'postfix']);
+  });
+
+  it('runs the Redis Cluster legs after the one-Redis legs and before Postfix, and only with Redis', () => {
+    expect(selectLegs({ backends: ['file'], postfix: false })).toEqual(['file', 'default']);
+    expect(selectLegs({ legs: 'postfix-reuse,redis-cluster-multi,redis,redis-cluster', backends: ['file'], postfix: false })).toEqual([
+      'redis',
+      'redis-cluster',
+      'redis-cluster-multi',
+      'postfix-reuse',
+    ]);
   });
 
   it('refuses unknown or empty leg lists', () => {
@@ -57,6 +67,31 @@ describe('throughputGoal', () => {
     expect(throughputGoal('redis-multi')).toBe(2.5);
     expect(throughputGoal('postfix-reuse')).toBeUndefined();
     expect(throughputGoal('postfix')).toBeUndefined();
+  });
+
+  it('asks nothing of the Redis Cluster legs (figures for sizing: every 250 waits for a replica)', () => {
+    expect(throughputGoal('redis-cluster')).toBeUndefined();
+    expect(throughputGoal('redis-cluster-multi')).toBeUndefined();
+  });
+});
+
+describe('processesOf', () => {
+  it('gives --processes to the multi-process legs and one process to the others', () => {
+    expect(processesOf('redis-multi', 3)).toBe(3);
+    expect(processesOf('redis-cluster-multi', 3)).toBe(3);
+    expect(processesOf('redis-cluster', 3)).toBe(1);
+    expect(processesOf('redis', 3)).toBe(1);
+    expect(processesOf('file', 3)).toBe(1);
+  });
+});
+
+describe('LEGS', () => {
+  it('runs the cluster legs on a cluster of the Redis store, and the others on one Redis', () => {
+    expect(LEGS['redis-cluster']).toMatchObject({ kind: 'redis', redis: 'cluster' });
+    expect(LEGS['redis-cluster-multi']).toMatchObject({ kind: 'redis', redis: 'cluster', multiProcess: true });
+    expect(LEGS.redis.redis ?? 'single').toBe('single');
+    expect(LEGS['redis-multi'].redis ?? 'single').toBe('single');
+    expect(LEGS['redis-cluster-multi'].label(3)).toBe('Sealgate (Redis Cluster, 3 processes)');
   });
 });
 
@@ -101,6 +136,13 @@ describe('compareChecks', () => {
     expect(other.map((check) => check.target)).toEqual([expect.stringContaining('reuses connections')]);
   });
 
+  it('checks no throughput or CPU of a Redis Cluster leg, but still that it lost nothing', () => {
+    const runs = [run('redis-cluster', { endToEndPerSecond: 60, cpuMsPerMessage: 9 }), run('redis-cluster-multi', { arrived: 999 }), run('postfix-reuse', { endToEndPerSecond: 150 })];
+    const targets = compareChecks(runs, tenKb).map((check) => check.target);
+    expect(targets.some((target) => target.includes('throughput relay redis-cluster') || target.includes('CPU per message relay redis-cluster'))).toBe(false);
+    expect(targets).toContain('relay redis-cluster-multi: every message accepted and delivered');
+  });
+
   it('reports every leg that lost or refused mail', () => {
     const checks = compareChecks([run('file', { arrived: 998 }), run('redis', { submitFailures: 1 })], tenKb);
     expect(checks.map((check) => [check.target, check.pass])).toEqual([
@@ -118,5 +160,20 @@ describe('scalingSummary', () => {
 
   it('says nothing unless both Redis legs ran', () => {
     expect(scalingSummary([run('redis'), run('file')])).toBeUndefined();
+    expect(scalingSummary([run('redis'), run('redis-cluster-multi', { processes: 2 })])).toBeUndefined();
+  });
+
+  it('compares one process on a Redis Cluster with several, with the CPU of all its Redis servers', () => {
+    const runs = [
+      run('redis', { endToEndPerSecond: 200 }),
+      run('redis-multi', { endToEndPerSecond: 220, processes: 2 }),
+      { ...run('redis-cluster', { endToEndPerSecond: 80, cpuMsPerMessage: 6 }), storeCpuMsPerMessage: 2.5 },
+      { ...run('redis-cluster-multi', { endToEndPerSecond: 100, cpuMsPerMessage: 7, processes: 2 }), storeCpuMsPerMessage: 3 },
+    ];
+    expect(scalingSummary(runs, CLUSTER_SCALE_OUT)).toBe(
+      'Redis scale-out on a Redis Cluster (3 masters, 1 replica each): 1 process: 80.0 msg/s, 6.00 CPU-ms per message (+2.50 Redis); ' +
+        '2 processes: 100.0 msg/s, 7.00 CPU-ms per message (+3.00 Redis) (throughput × 1.25).',
+    );
+    expect(scalingSummary(runs)).toMatch(/^Redis scale-out on one Redis: 1 process: 200\.0 msg\/s.*\(throughput × 1\.10\)\.$/);
   });
 });

@@ -1,4 +1,4 @@
-import { combineRelays, defaultStartConfig, defaultStartProblems, parseRedisCpu, postfixDeliveries, postfixReuseConfig, type RelayUnderTest } from '../../bench/relays';
+import { combineRelays, defaultStartConfig, defaultStartProblems, parseRedisCpu, postfixDeliveries, postfixReuseConfig, sumRedisCpu, type RelayUnderTest } from '../../bench/relays';
 import { endpointFor } from '../../bench/load';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -50,6 +50,16 @@ describe('parseRedisCpu', () => {
   it('adds the server and its forked children, system and user', () => {
     const info = '# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.250000\r\nused_cpu_sys_children:0.125000\r\nused_cpu_user_children:0.125000\r\nused_cpu_sys_main_thread:1.0\r\n';
     expect(parseRedisCpu(info)).toBeCloseTo(4, 6);
+  });
+});
+
+describe('sumRedisCpu', () => {
+  it('adds every node of a cluster, masters and replicas, each with its forked children', () => {
+    const node = (sys: number, user: number, children = 0): string =>
+      `# CPU\r\nused_cpu_sys:${sys}\r\nused_cpu_user:${user}\r\nused_cpu_sys_children:${children}\r\nused_cpu_user_children:0\r\nused_cpu_user_main_thread:${user}\r\n`;
+    const infos = [node(1, 2), node(0.5, 0.25, 0.25), node(3, 1), node(0.125, 0.125), node(0, 0), node(0.25, 0.5)];
+    expect(sumRedisCpu(infos)).toBeCloseTo(9, 6);
+    expect(sumRedisCpu([])).toBe(0);
   });
 });
 

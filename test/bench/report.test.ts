@@ -67,6 +67,14 @@ describe('comparisonTable', () => {
     expect(cells(table, 'Postfix deliveries over a reused connection (%)')).toEqual(['', '85', '']);
   });
 
+  it('says that the Redis CPU of a cluster leg is the sum over all its nodes, and nothing of the kind for one Redis', () => {
+    const cluster = figures('redis-cluster', 'Sealgate (Redis Cluster)', { storeCpuMsPerMessage: 4.5, storeServers: 6 });
+    const table = comparisonTable([multi, cluster, reuse], reuse);
+    expect(cells(table, 'Redis server CPU-ms / message')).toEqual(['1.25', '4.50', '', '', '']);
+    expect(table).toContain('Redis server CPU on a Redis Cluster is the sum over every redis-server process of the cluster, masters and replicas (Sealgate (Redis Cluster): 6).');
+    expect(comparisonTable([multi, reuse], reuse)).not.toContain('sum over every redis-server process');
+  });
+
   it('leaves the Redis row out when no leg used Redis, and ratios out without a baseline', () => {
     const table = comparisonTable([file]);
     expect(table).not.toContain('Redis server CPU-ms');

@@ -3,7 +3,7 @@ import { HELP, parseOptions } from '../../bench/run';
 describe('parseOptions', () => {
   it('selects every leg, two Redis processes and needs Postfix by default', () => {
     const options = parseOptions([])!;
-    expect(options.legs).toEqual(['file', 'default', 'redis', 'redis-multi', 'postfix-reuse', 'postfix']);
+    expect(options.legs).toEqual(['file', 'default', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix']);
     expect(options.processes).toBe(2);
     expect(options.postfix).toBe(true);
   });
@@ -11,7 +11,7 @@ describe('parseOptions', () => {
   it('keeps --short covering every leg with a smaller load', () => {
     const options = parseOptions(['--short'])!;
     expect(options.messages).toBe(300);
-    expect(options.legs).toHaveLength(6);
+    expect(options.legs).toHaveLength(8);
   });
 
   it('takes --legs and --processes, and needs Postfix only for a Postfix leg', () => {
@@ -24,6 +24,17 @@ describe('parseOptions', () => {
 
   it('keeps --backends and --no-postfix meaning what they meant', () => {
     expect(parseOptions(['--backends', 'file', '--no-postfix'])!.legs).toEqual(['file', 'default']);
+  });
+
+  it('runs the Redis Cluster legs with the Redis store, and gives --processes to the cluster multi-process leg too', () => {
+    expect(parseOptions(['--backends', 'redis'])!.legs).toEqual(['redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix']);
+    expect(parseOptions(['--backends', 'file', '--no-postfix'])!.legs).not.toContain('redis-cluster');
+    const options = parseOptions(['--short', '--legs', 'redis,redis-cluster,postfix-reuse'])!;
+    expect(options.legs).toEqual(['redis', 'redis-cluster', 'postfix-reuse']);
+    expect(options.postfix).toBe(true);
+    const multi = parseOptions(['--legs', 'redis-cluster-multi', '--processes', '3'])!;
+    expect(multi).toMatchObject({ legs: ['redis-cluster-multi'], processes: 3, postfix: false });
+    for (const text of ['redis-cluster ', 'redis-cluster-multi', 'summed over all 6 nodes']) expect(HELP).toContain(text);
   });
 
   it('refuses one process for the multi-process leg and unknown legs', () => {
