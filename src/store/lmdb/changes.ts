@@ -1,4 +1,4 @@
-import type { ChangeKey, LmdbEnv } from './env';
+import type { LmdbEnv } from './env';
 
 /** How often a process looks for other processes' changes (a cheap read of a small sub-database). */
 export const CHANGE_POLL_MS = 1000;
@@ -6,27 +6,23 @@ export const CHANGE_POLL_MS = 1000;
 /**
  * The cross-process notice: every admin write appends the id it changed to the `changes` sub-database in the
  * same transaction, so the relay (which keeps a schedule in memory) re-reads those messages without a restart.
- * The relay (the process that may clean) removes the notices it handled; any other process (an admin command)
- * only reads them, remembering which it saw. A process skips its own notices: its index already has them.
+ * Only the relay (the process holding the spool lock: `consumer`) reads the notices, and removes those it
+ * handled; it skips its own (its index already has them). Other processes re-read the messages instead (spool.ts).
  */
 export class LmdbChanges {
   private counter = 0;
   private lastPoll = 0;
-  private readonly seen = new Set<string>();
 
   constructor(
     private readonly env: LmdbEnv,
-    private readonly consumer: boolean,
+    readonly consumer: boolean,
   ) {}
 
   /** At open, before the scan: the scan sees every change made so far, so the notices up to now are done with. */
   async startFrom(): Promise<void> {
     this.lastPoll = Date.now();
+    if (!this.consumer) return;
     const keys = [...this.env.changes.getKeys()];
-    if (!this.consumer) {
-      for (const key of keys) this.seen.add(keyText(key));
-      return;
-    }
     if (keys.length > 0) await this.env.root.transaction(() => keys.forEach((key) => this.env.changes.removeSync(key)));
   }
 
@@ -38,30 +34,18 @@ export class LmdbChanges {
   /** Ids other processes changed since the last poll; call done() once they were read again. */
   poll(force = false): { ids: string[]; done: () => Promise<void> } {
     const now = Date.now();
-    if (!force && now - this.lastPoll < CHANGE_POLL_MS) return { ids: [], done: async () => undefined };
+    if (!this.consumer || (!force && now - this.lastPoll < CHANGE_POLL_MS)) return { ids: [], done: async () => undefined };
     this.lastPoll = now;
     // lmdb-js may keep reading an older snapshot; another process's commit shows after a reset.
     this.env.root.resetReadTxn();
     const entries = [...this.env.changes.getRange()];
     const ids = new Set<string>();
-    const present = new Set<string>();
-    for (const { key, value } of entries) {
-      const text = keyText(key);
-      present.add(text);
-      if (key[1] === process.pid || this.seen.has(text)) continue;
-      if (!this.consumer) this.seen.add(text);
-      ids.add(value);
-    }
-    if (!this.consumer) for (const text of this.seen) if (!present.has(text)) this.seen.delete(text);
+    for (const { key, value } of entries) if (key[1] !== process.pid) ids.add(value);
     const done = async (): Promise<void> => {
-      if (!this.consumer || entries.length === 0) return;
+      if (entries.length === 0) return;
       // Losing this removal only makes the next poll read the same messages again.
       await this.env.root.transaction(() => entries.forEach(({ key }) => this.env.changes.removeSync(key)));
     };
     return { ids: [...ids], done };
   }
-}
-
-function keyText(key: ChangeKey): string {
-  return key.join(':');
 }

@@ -7,7 +7,7 @@ import { isMessageId, parseJobId } from '../ids';
 import { DamagedEntryError, LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineEntry, type QuarantineKind } from '../types';
 import type { FileStoreOptions } from '../file/spool';
 import { decodeFallback, decodeMessage, type Decoded } from './codec';
-import { LmdbChanges } from './changes';
+import { CHANGE_POLL_MS, LmdbChanges } from './changes';
 import { envPath, LmdbEnv } from './env';
 import { chunkRange, LmdbQuarantine } from './quarantine';
 
@@ -35,6 +35,7 @@ export class LmdbSpool {
    */
   mayClean = false;
   private readonly reported = new Set<string>();
+  private lastRescan = 0;
 
   constructor(readonly options: LmdbStoreOptions) {
     this.layout = new SpoolLayout(options.path);
@@ -53,9 +54,10 @@ export class LmdbSpool {
     await fs.mkdir(l.root, { recursive: true, mode: 0o700 });
     this.env = new LmdbEnv(l.root);
     this.quarantine = new LmdbQuarantine(this.env, this.logger, this.options.observer);
-    this.changes = new LmdbChanges(this.env, this.mayClean);
+    this.changes = new LmdbChanges(this.env, holder === process.pid);
     // The scan sees every change made so far: earlier notices are done with.
     await this.changes.startFrom();
+    this.lastRescan = Date.now();
     await this.scan();
   }
 
@@ -213,8 +215,18 @@ export class LmdbSpool {
     for (const key of [...this.env.bodies.getKeys(chunkRange(id))]) this.env.bodies.removeSync(key);
   }
 
-  /** Picks up what other processes changed (their notices in the change log); cheap, at most about once a second. */
+  /**
+   * Picks up what other processes changed, at most about once a second. The relay reads the notices admin writes
+   * left in the change log (cheap); any other process (an admin command, a reader beside the relay) has no notice of
+   * the relay's own writes, so it re-reads the messages and fallback items into its index instead.
+   */
   async refresh(force = false): Promise<void> {
+    if (!this.changes.consumer) {
+      if (!force && Date.now() - this.lastRescan < CHANGE_POLL_MS) return;
+      this.lastRescan = Date.now();
+      this.rescanIndex();
+      return;
+    }
     const notices = this.changes.poll(force);
     if (notices.ids.length === 0) return;
     for (const id of notices.ids) {
@@ -233,6 +245,25 @@ export class LmdbSpool {
       } else this.index.remove(id);
     }
     await notices.done();
+  }
+
+  /** Not the relay: the index rebuilt from what is stored now (damaged entries skipped; the relay sets them aside). */
+  private rescanIndex(): void {
+    const { env, index } = this;
+    env.root.resetReadTxn();
+    const present = new Set<string>();
+    for (const { key, value } of env.messages.getRange()) {
+      present.add(key);
+      // A damaged record keeps what the index knew of it: the read that meets it (a claim) sets it aside.
+      const decoded = decodeMessage(value, key);
+      if ('value' in decoded) index.add(decoded.value);
+    }
+    for (const id of index.messageIds()) if (!present.has(id)) index.remove(id);
+    index.fallback.clear();
+    for (const { key, value } of env.fallback.getRange()) {
+      const decoded = decodeFallback(value, key);
+      if ('value' in decoded) index.setFallback(decoded.value);
+    }
   }
 }
 

@@ -97,6 +97,18 @@ describe('LMDB store', () => {
     }
   });
 
+  test("a reader beside the relay (no spool lock) sees the relay's own writes in its counts within about a second", async () => {
+    const reader = await backend.openStore();
+    const writer = await backend.openStore();
+    await writer.enqueue(newMessage(['a@one.test', 'b@two.test']), chunked(Buffer.from('x\r\n')));
+    let counts = await reader.counts();
+    for (let i = 0; i < 60 && counts.jobs.queued < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      counts = await reader.counts();
+    }
+    expect([counts.messages, counts.jobs.queued]).toEqual([1, 2]);
+  });
+
   test('enqueue and admin changes resolve only once their commit is flushed to disk, not at the commit', async () => {
     const store = await backend.openStore();
     const env = envOf(store);
