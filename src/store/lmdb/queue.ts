@@ -182,6 +182,8 @@ export class LmdbJobQueue implements JobQueue {
       leases.set(jobId, { owner, expiresAt: now + leaseMs });
       if (leftBehind.delete(jobId)) resumed.add(jobId);
     }
+    // Each claim is checked against the record as last committed by any process (an admin command's hold included).
+    if (picked.length > 0) this.spool.env.root.resetReadTxn();
     const claimed = (await Promise.all(picked.map((jobId) => this.verifyClaim(jobId, owner, resumed.has(jobId))))).filter((c): c is ClaimedJob => c !== undefined);
     await this.markers.mark(claimed.map((c) => c.job.id)).catch((error: Error) => {
       this.spool.logger.warn({ event: 'inflight-marker-failed', err: error.message }, 'could not record that deliveries started');

@@ -109,6 +109,20 @@ describe('LMDB store', () => {
     expect([counts.messages, counts.jobs.queued]).toEqual([1, 2]);
   });
 
+  test('a claim is checked against the record as committed by another writer, even before its notice is read', async () => {
+    const release = await acquireSpoolLock(backend.dir);
+    try {
+      const relay = await backend.openStore();
+      const record = await relay.enqueue(newMessage(['a@one.test']), chunked(Buffer.from('x\r\n')));
+      expect(await relay.claimDue('w', 10, 60_000, Date.now() - 60_000)).toEqual([]);
+      // Held by another writer, with no notice: only the check at claim can see it.
+      await backend.damage.editJob(record.jobs[0]!.id, (job) => (job.state = 'held'));
+      expect(await relay.claimDue('w', 10, 60_000)).toEqual([]);
+    } finally {
+      await release();
+    }
+  });
+
   test('enqueue and admin changes resolve only once their commit is flushed to disk, not at the commit', async () => {
     const store = await backend.openStore();
     const env = envOf(store);
