@@ -26,8 +26,12 @@ export class LmdbChanges {
     if (keys.length > 0) await this.env.root.transaction(() => keys.forEach((key) => this.env.changes.removeSync(key)));
   }
 
-  /** Inside a write transaction: notes that `id` changed (a message id, or `f:<item id>`). */
+  /**
+   * Inside a write transaction: notes that `id` changed (a message id, or `f:<item id>`). The relay's own changes
+   * need no notice: its index has them, and no other process reads notices.
+   */
   note(id: string): void {
+    if (this.consumer) return;
     this.env.changes.putSync([Date.now(), process.pid, this.counter++], id);
   }
 
