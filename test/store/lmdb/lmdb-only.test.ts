@@ -123,6 +123,30 @@ describe('LMDB store', () => {
     }
   });
 
+  test('a quarantined message keeps its record text, fallback items and body chunks aside until purged', async () => {
+    const store = await backend.openStore();
+    const body = Buffer.alloc(BODY_CHUNK + 10, 'q');
+    const record = await store.enqueue(newMessage(['a@one.test']), chunked(body));
+    await backend.damage.garble(record.jobs[0]!.id);
+    expect(await store.getMessage(record.id)).toBeUndefined();
+    const [entry] = await store.listQuarantined();
+    expect(entry).toEqual(expect.objectContaining({ id: record.id, code: 'invalid-json' }));
+    const raw = rawEnv(backend.dir);
+    const quarantine = raw.root.openDB<string, [number, string]>({ name: 'quarantine', encoding: 'string' });
+    const kept = raw.root.openDB<Buffer, [number, string, number]>({ name: 'kept', encoding: 'binary' });
+    try {
+      expect(JSON.parse(quarantine.get([entry!.at, record.id])!)).toEqual(expect.objectContaining({ record: '{"id": "truncated', chunks: 2 }));
+      expect(Buffer.concat([...kept.getRange()].map(({ value }) => Buffer.from(value))).equals(body)).toBe(true);
+      expect(chunksOf(raw, record.id)).toEqual([]);
+      await store.purgeQuarantined(Date.now() + 1);
+      raw.root.resetReadTxn();
+      expect(kept.getKeysCount()).toBe(0);
+      expect(quarantine.getKeysCount()).toBe(0);
+    } finally {
+      await raw.close();
+    }
+  });
+
   test('enqueue and admin changes resolve only once their commit is flushed to disk, not at the commit', async () => {
     const store = await backend.openStore();
     const env = envOf(store);
