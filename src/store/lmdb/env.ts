@@ -12,6 +12,7 @@ export type ChangeKey = [number, number, number];
  *   quarantine  [set aside at, id] -> what was set aside and why (JSON text), kept chunks in `kept`
  *   kept        [set aside at, message id, chunk number] -> the body chunks of a quarantined message
  *   changes     ChangeKey -> the id an admin write changed (`f:` prefix: a fallback item), for the relay to re-read
+ *   inflight    job id -> '' while a claimed job's result is unrecorded (inflight.ts)
  *
  * Sync commits stay as lmdb-js defaults them (no noSync, no noMetaSync). With overlappingSync (the Linux
  * default) a commit's promise resolves once it is visible, before it is flushed: durable() waits for both.
@@ -24,6 +25,7 @@ export class LmdbEnv {
   readonly quarantine: Database<string, [number, string]>;
   readonly kept: Database<Buffer, [number, string, number]>;
   readonly changes: Database<string, ChangeKey>;
+  readonly inflight: Database<string, string>;
 
   constructor(spoolPath: string) {
     this.root = open({ path: envPath(spoolPath), compression: false, cache: false });
@@ -33,6 +35,7 @@ export class LmdbEnv {
     this.quarantine = this.root.openDB<string, [number, string]>({ name: 'quarantine', encoding: 'string' });
     this.kept = this.root.openDB<Buffer, [number, string, number]>({ name: 'kept', encoding: 'binary' });
     this.changes = this.root.openDB<string, ChangeKey>({ name: 'changes', encoding: 'string' });
+    this.inflight = this.root.openDB<string, string>({ name: 'inflight', encoding: 'string' });
   }
 
   /** Resolves with the commit's value once that commit (and every earlier one) is flushed to disk. */

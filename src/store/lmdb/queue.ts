@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BodyVerifier } from '../body-check';
-import { InflightMarkers } from '../file/inflight';
 import { KeyedMutex } from '../file/locks';
 import { isMessageId, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
@@ -20,6 +19,7 @@ import {
   type NewMessage,
 } from '../types';
 import { encode } from './codec';
+import { LmdbInflight } from './inflight';
 import { chunkRange } from './quarantine';
 import type { LmdbSpool } from './spool';
 
@@ -38,12 +38,16 @@ export function chunkCount(size: number): number {
 
 /** The job queue over LMDB: chunked enqueue with backpressure, in-memory leases checked in the transaction, results. */
 export class LmdbJobQueue implements JobQueue {
-  private readonly markers: InflightMarkers;
+  private inflight: LmdbInflight | undefined;
   /** Enqueues under a caller's id, one at a time per id, so a retry never writes chunks under a stored message. */
   private readonly chosen = new KeyedMutex();
 
-  constructor(private readonly spool: LmdbSpool) {
-    this.markers = new InflightMarkers(spool.layout.root);
+  constructor(private readonly spool: LmdbSpool) {}
+
+  /** The in-flight markers, over the environment the spool opened. */
+  private get markers(): LmdbInflight {
+    this.inflight ??= new LmdbInflight(this.spool.env);
+    return this.inflight;
   }
 
   async enqueue(message: NewMessage, body: Readable, headers: HeaderFacts = {}, options: EnqueueOptions = {}): Promise<MessageRecord> {
@@ -219,6 +223,7 @@ export class LmdbJobQueue implements JobQueue {
       for (const item of fallback) env.fallback.putSync(item.id, encode(item));
       record.jobs[at] = job;
       env.messages.putSync(messageId, encode(record));
+      this.markers.clearInTxn(jobId);
       return { record, job, fallback };
     });
     if ('leaseLost' in outcome) throw new LeaseLostError(`lease on ${jobId} is not held by ${owner}`);
@@ -233,7 +238,6 @@ export class LmdbJobQueue implements JobQueue {
     }
     for (const item of outcome.fallback) index.setFallback(item);
     index.add(outcome.record);
-    await this.markers.clear(jobId).catch(() => undefined);
     return withLease(outcome.job, undefined);
   }
 

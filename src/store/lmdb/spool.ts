@@ -47,7 +47,7 @@ export class LmdbSpool {
 
   async open(): Promise<void> {
     const l = this.layout;
-    // Portal copies, cache, TLS-RPT counters and in-flight markers stay files (their file implementations).
+    // Portal copies, cache and TLS-RPT counters stay files (their file implementations).
     for (const dir of [l.cache, l.locks, l.tmp, l.portal, l.portalItems, l.portalBlobs, l.portalTokens, l.portalEvents, l.tlsrpt]) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const holder = await spoolLockHolder(l.root);
     this.mayClean = holder === process.pid || holder === undefined;

@@ -16,6 +16,7 @@ export interface RawEnv {
   bodies: Database<Buffer, [string, number]>;
   fallback: Database<string, string>;
   changes: Database<string, [number, number, number]>;
+  inflight: Database<string, string>;
   close(): Promise<void>;
 }
 
@@ -27,6 +28,7 @@ export function rawEnv(dir: string): RawEnv {
     bodies: root.openDB<Buffer, [string, number]>({ name: 'bodies', encoding: 'binary' }),
     fallback: root.openDB<string, string>({ name: 'fallback', encoding: 'string' }),
     changes: root.openDB<string, [number, number, number]>({ name: 'changes', encoding: 'string' }),
+    inflight: root.openDB<string, string>({ name: 'inflight', encoding: 'string' }),
     close: () => root.close(),
   };
 }
