@@ -2,8 +2,7 @@ import { isMessageId } from '../ids';
 import { evidenceOnly, holdJob, jobInScope, matchesFilter, page, releaseJob, retryJobNow } from '../records';
 import type { QueueAdmin } from '../roles';
 import { NotFoundError, type JobRecord, type JobScope, type MessageFilter, type MessageRecord, type StoreCounts, type WaitingJobs } from '../types';
-import { decodeMessage } from './codec';
-import { encode } from './codec';
+import { decodeMessage, encode } from './codec';
 import { fallbackRange } from './quarantine';
 import type { LmdbSpool } from './spool';
 

@@ -65,5 +65,5 @@ export function envPath(spoolPath: string): string {
   return path.join(spoolPath, 'lmdb');
 }
 
-/** Range bounds of every key that starts with `prefix` in a key tuple. */
+/** The end of a range over every chunk of one body ([id, 0] to [id, MAX_CHUNK]). */
 export const MAX_CHUNK = Number.MAX_SAFE_INTEGER;
