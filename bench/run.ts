@@ -59,8 +59,8 @@ export const HELP = `Usage: npm run bench -- [options]
 
 store-designs mode (one process, no sockets: the store's per-message hot-path work, --messages at a time
 --connections, of --size bytes):
-  --designs LIST       any of file-store, redis-store, lmdb, lmdb-nooverlap, journal
-                       (default file-store,redis-store,lmdb,journal; lmdb and journal are prototypes)
+  --designs LIST       any of file-store, redis-store, lmdb-store, lmdb, lmdb-nooverlap, journal
+                       (default file-store,redis-store,lmdb-store,lmdb,journal; lmdb and journal are prototypes)
   --large-size S       one message of this size per design after the run (default 50MB; 0: none)
   --store-dir DIR      where the designs write (default .bench/store-designs; must be a disk, not tmpfs)
 `;

@@ -66,7 +66,7 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
   // Refused before anything opens: with dns.servers empty only now are the system's resolvers known.
   const dnssec = dnssecSummary(config.dns);
   logger.info({ event: 'dns-dnssec', ...dnssec }, dnssec.dane ? `DANE is on: DNSSEC answers validated by ${dnssec.resolvers.join(', ')}` : 'DANE is off (dns.validating is false)');
-  const releaseSpool = config.queue.backend === 'file' ? await acquireSpoolLock(config.queue.path) : undefined;
+  const releaseSpool = config.queue.backend === 'file' || config.queue.backend === 'lmdb' ? await acquireSpoolLock(config.queue.path) : undefined;
   const metrics = createMetrics();
   const store = createStore(config, logger, { quarantined: (entry) => metrics.recordQuarantined(entry) });
   metrics.watchStore(store);

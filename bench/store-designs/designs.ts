@@ -1,7 +1,9 @@
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { silentLogger } from '../../src/log/logger';
 import { FileStore } from '../../src/store/file/file-store';
+import { acquireSpoolLock } from '../../src/store/file/locks';
+import { LmdbStore } from '../../src/store/lmdb/lmdb-store';
 import { RedisStore } from '../../src/store/redis/redis-store';
 import { startRedis } from '../../test/support/redis-server';
 import { redisCpuSeconds } from '../relays';
@@ -44,6 +46,25 @@ export function createDesign(id: DesignId, dir: string): StoreDesign {
         serverCpuSeconds: () => redisCpuSeconds(url),
         dispose: async () => {
           await stop?.();
+          cleanDir();
+        },
+      };
+    }
+    case 'lmdb-store': {
+      let release: (() => Promise<void>) | undefined;
+      return {
+        name: id,
+        note: 'src/store/lmdb LmdbStore, production durability (each commit awaited until flushed), spool lock held as by the relay',
+        open: async () => {
+          const spool = path.join(dir, 'queue');
+          mkdirSync(spool, { recursive: true });
+          release = await acquireSpoolLock(spool);
+          const store = new LmdbStore({ path: spool, keepFinished: WEEK, logger: silentLogger() });
+          await store.open();
+          return storeHotPath(store);
+        },
+        dispose: async () => {
+          await release?.();
           cleanDir();
         },
       };

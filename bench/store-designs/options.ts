@@ -1,9 +1,9 @@
 /** The store-designs mode's design names; kept apart from designs.ts so option parsing loads no store or lmdb. */
 
 /** The rows of `--mode store-designs`, in run order; `lmdb-nooverlap` only when asked for by name. */
-export const DESIGNS = ['file-store', 'redis-store', 'lmdb', 'lmdb-nooverlap', 'journal'] as const;
+export const DESIGNS = ['file-store', 'redis-store', 'lmdb-store', 'lmdb', 'lmdb-nooverlap', 'journal'] as const;
 export type DesignId = (typeof DESIGNS)[number];
-export const DEFAULT_DESIGNS: DesignId[] = ['file-store', 'redis-store', 'lmdb', 'journal'];
+export const DEFAULT_DESIGNS: DesignId[] = ['file-store', 'redis-store', 'lmdb-store', 'lmdb', 'journal'];
 
 /** Parses `--designs`: names from DESIGNS, comma-separated, run in the order given, each once. */
 export function parseDesigns(value: string | undefined): DesignId[] {

@@ -125,6 +125,7 @@ export function largeTable(large: LargeFigures[]): string {
 const NOTES: Record<DesignId, string> = {
   'file-store': 'file-store: the real FileStore; the body is removed later by the retention sweep, not on this path.',
   'redis-store': 'redis-store: the real RedisStore; the CPU row is this process only, the Redis server\'s own is the "store server" row.',
+  'lmdb-store': 'lmdb-store: the real LmdbStore (src/store/lmdb), holding the spool lock as the relay does; accepted only after the commit is flushed.',
   lmdb: 'lmdb: measurement prototype (bench/store-designs/lmdb-spool.ts), accepted only after the commit is flushed.',
   'lmdb-nooverlap': 'lmdb-nooverlap: the same prototype with overlappingSync off.',
   journal: 'journal: measurement prototype (bench/store-designs/journal-spool.ts), no rotation or compaction.',

@@ -89,7 +89,7 @@ export function classifyStartError(err: unknown, config: Config): StartErrorKind
     const e = errno(link);
     if (!e) continue;
     if (DISK_FULL_CODES.has(e.code)) return 'retry';
-    if (config.queue.backend === 'file' && STORE_FS_CODES.has(e.code) && e.path !== undefined && onSpoolPath(e.path, config.queue.path)) return 'retry';
+    if ((config.queue.backend === 'file' || config.queue.backend === 'lmdb') && STORE_FS_CODES.has(e.code) && e.path !== undefined && onSpoolPath(e.path, config.queue.path)) return 'retry';
   }
   return 'failure';
 }

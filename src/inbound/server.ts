@@ -93,7 +93,7 @@ class Inbound {
     this.guard.onIdleTimeoutChange((ms) => applyIdleTimeout(this.servers, ms));
     const { maxFailuresPerIp, failureWindow, penaltyTime, failureDelay, maxFailureDelay } = opts.config.auth;
     this.authThrottle = new AuthThrottle({ maxFailures: maxFailuresPerIp, window: failureWindow, penaltyTime, baseDelay: failureDelay, maxDelay: maxFailureDelay });
-    this.disk = opts.store.kind === 'file' ? new DiskSpaceCheck(queue.path, limits.minFreeDisk) : undefined;
+    this.disk = opts.store.kind === 'file' || opts.store.kind === 'lmdb' ? new DiskSpaceCheck(queue.path, limits.minFreeDisk) : undefined;
   }
 
   async listen(): Promise<void> {

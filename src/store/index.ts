@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/load';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
-import { FileStore } from './file/file-store';
+import { FileStore, type FileStoreOptions } from './file/file-store';
 import { secretFromFile, type RedisTlsOptions } from './redis/connection';
 import type { Store, StoreObserver } from './types';
 
@@ -31,7 +31,19 @@ export function createStore(config: Config, logger: Logger, observer?: StoreObse
       ...(queue.redis.cluster.enabled ? { cluster: { nodes: queue.redis.cluster.nodes, replicas: queue.redis.cluster.replicas, replicaTimeoutMs: queue.redis.cluster.replicaTimeout } } : {}),
     });
   }
-  return new FileStore({
+  if (queue.backend === 'lmdb') {
+    // Loaded on demand: the LMDB binding is not needed by a relay on another backend.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy require keeps lmdb unloaded for the other stores
+    const { LmdbStore } = require('./lmdb/lmdb-store') as typeof import('./lmdb/lmdb-store');
+    return new LmdbStore(embeddedOptions(config, logger, observer));
+  }
+  return new FileStore(embeddedOptions(config, logger, observer));
+}
+
+/** The options of both embedded stores (file and LMDB): the spool folder, retention and the evidence log. */
+function embeddedOptions(config: Config, logger: Logger, observer?: StoreObserver): FileStoreOptions {
+  const queue = config.queue;
+  return {
     path: queue.path,
     keepFinished: queue.keepFinished,
     fallbackRetention: config.fallback.bodyRetention,
@@ -40,7 +52,7 @@ export function createStore(config: Config, logger: Logger, observer?: StoreObse
     anchorCopy: config.evidence.anchorCopy,
     logger,
     ...(observer ? { observer } : {}),
-  });
+  };
 }
 
 /** The Redis password file and TLS CA file read now, so a missing or unreadable one is a config error at start. */

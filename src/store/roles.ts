@@ -35,7 +35,7 @@ import type {
  */
 
 export interface StoreLifecycle {
-  readonly kind: 'file' | 'redis';
+  readonly kind: 'file' | 'redis' | 'lmdb';
   /** Opens connections, creates folders, recovers or quarantines damaged entries. */
   open(): Promise<void>;
   close(): Promise<void>;

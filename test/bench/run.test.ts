@@ -57,7 +57,7 @@ describe('parseOptions', () => {
     expect(options.size).toBe(10 * 1024);
     expect(options.out).toMatch(/bench\/results\/store-designs\.json$/);
     expect(parseOptions(['--mode', 'store-designs', '--large-size', '0'])!.largeSize).toBe(0);
-    expect(parseOptions(['--mode', 'store-designs'])!.designs).toEqual(['file-store', 'redis-store', 'lmdb', 'journal']);
+    expect(parseOptions(['--mode', 'store-designs'])!.designs).toEqual(['file-store', 'redis-store', 'lmdb-store', 'lmdb', 'journal']);
     expect(parseOptions([])!.out).toMatch(/bench\/results\/latest\.json$/);
     expect(() => parseOptions(['--mode', 'store-designs', '--designs', 'sqlite'])).toThrow(/unknown design/);
     expect(HELP).toContain('store-designs');

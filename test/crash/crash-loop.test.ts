@@ -75,11 +75,11 @@ interface Run {
   kills: number[];
 }
 
-async function prepare(world: World, redis: RedisHandle | undefined, tag: string): Promise<Run> {
+async function prepare(world: World, redis: RedisHandle | undefined, tag: string, backend?: 'lmdb'): Promise<Run> {
   const env: NodeJS.ProcessEnv = redis ? { SEALGATE_REDIS_URL: redis.url } : {};
   const fixture = relayFixture({
     ...world.relayConfig(),
-    queue: { path: 'queue', leaseTime: '3s', redis: { prefix: `${redis?.prefix ?? 'crashloop'}-${tag}` } },
+    queue: { path: 'queue', leaseTime: '3s', ...(backend ? { backend } : {}), redis: { prefix: `${redis?.prefix ?? 'crashloop'}-${tag}` } },
     delivery: { retrySchedule: ['1s'], pollInterval: '200ms' },
   });
   const { config } = loadConfig(fixture.configFile, { ...process.env, ...env });
@@ -182,7 +182,7 @@ afterAll(async () => {
   await world?.stop();
 });
 
-describe.each(['file', 'redis'] as const)('crash loop (%s store)', (backend) => {
+describe.each(['file', 'redis', 'lmdb'] as const)('crash loop (%s store)', (backend) => {
   let redis: RedisHandle | undefined;
   let run: Run | undefined;
   let load: SmtpLoad | undefined;
@@ -192,10 +192,10 @@ describe.each(['file', 'redis'] as const)('crash loop (%s store)', (backend) => 
   test(`${KILLS} SIGKILLs under mixed load: every acknowledged recipient ends in exactly one state`, async () => {
     const startedAt = Date.now();
     redis = backend === 'redis' ? await startRedis() : undefined;
-    run = await prepare(world, redis, 'loop');
+    run = await prepare(world, redis, 'loop', backend === 'lmdb' ? backend : undefined);
     const r = run;
     // One stream of choices for the kill moments, another for the load, both from the seed.
-    const killRandom = seededRandom(SEED ^ (backend === 'file' ? 0x0f11e : 0x4ed15));
+    const killRandom = seededRandom(SEED ^ { file: 0x0f11e, redis: 0x4ed15, lmdb: 0x1bdb5 }[backend]);
     hostileReplies(world);
 
     await start(r);
@@ -203,7 +203,7 @@ describe.each(['file', 'redis'] as const)('crash loop (%s store)', (backend) => 
       tag: `${backend}-${SEED}`,
       port: () => r.current?.ports.smarthost,
       recipients: mixedRecipients,
-      random: seededRandom(SEED + (backend === 'file' ? 1 : 2)),
+      random: seededRandom(SEED + { file: 1, redis: 2, lmdb: 4 }[backend]),
       connections: CONNECTIONS,
       messagesPerConnection: 4,
       replyTimeoutMs: LOOP_REPLY_BOUND_MS,

@@ -39,7 +39,7 @@ export interface TestInbound {
  * Starts the real inbound server with the file store in a temp dir, the generated development
  * certificate, two users, and listeners on 127.0.0.1 port 0.
  */
-export async function startTestInbound(raw: { listeners?: unknown[]; limits?: Record<string, unknown>; auth?: Record<string, unknown> } = {}): Promise<TestInbound> {
+export async function startTestInbound(raw: { listeners?: unknown[]; limits?: Record<string, unknown>; auth?: Record<string, unknown>; queue?: Record<string, unknown> } = {}): Promise<TestInbound> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-inbound-'));
   const logs: LogLine[] = [];
   const sink = new Writable({
@@ -52,7 +52,7 @@ export async function startTestInbound(raw: { listeners?: unknown[]; limits?: Re
   const config = parseConfig(
     {
       hostname: HOSTNAME,
-      queue: { path: path.join(dir, 'queue') },
+      queue: { path: path.join(dir, 'queue'), ...raw.queue },
       auth: { usersFile: path.join(dir, 'users.json'), ...raw.auth },
       listeners: raw.listeners ?? [
         { name: 'submission', host: '127.0.0.1', port: 0, tls: 'starttls', auth: 'required' },

@@ -322,8 +322,9 @@ describe('inbound limits', () => {
     }
   });
 
-  test('low free disk space answers 452 4.3.1 at MAIL', async () => {
-    const t = await startTestInbound({ limits: { minFreeDisk: Number.MAX_SAFE_INTEGER } });
+  test.each(['file', 'lmdb'])('low free disk space answers 452 4.3.1 at MAIL (%s store)', async (backend) => {
+    const t = await startTestInbound({ limits: { minFreeDisk: Number.MAX_SAFE_INTEGER }, queue: { backend } });
+    expect(t.store.kind).toBe(backend);
     const client = await RawSmtpClient.connect(t.port('smarthost'));
     try {
       await client.command('EHLO client.test');

@@ -30,10 +30,11 @@ export function registerReloadCommand(program: Command): void {
         if (status === 401 || status === 403) throw new CliError(`the relay at ${relay.url} refused the admin token: ${message} (set SEALGATE_ADMIN_TOKEN to a token with the operate scope)`);
         throw new CliError(message, status === 409 || status === 422 ? 2 : 1);
       }
-      const pid = config.queue.backend === 'file' ? await spoolLockHolder(config.queue.path) : undefined;
+      const embedded = config.queue.backend === 'file' || config.queue.backend === 'lmdb';
+      const pid = embedded ? await spoolLockHolder(config.queue.path) : undefined;
       if (pid === undefined) {
         throw new CliError(
-          config.queue.backend === 'file'
+          embedded
             ? `no running relay found: no relay holds ${config.queue.path} and the admin API does not answer`
             : 'no running relay found: the admin API does not answer (a Redis-store relay is reloaded through it, or with kill -HUP)',
         );

@@ -29,7 +29,7 @@ describe('store-designs figures', () => {
 
 describe('parseDesigns', () => {
   it('defaults to the four designs the issue asks about', () => {
-    expect(parseDesigns(undefined)).toEqual(['file-store', 'redis-store', 'lmdb', 'journal']);
+    expect(parseDesigns(undefined)).toEqual(['file-store', 'redis-store', 'lmdb-store', 'lmdb', 'journal']);
   });
   it('keeps the order given, once each, and refuses unknown names', () => {
     expect(parseDesigns('journal, lmdb-nooverlap,journal')).toEqual(['journal', 'lmdb-nooverlap']);

@@ -1,0 +1,24 @@
+import { checkJson, fallbackSchema, messageSchema } from '../schema';
+import type { FallbackItem, MessageRecord, QuarantineCode } from '../types';
+
+/** What one stored text is: a usable record, damage (with the quarantine code and a reason), or nothing. */
+export type Decoded<T> = { value: T } | { problem: string; code: QuarantineCode } | { gone: true };
+
+/** A message record's text, checked against the schema (a damaged record is reported, never thrown by a decoder). */
+export function decodeMessage(text: string | undefined, id: string): Decoded<MessageRecord> {
+  return decode<MessageRecord>(text, (raw) => checkJson<MessageRecord>(messageSchema, raw, 'message record', id));
+}
+
+export function decodeFallback(text: string | undefined, id: string): Decoded<FallbackItem> {
+  return decode<FallbackItem>(text, (raw) => checkJson<FallbackItem>(fallbackSchema, raw, 'fallback item', id));
+}
+
+function decode<T>(text: string | undefined, check: (raw: string) => ReturnType<typeof checkJson<T>>): Decoded<T> {
+  if (text === undefined) return { gone: true };
+  const checked = check(text);
+  return checked.ok ? { value: checked.value } : { problem: checked.reason, code: checked.code };
+}
+
+export function encode(value: MessageRecord | FallbackItem): string {
+  return JSON.stringify(value);
+}

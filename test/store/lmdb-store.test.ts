@@ -1,0 +1,4 @@
+import { storeContract } from './contract';
+import { lmdbBackend } from './lmdb/harness';
+
+storeContract('lmdb', () => lmdbBackend());

@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { silentLogger, type Logger } from '../../../src/log/logger';
+import { envPath } from '../../../src/store/lmdb/env';
+import { LmdbStore } from '../../../src/store/lmdb/lmdb-store';
+import { BODY_CHUNK } from '../../../src/store/lmdb/queue';
+import type { Store } from '../../../src/store/types';
+import type { ContractBackend, DamageHooks } from '../contract';
+
+/** The environment opened beside the store with raw access, as a disk fault or an operator's tool would. */
+export interface RawEnv {
+  root: RootDatabase;
+  messages: Database<string, string>;
+  bodies: Database<Buffer, [string, number]>;
+  fallback: Database<string, string>;
+  changes: Database<string, [number, number, number]>;
+  inflight: Database<string, string>;
+  close(): Promise<void>;
+}
+
+export function rawEnv(dir: string): RawEnv {
+  const root = open({ path: envPath(dir), compression: false });
+  return {
+    root,
+    messages: root.openDB<string, string>({ name: 'messages', encoding: 'string' }),
+    bodies: root.openDB<Buffer, [string, number]>({ name: 'bodies', encoding: 'binary' }),
+    fallback: root.openDB<string, string>({ name: 'fallback', encoding: 'string' }),
+    changes: root.openDB<string, [number, number, number]>({ name: 'changes', encoding: 'string' }),
+    inflight: root.openDB<string, string>({ name: 'inflight', encoding: 'string' }),
+    close: () => root.close(),
+  };
+}
+
+/** The chunks of one body as stored, in order. */
+export function chunksOf(raw: RawEnv, id: string): Buffer[] {
+  return [...raw.bodies.getRange({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })].map(({ value }) => Buffer.from(value));
+}
+
+/** Hand-damage of the LMDB entries, written straight into the environment. */
+export function lmdbDamage(dir: string): DamageHooks {
+  const withRaw = async (task: (raw: RawEnv) => Promise<unknown>) => {
+    const raw = rawEnv(dir);
+    try {
+      await task(raw);
+    } finally {
+      await raw.close();
+    }
+  };
+  const editMessage = (id: string, change: (record: Record<string, unknown>) => void) =>
+    withRaw(async (raw) => {
+      const record = JSON.parse(raw.messages.get(id)!) as Record<string, unknown>;
+      change(record);
+      await raw.messages.put(id, JSON.stringify(record));
+    });
+  return {
+    truncateBody: (id, bytes) =>
+      withRaw(async (raw) => {
+        const chunks = chunksOf(raw, id);
+        await raw.root.transaction(() => {
+          let left = bytes;
+          chunks.forEach((chunk, n) => {
+            if (left >= chunk.length) left -= chunk.length;
+            else if (left > 0) {
+              raw.bodies.putSync([id, n], chunk.subarray(0, left));
+              left = 0;
+            } else raw.bodies.removeSync([id, n]);
+          });
+        });
+      }),
+    flipBodyByte: (id, offset) =>
+      withRaw(async (raw) => {
+        const n = Math.floor(offset / BODY_CHUNK);
+        const chunk = Buffer.from(raw.bodies.get([id, n])!);
+        chunk[offset % BODY_CHUNK] = chunk[offset % BODY_CHUNK]! ^ 0xff;
+        await raw.bodies.put([id, n], chunk);
+      }),
+    editMessage,
+    editJob: (jobId, change) =>
+      editMessage(jobId.split('/')[0]!, (record) => {
+        change((record.jobs as Array<Record<string, unknown>>).find((j) => j.id === jobId)!);
+      }),
+    garble: (jobId) => withRaw((raw) => raw.messages.put(jobId.split('/')[0]!, '{"id": "truncated')),
+  };
+}
+
+export function lmdbBackend(options: { logger?: Logger } = {}): ContractBackend & { dir: string; openStore(extra?: { keepFinished?: number }): Promise<LmdbStore> } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-lmdb-'));
+  const opened: Store[] = [];
+  const openStore = async (extra: { keepFinished?: number; fallbackRetention?: number; quarantineRetention?: number } = {}) => {
+    const store = new LmdbStore({
+      path: dir,
+      keepFinished: extra.keepFinished ?? 7 * 86_400_000,
+      fallbackRetention: extra.fallbackRetention,
+      quarantineRetention: extra.quarantineRetention,
+      evidencePath: path.join(dir, 'evidence'),
+      logger: options.logger ?? silentLogger(),
+    });
+    await store.open();
+    opened.push(store);
+    return store;
+  };
+  return {
+    dir,
+    damage: lmdbDamage(dir),
+    open: openStore,
+    openStore,
+    async dispose() {
+      for (const store of opened.splice(0)) await store.close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
