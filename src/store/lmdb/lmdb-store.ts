@@ -36,6 +36,7 @@ import { LmdbQueueAdmin } from './admin';
 import { LmdbFallbackStore } from './fallback';
 import { LmdbJobQueue } from './queue';
 import { LmdbRetention } from './retention';
+import { hasFileSpool, migrateFileSpool } from './migrate-file-spool';
 import { LmdbSpool, type LmdbStoreOptions } from './spool';
 
 export type { LmdbStoreOptions } from './spool';
@@ -58,7 +59,7 @@ export class LmdbStore implements Store {
   private readonly tlsrpt: FileTlsRptCounters;
   private readonly evidence: FileEvidenceLog;
 
-  constructor(options: LmdbStoreOptions) {
+  constructor(private readonly options: LmdbStoreOptions) {
     this.spool = new LmdbSpool(options);
     this.queue = new LmdbJobQueue(this.spool);
     this.admin = new LmdbQueueAdmin(this.spool);
@@ -70,8 +71,15 @@ export class LmdbStore implements Store {
     this.evidence = new FileEvidenceLog(options);
   }
 
-  open(): Promise<void> {
-    return this.spool.open();
+  /**
+   * Opens the environment; when this process may clean (the relay, or any process while no relay runs) and the
+   * folder still holds a file spool (the embedded store before lmdb), its messages are moved in first.
+   */
+  async open(): Promise<void> {
+    await this.spool.open();
+    if (!this.spool.mayClean || !(await hasFileSpool(this.options.path))) return;
+    const moved = await migrateFileSpool(this.options, this.queue);
+    this.spool.logger.info({ event: 'file-spool-migrated', ...moved }, 'messages of the file spool moved into the lmdb store');
   }
   async close(): Promise<void> {
     await this.spool.close();

@@ -12,6 +12,7 @@ import {
   NotFoundError,
   type ClaimedJob,
   type EnqueueOptions,
+  type FallbackItem,
   type HeaderFacts,
   type JobRecord,
   type JobResult,
@@ -65,6 +66,62 @@ export class LmdbJobQueue implements JobQueue {
 
   private async store(id: string, message: NewMessage, body: Readable, headers: HeaderFacts): Promise<MessageRecord> {
     const { env, index } = this.spool;
+    const chunks = await this.writeChunks(id, body);
+    const record = newMessageRecord(id, message, headers, chunks.size, chunks.sha256);
+    try {
+      // The record in the transaction of the last chunk, after every earlier one committed: a crash before it
+      // leaves chunks without a record (debris). A small body is one transaction: chunk and record together.
+      await env.write(() => {
+        if (chunks.tail) env.bodies.putSync([id, chunks.written], chunks.tail);
+        env.messages.putSync(id, encode(record));
+      });
+    } catch (error) {
+      await this.dropChunks(id, chunks.written);
+      throw error;
+    }
+    index.add(record);
+    return index.view(record);
+  }
+
+  /**
+   * Takes over a message of another store (a file spool being moved in) as it is: record, body, fallback items and
+   * in-flight markers in one transaction after the earlier chunks. A message already stored under its id is left
+   * as it is ('present'). Only the process that may clean calls it, before it serves anything.
+   */
+  async importMessage(record: MessageRecord, body: Readable | undefined, fallback: readonly FallbackItem[], inflightJobs: readonly string[]): Promise<'imported' | 'present'> {
+    const { env, index } = this.spool;
+    const id = record.id;
+    if (!isMessageId(id)) throw new RangeError(`import: ${JSON.stringify(id)} is not a message id`);
+    return this.chosen.run(id, async () => {
+      if (env.messages.get(id) !== undefined) {
+        body?.destroy();
+        return 'present';
+      }
+      const chunks = body ? await this.writeChunks(id, body) : { written: 0, tail: undefined };
+      try {
+        await env.write(() => {
+          if (chunks.tail) env.bodies.putSync([id, chunks.written], chunks.tail);
+          env.messages.putSync(id, encode(record));
+          for (const item of fallback) env.fallback.putSync(item.id, encode(item));
+          for (const jobId of inflightJobs) env.inflight.putSync(jobId, '');
+        });
+      } catch (error) {
+        await this.dropChunks(id, chunks.written);
+        throw error;
+      }
+      index.add(record);
+      for (const item of fallback) index.setFallback(item);
+      return 'imported';
+    });
+  }
+
+  /**
+   * Streams a body into chunks under `id`, with backpressure. Every full chunk but the last is written (and
+   * committed) here; the last one comes back as `tail` for the caller's record transaction. A body stream error
+   * removes what was written and throws EnqueueAbortedError; a failing write throws its own error.
+   */
+  private async writeChunks(id: string, body: Readable): Promise<{ size: number; sha256: string; written: number; tail: Buffer | undefined }> {
+    const { env } = this.spool;
     const hash = createHash('sha256');
     let size = 0;
     let chunks = 0;
@@ -83,23 +140,23 @@ export class LmdbJobQueue implements JobQueue {
       }
       if (diskFailure) throw diskFailure.error;
     };
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
     try {
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
       for await (const piece of body) {
         const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
         hash.update(bytes);
         size += bytes.length;
         pending.push(bytes);
         pendingBytes += bytes.length;
-        if (pendingBytes < BODY_CHUNK) continue;
+        // Strictly more than a chunk: a full chunk at the very end stays pending, to go with the record.
+        if (pendingBytes <= BODY_CHUNK) continue;
         const joined = Buffer.concat(pending, pendingBytes);
         let offset = 0;
-        for (; joined.length - offset >= BODY_CHUNK; offset += BODY_CHUNK) await put(joined.subarray(offset, offset + BODY_CHUNK));
-        pending = offset < joined.length ? [joined.subarray(offset)] : [];
+        for (; joined.length - offset > BODY_CHUNK; offset += BODY_CHUNK) await put(joined.subarray(offset, offset + BODY_CHUNK));
+        pending = [joined.subarray(offset)];
         pendingBytes = joined.length - offset;
       }
-      if (pendingBytes > 0) await put(Buffer.concat(pending, pendingBytes));
       if (last) await last.catch(() => undefined);
       if (diskFailure) throw diskFailure.error;
     } catch (error) {
@@ -107,16 +164,8 @@ export class LmdbJobQueue implements JobQueue {
       if (diskFailure) throw diskFailure.error;
       throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
     }
-    const record = newMessageRecord(id, message, headers, size, hash.digest('hex'));
-    try {
-      // The record last, once every chunk is committed: a crash before it leaves chunks without a record (debris).
-      await env.write(() => env.messages.putSync(id, encode(record)));
-    } catch (error) {
-      await this.dropChunks(id, chunks);
-      throw error;
-    }
-    index.add(record);
-    return index.view(record);
+    const tail = pendingBytes > 0 ? Buffer.concat(pending, pendingBytes) : undefined;
+    return { size, sha256: hash.digest('hex'), written: chunks, tail };
   }
 
   /** Removes the chunks of a body that was not stored (no record was written under its id). */

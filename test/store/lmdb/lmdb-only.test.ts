@@ -206,6 +206,23 @@ describe('LMDB store', () => {
     expect(env.messages.getKeysCount()).toBe(0);
   });
 
+  test('bodies at the chunk boundaries read back byte for byte from exactly as many chunks as their size needs', async () => {
+    const store = await backend.open();
+    const raw = rawEnv(backend.dir);
+    try {
+      for (const size of [1, BODY_CHUNK - 1, BODY_CHUNK, BODY_CHUNK + 1, 2 * BODY_CHUNK, 2 * BODY_CHUNK + 7]) {
+        const body = Buffer.alloc(size, size % 251);
+        const record = await store.enqueue(newMessage(['a@one.test']), chunked(body, 10_000));
+        const expected: number[] = [];
+        for (let left = size; left > 0; left -= BODY_CHUNK) expected.push(Math.min(left, BODY_CHUNK));
+        expect(chunksOf(raw, record.id).map((c) => c.length)).toEqual(expected);
+        expect((await readAll(await store.openBody(record.id))).equals(body)).toBe(true);
+      }
+    } finally {
+      await raw.close();
+    }
+  });
+
   test('a 20 MB body is stored in chunks, never as one value, with at most a few MiB of chunk writes uncommitted', async () => {
     const store = await backend.openStore();
     const env = envOf(store);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { silentLogger } from '../../../src/log/logger';
 import { FileStore } from '../../../src/store/file/file-store';
+import { LmdbStore } from '../../../src/store/lmdb/lmdb-store';
 import { hasFileSpool, migrateFileSpool, type SpoolImporter } from '../../../src/store/lmdb/migrate-file-spool';
 import type { FallbackItem, MessageRecord } from '../../../src/store/types';
 import { chunked, evidence, newMessage, readAll } from '../contract';
@@ -131,5 +132,56 @@ describe('moving a file spool into another store', () => {
     const importer = recordingImporter();
     expect(await migrateFileSpool(options(), importer)).toEqual({ imported: 0, alreadyPresent: 0, fallbackItems: 0 });
     expect(await fs.readdir(dir)).toEqual([]);
+  });
+});
+
+describe('the lmdb store opened on a folder that holds a file spool', () => {
+  let dir: string;
+  const options = () => ({ path: dir, keepFinished: 7 * 86_400_000, logger: silentLogger() });
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-migrate-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('takes its messages over: waiting jobs are claimable, a job left in flight is flagged resumed, fallback items and bodies move too', async () => {
+    const files = new FileStore(options());
+    await files.open();
+    const waitingBody = Buffer.concat([Buffer.from('Subject: x\r\n\r\n'), Buffer.alloc(600 * 1024, 0x61)]);
+    const waiting = await files.enqueue(newMessage(['a@one.test']), chunked(waitingBody));
+    const diverted = await files.enqueue(newMessage(['weak@two.test']), chunked(Buffer.from('to the portal\r\n')));
+    const flying = await files.enqueue(newMessage(['c@three.test']), chunked(Buffer.from('being delivered\r\n')));
+    const claimed = await files.claimDue('w1', 10, 60_000);
+    await files.completeJob(claimed.find((c) => c.message.id === diverted.id)!.job.id, 'w1', {
+      recipients: [{ address: 'weak@two.test', outcome: 'diverted', evidence: evidence('diverted', 'tls-below-profile'), divertReason: 'no compliant MX' }],
+    });
+    await files.releaseLease(claimed.find((c) => c.message.id === waiting.id)!.job.id, 'w1');
+    await files.close();
+
+    const store = new LmdbStore(options());
+    await store.open();
+    try {
+      expect(await hasFileSpool(dir)).toBe(false);
+      expect((await readAll(await store.openBody(waiting.id))).equals(waitingBody)).toBe(true);
+      expect((await store.listFallback()).map((f) => [f.recipient, f.state])).toEqual([['weak@two.test', 'ready']]);
+      const again = await store.claimDue('w2', 10, 60_000);
+      expect(again.map((c) => [c.message.id, c.resumed === true]).sort()).toEqual(
+        [
+          [waiting.id, false],
+          [flying.id, true],
+        ].sort(),
+      );
+      expect((await store.getMessage(diverted.id))!.jobs[0]!.state).toBe('diverted');
+    } finally {
+      await store.close();
+    }
+    // A second open finds nothing left to move and the same messages.
+    const reopened = new LmdbStore(options());
+    await reopened.open();
+    try {
+      expect((await reopened.listMessages()).map((m) => m.id).sort()).toEqual([waiting.id, diverted.id, flying.id].sort());
+    } finally {
+      await reopened.close();
+    }
   });
 });
