@@ -3,7 +3,7 @@ import path from 'node:path';
 import { startRedisCluster } from '../test/support/redis-cluster';
 import { startRedis, type RedisHandle } from '../test/support/redis-server';
 import type { MxTlsBehaviour } from '../test/support/world';
-import { LEGS, processesOf, type LegId } from './legs';
+import { LEGS, processesOf, type Backend, type LegId } from './legs';
 import type { DesignId } from './store-designs/options';
 import { benchRedisPrefix, combineRelays, redisCpuSeconds, redisServersCpuSeconds, startPostfixRelay, startSealgate, type RelayUnderTest, type SealgateOptions } from './relays';
 import type { SinkWorld } from './sink-world';
@@ -22,7 +22,7 @@ export interface BenchOptions {
   connections: number;
   domains: number;
   mix: MxTlsBehaviour[];
-  backends: Array<'file' | 'redis'>;
+  backends: Backend[];
   postfix: boolean;
   /** The compare mode's legs, in run order (bench/legs.ts selectLegs). */
   legs: LegId[];
@@ -73,7 +73,7 @@ export interface Context {
 export async function sealgateFor(
   context: Context,
   sinks: SinkWorld,
-  backend: 'file' | 'redis',
+  backend: Backend,
   extra: Partial<SealgateOptions> = {},
 ): Promise<{ relay: RelayUnderTest; stop: () => Promise<void>; redis?: RedisHandle }> {
   let redis: RedisHandle | undefined;
@@ -156,8 +156,8 @@ export async function startLeg(context: Context, sinks: SinkWorld, leg: LegId): 
     const relay = await startPostfixRelay(sinks.world, sinks.nextHops, { reuse: leg === 'postfix-reuse' });
     return { relay, stop: context.cleanup.add(relay.label, () => relay.stop()) };
   }
-  if (leg === 'default') return sealgateFor(context, sinks, 'file', { leg, label: spec.label(1), defaultStart: true });
-  if (spec.kind === 'file') return sealgateFor(context, sinks, 'file', { leg, label: spec.label(1) });
+  if (leg === 'default') return sealgateFor(context, sinks, spec.kind, { leg, label: spec.label(1), defaultStart: true });
+  if (spec.kind !== 'redis') return sealgateFor(context, sinks, spec.kind, { leg, label: spec.label(1) });
   const processes = processesOf(leg, context.options.processes);
   const redis = await startRedisForLeg(context, spec.redis ?? 'single');
   // Every process joins the same Redis with the same URL (and so the same key prefix): one shared queue.

@@ -5,13 +5,17 @@
  * test/bench/legs.test.ts.
  */
 
-export const LEG_IDS = ['file', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'default', 'postfix-reuse', 'postfix'] as const;
+export const LEG_IDS = ['lmdb', 'file', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'default', 'postfix-reuse', 'postfix'] as const;
 export type LegId = (typeof LEG_IDS)[number];
+
+/** Sealgate's stores: the two embedded ones (lmdb the default) and Redis. */
+export const BACKENDS = ['lmdb', 'file', 'redis'] as const;
+export type Backend = (typeof BACKENDS)[number];
 
 export interface LegSpec {
   id: LegId;
   /** Sealgate's store, or 'postfix'. */
-  kind: 'file' | 'redis' | 'postfix';
+  kind: Backend | 'postfix';
   /** Redis legs: one redis-server, or a local Redis Cluster (3 masters, 1 replica each); default 'single'. */
   redis?: 'single' | 'cluster';
   /** Runs `--processes` relay processes on one store instead of one. */
@@ -23,6 +27,7 @@ export interface LegSpec {
 }
 
 export const LEGS: Record<LegId, LegSpec> = {
+  lmdb: { id: 'lmdb', kind: 'lmdb', throughputGoal: 2, label: () => 'Sealgate (lmdb)' },
   file: { id: 'file', kind: 'file', throughputGoal: 2, label: () => 'Sealgate (file)' },
   redis: { id: 'redis', kind: 'redis', throughputGoal: 2.5, label: () => 'Sealgate (redis)' },
   'redis-multi': { id: 'redis-multi', kind: 'redis', multiProcess: true, throughputGoal: 2.5, label: (n) => `Sealgate (redis, ${n} processes)` },
@@ -35,19 +40,19 @@ export const LEGS: Record<LegId, LegSpec> = {
     multiProcess: true,
     label: (n) => `Sealgate (Redis Cluster, ${n} processes)`,
   },
-  default: { id: 'default', kind: 'file', throughputGoal: 2, label: () => 'Sealgate (npm start, default config, file)' },
+  default: { id: 'default', kind: 'lmdb', throughputGoal: 2, label: () => 'Sealgate (npm start, default config, lmdb)' },
   'postfix-reuse': { id: 'postfix-reuse', kind: 'postfix', label: () => 'Postfix (TLS connection reuse)' },
   postfix: { id: 'postfix', kind: 'postfix', label: () => 'Postfix (new TLS connection per message)' },
 };
 
-/** Sealgate legs first (tuned build, then the default start, then Redis and Redis Cluster), then the two Postfix peers. */
-const RUN_ORDER: LegId[] = ['file', 'default', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix'];
+/** Sealgate legs first (tuned lmdb build, the default start, the file store, then Redis and Redis Cluster), then the two Postfix peers. */
+const RUN_ORDER: LegId[] = ['lmdb', 'default', 'file', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix'];
 
 /**
  * The legs to run: `--legs` when given (in run order, duplicates dropped), else every leg whose
  * store is in `--backends`, and the Postfix legs unless `--no-postfix`.
  */
-export function selectLegs(input: { legs?: string; backends: Array<'file' | 'redis'>; postfix: boolean }): LegId[] {
+export function selectLegs(input: { legs?: string; backends: Backend[]; postfix: boolean }): LegId[] {
   if (input.legs !== undefined) {
     const asked = input.legs
       .split(',')
@@ -86,7 +91,7 @@ export function baselineOf<T extends LegRun>(runs: T[]): T | undefined {
 
 /**
  * End-to-end throughput each Sealgate leg must reach against Postfix with connection reuse: 2× on
- * the file store (the default start included), 2.5× on one Redis. Postfix legs and the Redis
+ * the embedded stores (the default start included), 2.5× on one Redis. Postfix legs and the Redis
  * Cluster legs (figures for sizing) have none.
  */
 export function throughputGoal(leg: LegId): number | undefined {

@@ -8,7 +8,7 @@ import { parse, stringify } from 'yaml';
 import { equivalentRelayConfig, startPostfix, type PostfixInstance } from '../test/support/postfix';
 import { testCa } from '../test/support/world';
 import type { World, WorldRelayConfig } from '../test/support/world';
-import { LEGS, type LegId } from './legs';
+import { LEGS, type Backend, type LegId } from './legs';
 import type { Endpoint } from './load';
 import { processTree, readMemory, treeCpuSeconds, treeMemory, type CpuSeconds } from './proc-stats';
 
@@ -63,7 +63,7 @@ export async function buildSealgate(): Promise<void> {
 
 export interface SealgateOptions {
   world: World;
-  backend: 'file' | 'redis';
+  backend: Backend;
   /** The compare-mode leg this relay serves (default: the backend's tuned leg). */
   leg?: LegId;
   /** Column label (default `Sealgate (<backend>)`). */
@@ -228,7 +228,7 @@ export function defaultStartConfig(shipped: Record<string, unknown>, world: Worl
   };
 }
 
-/** What the default start's log must show, as `npm start` would: the file store and the admin API listening. */
+/** What the default start's log must show, as `npm start` would: the default (lmdb) store and the admin API listening. */
 export function defaultStartProblems(log: string): string[] {
   const events = log
     .split('\n')
@@ -242,7 +242,7 @@ export function defaultStartProblems(log: string): string[] {
     });
   const problems: string[] = [];
   const started = events.find((entry) => entry.event === 'relay-started');
-  if (started?.backend !== 'file') problems.push(`store ${started?.backend ?? 'unknown'}, not file`);
+  if (started?.backend !== LEGS.default.kind) problems.push(`store ${started?.backend ?? 'unknown'}, not ${LEGS.default.kind}`);
   if (!events.some((entry) => entry.event === 'admin-started')) problems.push('no admin API listening');
   return problems;
 }

@@ -10,7 +10,7 @@ import { postfixUnavailableReason } from '../test/support/postfix';
 import type { MxTlsBehaviour } from '../test/support/world';
 import { measure, type RunFigures } from './measure';
 import { Cleanup, MODES, runId, sealgateFor, startLeg, type BenchOptions, type Context, type Mode } from './context';
-import { baselineOf, CLUSTER_SCALE_OUT, compareChecks, reusesConnections, scalingSummary, selectLegs } from './legs';
+import { BACKENDS, baselineOf, CLUSTER_SCALE_OUT, compareChecks, reusesConnections, scalingSummary, selectLegs, type Backend } from './legs';
 import { buildSealgate, type RelayUnderTest } from './relays';
 import { comparisonTable, machine, targetTable, type TargetCheck } from './report';
 import { startSinkWorld, type SinkWorld } from './sink-world';
@@ -30,10 +30,11 @@ export const HELP = `Usage: npm run bench -- [options]
   --domains N          destination domains (default 4)
   --mix LIST           TLS behaviours of the sinks, cycled over the domains (default tls13,tls12-gcm)
   --legs LIST          compare-mode legs, any of (default all, in this order):
-                         file           Sealgate (file), tuned bench config, compiled build
+                         lmdb           Sealgate (lmdb), tuned bench config, compiled build
                          default        Sealgate as the README's \`npm start\`: node bin/sealgate start,
-                                        shipped config/default.yaml (admin API on, default logging, file
+                                        shipped config/default.yaml (admin API on, default logging, lmdb
                                         store), only ports and the sink world's DNS/MTA-STS/CA changed
+                         file           Sealgate (file), the file store, tuned bench config
                          redis          Sealgate (redis), tuned bench config
                          redis-multi    several Sealgate processes on one Redis (same prefix, own
                                         listeners; the connections are spread over them)
@@ -46,9 +47,9 @@ export const HELP = `Usage: npm run bench -- [options]
                                         of every ratio and target
                          postfix        Postfix opening a new TLS connection per message
   --processes N        Sealgate processes of the redis-multi and redis-cluster-multi legs (default 2)
-  --backends LIST      Sealgate stores to run: file,redis (default both); without --legs, file selects
-                       file and default, redis selects redis, redis-multi and the two redis-cluster legs;
-                       the target modes use the first
+  --backends LIST      Sealgate stores to run: lmdb,file,redis (default all three); without --legs, lmdb
+                       selects lmdb and default (the default start's store), file the file leg, redis
+                       redis, redis-multi and the two redis-cluster legs; the target modes use the first
   --no-postfix         without --legs: skip both Postfix legs (no ratios)
   --from build|source  run the tuned Sealgate legs compiled (default, as in production) or from src/
                        through tsx (the default leg always runs bin/sealgate, as npm start does)
@@ -90,7 +91,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       connections: { type: 'string' },
       domains: { type: 'string' },
       mix: { type: 'string', default: 'tls13,tls12-gcm' },
-      backends: { type: 'string', default: 'file,redis' },
+      backends: { type: 'string', default: 'lmdb,file,redis' },
       'no-postfix': { type: 'boolean', default: false },
       legs: { type: 'string' },
       processes: { type: 'string' },
@@ -109,9 +110,9 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   if (values.help) return undefined;
   if (!MODES.includes(values.mode as Mode)) throw new Error(`--mode: one of ${MODES.join(', ')}`);
   const backends = values.backends.split(',').map((b) => b.trim());
-  if (backends.some((b) => b !== 'file' && b !== 'redis')) throw new Error('--backends: file, redis or file,redis');
+  if (backends.some((b) => !(BACKENDS as readonly string[]).includes(b))) throw new Error(`--backends: one or more of ${BACKENDS.join(', ')}`);
   if (values.from !== 'build' && values.from !== 'source') throw new Error('--from: build or source');
-  const legs = selectLegs({ ...(values.legs !== undefined ? { legs: values.legs } : {}), backends: backends as Array<'file' | 'redis'>, postfix: !values['no-postfix'] });
+  const legs = selectLegs({ ...(values.legs !== undefined ? { legs: values.legs } : {}), backends: backends as Backend[], postfix: !values['no-postfix'] });
   const processes = positive('processes', values.processes, 2);
   if (processes < 2) throw new Error('--processes: at least 2 (one process is the redis and redis-cluster legs)');
   return {
@@ -122,7 +123,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     connections: positive('connections', values.connections, 8),
     domains: positive('domains', values.domains, 4),
     mix: values.mix.split(',').map((m) => m.trim() as MxTlsBehaviour),
-    backends: backends as Array<'file' | 'redis'>,
+    backends: backends as Backend[],
     // Postfix must be installed when any Postfix leg runs.
     postfix: legs.some((leg) => leg.startsWith('postfix')),
     legs,
@@ -219,7 +220,7 @@ async function compare(context: Context, sinks: SinkWorld): Promise<CompareResul
 }
 
 async function latencyAtHalfRate(context: Context, sinks: SinkWorld): Promise<{ max: RunFigures; paced: RunFigures; check: TargetCheck }> {
-  const backend = context.options.backends[0] ?? 'file';
+  const backend = context.options.backends[0] ?? 'lmdb';
   const { relay, stop } = await sealgateFor(context, sinks, backend);
   try {
     context.log(`  maximum rate (${relay.label})`);

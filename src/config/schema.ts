@@ -77,8 +77,8 @@ export const configSchema = z
     hostname: z.string().min(1).default('sealgate.localhost'),
     queue: z
       .object({
-        /** `file`: the spool as files; `lmdb`: the embedded spool in an LMDB environment under `path`; `redis`: a shared queue. */
-        backend: z.enum(['file', 'redis', 'lmdb']).default('file'),
+        /** `lmdb` (default): the embedded spool in an LMDB environment under `path`; `file`: the embedded spool as one file per record; `redis`: a shared queue. */
+        backend: z.enum(['file', 'redis', 'lmdb']).default('lmdb'),
         path: z.string().min(1).default('../queue'),
         /** How long a delivery lease lasts before another worker may take the job. */
         leaseTime: duration.default(120_000),

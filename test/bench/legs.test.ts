@@ -18,11 +18,12 @@ function run(leg: LegId, figures: Partial<LegRun & { arrived: number; submitFail
 
 describe('selectLegs', () => {
   it('runs every leg by default, Sealgate legs first and both Postfix peers last', () => {
-    expect(selectLegs({ backends: ['file', 'redis'], postfix: true })).toEqual(['file', 'default', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix']);
+    expect(selectLegs({ backends: ['lmdb', 'file', 'redis'], postfix: true })).toEqual(['lmdb', 'default', 'file', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix']);
   });
 
   it('maps --backends onto the legs of that store and --no-postfix drops both Postfix legs', () => {
-    expect(selectLegs({ backends: ['file'], postfix: true })).toEqual(['file', 'default', 'postfix-reuse', 'postfix']);
+    expect(selectLegs({ backends: ['lmdb'], postfix: true })).toEqual(['lmdb', 'default', 'postfix-reuse', 'postfix']);
+    expect(selectLegs({ backends: ['file'], postfix: true })).toEqual(['file', 'postfix-reuse', 'postfix']);
     expect(selectLegs({ backends: ['redis'], postfix: false })).toEqual(['redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi']);
   });
 
@@ -31,7 +32,7 @@ describe('selectLegs', () => {
   });
 
   it('runs the Redis Cluster legs after the one-Redis legs and before Postfix, and only with Redis', () => {
-    expect(selectLegs({ backends: ['file'], postfix: false })).toEqual(['file', 'default']);
+    expect(selectLegs({ backends: ['lmdb', 'file'], postfix: false })).toEqual(['lmdb', 'default', 'file']);
     expect(selectLegs({ legs: 'postfix-reuse,redis-cluster-multi,redis,redis-cluster', backends: ['file'], postfix: false })).toEqual([
       'redis',
       'redis-cluster',
@@ -60,8 +61,9 @@ describe('baselineOf', () => {
 });
 
 describe('throughputGoal', () => {
-  it('asks 2× of the file legs (the default start included), 2.5× of the Redis legs, nothing of Postfix', () => {
+  it('asks 2× of the embedded-store legs (the default start included), 2.5× of the Redis legs, nothing of Postfix', () => {
     expect(throughputGoal('file')).toBe(2);
+    expect(throughputGoal('lmdb')).toBe(2);
     expect(throughputGoal('default')).toBe(2);
     expect(throughputGoal('redis')).toBe(2.5);
     expect(throughputGoal('redis-multi')).toBe(2.5);

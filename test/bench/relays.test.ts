@@ -112,13 +112,14 @@ describe('endpointFor', () => {
 describe('defaultStartProblems', () => {
   const line = (entry: object): string => JSON.stringify({ level: 'info', ...entry });
 
-  it('accepts a start with the file store and the admin API listening', () => {
-    const log = [line({ event: 'admin-started', port: 41000 }), 'sealgate: a plain line', line({ event: 'relay-started', backend: 'file' })].join('\n');
+  it('accepts a start with the default (lmdb) store and the admin API listening', () => {
+    const log = [line({ event: 'admin-started', port: 41000 }), 'sealgate: a plain line', line({ event: 'relay-started', backend: 'lmdb' })].join('\n');
     expect(defaultStartProblems(log)).toEqual([]);
   });
 
   it('names a start without the admin API or on another store', () => {
-    expect(defaultStartProblems(line({ event: 'relay-started', backend: 'redis' }))).toEqual(['store redis, not file', 'no admin API listening']);
+    expect(defaultStartProblems(line({ event: 'relay-started', backend: 'redis' }))).toEqual(['store redis, not lmdb', 'no admin API listening']);
+    expect(defaultStartProblems(line({ event: 'relay-started', backend: 'file' }))).toContain('store file, not lmdb');
   });
 });
 

@@ -3,7 +3,7 @@ import { HELP, parseOptions } from '../../bench/run';
 describe('parseOptions', () => {
   it('selects every leg, two Redis processes and needs Postfix by default', () => {
     const options = parseOptions([])!;
-    expect(options.legs).toEqual(['file', 'default', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix']);
+    expect(options.legs).toEqual(['lmdb', 'default', 'file', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix']);
     expect(options.processes).toBe(2);
     expect(options.postfix).toBe(true);
   });
@@ -11,7 +11,7 @@ describe('parseOptions', () => {
   it('keeps --short covering every leg with a smaller load', () => {
     const options = parseOptions(['--short'])!;
     expect(options.messages).toBe(300);
-    expect(options.legs).toHaveLength(8);
+    expect(options.legs).toHaveLength(9);
   });
 
   it('takes --legs and --processes, and needs Postfix only for a Postfix leg', () => {
@@ -22,8 +22,10 @@ describe('parseOptions', () => {
     expect(parseOptions(['--legs', 'postfix-reuse'])!.postfix).toBe(true);
   });
 
-  it('keeps --backends and --no-postfix meaning what they meant', () => {
-    expect(parseOptions(['--backends', 'file', '--no-postfix'])!.legs).toEqual(['file', 'default']);
+  it('keeps --backends and --no-postfix meaning what they meant: lmdb brings the default start, whose store it is', () => {
+    expect(parseOptions(['--backends', 'file', '--no-postfix'])!.legs).toEqual(['file']);
+    expect(parseOptions(['--backends', 'lmdb,file', '--no-postfix'])!.legs).toEqual(['lmdb', 'default', 'file']);
+    expect(() => parseOptions(['--backends', 'sqlite'])).toThrow(/one or more of lmdb, file, redis/);
   });
 
   it('runs the Redis Cluster legs with the Redis store, and gives --processes to the cluster multi-process leg too', () => {

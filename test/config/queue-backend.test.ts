@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { createStore } from '../../src/store';
@@ -10,9 +11,16 @@ const minimal = { listeners: [{ name: 'sub', port: 2587, tls: 'starttls', auth: 
 const base = '/etc/sealgate';
 
 describe('queue.backend', () => {
-  test('defaults to file and accepts lmdb', () => {
-    expect(parseConfig(minimal, {}, base).queue.backend).toBe('file');
-    expect(parseConfig({ ...minimal, queue: { backend: 'lmdb' } }, {}, base).queue.backend).toBe('lmdb');
+  test('defaults to lmdb and still accepts file', () => {
+    expect(parseConfig(minimal, {}, base).queue.backend).toBe('lmdb');
+    expect(parseConfig({ ...minimal, queue: { backend: 'file' } }, {}, base).queue.backend).toBe('file');
+  });
+
+  test('the shipped configurations start on lmdb', () => {
+    for (const file of ['default.yaml', 'docker.yaml']) {
+      const shipped = parse(readFileSync(path.join(__dirname, '../../config', file), 'utf8')) as { queue: { backend: string } };
+      expect([file, shipped.queue.backend]).toEqual([file, 'lmdb']);
+    }
   });
 
   test('an unknown backend is a config error naming queue.backend', () => {
