@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
-import { createLogger } from '../../src/log/logger';
+import { batchedDestination, createLogger } from '../../src/log/logger';
 
 /** A logger writing into an array of parsed lines. */
 function capture(): { lines: Array<Record<string, unknown>>; log: ReturnType<typeof createLogger> } {
@@ -81,5 +85,83 @@ describe('log redaction', () => {
       .child({ queueId: 'Q1', message: { subject: 's' } })
       .info({ event: 'z' }, 'line');
     expect(lines[0]).toMatchObject({ service: 'sealgate', component: 'c', conn: { pass: '[redacted]' }, queueId: 'Q1', message: { subject: '[redacted]' }, event: 'z' });
+  });
+});
+
+describe('batched log file writes', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-log-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const events = (file: string): unknown[] =>
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { event: unknown }).event);
+  const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const until = async (done: () => boolean): Promise<void> => {
+    for (let waited = 0; !done() && waited < 10_000; waited += 10) await settle(10);
+  };
+
+  test('info lines wait for the lines after them; a warning goes out at once with every line before it, in order', async () => {
+    const file = path.join(dir, 'relay.log');
+    const fd = openSync(file, 'w');
+    // A batch time far longer than the test: only the warning can have written the info lines.
+    const log = createLogger('info', batchedDestination(fd, 600_000));
+    try {
+      log.info({ event: 'a' }, 'first');
+      log.debug({ event: 'not-logged' }, 'below the level');
+      log.info({ event: 'b' }, 'second');
+      await settle(50);
+      expect(events(file)).toEqual([]);
+      log.warn({ event: 'c' }, 'a warning');
+      await until(() => events(file).length === 3);
+      expect(events(file)).toEqual(['a', 'b', 'c']);
+      log.error({ event: 'd' }, 'an error');
+      await until(() => events(file).length === 4);
+      expect(events(file)).toEqual(['a', 'b', 'c', 'd']);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test('a waiting info line is written once the batch time has passed, with no line after it', async () => {
+    const file = path.join(dir, 'relay.log');
+    const fd = openSync(file, 'w');
+    const log = createLogger('info', fd);
+    try {
+      log.info({ event: 'alone' }, 'only line');
+      await until(() => events(file).length === 1);
+      expect(events(file)).toEqual(['alone']);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test('logger.flush() hands waiting lines over at once', async () => {
+    const file = path.join(dir, 'relay.log');
+    const fd = openSync(file, 'w');
+    const log = createLogger('info', batchedDestination(fd, 600_000));
+    try {
+      log.info({ event: 'a' }, 'first');
+      log.flush();
+      await until(() => events(file).length === 1);
+      expect(events(file)).toEqual(['a']);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test.each([
+    ['process.exit() right after an info line', "log.info({ event: 'last' }, 'x'); process.exit(3);", 3],
+    ['the event loop running dry', "log.info({ event: 'last' }, 'x');", 0],
+    ['an uncaught exception', "log.info({ event: 'last' }, 'x'); setImmediate(() => { throw new Error('boom'); });", 1],
+  ])('a waiting line is still written on %s', (_name, code, status) => {
+    const file = path.join(dir, 'child.log');
+    const script = `require('tsx/cjs'); const fs = require('node:fs'); const { createLogger } = require(${JSON.stringify(path.resolve(__dirname, '../../src/log/logger.ts'))});
+      const log = createLogger('info', fs.openSync(${JSON.stringify(file)}, 'w')); log.info({ event: 'first' }, 'x'); ${code}`;
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: path.resolve(__dirname, '../..') });
+    expect(child.status).toBe(status);
+    expect(events(file)).toEqual(['first', 'last']);
   });
 });
