@@ -16,7 +16,7 @@ import { createEvidenceRecorder } from './evidence/recorder';
 import { checkDomain } from './outbound/check';
 import { DeliveryEngine } from './outbound/engine';
 import { Scheduler } from './outbound/scheduler';
-import { createPolicyRuntime, dnssecSummary, livePolicy, type MtaStsResult, rebuildPolicyRuntime, storePolicyCache } from './policy';
+import { createPolicyRuntime, dnssecSummary, livePolicy, type MtaStsResult, readThroughPolicyCache, rebuildPolicyRuntime, storePolicyCache } from './policy';
 import { openPortalParts, portalBaseUrl, startPortalRuntime } from './portal/service';
 import { portalCertificate, portalTlsOptions, startPortalServer, type PortalServer } from './portal/web';
 import { listenersStep, outboundStep, type RunningParts } from './reload-steps';
@@ -78,7 +78,8 @@ export async function startRelay(loaded: LoadedConfig, logger: Logger): Promise<
     cleanups.push(() => store.close());
     await store.open();
 
-    const policyOptions = { cache: storePolicyCache(store), logger, mtaStsObserver: { lookedUp: (result: MtaStsResult) => metrics.recordMtaSts(result) } };
+    // Every delivery looks up its domain's MTA-STS policy: the store's copy is read once per few seconds per domain.
+    const policyOptions = { cache: readThroughPolicyCache(storePolicyCache(store)), logger, mtaStsObserver: { lookedUp: (result: MtaStsResult) => metrics.recordMtaSts(result) } };
     // The evidence log (in the store) is the durable record of every outcome and admin action; the audit file is
     // its plain mirror, written after the append and not fsynced (one fsync per result is the evidence log's).
     const evidence = createEvidenceRecorder({ log: store, mirror: createAuditLog(config.audit.file, logger, { fsync: false }), logger });

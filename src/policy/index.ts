@@ -9,7 +9,7 @@ import { buildTlsProfile, type TlsProfile } from './tls-profile';
 import { buildTrustStore } from './trust';
 
 export type { Candidate, DeliveryPlan, PlanPolicy, PlannedHost, Planner, TlsLevel, WouldFail } from './plan';
-export { storePolicyCache, memoryPolicyCache, type MtaStsObserver, type MtaStsResult, type PolicyCache } from './mta-sts';
+export { storePolicyCache, memoryPolicyCache, readThroughPolicyCache, type MtaStsObserver, type MtaStsResult, type PolicyCache } from './mta-sts';
 export { buildSessionOptions, type MxSessionOptions } from './session-options';
 export { DnsError, dnssecSummary, type DnsResolver } from './resolver';
 export { requireTlsEligibility, REQUIRETLS_POLICY_UNAVAILABLE, REQUIRETLS_UNAUTHENTICATED_MX, type RequireTlsEligibility } from './requiretls';

@@ -50,7 +50,8 @@ export function chainEvidence(previous: { seq: number; hash: string } | undefine
       loggedAt,
       prevHash,
     };
-    prevHash = evidenceRecordHash(record);
+    // The record has no hash member yet: hash it as it is (evidenceRecordHash would copy it to drop one).
+    prevHash = sha256(record.prevHash + canonicalJson(record));
     return { ...record, hash: prevHash };
   });
 }

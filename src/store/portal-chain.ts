@@ -30,11 +30,28 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** JSON with object keys sorted at every level and undefined members left out: one text per value. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  // Built by appending, without entry arrays, filters and joins: every evidence record and portal event is
+  // hashed through here on the delivery path.
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (i > 0) out += ',';
+      out += item === undefined ? 'null' : canonicalJson(item);
+    }
+    return out + ']';
+  }
+  const record = value as Record<string, unknown>;
+  // The default sort compares UTF-16 code units, the same order as comparing the keys with < and >.
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  for (const key of keys) {
+    const member = record[key];
+    if (member === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += JSON.stringify(key) + ':' + canonicalJson(member);
+  }
+  return out + '}';
 }
 
 /** SHA-256 hex of prevHash + the canonical JSON of the event without its hash. */

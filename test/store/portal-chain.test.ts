@@ -56,3 +56,61 @@ describe('portal hash chain', () => {
     for (const bad of ['', '.hidden', '../x', 'a/b', 'a:b', 'x'.repeat(200)]) expect(validPortalId(bad)).toBe(false);
   });
 });
+
+describe('canonical JSON stays the text existing chains were hashed over', () => {
+  /** The first implementation, kept here as the reference: a stored chain's hashes depend on every byte. */
+  function reference(value: unknown): string {
+    if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+    if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : reference(v))).join(',')}]`;
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+  }
+
+  const samples: unknown[] = [
+    null,
+    undefined,
+    0,
+    -1.5e-7,
+    Number.NaN,
+    'text with "quotes", \\ and \u2028 and \u0001',
+    true,
+    [],
+    {},
+    [undefined, null, 1, [undefined], { a: undefined }],
+    { u: undefined, only: undefined },
+    { Z: 1, a: 2, _: 3, '': 4, é: 5, '\ud83d\ude00': 6, '10': 7, '9': 8, 'a"b': 9 },
+    { first: undefined, b: [1, { y: undefined, x: [] }], a: { nested: { deeper: { k: 'v', j: null } } } },
+    new Date(0),
+    {
+      kind: 'recipient-outcome',
+      at: 1796048740507,
+      queueId: '01M8PDHQV3WY0WK0VZ6X8R',
+      messageId: '<bench-0@sender.test>',
+      recipient: 'user0@bench-1.test',
+      sender: 'bench@sender.test',
+      actor: 'relay',
+      data: {
+        outcome: 'delivered',
+        reason: 'delivered',
+        mx: 'mx1.bench-1.test',
+        tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', group: 'P-256' },
+        detail: undefined,
+        mxAttempts: [{ mx: 'mx1.bench-1.test', ip: '127.0.0.10', class: 'ok', certificate: { trusted: true, error: null } }],
+      },
+      seq: 41,
+      day: '2026-11-30',
+      loggedAt: 1796048740532,
+      prevHash: 'ab'.repeat(32),
+    },
+  ];
+
+  test.each(samples.map((sample, index) => [index, sample]))('sample %i: same text as the reference', (_index, sample) => {
+    expect(canonicalJson(sample)).toBe(reference(sample));
+  });
+
+  test('a known record keeps its known text', () => {
+    expect(canonicalJson({ b: [undefined, { d: 1, c: undefined }], a: 'x', 'a"': null })).toBe('{"a":"x","a\\"":null,"b":[null,{"d":1}]}');
+  });
+});

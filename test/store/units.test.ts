@@ -16,6 +16,18 @@ describe('ids', () => {
     expect(new Set(Array.from({ length: 1000 }, () => newMessageId())).size).toBe(1000);
   });
 
+  test('random parts stay distinct and cover the whole alphabet across the random pool refills', () => {
+    // Several thousand ids in one millisecond cross many refills of the pooled random bytes.
+    const ids = Array.from({ length: 5000 }, () => newMessageId(1_700_000_000_000));
+    expect(ids.every(isMessageId)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    const counts = new Map<string, number>();
+    for (const id of ids) for (const char of id.slice(10)) counts.set(char, (counts.get(char) ?? 0) + 1);
+    expect(counts.size).toBe(32);
+    // 60,000 characters over 32 symbols: about 1,875 each; a reused or stuck byte range would skew this.
+    for (const count of counts.values()) expect(count).toBeGreaterThan(1500);
+  });
+
   test('job ids split back into message id and domain; fallback ids are stable per attempt', () => {
     expect(parseJobId('01ARZ3NDEKTSV4RRFFQ69G5FAV/example.test')).toEqual({ messageId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', domain: 'example.test' });
     expect(parseJobId('no-slash')).toBeUndefined();

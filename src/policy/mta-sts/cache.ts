@@ -19,6 +19,49 @@ export function storePolicyCache(store: Pick<Store, 'cacheGet' | 'cacheSet' | 'c
   };
 }
 
+/** How long the relay reuses what it read from the store's cache before reading it again. */
+export const SHARED_READ_HOLD_MS = 5_000;
+/** At most this many domains' reads are held; beyond it the oldest is dropped. */
+const SHARED_READ_MAX_ENTRIES = 10_000;
+
+/**
+ * A shared cache (the store's) read through an in-process copy of each key's last read, reused for `holdMs`:
+ * every delivery looks its domain's policy up, and without this each one is a store read (a Redis round trip, a
+ * file read). This process's own writes and deletes go to the store and replace the copy at once; another
+ * relay's (or the CLI's) show here within `holdMs`. Entries in the store keep their own expiry, and the MTA-STS
+ * code checks the expiry in each value it reads, so a held copy never extends a policy's life.
+ */
+export function readThroughPolicyCache(shared: PolicyCache, options: { holdMs?: number; now?: () => number; maxEntries?: number } = {}): PolicyCache {
+  const holdMs = options.holdMs ?? SHARED_READ_HOLD_MS;
+  const now = options.now ?? Date.now;
+  const maxEntries = options.maxEntries ?? SHARED_READ_MAX_ENTRIES;
+  const held = new Map<string, { value: string | undefined; until: number }>();
+  const hold = (key: string, value: string | undefined): void => {
+    held.delete(key);
+    if (held.size >= maxEntries) held.delete(held.keys().next().value!);
+    held.set(key, { value, until: now() + holdMs });
+  };
+  return {
+    async get(key) {
+      const entry = held.get(key);
+      if (entry && entry.until > now()) return entry.value;
+      const value = await shared.get(key);
+      hold(key, value);
+      return value;
+    },
+    async set(key, value, ttlMs) {
+      held.delete(key);
+      await shared.set(key, value, ttlMs);
+      hold(key, value);
+    },
+    async delete(key) {
+      held.delete(key);
+      await shared.delete(key);
+      hold(key, undefined);
+    },
+  };
+}
+
 /** In-process cache, for tests and for a relay run without a store. */
 export function memoryPolicyCache(now: () => number = Date.now): PolicyCache {
   const entries = new Map<string, { value: string; expiresAt: number }>();

@@ -8,7 +8,7 @@ export { mxMatchesPattern, mxMatchesPolicy, isValidMxPattern } from './match';
 export { parseStsPolicy, MAX_POLICY_AGE, type StsPolicy } from './policy';
 export { parseStsRecord, selectStsRecord, type StsRecord } from './record';
 export { createPolicyFetcher, policyUrl, PolicyFetchError, type PolicyFetcher } from './fetch';
-export { memoryPolicyCache, storePolicyCache, type PolicyCache } from './cache';
+export { memoryPolicyCache, readThroughPolicyCache, storePolicyCache, type PolicyCache } from './cache';
 
 /** RFC 8461 §3.3: wait at least this long before fetching the same policy id again after a failure. */
 export const FETCH_RETRY_BACKOFF = 5 * 60_000;
