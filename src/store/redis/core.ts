@@ -3,7 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../../log/logger';
 import { parseJobId } from '../ids';
 import { isClaimable } from '../records';
-import { checkJob, checkRecord, storedMessageSchema, type Checked } from '../schema';
+import { CHECKED_TEXTS, CheckedTexts, checkJob, checkJsonCached, checkRecord, storedMessageSchema, type Checked } from '../schema';
 import {
   DamagedEntryError,
   NotFoundError,
@@ -475,56 +475,17 @@ export class RedisCore {
   }
 }
 
-/**
- * JSON texts that passed their schema check lately, each with the id it was checked against. A record is read
- * several times while it is handled (a message at claim, body open and result; a job at claim and result), mostly
- * unchanged: the same text again is parsed but not checked again. Any other text, a damaged one included, misses
- * and is checked in full. Bounded: the oldest text goes first.
- */
-export class CheckedTexts {
-  private readonly ids = new Map<string, string>();
-  constructor(private readonly max: number) {}
-
-  has(raw: string, id: string): boolean {
-    return this.ids.get(raw) === id;
-  }
-
-  add(raw: string, id: string): void {
-    if (this.ids.has(raw)) return;
-    if (this.ids.size >= this.max) this.ids.delete(this.ids.keys().next().value!);
-    this.ids.set(raw, id);
-  }
-}
-
-/** Texts per schema: about as many as there are records in flight, a few hundred KB at most. */
-const CHECKED_TEXTS = 512;
 const checkedMessages = new CheckedTexts(CHECKED_TEXTS);
 const checkedJobs = new CheckedTexts(CHECKED_TEXTS);
 
-/** `raw` parsed, checked by `check` unless the same text passed it for the same id lately. */
-function checkCached<T>(seen: CheckedTexts, raw: string, id: string | undefined, what: string, check: (value: unknown) => Checked<T>): Checked<T> {
-  if (id === undefined || !seen.has(raw, id)) {
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      return { ok: false, code: 'invalid-json', reason: `${what} is not valid JSON` };
-    }
-    const checked = check(value);
-    if (checked.ok && id !== undefined) seen.add(raw, id);
-    return checked;
-  }
-  return { ok: true, value: JSON.parse(raw) as T };
-}
-
 /** A message key's JSON, checked against the stored-message schema. */
 export function checkStored(raw: string, id?: string): Checked<StoredMessage> {
-  return checkCached(checkedMessages, raw, id, 'message record', (value) => checkRecord<StoredMessage>(storedMessageSchema, value, 'message record', id));
+  return checkJsonCached(checkedMessages, raw, id, 'message record', (value) => checkRecord<StoredMessage>(storedMessageSchema, value, 'message record', id));
 }
 
 /** A job key's JSON, checked against the job schema. */
 export function checkStoredJob(raw: string, id?: string): Checked<JobRecord> {
-  return checkCached(checkedJobs, raw, id, 'job record', (value) => checkJob(value, id));
+  return checkJsonCached(checkedJobs, raw, id, 'job record', (value) => checkJob(value, id));
 }
 
 /** What a pipeline's commands answered, in order; the first error among them is thrown. */

@@ -1,5 +1,6 @@
 import { storedMessageSchema, jobSchema } from '../../../src/store/schema';
-import { CheckedTexts, checkStored, checkStoredJob } from '../../../src/store/redis/core';
+import { CheckedTexts } from '../../../src/store/schema';
+import { checkStored, checkStoredJob } from '../../../src/store/redis/core';
 
 const sha256 = 'a'.repeat(64);
 
