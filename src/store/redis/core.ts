@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../log/logger';
 import { parseJobId } from '../ids';
 import { isClaimable } from '../records';
@@ -18,7 +18,7 @@ import {
   type StoreObserver,
 } from '../types';
 import { redisAddress, redisConnection, type RedisTlsOptions } from './connection';
-import { checkDurability } from './durability';
+import { checkDurability, clusterReplicas } from './durability';
 import { RedisKeys } from './keys';
 import { defineScripts, scriptOutcome, type ScriptedRedis, type StoreScripts } from './scripts';
 
@@ -176,7 +176,12 @@ export class RedisCore {
       const client: unknown = this.redis;
       if (client instanceof Cluster) {
         // Every node, replicas included: a replica promoted by a failover must keep acknowledged writes as well.
-        for (const node of client.nodes('all')) await checkDurability(node, this.options.onWeakDurability, this.options.logger, `${node.options.host}:${node.options.port}`);
+        const nodes = client.nodes('all');
+        for (const node of nodes) await checkDurability(node, this.options.onWeakDurability, this.options.logger, `${node.options.host}:${node.options.port}`);
+        await this.checkReplicas(
+          nodes.find((node) => node.options.readOnly !== true),
+          client.options.redisOptions ?? {},
+        );
       } else {
         await checkDurability(this.redis, this.options.onWeakDurability, this.options.logger);
       }
@@ -189,6 +194,32 @@ export class RedisCore {
         throw new StoreUnavailableError(`Redis queue at ${this.where} is unreachable (${cause.message})`, { cause });
       }
       throw error;
+    }
+  }
+
+  /**
+   * The replicas, which the client (reading from masters only) has no connection to: each asked over a short-lived
+   * connection with the cluster's credentials and TLS. One that is flagged failed or cannot be reached is reported
+   * as not verified, as a node that refuses CONFIG is; one that answers with weak settings is refused (or warned of).
+   */
+  private async checkReplicas(master: Redis | undefined, redisOptions: RedisOptions): Promise<void> {
+    if (!master) return;
+    const { reachable, unreachable } = clusterReplicas((await master.cluster('NODES')) as string);
+    for (const node of unreachable) this.options.logger.warn({ event: 'redis-durability-unknown', node }, 'could not ask a Redis replica for its persistence settings; its durability is not verified');
+    for (const { host, port } of reachable) {
+      const replica = new Redis({ ...redisOptions, host, port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+      const node = `${host}:${port}`;
+      try {
+        try {
+          await replica.connect();
+        } catch {
+          this.options.logger.warn({ event: 'redis-durability-unknown', node }, 'could not ask a Redis replica for its persistence settings; its durability is not verified');
+          continue;
+        }
+        await checkDurability(replica, this.options.onWeakDurability, this.options.logger, node);
+      } finally {
+        replica.disconnect();
+      }
     }
   }
 

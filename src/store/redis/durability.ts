@@ -39,3 +39,26 @@ export async function checkDurability(redis: Redis, mode: 'warn' | 'refuse', log
   }
   logger.warn({ event: 'redis-durability-weak', problems, ...where }, 'Redis may lose acknowledged mail; set appendonly yes, appendfsync always, maxmemory-policy noeviction');
 }
+
+/**
+ * The replicas a CLUSTER NODES reply lists that can be asked now (host and port), and those it flags failed or
+ * without an address (they cannot be checked until they are back). A cluster client that reads from masters only
+ * holds no connection to replicas, so they are found here.
+ */
+export function clusterReplicas(nodesText: string): { reachable: Array<{ host: string; port: number }>; unreachable: string[] } {
+  const reachable: Array<{ host: string; port: number }> = [];
+  const unreachable: string[] = [];
+  for (const line of nodesText.split('\n')) {
+    const [, address, flagText] = line.trim().split(' ');
+    if (address === undefined || flagText === undefined) continue;
+    const flags = flagText.split(',');
+    if (!flags.includes('slave') && !flags.includes('replica')) continue;
+    const endpoint = address.split('@')[0]!.split(',')[0]!;
+    const colon = endpoint.lastIndexOf(':');
+    const host = endpoint.slice(0, colon).replace(/^\[|\]$/g, '');
+    const port = Number(endpoint.slice(colon + 1));
+    if (flags.includes('fail') || flags.includes('noaddr') || host === '' || !Number.isInteger(port) || port <= 0) unreachable.push(endpoint);
+    else reachable.push({ host, port });
+  }
+  return { reachable, unreachable };
+}
