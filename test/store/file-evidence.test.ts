@@ -413,6 +413,23 @@ describe('file evidence log batching', () => {
     expect(a!.loggedAt).toBe(b!.loggedAt);
     expect(b!.loggedAt).toBeGreaterThanOrEqual(b!.at);
   });
+
+  test('thousands of index lines gathered within one mark interval stay in memory: the bucket files are appended to once', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([outcomeInput(0)]);
+    const appendFile = jest.spyOn(fs, 'appendFile');
+    // 1500 records, 3 new keys each (their domains repeat): past 4096 lines.
+    await Promise.all(
+      Array.from({ length: 10 }, async (_, c) => {
+        for (let i = 1; i <= 150; i++) await log.appendEvidence([outcomeInput(c * 150 + i)]);
+      }),
+    );
+    expect(appendFile).not.toHaveBeenCalled();
+    await log.close();
+    const files = new Set(appendFile.mock.calls.map(([file]) => file as string));
+    expect(files.size).toBe(appendFile.mock.calls.length);
+    expect(await queueIds(log, 'Q1234')).toHaveLength(1);
+  });
 });
 
 describe('file evidence log format', () => {
