@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { EvidenceAnchor, EvidenceBase, EvidenceRecord, EvidenceRecordInput } from './model';
 import { canonicalJson, GENESIS_HASH } from './portal-chain';
 import type { EvidenceLog } from './roles';
@@ -24,7 +24,7 @@ export function recipientDomain(address: string): string {
 }
 
 function sha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** SHA-256 hex of prevHash + the canonical JSON of the record without its hash. */

@@ -7,7 +7,8 @@ import { chainEvidence, verifyEvidence } from '../../src/store/evidence-chain';
 import { FileEvidenceLog } from '../../src/store/file/evidence';
 import { FileStore } from '../../src/store/file/file-store';
 import type { FileStoreOptions } from '../../src/store/file/spool';
-import { DAY2, DAY3, describeEvidenceLog, outcomeInput, testClock } from './evidence-contract';
+import { DAY1, DAY2, DAY3, describeEvidenceLog, outcomeInput, testClock } from './evidence-contract';
+import { OLD_EVIDENCE_FOLDER, oldFolderInput } from './evidence-old-folder';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const dirs: string[] = [];
@@ -370,5 +371,115 @@ describe('file evidence log file-system calls', () => {
     // close() appended the last lines and moved the mark past them: nothing re-read.
     expect(reopened.stats.reindexedBytes).toBe(0);
     expect(await queueIds(reopened, 'QZ')).toEqual([41]);
+  });
+});
+
+describe('file evidence log batching', () => {
+  let dir: string;
+  let clock: ReturnType<typeof testClock>;
+
+  beforeEach(() => {
+    dir = tempDir();
+    clock = testClock();
+  });
+
+  afterEach(() => jest.restoreAllMocks());
+
+  test('appends made while a batch is still taking the lock join it: one fsync for all of them', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([outcomeInput(1)]);
+    // Nothing in flight any more (close waits for the batch to finish; the log stays usable).
+    await log.close();
+    const before = { ...log.stats };
+    // The first starts a batch at once; the others arrive before it holds the lock.
+    const stored = await Promise.all(Array.from({ length: 8 }, (_, i) => log.appendEvidence([outcomeInput(i + 2), outcomeInput(i + 100)])));
+    expect(log.stats.batches - before.batches).toBe(1);
+    expect(log.stats.fsyncs - before.fsyncs).toBe(1);
+    // Each caller gets its own records, in the order the calls were made.
+    expect(stored.map((records) => records.map((r) => r.queueId))).toEqual(Array.from({ length: 8 }, (_, i) => [`Q${i + 2}`, `Q${i + 100}`]));
+    expect(stored.flat().map((r) => r.seq)).toEqual(Array.from({ length: 16 }, (_, i) => i + 2));
+    expect(await verifyEvidence(log)).toMatchObject({ ok: true, records: 17 });
+  });
+
+  test('a record is never logged before the time its caller set, however long the batch waited for the lock', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([outcomeInput(1)]);
+    await log.close();
+    const first = log.appendEvidence([outcomeInput(2)]);
+    // While the first batch takes the lock, the clock moves on and a later record arrives.
+    clock.set(DAY1 + 5_000);
+    const second = log.appendEvidence([outcomeInput(3, { at: DAY1 + 5_000 })]);
+    const [[a], [b]] = await Promise.all([first, second]);
+    expect(a!.loggedAt).toBe(b!.loggedAt);
+    expect(b!.loggedAt).toBeGreaterThanOrEqual(b!.at);
+  });
+
+  test('thousands of index lines gathered within one mark interval stay in memory: the bucket files are appended to once', async () => {
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([outcomeInput(0)]);
+    const appendFile = jest.spyOn(fs, 'appendFile');
+    // 1500 records, 3 new keys each (their domains repeat): past 4096 lines.
+    await Promise.all(
+      Array.from({ length: 10 }, async (_, c) => {
+        for (let i = 1; i <= 150; i++) await log.appendEvidence([outcomeInput(c * 150 + i)]);
+      }),
+    );
+    expect(appendFile).not.toHaveBeenCalled();
+    await log.close();
+    const files = new Set(appendFile.mock.calls.map(([file]) => file as string));
+    expect(files.size).toBe(appendFile.mock.calls.length);
+    expect(await queueIds(log, 'Q1234')).toHaveLength(1);
+  });
+});
+
+describe('file evidence log format', () => {
+  let dir: string;
+
+  beforeEach(() => {
+    dir = tempDir();
+  });
+
+  async function writeFolder(root: string, files: Record<string, string>): Promise<void> {
+    for (const [name, text] of Object.entries(files)) {
+      await fs.mkdir(path.dirname(path.join(root, name)), { recursive: true });
+      await fs.writeFile(path.join(root, name), text);
+    }
+  }
+
+  async function readFolder(root: string): Promise<Record<string, string>> {
+    const files: Record<string, string> = {};
+    for (const sub of ['segments', 'anchors', 'index/queue', 'index/message', 'index/recipient', 'index/domain']) {
+      for (const name of await fs.readdir(path.join(root, sub)).catch(() => [] as string[])) files[`${sub}/${name}`] = await fs.readFile(path.join(root, sub, name), 'utf8');
+    }
+    return files;
+  }
+
+  test('the same appends write byte for byte the segments, anchors and index buckets the earlier code wrote', async () => {
+    const clock = testClock();
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    await log.appendEvidence([oldFolderInput(1, clock.now()), oldFolderInput(2, clock.now())]);
+    await log.appendEvidence([oldFolderInput(3, clock.now())]);
+    clock.set(DAY2);
+    await log.appendEvidence([oldFolderInput(4, clock.now())]);
+    await log.close();
+    expect(await readFolder(path.join(dir, 'evidence'))).toEqual(OLD_EVIDENCE_FOLDER);
+  });
+
+  test('a folder the earlier code wrote is read, verified, looked up in and appended to', async () => {
+    const clock = testClock(DAY2);
+    await writeFolder(path.join(dir, 'evidence'), OLD_EVIDENCE_FOLDER);
+    const log = new FileEvidenceLog(options(dir, clock.now));
+    expect(await verifyEvidence(log)).toMatchObject({ ok: true, records: 4, anchors: 1 });
+    expect(await queueIds(log, 'Q2')).toEqual([2]);
+    const [r] = await log.appendEvidence([oldFolderInput(5, clock.now())]);
+    expect(r).toMatchObject({ seq: 5, prevHash: (await log.readEvidenceDay('2026-03-11')).map((l) => (JSON.parse(l) as { hash: string }).hash)[0] });
+    await log.close();
+    expect(await verifyEvidence(log)).toMatchObject({ ok: true, records: 5 });
+    const reopened = new FileEvidenceLog(options(dir, clock.now));
+    expect(await queueIds(reopened, 'Q5')).toEqual([5]);
+    expect(await queueIds(reopened, 'Q3')).toEqual([3]);
+    const domain: number[] = [];
+    for await (const rec of reopened.queryEvidence({ domain: 'partner1.test' })) domain.push(rec.seq);
+    expect(domain).toEqual([1, 4]);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../log/logger';
@@ -20,7 +20,7 @@ import type { FileStoreOptions } from './spool';
  *                              bucket and then only the listed days' segments. Derived data: the segments are the
  *                              truth, and the newest days are re-indexed when a process first writes.
  *   index/indexed.json         how far the index is known complete (day, byte offset, inode, boot id): a process's
- *                              first write re-reads the segments only after it; written at most every few seconds
+ *                              first write re-reads the segments only after it; written at most every half minute
  *                              and only after the index lines before it, ignored after a reboot (the index is not
  *                              fsynced, so a power loss may have lost lines before it). A process gathers its index
  *                              lines in memory and appends them when it writes the mark (or before a look-up, a
@@ -29,9 +29,10 @@ import type { FileStoreOptions } from './spool';
  *   append.lock                cross-process lock (withFileLock) held around every batch, seal and prune, so the
  *                              relay and the admin CLI appending at once still form one chain
  *   tmp/                       files being written
- * Appends are group-committed: calls arriving while a batch is being written and fsynced join the next batch. The
- * newest day's segment stays open between batches (O_APPEND, so another process's appends are never overwritten);
- * it is opened again when the path names another file (a new day, a file replaced by hand) and closed by close().
+ * Appends are group-committed: a batch takes every call that arrived until it holds the lock and has checked the
+ * head, and calls arriving while it is written and fsynced join the next one. The newest day's segment stays open between
+ * batches (O_APPEND, so another process's appends are never overwritten); it is opened again when the path names
+ * another file (a new day, a file replaced by hand) and closed by close().
  */
 
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
@@ -45,11 +46,15 @@ const SEEN_LIMIT = 200_000;
 const REINDEX_DAYS = 2;
 /** Index bucket files appended to at once. */
 const INDEX_WRITERS = 8;
-/** How often the index mark is written while appending (a kill re-reads at most this much of the log at the next start). */
-const INDEX_MARK_INTERVAL_MS = 5_000;
+/**
+ * How often the index mark is written while appending (a kill re-reads at most this much of the log at the next
+ * start). Each write appends to every bucket file that gathered lines (up to 1024, an open, write and close each),
+ * so the longer the interval, the more lines share those calls.
+ */
+const INDEX_MARK_INTERVAL_MS = 30_000;
 const INDEX_MARK_FILE = 'indexed.json';
-/** Index lines gathered in memory past which they are appended before the mark is due. */
-const INDEX_BUFFER_LINES = 4096;
+/** Index lines gathered in memory past which they are appended before the mark is due (some 3 MB). */
+const INDEX_BUFFER_LINES = 32_768;
 
 type IndexKind = 'queue' | 'message' | 'recipient' | 'domain';
 const INDEX_KINDS: readonly IndexKind[] = ['queue', 'message', 'recipient', 'domain'];
@@ -132,7 +137,7 @@ function indexKeys(record: EvidenceRecord): Array<[IndexKind, string]> {
 }
 
 function bucketName(key: string): string {
-  return `${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 2)}.tsv`;
+  return `${hash('sha256', key, 'hex').slice(0, 2)}.tsv`;
 }
 
 async function readText(file: string): Promise<string | undefined> {
@@ -185,8 +190,8 @@ export class FileEvidenceLog implements EvidenceLog {
   private indexed: IndexMark | undefined;
   private markWrittenAt = 0;
   private readonly markIntervalMs: number;
-  /** Index lines not yet appended: bucket file -> lines. Only changed or appended under the lock. */
-  private indexBuffer = new Map<string, string>();
+  /** Index lines not yet appended: bucket file (kind/hh.tsv under index/) -> lines. Only changed or appended under the lock. */
+  private indexBuffer = new Map<string, string[]>();
   private indexBufferLines = 0;
   /** The newest day's segment, kept open for appending while the path still names it. */
   private segment: { day: string; ino: number; handle: fs.FileHandle } | undefined;
@@ -335,32 +340,46 @@ export class FileEvidenceLog implements EvidenceLog {
   private startBatch(): void {
     if (this.flushing || this.pending.length === 0) return;
     this.flushing = true;
-    const batch = this.pending.splice(0);
-    void this.writeBatch(batch).finally(() => {
+    void this.writeBatch().finally(() => {
       this.flushing = false;
       this.startBatch();
     });
   }
 
-  private async writeBatch(batch: Pending[]): Promise<void> {
+  /**
+   * Writes what is pending as one batch. The batch is taken as late as it can be: under the lock, once the head is
+   * checked, so every append that arrived while the lock was taken and the segment looked at shares this fsync
+   * (no timer: nothing waits that could have been written).
+   */
+  private async writeBatch(): Promise<void> {
+    const waiting = this.pending.length;
+    let batch: Pending[] | undefined;
+    const take = (): readonly EvidenceRecordInput[] => {
+      batch = this.pending.splice(0);
+      return batch.length === 1 ? batch[0]!.inputs : batch.flatMap((p) => p.inputs);
+    };
     try {
       await this.prepare();
-      const stored = await withFileLock(this.lockFile, () => this.appendLocked(batch.flatMap((p) => p.inputs)));
+      const stored = await withFileLock(this.lockFile, () => this.appendLocked(take));
       let offset = 0;
-      for (const p of batch) {
-        p.resolve(stored.slice(offset, offset + p.inputs.length));
+      for (const p of batch!) {
+        p.resolve(offset === 0 && p.inputs.length === stored.length ? stored : stored.slice(offset, offset + p.inputs.length));
         offset += p.inputs.length;
       }
     } catch (error) {
       this.head = undefined;
       await this.closeSegment();
-      for (const p of batch) p.reject(error);
+      // Failed before the batch was taken: the appends that were waiting then fail, later ones get their own try.
+      for (const p of batch ?? this.pending.splice(0, waiting)) p.reject(error);
     }
   }
 
-  private async appendLocked(inputs: readonly EvidenceRecordInput[]): Promise<EvidenceRecord[]> {
+  /** Appends the records `take` hands over (called once the head is known); returns them as stored. */
+  private async appendLocked(take: () => readonly EvidenceRecordInput[]): Promise<EvidenceRecord[]> {
+    const head = await this.headLocked(evidenceDay(this.now()));
+    const inputs = take();
+    // Read after the batch is taken, so no record is logged before the time its caller set.
     const now = this.now();
-    const head = await this.headLocked(evidenceDay(now));
     // Never log before the head (another process's clock may run a little ahead): the chain's days only grow.
     const loggedAt = Math.max(now, head?.loggedAt ?? 0);
     const day = evidenceDay(loggedAt);
@@ -591,8 +610,11 @@ export class FileEvidenceLog implements EvidenceLog {
         const seenKey = `${kind}\t${key}`;
         if (this.seen.has(seenKey)) continue;
         this.seen.add(seenKey);
-        const file = path.join(this.index, kind, bucketName(key));
-        this.indexBuffer.set(file, `${this.indexBuffer.get(file) ?? ''}${encodeURIComponent(key)}\t${record.day}\n`);
+        const bucket = `${kind}/${bucketName(key)}`;
+        const line = `${encodeURIComponent(key)}\t${record.day}\n`;
+        const lines = this.indexBuffer.get(bucket);
+        if (lines === undefined) this.indexBuffer.set(bucket, [line]);
+        else lines.push(line);
         this.indexBufferLines++;
       }
     }
@@ -607,7 +629,7 @@ export class FileEvidenceLog implements EvidenceLog {
     // Parallel appends to distinct files (different buckets never share a line).
     const pending = [...lines];
     const worker = async () => {
-      for (let next = pending.pop(); next !== undefined; next = pending.pop()) await fs.appendFile(next[0], next[1], { mode: 0o600 });
+      for (let next = pending.pop(); next !== undefined; next = pending.pop()) await fs.appendFile(path.join(this.index, next[0]), next[1].join(''), { mode: 0o600 });
     };
     await Promise.all(Array.from({ length: Math.min(INDEX_WRITERS, pending.length) }, worker));
   }
