@@ -18,7 +18,17 @@ function run(leg: LegId, figures: Partial<LegRun & { arrived: number; submitFail
 
 describe('selectLegs', () => {
   it('runs every leg by default, Sealgate legs first and both Postfix peers last', () => {
-    expect(selectLegs({ backends: ['lmdb', 'file', 'redis'], postfix: true })).toEqual(['lmdb', 'default', 'file', 'redis', 'redis-multi', 'redis-cluster', 'redis-cluster-multi', 'postfix-reuse', 'postfix']);
+    expect(selectLegs({ backends: ['lmdb', 'file', 'redis'], postfix: true })).toEqual([
+      'lmdb',
+      'default',
+      'file',
+      'redis',
+      'redis-multi',
+      'redis-cluster',
+      'redis-cluster-multi',
+      'postfix-reuse',
+      'postfix',
+    ]);
   });
 
   it('maps --backends onto the legs of that store and --no-postfix drops both Postfix legs', () => {
