@@ -42,8 +42,12 @@ export function readStat(pid: number): ProcStat | undefined {
   };
 }
 
-/** VmRSS and VmHWM (peak RSS) in bytes; undefined once the process is gone. */
-export function readMemory(pid: number): { rss: number; hwm: number } | undefined {
+/**
+ * VmRSS and VmHWM (peak RSS) in bytes, and RSS split into anonymous memory (heap, buffers) and file-backed pages
+ * mapped into the process (an LMDB environment's pages: page cache the kernel can take back); undefined once the
+ * process is gone.
+ */
+export function readMemory(pid: number): { rss: number; hwm: number; anon: number; file: number } | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/status`, 'latin1');
@@ -51,7 +55,7 @@ export function readMemory(pid: number): { rss: number; hwm: number } | undefine
     return undefined;
   }
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
 /** Proportional set size in bytes (shared pages split between their users); 0 when unreadable. */

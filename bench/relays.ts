@@ -31,7 +31,7 @@ export interface RelayUnderTest {
   /** CPU seconds used so far (the relay's process tree), and the kernel-mode part. */
   cpuSeconds(): CpuSeconds;
   /** Current memory in bytes: RSS (summed over processes for Postfix) and PSS for process trees. */
-  memory(): { rss: number; pss?: number };
+  memory(): { rss: number; pss?: number; anon?: number; file?: number };
   /** Peak RSS in bytes as the kernel counts it (VmHWM), when the relay is one process. */
   kernelPeakRss(): number | undefined;
   stop(): Promise<void>;
@@ -193,7 +193,10 @@ export async function startSealgate(options: SealgateOptions): Promise<RelayUnde
       host: '127.0.0.1',
       port,
       cpuSeconds: () => treeCpuSeconds(pid),
-      memory: () => ({ rss: readMemory(relayPid())?.rss ?? 0 }),
+      memory: () => {
+        const memory = readMemory(relayPid());
+        return { rss: memory?.rss ?? 0, anon: memory?.anon ?? 0, file: memory?.file ?? 0 };
+      },
       kernelPeakRss: () => readMemory(relayPid())?.hwm,
       stop,
     };

@@ -56,10 +56,10 @@ export async function runQueuedWhileSinksDown(context: Context): Promise<{ figur
         size,
         accepted: load.submissions.length,
         submitFailures: load.failures.length,
-        rssMiB: (relay.memory().rss / MiB).toFixed(1),
+        ...memoryFigures(relay.memory()),
         peakRssMiB: ((relay.kernelPeakRss() ?? 0) / MiB).toFixed(1),
       };
-      context.log(`  ${messages} queued: RSS ${figures.rssMiB} MiB, peak ${figures.peakRssMiB} MiB (${figures.accepted} accepted)`);
+      context.log(`  ${messages} queued: RSS ${figures.rssMiB} MiB (anonymous ${figures.anonMiB}, file-backed ${figures.fileMiB}), peak ${figures.peakRssMiB} MiB (${figures.accepted} accepted)`);
       const peak = relay.kernelPeakRss() ?? 0;
       return {
         figures,
@@ -102,9 +102,12 @@ export async function runLargeMessage(context: Context): Promise<{ figures: Reco
         peakBeforeMiB: (peakBefore / MiB).toFixed(1),
         peakAfterMiB: (peakAfter / MiB).toFixed(1),
         growthMiB: (growth / MiB).toFixed(1),
+        after: memoryFigures(relay.memory()),
         submitSeconds: load.submissions[0] ? ((load.submissions[0].acceptedAt - load.submissions[0].startedAt) / 1000).toFixed(2) : 'n/a',
       };
-      context.log(`  50 MiB message: RSS ${figures.rssBeforeMiB} MiB before, peak ${figures.peakAfterMiB} MiB after (growth ${figures.growthMiB} MiB), arrived ${figures.arrivedBytes} bytes`);
+      context.log(
+        `  50 MiB message: RSS ${figures.rssBeforeMiB} MiB before, peak ${figures.peakAfterMiB} MiB after (growth ${figures.growthMiB} MiB; now anonymous ${figures.after.anonMiB}, file-backed ${figures.after.fileMiB}), arrived ${figures.arrivedBytes} bytes`,
+      );
       return {
         figures,
         check: {
@@ -117,6 +120,12 @@ export async function runLargeMessage(context: Context): Promise<{ figures: Reco
       await stop();
     }
   });
+}
+
+/** Current RSS in MiB, and its anonymous and file-backed parts where /proc tells them apart. */
+function memoryFigures(memory: { rss: number; anon?: number; file?: number }): { rssMiB: string; anonMiB: string; fileMiB: string } {
+  const mib = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : (bytes / MiB).toFixed(1));
+  return { rssMiB: mib(memory.rss), anonMiB: mib(memory.anon), fileMiB: mib(memory.file) };
 }
 
 const FSYNC_DONE = /\b(?:fsync|fdatasync|msync)\(.*\)\s+=\s+0|<\.\.\. (?:fsync|fdatasync|msync) resumed>.*=\s+0/;
