@@ -1,239 +1,55 @@
-import type { Readable } from 'node:stream';
-import type {
-  ClaimedJob,
-  EvidenceAnchor,
-  EvidenceBase,
-  EvidencePruneResult,
-  EvidenceQuery,
-  EvidenceRecord,
-  EvidenceRecordInput,
-  FallbackFilter,
-  FallbackItem,
-  EnqueueOptions,
-  HeaderFacts,
-  JobRecord,
-  JobResult,
-  JobScope,
-  MessageFilter,
-  MessageRecord,
-  NewMessage,
-  PortalEvent,
-  PortalEventInput,
-  PortalFilter,
-  PortalItem,
-  QuarantineEntry,
-  QuarantineKind,
-  Store,
-  StoreCounts,
-  TlsRptTally,
-  WaitingJobs,
-} from '../types';
+import { RoleStore, type StoreParts } from '../role-store';
+import type { QuarantineStore } from '../roles';
 import { FileQueueAdmin } from './admin';
 import { FileCache } from './cache';
+import { FileEvidenceLog } from './evidence';
 import { FileFallbackStore } from './fallback';
 import { FilePortalStore } from './portal';
 import { FileJobQueue } from './queue';
 import { FileRetention } from './retention';
 import { FileSpool, type FileStoreOptions } from './spool';
-import { FileEvidenceLog } from './evidence';
 import { FileTlsRptCounters } from './tlsrpt';
 
 export type { FileStoreOptions } from './spool';
 
+type FileParts = StoreParts & { spool: FileSpool; evidence: FileEvidenceLog };
+
 /**
- * The embedded backend: every role (queue.ts, admin.ts, fallback.ts, portal.ts, cache.ts, retention.ts) over one
- * shared spool core (spool.ts). This class only hands each call to the role that implements it.
+ * The embedded backend as one file per record: every role (queue.ts, admin.ts, fallback.ts, portal.ts, cache.ts,
+ * retention.ts, tlsrpt.ts, evidence.ts) over one shared spool core (spool.ts); RoleStore hands each call to its role.
  */
-export class FileStore implements Store {
+export class FileStore extends RoleStore<FileParts> {
   readonly kind = 'file' as const;
-  private readonly spool: FileSpool;
-  private readonly queue: FileJobQueue;
-  private readonly admin: FileQueueAdmin;
-  private readonly fallback: FileFallbackStore;
-  private readonly portal: FilePortalStore;
-  private readonly cache: FileCache;
-  private readonly retention: FileRetention;
-  private readonly tlsrpt: FileTlsRptCounters;
-  private readonly evidence: FileEvidenceLog;
 
   constructor(options: FileStoreOptions) {
-    this.spool = new FileSpool(options);
-    this.queue = new FileJobQueue(this.spool);
-    this.admin = new FileQueueAdmin(this.spool);
-    this.fallback = new FileFallbackStore(this.spool);
-    this.portal = new FilePortalStore(this.spool.layout);
-    this.cache = new FileCache(this.spool.layout);
-    this.retention = new FileRetention(this.spool);
-    this.tlsrpt = new FileTlsRptCounters(this.spool.layout);
-    this.evidence = new FileEvidenceLog(options);
+    const spool = new FileSpool(options);
+    const quarantine: QuarantineStore = {
+      quarantineMessage: (messageId, kind, reason, jobId) => spool.quarantineMessage(messageId, kind, kind === 'result' ? 'result-unrecorded' : 'invalid-record', reason, jobId),
+      listQuarantined: async () => (await spool.quarantine.list()).map(({ files: _files, ...entry }) => entry),
+      purgeQuarantined: (before) => spool.quarantine.purge(before),
+    };
+    super({
+      spool,
+      queue: new FileJobQueue(spool),
+      admin: new FileQueueAdmin(spool),
+      fallback: new FileFallbackStore(spool),
+      portal: new FilePortalStore(spool.layout),
+      cache: new FileCache(spool.layout),
+      retention: new FileRetention(spool),
+      quarantine,
+      tlsrpt: new FileTlsRptCounters(spool.layout),
+      evidence: new FileEvidenceLog(options),
+    });
   }
 
   open(): Promise<void> {
-    return this.spool.open();
+    return this.parts.spool.open();
   }
   async close(): Promise<void> {
-    await this.spool.close();
-    await this.evidence.close();
+    await this.parts.spool.close();
+    await this.parts.evidence.close();
   }
   ping(): Promise<void> {
-    return this.spool.ping();
-  }
-
-  enqueue(message: NewMessage, body: Readable, headers?: HeaderFacts, options?: EnqueueOptions): Promise<MessageRecord> {
-    return this.queue.enqueue(message, body, headers, options);
-  }
-  openBody(id: string): Promise<Readable> {
-    return this.queue.openBody(id);
-  }
-  claimDue(owner: string, limit: number, leaseMs: number, now?: number): Promise<ClaimedJob[]> {
-    return this.queue.claimDue(owner, limit, leaseMs, now);
-  }
-  renewLease(jobId: string, owner: string, leaseMs: number): Promise<void> {
-    return this.queue.renewLease(jobId, owner, leaseMs);
-  }
-  releaseLease(jobId: string, owner: string): Promise<void> {
-    return this.queue.releaseLease(jobId, owner);
-  }
-  completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord> {
-    return this.queue.completeJob(jobId, owner, result);
-  }
-
-  getMessage(id: string): Promise<MessageRecord | undefined> {
-    return this.admin.getMessage(id);
-  }
-  listMessages(filter?: MessageFilter): Promise<MessageRecord[]> {
-    return this.admin.listMessages(filter);
-  }
-  hold(messageId: string, scope?: JobScope): Promise<MessageRecord> {
-    return this.admin.hold(messageId, scope);
-  }
-  release(messageId: string, scope?: JobScope): Promise<MessageRecord> {
-    return this.admin.release(messageId, scope);
-  }
-  retryNow(messageId: string, scope?: JobScope): Promise<MessageRecord> {
-    return this.admin.retryNow(messageId, scope);
-  }
-  deleteMessage(messageId: string): Promise<void> {
-    return this.admin.deleteMessage(messageId);
-  }
-  counts(): Promise<StoreCounts> {
-    return this.admin.counts();
-  }
-  waitingJobs(): Promise<WaitingJobs> {
-    return this.admin.waitingJobs();
-  }
-
-  listFallback(filter?: FallbackFilter): Promise<FallbackItem[]> {
-    return this.fallback.listFallback(filter);
-  }
-  getFallback(id: string): Promise<FallbackItem | undefined> {
-    return this.fallback.getFallback(id);
-  }
-  claimFallback(owner: string, limit: number, leaseMs: number, now?: number): Promise<FallbackItem[]> {
-    return this.fallback.claimFallback(owner, limit, leaseMs, now);
-  }
-  ackFallback(id: string, owner: string): Promise<void> {
-    return this.fallback.ackFallback(id, owner);
-  }
-  releaseFallback(id: string): Promise<void> {
-    return this.fallback.releaseFallback(id);
-  }
-  deleteFallback(id: string): Promise<void> {
-    return this.fallback.deleteFallback(id);
-  }
-
-  putPortalCopy(item: PortalItem, ciphertext: Readable): Promise<void> {
-    return this.portal.putPortalCopy(item, ciphertext);
-  }
-  getPortalItem(id: string): Promise<PortalItem | undefined> {
-    return this.portal.getPortalItem(id);
-  }
-  findPortalItemByToken(tokenHash: string): Promise<PortalItem | undefined> {
-    return this.portal.findPortalItemByToken(tokenHash);
-  }
-  listPortalItems(filter?: PortalFilter): Promise<PortalItem[]> {
-    return this.portal.listPortalItems(filter);
-  }
-  updatePortalItem(id: string, mutate: (item: PortalItem) => PortalItem): Promise<PortalItem> {
-    return this.portal.updatePortalItem(id, mutate);
-  }
-  openPortalCiphertext(id: string): Promise<Readable> {
-    return this.portal.openPortalCiphertext(id);
-  }
-  shredPortalCopy(id: string): Promise<void> {
-    return this.portal.shredPortalCopy(id);
-  }
-  appendPortalEvent(itemId: string, event: PortalEventInput): Promise<PortalEvent> {
-    return this.portal.appendPortalEvent(itemId, event);
-  }
-  portalEvents(itemId: string): Promise<PortalEvent[]> {
-    return this.portal.portalEvents(itemId);
-  }
-
-  cacheGet(namespace: string, key: string): Promise<string | undefined> {
-    return this.cache.cacheGet(namespace, key);
-  }
-  cacheSet(namespace: string, key: string, value: string, ttlMs: number): Promise<void> {
-    return this.cache.cacheSet(namespace, key, value, ttlMs);
-  }
-  cacheDelete(namespace: string, key: string): Promise<void> {
-    return this.cache.cacheDelete(namespace, key);
-  }
-  cacheIncrement(namespace: string, key: string, ttlMs: number): Promise<number> {
-    return this.cache.cacheIncrement(namespace, key, ttlMs);
-  }
-
-  quarantineMessage(messageId: string, kind: QuarantineKind, reason: string, jobId?: string): Promise<void> {
-    return this.spool.quarantineMessage(messageId, kind, kind === 'result' ? 'result-unrecorded' : 'invalid-record', reason, jobId);
-  }
-  async listQuarantined(): Promise<QuarantineEntry[]> {
-    return (await this.spool.quarantine.list()).map(({ files: _files, ...entry }) => entry);
-  }
-  purgeQuarantined(before: number): Promise<QuarantineEntry[]> {
-    return this.spool.quarantine.purge(before);
-  }
-
-  sweep(now?: number): Promise<number> {
-    return this.retention.sweep(now);
-  }
-
-  tlsRptCount(day: string, domain: string, policy: string, detail: string | null, count?: number): Promise<void> {
-    return this.tlsrpt.tlsRptCount(day, domain, policy, detail, count);
-  }
-  tlsRptDomains(day: string): Promise<string[]> {
-    return this.tlsrpt.tlsRptDomains(day);
-  }
-  tlsRptRead(domain: string, day: string): Promise<TlsRptTally[]> {
-    return this.tlsrpt.tlsRptRead(domain, day);
-  }
-  tlsRptPrune(before: string): Promise<number> {
-    return this.tlsrpt.tlsRptPrune(before);
-  }
-  appendEvidence(records: readonly EvidenceRecordInput[]): Promise<EvidenceRecord[]> {
-    return this.evidence.appendEvidence(records);
-  }
-  queryEvidence(query: EvidenceQuery): AsyncIterable<EvidenceRecord> {
-    return this.evidence.queryEvidence(query);
-  }
-  evidenceDays(): Promise<string[]> {
-    return this.evidence.evidenceDays();
-  }
-  readEvidenceDay(day: string): Promise<string[]> {
-    return this.evidence.readEvidenceDay(day);
-  }
-  evidenceAnchors(): Promise<EvidenceAnchor[]> {
-    return this.evidence.evidenceAnchors();
-  }
-  evidenceBase(): Promise<EvidenceBase | null> {
-    return this.evidence.evidenceBase();
-  }
-  evidenceHead(): Promise<EvidenceRecord | undefined> {
-    return this.evidence.evidenceHead();
-  }
-  sealEvidence(now?: number): Promise<EvidenceAnchor[]> {
-    return this.evidence.sealEvidence(now);
-  }
-  pruneEvidence(beforeDay: string): Promise<EvidencePruneResult> {
-    return this.evidence.pruneEvidence(beforeDay);
+    return this.parts.spool.ping();
   }
 }

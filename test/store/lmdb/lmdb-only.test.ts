@@ -15,7 +15,7 @@ const CHILD = path.join(__dirname, 'admin-child.ts');
 
 /** The store's environment (the test reaches inside to stub the flush and the chunk writes). */
 function envOf(store: LmdbStore): LmdbEnv {
-  return (store as unknown as { spool: { env: LmdbEnv } }).spool.env;
+  return (store as unknown as { parts: { spool: { env: LmdbEnv } } }).parts.spool.env;
 }
 
 function runChild(dir: string, actions: string[]): Promise<void> {
