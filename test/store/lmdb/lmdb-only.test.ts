@@ -206,6 +206,23 @@ describe('LMDB store', () => {
     expect(env.messages.getKeysCount()).toBe(0);
   });
 
+  test('a sweep of more finished messages than one transaction takes removes them all, bodies first', async () => {
+    const store = await backend.openStore({ keepFinished: 0 });
+    const raw = rawEnv(backend.dir);
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 300; i++) ids.push((await store.enqueue(newMessage([`r${i}@one.test`]), chunked(Buffer.from(`body ${i}\r\n`)))).id);
+      for (const claimed of await store.claimDue('w1', 300, 60_000)) {
+        await store.completeJob(claimed.job.id, 'w1', { recipients: [{ address: claimed.job.recipients[0]!.address, outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] });
+      }
+      expect(await store.sweep(Date.now() + 1)).toBe(300);
+      expect(await store.listMessages({ includeDeleted: true })).toEqual([]);
+      for (const id of ids) expect(chunksOf(raw, id)).toEqual([]);
+    } finally {
+      await raw.close();
+    }
+  });
+
   test('bodies at the chunk boundaries read back byte for byte from exactly as many chunks as their size needs', async () => {
     const store = await backend.open();
     const raw = rawEnv(backend.dir);
