@@ -4,8 +4,9 @@ import type { LmdbEnv } from './env';
 export const CHANGE_POLL_MS = 1000;
 
 /**
- * The cross-process notice: every admin write appends the id it changed to the `changes` sub-database in the
- * same transaction, so the relay (which keeps a schedule in memory) re-reads those messages without a restart.
+ * The cross-process notice: every admin write and every message queued by another process (the CLI sending a
+ * TLS report) appends the id to the `changes` sub-database in the same transaction, so the relay (which keeps a
+ * schedule in memory) reads those messages without a restart.
  * Only the relay (the process holding the spool lock: `consumer`) reads the notices, and removes those it
  * handled; it skips its own (its index already has them). Other processes re-read the messages instead (spool.ts).
  */

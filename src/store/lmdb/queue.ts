@@ -74,6 +74,8 @@ export class LmdbJobQueue implements JobQueue {
       await env.write(() => {
         if (chunks.tail) env.bodies.putSync([id, chunks.written], chunks.tail);
         env.messages.putSync(id, encode(record));
+        // A message queued by another process (a CLI sending a TLS report) reaches the relay's schedule this way.
+        this.spool.changes.note(id);
       });
     } catch (error) {
       await this.dropChunks(id, chunks.written);
@@ -104,6 +106,7 @@ export class LmdbJobQueue implements JobQueue {
           env.messages.putSync(id, encode(record));
           for (const item of fallback) env.fallback.putSync(item.id, encode(item));
           for (const jobId of inflightJobs) env.inflight.putSync(jobId, '');
+          this.spool.changes.note(id);
         });
       } catch (error) {
         await this.dropChunks(id, chunks.written);

@@ -18,13 +18,16 @@ function envOf(store: LmdbStore): LmdbEnv {
   return (store as unknown as { parts: { spool: { env: LmdbEnv } } }).parts.spool.env;
 }
 
-function runChild(dir: string, actions: string[]): Promise<void> {
+/** Runs the admin child on the spool; resolves with what it printed. */
+function runChild(dir: string, actions: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--require', 'tsx/cjs', CHILD, dir, ...actions], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', CHILD, dir, ...actions], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
     child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`admin child exited ${code}: ${stderr}`))));
+    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`admin child exited ${code}: ${stderr}`))));
   });
 }
 
@@ -92,6 +95,23 @@ describe('LMDB store', () => {
       } finally {
         await raw.close();
       }
+    } finally {
+      await release();
+    }
+  });
+
+  test('a message queued by another process (the CLI sending a report) reaches the running relay without a restart', async () => {
+    const release = await acquireSpoolLock(backend.dir);
+    try {
+      const relay = await backend.openStore();
+      const id = (await runChild(backend.dir, ['enqueue:postmaster@reports.test'])).trim();
+      const claimed: string[] = [];
+      for (let attempt = 0; attempt < 100 && claimed.length === 0; attempt++) {
+        claimed.push(...(await relay.claimDue('w', 10, 60_000)).map((c) => c.message.id));
+        if (claimed.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(claimed).toEqual([id]);
+      expect((await readAll(await relay.openBody(id))).toString()).toContain('queued by the CLI');
     } finally {
       await release();
     }
