@@ -17,7 +17,7 @@ describe('config loading', () => {
   test('the shipped default config is valid and describes the three documented listeners', () => {
     const { config, file } = loadConfig(undefined, {});
     expect(file).toBe(DEFAULT_CONFIG_FILE);
-    expect(config.queue.backend).toBe('file');
+    expect(config.queue.backend).toBe('lmdb');
     expect(config.queue.path).toBe(path.resolve(path.dirname(DEFAULT_CONFIG_FILE), '../queue'));
     expect(config.listeners.map((l) => [l.host, l.port, l.tls, l.auth, l.trustedNetworks])).toEqual([
       ['127.0.0.1', 2587, 'starttls', 'required', []],
