@@ -1,3 +1,4 @@
+import { NotFoundError } from './errors';
 import { createHash, randomFillSync } from 'node:crypto';
 
 // Crockford base32: sortable as text in the same order as the numbers, and safe in file names and SMTP replies.
@@ -71,4 +72,16 @@ export function messageIdOfFallback(fallbackId: string): string {
 export function domainOf(address: string): string {
   const at = address.lastIndexOf('@');
   return (at < 0 ? address : address.slice(at + 1)).toLowerCase();
+}
+
+/** The parts of a job id that names a real message; NotFoundError otherwise (no such job can exist). */
+export function jobOf(jobId: string): { messageId: string; domain: string } {
+  const parsed = parseJobId(jobId);
+  if (!parsed || !isMessageId(parsed.messageId)) throw new NotFoundError(`job ${jobId} not found`);
+  return parsed;
+}
+
+/** A fallback item id as fallbackIdOf builds them: the message id, a dot, 16 hex digits. */
+export function isFallbackId(id: string): boolean {
+  return /^[0-9A-Z]{22}\.[0-9a-f]{16}$/.test(id);
 }

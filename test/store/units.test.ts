@@ -4,10 +4,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { Schedule } from '../../src/store/file/schedule';
 import { withFileLock } from '../../src/store/file/locks';
-import { domainOf, fallbackIdOf, isMessageId, newMessageId, parseJobId } from '../../src/store/ids';
+import { domainOf, fallbackIdOf, isFallbackId, isMessageId, jobOf, newMessageId, parseJobId } from '../../src/store/ids';
+import { NotFoundError } from '../../src/store/types';
 import { finalStateOf } from '../../src/store/records';
 
 describe('ids', () => {
+  test('jobOf names the message and domain of a real job id, and throws not-found for any other', () => {
+    const id = newMessageId();
+    expect(jobOf(`${id}/example.org`)).toEqual({ messageId: id, domain: 'example.org' });
+    for (const bad of ['nope', `${id}`, 'x/example.org']) expect(() => jobOf(bad)).toThrow(NotFoundError);
+  });
+
+  test('isFallbackId accepts the ids fallbackIdOf builds and nothing else', () => {
+    const id = fallbackIdOf(newMessageId(), 'example.org', 'a@example.org', 1);
+    expect(isFallbackId(id)).toBe(true);
+    for (const bad of ['', `${id}x`, id.toLowerCase(), `../${id}`]) expect(isFallbackId(bad)).toBe(false);
+  });
+
   test('message ids are 22 base32 characters that sort by time', () => {
     const early = newMessageId(1_700_000_000_000);
     const late = newMessageId(1_700_000_000_001);

@@ -1,4 +1,4 @@
-import { messageIdOfFallback } from '../ids';
+import { isFallbackId, messageIdOfFallback } from '../ids';
 import { matchesFallbackFilter, page, reopenRecipient } from '../records';
 import type { FallbackStore } from '../roles';
 import { handedOver, LeaseLostError, type FallbackFilter, type FallbackItem } from '../types';
@@ -17,7 +17,7 @@ export class FileFallbackStore implements FallbackStore {
   }
 
   async getFallback(id: string): Promise<FallbackItem | undefined> {
-    if (!this.spool.validFallbackId(id)) return undefined;
+    if (!isFallbackId(id)) return undefined;
     return this.spool.readFallback(id);
   }
 

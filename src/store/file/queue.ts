@@ -1,7 +1,7 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isMessageId, newMessageId, parseJobId } from '../ids';
+import { isMessageId, jobOf, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
 import { BodyDigest, BodyVerifier } from '../body-check';
@@ -170,11 +170,11 @@ export class FileJobQueue implements JobQueue {
   }
 
   async renewLease(jobId: string, owner: string, leaseMs: number): Promise<void> {
-    this.spool.leaseOf(jobId, owner).expiresAt = Date.now() + leaseMs;
+    this.spool.index.heldLease(jobId, owner).expiresAt = Date.now() + leaseMs;
   }
 
   async releaseLease(jobId: string, owner: string): Promise<void> {
-    this.spool.leaseOf(jobId, owner);
+    this.spool.index.heldLease(jobId, owner);
     this.spool.index.leases.delete(jobId);
     // The stored job is unchanged (still waiting, due at or before now): just offer it again.
     this.spool.index.schedule.set(jobId, Date.now());
@@ -183,10 +183,10 @@ export class FileJobQueue implements JobQueue {
 
   async completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord> {
     const spool = this.spool;
-    const parsed = spool.parseJob(jobId);
-    spool.leaseOf(jobId, owner);
+    const parsed = jobOf(jobId);
+    spool.index.heldLease(jobId, owner);
     const recorded = await spool.locked(parsed.messageId, async () => {
-      spool.leaseOf(jobId, owner);
+      spool.index.heldLease(jobId, owner);
       const record = await spool.readMeta(parsed.messageId, { throwIfDamaged: true });
       const index = record?.jobs.findIndex((j) => j.id === jobId) ?? -1;
       if (!record || index < 0) {

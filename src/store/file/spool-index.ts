@@ -1,5 +1,5 @@
 import { allJobsFinal, emptyCounts, isClaimable, summariseWaiting, withLease } from '../records';
-import type { FallbackItem, JobState, MessageRecord, StoreCounts, WaitingJobs } from '../types';
+import { LeaseLostError, type FallbackItem, type JobState, type MessageRecord, type StoreCounts, type WaitingJobs } from '../types';
 import { Schedule } from './schedule';
 
 export type Lease = { owner: string; expiresAt: number };
@@ -16,6 +16,13 @@ export type Lease = { owner: string; expiresAt: number };
 export class SpoolIndex {
   readonly schedule = new Schedule();
   readonly leases = new Map<string, Lease>();
+
+  /** The lease `owner` holds on the job; LeaseLostError when it holds none (expired and taken, or never). */
+  heldLease(jobId: string, owner: string): Lease {
+    const lease = this.leases.get(jobId);
+    if (lease?.owner !== owner) throw new LeaseLostError(`lease on ${jobId} is not held by ${owner}`);
+    return lease;
+  }
   /** Message id -> its job ids. */
   private readonly messages = new Map<string, string[]>();
   /** Job id -> stored state. */

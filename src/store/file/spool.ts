@@ -1,14 +1,14 @@
 import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../../log/logger';
-import { isMessageId, messageIdOfFallback, parseJobId } from '../ids';
+import { isFallbackId, isMessageId, messageIdOfFallback } from '../ids';
 import { checkFallback } from '../schema';
-import { DamagedEntryError, LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineKind, type StoreObserver } from '../types';
+import { DamagedEntryError, NotFoundError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineKind, type StoreObserver } from '../types';
 import { allJobsFinal } from '../records';
 import { fsyncDir, readJson, removeFile, sameFile, writeFileAtomic, type FileIdentity } from './durable';
 import { idOfJsonName, SpoolLayout } from './layout';
 import { KeyedMutex, releaseLockStages, spoolLockHolder, sweepLockStages, withFileLock } from './locks';
 import { inspectMeta, Quarantine, type Recovery } from './recovery';
-import { SpoolIndex, type Lease } from './spool-index';
+import { SpoolIndex } from './spool-index';
 
 export interface FileStoreOptions {
   path: string;
@@ -100,22 +100,6 @@ export class FileSpool {
 
   async ping(): Promise<void> {
     await fs.access(this.layout.meta);
-  }
-
-  leaseOf(jobId: string, owner: string): Lease {
-    const lease = this.index.leases.get(jobId);
-    if (lease?.owner !== owner) throw new LeaseLostError(`lease on ${jobId} is not held by ${owner}`);
-    return lease;
-  }
-
-  parseJob(jobId: string): { messageId: string; domain: string } {
-    const parsed = parseJobId(jobId);
-    if (!parsed || !isMessageId(parsed.messageId)) throw new NotFoundError(`job ${jobId} not found`);
-    return parsed;
-  }
-
-  validFallbackId(id: string): boolean {
-    return /^[0-9A-Z]{22}\.[0-9a-f]{16}$/.test(id);
   }
 
   /** Serialises read-modify-write of one message, in this process and across processes. */
@@ -234,7 +218,7 @@ export class FileSpool {
 
   /** Runs `task` on one fallback item under its message's lock; NotFoundError when there is no such item. */
   async withFallback(id: string, task: (item: FallbackItem) => Promise<void>): Promise<void> {
-    if (!this.validFallbackId(id)) throw new NotFoundError(`fallback item ${id} not found`);
+    if (!isFallbackId(id)) throw new NotFoundError(`fallback item ${id} not found`);
     await this.locked(messageIdOfFallback(id), async () => {
       const item = await this.readFallback(id);
       if (!item) {

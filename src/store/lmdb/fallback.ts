@@ -1,4 +1,4 @@
-import { messageIdOfFallback } from '../ids';
+import { isFallbackId, messageIdOfFallback } from '../ids';
 import { matchesFallbackFilter, page, reopenRecipient } from '../records';
 import type { FallbackStore } from '../roles';
 import { handedOver, LeaseLostError, NotFoundError, type FallbackFilter, type FallbackItem, type MessageRecord } from '../types';
@@ -22,7 +22,7 @@ export class LmdbFallbackStore implements FallbackStore {
   }
 
   async getFallback(id: string): Promise<FallbackItem | undefined> {
-    if (!this.spool.validFallbackId(id)) return undefined;
+    if (!isFallbackId(id)) return undefined;
     return this.spool.readFallback(id);
   }
 
@@ -94,7 +94,7 @@ export class LmdbFallbackStore implements FallbackStore {
    */
   private async change(id: string, task: (item: FallbackItem) => { item?: FallbackItem; remove?: boolean; record?: MessageRecord; refused?: Error }): Promise<void> {
     const spool = this.spool;
-    if (!spool.validFallbackId(id) || messageIdOfFallback(id) === '') throw new NotFoundError(`fallback item ${id} not found`);
+    if (!isFallbackId(id) || messageIdOfFallback(id) === '') throw new NotFoundError(`fallback item ${id} not found`);
     const outcome = await spool.env.write(() => {
       const read = spool.readFallbackInTxn(id);
       if (!('value' in read)) return { missing: read };

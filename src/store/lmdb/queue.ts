@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BodyVerifier } from '../body-check';
 import { KeyedMutex } from '../file/locks';
-import { isMessageId, newMessageId, parseJobId } from '../ids';
+import { isMessageId, jobOf, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
 import {
@@ -248,11 +248,11 @@ export class LmdbJobQueue implements JobQueue {
   }
 
   async renewLease(jobId: string, owner: string, leaseMs: number): Promise<void> {
-    this.spool.leaseOf(jobId, owner).expiresAt = Date.now() + leaseMs;
+    this.spool.index.heldLease(jobId, owner).expiresAt = Date.now() + leaseMs;
   }
 
   async releaseLease(jobId: string, owner: string): Promise<void> {
-    this.spool.leaseOf(jobId, owner);
+    this.spool.index.heldLease(jobId, owner);
     this.spool.index.leases.delete(jobId);
     this.spool.index.schedule.set(jobId, Date.now());
     await this.markers.clear(jobId).catch(() => undefined);
@@ -261,8 +261,8 @@ export class LmdbJobQueue implements JobQueue {
   async completeJob(jobId: string, owner: string, result: JobResult): Promise<JobRecord> {
     const spool = this.spool;
     const { env, index } = spool;
-    const { messageId } = spool.parseJob(jobId);
-    spool.leaseOf(jobId, owner);
+    const { messageId } = jobOf(jobId);
+    spool.index.heldLease(jobId, owner);
     const outcome = await env.write(() => {
       if (index.leases.get(jobId)?.owner !== owner) return { leaseLost: true as const };
       // Checked against the record as it is now, whoever changed it last (an admin command included).

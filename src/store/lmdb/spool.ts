@@ -2,9 +2,9 @@ import { promises as fs } from 'node:fs';
 import type { Logger } from '../../log/logger';
 import { SpoolLayout } from '../file/layout';
 import { spoolLockHolder } from '../file/locks';
-import { SpoolIndex, type Lease } from '../file/spool-index';
-import { isMessageId, parseJobId } from '../ids';
-import { DamagedEntryError, LeaseLostError, NotFoundError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineEntry, type QuarantineKind } from '../types';
+import { SpoolIndex } from '../file/spool-index';
+import { isMessageId } from '../ids';
+import { DamagedEntryError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineEntry, type QuarantineKind } from '../types';
 import type { FileStoreOptions } from '../file/spool';
 import { decodeFallback, decodeMessage, type Decoded } from './codec';
 import { CHANGE_POLL_MS, LmdbChanges } from './changes';
@@ -114,22 +114,6 @@ export class LmdbSpool {
       return count;
     });
     if (removed > 0) this.logger.warn({ event: 'debris-removed', count: removed }, 'body chunks without a record removed (an upload cut short)');
-  }
-
-  leaseOf(jobId: string, owner: string): Lease {
-    const lease = this.index.leases.get(jobId);
-    if (lease?.owner !== owner) throw new LeaseLostError(`lease on ${jobId} is not held by ${owner}`);
-    return lease;
-  }
-
-  parseJob(jobId: string): { messageId: string; domain: string } {
-    const parsed = parseJobId(jobId);
-    if (!parsed || !isMessageId(parsed.messageId)) throw new NotFoundError(`job ${jobId} not found`);
-    return parsed;
-  }
-
-  validFallbackId(id: string): boolean {
-    return /^[0-9A-Z]{22}\.[0-9a-f]{16}$/.test(id);
   }
 
   /**
