@@ -32,7 +32,7 @@ export class InflightMarkers {
     await this.prepare();
     const left = new Set<string>();
     for (const name of await fs.readdir(this.dir)) {
-      const jobId = decodeName(name);
+      const jobId = jobIdOfMarker(name);
       if (jobId !== undefined && isWaiting(jobId)) left.add(jobId);
       else await unlinkIfPresent(path.join(this.dir, name));
     }
@@ -64,7 +64,8 @@ export class InflightMarkers {
   }
 }
 
-function decodeName(name: string): string | undefined {
+/** The job id an in-flight marker's file name stands for; undefined for a name this store did not write. */
+export function jobIdOfMarker(name: string): string | undefined {
   try {
     const jobId = decodeURIComponent(name);
     return jobId.includes('/') ? jobId : undefined;

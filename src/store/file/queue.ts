@@ -174,10 +174,7 @@ export class FileJobQueue implements JobQueue {
   }
 
   async releaseLease(jobId: string, owner: string): Promise<void> {
-    this.spool.index.heldLease(jobId, owner);
-    this.spool.index.leases.delete(jobId);
-    // The stored job is unchanged (still waiting, due at or before now): just offer it again.
-    this.spool.index.schedule.set(jobId, Date.now());
+    this.spool.index.handBack(jobId, owner);
     await this.markers.clear(jobId).catch(() => undefined);
   }
 

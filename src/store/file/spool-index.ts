@@ -23,6 +23,16 @@ export class SpoolIndex {
     if (lease?.owner !== owner) throw new LeaseLostError(`lease on ${jobId} is not held by ${owner}`);
     return lease;
   }
+
+  /**
+   * Hands `owner`'s lease back without an attempt: the stored job is unchanged (still waiting, due at or before
+   * now), so it is offered again at once. LeaseLostError when `owner` holds none.
+   */
+  handBack(jobId: string, owner: string): void {
+    this.heldLease(jobId, owner);
+    this.leases.delete(jobId);
+    this.schedule.set(jobId, Date.now());
+  }
   /** Message id -> its job ids. */
   private readonly messages = new Map<string, string[]>();
   /** Job id -> stored state. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { messageIdOfFallback, parseJobId } from '../ids';
 import type { FallbackItem, MessageRecord } from '../types';
+import { jobIdOfMarker } from '../file/inflight';
 import { FileSpool, type FileStoreOptions } from '../file/spool';
 
 /** What a store offers to take over the messages of an embedded file spool. */
@@ -78,16 +79,7 @@ async function bodyOf(file: string): Promise<Readable | undefined> {
 /** Job ids of the file store's in-flight markers (inflight/<encoded job id>), [] when there are none. */
 async function inflightJobs(root: string): Promise<string[]> {
   const names = await fs.readdir(path.join(root, 'inflight')).catch(() => [] as string[]);
-  const jobs: string[] = [];
-  for (const name of names) {
-    try {
-      const jobId = decodeURIComponent(name);
-      if (parseJobId(jobId)) jobs.push(jobId);
-    } catch {
-      // Not a marker this store wrote: left for the directory removal.
-    }
-  }
-  return jobs;
+  return names.map(jobIdOfMarker).filter((jobId): jobId is string => jobId !== undefined && parseJobId(jobId) !== undefined);
 }
 
 function groupBy<T>(values: readonly T[], key: (value: T) => string): Map<string, T[]> {

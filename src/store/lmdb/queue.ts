@@ -252,9 +252,7 @@ export class LmdbJobQueue implements JobQueue {
   }
 
   async releaseLease(jobId: string, owner: string): Promise<void> {
-    this.spool.index.heldLease(jobId, owner);
-    this.spool.index.leases.delete(jobId);
-    this.spool.index.schedule.set(jobId, Date.now());
+    this.spool.index.handBack(jobId, owner);
     await this.markers.clear(jobId).catch(() => undefined);
   }
 
