@@ -108,7 +108,7 @@ export class LmdbSpool {
       let count = 0;
       for (const id of orphans) {
         if (env.messages.get(id) !== undefined) continue;
-        for (const key of [...env.bodies.getKeys(chunkRange(id))]) env.bodies.removeSync(key);
+        this.removeChunks(id);
         count++;
       }
       return count;
