@@ -1,6 +1,7 @@
 /* global document, window, setTimeout */
 // Idle-session warning: shown two minutes before the portal signs the reader out (halfway for short idle
-// times); at the idle time the page moves to the signed-out page. The server enforces the timeout itself.
+// times); at the idle time the page signs out (ending the session on the server) and shows the signed-out page. The server
+// enforces the timeout itself as well.
 (function () {
   'use strict';
   var box = document.getElementById('session');
@@ -13,6 +14,10 @@
     if (text) text.textContent = 'You will soon be signed out because of inactivity. Press "Stay signed in" to keep reading.';
   }, warnAfter);
   setTimeout(function () {
-    window.location.assign('/signed-out');
+    // Sign out on the server too, through the page's own sign-out form: the server's idle clock started at
+    // the page's last request, a little after this timer, so for a moment the session would outlive the page.
+    var signout = document.querySelector('form[action="/signout"]');
+    if (signout) signout.submit();
+    else window.location.assign('/signed-out');
   }, idle);
 })();
