@@ -30,7 +30,7 @@ export const BODY_CHUNK = 256 * 1024;
 /**
  * A body larger than this is stored as a file (lmdb-bodies/<id>, body-files.ts), not in chunks. LMDB reads through
  * a shared memory map, so relaying a body from chunks maps all of it into the relay's memory (a 50 MiB message grew
- * RSS by 77-90 MiB, against the < 64 MB target); a file is read with read(), a piece at a time. Smaller bodies (most
+ * RSS by 77-91 MiB, against the < 64 MB target); a file is read with read(), a piece at a time. Smaller bodies (most
  * mail) stay in LMDB: one transaction with the record and the last chunk, no file to create, flush and remove.
  * Enqueue holds up to this many bytes in memory before it knows which way a body goes.
  */
