@@ -1,8 +1,12 @@
 import type { Logger } from '../../log/logger';
 import type { QuarantineEntry, StoreObserver } from '../types';
+import type { LmdbBodyFiles } from './body-files';
 import { MAX_CHUNK, type LmdbEnv } from './env';
 
-/** One quarantine value: the entry and what was kept of it (record and item texts; body chunks live in `kept`). */
+/**
+ * One quarantine value: the entry and what was kept of it (record and item texts; body chunks live in `kept`, a
+ * body file in lmdb-bodies/kept/<at>-<id>).
+ */
 interface Kept {
   entry: QuarantineEntry;
   record?: string;
@@ -13,11 +17,14 @@ interface Kept {
 /**
  * Damaged entries set aside inside the LMDB environment, never deleted until purged: the record text as it was,
  * its fallback items and its body chunks move out of the live sub-databases in the same transaction that
- * records why, so a message is either live or quarantined, never half of each.
+ * records why, so a message is either live or quarantined, never half of each. A body file moves into
+ * lmdb-bodies/kept/ after that transaction commits (the spool's forget; the relay's next open finishes a move cut
+ * short) and is deleted after the purge commits.
  */
 export class LmdbQuarantine {
   constructor(
     private readonly env: LmdbEnv,
+    private readonly files: LmdbBodyFiles,
     private readonly logger: Logger,
     private readonly observer?: StoreObserver,
   ) {}
@@ -77,18 +84,26 @@ export class LmdbQuarantine {
     return this.env.quarantine.getKeysCount();
   }
 
-  /** Deletes entries set aside before `before` with whatever was kept of them. */
+  /** Deletes entries set aside before `before` with whatever was kept of them (body files after the commit). */
   async purge(before: number): Promise<QuarantineEntry[]> {
     const { env } = this;
-    return env.write(() => {
-      const purged: QuarantineEntry[] = [];
+    const keys: Array<[number, string]> = [];
+    const purged = await env.write(() => {
+      keys.length = 0;
+      const entries: QuarantineEntry[] = [];
       for (const { key, value } of [...env.quarantine.getRange({ end: [before] })]) {
-        purged.push(entryOf(key, value));
+        entries.push(entryOf(key, value));
+        keys.push(key);
         for (const chunk of [...env.kept.getKeys({ start: [key[0], key[1], 0], end: [key[0], key[1], MAX_CHUNK] })]) env.kept.removeSync(chunk);
         env.quarantine.removeSync(key);
       }
-      return purged;
+      return entries;
     });
+    // A file left by a failed removal has no entry any more: the relay's next open removes it as debris.
+    await this.files.removeKept(keys).catch((error: Error) => {
+      this.logger.warn({ event: 'quarantine-body-file-failed', err: error.message }, 'could not delete the body file of a purged quarantine entry');
+    });
+    return purged;
   }
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { BodyVerifier } from '../body-check';
 import { KeyedMutex } from '../file/locks';
@@ -27,17 +28,38 @@ import type { LmdbSpool } from './spool';
 /** Every body chunk holds this many bytes, except the last: openBody knows from the size how many there are. */
 export const BODY_CHUNK = 256 * 1024;
 /**
- * Most bytes of chunk puts left uncommitted before reading more of the body: the stream waits for the commit, so
- * a large body is never held in memory whole (lmdb-js keeps what a put was given until it commits).
+ * A body larger than this is stored as a file (lmdb-bodies/<id>, body-files.ts), not in chunks. LMDB reads through
+ * a shared memory map, so relaying a body from chunks maps all of it into the relay's memory (a 50 MiB message grew
+ * RSS by 77-91 MiB, against the < 64 MB target); a file is read with read(), a piece at a time. Smaller bodies (most
+ * mail) stay in LMDB: one transaction with the record and the last chunk, no file to create, flush and remove.
+ * Enqueue holds up to this many bytes in memory before it knows which way a body goes.
  */
-export const UNCOMMITTED_LIMIT = 4 * 1024 * 1024;
+export const SPILL_SIZE = 1024 * 1024;
 
 /** How many chunks a body of `size` bytes is stored in. */
 export function chunkCount(size: number): number {
   return Math.ceil(size / BODY_CHUNK);
 }
 
-/** The job queue over LMDB: chunked enqueue with backpressure, in-memory leases checked in the transaction, results. */
+/** Where a body of `size` bytes is stored: a file (larger than SPILL_SIZE), else chunks. */
+export function isFileBody(size: number): boolean {
+  return size > SPILL_SIZE;
+}
+
+/** A body stored for a record still to commit: chunks (all but `tail` already committed) or a flushed file. */
+interface StoredBody {
+  size: number;
+  sha256: string;
+  /** Chunks committed so far (the tail, if any, is chunk number `written`). */
+  written: number;
+  tail: Buffer | undefined;
+  file: boolean;
+}
+
+/**
+ * The job queue over LMDB: enqueue with backpressure (a body in chunks, or a file past SPILL_SIZE), in-memory leases
+ * checked in the transaction, results.
+ */
 export class LmdbJobQueue implements JobQueue {
   private inflight: LmdbInflight | undefined;
   /** Enqueues under a caller's id, one at a time per id, so a retry never writes chunks under a stored message. */
@@ -66,11 +88,12 @@ export class LmdbJobQueue implements JobQueue {
 
   private async store(id: string, message: NewMessage, body: Readable, headers: HeaderFacts): Promise<MessageRecord> {
     const { env, index } = this.spool;
-    const chunks = await this.writeChunks(id, body);
+    const chunks = await this.writeBody(id, body);
     const record = newMessageRecord(id, message, headers, chunks.size, chunks.sha256);
     try {
-      // The record in the transaction of the last chunk, after every earlier one committed: a crash before it
-      // leaves chunks without a record (debris). A small body is one transaction: chunk and record together.
+      // The record in the transaction of the last chunk, after every earlier one committed (or after the body file
+      // is flushed): a crash before it leaves chunks or a file without a record (debris). A small body is one
+      // transaction: chunk and record together.
       await env.write(() => {
         if (chunks.tail) env.bodies.putSync([id, chunks.written], chunks.tail);
         env.messages.putSync(id, encode(record));
@@ -78,7 +101,7 @@ export class LmdbJobQueue implements JobQueue {
         this.spool.changes.note(id);
       });
     } catch (error) {
-      await this.dropChunks(id, chunks.written);
+      await this.dropBody(id, chunks);
       throw error;
     }
     index.add(record);
@@ -99,7 +122,7 @@ export class LmdbJobQueue implements JobQueue {
         body?.destroy();
         return 'present';
       }
-      const chunks = body ? await this.writeChunks(id, body) : { written: 0, tail: undefined };
+      const chunks = body ? await this.writeBody(id, body) : { written: 0, tail: undefined, file: false };
       try {
         await env.write(() => {
           if (chunks.tail) env.bodies.putSync([id, chunks.written], chunks.tail);
@@ -109,7 +132,7 @@ export class LmdbJobQueue implements JobQueue {
           this.spool.changes.note(id);
         });
       } catch (error) {
-        await this.dropChunks(id, chunks.written);
+        await this.dropBody(id, chunks);
         throw error;
       }
       index.add(record);
@@ -119,32 +142,29 @@ export class LmdbJobQueue implements JobQueue {
   }
 
   /**
-   * Streams a body into chunks under `id`, with backpressure. Every full chunk but the last is written (and
-   * committed) here; the last one comes back as `tail` for the caller's record transaction. A body stream error
-   * removes what was written and throws EnqueueAbortedError; a failing write throws its own error.
+   * Stores a body under `id`, reading it with backpressure. Up to SPILL_SIZE bytes are held in memory: a body that
+   * ends within them goes into chunks (writeChunks); a longer one into its file, written as it streams, flushed, its
+   * folder fsynced, all before this resolves. A body stream error removes what was written and throws
+   * EnqueueAbortedError; a failing write throws its own error (a store failure, not an aborted body).
    */
-  private async writeChunks(id: string, body: Readable): Promise<{ size: number; sha256: string; written: number; tail: Buffer | undefined }> {
-    const { env } = this.spool;
+  private async writeBody(id: string, body: Readable): Promise<StoredBody> {
+    const { bodyFiles } = this.spool;
     const hash = createHash('sha256');
     let size = 0;
-    let chunks = 0;
-    let uncommitted = 0;
-    let last: Promise<boolean> | undefined;
-    // A failing disk is a store failure, not an aborted body: keep the two apart for the inbound reply.
-    let diskFailure: { error: unknown } | undefined;
-    const put = async (bytes: Buffer): Promise<void> => {
-      const write = env.bodies.put([id, chunks++], bytes);
-      write.catch((error: unknown) => (diskFailure ??= { error }));
-      last = write;
-      uncommitted += bytes.length;
-      if (uncommitted >= UNCOMMITTED_LIMIT) {
-        uncommitted = 0;
-        await write.catch(() => undefined);
-      }
-      if (diskFailure) throw diskFailure.error;
-    };
     let pending: Buffer[] = [];
     let pendingBytes = 0;
+    let handle: FileHandle | undefined;
+    let created = false;
+    // A failing disk is a store failure, not an aborted body: keep the two apart for the inbound reply.
+    let diskFailure: { error: unknown } | undefined;
+    const disk = async <T>(step: () => Promise<T>): Promise<T> => {
+      try {
+        return await step();
+      } catch (error) {
+        diskFailure ??= { error };
+        throw error;
+      }
+    };
     try {
       for await (const piece of body) {
         const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
@@ -152,45 +172,93 @@ export class LmdbJobQueue implements JobQueue {
         size += bytes.length;
         pending.push(bytes);
         pendingBytes += bytes.length;
-        // Strictly more than a chunk: a full chunk at the very end stays pending, to go with the record.
-        if (pendingBytes <= BODY_CHUNK) continue;
+        if (!handle) {
+          if (size <= SPILL_SIZE) continue;
+          handle = await disk(() => bodyFiles.create(id));
+          created = true;
+        }
+        // In writes of at least a chunk; the next piece is read only once this one is written (backpressure).
+        if (pendingBytes < BODY_CHUNK) continue;
         const joined = Buffer.concat(pending, pendingBytes);
-        let offset = 0;
-        for (; joined.length - offset > BODY_CHUNK; offset += BODY_CHUNK) await put(joined.subarray(offset, offset + BODY_CHUNK));
-        pending = [joined.subarray(offset)];
-        pendingBytes = joined.length - offset;
+        pending = [];
+        pendingBytes = 0;
+        const file = handle;
+        await disk(() => writeAll(file, joined));
       }
-      if (last) await last.catch(() => undefined);
-      if (diskFailure) throw diskFailure.error;
+      if (handle) {
+        const file = handle;
+        if (pendingBytes > 0) await disk(() => writeAll(file, Buffer.concat(pending, pendingBytes)));
+        await disk(() => file.datasync());
+        handle = undefined;
+        await disk(() => file.close());
+        await disk(() => bodyFiles.synced());
+        return { size, sha256: hash.digest('hex'), written: 0, tail: undefined, file: true };
+      }
     } catch (error) {
-      await this.dropChunks(id, chunks);
+      await handle?.close().catch(() => undefined);
+      if (created) await bodyFiles.remove([id]).catch(() => undefined);
       if (diskFailure) throw diskFailure.error;
       throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
     }
-    const tail = pendingBytes > 0 ? Buffer.concat(pending, pendingBytes) : undefined;
-    return { size, sha256: hash.digest('hex'), written: chunks, tail };
+    const chunks = await this.writeChunks(id, pending, pendingBytes);
+    return { size, sha256: hash.digest('hex'), ...chunks, file: false };
   }
 
-  /** Removes the chunks of a body that was not stored (no record was written under its id). */
-  private async dropChunks(id: string, written: number): Promise<void> {
-    if (written === 0) return;
+  /**
+   * Puts a body of at most SPILL_SIZE bytes (read whole) into chunks under `id`: every full chunk but the last is
+   * written (and committed) here; the last one comes back as `tail` for the caller's record transaction. A failing
+   * write removes what was written and throws its own error.
+   */
+  private async writeChunks(id: string, pieces: Buffer[], bytes: number): Promise<{ written: number; tail: Buffer | undefined }> {
+    if (bytes === 0) return { written: 0, tail: undefined };
     const { env } = this.spool;
-    await env.root
+    const joined = Buffer.concat(pieces, bytes);
+    let written = 0;
+    let offset = 0;
+    const writes: Array<Promise<boolean>> = [];
+    // Strictly more than a chunk left: a full chunk at the very end is the tail, to go with the record.
+    for (; joined.length - offset > BODY_CHUNK; offset += BODY_CHUNK) writes.push(env.bodies.put([id, written++], joined.subarray(offset, offset + BODY_CHUNK)));
+    const failures = writes.length === 0 ? [] : (await Promise.allSettled(writes)).filter((w): w is PromiseRejectedResult => w.status === 'rejected');
+    if (failures.length > 0) {
+      await this.dropBody(id, { written, file: false });
+      throw failures[0]!.reason;
+    }
+    return { written, tail: joined.subarray(offset) };
+  }
+
+  /** Removes the chunks or the file of a body that was not stored (no record was written under its id). */
+  private async dropBody(id: string, body: { written: number; file: boolean }): Promise<void> {
+    if (body.written === 0 && !body.file) return;
+    const { env } = this.spool;
+    const unused = await env.root
       .transaction(() => {
-        if (env.messages.get(id) === undefined) this.spool.removeChunks(id);
+        if (env.messages.get(id) !== undefined) return false;
+        this.spool.removeChunks(id);
+        return true;
       })
-      .catch(() => undefined);
+      .catch(() => false);
+    if (unused && body.file) await this.spool.bodyFiles.remove([id]).catch(() => undefined);
   }
 
   async openBody(id: string): Promise<Readable> {
     if (!isMessageId(id)) throw new NotFoundError(`message ${id} not found`);
-    const { env } = this.spool;
+    const { env, bodyFiles } = this.spool;
     const record = await this.spool.readMessage(id);
     if (!record) throw new NotFoundError(`message ${id} not found`);
     if (record.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
+    if (isFileBody(record.size)) {
+      const file = await bodyFiles.open(id);
+      if (file) return this.fileBody(id, record, file);
+      // No file: a body stored before large bodies were files is in chunks.
+    }
     const expected = chunkCount(record.size);
     const stored = env.bodies.getKeysCount(chunkRange(id));
-    if (stored === 0 && expected > 0) throw new NotFoundError(`message ${id} has no body`);
+    if (stored === 0 && expected > 0) {
+      // A file under a record too small for one: a body longer than its record says (imported damaged); checked as it streams.
+      const file = isFileBody(record.size) ? undefined : await bodyFiles.open(id);
+      if (file) return this.fileBody(id, record, file);
+      throw new NotFoundError(`message ${id} has no body`);
+    }
     const lastChunk = expected > 0 ? env.bodies.get([id, expected - 1]) : undefined;
     const storedBytes = stored === expected ? (expected - 1) * BODY_CHUNK + (lastChunk?.length ?? 0) : undefined;
     if (expected > 0 && storedBytes !== record.size) {
@@ -208,6 +276,27 @@ export class LmdbJobQueue implements JobQueue {
         }
       },
     });
+    return this.verified(id, record, source);
+  }
+
+  /** A body file, read a chunk at a time with read() (never mapped), checked against its record's size and SHA-256. */
+  private async fileBody(id: string, record: MessageRecord, file: FileHandle): Promise<Readable> {
+    let size: number;
+    try {
+      size = (await file.stat()).size;
+    } catch (error) {
+      await file.close().catch(() => undefined);
+      throw error;
+    }
+    if (size !== record.size) {
+      await file.close().catch(() => undefined);
+      throw await this.damagedBody(id, `body file has ${size} of the ${record.size} bytes stored at enqueue`, 'body-size');
+    }
+    return this.verified(id, record, file.createReadStream({ highWaterMark: BODY_CHUNK }));
+  }
+
+  /** `source` through a BodyVerifier: a body that does not match its record fails (and is quarantined) at its end. */
+  private verified(id: string, record: MessageRecord, source: Readable): Readable {
     const verifier = new BodyVerifier({ size: record.size, sha256: record.sha256 }, (reason, code) => this.damagedBody(id, reason, code));
     source.on('error', (error) => verifier.destroy(error));
     verifier.on('close', () => source.destroy());
@@ -306,4 +395,9 @@ export class LmdbJobQueue implements JobQueue {
     const { jobs: _jobs, ...rest } = record;
     return { job: withLease(job, lease), message: rest, ...(resumed ? { resumed } : {}) };
   }
+}
+
+/** Writes all of `bytes` at the file's current position (a write may take fewer bytes than it was given). */
+async function writeAll(file: FileHandle, bytes: Buffer): Promise<void> {
+  for (let offset = 0; offset < bytes.length;) offset += (await file.write(bytes, offset, bytes.length - offset)).bytesWritten;
 }

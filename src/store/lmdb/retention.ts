@@ -10,7 +10,7 @@ const DEFAULT_QUARANTINE_RETENTION = 30 * 86_400_000;
 /** Finished messages judged in one write transaction. */
 const SWEEP_BATCH = 256;
 
-type Swept = { removed: boolean; record?: MessageRecord; gone?: boolean; damaged?: { damaged: string } };
+type Swept = { removed: boolean; record?: MessageRecord; gone?: boolean; damaged?: { damaged: string }; bodyDropped?: boolean };
 
 /** Retention over LMDB: looks only at messages the index knows are finished, judged a batch to a transaction. */
 export class LmdbRetention implements Retention {
@@ -36,6 +36,8 @@ export class LmdbRetention implements Retention {
         }
         if (outcome.removed) removed++;
       });
+      // Body files (large bodies) once the records without them are committed.
+      await spool.removeBodyFiles(ids.filter((_, at) => outcomes[at]!.bodyDropped));
     }
     const purged = await spool.quarantine.purge(now - (options.quarantineRetention ?? DEFAULT_QUARANTINE_RETENTION));
     if (purged.length > 0) options.logger.info({ event: 'quarantine-purged', count: purged.length, ids: purged.map((e) => e.id) }, 'quarantined entries past their retention deleted');
@@ -57,14 +59,15 @@ export class LmdbRetention implements Retention {
       return 'value' in item ? item.value.state : undefined;
     });
     if (bodyNeededByFallback(states, finishedAt(record), now, options.fallbackRetention ?? DEFAULT_FALLBACK_RETENTION)) return { removed: false, record };
-    if (!record.bodyRemoved) {
+    const bodyDropped = !record.bodyRemoved;
+    if (bodyDropped) {
       spool.removeChunks(id);
       record.bodyRemoved = true;
       env.messages.putSync(id, encode(record));
     }
-    if (now - finishedAt(record) < options.keepFinished) return { removed: false, record };
+    if (now - finishedAt(record) < options.keepFinished) return { removed: false, record, bodyDropped };
     env.messages.removeSync(id);
     for (const itemId of itemIds) env.fallback.removeSync(itemId);
-    return { removed: true };
+    return { removed: true, bodyDropped };
   }
 }

@@ -6,6 +6,7 @@ import { SpoolIndex } from '../file/spool-index';
 import { isMessageId } from '../ids';
 import { DamagedEntryError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineEntry, type QuarantineKind } from '../types';
 import type { FileStoreOptions } from '../file/spool';
+import { LmdbBodyFiles } from './body-files';
 import { decodeFallback, decodeMessage, type Decoded } from './codec';
 import { CHANGE_POLL_MS, LmdbChanges } from './changes';
 import { envPath, LmdbEnv } from './env';
@@ -26,6 +27,8 @@ export type TxnRead<T> = { value: T } | { gone: true } | { damaged: string; entr
 export class LmdbSpool {
   readonly layout: SpoolLayout;
   readonly index = new SpoolIndex();
+  /** Bodies larger than SPILL_SIZE, as files in `<path>/lmdb-bodies/` (body-files.ts). */
+  readonly bodyFiles: LmdbBodyFiles;
   env!: LmdbEnv;
   quarantine!: LmdbQuarantine;
   changes!: LmdbChanges;
@@ -39,6 +42,7 @@ export class LmdbSpool {
 
   constructor(readonly options: LmdbStoreOptions) {
     this.layout = new SpoolLayout(options.path);
+    this.bodyFiles = new LmdbBodyFiles(options.path);
   }
 
   get logger(): Logger {
@@ -48,12 +52,15 @@ export class LmdbSpool {
   async open(): Promise<void> {
     const l = this.layout;
     // Portal copies, cache and TLS-RPT counters stay files (their file implementations).
-    for (const dir of [l.cache, l.locks, l.tmp, l.portal, l.portalItems, l.portalBlobs, l.portalTokens, l.portalEvents, l.tlsrpt]) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    // Large bodies are files in lmdb-bodies/ (body-files.ts).
+    for (const dir of [l.cache, l.locks, l.tmp, l.portal, l.portalItems, l.portalBlobs, l.portalTokens, l.portalEvents, l.tlsrpt, ...this.bodyFiles.folders()]) {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    }
     const holder = await spoolLockHolder(l.root);
     this.mayClean = holder === process.pid || holder === undefined;
     await fs.mkdir(l.root, { recursive: true, mode: 0o700 });
     this.env = new LmdbEnv(l.root);
-    this.quarantine = new LmdbQuarantine(this.env, this.logger, this.options.observer);
+    this.quarantine = new LmdbQuarantine(this.env, this.bodyFiles, this.logger, this.options.observer);
     this.changes = new LmdbChanges(this.env, holder === process.pid);
     // The scan sees every change made so far: earlier notices are done with.
     await this.changes.startFrom();
@@ -91,7 +98,10 @@ export class LmdbSpool {
       if (this.mayClean) await this.setAside({ id: d.id, kind: d.kind, code: d.code, reason: d.reason, at: Date.now() });
       else this.reportOnce(d.id, () => this.logger.warn({ queueId: d.id, reason: d.reason }, 'damaged queue entry skipped (the relay sets it aside)'));
     }
-    if (this.mayClean) await this.removeDebris(ids);
+    if (this.mayClean) {
+      await this.removeDebris(ids);
+      await this.removeBodyFileDebris();
+    }
   }
 
   /**
@@ -114,6 +124,38 @@ export class LmdbSpool {
       return count;
     });
     if (removed > 0) this.logger.warn({ event: 'debris-removed', count: removed }, 'body chunks without a record removed (an upload cut short)');
+  }
+
+  /**
+   * Body files no record needs: an upload cut short by a crash, a file whose record was removed or lost its body
+   * (a removal cut short), a kept file whose quarantine entry was purged. A file of a message set aside whose move
+   * into kept/ was cut short is moved there now. Each record is read again just before its file goes.
+   */
+  private async removeBodyFileDebris(): Promise<void> {
+    const { env, bodyFiles } = this;
+    const quarantined = new Map<string, number>();
+    const entries = new Set<string>();
+    for (const [at, id] of env.quarantine.getKeys()) {
+      quarantined.set(id, at);
+      entries.add(`${at}-${id}`);
+    }
+    let removed = 0;
+    for (const id of await bodyFiles.ids()) {
+      env.root.resetReadTxn();
+      const decoded = decodeMessage(env.messages.get(id), id);
+      if ('problem' in decoded || ('value' in decoded && !decoded.value.bodyRemoved)) continue;
+      const at = quarantined.get(id);
+      if (at !== undefined && 'gone' in decoded) {
+        await bodyFiles.keep(at, id);
+        continue;
+      }
+      await bodyFiles.remove([id]);
+      removed++;
+    }
+    const unkept = (await bodyFiles.keptEntries()).filter(([at, id]) => !entries.has(`${at}-${id}`));
+    await bodyFiles.removeKept(unkept);
+    removed += unkept.length;
+    if (removed > 0) this.logger.warn({ event: 'debris-removed', count: removed }, 'body files without a record removed (an upload or a removal cut short)');
   }
 
   /**
@@ -155,7 +197,7 @@ export class LmdbSpool {
 
   /** After the commit of a transaction that met damage: logs what was set aside, or reports the skip once. */
   afterDamage(id: string, read: { damaged: string; entry?: QuarantineEntry }): void {
-    if (read.entry) this.forget(read.entry);
+    if (read.entry) void this.forget(read.entry);
     else if (!this.mayClean) this.reportOnce(id, () => this.logger.warn({ queueId: id, reason: read.damaged }, 'damaged queue entry skipped (the relay sets it aside)'));
   }
 
@@ -167,7 +209,7 @@ export class LmdbSpool {
   /** Sets an entry aside in its own transaction (idempotent: nothing left, nothing recorded). */
   async setAside(entry: QuarantineEntry): Promise<void> {
     const moved = await this.env.write(() => (entry.kind === 'fallback' ? this.quarantine.setAsideFallback(entry) : this.quarantine.setAsideMessage(entry)));
-    if (moved) this.forget(moved);
+    if (moved) await this.forget(moved);
     else if (entry.kind === 'fallback') this.index.fallback.delete(entry.id);
     else this.index.remove(entry.id);
   }
@@ -178,7 +220,11 @@ export class LmdbSpool {
     await this.setAside({ id, kind, code, reason, at: Date.now(), ...(jobId !== undefined ? { jobId } : {}) });
   }
 
-  private forget(entry: QuarantineEntry): void {
+  /**
+   * After the commit that set an entry aside: announces it, drops it from the index and moves a message's body file
+   * into kept/ (resolves once moved; a failed move is logged, and the next open by the relay finishes it).
+   */
+  private async forget(entry: QuarantineEntry): Promise<void> {
     this.quarantine.announce(entry);
     if (entry.kind === 'fallback') {
       this.index.fallback.delete(entry.id);
@@ -186,6 +232,9 @@ export class LmdbSpool {
     }
     for (const itemId of [...this.index.fallback.keys()]) if (itemId.startsWith(`${entry.id}.`)) this.index.fallback.delete(itemId);
     this.index.remove(entry.id);
+    await this.bodyFiles.keep(entry.at, entry.id).catch((error: Error) => {
+      this.logger.warn({ event: 'quarantine-body-file-failed', queueId: entry.id, err: error.message }, 'could not move the body file of a quarantined message into lmdb-bodies/kept');
+    });
   }
 
   private reportOnce(id: string, log: () => void): void {
@@ -194,9 +243,20 @@ export class LmdbSpool {
     log();
   }
 
-  /** Inside a write transaction: removes a message's body chunks. */
+  /** Inside a write transaction: removes a message's body chunks. Its body file goes after the commit: removeBodyFiles. */
   removeChunks(id: string): void {
     for (const key of [...this.env.bodies.getKeys(chunkRange(id))]) this.env.bodies.removeSync(key);
+  }
+
+  /**
+   * After the commit that removed bodies (or their records): the body files of those messages, when they have one.
+   * A failed removal is logged and left as debris for the relay's next open.
+   */
+  async removeBodyFiles(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.bodyFiles.remove(ids).catch((error: Error) => {
+      this.logger.warn({ event: 'body-file-removal-failed', count: ids.length, err: error.message }, 'could not delete body files (removed at the next open)');
+    });
   }
 
   /**

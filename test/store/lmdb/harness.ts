@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { silentLogger, type Logger } from '../../../src/log/logger';
+import { bodyFilesPath } from '../../../src/store/lmdb/body-files';
 import { envPath } from '../../../src/store/lmdb/env';
 import { LmdbStore } from '../../../src/store/lmdb/lmdb-store';
 import { BODY_CHUNK } from '../../../src/store/lmdb/queue';
@@ -38,7 +39,12 @@ export function chunksOf(raw: RawEnv, id: string): Buffer[] {
   return [...raw.bodies.getRange({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })].map(({ value }) => Buffer.from(value));
 }
 
-/** Hand-damage of the LMDB entries, written straight into the environment. */
+/** Where a large body's file is (lmdb-bodies/<id>). */
+export function bodyFile(dir: string, id: string): string {
+  return path.join(bodyFilesPath(dir), id);
+}
+
+/** Hand-damage of the LMDB entries, written straight into the environment (or into a large body's file). */
 export function lmdbDamage(dir: string): DamageHooks {
   const withRaw = async (task: (raw: RawEnv) => Promise<unknown>) => {
     const raw = rawEnv(dir);
@@ -56,26 +62,30 @@ export function lmdbDamage(dir: string): DamageHooks {
     });
   return {
     truncateBody: (id, bytes) =>
-      withRaw(async (raw) => {
-        const chunks = chunksOf(raw, id);
-        await raw.root.transaction(() => {
-          let left = bytes;
-          chunks.forEach((chunk, n) => {
-            if (left >= chunk.length) left -= chunk.length;
-            else if (left > 0) {
-              raw.bodies.putSync([id, n], chunk.subarray(0, left));
-              left = 0;
-            } else raw.bodies.removeSync([id, n]);
-          });
-        });
-      }),
+      existsSync(bodyFile(dir, id))
+        ? fs.truncate(bodyFile(dir, id), bytes)
+        : withRaw(async (raw) => {
+            const chunks = chunksOf(raw, id);
+            await raw.root.transaction(() => {
+              let left = bytes;
+              chunks.forEach((chunk, n) => {
+                if (left >= chunk.length) left -= chunk.length;
+                else if (left > 0) {
+                  raw.bodies.putSync([id, n], chunk.subarray(0, left));
+                  left = 0;
+                } else raw.bodies.removeSync([id, n]);
+              });
+            });
+          }),
     flipBodyByte: (id, offset) =>
-      withRaw(async (raw) => {
-        const n = Math.floor(offset / BODY_CHUNK);
-        const chunk = Buffer.from(raw.bodies.get([id, n])!);
-        chunk[offset % BODY_CHUNK] = chunk[offset % BODY_CHUNK]! ^ 0xff;
-        await raw.bodies.put([id, n], chunk);
-      }),
+      existsSync(bodyFile(dir, id))
+        ? flipFileByte(bodyFile(dir, id), offset)
+        : withRaw(async (raw) => {
+            const n = Math.floor(offset / BODY_CHUNK);
+            const chunk = Buffer.from(raw.bodies.get([id, n])!);
+            chunk[offset % BODY_CHUNK] = chunk[offset % BODY_CHUNK]! ^ 0xff;
+            await raw.bodies.put([id, n], chunk);
+          }),
     editMessage,
     editJob: (jobId, change) =>
       editMessage(jobId.split('/')[0]!, (record) => {
@@ -83,6 +93,19 @@ export function lmdbDamage(dir: string): DamageHooks {
       }),
     garble: (jobId) => withRaw((raw) => raw.messages.put(jobId.split('/')[0]!, '{"id": "truncated')),
   };
+}
+
+/** Flips one byte of a file in place. */
+export async function flipFileByte(file: string, offset: number): Promise<void> {
+  const handle = await fs.open(file, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, offset);
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, offset);
+  } finally {
+    await handle.close();
+  }
 }
 
 export function lmdbBackend(options: { logger?: Logger } = {}): ContractBackend & { dir: string; openStore(extra?: { keepFinished?: number }): Promise<LmdbStore> } {

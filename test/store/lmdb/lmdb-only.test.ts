@@ -6,16 +6,22 @@ import { acquireSpoolLock, formatOwner, processFacts } from '../../../src/store/
 import { newMessageId } from '../../../src/store/ids';
 import type { LmdbEnv } from '../../../src/store/lmdb/env';
 import type { LmdbStore } from '../../../src/store/lmdb/lmdb-store';
-import { BODY_CHUNK, UNCOMMITTED_LIMIT } from '../../../src/store/lmdb/queue';
+import type { LmdbBodyFiles } from '../../../src/store/lmdb/body-files';
+import { BODY_CHUNK, SPILL_SIZE } from '../../../src/store/lmdb/queue';
 import { EnqueueAbortedError } from '../../../src/store/types';
 import { chunked, evidence, newMessage, readAll } from '../contract';
-import { chunksOf, lmdbBackend, rawEnv } from './harness';
+import { bodyFile, chunksOf, lmdbBackend, rawEnv } from './harness';
 
 const CHILD = path.join(__dirname, 'admin-child.ts');
 
 /** The store's environment (the test reaches inside to stub the flush and the chunk writes). */
 function envOf(store: LmdbStore): LmdbEnv {
   return (store as unknown as { parts: { spool: { env: LmdbEnv } } }).parts.spool.env;
+}
+
+/** The store's body files (the test wraps the file writes). */
+function bodyFilesOf(store: LmdbStore): LmdbBodyFiles {
+  return (store as unknown as { parts: { spool: { bodyFiles: LmdbBodyFiles } } }).parts.spool.bodyFiles;
 }
 
 /** Runs the admin child on the spool; resolves with what it printed. */
@@ -209,6 +215,8 @@ describe('LMDB store', () => {
     const env = envOf(store);
     expect(env.bodies.getKeysCount()).toBe(0);
     expect(env.messages.getKeysCount()).toBe(0);
+    // 1.5 MiB went to a body file before the stream failed: removed.
+    expect(await fs.readdir(bodyFilesOf(store).dir)).toEqual(['kept']);
   });
 
   test('a failing chunk write is a store failure, not an aborted body, and stores nothing', async () => {
@@ -260,38 +268,50 @@ describe('LMDB store', () => {
     }
   });
 
-  test('a 20 MB body is stored in chunks, never as one value, with at most a few MiB of chunk writes uncommitted', async () => {
+  test('a 20 MB body is a file, streamed with backpressure: never much more than SPILL_SIZE of it in memory', async () => {
     const store = await backend.openStore();
-    const env = envOf(store);
+    const files = bodyFilesOf(store);
     const body = Buffer.alloc(20 * 1024 * 1024);
     for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
-    let uncommitted = 0;
+    let written = 0;
     let most = 0;
-    const put = env.bodies.put.bind(env.bodies);
-    const spy = jest.spyOn(env.bodies, 'put').mockImplementation((key, value) => {
-      const bytes = value.length;
-      uncommitted += bytes;
-      most = Math.max(most, uncommitted);
-      const write = put(key, value);
-      void write.then(() => (uncommitted -= bytes));
-      return write;
+    const create = files.create.bind(files);
+    const spy = jest.spyOn(files, 'create').mockImplementation(async (id) => {
+      const handle = await create(id);
+      const write = handle.write.bind(handle) as (bytes: Buffer, offset: number, length: number) => Promise<{ bytesWritten: number }>;
+      (handle as unknown as { write: typeof write }).write = async (bytes, offset, length) => {
+        const result = await write(bytes, offset, length);
+        written += result.bytesWritten;
+        return result;
+      };
+      return handle;
     });
+    // Pulled 64 KiB at a time: what was pulled and not yet written is what the store (and the stream's buffer) holds.
+    const piece = 64 * 1024;
+    const source = Readable.from(
+      (function* () {
+        for (let offset = 0; offset < body.length; offset += piece) {
+          most = Math.max(most, offset + piece - written);
+          yield body.subarray(offset, offset + piece);
+        }
+      })(),
+    );
     let record;
     try {
-      record = await store.enqueue(newMessage(['a@one.test']), chunked(body));
+      record = await store.enqueue(newMessage(['a@one.test']), source);
     } finally {
       spy.mockRestore();
     }
+    expect(written).toBe(body.length);
+    // SPILL_SIZE held before the file exists, a write of a chunk or so, and Readable.from's 16 pieces read ahead.
+    expect(most).toBeLessThanOrEqual(SPILL_SIZE + 2 * BODY_CHUNK + 16 * piece);
     const raw = rawEnv(backend.dir);
     try {
-      const chunks = chunksOf(raw, record.id);
-      expect(chunks).toHaveLength(Math.ceil(body.length / BODY_CHUNK));
-      expect(Math.max(...chunks.map((c) => c.length))).toBe(BODY_CHUNK);
-      expect(Buffer.concat(chunks).equals(body)).toBe(true);
+      expect(chunksOf(raw, record.id)).toEqual([]);
     } finally {
       await raw.close();
     }
-    expect(most).toBeLessThanOrEqual(UNCOMMITTED_LIMIT + BODY_CHUNK);
+    expect((await fs.readFile(bodyFile(backend.dir, record.id))).equals(body)).toBe(true);
     expect((await readAll(await store.openBody(record.id))).equals(body)).toBe(true);
   });
 
