@@ -4,8 +4,8 @@ import { fsyncDir, unlinkIfPresent } from '../file/durable';
 import { isMessageId } from '../ids';
 
 /**
- * Bodies larger than SPILL_SIZE (queue.ts), one file each beside the environment, so relaying them reads the disk
- * with read() instead of mapping the body into the process:
+ * The message bodies, one file each beside the environment (why: queue.ts, StoredBody), read with read() instead
+ * of through LMDB's map, and gone from the spool once unlinked:
  *   lmdb-bodies/<message id>          the body, byte for byte (0600)
  *   lmdb-bodies/kept/<at>-<message id>  the body of a message quarantined at <at>, until the quarantine is purged
  * A file is written and flushed before its record commits and removed only after the record's change commits, so a

@@ -7,12 +7,13 @@ export type ChangeKey = [number, number, number];
 /**
  * The LMDB environment of the embedded store, `<queue.path>/lmdb/`, and its sub-databases:
  *   messages    message id -> MessageRecord as JSON text (checked against the schema on every read)
- *   bodies      [message id, chunk number] -> body bytes, in chunks of BODY_CHUNK bytes (the last one shorter), for
- *               bodies up to SPILL_SIZE; larger ones are files in `<queue.path>/lmdb-bodies/` (body-files.ts)
+ *   bodies      [message id, chunk number] -> body bytes in chunks of BODY_CHUNK bytes (the last one shorter): only
+ *               in spools written before every body became a file in `<queue.path>/lmdb-bodies/` (body-files.ts);
+ *               read, quarantined and removed as before
  *   fallback    fallback item id -> FallbackItem as JSON text
  *   quarantine  [set aside at, id] -> what was set aside and why (JSON text), kept chunks in `kept`
- *   kept        [set aside at, message id, chunk number] -> the body chunks of a quarantined message (a body
- *               file moves to lmdb-bodies/kept/ instead)
+ *   kept        [set aside at, message id, chunk number] -> the body chunks of a quarantined message of such a
+ *               spool (a body file moves to lmdb-bodies/kept/ instead)
  *   changes     ChangeKey -> the id an admin write changed (`f:` prefix: a fallback item), for the relay to re-read
  *   inflight    job id -> '' while a claimed job's result is unrecorded (inflight.ts)
  *

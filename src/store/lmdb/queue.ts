@@ -25,40 +25,35 @@ import { LmdbInflight } from './inflight';
 import { chunkRange } from './quarantine';
 import type { LmdbSpool } from './spool';
 
-/** Every body chunk holds this many bytes, except the last: openBody knows from the size how many there are. */
-export const BODY_CHUNK = 256 * 1024;
 /**
- * A body larger than this is stored as a file (lmdb-bodies/<id>, body-files.ts), not in chunks. LMDB reads through
- * a shared memory map, so relaying a body from chunks maps all of it into the relay's memory (a 50 MiB message grew
- * RSS by 77-91 MiB, against the < 64 MB target); a file is read with read(), a piece at a time. Smaller bodies (most
- * mail) stay in LMDB: one transaction with the record and the last chunk, no file to create, flush and remove.
- * Enqueue holds up to this many bytes in memory before it knows which way a body goes.
+ * The size of a body chunk in spools written before bodies were files (read for them only), and of each write and
+ * read of a body file.
  */
-export const SPILL_SIZE = 1024 * 1024;
+export const BODY_CHUNK = 256 * 1024;
 
-/** How many chunks a body of `size` bytes is stored in. */
+/** How many chunks a body of `size` bytes was stored in (spools written before bodies were files). */
 export function chunkCount(size: number): number {
   return Math.ceil(size / BODY_CHUNK);
 }
 
-/** Where a body of `size` bytes is stored: a file (larger than SPILL_SIZE), else chunks. */
-export function isFileBody(size: number): boolean {
-  return size > SPILL_SIZE;
-}
-
-/** A body stored for a record still to commit: chunks (all but `tail` already committed) or a flushed file. */
+/**
+ * Every body is a file (lmdb-bodies/<id>, body-files.ts); LMDB holds the records. Two reasons, both measured:
+ * - Deleting from LMDB frees pages without overwriting them, so a body "removed" by the retention sweep stayed in
+ *   data.mdb, readable, until LMDB happened to reuse its pages (the portal's canary test found the plaintext there
+ *   after the sweep). Unlinking a file takes it out of the spool at once, as the file store does.
+ * - LMDB reads through a shared memory map: bodies in it were mapped into the relay's RSS as it relayed them (a
+ *   50 MiB message grew RSS by 77-91 MiB, against the < 64 MB target); a file is read with read().
+ */
 interface StoredBody {
   size: number;
   sha256: string;
-  /** Chunks committed so far (the tail, if any, is chunk number `written`). */
-  written: number;
-  tail: Buffer | undefined;
+  /** Whether a file was written (an empty body has none). */
   file: boolean;
 }
 
 /**
- * The job queue over LMDB: enqueue with backpressure (a body in chunks, or a file past SPILL_SIZE), in-memory leases
- * checked in the transaction, results.
+ * The job queue over LMDB: enqueue with backpressure (the body into its file), in-memory leases checked in the
+ * transaction, results.
  */
 export class LmdbJobQueue implements JobQueue {
   private inflight: LmdbInflight | undefined;
@@ -88,20 +83,17 @@ export class LmdbJobQueue implements JobQueue {
 
   private async store(id: string, message: NewMessage, body: Readable, headers: HeaderFacts): Promise<MessageRecord> {
     const { env, index } = this.spool;
-    const chunks = await this.writeBody(id, body);
-    const record = newMessageRecord(id, message, headers, chunks.size, chunks.sha256);
+    const stored = await this.writeBody(id, body);
+    const record = newMessageRecord(id, message, headers, stored.size, stored.sha256);
     try {
-      // The record in the transaction of the last chunk, after every earlier one committed (or after the body file
-      // is flushed): a crash before it leaves chunks or a file without a record (debris). A small body is one
-      // transaction: chunk and record together.
+      // The record once its body file is flushed: a crash before it leaves a file without a record (debris).
       await env.write(() => {
-        if (chunks.tail) env.bodies.putSync([id, chunks.written], chunks.tail);
         env.messages.putSync(id, encode(record));
         // A message queued by another process (a CLI sending a TLS report) reaches the relay's schedule this way.
         this.spool.changes.note(id);
       });
     } catch (error) {
-      await this.dropBody(id, chunks);
+      await this.dropBody(id, stored);
       throw error;
     }
     index.add(record);
@@ -122,17 +114,16 @@ export class LmdbJobQueue implements JobQueue {
         body?.destroy();
         return 'present';
       }
-      const chunks = body ? await this.writeBody(id, body) : { written: 0, tail: undefined, file: false };
+      const stored = body ? await this.writeBody(id, body) : { file: false };
       try {
         await env.write(() => {
-          if (chunks.tail) env.bodies.putSync([id, chunks.written], chunks.tail);
           env.messages.putSync(id, encode(record));
           for (const item of fallback) env.fallback.putSync(item.id, encode(item));
           for (const jobId of inflightJobs) env.inflight.putSync(jobId, '');
           this.spool.changes.note(id);
         });
       } catch (error) {
-        await this.dropBody(id, chunks);
+        await this.dropBody(id, stored);
         throw error;
       }
       index.add(record);
@@ -142,10 +133,10 @@ export class LmdbJobQueue implements JobQueue {
   }
 
   /**
-   * Stores a body under `id`, reading it with backpressure. Up to SPILL_SIZE bytes are held in memory: a body that
-   * ends within them goes into chunks (writeChunks); a longer one into its file, written as it streams, flushed, its
-   * folder fsynced, all before this resolves. A body stream error removes what was written and throws
-   * EnqueueAbortedError; a failing write throws its own error (a store failure, not an aborted body).
+   * Writes a body into its file, reading it with backpressure (writes of a chunk or more; the next piece is read only
+   * once the last write is done), then flushes the file and fsyncs its folder, all before this resolves. A body
+   * stream error removes the file and throws EnqueueAbortedError; a failing write throws its own error (a store
+   * failure, not an aborted body). An empty body has no file.
    */
   private async writeBody(id: string, body: Readable): Promise<StoredBody> {
     const { bodyFiles } = this.spool;
@@ -165,6 +156,11 @@ export class LmdbJobQueue implements JobQueue {
         throw error;
       }
     };
+    const open = async (): Promise<FileHandle> => {
+      handle ??= await disk(() => bodyFiles.create(id));
+      created = true;
+      return handle;
+    };
     try {
       for await (const piece of body) {
         const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
@@ -172,72 +168,38 @@ export class LmdbJobQueue implements JobQueue {
         size += bytes.length;
         pending.push(bytes);
         pendingBytes += bytes.length;
-        if (!handle) {
-          if (size <= SPILL_SIZE) continue;
-          handle = await disk(() => bodyFiles.create(id));
-          created = true;
-        }
-        // In writes of at least a chunk; the next piece is read only once this one is written (backpressure).
         if (pendingBytes < BODY_CHUNK) continue;
+        const file = await open();
         const joined = Buffer.concat(pending, pendingBytes);
         pending = [];
         pendingBytes = 0;
-        const file = handle;
         await disk(() => writeAll(file, joined));
       }
-      if (handle) {
-        const file = handle;
-        if (pendingBytes > 0) await disk(() => writeAll(file, Buffer.concat(pending, pendingBytes)));
-        await disk(() => file.datasync());
-        handle = undefined;
-        await disk(() => file.close());
-        await disk(() => bodyFiles.synced());
-        return { size, sha256: hash.digest('hex'), written: 0, tail: undefined, file: true };
-      }
+      if (size === 0) return { size, sha256: hash.digest('hex'), file: false };
+      // Most mail ends here before its first write: one open, write, flush and close.
+      const file = await open();
+      if (pendingBytes > 0) await disk(() => writeAll(file, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)));
+      await disk(() => file.datasync());
+      handle = undefined;
+      await disk(() => file.close());
+      // One folder fsync for all bodies finished in the same turn of the event loop (fsyncDir shares it).
+      await disk(() => bodyFiles.synced());
+      return { size, sha256: hash.digest('hex'), file: true };
     } catch (error) {
       await handle?.close().catch(() => undefined);
       if (created) await bodyFiles.remove([id]).catch(() => undefined);
       if (diskFailure) throw diskFailure.error;
       throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
     }
-    const chunks = await this.writeChunks(id, pending, pendingBytes);
-    return { size, sha256: hash.digest('hex'), ...chunks, file: false };
   }
 
-  /**
-   * Puts a body of at most SPILL_SIZE bytes (read whole) into chunks under `id`: every full chunk but the last is
-   * written (and committed) here; the last one comes back as `tail` for the caller's record transaction. A failing
-   * write removes what was written and throws its own error.
-   */
-  private async writeChunks(id: string, pieces: Buffer[], bytes: number): Promise<{ written: number; tail: Buffer | undefined }> {
-    if (bytes === 0) return { written: 0, tail: undefined };
+  /** Removes the file of a body that was not stored (no record was written under its id). */
+  private async dropBody(id: string, body: { file: boolean }): Promise<void> {
+    if (!body.file) return;
     const { env } = this.spool;
-    const joined = Buffer.concat(pieces, bytes);
-    let written = 0;
-    let offset = 0;
-    const writes: Array<Promise<boolean>> = [];
-    // Strictly more than a chunk left: a full chunk at the very end is the tail, to go with the record.
-    for (; joined.length - offset > BODY_CHUNK; offset += BODY_CHUNK) writes.push(env.bodies.put([id, written++], joined.subarray(offset, offset + BODY_CHUNK)));
-    const failures = writes.length === 0 ? [] : (await Promise.allSettled(writes)).filter((w): w is PromiseRejectedResult => w.status === 'rejected');
-    if (failures.length > 0) {
-      await this.dropBody(id, { written, file: false });
-      throw failures[0]!.reason;
-    }
-    return { written, tail: joined.subarray(offset) };
-  }
-
-  /** Removes the chunks or the file of a body that was not stored (no record was written under its id). */
-  private async dropBody(id: string, body: { written: number; file: boolean }): Promise<void> {
-    if (body.written === 0 && !body.file) return;
-    const { env } = this.spool;
-    const unused = await env.root
-      .transaction(() => {
-        if (env.messages.get(id) !== undefined) return false;
-        this.spool.removeChunks(id);
-        return true;
-      })
-      .catch(() => false);
-    if (unused && body.file) await this.spool.bodyFiles.remove([id]).catch(() => undefined);
+    // Checked in a write transaction (the latest data): a record that committed after all keeps its body.
+    const unused = await env.root.transaction(() => env.messages.get(id) === undefined).catch(() => false);
+    if (unused) await this.spool.bodyFiles.remove([id]).catch(() => undefined);
   }
 
   async openBody(id: string): Promise<Readable> {
@@ -246,19 +208,12 @@ export class LmdbJobQueue implements JobQueue {
     const record = await this.spool.readMessage(id);
     if (!record) throw new NotFoundError(`message ${id} not found`);
     if (record.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
-    if (isFileBody(record.size)) {
-      const file = await bodyFiles.open(id);
-      if (file) return this.fileBody(id, record, file);
-      // No file: a body stored before large bodies were files is in chunks.
-    }
+    const file = record.size > 0 ? await bodyFiles.open(id) : undefined;
+    if (file) return this.fileBody(id, record, file);
+    // No file: a spool written before bodies were files has the body in chunks.
     const expected = chunkCount(record.size);
     const stored = env.bodies.getKeysCount(chunkRange(id));
-    if (stored === 0 && expected > 0) {
-      // A file under a record too small for one: a body longer than its record says (imported damaged); checked as it streams.
-      const file = isFileBody(record.size) ? undefined : await bodyFiles.open(id);
-      if (file) return this.fileBody(id, record, file);
-      throw new NotFoundError(`message ${id} has no body`);
-    }
+    if (stored === 0 && expected > 0) throw new NotFoundError(`message ${id} has no body`);
     const lastChunk = expected > 0 ? env.bodies.get([id, expected - 1]) : undefined;
     const storedBytes = stored === expected ? (expected - 1) * BODY_CHUNK + (lastChunk?.length ?? 0) : undefined;
     if (expected > 0 && storedBytes !== record.size) {

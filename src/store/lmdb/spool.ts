@@ -27,7 +27,7 @@ export type TxnRead<T> = { value: T } | { gone: true } | { damaged: string; entr
 export class LmdbSpool {
   readonly layout: SpoolLayout;
   readonly index = new SpoolIndex();
-  /** Bodies larger than SPILL_SIZE, as files in `<path>/lmdb-bodies/` (body-files.ts). */
+  /** The message bodies, as files in `<path>/lmdb-bodies/` (body-files.ts). */
   readonly bodyFiles: LmdbBodyFiles;
   env!: LmdbEnv;
   quarantine!: LmdbQuarantine;

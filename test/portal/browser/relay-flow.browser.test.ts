@@ -262,9 +262,10 @@ describe('portal end to end: real relay, test world, headless Chromium', () => {
     // and the item is handed over. Waiting for the relay's own timer would take most of this file's time
     // budget, so the test runs the same store sweep itself, then checks the result on disk. Before it, the
     // canary may be in the plaintext body file of that message (the proof the grep finds it), and nowhere else.
-    const bodyFile = path.join(fixture.queuePath, 'bodies', queued.canary!);
+    // Each embedded store keeps a body as one file: bodies/<id> (file store), lmdb-bodies/<id> (lmdb store).
+    const bodyFiles = ['bodies', 'lmdb-bodies'].map((folder) => path.join(fixture.queuePath, folder, queued.canary!));
     const beforeSweep = filesWithCanary(fixture.dir);
-    expect(beforeSweep).toEqual(existsSync(bodyFile) ? [path.relative(fixture.dir, bodyFile)] : []);
+    expect(beforeSweep).toEqual(bodyFiles.filter((file) => existsSync(file)).map((file) => path.relative(fixture.dir, file)));
     await store.sweep();
     expect((await store.getMessage(queued.canary!))?.bodyRemoved).toBe(true);
 

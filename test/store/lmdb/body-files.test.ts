@@ -8,7 +8,7 @@ import { FileStore } from '../../../src/store/file/file-store';
 import { newMessageId } from '../../../src/store/ids';
 import { bodyFilesPath } from '../../../src/store/lmdb/body-files';
 import { LmdbStore } from '../../../src/store/lmdb/lmdb-store';
-import { BODY_CHUNK, SPILL_SIZE } from '../../../src/store/lmdb/queue';
+import { BODY_CHUNK } from '../../../src/store/lmdb/queue';
 import { EnqueueAbortedError, StoreError } from '../../../src/store/types';
 import { seededRandom } from '../../support/crash-load';
 import { chunked, evidence, newMessage, readAll } from '../contract';
@@ -29,7 +29,7 @@ function randomBody(size: number): Buffer {
 
 const LARGE = 3 * 1024 * 1024 + 5;
 
-describe('LMDB store: bodies larger than SPILL_SIZE are files', () => {
+describe('LMDB store: every body is a file', () => {
   let backend: ReturnType<typeof lmdbBackend>;
 
   beforeEach(() => {
@@ -73,18 +73,41 @@ describe('LMDB store: bodies larger than SPILL_SIZE are files', () => {
     expect((await readAll(await store.openBody(record.id))).equals(body)).toBe(true);
   });
 
-  test('a body of exactly SPILL_SIZE stays in chunks with no file; one byte more is a file', async () => {
+  test('a small body is a file too; an empty body has none and reads back empty', async () => {
     const store = await backend.openStore();
-    const small = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.alloc(SPILL_SIZE, 's'), 70_000));
-    expect(await chunkCount(small.id)).toBe(SPILL_SIZE / BODY_CHUNK);
-    expect(await exists(bodyFile(backend.dir, small.id))).toBe(false);
-    const tiny = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from('Subject: hi\r\n\r\nhello\r\n')));
-    expect(await chunkCount(tiny.id)).toBe(1);
-    expect(await exists(bodyFile(backend.dir, tiny.id))).toBe(false);
-    const large = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.alloc(SPILL_SIZE + 1, 'l'), 70_000));
-    expect(await chunkCount(large.id)).toBe(0);
-    expect((await fs.stat(bodyFile(backend.dir, large.id))).size).toBe(SPILL_SIZE + 1);
-    expect((await readAll(await store.openBody(small.id))).equals(Buffer.alloc(SPILL_SIZE, 's'))).toBe(true);
+    const text = Buffer.from('Subject: hi\r\n\r\nhello\r\n');
+    const tiny = await store.enqueue(newMessage(['a@one.test']), chunked(text));
+    expect(await chunkCount(tiny.id)).toBe(0);
+    expect((await fs.readFile(bodyFile(backend.dir, tiny.id))).equals(text)).toBe(true);
+    expect((await readAll(await store.openBody(tiny.id))).equals(text)).toBe(true);
+    const empty = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.alloc(0)));
+    expect(empty.size).toBe(0);
+    expect(await exists(bodyFile(backend.dir, empty.id))).toBe(false);
+    expect((await readAll(await store.openBody(empty.id))).length).toBe(0);
+  });
+
+  test('a body removed by the retention sweep leaves none of its bytes in any file of the spool (LMDB frees pages without clearing them)', async () => {
+    const store = await backend.openStore({ keepFinished: 86_400_000 });
+    const marker = `canary-${SEED}-${newMessageId()}`;
+    const record = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from(`Subject: x\r\n\r\n${marker}\r\n`)));
+    const holding = async () => {
+      const found: string[] = [];
+      const walk = async (dir: string): Promise<void> => {
+        for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+          const file = path.join(dir, entry.name);
+          if (entry.isDirectory()) await walk(file);
+          else if ((await fs.readFile(file)).includes(marker, 0, 'latin1')) found.push(path.relative(backend.dir, file));
+        }
+      };
+      await walk(backend.dir);
+      return found;
+    };
+    // The positive control: before the sweep the grep finds the body, in its file only.
+    expect(await holding()).toEqual([path.relative(backend.dir, bodyFile(backend.dir, record.id))]);
+    await finish(store, record.id);
+    await store.sweep();
+    expect((await store.getMessage(record.id))!.bodyRemoved).toBe(true);
+    expect(await holding()).toEqual([]);
   });
 
   test('a changed byte in a body file fails the stream and quarantines the message (body-checksum); its file is kept until purged', async () => {
@@ -150,7 +173,7 @@ describe('LMDB store: bodies larger than SPILL_SIZE are files', () => {
   test('body files no record needs are removed at open only by the process that may clean', async () => {
     const store = await backend.openStore({ keepFinished: 86_400_000 });
     const live = await store.enqueue(newMessage(['a@one.test']), chunked(randomBody(LARGE), 100_000));
-    const finished = await store.enqueue(newMessage(['b@two.test']), chunked(Buffer.alloc(SPILL_SIZE + 10, 'f'), 100_000));
+    const finished = await store.enqueue(newMessage(['b@two.test']), chunked(Buffer.alloc(10_000, 'f'), 100_000));
     await finish(store, finished.id);
     await store.sweep();
     await store.close();
@@ -209,11 +232,11 @@ describe('LMDB store: bodies larger than SPILL_SIZE are files', () => {
     expect((await fs.stat(keptFile)).size).toBe(LARGE);
   });
 
-  test('a body stream that fails past SPILL_SIZE is an aborted enqueue: no file, no record', async () => {
+  test('a body stream that fails part-way is an aborted enqueue: no file, no record', async () => {
     const store = await backend.openStore();
     const body = new Readable({ read() {} });
     const pending = store.enqueue(newMessage(['a@one.test']), body);
-    const data = randomBody(2 * SPILL_SIZE);
+    const data = randomBody(2 * 1024 * 1024);
     for (let offset = 0; offset < data.length; offset += BODY_CHUNK) body.push(data.subarray(offset, offset + BODY_CHUNK));
     setTimeout(() => body.destroy(new Error('client went away')), 50);
     await expect(pending).rejects.toBeInstanceOf(EnqueueAbortedError);
@@ -242,7 +265,7 @@ describe('LMDB store: bodies larger than SPILL_SIZE are files', () => {
     expect(await store.listMessages()).toEqual([]);
   });
 
-  test('a spool written before large bodies were files (a large body in chunks) still reads, and its chunks go with the message', async () => {
+  test('a spool written before bodies were files (a body in chunks) still reads, and its chunks go with the message', async () => {
     const store = await backend.openStore({ keepFinished: 0 });
     const body = randomBody(LARGE);
     const record = await store.enqueue(newMessage(['a@one.test']), chunked(body, 100_000));

@@ -39,12 +39,29 @@ export function chunksOf(raw: RawEnv, id: string): Buffer[] {
   return [...raw.bodies.getRange({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })].map(({ value }) => Buffer.from(value));
 }
 
-/** Where a large body's file is (lmdb-bodies/<id>). */
+/**
+ * Rewrites a stored body as spools written before bodies were files kept it: BODY_CHUNK pieces under [id, n], no
+ * file. The store must be closed.
+ */
+export async function rewriteAsChunks(dir: string, id: string): Promise<void> {
+  const body = await fs.readFile(bodyFile(dir, id));
+  const raw = rawEnv(dir);
+  try {
+    await raw.root.transaction(() => {
+      for (let n = 0; n * BODY_CHUNK < body.length; n++) raw.bodies.putSync([id, n], body.subarray(n * BODY_CHUNK, (n + 1) * BODY_CHUNK));
+    });
+  } finally {
+    await raw.close();
+  }
+  await fs.rm(bodyFile(dir, id));
+}
+
+/** Where a body's file is (lmdb-bodies/<id>). */
 export function bodyFile(dir: string, id: string): string {
   return path.join(bodyFilesPath(dir), id);
 }
 
-/** Hand-damage of the LMDB entries, written straight into the environment (or into a large body's file). */
+/** Hand-damage of the LMDB entries, written straight into the environment (or into a body's file). */
 export function lmdbDamage(dir: string): DamageHooks {
   const withRaw = async (task: (raw: RawEnv) => Promise<unknown>) => {
     const raw = rawEnv(dir);

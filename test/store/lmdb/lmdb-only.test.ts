@@ -7,10 +7,10 @@ import { newMessageId } from '../../../src/store/ids';
 import type { LmdbEnv } from '../../../src/store/lmdb/env';
 import type { LmdbStore } from '../../../src/store/lmdb/lmdb-store';
 import type { LmdbBodyFiles } from '../../../src/store/lmdb/body-files';
-import { BODY_CHUNK, SPILL_SIZE } from '../../../src/store/lmdb/queue';
+import { BODY_CHUNK } from '../../../src/store/lmdb/queue';
 import { EnqueueAbortedError } from '../../../src/store/types';
 import { chunked, evidence, newMessage, readAll } from '../contract';
-import { bodyFile, chunksOf, lmdbBackend, rawEnv } from './harness';
+import { bodyFile, chunksOf, lmdbBackend, rawEnv, rewriteAsChunks } from './harness';
 
 const CHILD = path.join(__dirname, 'admin-child.ts');
 
@@ -149,10 +149,13 @@ describe('LMDB store', () => {
     }
   });
 
-  test('a quarantined message keeps its record text, fallback items and body chunks aside until purged', async () => {
-    const store = await backend.openStore();
+  test('a quarantined message of a spool written before bodies were files keeps its record text and body chunks aside until purged', async () => {
+    const first = await backend.openStore();
     const body = Buffer.alloc(BODY_CHUNK + 10, 'q');
-    const record = await store.enqueue(newMessage(['a@one.test']), chunked(body));
+    const record = await first.enqueue(newMessage(['a@one.test']), chunked(body));
+    await first.close();
+    await rewriteAsChunks(backend.dir, record.id);
+    const store = await backend.openStore();
     await backend.damage.garble(record.jobs[0]!.id);
     expect(await store.getMessage(record.id)).toBeUndefined();
     const [entry] = await store.listQuarantined();
@@ -219,11 +222,13 @@ describe('LMDB store', () => {
     expect(await fs.readdir(bodyFilesOf(store).dir)).toEqual(['kept']);
   });
 
-  test('a failing chunk write is a store failure, not an aborted body, and stores nothing', async () => {
+  test('a record commit that fails is a store failure and leaves neither record nor body file', async () => {
     const store = await backend.openStore();
     const env = envOf(store);
     const failure = Object.assign(new Error('MDB_MAP_FULL: Environment mapsize limit reached'), { code: 'MDB_MAP_FULL' });
-    const put = jest.spyOn(env.bodies, 'put').mockImplementation(() => Promise.reject(failure));
+    const put = jest.spyOn(env.messages, 'putSync').mockImplementation(() => {
+      throw failure;
+    });
     try {
       const error = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.alloc(600 * 1024, 'y'))).catch((e: unknown) => e);
       expect(error).toBe(failure);
@@ -232,6 +237,7 @@ describe('LMDB store', () => {
       put.mockRestore();
     }
     expect(env.messages.getKeysCount()).toBe(0);
+    expect(await fs.readdir(bodyFilesOf(store).dir)).toEqual(['kept']);
   });
 
   test('a sweep of more finished messages than one transaction takes removes them all, bodies first', async () => {
@@ -246,29 +252,40 @@ describe('LMDB store', () => {
       expect(await store.sweep(Date.now() + 1)).toBe(300);
       expect(await store.listMessages({ includeDeleted: true })).toEqual([]);
       for (const id of ids) expect(chunksOf(raw, id)).toEqual([]);
+      expect(await fs.readdir(bodyFilesOf(store).dir)).toEqual(['kept']);
     } finally {
       await raw.close();
     }
   });
 
-  test('bodies at the chunk boundaries read back byte for byte from exactly as many chunks as their size needs', async () => {
-    const store = await backend.open();
+  test('bodies at the chunk boundaries read back byte for byte from their files, and from chunks as older spools kept them', async () => {
+    const sizes = [1, BODY_CHUNK - 1, BODY_CHUNK, BODY_CHUNK + 1, 2 * BODY_CHUNK, 2 * BODY_CHUNK + 7];
+    const bodies = new Map<string, Buffer>();
+    const first = await backend.openStore();
+    for (const size of sizes) {
+      const body = Buffer.alloc(size, size % 251);
+      const record = await first.enqueue(newMessage(['a@one.test']), chunked(body, 10_000));
+      expect((await fs.readFile(bodyFile(backend.dir, record.id))).equals(body)).toBe(true);
+      expect((await readAll(await first.openBody(record.id))).equals(body)).toBe(true);
+      bodies.set(record.id, body);
+    }
+    await first.close();
+    for (const id of bodies.keys()) await rewriteAsChunks(backend.dir, id);
+    const store = await backend.openStore();
     const raw = rawEnv(backend.dir);
     try {
-      for (const size of [1, BODY_CHUNK - 1, BODY_CHUNK, BODY_CHUNK + 1, 2 * BODY_CHUNK, 2 * BODY_CHUNK + 7]) {
-        const body = Buffer.alloc(size, size % 251);
-        const record = await store.enqueue(newMessage(['a@one.test']), chunked(body, 10_000));
+      for (const [id, body] of bodies) {
         const expected: number[] = [];
-        for (let left = size; left > 0; left -= BODY_CHUNK) expected.push(Math.min(left, BODY_CHUNK));
-        expect(chunksOf(raw, record.id).map((c) => c.length)).toEqual(expected);
-        expect((await readAll(await store.openBody(record.id))).equals(body)).toBe(true);
+        for (let left = body.length; left > 0; left -= BODY_CHUNK) expected.push(Math.min(left, BODY_CHUNK));
+        expect(chunksOf(raw, id).map((c) => c.length)).toEqual(expected);
+        expect((await readAll(await store.openBody(id))).equals(body)).toBe(true);
       }
     } finally {
       await raw.close();
     }
   });
 
-  test('a 20 MB body is a file, streamed with backpressure: never much more than SPILL_SIZE of it in memory', async () => {
+  test('a 20 MB body is streamed into its file with backpressure: never much more than a chunk of it in memory', async () => {
     const store = await backend.openStore();
     const files = bodyFilesOf(store);
     const body = Buffer.alloc(20 * 1024 * 1024);
@@ -303,8 +320,8 @@ describe('LMDB store', () => {
       spy.mockRestore();
     }
     expect(written).toBe(body.length);
-    // SPILL_SIZE held before the file exists, a write of a chunk or so, and Readable.from's 16 pieces read ahead.
-    expect(most).toBeLessThanOrEqual(SPILL_SIZE + 2 * BODY_CHUNK + 16 * piece);
+    // A write of a chunk or so, and Readable.from's 16 pieces read ahead.
+    expect(most).toBeLessThanOrEqual(2 * BODY_CHUNK + 16 * piece);
     const raw = rawEnv(backend.dir);
     try {
       expect(chunksOf(raw, record.id)).toEqual([]);
