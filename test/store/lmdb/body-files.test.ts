@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { silentLogger } from '../../../src/log/logger';
-import { acquireSpoolLock, formatOwner, processFacts } from '../../../src/store/file/locks';
+import { acquireSpoolLock } from '../../../src/store/file/locks';
 import { FileStore } from '../../../src/store/file/file-store';
 import { newMessageId } from '../../../src/store/ids';
 import { bodyFilesPath } from '../../../src/store/lmdb/body-files';
@@ -12,7 +11,7 @@ import { BODY_CHUNK } from '../../../src/store/lmdb/queue';
 import { EnqueueAbortedError, StoreError } from '../../../src/store/types';
 import { seededRandom } from '../../support/crash-load';
 import { chunked, evidence, newMessage, readAll } from '../contract';
-import { bodyFile, chunksOf, flipFileByte, lmdbBackend, rawEnv } from './harness';
+import { besideOtherRelay, bodyFile, chunksOf, flipFileByte, lmdbBackend, rawEnv } from './harness';
 
 /** The bodies are pseudo-random bytes from one seed, printed so a failure replays (BODY_SEED=<seed>). */
 const SEED = process.env.BODY_SEED ? Number(process.env.BODY_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -185,23 +184,14 @@ describe('LMDB store: every body is a file', () => {
     await fs.writeFile(unkept, 'purge cut short', { mode: 0o600 });
     const left = async () => (await fs.readdir(files())).filter((name) => name !== 'kept').sort();
 
-    const relay = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
-    try {
-      await new Promise((resolve) => relay.once('spawn', resolve));
-      const stat = processFacts(relay.pid!).stat;
-      await fs.writeFile(path.join(backend.dir, 'relay.pid'), formatOwner({ pid: relay.pid!, ...(stat ? { start: stat.start } : {}) }));
-      // Beside a running relay (another process) nothing is removed, and the large body reads from its file.
+    // Beside a running relay (another process) nothing is removed, and the large body reads from its file.
+    await besideOtherRelay(backend.dir, async () => {
       const beside = await backend.openStore();
       expect(await left()).toEqual([live.id, orphan, finished.id].sort());
       expect(await exists(unkept)).toBe(true);
       expect((await readAll(await beside.openBody(live.id))).length).toBe(LARGE);
       await beside.close();
-    } finally {
-      const exited = new Promise((resolve) => relay.once('exit', resolve));
-      process.kill(relay.pid!, 'SIGKILL');
-      await exited;
-      await fs.rm(path.join(backend.dir, 'relay.pid'), { force: true });
-    }
+    });
 
     const release = await acquireSpoolLock(backend.dir);
     try {

@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { silentLogger, type Logger } from '../../../src/log/logger';
+import { formatOwner, processFacts } from '../../../src/store/file/locks';
 import { bodyFilesPath } from '../../../src/store/lmdb/body-files';
 import { envPath } from '../../../src/store/lmdb/env';
 import { LmdbStore } from '../../../src/store/lmdb/lmdb-store';
@@ -151,4 +153,23 @@ export function lmdbBackend(options: { logger?: Logger } = {}): ContractBackend 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs `action` while another live process holds the spool lock (a stand-in relay: `relay.pid` names it), as an
+ * admin command beside a running relay sees the spool; the stand-in is killed and the lock file removed after.
+ */
+export async function besideOtherRelay(dir: string, action: () => Promise<void>): Promise<void> {
+  const relay = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+  try {
+    await new Promise((resolve) => relay.once('spawn', resolve));
+    const stat = processFacts(relay.pid!).stat;
+    await fs.writeFile(path.join(dir, 'relay.pid'), formatOwner({ pid: relay.pid!, ...(stat ? { start: stat.start } : {}) }));
+    await action();
+  } finally {
+    const exited = new Promise((resolve) => relay.once('exit', resolve));
+    process.kill(relay.pid!, 'SIGKILL');
+    await exited;
+    await fs.rm(path.join(dir, 'relay.pid'), { force: true });
+  }
 }

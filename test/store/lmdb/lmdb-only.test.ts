@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { acquireSpoolLock, formatOwner, processFacts } from '../../../src/store/file/locks';
+import { acquireSpoolLock } from '../../../src/store/file/locks';
 import { newMessageId } from '../../../src/store/ids';
 import type { LmdbEnv } from '../../../src/store/lmdb/env';
 import type { LmdbStore } from '../../../src/store/lmdb/lmdb-store';
@@ -10,7 +10,7 @@ import type { LmdbBodyFiles } from '../../../src/store/lmdb/body-files';
 import { BODY_CHUNK } from '../../../src/store/lmdb/queue';
 import { EnqueueAbortedError } from '../../../src/store/types';
 import { chunked, evidence, newMessage, readAll } from '../contract';
-import { bodyFile, chunksOf, lmdbBackend, rawEnv, rewriteAsChunks } from './harness';
+import { besideOtherRelay, bodyFile, chunksOf, lmdbBackend, rawEnv, rewriteAsChunks } from './harness';
 
 const CHILD = path.join(__dirname, 'admin-child.ts');
 
@@ -346,19 +346,10 @@ describe('LMDB store', () => {
     };
 
     // Another process is the relay: an admin command beside it never removes what may be its upload.
-    const relay = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
-    try {
-      await new Promise((resolve) => relay.once('spawn', resolve));
-      const stat = processFacts(relay.pid!).stat;
-      await fs.writeFile(path.join(backend.dir, 'relay.pid'), formatOwner({ pid: relay.pid!, ...(stat ? { start: stat.start } : {}) }));
+    await besideOtherRelay(backend.dir, async () => {
       await (await backend.openStore()).close();
       expect(count()).toBe(2);
-    } finally {
-      const exited = new Promise((resolve) => relay.once('exit', resolve));
-      process.kill(relay.pid!, 'SIGKILL');
-      await exited;
-      await fs.rm(path.join(backend.dir, 'relay.pid'), { force: true });
-    }
+    });
 
     const release = await acquireSpoolLock(backend.dir);
     try {
