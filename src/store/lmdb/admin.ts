@@ -68,7 +68,7 @@ export class LmdbQueueAdmin implements QueueAdmin {
       if ('damaged' in outcome.missing) spool.afterDamage(messageId, outcome.missing);
       throw new NotFoundError(`message ${messageId} not found`);
     }
-    // The body file (a large body) only once the record without a body is committed.
+    // The body file only once the record without a body is committed.
     await spool.removeBodyFiles([messageId]);
     for (const itemId of [...spool.index.fallback.keys()]) if (itemId.startsWith(`${messageId}.`)) spool.index.fallback.delete(itemId);
     if (outcome.kept) spool.index.add(outcome.kept);

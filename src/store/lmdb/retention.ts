@@ -36,7 +36,7 @@ export class LmdbRetention implements Retention {
         }
         if (outcome.removed) removed++;
       });
-      // Body files (large bodies) once the records without them are committed.
+      // Body files once the records without them are committed.
       await spool.removeBodyFiles(ids.filter((_, at) => outcomes[at]!.bodyDropped));
     }
     const purged = await spool.quarantine.purge(now - (options.quarantineRetention ?? DEFAULT_QUARANTINE_RETENTION));

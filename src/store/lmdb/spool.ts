@@ -52,7 +52,7 @@ export class LmdbSpool {
   async open(): Promise<void> {
     const l = this.layout;
     // Portal copies, cache and TLS-RPT counters stay files (their file implementations).
-    // Large bodies are files in lmdb-bodies/ (body-files.ts).
+    // Bodies are files in lmdb-bodies/ (body-files.ts).
     for (const dir of [l.cache, l.locks, l.tmp, l.portal, l.portalItems, l.portalBlobs, l.portalTokens, l.portalEvents, l.tlsrpt, ...this.bodyFiles.folders()]) {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     }
