@@ -17,9 +17,11 @@ export interface RelayFixture {
 
 /** The tests' relay config: listeners on port 0 (the relay logs the ports it got), paths relative to the config file. */
 export function relayTestConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  // A queue override keeps the fixture's own queue folder unless it names one: the default (`../queue`) would put
+  // the queue folder, audit log and evidence in the parent of the fixture's temp folder, outside it.
+  const { queue, ...rest } = overrides;
   return {
     hostname: 'relay.test',
-    queue: { path: 'queue' },
     auth: { usersFile: 'users.json' },
     listeners: [
       { name: 'submission', host: '127.0.0.1', port: 0, tls: 'starttls', auth: 'required' },
@@ -35,7 +37,8 @@ export function relayTestConfig(overrides: Record<string, unknown> = {}): Record
     // Tests never send traffic off this machine: unless a test world supplies its DNS server, lookups
     // go to a loopback port where nothing answers (so they fail as temporary and jobs defer).
     dns: { servers: ['127.0.0.1:1'], timeout: '500ms', tries: 1 },
-    ...overrides,
+    ...rest,
+    queue: { path: 'queue', ...(queue as Record<string, unknown> | undefined) },
   };
 }
 
