@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, RecordType } from 'dns-packet';
+import { listenBoth } from '../support/world/dns-server';
 
 /**
  * A stand-in for a validating recursive resolver on 127.0.0.1 (UDP and TCP on one port), for the wire client's
@@ -85,22 +86,8 @@ export async function startStubServer(): Promise<StubServer> {
     return { replies: [real] };
   };
 
-  const udp = dgram.createSocket('udp4');
-  udp.on('error', () => undefined);
-  udp.on('message', (message, remote) => {
-    let query: DecodedPacket;
-    try {
-      query = dnsPacket.decode(message);
-    } catch {
-      return;
-    }
-    for (const reply of respond(query, 'udp').replies) udp.send(reply, remote.port, remote.address);
-  });
-  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-  const port = udp.address().port;
-
   const sockets = new Set<net.Socket>();
-  const tcp = net.createServer((socket) => {
+  const onTcpConnection = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -119,12 +106,18 @@ export async function startStubServer(): Promise<StubServer> {
         }
       }
     });
-  });
-  tcp.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(port, '127.0.0.1', () => resolve());
-  });
+  };
+  const onDatagram = (udp: dgram.Socket, message: Buffer, remote: dgram.RemoteInfo): void => {
+    let query: DecodedPacket;
+    try {
+      query = dnsPacket.decode(message);
+    } catch {
+      return;
+    }
+    for (const reply of respond(query, 'udp').replies) udp.send(reply, remote.port, remote.address);
+  };
+  // UDP and TCP on one port number, another one when a TCP listener elsewhere holds the number UDP got.
+  const { udp, tcp, port } = await listenBoth('127.0.0.1', 0, onDatagram, onTcpConnection);
 
   return {
     address: `127.0.0.1:${port}`,

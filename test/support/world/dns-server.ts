@@ -168,7 +168,7 @@ export async function startDnsServer(options: DnsServerOptions = {}): Promise<Dn
 }
 
 /** Bind UDP and TCP on the same port; with port 0, retry a few times when TCP finds the UDP port taken. */
-async function listenBoth(
+export async function listenBoth(
   host: string,
   port: number,
   onDatagram: (udp: dgram.Socket, message: Buffer, remote: dgram.RemoteInfo) => void,
