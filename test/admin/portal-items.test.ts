@@ -38,7 +38,8 @@ async function app(withPortal = true) {
 
 beforeEach(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-portal-admin-'));
-  store = new FileStore({ path: dir, keepFinished: DAY, logger: silentLogger() });
+  // The spool in a folder of its own: its evidence log goes beside it, inside the temp folder.
+  store = new FileStore({ path: path.join(dir, 'queue'), keepFinished: DAY, logger: silentLogger() });
   await store.open();
   copies = new FakeCopies();
   notices = new FakeNotices();
