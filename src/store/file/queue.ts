@@ -1,10 +1,22 @@
-import { promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { isMessageId, jobOf, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
-import { DamagedEntryError, NotFoundError, type ClaimedJob, type EnqueueOptions, type HeaderFacts, type JobRecord, type JobResult, type MessageRecord, type NewMessage } from '../types';
-import { verifiedBodyStream, writeBodyFile } from './body-file';
+import { BodyDigest, BodyVerifier } from '../body-check';
+import {
+  DamagedEntryError,
+  EnqueueAbortedError,
+  NotFoundError,
+  type ClaimedJob,
+  type EnqueueOptions,
+  type HeaderFacts,
+  type JobRecord,
+  type JobResult,
+  type MessageRecord,
+  type NewMessage,
+} from '../types';
 import { fsyncDir, tempName } from './durable';
 import { InflightMarkers } from './inflight';
 import type { FileSpool } from './spool';
@@ -45,8 +57,23 @@ export class FileJobQueue implements JobQueue {
   private async store(id: string, message: NewMessage, body: Readable, headers: HeaderFacts): Promise<MessageRecord> {
     const { layout, index } = this.spool;
     const temp = tempName(layout.tmp, `${id}.body`);
-    const written = await writeBodyFile(temp, body);
-    const record = newMessageRecord(id, message, headers, written.size, written.sha256);
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true });
+    // A failing disk is a store failure, not an aborted body: keep the two apart for the inbound reply.
+    // Whichever side fails first is the cause; pipeline then destroys the other with the same error.
+    let firstFailure: 'body' | 'disk' | undefined;
+    body.once('error', () => (firstFailure ??= 'body'));
+    out.once('error', () => (firstFailure ??= 'disk'));
+    const digest = new BodyDigest();
+    try {
+      await pipeline(body, digest, out);
+    } catch (error) {
+      // The file may still be being opened: remove it only once the stream is closed, or it would reappear.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
+      await fs.rm(temp, { force: true });
+      if (firstFailure === 'disk') throw error;
+      throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
+    }
+    const record = newMessageRecord(id, message, headers, out.bytesWritten, digest.digest());
     const bodyFile = layout.bodyFile(id);
     try {
       // Body before metadata: a crash in between leaves a body without metadata, which open() sets aside.
@@ -87,8 +114,17 @@ export class FileJobQueue implements JobQueue {
       this.rememberBody(stored);
     }
     if (!record) throw new NotFoundError(`message ${id} not found`);
+    const { size } = await handle.stat();
+    if (size !== record.size) {
+      await handle.close();
+      throw await this.damagedBody(id, `body has ${size} of the ${record.size} bytes stored at enqueue`, 'body-size');
+    }
     // Verified as it streams: a body changed since enqueue fails the stream before it ends (no second read).
-    return verifiedBodyStream(handle, record, (reason, code) => this.damagedBody(id, reason, code));
+    const verifier = new BodyVerifier({ size: record.size, sha256: record.sha256 }, (reason, code) => this.damagedBody(id, reason, code));
+    const source = handle.createReadStream();
+    source.on('error', (error) => verifier.destroy(error));
+    verifier.on('close', () => source.destroy());
+    return source.pipe(verifier);
   }
 
   /** The body file opened for reading; undefined when it is not there. */

@@ -1,12 +1,14 @@
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { BodyVerifier } from '../body-check';
-import { verifiedBodyStream, writeBodyFile } from '../file/body-file';
 import { KeyedMutex } from '../file/locks';
 import { isMessageId, jobOf, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
 import {
   DamagedEntryError,
+  EnqueueAbortedError,
   LeaseLostError,
   NotFoundError,
   type ClaimedJob,
@@ -45,6 +47,8 @@ export function chunkCount(size: number): number {
 interface StoredBody {
   size: number;
   sha256: string;
+  /** Whether a file was written (an empty body has none). */
+  file: boolean;
 }
 
 /**
@@ -89,7 +93,7 @@ export class LmdbJobQueue implements JobQueue {
         this.spool.changes.note(id);
       });
     } catch (error) {
-      await this.dropBody(id);
+      await this.dropBody(id, stored);
       throw error;
     }
     index.add(record);
@@ -110,7 +114,7 @@ export class LmdbJobQueue implements JobQueue {
         body?.destroy();
         return 'present';
       }
-      if (body) await this.writeBody(id, body);
+      const stored = body ? await this.writeBody(id, body) : { file: false };
       try {
         await env.write(() => {
           env.messages.putSync(id, encode(record));
@@ -119,7 +123,7 @@ export class LmdbJobQueue implements JobQueue {
           this.spool.changes.note(id);
         });
       } catch (error) {
-        await this.dropBody(id);
+        await this.dropBody(id, stored);
         throw error;
       }
       index.add(record);
@@ -129,24 +133,69 @@ export class LmdbJobQueue implements JobQueue {
   }
 
   /**
-   * Writes a body into its file (the file store's writer: hashed as it streams, flushed, removed on failure) and
-   * fsyncs the folder, before the record is committed.
+   * Writes a body into its file, reading it with backpressure (writes of a chunk or more; the next piece is read only
+   * once the last write is done), then flushes the file and fsyncs its folder, all before this resolves. A body
+   * stream error removes the file and throws EnqueueAbortedError; a failing write throws its own error (a store
+   * failure, not an aborted body). An empty body has no file.
    */
   private async writeBody(id: string, body: Readable): Promise<StoredBody> {
     const { bodyFiles } = this.spool;
-    const written = await writeBodyFile(bodyFiles.file(id), body);
+    const hash = createHash('sha256');
+    let size = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let handle: FileHandle | undefined;
+    let created = false;
+    // A failing disk is a store failure, not an aborted body: keep the two apart for the inbound reply.
+    let diskFailure: { error: unknown } | undefined;
+    const disk = async <T>(step: () => Promise<T>): Promise<T> => {
+      try {
+        return await step();
+      } catch (error) {
+        diskFailure ??= { error };
+        throw error;
+      }
+    };
+    const open = async (): Promise<FileHandle> => {
+      handle ??= await disk(() => bodyFiles.create(id));
+      created = true;
+      return handle;
+    };
     try {
+      for await (const piece of body) {
+        const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
+        hash.update(bytes);
+        size += bytes.length;
+        pending.push(bytes);
+        pendingBytes += bytes.length;
+        if (pendingBytes < BODY_CHUNK) continue;
+        const file = await open();
+        const joined = Buffer.concat(pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+        await disk(() => writeAll(file, joined));
+      }
+      if (size === 0) return { size, sha256: hash.digest('hex'), file: false };
+      // Most mail ends here before its first write: one open, write, flush and close.
+      const file = await open();
+      if (pendingBytes > 0) await disk(() => writeAll(file, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)));
+      await disk(() => file.datasync());
+      handle = undefined;
+      await disk(() => file.close());
       // One folder fsync for all bodies finished in the same turn of the event loop (fsyncDir shares it).
-      await bodyFiles.synced();
+      await disk(() => bodyFiles.synced());
+      return { size, sha256: hash.digest('hex'), file: true };
     } catch (error) {
-      await bodyFiles.remove([id]).catch(() => undefined);
-      throw error;
+      await handle?.close().catch(() => undefined);
+      if (created) await bodyFiles.remove([id]).catch(() => undefined);
+      if (diskFailure) throw diskFailure.error;
+      throw new EnqueueAbortedError(`message body not stored: ${(error as Error).message}`, { cause: error });
     }
-    return written;
   }
 
   /** Removes the file of a body that was not stored (no record was written under its id). */
-  private async dropBody(id: string): Promise<void> {
+  private async dropBody(id: string, body: { file: boolean }): Promise<void> {
+    if (!body.file) return;
     const { env } = this.spool;
     // Checked in a write transaction (the latest data): a record that committed after all keeps its body.
     const unused = await env.root.transaction(() => env.messages.get(id) === undefined).catch(() => false);
@@ -159,8 +208,8 @@ export class LmdbJobQueue implements JobQueue {
     const record = await this.spool.readMessage(id);
     if (!record) throw new NotFoundError(`message ${id} not found`);
     if (record.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
-    const file = await bodyFiles.open(id);
-    if (file) return verifiedBodyStream(file, record, (reason, code) => this.damagedBody(id, reason, code));
+    const file = record.size > 0 ? await bodyFiles.open(id) : undefined;
+    if (file) return this.fileBody(id, record, file);
     // No file: a spool written before bodies were files has the body in chunks.
     const expected = chunkCount(record.size);
     const stored = env.bodies.getKeysCount(chunkRange(id));
@@ -183,6 +232,42 @@ export class LmdbJobQueue implements JobQueue {
       },
     });
     return this.verified(id, record, source);
+  }
+
+  /** A body file, read a chunk at a time with read() (never mapped), checked against its record's size and SHA-256. */
+  private async fileBody(id: string, record: MessageRecord, file: FileHandle): Promise<Readable> {
+    if (record.size <= BODY_CHUNK) return this.smallFileBody(id, record, file);
+    let size: number;
+    try {
+      size = (await file.stat()).size;
+    } catch (error) {
+      await file.close().catch(() => undefined);
+      throw error;
+    }
+    if (size !== record.size) {
+      await file.close().catch(() => undefined);
+      throw await this.damagedBody(id, `body file has ${size} of the ${record.size} bytes stored at enqueue`, 'body-size');
+    }
+    return this.verified(id, record, file.createReadStream({ highWaterMark: BODY_CHUNK }));
+  }
+
+  /**
+   * Most mail: the whole body in one read (no stat, no stream of reads), asking for one byte more than the record
+   * says to see a file that grew; the handle is closed before this returns.
+   */
+  private async smallFileBody(id: string, record: MessageRecord, file: FileHandle): Promise<Readable> {
+    const buffer = Buffer.allocUnsafe(record.size + 1);
+    let filled = 0;
+    try {
+      for (let read = -1; read !== 0 && filled < buffer.length; filled += read) read = (await file.read(buffer, filled, buffer.length - filled, filled)).bytesRead;
+    } finally {
+      await file.close().catch(() => undefined);
+    }
+    if (filled !== record.size) {
+      const reason = filled > record.size ? `body file is longer than the ${record.size} bytes stored at enqueue` : `body file has ${filled} of the ${record.size} bytes stored at enqueue`;
+      throw await this.damagedBody(id, reason, 'body-size');
+    }
+    return this.verified(id, record, Readable.from([buffer.subarray(0, filled)]));
   }
 
   /** `source` through a BodyVerifier: a body that does not match its record fails (and is quarantined) at its end. */
@@ -285,4 +370,9 @@ export class LmdbJobQueue implements JobQueue {
     const { jobs: _jobs, ...rest } = record;
     return { job: withLease(job, lease), message: rest, ...(resumed ? { resumed } : {}) };
   }
+}
+
+/** Writes all of `bytes` at the file's current position (a write may take fewer bytes than it was given). */
+async function writeAll(file: FileHandle, bytes: Buffer): Promise<void> {
+  for (let offset = 0; offset < bytes.length;) offset += (await file.write(bytes, offset, bytes.length - offset)).bytesWritten;
 }

@@ -72,7 +72,7 @@ describe('LMDB store: every body is a file', () => {
     expect((await readAll(await store.openBody(record.id))).equals(body)).toBe(true);
   });
 
-  test('a small body is a file too, and so is an empty one, which reads back empty', async () => {
+  test('a small body is a file too; an empty body has none and reads back empty', async () => {
     const store = await backend.openStore();
     const text = Buffer.from('Subject: hi\r\n\r\nhello\r\n');
     const tiny = await store.enqueue(newMessage(['a@one.test']), chunked(text));
@@ -81,7 +81,7 @@ describe('LMDB store: every body is a file', () => {
     expect((await readAll(await store.openBody(tiny.id))).equals(text)).toBe(true);
     const empty = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.alloc(0)));
     expect(empty.size).toBe(0);
-    expect((await fs.stat(bodyFile(backend.dir, empty.id))).size).toBe(0);
+    expect(await exists(bodyFile(backend.dir, empty.id))).toBe(false);
     expect((await readAll(await store.openBody(empty.id))).length).toBe(0);
   });
 
@@ -234,17 +234,23 @@ describe('LMDB store: every body is a file', () => {
     expect(await store.listMessages()).toEqual([]);
   });
 
-  test('a body file that cannot be created is a store failure, not an aborted body, and leaves no record', async () => {
+  test('a failing file write is a store failure, not an aborted body, and leaves no file and no record', async () => {
     const store = await backend.openStore();
-    // The body folder replaced by a file: creating the body file fails (ENOTDIR) whoever runs the test, root included.
-    await fs.rm(files(), { recursive: true });
-    await fs.writeFile(files(), 'not a folder');
-    const error = await store.enqueue(newMessage(['a@one.test']), chunked(randomBody(LARGE), 100_000)).catch((e: unknown) => e);
-    expect((error as NodeJS.ErrnoException).code).toBe('ENOTDIR');
-    expect(error).not.toBeInstanceOf(EnqueueAbortedError);
-    expect(await store.listMessages()).toEqual([]);
-    await fs.rm(files());
-    await fs.mkdir(kept(), { recursive: true });
+    const bodyFiles = (store as unknown as { parts: { spool: { bodyFiles: { create(id: string): Promise<fs.FileHandle> } } } }).parts.spool.bodyFiles;
+    const failure = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    const create = bodyFiles.create.bind(bodyFiles);
+    const spy = jest.spyOn(bodyFiles, 'create').mockImplementation(async (id) => {
+      const handle = await create(id);
+      (handle as unknown as { write: () => Promise<never> }).write = () => Promise.reject(failure);
+      return handle;
+    });
+    try {
+      const error = await store.enqueue(newMessage(['a@one.test']), chunked(randomBody(LARGE), 100_000)).catch((e: unknown) => e);
+      expect(error).toBe(failure);
+      expect(error).not.toBeInstanceOf(EnqueueAbortedError);
+    } finally {
+      spy.mockRestore();
+    }
     expect(await fs.readdir(files())).toEqual(['kept']);
     expect(await store.listMessages()).toEqual([]);
   });
