@@ -2,11 +2,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fsyncDir, unlinkIfPresent } from '../file/durable';
 import { isMessageId } from '../ids';
+import { BodySlabs } from './body-slabs';
 
 /**
- * The message bodies, one file each beside the environment (why: queue.ts, StoredBody), read with read() instead
- * of through LMDB's map, and gone from the spool once unlinked:
- *   lmdb-bodies/<message id>          the body, byte for byte (0600)
+ * The message bodies beside the environment (why: queue.ts, StoredBody), read with read() instead of through
+ * LMDB's map, and gone from the spool once unlinked or zeroed:
+ *   lmdb-bodies/slabs/<slot size>     bodies of up to 256 KiB written by the relay, one slot each (body-slabs.ts)
+ *   lmdb-bodies/<message id>          any other body, byte for byte (0600)
  *   lmdb-bodies/kept/<at>-<message id>  the body of a message quarantined at <at>, until the quarantine is purged
  * A file is written and flushed before its record commits and removed only after the record's change commits, so a
  * crash leaves a file without a record (debris, removed at the next open by the process that may clean), never a
@@ -15,12 +17,15 @@ import { isMessageId } from '../ids';
 export class LmdbBodyFiles {
   readonly dir: string;
   readonly keptDir: string;
+  readonly slabs: BodySlabs;
 
   constructor(spoolPath: string) {
     this.dir = bodyFilesPath(spoolPath);
     this.keptDir = path.join(this.dir, 'kept');
+    this.slabs = new BodySlabs(path.join(this.dir, 'slabs'));
   }
 
+  /** The folders made at open (slabs/ comes with the relay's first slot). */
   folders(): string[] {
     return [this.dir, this.keptDir];
   }
@@ -72,6 +77,18 @@ export class LmdbBodyFiles {
     await fsyncDir(this.keptDir);
     await fsyncDir(this.dir);
     return true;
+  }
+
+  /** After the commit that set aside a message whose body is in a slot: a copy of the body into kept/. */
+  async writeKept(at: number, id: string, bytes: Buffer): Promise<void> {
+    const file = await fs.open(this.keptFile(at, id), 'w', 0o600);
+    try {
+      await file.writeFile(bytes);
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+    await fsyncDir(this.keptDir);
   }
 
   /** After the commit that purged quarantine entries: their kept body files. */

@@ -16,6 +16,10 @@ export type ChangeKey = [number, number, number];
  *               spool (a body file moves to lmdb-bodies/kept/ instead)
  *   changes     ChangeKey -> the id an admin write changed (`f:` prefix: a fallback item), for the relay to re-read
  *   inflight    job id -> '' while a claimed job's result is unrecorded (inflight.ts)
+ *   slots       message id -> the slab slot holding its body ("<slot size>:<index>", body-slabs.ts); a body with no
+ *               entry here is a file of its own (or, in old spools, chunks)
+ *   freedSlots  slot -> '' for a slot another process zeroed and unmapped, until the relay (which alone hands out
+ *               slots) takes it back
  *
  * Sync commits stay as lmdb-js defaults them (no noSync, no noMetaSync). With overlappingSync (the Linux
  * default) a commit's promise resolves once it is visible, before it is flushed: durable() waits for both.
@@ -29,6 +33,8 @@ export class LmdbEnv {
   readonly kept: Database<Buffer, [number, string, number]>;
   readonly changes: Database<string, ChangeKey>;
   readonly inflight: Database<string, string>;
+  readonly slots: Database<string, string>;
+  readonly freedSlots: Database<string, string>;
 
   constructor(spoolPath: string) {
     this.root = open({ path: envPath(spoolPath), compression: false, cache: false, mapSize: MAP_RESERVE });
@@ -39,6 +45,8 @@ export class LmdbEnv {
     this.kept = this.root.openDB<Buffer, [number, string, number]>({ name: 'kept', encoding: 'binary' });
     this.changes = this.root.openDB<string, ChangeKey>({ name: 'changes', encoding: 'string' });
     this.inflight = this.root.openDB<string, string>({ name: 'inflight', encoding: 'string' });
+    this.slots = this.root.openDB<string, string>({ name: 'slots', encoding: 'string' });
+    this.freedSlots = this.root.openDB<string, string>({ name: 'freedSlots', encoding: 'string' });
   }
 
   /** Resolves with the commit's value once that commit (and every earlier one) is flushed to disk. */

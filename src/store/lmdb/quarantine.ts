@@ -73,6 +73,17 @@ export class LmdbQuarantine {
     this.observer?.quarantined(entry);
   }
 
+  /** The body size in the record set aside with a message (undefined when there was none or it is unreadable). */
+  keptBodySize(at: number, id: string): number | undefined {
+    try {
+      const kept = JSON.parse(this.env.quarantine.get([at, id]) ?? 'null') as Kept | null;
+      const size = kept?.record === undefined ? undefined : (JSON.parse(kept.record) as { size?: unknown }).size;
+      return typeof size === 'number' && Number.isSafeInteger(size) && size >= 0 ? size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Entries oldest first (the keys start with the time they were set aside). */
   list(): QuarantineEntry[] {
     const out: QuarantineEntry[] = [];

@@ -20,6 +20,7 @@ import {
   type MessageRecord,
   type NewMessage,
 } from '../types';
+import { formatSlotRef, parseSlotRef, slotSizeFor, type SlotRef } from './body-slabs';
 import { encode } from './codec';
 import { LmdbInflight } from './inflight';
 import { chunkRange } from './quarantine';
@@ -49,6 +50,8 @@ interface StoredBody {
   sha256: string;
   /** Whether a file was written (an empty body has none). */
   file: boolean;
+  /** The slab slot holding the body instead (the relay, bodies of up to 256 KiB): mapped in the record's transaction. */
+  slot?: SlotRef;
 }
 
 /**
@@ -89,6 +92,7 @@ export class LmdbJobQueue implements JobQueue {
       // The record once its body file is flushed: a crash before it leaves a file without a record (debris).
       await env.write(() => {
         env.messages.putSync(id, encode(record));
+        if (stored.slot) env.slots.putSync(id, formatSlotRef(stored.slot));
         // A message queued by another process (a CLI sending a TLS report) reaches the relay's schedule this way.
         this.spool.changes.note(id);
       });
@@ -114,10 +118,11 @@ export class LmdbJobQueue implements JobQueue {
         body?.destroy();
         return 'present';
       }
-      const stored = body ? await this.writeBody(id, body) : { file: false };
+      const stored: Pick<StoredBody, 'file' | 'slot'> = body ? await this.writeBody(id, body) : { file: false };
       try {
         await env.write(() => {
           env.messages.putSync(id, encode(record));
+          if (stored.slot) env.slots.putSync(id, formatSlotRef(stored.slot));
           for (const item of fallback) env.fallback.putSync(item.id, encode(item));
           for (const jobId of inflightJobs) env.inflight.putSync(jobId, '');
           this.spool.changes.note(id);
@@ -176,7 +181,13 @@ export class LmdbJobQueue implements JobQueue {
         await disk(() => writeAll(file, joined));
       }
       if (size === 0) return { size, sha256: hash.digest('hex'), file: false };
-      // Most mail ends here before its first write: one open, write, flush and close.
+      // Most mail ends here before its first write: into a slot when this process hands them out (the relay).
+      if (!handle && bodyFiles.slabs.allocates && slotSizeFor(pendingBytes) !== undefined) {
+        const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+        const slot = await disk(() => bodyFiles.slabs.put(bytes));
+        return { size, sha256: hash.digest('hex'), file: false, slot };
+      }
+      // Otherwise one open, write, flush and close.
       const file = await open();
       if (pendingBytes > 0) await disk(() => writeAll(file, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)));
       await disk(() => file.datasync());
@@ -193,13 +204,22 @@ export class LmdbJobQueue implements JobQueue {
     }
   }
 
-  /** Removes the file of a body that was not stored (no record was written under its id). */
-  private async dropBody(id: string, body: { file: boolean }): Promise<void> {
-    if (!body.file) return;
-    const { env } = this.spool;
+  /** Removes the file or frees the slot of a body that was not stored (no record was written under its id). */
+  private async dropBody(id: string, body: { file: boolean; slot?: SlotRef }): Promise<void> {
+    if (!body.file && !body.slot) return;
+    const { env, bodyFiles } = this.spool;
     // Checked in a write transaction (the latest data): a record that committed after all keeps its body.
     const unused = await env.root.transaction(() => env.messages.get(id) === undefined).catch(() => false);
-    if (unused) await this.spool.bodyFiles.remove([id]).catch(() => undefined);
+    if (!unused) return;
+    if (body.slot) {
+      const slot = body.slot;
+      await Promise.resolve()
+        .then(() => {
+          bodyFiles.slabs.zero(slot);
+          bodyFiles.slabs.release([slot]);
+        })
+        .catch(() => undefined);
+    } else await bodyFiles.remove([id]).catch(() => undefined);
   }
 
   async openBody(id: string): Promise<Readable> {
@@ -208,6 +228,8 @@ export class LmdbJobQueue implements JobQueue {
     const record = await this.spool.readMessage(id);
     if (!record) throw new NotFoundError(`message ${id} not found`);
     if (record.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
+    const slotText = record.size > 0 ? env.slots.get(id) : undefined;
+    if (slotText !== undefined) return this.slotBody(id, record, slotText);
     const file = record.size > 0 ? await bodyFiles.open(id) : undefined;
     if (file) return this.fileBody(id, record, file);
     // No file: a spool written before bodies were files has the body in chunks.
@@ -268,6 +290,24 @@ export class LmdbJobQueue implements JobQueue {
       throw await this.damagedBody(id, reason, 'body-size');
     }
     return this.verified(id, record, Readable.from([buffer.subarray(0, filled)]));
+  }
+
+  /**
+   * A body in a slab slot: read and checked whole before it is handed out. Bytes that do not match may mean the body
+   * was removed and its slot reused since the record was read (slots are read without a lock): the record and the
+   * slot map are read again, and only a body still mapped to the same slot is called damaged.
+   */
+  private async slotBody(id: string, record: MessageRecord, slotText: string): Promise<Readable> {
+    const { env, bodyFiles } = this.spool;
+    const ref = parseSlotRef(slotText);
+    const bytes = ref && ref.size >= record.size ? bodyFiles.slabs.read(ref, record.size) : undefined;
+    if (bytes && (record.sha256 === undefined || createHash('sha256').update(bytes).digest('hex') === record.sha256)) return Readable.from([bytes]);
+    env.root.resetReadTxn();
+    const now = await this.spool.readMessage(id);
+    if (!now || now.bodyRemoved || env.slots.get(id) !== slotText) throw new NotFoundError(`message ${id} has no body any more`);
+    if (!ref || ref.size < record.size) throw await this.damagedBody(id, `body slot ${JSON.stringify(slotText)} cannot hold the ${record.size} bytes stored at enqueue`, 'body-size');
+    if (!bytes) throw await this.damagedBody(id, `body slot ${slotText} is past the end of its slab`, 'body-size');
+    throw await this.damagedBody(id, 'body does not match the SHA-256 stored at enqueue', 'body-checksum');
   }
 
   /** `source` through a BodyVerifier: a body that does not match its record fails (and is quarantined) at its end. */

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { silentLogger, type Logger } from '../../../src/log/logger';
-import { formatOwner, processFacts } from '../../../src/store/file/locks';
+import { acquireSpoolLock, formatOwner, processFacts } from '../../../src/store/file/locks';
+import { parseSlotRef } from '../../../src/store/lmdb/body-slabs';
 import { bodyFilesPath } from '../../../src/store/lmdb/body-files';
 import { envPath } from '../../../src/store/lmdb/env';
 import { LmdbStore } from '../../../src/store/lmdb/lmdb-store';
@@ -20,6 +21,7 @@ export interface RawEnv {
   fallback: Database<string, string>;
   changes: Database<string, [number, number, number]>;
   inflight: Database<string, string>;
+  slots: Database<string, string>;
   close(): Promise<void>;
 }
 
@@ -32,6 +34,7 @@ export function rawEnv(dir: string): RawEnv {
     fallback: root.openDB<string, string>({ name: 'fallback', encoding: 'string' }),
     changes: root.openDB<string, [number, number, number]>({ name: 'changes', encoding: 'string' }),
     inflight: root.openDB<string, string>({ name: 'inflight', encoding: 'string' }),
+    slots: root.openDB<string, string>({ name: 'slots', encoding: 'string' }),
     close: () => root.close(),
   };
 }
@@ -58,6 +61,17 @@ export async function rewriteAsChunks(dir: string, id: string): Promise<void> {
   await fs.rm(bodyFile(dir, id));
 }
 
+/** The slab slot a body is in (the relay's small bodies), or undefined for a body in a file or chunks. */
+export async function slotOf(dir: string, id: string): Promise<{ file: string; offset: number; size: number } | undefined> {
+  const raw = rawEnv(dir);
+  try {
+    const ref = parseSlotRef(raw.slots.get(id));
+    return ref ? { file: path.join(bodyFilesPath(dir), 'slabs', String(ref.size)), offset: ref.index * ref.size, size: ref.size } : undefined;
+  } finally {
+    await raw.close();
+  }
+}
+
 /** Where a body's file is (lmdb-bodies/<id>). */
 export function bodyFile(dir: string, id: string): string {
   return path.join(bodyFilesPath(dir), id);
@@ -80,8 +94,11 @@ export function lmdbDamage(dir: string): DamageHooks {
       await raw.messages.put(id, JSON.stringify(record));
     });
   return {
-    truncateBody: (id, bytes) =>
-      existsSync(bodyFile(dir, id))
+    // A body in a slot is cut short the only way a slot can be: its slab file ends inside it.
+    truncateBody: async (id, bytes) => {
+      const slot = await slotOf(dir, id);
+      if (slot) return fs.truncate(slot.file, slot.offset + bytes);
+      return existsSync(bodyFile(dir, id))
         ? fs.truncate(bodyFile(dir, id), bytes)
         : withRaw(async (raw) => {
             const chunks = chunksOf(raw, id);
@@ -95,16 +112,20 @@ export function lmdbDamage(dir: string): DamageHooks {
                 } else raw.bodies.removeSync([id, n]);
               });
             });
-          }),
-    flipBodyByte: (id, offset) =>
-      existsSync(bodyFile(dir, id))
+          });
+    },
+    flipBodyByte: async (id, offset) => {
+      const slot = await slotOf(dir, id);
+      if (slot) return flipFileByte(slot.file, slot.offset + offset);
+      return existsSync(bodyFile(dir, id))
         ? flipFileByte(bodyFile(dir, id), offset)
         : withRaw(async (raw) => {
             const n = Math.floor(offset / BODY_CHUNK);
             const chunk = Buffer.from(raw.bodies.get([id, n])!);
             chunk[offset % BODY_CHUNK] = chunk[offset % BODY_CHUNK]! ^ 0xff;
             await raw.bodies.put([id, n], chunk);
-          }),
+          });
+    },
     editMessage,
     editJob: (jobId, change) =>
       editMessage(jobId.split('/')[0]!, (record) => {
@@ -127,10 +148,16 @@ export async function flipFileByte(file: string, offset: number): Promise<void> 
   }
 }
 
-export function lmdbBackend(options: { logger?: Logger } = {}): ContractBackend & { dir: string; openStore(extra?: { keepFinished?: number }): Promise<LmdbStore> } {
+/**
+ * A temp spool and its stores. `asRelay`: this process holds the spool lock, as the relay does, so the store hands
+ * out slab slots for small bodies (body-slabs.ts); otherwise it writes every body as a file, as an admin command.
+ */
+export function lmdbBackend(options: { logger?: Logger; asRelay?: boolean } = {}): ContractBackend & { dir: string; openStore(extra?: { keepFinished?: number }): Promise<LmdbStore> } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sealgate-lmdb-'));
   const opened: Store[] = [];
+  let releaseLock: (() => Promise<void>) | undefined;
   const openStore = async (extra: { keepFinished?: number; fallbackRetention?: number; quarantineRetention?: number } = {}) => {
+    if (options.asRelay) releaseLock ??= await acquireSpoolLock(dir);
     const store = new LmdbStore({
       path: dir,
       keepFinished: extra.keepFinished ?? 7 * 86_400_000,
@@ -150,6 +177,7 @@ export function lmdbBackend(options: { logger?: Logger } = {}): ContractBackend 
     openStore,
     async dispose() {
       for (const store of opened.splice(0)) await store.close().catch(() => undefined);
+      await releaseLock?.();
       rmSync(dir, { recursive: true, force: true });
     },
   };
