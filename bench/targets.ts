@@ -131,9 +131,10 @@ function memoryFigures(memory: { rss: number; anon?: number; file?: number }): {
 const FSYNC_DONE = /\b(?:fsync|fdatasync|msync)\(.*\)\s+=\s+0|<\.\.\. (?:fsync|fdatasync|msync) resumed>.*=\s+0/;
 /**
  * Flushes each embedded store completes before a message's `250`: the file store syncs the body, the metadata and
- * their folders (two at least); LMDB commits chunk and record in one transaction, flushed by one sync of its file.
+ * their folders (two at least); the lmdb store flushes the body (its slab slot, or its file and folder) and then the
+ * commit of its record (two at least).
  */
-const LEAST_FSYNCS_BEFORE_A_250 = { file: 2, lmdb: 1 } as const;
+const LEAST_FSYNCS_BEFORE_A_250 = { file: 2, lmdb: 2 } as const;
 const QUEUED_REPLY = /\bwritev?\(.*250 2\.0\.0 Ok: queued as/;
 
 /**

@@ -203,7 +203,9 @@ export class BodySlabs {
     if (slab) return slab;
     const fd = openSync(this.file(size), constants.O_RDWR | constants.O_CREAT, 0o600);
     this.fds.set(size, fd);
-    slab = { fd, capacity: Math.floor(fstatSync(fd).size / size), free: [], named: fsyncDir(this.dir) };
+    // The slab's name, and the slabs/ folder's own name in its parent (made by the first slab), survive a power cut.
+    const named = fsyncDir(this.dir).then(() => fsyncDir(path.dirname(this.dir)));
+    slab = { fd, capacity: Math.floor(fstatSync(fd).size / size), free: [], named };
     this.slabs.set(size, slab);
     return slab;
   }
