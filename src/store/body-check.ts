@@ -1,5 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+
+/** What a stored body must match, and what to do when it does not (set it aside; returns the error to fail with). */
+export type BodyExpectation = { size: number; sha256?: string | undefined };
+export type OnBodyMismatch = (reason: string, code: 'body-size' | 'body-checksum') => Promise<Error>;
 
 /** Counts and hashes bytes as they pass (enqueue): the size and SHA-256 kept with the message. */
 export class BodyDigest extends Transform {
@@ -30,8 +35,8 @@ export class BodyVerifier extends Transform {
   private bytes = 0;
 
   constructor(
-    private readonly expected: { size: number; sha256?: string | undefined },
-    private readonly onMismatch: (reason: string, code: 'body-size' | 'body-checksum') => Promise<Error>,
+    private readonly expected: BodyExpectation,
+    private readonly onMismatch: OnBodyMismatch,
   ) {
     super();
     this.hash = expected.sha256 !== undefined ? createHash('sha256') : undefined;
@@ -65,4 +70,32 @@ export class BodyVerifier extends Transform {
       (error: Error) => done(error),
     );
   }
+}
+
+/** `source` through a BodyVerifier: a body that does not match fails the stream at its end, never ends it. */
+export function verifiedBody(source: Readable, expected: BodyExpectation, onMismatch: OnBodyMismatch): Readable {
+  const verifier = new BodyVerifier(expected, onMismatch);
+  source.on('error', (error) => verifier.destroy(error));
+  verifier.on('close', () => source.destroy());
+  return source.pipe(verifier);
+}
+
+/**
+ * A stored body file, opened: refused at once when its size is not the one stored at enqueue, otherwise streamed
+ * through a BodyVerifier (a changed byte fails the stream before it ends, with no second read). The handle is
+ * closed on every path.
+ */
+export async function verifiedBodyFile(handle: FileHandle, expected: BodyExpectation, onMismatch: OnBodyMismatch, highWaterMark?: number): Promise<Readable> {
+  let size: number;
+  try {
+    size = (await handle.stat()).size;
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+  if (size !== expected.size) {
+    await handle.close().catch(() => undefined);
+    throw await onMismatch(`body has ${size} of the ${expected.size} bytes stored at enqueue`, 'body-size');
+  }
+  return verifiedBody(handle.createReadStream(highWaterMark !== undefined ? { highWaterMark } : {}), expected, onMismatch);
 }

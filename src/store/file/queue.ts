@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { isMessageId, jobOf, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
 import type { JobQueue } from '../roles';
-import { BodyDigest, BodyVerifier } from '../body-check';
+import { BodyDigest, verifiedBodyFile } from '../body-check';
 import {
   DamagedEntryError,
   EnqueueAbortedError,
@@ -113,18 +113,11 @@ export class FileJobQueue implements JobQueue {
       record = stored;
       this.rememberBody(stored);
     }
-    if (!record) throw new NotFoundError(`message ${id} not found`);
-    const { size } = await handle.stat();
-    if (size !== record.size) {
+    if (!record) {
       await handle.close();
-      throw await this.damagedBody(id, `body has ${size} of the ${record.size} bytes stored at enqueue`, 'body-size');
+      throw new NotFoundError(`message ${id} not found`);
     }
-    // Verified as it streams: a body changed since enqueue fails the stream before it ends (no second read).
-    const verifier = new BodyVerifier({ size: record.size, sha256: record.sha256 }, (reason, code) => this.damagedBody(id, reason, code));
-    const source = handle.createReadStream();
-    source.on('error', (error) => verifier.destroy(error));
-    verifier.on('close', () => source.destroy());
-    return source.pipe(verifier);
+    return verifiedBodyFile(handle, record, (reason, code) => this.damagedBody(id, reason, code));
   }
 
   /** The body file opened for reading; undefined when it is not there. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { BodyVerifier } from '../body-check';
+import { verifiedBody, verifiedBodyFile } from '../body-check';
 import { KeyedMutex } from '../file/locks';
 import { isMessageId, jobOf, newMessageId, parseJobId } from '../ids';
 import { applyJobResult, isClaimable, newMessageRecord, withLease } from '../records';
@@ -253,43 +253,12 @@ export class LmdbJobQueue implements JobQueue {
         }
       },
     });
-    return this.verified(id, record, source);
+    return verifiedBody(source, record, (reason, code) => this.damagedBody(id, reason, code));
   }
 
   /** A body file, read a chunk at a time with read() (never mapped), checked against its record's size and SHA-256. */
-  private async fileBody(id: string, record: MessageRecord, file: FileHandle): Promise<Readable> {
-    if (record.size <= BODY_CHUNK) return this.smallFileBody(id, record, file);
-    let size: number;
-    try {
-      size = (await file.stat()).size;
-    } catch (error) {
-      await file.close().catch(() => undefined);
-      throw error;
-    }
-    if (size !== record.size) {
-      await file.close().catch(() => undefined);
-      throw await this.damagedBody(id, `body file has ${size} of the ${record.size} bytes stored at enqueue`, 'body-size');
-    }
-    return this.verified(id, record, file.createReadStream({ highWaterMark: BODY_CHUNK }));
-  }
-
-  /**
-   * Most mail: the whole body in one read (no stat, no stream of reads), asking for one byte more than the record
-   * says to see a file that grew; the handle is closed before this returns.
-   */
-  private async smallFileBody(id: string, record: MessageRecord, file: FileHandle): Promise<Readable> {
-    const buffer = Buffer.allocUnsafe(record.size + 1);
-    let filled = 0;
-    try {
-      for (let read = -1; read !== 0 && filled < buffer.length; filled += read) read = (await file.read(buffer, filled, buffer.length - filled, filled)).bytesRead;
-    } finally {
-      await file.close().catch(() => undefined);
-    }
-    if (filled !== record.size) {
-      const reason = filled > record.size ? `body file is longer than the ${record.size} bytes stored at enqueue` : `body file has ${filled} of the ${record.size} bytes stored at enqueue`;
-      throw await this.damagedBody(id, reason, 'body-size');
-    }
-    return this.verified(id, record, Readable.from([buffer.subarray(0, filled)]));
+  private fileBody(id: string, record: MessageRecord, file: FileHandle): Promise<Readable> {
+    return verifiedBodyFile(file, record, (reason, code) => this.damagedBody(id, reason, code), BODY_CHUNK);
   }
 
   /**
@@ -308,14 +277,6 @@ export class LmdbJobQueue implements JobQueue {
     if (!ref || ref.size < record.size) throw await this.damagedBody(id, `body slot ${JSON.stringify(slotText)} cannot hold the ${record.size} bytes stored at enqueue`, 'body-size');
     if (!bytes) throw await this.damagedBody(id, `body slot ${slotText} is past the end of its slab`, 'body-size');
     throw await this.damagedBody(id, 'body does not match the SHA-256 stored at enqueue', 'body-checksum');
-  }
-
-  /** `source` through a BodyVerifier: a body that does not match its record fails (and is quarantined) at its end. */
-  private verified(id: string, record: MessageRecord, source: Readable): Readable {
-    const verifier = new BodyVerifier({ size: record.size, sha256: record.sha256 }, (reason, code) => this.damagedBody(id, reason, code));
-    source.on('error', (error) => verifier.destroy(error));
-    verifier.on('close', () => source.destroy());
-    return source.pipe(verifier);
   }
 
   private async damagedBody(id: string, reason: string, code: 'body-size' | 'body-checksum'): Promise<Error> {

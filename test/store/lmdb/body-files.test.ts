@@ -11,7 +11,7 @@ import { BODY_CHUNK } from '../../../src/store/lmdb/queue';
 import { EnqueueAbortedError, StoreError } from '../../../src/store/types';
 import { seededRandom } from '../../support/crash-load';
 import { chunked, evidence, newMessage, readAll } from '../contract';
-import { besideOtherRelay, bodyFile, chunksOf, flipFileByte, lmdbBackend, rawEnv } from './harness';
+import { besideOtherRelay, bodyFile, chunksOf, flipFileByte, lmdbBackend, rawEnv, spoolFilesContaining } from './harness';
 
 /** The bodies are pseudo-random bytes from one seed, printed so a failure replays (BODY_SEED=<seed>). */
 const SEED = process.env.BODY_SEED ? Number(process.env.BODY_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -89,18 +89,7 @@ describe('LMDB store: every body is a file', () => {
     const store = await backend.openStore({ keepFinished: 86_400_000 });
     const marker = `canary-${SEED}-${newMessageId()}`;
     const record = await store.enqueue(newMessage(['a@one.test']), chunked(Buffer.from(`Subject: x\r\n\r\n${marker}\r\n`)));
-    const holding = async () => {
-      const found: string[] = [];
-      const walk = async (dir: string): Promise<void> => {
-        for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-          const file = path.join(dir, entry.name);
-          if (entry.isDirectory()) await walk(file);
-          else if ((await fs.readFile(file)).includes(marker, 0, 'latin1')) found.push(path.relative(backend.dir, file));
-        }
-      };
-      await walk(backend.dir);
-      return found;
-    };
+    const holding = () => spoolFilesContaining(backend.dir, marker);
     // The positive control: before the sweep the grep finds the body, in its file only.
     expect(await holding()).toEqual([path.relative(backend.dir, bodyFile(backend.dir, record.id))]);
     await finish(store, record.id);

@@ -10,7 +10,7 @@ import { CHANGE_POLL_MS } from '../../../src/store/lmdb/changes';
 import { StoreError } from '../../../src/store/types';
 import { seededRandom } from '../../support/crash-load';
 import { chunked, evidence, newMessage, readAll } from '../contract';
-import { bodyFile, flipFileByte, lmdbBackend, rawEnv, slotOf } from './harness';
+import { bodyFile, flipFileByte, lmdbBackend, rawEnv, slotOf, spoolFilesContaining } from './harness';
 
 /** The bodies are pseudo-random bytes from one seed, printed so a failure replays (BODY_SEED=<seed>). */
 const SEED = process.env.BODY_SEED ? Number(process.env.BODY_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -137,19 +137,7 @@ describe('LMDB store as the relay: small bodies in slab slots', () => {
     const claimed = (await store.claimDue('w', 10, 60_000)).find((c) => c.message.id === id)!;
     await store.completeJob(claimed.job.id, 'w', { recipients: [{ address: claimed.job.recipients[0]!.address, outcome: 'delivered', evidence: evidence('delivered', 'delivered') }] });
   };
-  /** Spool files (relative) whose bytes contain `marker`. */
-  const holding = async (marker: string) => {
-    const found: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
-      for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-        const file = path.join(dir, entry.name);
-        if (entry.isDirectory()) await walk(file);
-        else if ((await fs.readFile(file)).includes(marker, 0, 'latin1')) found.push(path.relative(backend.dir, file));
-      }
-    };
-    await walk(backend.dir);
-    return found;
-  };
+  const holding = (marker: string) => spoolFilesContaining(backend.dir, marker);
 
   test('a body of up to 256 KiB is in a slot (no file of its own); a bigger one is a file; both read back', async () => {
     const store = await backend.openStore();

@@ -72,6 +72,20 @@ export async function slotOf(dir: string, id: string): Promise<{ file: string; o
   }
 }
 
+/** The files under a spool (relative to it) whose bytes contain `marker`: where a body's plaintext is at rest. */
+export async function spoolFilesContaining(dir: string, marker: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (folder: string): Promise<void> => {
+    for (const entry of await fs.readdir(folder, { withFileTypes: true })) {
+      const file = path.join(folder, entry.name);
+      if (entry.isDirectory()) await walk(file);
+      else if ((await fs.readFile(file)).includes(marker, 0, 'latin1')) found.push(path.relative(dir, file));
+    }
+  };
+  await walk(dir);
+  return found;
+}
+
 /** Where a body's file is (lmdb-bodies/<id>). */
 export function bodyFile(dir: string, id: string): string {
   return path.join(bodyFilesPath(dir), id);
