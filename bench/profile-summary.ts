@@ -2,7 +2,9 @@
  * Summarises a V8 .cpuprofile (from `npm run bench -- --profile DIR`): self time per function and
  * per package/source folder, and inclusive time of Sealgate's own functions.
  *
- *   npx tsx bench/profile-summary.ts DIR/file/CPU.*.cpuprofile [top]
+ *   npx tsx bench/profile-summary.ts DIR/file/CPU.*.cpuprofile [top] [messages]
+ *
+ * With `messages` (how many the profiled leg relayed) it also prints main-thread time per message by stage.
  */
 import { readFileSync } from 'node:fs';
 
@@ -29,8 +31,41 @@ function area(url: string): string {
   return url;
 }
 
+type CallFrame = ProfileNode['callFrame'];
+
+/** Stages of a message's path, matched by source: the first that matches a sample's nearest frame wins. */
+const STAGES: ReadonlyArray<[string, RegExp]> = [
+  ['schema checks (zod, ajv)', /node_modules\/(zod|ajv)\//],
+  ['logging (pino, log/)', /node_modules\/pino|\/src\/log\//],
+  ['metrics (prom-client)', /node_modules\/prom-client|\/src\/admin\/metrics/],
+  ['evidence log and hash chains', /\/src\/store\/file\/evidence|\/src\/evidence\/|evidence-chain|portal-chain/],
+  ['store (records, bodies, LMDB)', /\/src\/store\/|node_modules\/lmdb\//],
+  ['inbound SMTP (smtp-server, inbound/)', /node_modules\/smtp-server\/|\/src\/inbound\//],
+  ['outbound SMTP (nodemailer, smtp-client/, outbound/)', /node_modules\/nodemailer\/|\/src\/smtp-client\/|\/src\/outbound\//],
+  ['policy, DNS, delivery plans', /\/src\/policy\/|\/src\/dns\//],
+  ['other Sealgate code', /\/src\//],
+];
+
+/**
+ * Where one sample's time goes, from its stack (leaf first): idle, GC and V8 by name; module loading and
+ * compiling (tsx) apart, as start-up; otherwise the stage of the frame nearest the leaf that has one, so native
+ * work (TLS, socket writes, hashing) counts for the code that asked for it.
+ */
+export function stageOf(stack: readonly CallFrame[]): string {
+  const leaf = stack[0]?.functionName;
+  if (leaf === '(idle)') return 'idle';
+  if (leaf === '(garbage collector)') return 'garbage collector';
+  if (leaf === '(program)') return 'V8 (program)';
+  if (stack.some((f) => /modules\/cjs\/loader|internal\/bootstrap|node_modules\/tsx\//.test(f.url))) return 'start-up (loading, compiling)';
+  for (const frame of stack) {
+    const stage = STAGES.find(([, source]) => source.test(frame.url));
+    if (stage) return stage[0];
+  }
+  return 'node internals, TLS, sockets';
+}
+
 function main(): void {
-  const [file, topArg] = process.argv.slice(2);
+  const [file, topArg, messagesArg] = process.argv.slice(2);
   if (!file) throw new Error('usage: profile-summary.ts FILE.cpuprofile [top]');
   const top = Number(topArg ?? 30);
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -72,6 +107,25 @@ function main(): void {
   print('self time by area', selfByArea, 25);
   print('self time by function', selfByFunction, top);
   print('inclusive time of Sealgate functions', inclusiveOwn, top);
+  if (messagesArg !== undefined) printStages(profile, byId, parent, Number(messagesArg));
 }
 
-main();
+/** Main-thread time per message by stage, idle and start-up left out of the per-message figures. */
+function printStages(profile: Profile, byId: Map<number, ProfileNode>, parent: Map<number, number>, messages: number): void {
+  const byStage = new Map<string, number>();
+  profile.samples.forEach((id, index) => {
+    const stack: CallFrame[] = [];
+    for (let cursor: number | undefined = id; cursor !== undefined; cursor = parent.get(cursor)) stack.push(byId.get(cursor)!.callFrame);
+    const stage = stageOf(stack);
+    byStage.set(stage, (byStage.get(stage) ?? 0) + (profile.timeDeltas[index] ?? 0));
+  });
+  const apart = new Set(['idle', 'start-up (loading, compiling)']);
+  const busy = [...byStage].filter(([stage]) => !apart.has(stage)).reduce((sum, [, us]) => sum + us, 0);
+  process.stdout.write(`\nmain-thread time by stage (${messages} messages; busy ${(busy / 1000 / messages).toFixed(3)} ms per message)\n`);
+  for (const [stage, us] of [...byStage].sort((a, b) => b[1] - a[1])) {
+    const share = apart.has(stage) ? '' : `${((us / busy) * 100).toFixed(1).padStart(5)}%  ${(us / 1000 / messages).toFixed(3)} ms/msg`;
+    process.stdout.write(`${(us / 1000).toFixed(0).padStart(7)} ms  ${share.padEnd(22)}  ${stage}\n`);
+  }
+}
+
+if (require.main === module) main();
