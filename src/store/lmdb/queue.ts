@@ -20,7 +20,7 @@ import {
   type MessageRecord,
   type NewMessage,
 } from '../types';
-import { formatSlotRef, parseSlotRef, slotSizeFor, type SlotRef } from './body-slabs';
+import { parseSlotRef, slotSizeFor, type SlotRef } from './body-slabs';
 import { encode } from './codec';
 import { LmdbInflight } from './inflight';
 import { chunkRange } from './quarantine';
@@ -92,7 +92,7 @@ export class LmdbJobQueue implements JobQueue {
       // The record once its body file is flushed: a crash before it leaves a file without a record (debris).
       await env.write(() => {
         env.messages.putSync(id, encode(record));
-        if (stored.slot) env.slots.putSync(id, formatSlotRef(stored.slot));
+        if (stored.slot) this.spool.slots.mapInTxn(id, stored.slot);
         // A message queued by another process (a CLI sending a TLS report) reaches the relay's schedule this way.
         this.spool.changes.note(id);
       });
@@ -122,7 +122,7 @@ export class LmdbJobQueue implements JobQueue {
       try {
         await env.write(() => {
           env.messages.putSync(id, encode(record));
-          if (stored.slot) env.slots.putSync(id, formatSlotRef(stored.slot));
+          if (stored.slot) this.spool.slots.mapInTxn(id, stored.slot);
           for (const item of fallback) env.fallback.putSync(item.id, encode(item));
           for (const jobId of inflightJobs) env.inflight.putSync(jobId, '');
           this.spool.changes.note(id);
@@ -211,15 +211,16 @@ export class LmdbJobQueue implements JobQueue {
     // Checked in a write transaction (the latest data): a record that committed after all keeps its body.
     const unused = await env.root.transaction(() => env.messages.get(id) === undefined).catch(() => false);
     if (!unused) return;
-    if (body.slot) {
-      const slot = body.slot;
-      await Promise.resolve()
-        .then(() => {
-          bodyFiles.slabs.zero(slot);
-          bodyFiles.slabs.release([slot]);
-        })
-        .catch(() => undefined);
-    } else await bodyFiles.remove([id]).catch(() => undefined);
+    if (!body.slot) {
+      await bodyFiles.remove([id]).catch(() => undefined);
+      return;
+    }
+    try {
+      bodyFiles.slabs.zero(body.slot);
+      bodyFiles.slabs.release([body.slot]);
+    } catch {
+      // Left unmapped and not zero: the relay's next start zeroes it.
+    }
   }
 
   async openBody(id: string): Promise<Readable> {
@@ -228,7 +229,7 @@ export class LmdbJobQueue implements JobQueue {
     const record = await this.spool.readMessage(id);
     if (!record) throw new NotFoundError(`message ${id} not found`);
     if (record.bodyRemoved) throw new NotFoundError(`message ${id} has no body any more`);
-    const slotText = record.size > 0 ? env.slots.get(id) : undefined;
+    const slotText = record.size > 0 ? this.spool.slots.slotOf(id) : undefined;
     if (slotText !== undefined) return this.slotBody(id, record, slotText);
     const file = record.size > 0 ? await bodyFiles.open(id) : undefined;
     if (file) return this.fileBody(id, record, file);
@@ -273,7 +274,7 @@ export class LmdbJobQueue implements JobQueue {
     if (bytes && (record.sha256 === undefined || createHash('sha256').update(bytes).digest('hex') === record.sha256)) return Readable.from([bytes]);
     env.root.resetReadTxn();
     const now = await this.spool.readMessage(id);
-    if (!now || now.bodyRemoved || env.slots.get(id) !== slotText) throw new NotFoundError(`message ${id} has no body any more`);
+    if (!now || now.bodyRemoved || this.spool.slots.slotOf(id) !== slotText) throw new NotFoundError(`message ${id} has no body any more`);
     if (!ref || ref.size < record.size) throw await this.damagedBody(id, `body slot ${JSON.stringify(slotText)} cannot hold the ${record.size} bytes stored at enqueue`, 'body-size');
     if (!bytes) throw await this.damagedBody(id, `body slot ${slotText} is past the end of its slab`, 'body-size');
     throw await this.damagedBody(id, 'body does not match the SHA-256 stored at enqueue', 'body-checksum');

@@ -8,11 +8,11 @@ import { isMessageId } from '../ids';
 import { DamagedEntryError, type FallbackItem, type MessageRecord, type QuarantineCode, type QuarantineEntry, type QuarantineKind } from '../types';
 import type { FileStoreOptions } from '../file/spool';
 import { LmdbBodyFiles } from './body-files';
-import { formatSlotRef, parseSlotRef, type SlotRef } from './body-slabs';
 import { decodeFallback, decodeMessage, type Decoded } from './codec';
 import { CHANGE_POLL_MS, LmdbChanges } from './changes';
 import { envPath, LmdbEnv } from './env';
 import { chunkRange, LmdbQuarantine } from './quarantine';
+import { LmdbSlotMap } from './slot-map';
 
 /** Spools whose slots a store of this process hands out (one per spool: a second store opened on it reads only). */
 const allocators = new Set<string>();
@@ -35,6 +35,8 @@ export class LmdbSpool {
   /** The message bodies, as files in `<path>/lmdb-bodies/` (body-files.ts). */
   readonly bodyFiles: LmdbBodyFiles;
   env!: LmdbEnv;
+  /** Which message's body is in which slab slot (slot-map.ts). */
+  slots!: LmdbSlotMap;
   quarantine!: LmdbQuarantine;
   changes!: LmdbChanges;
   /**
@@ -44,7 +46,6 @@ export class LmdbSpool {
   mayClean = false;
   private readonly reported = new Set<string>();
   private lastRescan = 0;
-  private lastSlotDrain = 0;
 
   constructor(readonly options: LmdbStoreOptions) {
     this.layout = new SpoolLayout(options.path);
@@ -66,6 +67,7 @@ export class LmdbSpool {
     this.mayClean = holder === process.pid || holder === undefined;
     await fs.mkdir(l.root, { recursive: true, mode: 0o700 });
     this.env = new LmdbEnv(l.root);
+    this.slots = new LmdbSlotMap(this.env, this.bodyFiles, this.logger, (id) => this.bodyNeeded(id));
     this.quarantine = new LmdbQuarantine(this.env, this.bodyFiles, this.logger, this.options.observer);
     this.changes = new LmdbChanges(this.env, holder === process.pid);
     // The scan sees every change made so far: earlier notices are done with.
@@ -75,7 +77,7 @@ export class LmdbSpool {
     // The relay alone hands out slab slots: a slot another process is writing into is never one it frees.
     if (holder === process.pid && !allocators.has(path.resolve(l.root))) {
       allocators.add(path.resolve(l.root));
-      await this.startAllocatingSlots();
+      await this.slots.startAllocating();
     }
   }
 
@@ -83,26 +85,6 @@ export class LmdbSpool {
     if (this.bodyFiles.slabs.allocates) allocators.delete(path.resolve(this.layout.root));
     this.bodyFiles.slabs.close();
     await this.env.close();
-  }
-
-  /**
-   * Takes the slot map and the freed list in one transaction (slots other processes unmap later reach freedSlots
-   * after it), then opens the slabs for writing: every unmapped slot is free, and zeroed if it is not zero yet.
-   */
-  private async startAllocatingSlots(): Promise<void> {
-    const { env } = this;
-    const mapped = await env.write(() => {
-      for (const key of [...env.freedSlots.getKeys()]) env.freedSlots.removeSync(key);
-      const refs: SlotRef[] = [];
-      for (const { value } of env.slots.getRange()) {
-        const ref = parseSlotRef(value);
-        if (ref) refs.push(ref);
-      }
-      return refs;
-    });
-    const zeroed = await this.bodyFiles.slabs.startAllocating(mapped);
-    if (zeroed > 0) this.logger.warn({ event: 'debris-removed', count: zeroed }, 'body slots without a record zeroed (a write or a removal cut short)');
-    this.lastSlotDrain = Date.now();
   }
 
   /** Cheap liveness check: the environment answers a read and its folder is still there. */
@@ -173,13 +155,13 @@ export class LmdbSpool {
       entries.add(`${at}-${id}`);
     }
     const unneeded: string[] = [];
-    for (const id of [...env.slots.getKeys()]) {
+    for (const id of this.slots.ids()) {
       if (this.bodyNeeded(id)) continue;
       const at = quarantined.get(id);
-      if (at !== undefined && env.messages.get(id) === undefined) await this.keepSlot(at, id);
+      if (at !== undefined && env.messages.get(id) === undefined) await this.slots.keep(at, id, this.quarantine.keptBodySize(at, id));
       else unneeded.push(id);
     }
-    let removed = (await this.releaseSlots(unneeded)).length;
+    let removed = (await this.slots.release(unneeded)).length;
     for (const id of await bodyFiles.ids()) {
       env.root.resetReadTxn();
       const decoded = decodeMessage(env.messages.get(id), id);
@@ -285,66 +267,13 @@ export class LmdbSpool {
 
   /** After the commit that set a message aside: its body, in a slot or a file of its own, into kept/. */
   private async keepBody(at: number, id: string): Promise<void> {
-    if (!(await this.keepSlot(at, id))) await this.bodyFiles.keep(at, id);
-  }
-
-  /** A body in a slot copied into kept/ (as long as the record had said), then its slot released. */
-  private async keepSlot(at: number, id: string): Promise<boolean> {
-    const ref = parseSlotRef(this.env.slots.get(id));
-    if (!ref) return false;
-    const size = this.quarantine.keptBodySize(at, id);
-    // The whole slot when the record does not say (its tail past the body is zeros).
-    const bytes = this.bodyFiles.slabs.read(ref, size !== undefined && size <= ref.size ? size : ref.size);
-    await this.bodyFiles.writeKept(at, id, bytes ?? Buffer.alloc(0));
-    await this.releaseSlots([id]);
-    return true;
+    if (!(await this.slots.keep(at, id, this.quarantine.keptBodySize(at, id)))) await this.bodyFiles.keep(at, id);
   }
 
   /** Whether a message still needs its body, as last committed (a damaged record is assumed to). */
   private bodyNeeded(id: string): boolean {
     const decoded = decodeMessage(this.env.messages.get(id), id);
     return 'problem' in decoded || ('value' in decoded && !decoded.value.bodyRemoved);
-  }
-
-  /**
-   * The slots of messages that no longer need their body (record gone or body removed, checked again in the
-   * transaction), overwritten with zeros and unmapped in one write transaction. The relay takes them back after the
-   * commit; any other process leaves them in freedSlots for the relay. Returns the ids released.
-   */
-  async releaseSlots(ids: readonly string[]): Promise<string[]> {
-    if (ids.length === 0) return [];
-    const { env } = this;
-    const slabs = this.bodyFiles.slabs;
-    const released = await env.write(() => {
-      const out: Array<{ id: string; ref?: SlotRef }> = [];
-      for (const id of ids) {
-        const text = env.slots.get(id);
-        if (text === undefined || this.bodyNeeded(id)) continue;
-        const ref = parseSlotRef(text);
-        // Zeroed before the unmapping commits: once a slot is unmapped, its old bytes are gone.
-        if (ref) slabs.zero(ref);
-        env.slots.removeSync(id);
-        if (ref && !slabs.allocates) env.freedSlots.putSync(formatSlotRef(ref), '');
-        out.push({ id, ...(ref ? { ref } : {}) });
-      }
-      return out;
-    });
-    slabs.release(released.flatMap(({ ref }) => (ref ? [ref] : [])));
-    return released.map(({ id }) => id);
-  }
-
-  /** The relay, about once a second: slots other processes released become free again. */
-  private async drainFreedSlots(): Promise<void> {
-    if (Date.now() - this.lastSlotDrain < CHANGE_POLL_MS) return;
-    this.lastSlotDrain = Date.now();
-    const { env } = this;
-    if (env.freedSlots.getKeysCount() === 0) return;
-    const freed = await env.write(() => {
-      const keys = [...env.freedSlots.getKeys()];
-      for (const key of keys) env.freedSlots.removeSync(key);
-      return keys;
-    });
-    this.bodyFiles.slabs.release(freed.flatMap((key) => parseSlotRef(key) ?? []));
   }
 
   /** Inside a write transaction: removes a message's body chunks. Its body file goes after the commit: removeBodyFiles. */
@@ -358,7 +287,7 @@ export class LmdbSpool {
    */
   async removeBodyFiles(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.releaseSlots(ids).catch((error: Error) => {
+    await this.slots.release(ids).catch((error: Error) => {
       this.logger.warn({ event: 'body-slot-release-failed', count: ids.length, err: error.message }, 'could not zero body slots (zeroed at the next open)');
     });
     await this.bodyFiles.remove(ids).catch((error: Error) => {
@@ -372,7 +301,7 @@ export class LmdbSpool {
    * the relay's own writes, so it re-reads the messages and fallback items into its index instead.
    */
   async refresh(force = false): Promise<void> {
-    if (this.bodyFiles.slabs.allocates) await this.drainFreedSlots();
+    await this.slots.drainFreed();
     if (!this.changes.consumer) {
       if (!force && Date.now() - this.lastRescan < CHANGE_POLL_MS) return;
       this.lastRescan = Date.now();
