@@ -68,8 +68,8 @@ export class LmdbQueueAdmin implements QueueAdmin {
       if ('damaged' in outcome.missing) spool.afterDamage(messageId, outcome.missing);
       throw new NotFoundError(`message ${messageId} not found`);
     }
-    // The body file only once the record without a body is committed.
-    await spool.removeBodyFiles([messageId]);
+    // The body (its slot zeroed, or its file unlinked) only once the record without a body is committed.
+    await spool.removeBodies([messageId]);
     for (const itemId of [...spool.index.fallback.keys()]) if (itemId.startsWith(`${messageId}.`)) spool.index.fallback.delete(itemId);
     if (outcome.kept) spool.index.add(outcome.kept);
     else spool.index.remove(messageId);

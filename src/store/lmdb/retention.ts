@@ -36,8 +36,8 @@ export class LmdbRetention implements Retention {
         }
         if (outcome.removed) removed++;
       });
-      // Body files once the records without them are committed.
-      await spool.removeBodyFiles(ids.filter((_, at) => outcomes[at]!.bodyDropped));
+      // Bodies (slots zeroed, files unlinked) once the records without them are committed.
+      await spool.removeBodies(ids.filter((_, at) => outcomes[at]!.bodyDropped));
     }
     const purged = await spool.quarantine.purge(now - (options.quarantineRetention ?? DEFAULT_QUARANTINE_RETENTION));
     if (purged.length > 0) options.logger.info({ event: 'quarantine-purged', count: purged.length, ids: purged.map((e) => e.id) }, 'quarantined entries past their retention deleted');

@@ -32,7 +32,7 @@ export type TxnRead<T> = { value: T } | { gone: true } | { damaged: string; entr
 export class LmdbSpool {
   readonly layout: SpoolLayout;
   readonly index = new SpoolIndex();
-  /** The message bodies, as files in `<path>/lmdb-bodies/` (body-files.ts). */
+  /** The message bodies in `<path>/lmdb-bodies/`: slab slots and files of their own (body-files.ts). */
   readonly bodyFiles: LmdbBodyFiles;
   env!: LmdbEnv;
   /** Which message's body is in which slab slot (slot-map.ts). */
@@ -59,7 +59,7 @@ export class LmdbSpool {
   async open(): Promise<void> {
     const l = this.layout;
     // Portal copies, cache and TLS-RPT counters stay files (their file implementations).
-    // Bodies are files in lmdb-bodies/ (body-files.ts).
+    // Bodies are in lmdb-bodies/: slab slots (made with the relay's first slot) and files (body-files.ts).
     for (const dir of [l.cache, l.locks, l.tmp, l.portal, l.portalItems, l.portalBlobs, l.portalTokens, l.portalEvents, l.tlsrpt, ...this.bodyFiles.folders()]) {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     }
@@ -177,7 +177,7 @@ export class LmdbSpool {
     const unkept = (await bodyFiles.keptEntries()).filter(([at, id]) => !entries.has(`${at}-${id}`));
     await bodyFiles.removeKept(unkept);
     removed += unkept.length;
-    if (removed > 0) this.logger.warn({ event: 'debris-removed', count: removed }, 'body files without a record removed (an upload or a removal cut short)');
+    if (removed > 0) this.logger.warn({ event: 'debris-removed', count: removed }, 'bodies without a record removed (an upload or a removal cut short)');
   }
 
   /**
@@ -255,7 +255,7 @@ export class LmdbSpool {
     for (const itemId of [...this.index.fallback.keys()]) if (itemId.startsWith(`${entry.id}.`)) this.index.fallback.delete(itemId);
     this.index.remove(entry.id);
     await this.keepBody(entry.at, entry.id).catch((error: Error) => {
-      this.logger.warn({ event: 'quarantine-body-file-failed', queueId: entry.id, err: error.message }, 'could not move the body file of a quarantined message into lmdb-bodies/kept');
+      this.logger.warn({ event: 'quarantine-body-file-failed', queueId: entry.id, err: error.message }, 'could not keep the body of a quarantined message in lmdb-bodies/kept');
     });
   }
 
@@ -276,7 +276,7 @@ export class LmdbSpool {
     return 'problem' in decoded || ('value' in decoded && !decoded.value.bodyRemoved);
   }
 
-  /** Inside a write transaction: removes a message's body chunks. Its body file goes after the commit: removeBodyFiles. */
+  /** Inside a write transaction: removes a message's body chunks. Its slot or file goes after the commit: removeBodies. */
   removeChunks(id: string): void {
     for (const key of [...this.env.bodies.getKeys(chunkRange(id))]) this.env.bodies.removeSync(key);
   }
@@ -285,13 +285,17 @@ export class LmdbSpool {
    * After the commit that removed bodies (or their records): the slots or body files of those messages, when they
    * have one. A failed removal is logged and left as debris for the relay's next open.
    */
-  async removeBodyFiles(ids: readonly string[]): Promise<void> {
+  async removeBodies(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.slots.release(ids).catch((error: Error) => {
-      this.logger.warn({ event: 'body-slot-release-failed', count: ids.length, err: error.message }, 'could not zero body slots (zeroed at the next open)');
+    // A body is in a slot or a file, never both: each removal is tried only where the body is.
+    const inSlot = new Set(ids.filter((id) => this.slots.slotOf(id) !== undefined));
+    const slotted = [...inSlot];
+    const filed = ids.filter((id) => !inSlot.has(id));
+    await this.slots.release(slotted).catch((error: Error) => {
+      this.logger.warn({ event: 'body-slot-release-failed', count: slotted.length, err: error.message }, 'could not zero body slots (zeroed at the next open)');
     });
-    await this.bodyFiles.remove(ids).catch((error: Error) => {
-      this.logger.warn({ event: 'body-file-removal-failed', count: ids.length, err: error.message }, 'could not delete body files (removed at the next open)');
+    await this.bodyFiles.remove(filed).catch((error: Error) => {
+      this.logger.warn({ event: 'body-file-removal-failed', count: filed.length, err: error.message }, 'could not delete body files (removed at the next open)');
     });
   }
 
